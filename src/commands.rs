@@ -1,0 +1,197 @@
+//! The subcommands: each takes its remaining arguments and returns the exit
+//! status, or an error that `main` prints as one line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{self, Destination, UploadConfig, pico_message};
+use crate::db::Inventory;
+use crate::error::{Error, Result};
+use crate::loggen::{self, GenSpec};
+use crate::{help, signal, tls, upload};
+
+fn wants_help(args: &pico_args::Arguments) -> bool {
+    let mut probe = args.clone();
+    probe.contains(["-h", "--help"])
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn opt<T: std::str::FromStr>(
+    args: &mut pico_args::Arguments,
+    name: &'static str,
+) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    args.opt_value_from_str(name)
+        .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
+}
+
+fn reject_rest(args: pico_args::Arguments, command: &str) -> Result<()> {
+    match args.finish().first() {
+        None => Ok(()),
+        Some(extra) => Err(Error::usage(format!(
+            "unexpected argument '{}' for '{command}': see 'fgbackup {command} --help'",
+            extra.to_string_lossy()
+        ))),
+    }
+}
+
+/// `fgbackup upload`.
+pub fn upload(args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::UPLOAD);
+        return Ok(0);
+    }
+    let cfg = config::parse_upload(args, &process_env)?;
+    run_upload(&cfg)
+}
+
+fn run_upload(cfg: &UploadConfig) -> Result<i32> {
+    if let Destination::S3 { ca_file, .. } = &cfg.destination {
+        tls::configure_trust(ca_file.as_deref());
+    }
+    signal::install();
+    let summary = upload::run(cfg)?;
+    println!("{}", summary.render(cfg.dry_run));
+    Ok(summary.exit_code())
+}
+
+/// `fgbackup inventory`.
+pub fn inventory(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::INVENTORY);
+        return Ok(0);
+    }
+    let db: Option<String> = opt(&mut args, "--db")?;
+    let limit: Option<u32> = opt(&mut args, "--limit")?;
+    reject_rest(args, "inventory")?;
+    let db = PathBuf::from(
+        db.or_else(|| process_env("DB_PATH"))
+            .unwrap_or_else(|| config::DEFAULT_DB_PATH.to_string()),
+    );
+    if !db.exists() {
+        return Err(Error::usage(format!(
+            "no inventory at {}: pass --db PATH or set DB_PATH (it is created by the first upload)",
+            db.display()
+        )));
+    }
+    print_inventory(&Inventory::open(&db)?, limit.unwrap_or(20))?;
+    Ok(0)
+}
+
+fn print_inventory(inv: &Inventory, limit: u32) -> Result<()> {
+    let rows = inv.recent(limit)?;
+    println!(
+        "inventory {} ({} newest rows)",
+        inv.path().display(),
+        rows.len()
+    );
+    println!(
+        "{:>5}  {:<20}  {:<15}  {:>7}  {:>10}  {:<12}  key",
+        "id", "uploaded_at", "status", "deleted", "bytes", "sha256"
+    );
+    for r in rows {
+        println!(
+            "{:>5}  {:<20}  {:<15}  {:>7}  {:>10}  {:<12}  {}",
+            r.id,
+            r.uploaded_at,
+            r.status,
+            if r.deleted_local { "yes" } else { "no" },
+            r.size_bytes.map(|b| b.to_string()).unwrap_or_default(),
+            r.sha256.get(..12).unwrap_or(&r.sha256),
+            r.object_key
+        );
+        if let Some(err) = r.error.filter(|e| !e.is_empty()) {
+            println!("       ! {err}");
+        }
+    }
+    if let Some((id, status, started, finished)) = inv.last_run()? {
+        println!(
+            "last run #{id}: {status}, started {started}, finished {}",
+            finished.unwrap_or_else(|| "-".to_string())
+        );
+    }
+    Ok(())
+}
+
+/// `fgbackup demo`.
+pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::DEMO);
+        return Ok(0);
+    }
+    let workdir: PathBuf = opt::<String>(&mut args, "--workdir")?
+        .unwrap_or_else(|| "fgbackup-demo".to_string())
+        .into();
+    reject_rest(args, "demo")?;
+    let logs = workdir.join("logs");
+    let archive = std::path::absolute(workdir.join("archive"))
+        .map_err(|e| Error::io("resolve", &workdir, e))?;
+    if !logs.exists() {
+        let paths = loggen::generate(&GenSpec {
+            out: logs.clone(),
+            devices: 3,
+            files_per_device: 4,
+            file_size: 48 * 1024,
+            seed: 1,
+        })?;
+        println!(
+            "generated {} sample log files under {}",
+            paths.len(),
+            logs.display()
+        );
+    }
+    let cfg = UploadConfig {
+        dir: logs,
+        destination: Destination::Local { root: archive },
+        prefix: String::new(),
+        include: vec!["*.gz".to_string()],
+        min_age: Duration::ZERO,
+        delete: false,
+        workers: 4,
+        dry_run: false,
+        db_path: workdir.join("inventory.db"),
+        retries: 0,
+        part_size: config::MIN_PART_SIZE,
+        memory_budget: 2 * config::MIN_PART_SIZE,
+    };
+    let code = run_upload(&cfg)?;
+    println!();
+    print_inventory(&Inventory::open(&cfg.db_path)?, 20)?;
+    Ok(code)
+}
+
+/// `fgbackup gen-logs`.
+pub fn gen_logs(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::GEN_LOGS);
+        return Ok(0);
+    }
+    let out: Option<String> = opt(&mut args, "--out")?;
+    let devices: Option<u32> = opt(&mut args, "--devices")?;
+    let files: Option<u32> = opt(&mut args, "--files")?;
+    let size: Option<String> = opt(&mut args, "--size")?;
+    let seed: Option<u64> = opt(&mut args, "--seed")?;
+    reject_rest(args, "gen-logs")?;
+    let out = out.ok_or_else(|| Error::usage("gen-logs needs --out DIR"))?;
+    let file_size = match size {
+        None => 100 * 1024,
+        Some(s) => config::parse_size(&s).filter(|&n| n > 0).ok_or_else(|| {
+            Error::usage(format!("--size '{s}' is not a size such as 100K or 64M"))
+        })?,
+    };
+    let spec = GenSpec {
+        out: out.into(),
+        devices: devices.unwrap_or(3).max(1),
+        files_per_device: files.unwrap_or(4).max(1),
+        file_size,
+        seed: seed.unwrap_or(1),
+    };
+    let paths = loggen::generate(&spec)?;
+    println!("wrote {} files under {}", paths.len(), spec.out.display());
+    Ok(0)
+}

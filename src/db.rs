@@ -1,0 +1,310 @@
+//! The SQLite inventory: the Python suite's `backups` table, our added
+//! columns, and a `runs` table.
+//!
+//! Compatibility rule: the suite's table and index are created exactly as its
+//! README shows, and everything we add is additive (new nullable columns, new
+//! tables), versioned by `PRAGMA user_version`. A database the suite created
+//! opens, migrates and keeps every row; Grafana queries written for it keep
+//! working. One connection writes (the upload run's main thread), in WAL mode
+//! with a busy timeout, so readers such as the API never see "database is locked".
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::timefmt;
+
+/// Schema version this build writes. 0 is the Python suite's schema.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The suite's DDL, verbatim.
+const SUITE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS backups (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  filename TEXT NOT NULL,
+  s3_url TEXT,
+  sha256 TEXT,
+  uploaded_at TEXT,
+  backup_date TEXT,
+  deleted_local INTEGER DEFAULT 0,
+  status TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_backups_uploaded_at ON backups(uploaded_at);
+";
+
+/// Columns added to `backups` in version 1, all nullable so old rows stay valid.
+const ADDED_COLUMNS: &[(&str, &str)] = &[
+    ("object_key", "TEXT"),
+    ("source_path", "TEXT"),
+    ("size_bytes", "INTEGER"),
+    ("duration_ms", "INTEGER"),
+    ("error", "TEXT"),
+    ("run_id", "INTEGER"),
+];
+
+const RUNS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  host TEXT,
+  source_dir TEXT,
+  destination TEXT,
+  status TEXT NOT NULL,          -- running | ok | failed | interrupted
+  files_seen INTEGER DEFAULT 0,
+  uploaded INTEGER DEFAULT 0,
+  skipped INTEGER DEFAULT 0,
+  failed INTEGER DEFAULT 0,
+  deleted INTEGER DEFAULT 0,
+  bytes_uploaded INTEGER DEFAULT 0,
+  duration_ms INTEGER,
+  exit_code INTEGER
+);
+CREATE INDEX IF NOT EXISTS idx_backups_status ON backups(status);
+CREATE INDEX IF NOT EXISTS idx_backups_run_id ON backups(run_id);
+";
+
+/// One file's row, as the upload pipeline reports it.
+#[derive(Debug, Clone)]
+pub struct BackupRow {
+    pub filename: String,
+    pub s3_url: Option<String>,
+    pub sha256: Option<String>,
+    pub uploaded_at: SystemTime,
+    pub status: String,
+    pub object_key: String,
+    pub source_path: String,
+    pub size_bytes: u64,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+/// Totals of one run, written to its `runs` row at the end.
+#[derive(Debug, Clone, Default)]
+pub struct RunTotals {
+    pub files_seen: u64,
+    pub uploaded: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub deleted: u64,
+    pub bytes_uploaded: u64,
+    pub duration_ms: u64,
+    pub exit_code: i32,
+    pub status: &'static str,
+}
+
+/// A read-write handle on the inventory.
+pub struct Inventory {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Inventory {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Inventory> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+            && !parent.exists()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                Error::runtime(format!(
+                    "cannot create the database directory {} ({e}): create it or pass --db/DB_PATH elsewhere",
+                    parent.display()
+                ))
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| {
+            Error::runtime(format!(
+                "cannot open database {} ({e}): check the path and permissions, or pass --db/DB_PATH",
+                path.display()
+            ))
+        })?;
+        let context =
+            |e: rusqlite::Error| Error::runtime(format!("database {}: {e}", path.display()));
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(context)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(context)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(context)?;
+        let mut inv = Inventory {
+            conn,
+            path: path.to_path_buf(),
+        };
+        inv.migrate().map_err(context)?;
+        Ok(inv)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Brings any older schema (including the suite's, version 0) to
+    /// [`SCHEMA_VERSION`] in one transaction.
+    fn migrate(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            tx.execute_batch(SUITE_SCHEMA)?;
+            let existing: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT name FROM pragma_table_info('backups')")?;
+                stmt.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
+            for (name, ty) in ADDED_COLUMNS {
+                if !existing.iter().any(|c| c == name) {
+                    tx.execute_batch(&format!("ALTER TABLE backups ADD COLUMN {name} {ty}"))?;
+                }
+            }
+            tx.execute_batch(RUNS_SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        }
+        tx.commit()
+    }
+
+    /// Marks runs left `running` by a crash or kill as `interrupted`. Safe
+    /// because the run lock guarantees no other run is alive.
+    pub fn close_stale_runs(&self) -> Result<usize> {
+        Ok(self.conn.execute(
+            "UPDATE runs SET status = 'interrupted', exit_code = NULL WHERE status = 'running'",
+            [],
+        )?)
+    }
+
+    /// Records the start of a run and returns its id.
+    pub fn start_run(
+        &self,
+        started: SystemTime,
+        source_dir: &str,
+        destination: &str,
+    ) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO runs (started_at, host, source_dir, destination, status) VALUES (?1, ?2, ?3, ?4, 'running')",
+            params![timefmt::iso8601(started), hostname(), source_dir, destination],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Writes the totals of a finished run.
+    pub fn finish_run(&self, run_id: i64, finished: SystemTime, t: &RunTotals) -> Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?2, status = ?3, files_seen = ?4, uploaded = ?5, skipped = ?6,
+               failed = ?7, deleted = ?8, bytes_uploaded = ?9, duration_ms = ?10, exit_code = ?11
+             WHERE id = ?1",
+            params![
+                run_id,
+                timefmt::iso8601(finished),
+                t.status,
+                t.files_seen as i64,
+                t.uploaded as i64,
+                t.skipped as i64,
+                t.failed as i64,
+                t.deleted as i64,
+                t.bytes_uploaded as i64,
+                t.duration_ms as i64,
+                t.exit_code,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Inserts one file's row (with `deleted_local = 0`) and returns its id.
+    pub fn insert_backup(&self, run_id: i64, row: &BackupRow) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO backups (filename, s3_url, sha256, uploaded_at, backup_date, deleted_local, status,
+                                  object_key, source_path, size_bytes, duration_ms, error, run_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                row.filename,
+                row.s3_url,
+                row.sha256,
+                timefmt::iso8601(row.uploaded_at),
+                timefmt::date(row.uploaded_at),
+                row.status,
+                row.object_key,
+                row.source_path,
+                row.size_bytes as i64,
+                row.duration_ms as i64,
+                row.error,
+                run_id,
+            ],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records that the local file of row `id` was deleted.
+    pub fn mark_deleted(&self, id: i64) -> Result<()> {
+        self.conn
+            .execute("UPDATE backups SET deleted_local = 1 WHERE id = ?1", [id])?;
+        Ok(())
+    }
+
+    /// Appends a note to the row's error text (e.g. a failed local delete).
+    pub fn append_error(&self, id: i64, note: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE backups SET error = CASE WHEN error IS NULL OR error = '' THEN ?2 ELSE error || '; ' || ?2 END WHERE id = ?1",
+            params![id, note],
+        )?;
+        Ok(())
+    }
+
+    /// The newest `limit` rows, newest first, for `fgbackup inventory`.
+    pub fn recent(&self, limit: u32) -> Result<Vec<InventoryLine>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, status, sha256, uploaded_at, deleted_local,
+                    COALESCE(object_key, filename), size_bytes, error
+             FROM backups ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(InventoryLine {
+                id: r.get(0)?,
+                status: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                sha256: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                uploaded_at: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                deleted_local: r.get::<_, Option<i64>>(4)?.unwrap_or(0) != 0,
+                object_key: r.get(5)?,
+                size_bytes: r.get(6)?,
+                error: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The last run, if any: (id, status, started_at, finished_at).
+    pub fn last_run(&self) -> Result<Option<(i64, String, String, Option<String>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, status, started_at, finished_at FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?)
+    }
+}
+
+/// One row as `fgbackup inventory` prints it.
+#[derive(Debug, Clone)]
+pub struct InventoryLine {
+    pub id: i64,
+    pub status: String,
+    pub sha256: String,
+    pub uploaded_at: String,
+    pub deleted_local: bool,
+    pub object_key: String,
+    pub size_bytes: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// The machine's host name, for the runs table and notifications.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_string())
+}

@@ -1,0 +1,184 @@
+//! One streaming pass over a file: SHA-256 of every byte and, for `.gz`
+//! files, proof that the bytes form complete gzip streams.
+//!
+//! A gzip file cut short by a crash, a full disk or a writer that has not
+//! finished cannot be told apart from a good one by its header; only
+//! inflating it to the end and checking each member's CRC does that.
+
+use std::io::{self, Read};
+
+use flate2::read::MultiGzDecoder;
+use sha2::{Digest, Sha256};
+
+/// Size of the read buffer: large enough for few syscalls, small for RSS.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// What one pass learned about a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDigest {
+    /// Lowercase hex SHA-256.
+    pub sha256: String,
+    /// Bytes read.
+    pub bytes: u64,
+    /// `None` when the gzip check was not asked for; otherwise whether every
+    /// gzip member was complete, with the reason when it was not.
+    pub gzip: Option<Result<(), String>>,
+}
+
+/// Reads `reader` to the end, hashing it, and checks gzip integrity when
+/// `check_gzip` is set.
+pub fn digest_reader<R: Read>(reader: R, check_gzip: bool) -> io::Result<FileDigest> {
+    let mut tee = HashingReader {
+        inner: reader,
+        hasher: Sha256::new(),
+        bytes: 0,
+        failed: false,
+    };
+    let gzip = if check_gzip {
+        let mut decoder = MultiGzDecoder::new(io::BufReader::with_capacity(READ_CHUNK, &mut tee));
+        let mut sink = vec![0u8; READ_CHUNK];
+        let verdict = loop {
+            match decoder.read(&mut sink) {
+                Ok(0) => break Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        drop(decoder);
+        match verdict {
+            Ok(()) => Some(Ok(())),
+            // A failure reading the file is an I/O error, not a gzip verdict.
+            Err(e) if tee.failed => return Err(e),
+            Err(e) => Some(Err(describe_gzip_error(&e))),
+        }
+    } else {
+        None
+    };
+    // Whatever the decoder did not consume (garbage after a bad member, or
+    // everything when no check was asked) still belongs in the hash.
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        match tee.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(FileDigest {
+        sha256: hex(&tee.hasher.finalize()),
+        bytes: tee.bytes,
+        gzip,
+    })
+}
+
+/// Hashes an in-memory body (used for small files read whole).
+pub fn digest_bytes(data: &[u8], check_gzip: bool) -> io::Result<FileDigest> {
+    digest_reader(data, check_gzip)
+}
+
+fn describe_gzip_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            "not a complete gzip stream: the file ends early (truncated or still being written)"
+                .to_string()
+        }
+        _ => format!("not a valid gzip stream: {e}"),
+    }
+}
+
+/// Lowercase hex of a byte string.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+/// Base64 of the raw digest behind a hex SHA-256, as `x-amz-checksum-sha256` wants.
+pub fn hex_to_base64(hex_digest: &str) -> Option<String> {
+    use base64::Engine as _;
+    let raw: Option<Vec<u8>> = (0..hex_digest.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex_digest.get(i..i + 2)?, 16).ok())
+        .collect();
+    Some(base64::engine::general_purpose::STANDARD.encode(raw?))
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+    /// Set when the underlying reader failed, to tell I/O errors from bad gzip.
+    failed: bool,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != io::ErrorKind::Interrupted {
+                self.failed = true;
+            }
+        })?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn known_sha256() {
+        let d = digest_bytes(b"abc", false).unwrap();
+        assert_eq!(
+            d.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(d.bytes, 3);
+        assert_eq!(d.gzip, None);
+        assert_eq!(
+            hex_to_base64(&d.sha256).unwrap(),
+            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
+        );
+    }
+
+    #[test]
+    fn complete_truncated_and_multi_member_gzip() {
+        let body: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let good = gz(&body);
+        let d = digest_bytes(&good, true).unwrap();
+        assert_eq!(d.gzip, Some(Ok(())));
+        assert_eq!(d.sha256, digest_bytes(&good, false).unwrap().sha256);
+
+        let cut = &good[..good.len() - 100];
+        let d = digest_bytes(cut, true).unwrap();
+        assert!(
+            matches!(d.gzip, Some(Err(ref m)) if m.contains("ends early")),
+            "{d:?}"
+        );
+        assert_eq!(d.bytes, cut.len() as u64);
+
+        let mut two = gz(b"first member\n");
+        two.extend(gz(b"second member\n"));
+        assert_eq!(digest_bytes(&two, true).unwrap().gzip, Some(Ok(())));
+
+        let d = digest_bytes(b"plain text, not gzip", true).unwrap();
+        assert!(matches!(d.gzip, Some(Err(_))));
+        assert_eq!(d.bytes, 20);
+    }
+}

@@ -1,0 +1,170 @@
+//! Finding the files one run should archive.
+//!
+//! A candidate is a regular file (never a symlink: following one could
+//! archive, and later delete, something outside `--dir`) whose name matches
+//! an `--include` pattern and which has not been modified for `--min-age`
+//! (rsyslog or logrotate may still be writing younger files).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// One file to archive, as seen when the directory was scanned.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub path: PathBuf,
+    /// Path relative to `--dir` with `/` separators: the object key without prefix.
+    pub relative: String,
+    pub size: u64,
+    pub mtime: SystemTime,
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct ScanOutcome {
+    /// Sorted by relative path, so runs are reproducible.
+    pub candidates: Vec<Candidate>,
+    /// Matching files left for a later run because they are younger than `--min-age`.
+    pub too_young: usize,
+    /// Problems that did not stop the scan (unreadable sub-directory, odd name).
+    pub warnings: Vec<String>,
+}
+
+/// Recursively scans `root` for files matching any of `patterns`.
+pub fn scan(root: &Path, patterns: &[String], min_age: Duration, now: SystemTime) -> ScanOutcome {
+    let mut out = ScanOutcome::default();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                out.warnings
+                    .push(format!("cannot list {}: {e}", dir.display()));
+                continue;
+            }
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    out.warnings
+                        .push(format!("cannot read an entry of {}: {e}", dir.display()));
+                    continue;
+                }
+            };
+            let path = entry.path();
+            // symlink_metadata: never follow links.
+            let meta = match std::fs::symlink_metadata(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    out.warnings
+                        .push(format!("cannot stat {}: {e}", path.display()));
+                    continue;
+                }
+            };
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if !ft.is_file() {
+                continue; // symlinks, sockets, fifos, devices
+            }
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                out.warnings.push(format!(
+                    "skipping {}: the file name is not valid UTF-8 and cannot be an object key",
+                    path.display()
+                ));
+                continue;
+            };
+            if !patterns.iter().any(|p| glob_match(p, name)) {
+                continue;
+            }
+            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            let age = now.duration_since(mtime).unwrap_or(Duration::ZERO);
+            if age < min_age {
+                out.too_young += 1;
+                continue;
+            }
+            let Some(relative) = relative_key(root, &path) else {
+                out.warnings.push(format!(
+                    "skipping {}: its path is not valid UTF-8 and cannot be an object key",
+                    path.display()
+                ));
+                continue;
+            };
+            out.candidates.push(Candidate {
+                path,
+                relative,
+                size: meta.len(),
+                mtime,
+            });
+        }
+    }
+    out.candidates.sort_by(|a, b| a.relative.cmp(&b.relative));
+    out
+}
+
+/// `root/a/b.gz` → `a/b.gz`.
+fn relative_key(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+/// Shell-style match of a file name: `*` any run, `?` one character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ni));
+            pi += 1;
+        } else if let Some((sp, sn)) = star {
+            pi = sp + 1;
+            ni = sn + 1;
+            star = Some((sp, sn + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.gz", "fw1-2026-11-01.log.gz"));
+        assert!(!glob_match("*.gz", "fw1.log"));
+        assert!(glob_match("fw?-*.gz", "fw1-a.gz"));
+        assert!(!glob_match("fw?-*.gz", "fw12-a.gz"));
+        assert!(glob_match("*", ""));
+    }
+
+    #[test]
+    fn skips_links_young_and_unmatched_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("site/fw1")).unwrap();
+        std::fs::write(root.join("site/fw1/a.log.gz"), b"x").unwrap();
+        std::fs::write(root.join("b.log.gz"), b"yy").unwrap();
+        std::fs::write(root.join("c.log"), b"z").unwrap();
+        std::os::unix::fs::symlink(root.join("b.log.gz"), root.join("link.gz")).unwrap();
+        let pats = vec!["*.gz".to_string()];
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        let out = scan(root, &pats, Duration::from_secs(60), later);
+        let keys: Vec<&str> = out.candidates.iter().map(|c| c.relative.as_str()).collect();
+        assert_eq!(keys, ["b.log.gz", "site/fw1/a.log.gz"]);
+        assert_eq!(out.candidates[0].size, 2);
+        let now = scan(root, &pats, Duration::from_secs(60), SystemTime::now());
+        assert!(now.candidates.is_empty());
+        assert_eq!(now.too_young, 2);
+    }
+}

@@ -1,0 +1,340 @@
+//! S3 and S3-compatible stores (AWS, MinIO, Ceph, Garage...) on blocking rust-s3.
+//!
+//! Every PUT carries `x-amz-meta-sha256` (what the suite wrote and what HEAD
+//! verification reads back) and a SigV4-signed payload hash, so the server
+//! rejects a body damaged in transit. Single PUTs also send
+//! `x-amz-checksum-sha256` of the whole object. Multipart uploads use our own
+//! part size and the shared memory budget, re-hash the parts on the way out,
+//! and are aborted on any failure so no orphaned parts stay behind.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
+use std::time::Duration;
+
+use s3::Bucket;
+use s3::Region;
+use s3::error::S3Error;
+use sha2::{Digest, Sha256};
+
+use super::{Body, RemoteObject, Store, StoreError};
+use crate::aws::S3Settings;
+use crate::budget::MemoryBudget;
+use crate::digest::{hex, hex_to_base64};
+use crate::error::{Error, Result as AppResult};
+
+/// How long one HTTP request may take before it counts as a transient failure.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Key used by [`S3Store::check`]; it is only read, never written.
+const PROBE_KEY: &str = ".fgbackup-bucket-check";
+
+/// One bucket on one endpoint.
+pub struct S3Store {
+    bucket: Box<Bucket>,
+    name: String,
+    endpoint_label: String,
+    part_size: u64,
+}
+
+impl S3Store {
+    /// Builds the client; no network traffic happens here.
+    pub fn new(bucket_name: &str, settings: &S3Settings, part_size: u64) -> AppResult<S3Store> {
+        // We retry ourselves (--retries), with our own notion of what is safe to repeat.
+        s3::set_retries(0);
+        let region = match &settings.endpoint {
+            Some(endpoint) => Region::Custom {
+                region: settings.region.clone(),
+                endpoint: endpoint.clone(),
+            },
+            None => settings.region.parse().map_err(|e| {
+                Error::usage(format!(
+                    "region '{}' is not understood ({e}): set --region or AWS_REGION",
+                    settings.region
+                ))
+            })?,
+        };
+        let creds = s3::creds::Credentials::new(
+            Some(&settings.credentials.access_key),
+            Some(&settings.credentials.secret_key),
+            None,
+            settings.credentials.session_token.as_deref(),
+            None,
+        )
+        .map_err(|e| Error::usage(format!("S3 credentials are not usable: {e}")))?;
+        let mut bucket = Bucket::new(bucket_name, region, creds)
+            .map_err(|e| Error::usage(format!("cannot set up bucket '{bucket_name}': {e}")))?;
+        if settings.endpoint.is_some() {
+            bucket.set_path_style();
+        }
+        bucket.set_request_timeout(Some(REQUEST_TIMEOUT));
+        let endpoint_label = settings
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| format!("AWS {}", settings.region));
+        Ok(S3Store {
+            bucket,
+            name: bucket_name.to_string(),
+            endpoint_label,
+            part_size,
+        })
+    }
+
+    fn classify(&self, action: &str, key: &str, err: S3Error) -> StoreError {
+        match err {
+            S3Error::Atto(e) => StoreError::transient(format!(
+                "{action} {key}: cannot reach {} ({e})",
+                self.endpoint_label
+            )),
+            S3Error::Io(e) => StoreError::transient(format!("{action} {key}: I/O error ({e})")),
+            S3Error::HttpFailWithBody(status, body) => {
+                self.status_error(action, key, status, &body)
+            }
+            other => StoreError::permanent(format!("{action} {key}: {other}")),
+        }
+    }
+
+    fn status_error(&self, action: &str, key: &str, status: u16, body: &str) -> StoreError {
+        let code = xml_field(body, "Code").unwrap_or_default();
+        let message = xml_field(body, "Message").unwrap_or_default();
+        let detail = match (code.is_empty(), message.is_empty()) {
+            (true, _) => format!("HTTP {status}"),
+            (false, true) => format!("HTTP {status} {code}"),
+            (false, false) => format!("HTTP {status} {code}: {message}"),
+        };
+        let text = format!("{action} {key}: {detail}");
+        match (status, code.as_str()) {
+            (500..=599 | 429 | 408, _) | (_, "BadDigest" | "RequestTimeout" | "SlowDown") => {
+                StoreError::transient(text)
+            }
+            (404, "NoSuchBucket") => StoreError::permanent(format!(
+                "bucket '{}' does not exist at {}: create it or fix --bucket/BUCKET",
+                self.name, self.endpoint_label
+            )),
+            (403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
+                StoreError::permanent(format!(
+                    "{text} (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile, and the bucket policy)"
+                ))
+            }
+            _ => StoreError::permanent(text),
+        }
+    }
+
+    fn put_single(&self, key: &str, data: &[u8], sha256: &str) -> Result<(), StoreError> {
+        let checksum = hex_to_base64(sha256)
+            .ok_or_else(|| StoreError::permanent(format!("invalid sha256 '{sha256}'")))?;
+        let request = self
+            .bucket
+            .put_object_builder(key, data)
+            .with_content_type(content_type(key))
+            .with_metadata("sha256", sha256)
+            .and_then(|r| r.with_header("x-amz-checksum-sha256", checksum))
+            .map_err(|e| self.classify("PUT", key, e))?;
+        let response = request
+            .execute()
+            .map_err(|e| self.classify("PUT", key, e))?;
+        let status = response.status_code();
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(self.status_error(
+                "PUT",
+                key,
+                status,
+                &String::from_utf8_lossy(response.as_slice()),
+            ))
+        }
+    }
+
+    fn put_multipart(
+        &self,
+        key: &str,
+        file: &mut File,
+        size: u64,
+        sha256: &str,
+        budget: &Arc<MemoryBudget>,
+    ) -> Result<(), StoreError> {
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| StoreError::permanent(format!("cannot rewind source file: {e}")))?;
+        // Metadata belongs on the initiate request only.
+        let mut init_bucket = (*self.bucket).clone();
+        init_bucket.add_header("x-amz-meta-sha256", sha256);
+        let init = init_bucket
+            .initiate_multipart_upload(key, content_type(key))
+            .map_err(|e| self.classify("initiate multipart upload of", key, e))?;
+        let upload_id = init.upload_id;
+        let result = self.upload_parts(key, &upload_id, file, size, sha256, budget);
+        if let Err(err) = result {
+            if let Err(abort_err) = self.bucket.abort_upload(key, &upload_id) {
+                // A part failure may already have aborted it (rust-s3 does so on
+                // non-2xx parts); anything else is worth a warning.
+                log::warn!(
+                    "could not abort multipart upload of {key} (upload id {upload_id}): {}",
+                    self.classify("abort", key, abort_err)
+                );
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        file: &mut File,
+        size: u64,
+        sha256: &str,
+        budget: &Arc<MemoryBudget>,
+    ) -> Result<(), StoreError> {
+        let ctype = content_type(key);
+        let mut hasher = Sha256::new();
+        let mut parts = Vec::new();
+        let mut sent = 0u64;
+        let mut number = 1u32;
+        while sent < size {
+            if crate::signal::stop_requested() {
+                return Err(StoreError::permanent(format!(
+                    "multipart upload of {key} interrupted by a stop signal"
+                )));
+            }
+            let len = usize::try_from((size - sent).min(self.part_size))
+                .map_err(|_| StoreError::permanent("part size does not fit in memory"))?;
+            let mut buffer = budget.buffer(len);
+            file.read_exact(&mut buffer.data).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    StoreError::changed(
+                        "the source file became shorter while it was being uploaded",
+                    )
+                } else {
+                    StoreError::permanent(format!("cannot read source file: {e}"))
+                }
+            })?;
+            hasher.update(&buffer.data);
+            let part = self
+                .bucket
+                .put_multipart_chunk(&buffer.data, key, number, upload_id, ctype)
+                .map_err(|e| self.classify(&format!("upload part {number} of"), key, e))?;
+            drop(buffer);
+            parts.push(part);
+            sent += len as u64;
+            number += 1;
+        }
+        if hex(&hasher.finalize()) != sha256 {
+            return Err(StoreError::changed(
+                "the source file changed between hashing and uploading",
+            ));
+        }
+        let response = self
+            .bucket
+            .complete_multipart_upload(key, upload_id, parts)
+            .map_err(|e| self.classify("complete multipart upload of", key, e))?;
+        let status = response.status_code();
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(self.status_error(
+                "complete multipart upload of",
+                key,
+                status,
+                &String::from_utf8_lossy(response.as_slice()),
+            ))
+        }
+    }
+}
+
+impl Store for S3Store {
+    fn describe(&self) -> String {
+        format!("s3://{} at {}", self.name, self.endpoint_label)
+    }
+
+    fn url(&self, key: &str) -> String {
+        format!(
+            "{}/{}",
+            self.bucket.url(),
+            s3::signing::uri_encode(key, false)
+        )
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        let response = self
+            .bucket
+            .get_object(PROBE_KEY)
+            .map_err(|e| self.classify("check bucket with GET", PROBE_KEY, e))?;
+        let status = response.status_code();
+        let body = String::from_utf8_lossy(response.as_slice());
+        match (status, xml_field(&body, "Code").as_deref()) {
+            (200..=299, _) | (404, Some("NoSuchKey")) => Ok(()),
+            _ => Err(self.status_error("check bucket with GET", PROBE_KEY, status, &body)),
+        }
+    }
+
+    fn head(&self, key: &str) -> Result<Option<RemoteObject>, StoreError> {
+        let (head, status) = self
+            .bucket
+            .head_object(key)
+            .map_err(|e| self.classify("HEAD", key, e))?;
+        match status {
+            200..=299 => {
+                let size = head
+                    .content_length
+                    .and_then(|l| u64::try_from(l).ok())
+                    .ok_or_else(|| {
+                        StoreError::permanent(format!(
+                            "HEAD {key}: no Content-Length in the answer"
+                        ))
+                    })?;
+                let sha256 = head
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get("sha256").cloned())
+                    .map(|s| s.trim().to_ascii_lowercase());
+                Ok(Some(RemoteObject { size, sha256 }))
+            }
+            404 => Ok(None),
+            _ => Err(self.status_error("HEAD", key, status, "")),
+        }
+    }
+
+    fn put(
+        &self,
+        key: &str,
+        body: Body<'_>,
+        sha256: &str,
+        budget: &Arc<MemoryBudget>,
+    ) -> Result<(), StoreError> {
+        match body {
+            Body::Memory(data) => self.put_single(key, data, sha256),
+            Body::File { file, size } => self.put_multipart(key, file, size, sha256, budget),
+        }
+    }
+}
+
+fn content_type(key: &str) -> &'static str {
+    if key.ends_with(".gz") {
+        "application/gzip"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// The text of the first `<name>...</name>` in an S3 error document.
+fn xml_field(body: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let close = format!("</{name}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&close)? + start;
+    Some(body[start..end].to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_error_code() {
+        let body = "<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>";
+        assert_eq!(xml_field(body, "Code").as_deref(), Some("NoSuchBucket"));
+        assert_eq!(xml_field("", "Code"), None);
+    }
+}

@@ -1,0 +1,67 @@
+//! UTC timestamps in the formats the Python suite stored, without a date crate.
+//!
+//! `uploaded_at` is ISO 8601 with a trailing `Z` and `backup_date` is
+//! `YYYY-MM-DD`; both sort correctly as text, which the API relies on.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, saturating at 0 for clocks set before 1970.
+pub fn unix_seconds(t: SystemTime) -> i64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(_) => 0,
+    }
+}
+
+/// `2026-11-22T01:00:00Z` for the given instant.
+pub fn iso8601(t: SystemTime) -> String {
+    let secs = unix_seconds(t);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// `2026-11-22` for the given instant (UTC).
+pub fn date(t: SystemTime) -> String {
+    let (y, m, d) = civil_from_days(unix_seconds(t).div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The instant `secs` seconds after the epoch.
+pub fn from_unix(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+/// Converts days since 1970-01-01 to (year, month, day) in the proleptic
+/// Gregorian calendar (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(iso8601(from_unix(0)), "1970-01-01T00:00:00Z");
+        // 2024-02-29 12:34:56 UTC, a leap day.
+        assert_eq!(iso8601(from_unix(1_709_210_096)), "2024-02-29T12:34:56Z");
+        assert_eq!(date(from_unix(1_709_210_096)), "2024-02-29");
+        assert_eq!(iso8601(from_unix(4_102_444_799)), "2099-12-31T23:59:59Z");
+    }
+}
