@@ -26,9 +26,6 @@ use crate::error::{Error, Result as AppResult};
 /// How long one HTTP request may take before it counts as a transient failure.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Key used by [`S3Store::check`]; it is only read, never written.
-const PROBE_KEY: &str = ".fgbackup-bucket-check";
-
 /// One bucket on one endpoint.
 pub struct S3Store {
     bucket: Box<Bucket>,
@@ -257,15 +254,20 @@ impl Store for S3Store {
     }
 
     fn check(&self) -> Result<(), StoreError> {
-        let response = self
-            .bucket
-            .get_object(PROBE_KEY)
-            .map_err(|e| self.classify("check bucket with GET", PROBE_KEY, e))?;
+        // A one-key ListObjectsV2, sent raw so that the error document (and
+        // its code, e.g. NoSuchBucket) reaches us instead of an XML parse error.
+        let mut probe = (*self.bucket).clone();
+        probe.add_query("list-type", "2");
+        probe.add_query("max-keys", "1");
+        let response = probe
+            .get_object("")
+            .map_err(|e| self.classify("list bucket", &self.name, e))?;
         let status = response.status_code();
-        let body = String::from_utf8_lossy(response.as_slice());
-        match (status, xml_field(&body, "Code").as_deref()) {
-            (200..=299, _) | (404, Some("NoSuchKey")) => Ok(()),
-            _ => Err(self.status_error("check bucket with GET", PROBE_KEY, status, &body)),
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            let body = String::from_utf8_lossy(response.as_slice());
+            Err(self.status_error("list bucket", &self.name, status, &body))
         }
     }
 
