@@ -109,10 +109,13 @@ fn print_inventory(inv: &Inventory, limit: u32) -> Result<()> {
             println!("       ! {err}");
         }
     }
-    if let Some((id, status, started, finished)) = inv.last_run()? {
+    if let Some(run) = inv.last_run()? {
         println!(
-            "last run #{id}: {status}, started {started}, finished {}",
-            finished.unwrap_or_else(|| "-".to_string())
+            "last run #{}: {}, started {}, finished {}",
+            run.id,
+            run.status,
+            run.started_at,
+            run.finished_at.unwrap_or_else(|| "-".to_string())
         );
     }
     Ok(())

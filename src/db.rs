@@ -273,17 +273,33 @@ impl Inventory {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The last run, if any: (id, status, started_at, finished_at).
-    pub fn last_run(&self) -> Result<Option<(i64, String, String, Option<String>)>> {
+    /// The last run, if any.
+    pub fn last_run(&self) -> Result<Option<RunInfo>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT id, status, started_at, finished_at FROM runs ORDER BY id DESC LIMIT 1",
                 [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| {
+                    Ok(RunInfo {
+                        id: r.get(0)?,
+                        status: r.get(1)?,
+                        started_at: r.get(2)?,
+                        finished_at: r.get(3)?,
+                    })
+                },
             )
             .optional()?)
     }
+}
+
+/// Start, end and outcome of one run.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub id: i64,
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
 }
 
 /// One row as `fgbackup inventory` prints it.

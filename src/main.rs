@@ -39,18 +39,19 @@ fn main() -> ExitCode {
                 print!("{}", help::MAIN);
                 Ok(0)
             }
-            "-V" | "--version" => {
-                println!("fgbackup {}", env!("CARGO_PKG_VERSION"));
-                Ok(0)
-            }
-            "-h" | "--help" => {
-                print!("{}", help::MAIN);
-                Ok(0)
-            }
             other => Err(error::Error::usage(format!(
                 "unknown command '{other}': run 'fgbackup --help' for the list"
             ))),
         },
+        // pico-args does not treat `-h`/`--version` as a subcommand.
+        Ok(None) if args.contains(["-V", "--version"]) => {
+            println!("fgbackup {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+        Ok(None) if args.contains(["-h", "--help"]) => {
+            print!("{}", help::MAIN);
+            Ok(0)
+        }
         Ok(None) => {
             eprint!("{}", help::MAIN);
             Ok(2)

@@ -18,7 +18,10 @@ fn uploads_verifies_records_and_rerun_skips() {
 
     let rows = ws.rows();
     assert_eq!(rows.len(), 2);
-    for (path, key) in [(&a, "site-1/FGT-A/a-2026-11-22.log.gz"), (&b, "site-1/FGT-B/b-2026-11-22.log.gz")] {
+    for (path, key) in [
+        (&a, "site-1/FGT-A/a-2026-11-22.log.gz"),
+        (&b, "site-1/FGT-B/b-2026-11-22.log.gz"),
+    ] {
         let row = row_for(&rows, key);
         let local_sha = sha256_file(path);
         assert_eq!(row.status(), "uploaded");
@@ -33,20 +36,33 @@ fn uploads_verifies_records_and_rerun_skips() {
         assert!(row.uploaded_at.as_deref().unwrap().ends_with('Z'));
         assert_eq!(row.backup_date.as_deref().unwrap().len(), 10);
         // The server holds the same bytes and the sha256 metadata.
-        assert_eq!(std::fs::read(server.object_path(BUCKET, key)).unwrap(), std::fs::read(path).unwrap());
+        assert_eq!(
+            std::fs::read(server.object_path(BUCKET, key)).unwrap(),
+            std::fs::read(path).unwrap()
+        );
         assert_eq!(server.head_sha256(key).as_deref(), Some(local_sha.as_str()));
         assert!(path.exists(), "no --delete: local file kept");
     }
-    assert!(!server.object_path(BUCKET, "site-1/FGT-A/notes.txt").exists());
+    assert!(
+        !server
+            .object_path(BUCKET, "site-1/FGT-A/notes.txt")
+            .exists()
+    );
 
     // A second run finds both archived and sends nothing.
     let out = ws.upload(&server, &["--prefix", "site-1"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows = ws.rows();
     assert_eq!(rows.len(), 4);
-    assert!(rows[2..].iter().all(|r| r.status() == "skipped_exists"), "{rows:#?}");
+    assert!(
+        rows[2..].iter().all(|r| r.status() == "skipped_exists"),
+        "{rows:#?}"
+    );
     assert!(stdout(&out).contains("0.0 MB sent"), "{}", stdout(&out));
-    assert_eq!(ws.runs(), vec![("ok".to_string(), Some(0)), ("ok".to_string(), Some(0))]);
+    assert_eq!(
+        ws.runs(),
+        vec![("ok".to_string(), Some(0)), ("ok".to_string(), Some(0))]
+    );
 }
 
 #[test]
@@ -61,7 +77,10 @@ fn delete_removes_only_verified_files() {
     let rows = ws.rows();
     assert_eq!(rows[0].status(), "uploaded");
     assert_eq!(rows[0].deleted_local, Some(1));
-    assert_eq!(std::fs::read(server.object_path(BUCKET, "good.log.gz")).unwrap(), good_bytes);
+    assert_eq!(
+        std::fs::read(server.object_path(BUCKET, "good.log.gz")).unwrap(),
+        good_bytes
+    );
 
     // DELETE_AFTER from the suite's env file works the same way.
     let again = ws.write_gz("again.log.gz", 500, 4);
@@ -107,11 +126,24 @@ fn existing_different_object_is_a_conflict_and_never_overwritten() {
     let rows = ws.rows();
     let conflict = row_for(&rows, "fw.log.gz");
     assert_eq!(conflict.status(), "failed_conflict");
-    assert!(conflict.error.as_deref().unwrap().contains("not overwritten"));
+    assert!(
+        conflict
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not overwritten")
+    );
     assert_eq!(row_for(&rows, "nometa.log.gz").status(), "failed_nometa");
     assert!(local.exists() && nometa.exists(), "files kept");
-    assert_eq!(std::fs::read(server.object_path(BUCKET, "fw.log.gz")).unwrap(), other);
-    assert!(stderr(&out).contains("failed_conflict fw.log.gz"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(server.object_path(BUCKET, "fw.log.gz")).unwrap(),
+        other
+    );
+    assert!(
+        stderr(&out).contains("failed_conflict fw.log.gz"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(ws.runs(), vec![("failed".to_string(), Some(1))]);
 }
 
@@ -130,9 +162,16 @@ fn truncated_gzip_is_archived_but_never_deleted() {
     let row = ws.rows()[0].clone();
     assert_eq!(row.status(), "failed_gzip");
     assert_eq!(row.deleted_local, Some(0));
-    assert!(row.error.as_deref().unwrap().contains("ends early"), "{row:?}");
+    assert!(
+        row.error.as_deref().unwrap().contains("ends early"),
+        "{row:?}"
+    );
     assert!(full.exists(), "truncated file kept");
-    assert_eq!(std::fs::read(server.object_path(BUCKET, "cut.log.gz")).unwrap(), cut, "archived byte for byte");
+    assert_eq!(
+        std::fs::read(server.object_path(BUCKET, "cut.log.gz")).unwrap(),
+        cut,
+        "archived byte for byte"
+    );
 }
 
 #[test]
@@ -172,7 +211,10 @@ fn dry_run_writes_nothing() {
     let out = ws.upload(&server, &["--dry-run", "--delete"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("would_upload") && text.contains("x/one.log.gz"), "{text}");
+    assert!(
+        text.contains("would_upload") && text.contains("x/one.log.gz"),
+        "{text}"
+    );
     assert!(f.exists());
     assert!(!ws.db().exists(), "no database written by a dry run");
     assert!(!server.object_path(BUCKET, "x/one.log.gz").exists());
@@ -188,7 +230,13 @@ fn server_down_leaves_files_and_a_truthful_run() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("cannot reach"), "{err}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("fgbackup: error")).count(), 1, "{err}");
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.starts_with("fgbackup: error"))
+            .count(),
+        1,
+        "{err}"
+    );
     assert!(f.exists());
     assert!(ws.rows().is_empty());
     assert_eq!(ws.runs(), vec![("failed".to_string(), Some(1))]);
@@ -202,13 +250,27 @@ fn missing_bucket_and_bad_credentials_are_clear_errors() {
     let logs = ws.logs();
     let db = ws.db();
     let endpoint = server.endpoint();
-    let base = ["upload", "--dir", logs.to_str().unwrap(), "--endpoint", &endpoint, "--db", db.to_str().unwrap(), "--min-age", "0"];
+    let base = [
+        "upload",
+        "--dir",
+        logs.to_str().unwrap(),
+        "--endpoint",
+        &endpoint,
+        "--db",
+        db.to_str().unwrap(),
+        "--min-age",
+        "0",
+    ];
 
     let mut args = base.to_vec();
     args.extend(["--bucket", "no-such-bucket"]);
     let out = ws.run(&args, &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("bucket 'no-such-bucket' does not exist"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bucket 'no-such-bucket' does not exist"),
+        "{}",
+        stderr(&out)
+    );
 
     let mut args = base.to_vec();
     args.extend(["--bucket", BUCKET]);
@@ -217,7 +279,10 @@ fn missing_bucket_and_bad_credentials_are_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("AWS_SECRET_ACCESS_KEY"), "{err}");
-    assert!(!err.contains(wrong_secret) && !stdout(&out).contains(wrong_secret), "secret leaked");
+    assert!(
+        !err.contains(wrong_secret) && !stdout(&out).contains(wrong_secret),
+        "secret leaked"
+    );
 }
 
 #[test]
@@ -232,7 +297,10 @@ fn file_growing_during_the_run_is_kept() {
         let stop = stop.clone();
         let path = growing.clone();
         std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap();
             let mut first = true;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 std::io::Write::write_all(&mut f, b"more").unwrap();
@@ -268,7 +336,19 @@ fn unreadable_file_fails_alone() {
     let logs = ws.logs();
     let db = ws.db();
     let endpoint = server.endpoint();
-    cmd.args(["upload", "--dir", logs.to_str().unwrap(), "--bucket", BUCKET, "--endpoint", &endpoint, "--db", db.to_str().unwrap(), "--min-age", "0"]);
+    cmd.args([
+        "upload",
+        "--dir",
+        logs.to_str().unwrap(),
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &endpoint,
+        "--db",
+        db.to_str().unwrap(),
+        "--min-age",
+        "0",
+    ]);
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         use std::os::unix::process::CommandExt;
@@ -283,6 +363,9 @@ fn unreadable_file_fails_alone() {
     assert_eq!(row_for(&rows, "ok.log.gz").status(), "uploaded");
     let bad = row_for(&rows, "locked.log.gz");
     assert_eq!(bad.status(), "failed_read");
-    assert!(bad.error.as_deref().unwrap().contains("Permission denied"), "{bad:?}");
+    assert!(
+        bad.error.as_deref().unwrap().contains("Permission denied"),
+        "{bad:?}"
+    );
     assert!(ok.exists() && locked.exists());
 }

@@ -3,6 +3,8 @@
 //! binary run as a user would run it, and helpers to inspect results.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -175,7 +177,9 @@ impl Workspace {
         let path = self.logs().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         for i in 0..lines {
             x ^= x << 13;
             x ^= x >> 7;

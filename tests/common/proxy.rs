@@ -1,0 +1,242 @@
+//! A fault-injecting HTTP proxy in front of the S3 server: it forwards
+//! requests unchanged, except that requests matching a rule get an error
+//! status (a real 5xx over a real socket), or lose response headers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// What to do with matching requests.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub method: &'static str,
+    /// Substring of the request target (path and query).
+    pub target_contains: &'static str,
+    /// Answer this status instead of forwarding...
+    pub status: u16,
+    /// ...for at most this many matching requests (then forward).
+    pub times: usize,
+}
+
+/// Holds matching requests until opened; once open it stays open.
+#[derive(Default)]
+pub struct Gate {
+    open: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.changed.notify_all();
+    }
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.changed.wait(open).unwrap();
+        }
+    }
+}
+
+pub struct FaultProxy {
+    pub port: u16,
+    /// Requests whose target contains `hold` wait here (see [`FaultProxy::start_holding`]).
+    pub gate: Arc<Gate>,
+    stop: Arc<AtomicBool>,
+    /// Requests answered with an injected error.
+    pub injected: Arc<AtomicUsize>,
+    /// `METHOD target` of every request seen.
+    pub seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl FaultProxy {
+    /// Listens on a free loopback port and forwards to `upstream_port`.
+    /// `strip_meta_on_head` removes `x-amz-meta-*` headers from HEAD answers,
+    /// like a misconfigured gateway would.
+    pub fn start(upstream_port: u16, rules: Vec<Rule>, strip_meta_on_head: bool) -> FaultProxy {
+        Self::start_holding(upstream_port, rules, strip_meta_on_head, None)
+    }
+
+    /// Like [`FaultProxy::start`], and requests whose target contains `hold`
+    /// are not forwarded until `gate.open()`.
+    pub fn start_holding(
+        upstream_port: u16,
+        rules: Vec<Rule>,
+        strip_meta_on_head: bool,
+        hold: Option<&'static str>,
+    ) -> FaultProxy {
+        let gate = Arc::new(Gate::default());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let injected = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let budgets: Arc<Mutex<Vec<usize>>> =
+            Arc::new(Mutex::new(rules.iter().map(|r| r.times).collect()));
+        {
+            let stop = stop.clone();
+            let injected = injected.clone();
+            let seen = seen.clone();
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    let rules = rules.clone();
+                    let budgets = budgets.clone();
+                    let injected = injected.clone();
+                    let seen = seen.clone();
+                    let gate = gate.clone();
+                    std::thread::spawn(move || {
+                        let held = Held { gate: &gate, hold };
+                        let _ = serve(
+                            conn,
+                            upstream_port,
+                            &rules,
+                            &budgets,
+                            &injected,
+                            &seen,
+                            strip_meta_on_head,
+                            &held,
+                        );
+                    });
+                }
+            });
+        }
+        FaultProxy {
+            port,
+            gate,
+            stop,
+            injected,
+            seen,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+struct Held<'a> {
+    gate: &'a Gate,
+    hold: Option<&'static str>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn serve(
+    client: TcpStream,
+    upstream_port: u16,
+    rules: &[Rule],
+    budgets: &Mutex<Vec<usize>>,
+    injected: &AtomicUsize,
+    seen: &Mutex<Vec<String>>,
+    strip_meta_on_head: bool,
+    held: &Held<'_>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    {
+        // Request head (one request per connection: answers close it).
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let end = line == "\r\n";
+            head.push(line);
+            if end {
+                break;
+            }
+        }
+        let request_line = head[0].trim_end().to_string();
+        let mut parts = request_line.split(' ');
+        let method = parts.next().unwrap_or("").to_string();
+        let target = parts.next().unwrap_or("").to_string();
+        seen.lock().unwrap().push(format!("{method} {target}"));
+        let length: usize = head
+            .iter()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body)?;
+
+        let hit = {
+            let mut budgets = budgets.lock().unwrap();
+            rules.iter().enumerate().find_map(|(i, r)| {
+                (r.method == method && target.contains(r.target_contains) && budgets[i] > 0).then(
+                    || {
+                        budgets[i] -= 1;
+                        r.status
+                    },
+                )
+            })
+        };
+        if let Some(status) = hit {
+            injected.fetch_add(1, Ordering::SeqCst);
+            let body = "<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>injected by test proxy</Message></Error>";
+            write!(
+                client,
+                "HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            client.flush()?;
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+
+        if held.hold.is_some_and(|h| target.contains(h)) {
+            held.gate.wait();
+        }
+        // Forward with `Connection: close` so the answer ends at EOF.
+        let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
+        for line in &head[..head.len() - 1] {
+            let lower = line.to_ascii_lowercase();
+            if !lower.starts_with("connection:") {
+                upstream.write_all(line.as_bytes())?;
+            }
+        }
+        upstream.write_all(b"Connection: close\r\n\r\n")?;
+        upstream.write_all(&body)?;
+        let mut answer = Vec::new();
+        upstream.read_to_end(&mut answer)?;
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(answer.len(), |p| p + 4);
+        let (resp_head, resp_body) = answer.split_at(split);
+        let resp_head = String::from_utf8_lossy(resp_head);
+        let mut out = String::new();
+        for line in resp_head.split_inclusive("\r\n") {
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("connection:")
+                || (strip_meta_on_head && method == "HEAD" && lower.starts_with("x-amz-meta-"))
+            {
+                continue;
+            }
+            if line == "\r\n" {
+                out.push_str("Connection: close\r\n");
+            }
+            out.push_str(line);
+        }
+        client.write_all(out.as_bytes())?;
+        client.write_all(resp_body)?;
+        client.flush()?;
+        let _ = client.shutdown(Shutdown::Both);
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Server-side failures injected by a proxy in front of a real S3 server:
+//! transient 5xx are retried, persistent ones leave the file and a truthful
+//! row, a failed multipart upload is aborted, stripped metadata is caught.
+
+mod common;
+
+use common::proxy::{FaultProxy, Rule};
+use common::*;
+
+fn upload_via(ws: &Workspace, proxy: &FaultProxy, extra: &[&str]) -> std::process::Output {
+    let logs = ws.logs();
+    let db = ws.db();
+    let endpoint = proxy.endpoint();
+    let mut args = vec![
+        "upload",
+        "--dir",
+        logs.to_str().unwrap(),
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &endpoint,
+        "--db",
+        db.to_str().unwrap(),
+        "--min-age",
+        "0",
+        "--delete",
+    ];
+    args.extend_from_slice(extra);
+    ws.run(&args, &[])
+}
+
+fn big_gz(ws: &Workspace, name: &str, mib: usize) -> std::path::PathBuf {
+    let mut data = Vec::with_capacity(mib << 20);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    while data.len() < mib << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    std::io::Write::write_all(&mut e, &data).unwrap();
+    ws.write_raw(name, &e.finish().unwrap())
+}
+
+#[test]
+fn one_503_on_put_is_retried() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start(
+        server.port,
+        vec![Rule {
+            method: "PUT",
+            target_contains: "/fg-logs/a.log.gz",
+            status: 503,
+            times: 1,
+        }],
+        false,
+    );
+    let ws = Workspace::new();
+    let f = ws.write_gz("a.log.gz", 500, 1);
+    let out = upload_via(&ws, &proxy, &["--retries", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(proxy.injected.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(stderr(&out).contains("retry 1/2"), "{}", stderr(&out));
+    assert_eq!(ws.rows()[0].status(), "uploaded");
+    assert!(!f.exists());
+}
+
+#[test]
+fn persistent_500_fails_the_file_and_keeps_it() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start(
+        server.port,
+        vec![Rule {
+            method: "PUT",
+            target_contains: "/fg-logs/b.log.gz",
+            status: 500,
+            times: 100,
+        }],
+        false,
+    );
+    let ws = Workspace::new();
+    let bad = ws.write_gz("b.log.gz", 500, 2);
+    let good = ws.write_gz("c.log.gz", 500, 3);
+    let out = upload_via(&ws, &proxy, &["--retries", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rows = ws.rows();
+    let b = row_for(&rows, "b.log.gz");
+    assert_eq!(b.status(), "failed_upload");
+    assert!(b.error.as_deref().unwrap().contains("HTTP 500"), "{b:?}");
+    assert_eq!(b.deleted_local, Some(0));
+    assert!(bad.exists());
+    assert_eq!(row_for(&rows, "c.log.gz").status(), "uploaded");
+    assert!(!good.exists());
+    assert_eq!(
+        proxy.injected.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one try plus one retry"
+    );
+}
+
+#[test]
+fn failed_multipart_part_aborts_the_upload() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start(
+        server.port,
+        vec![Rule {
+            method: "PUT",
+            target_contains: "partNumber=2",
+            status: 500,
+            times: 100,
+        }],
+        false,
+    );
+    let ws = Workspace::new();
+    let big = big_gz(&ws, "big.log.gz", 11);
+    let out = upload_via(&ws, &proxy, &["--retries", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(ws.rows()[0].status(), "failed_upload");
+    assert!(big.exists());
+    assert!(!server.object_path(BUCKET, "big.log.gz").exists());
+    assert_eq!(
+        server.open_multipart_uploads(),
+        Vec::<String>::new(),
+        "parts left behind"
+    );
+    let seen = proxy.seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|r| r.starts_with("DELETE") && r.contains("uploadId=")),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn stripped_metadata_is_failed_nometa_and_kept() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start(server.port, vec![], true);
+    let ws = Workspace::new();
+    let f = ws.write_gz("m.log.gz", 300, 4);
+    let out = upload_via(&ws, &proxy, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let row = ws.rows()[0].clone();
+    assert_eq!(row.status(), "failed_nometa");
+    assert!(f.exists());
+    // The object itself did arrive intact.
+    assert_eq!(server.head_sha256("m.log.gz"), Some(sha256_file(&f)));
+}
+
+#[test]
+fn sigterm_mid_upload_aborts_cleanly_and_keeps_the_file() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start_holding(server.port, vec![], false, Some("partNumber=1"));
+    let ws = Workspace::new();
+    let big = big_gz(&ws, "big.log.gz", 11);
+    let logs = ws.logs();
+    let db = ws.db();
+    let endpoint = proxy.endpoint();
+    let child = ws
+        .command(
+            &[
+                "upload",
+                "--dir",
+                logs.to_str().unwrap(),
+                "--bucket",
+                BUCKET,
+                "--endpoint",
+                &endpoint,
+                "--db",
+                db.to_str().unwrap(),
+                "--min-age",
+                "0",
+                "--delete",
+            ],
+            &[],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the first part is in flight and held by the proxy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !proxy
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.contains("partNumber=1"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload never reached part 1"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    proxy.gate.open();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(big.exists(), "file kept");
+    let row = ws.rows()[0].clone();
+    assert_eq!(row.status(), "failed_interrupted", "{row:?}");
+    assert_eq!(row.deleted_local, Some(0));
+    assert_eq!(ws.runs(), vec![("interrupted".to_string(), Some(1))]);
+    assert_eq!(server.open_multipart_uploads(), Vec::<String>::new());
+    assert!(!server.object_path(BUCKET, "big.log.gz").exists());
+}
