@@ -160,7 +160,8 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
         db_path: workdir.join("inventory.db"),
         retries: 0,
         part_size: config::MIN_PART_SIZE,
-        memory_budget: 2 * config::MIN_PART_SIZE,
+        memory_budget: config::default_memory_budget(config::MIN_PART_SIZE),
+        gzip_check: true,
     };
     let code = run_upload(&cfg)?;
     println!();

@@ -47,10 +47,12 @@ BEHAVIOUR:
     --delete             Delete each local file after its copy is verified [env: DELETE_AFTER=true]
     --no-delete          Keep local files even if DELETE_AFTER=true
     --dry-run            Show what would happen; write nothing anywhere
+    --no-gzip-check      Do not inflate .gz files to prove them complete (saves CPU; a
+                         truncated .gz is then archived and deleted like any other file)
     --workers N          Files processed in parallel, 1-64 [env: WORKERS] [default: 4]
     --retries N          Retries of transient network/server errors [default: 3]
     --part-size SIZE     Multipart part size; files up to this size use one PUT [default: 5MiB]
-    --max-memory SIZE    Upload buffers shared by all workers [default: 2 x part size]
+    --max-memory SIZE    Upload buffers shared by all workers [default: part size + 2MiB]
     --db PATH            SQLite inventory [env: DB_PATH] [default: /var/lib/backup_fg/backup_records.db]
 
 EXIT STATUS:

@@ -470,7 +470,7 @@ impl Worker<'_> {
         let meta = file.metadata().map_err(|e| read_failed("stat", e))?;
         out.size = meta.len();
         out.mtime = meta.modified().map_err(|e| read_failed("stat", e))?;
-        let check_gzip = key.ends_with(".gz");
+        let check_gzip = self.cfg.gzip_check && key.ends_with(".gz");
 
         // Small files are read once into a budgeted buffer; those very bytes are
         // hashed and sent. Large files are hashed in a streaming pass and sent
