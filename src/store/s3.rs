@@ -79,6 +79,13 @@ impl S3Store {
 
     fn classify(&self, action: &str, key: &str, err: S3Error) -> StoreError {
         match err {
+            // A certificate problem does not heal by retrying.
+            S3Error::Atto(e) if e.to_string().contains("certificate") => {
+                StoreError::permanent(format!(
+                    "{action} {key}: TLS to {} failed ({e}); if the endpoint uses a private CA, pass --ca-file with its PEM",
+                    self.endpoint_label
+                ))
+            }
             S3Error::Atto(e) => StoreError::transient(format!(
                 "{action} {key}: cannot reach {} ({e})",
                 self.endpoint_label
