@@ -422,3 +422,69 @@ fn demo_runs_without_any_server_and_prints_the_inventory() {
         stdout(&out)
     );
 }
+
+#[test]
+fn full_destination_disk_fails_the_file_and_keeps_it() {
+    let ws = Workspace::new();
+    let archive = ws.tmp.path().join("small-disk");
+    std::fs::create_dir(&archive).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&archive)
+        .status()
+        .expect("mount is needed for the disk-full test");
+    assert!(
+        mounted.success(),
+        "mounting a 64 KiB tmpfs needs root (CI runs as root)"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(archive.clone());
+
+    // ~200 KB of poorly compressible gzip: does not fit in 64 KiB.
+    let big = ws.write_gz("big.log.gz", 4000, 7);
+    assert!(std::fs::metadata(&big).unwrap().len() > 100_000);
+    let small = ws.write_gz("small.log.gz", 20, 8);
+    let dest = format!("file://{}", archive.display());
+    let logs = ws.logs();
+    let db = ws.db();
+    let out = ws.run(
+        &[
+            "upload",
+            "--dir",
+            logs.to_str().unwrap(),
+            "--dest",
+            &dest,
+            "--db",
+            db.to_str().unwrap(),
+            "--min-age",
+            "0",
+            "--delete",
+            "--workers",
+            "1",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rows = ws.rows();
+    let failed = row_for(&rows, "big.log.gz");
+    assert_eq!(failed.status(), "failed_upload");
+    assert!(
+        failed.error.as_deref().unwrap().contains("No space left"),
+        "{failed:?}"
+    );
+    assert!(big.exists());
+    assert_eq!(row_for(&rows, "small.log.gz").status(), "uploaded");
+    assert!(!small.exists());
+    // No partial file is left on the full disk.
+    let leftovers: Vec<_> = std::fs::read_dir(&archive)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains("big"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

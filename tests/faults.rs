@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::proxy::{FaultProxy, Rule};
+use common::proxy::{FaultProxy, HeadMeta, Rule};
 use common::*;
 
 fn upload_via(ws: &Workspace, proxy: &FaultProxy, extra: &[&str]) -> std::process::Output {
@@ -54,7 +54,7 @@ fn one_503_on_put_is_retried() {
             status: 503,
             times: 1,
         }],
-        false,
+        HeadMeta::Keep,
     );
     let ws = Workspace::new();
     let f = ws.write_gz("a.log.gz", 500, 1);
@@ -77,7 +77,7 @@ fn persistent_500_fails_the_file_and_keeps_it() {
             status: 500,
             times: 100,
         }],
-        false,
+        HeadMeta::Keep,
     );
     let ws = Workspace::new();
     let bad = ws.write_gz("b.log.gz", 500, 2);
@@ -110,7 +110,7 @@ fn failed_multipart_part_aborts_the_upload() {
             status: 500,
             times: 100,
         }],
-        false,
+        HeadMeta::Keep,
     );
     let ws = Workspace::new();
     let big = big_gz(&ws, "big.log.gz", 11);
@@ -135,7 +135,7 @@ fn failed_multipart_part_aborts_the_upload() {
 #[test]
 fn stripped_metadata_is_failed_nometa_and_kept() {
     let server = S3Server::start();
-    let proxy = FaultProxy::start(server.port, vec![], true);
+    let proxy = FaultProxy::start(server.port, vec![], HeadMeta::Strip);
     let ws = Workspace::new();
     let f = ws.write_gz("m.log.gz", 300, 4);
     let out = upload_via(&ws, &proxy, &[]);
@@ -150,7 +150,8 @@ fn stripped_metadata_is_failed_nometa_and_kept() {
 #[test]
 fn sigterm_mid_upload_aborts_cleanly_and_keeps_the_file() {
     let server = S3Server::start();
-    let proxy = FaultProxy::start_holding(server.port, vec![], false, Some("partNumber=1"));
+    let proxy =
+        FaultProxy::start_holding(server.port, vec![], HeadMeta::Keep, Some("partNumber=1"));
     let ws = Workspace::new();
     let big = big_gz(&ws, "big.log.gz", 11);
     let logs = ws.logs();
@@ -205,4 +206,95 @@ fn sigterm_mid_upload_aborts_cleanly_and_keeps_the_file() {
     assert_eq!(ws.runs(), vec![("interrupted".to_string(), Some(1))]);
     assert_eq!(server.open_multipart_uploads(), Vec::<String>::new());
     assert!(!server.object_path(BUCKET, "big.log.gz").exists());
+}
+
+#[test]
+fn stored_copy_that_does_not_match_is_failed_verify_and_kept() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start(server.port, vec![], HeadMeta::Corrupt);
+    let ws = Workspace::new();
+    let f = ws.write_gz("v.log.gz", 300, 5);
+    let out = upload_via(&ws, &proxy, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let row = ws.rows()[0].clone();
+    assert_eq!(row.status(), "failed_verify", "{row:?}");
+    assert!(
+        row.error.as_deref().unwrap().contains("does not match"),
+        "{row:?}"
+    );
+    assert_eq!(row.deleted_local, Some(0));
+    assert!(f.exists());
+}
+
+#[test]
+fn crash_mid_upload_loses_nothing_and_the_next_run_finishes() {
+    let server = S3Server::start();
+    let proxy =
+        FaultProxy::start_holding(server.port, vec![], HeadMeta::Keep, Some("partNumber=1"));
+    let ws = Workspace::new();
+    let big = big_gz(&ws, "big.log.gz", 11);
+    let small = ws.write_gz("small.log.gz", 100, 6);
+    let logs = ws.logs();
+    let db = ws.db();
+    let endpoint = proxy.endpoint();
+    let args = [
+        "upload",
+        "--dir",
+        logs.to_str().unwrap(),
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &endpoint,
+        "--db",
+        db.to_str().unwrap(),
+        "--min-age",
+        "0",
+        "--delete",
+        "--workers",
+        "1",
+    ];
+    let mut child = ws
+        .command(&args, &[])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !proxy
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.contains("partNumber=1"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload never reached part 1"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    proxy.gate.open();
+    assert!(big.exists() && small.exists(), "a crash deletes nothing");
+    assert_eq!(ws.runs(), vec![("running".to_string(), None)]);
+
+    let out = ws.run(&args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ended without finishing"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        ws.runs(),
+        vec![
+            ("interrupted".to_string(), None),
+            ("ok".to_string(), Some(0))
+        ]
+    );
+    assert!(!big.exists() && !small.exists());
+    assert_eq!(
+        server.head_sha256("big.log.gz"),
+        row_for(&ws.rows(), "big.log.gz").sha256
+    );
 }

@@ -22,16 +22,74 @@ impl Drop for TlsProxy {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is needed for the TLS tests");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is needed for the TLS tests");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A private CA and a server certificate for 127.0.0.1 signed by it.
 fn make_pki(dir: &Path) {
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=fgbackup test CA"]);
-    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=fgbackup test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
     std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n").unwrap();
-    openssl(dir, &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
 }
 
 fn start_proxy(dir: &Path, upstream: u16) -> TlsProxy {
@@ -45,7 +103,9 @@ fn start_proxy(dir: &Path, upstream: u16) -> TlsProxy {
         .spawn()
         .expect("python3 is needed for the TLS tests");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let port = line.trim().parse().expect("proxy port");
     TlsProxy { child, port }
 }
@@ -63,7 +123,21 @@ fn private_ca_is_trusted_only_with_ca_file() {
     let logs = ws.logs();
     let db = ws.db();
     let ca = pki.join("ca.pem");
-    let base = ["upload", "--dir", logs.to_str().unwrap(), "--bucket", BUCKET, "--endpoint", &endpoint, "--db", db.to_str().unwrap(), "--min-age", "0", "--retries", "0"];
+    let base = [
+        "upload",
+        "--dir",
+        logs.to_str().unwrap(),
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &endpoint,
+        "--db",
+        db.to_str().unwrap(),
+        "--min-age",
+        "0",
+        "--retries",
+        "0",
+    ];
 
     let out = ws.run(&base, &[]);
     assert_eq!(out.status.code(), Some(1));

@@ -19,6 +19,17 @@ pub struct Rule {
     pub times: usize,
 }
 
+/// What the proxy does to `x-amz-meta-*` headers in HEAD answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadMeta {
+    /// Forward unchanged.
+    Keep,
+    /// Remove them, like a misconfigured gateway.
+    Strip,
+    /// Replace `x-amz-meta-sha256` with a wrong digest, like a corrupted store.
+    Corrupt,
+}
+
 /// Holds matching requests until opened; once open it stays open.
 #[derive(Default)]
 pub struct Gate {
@@ -52,10 +63,9 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// Listens on a free loopback port and forwards to `upstream_port`.
-    /// `strip_meta_on_head` removes `x-amz-meta-*` headers from HEAD answers,
-    /// like a misconfigured gateway would.
-    pub fn start(upstream_port: u16, rules: Vec<Rule>, strip_meta_on_head: bool) -> FaultProxy {
-        Self::start_holding(upstream_port, rules, strip_meta_on_head, None)
+    /// `head` says what happens to `x-amz-meta-*` headers of HEAD answers.
+    pub fn start(upstream_port: u16, rules: Vec<Rule>, head: HeadMeta) -> FaultProxy {
+        Self::start_holding(upstream_port, rules, head, None)
     }
 
     /// Like [`FaultProxy::start`], and requests whose target contains `hold`
@@ -63,7 +73,7 @@ impl FaultProxy {
     pub fn start_holding(
         upstream_port: u16,
         rules: Vec<Rule>,
-        strip_meta_on_head: bool,
+        head_meta: HeadMeta,
         hold: Option<&'static str>,
     ) -> FaultProxy {
         let gate = Arc::new(Gate::default());
@@ -99,7 +109,7 @@ impl FaultProxy {
                             &budgets,
                             &injected,
                             &seen,
-                            strip_meta_on_head,
+                            head_meta,
                             &held,
                         );
                     });
@@ -140,7 +150,7 @@ fn serve(
     budgets: &Mutex<Vec<usize>>,
     injected: &AtomicUsize,
     seen: &Mutex<Vec<String>>,
-    strip_meta_on_head: bool,
+    head_meta: HeadMeta,
     held: &Held<'_>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
@@ -223,10 +233,20 @@ fn serve(
         let mut out = String::new();
         for line in resp_head.split_inclusive("\r\n") {
             let lower = line.to_ascii_lowercase();
-            if lower.starts_with("connection:")
-                || (strip_meta_on_head && method == "HEAD" && lower.starts_with("x-amz-meta-"))
-            {
+            if lower.starts_with("connection:") {
                 continue;
+            }
+            if method == "HEAD" && lower.starts_with("x-amz-meta-") {
+                match head_meta {
+                    HeadMeta::Keep => {}
+                    HeadMeta::Strip => continue,
+                    HeadMeta::Corrupt => {
+                        if lower.starts_with("x-amz-meta-sha256:") {
+                            out.push_str(&format!("x-amz-meta-sha256: {}\r\n", "ab".repeat(32)));
+                            continue;
+                        }
+                    }
+                }
             }
             if line == "\r\n" {
                 out.push_str("Connection: close\r\n");
