@@ -4,11 +4,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{self, Destination, UploadConfig, pico_message};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::api::{self, Presign, ServeConfig};
+use crate::config::{self, Destination, ServeFlags, UploadConfig, pico_message};
 use crate::db::Inventory;
 use crate::error::{Error, Result};
 use crate::loggen::{self, GenSpec};
-use crate::{help, signal, tls, upload};
+use crate::metrics::Metrics;
+use crate::store::s3::S3Store;
+use crate::{help, signal, timefmt, tls, upload};
 
 fn wants_help(args: &pico_args::Arguments) -> bool {
     let mut probe = args.clone();
@@ -197,5 +203,143 @@ pub fn gen_logs(mut args: pico_args::Arguments) -> Result<i32> {
     };
     let paths = loggen::generate(&spec)?;
     println!("wrote {} files under {}", paths.len(), spec.out.display());
+    Ok(0)
+}
+
+fn serve_config(
+    flags: ServeFlags,
+    db_path: std::path::PathBuf,
+    presign: Option<Presign>,
+    daemon_mode: bool,
+) -> ServeConfig {
+    ServeConfig {
+        listen: flags.listen,
+        db_path,
+        tokens: flags.tokens,
+        threads: flags.threads,
+        metrics_public: flags.metrics_public,
+        presign,
+        daemon_mode,
+    }
+}
+
+/// `fgbackup serve`.
+pub fn serve(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::SERVE);
+        return Ok(0);
+    }
+    let flags = config::parse_serve_flags(&mut args, &process_env, false)?;
+    let presign = if flags.presign {
+        let (bucket, settings) = config::parse_presign_bucket(&mut args, &process_env)?;
+        Some(Presign {
+            store: S3Store::new(&bucket, &settings, config::MIN_PART_SIZE)?,
+            max_expires: flags.presign_max,
+        })
+    } else {
+        None
+    };
+    reject_rest(args, "serve")?;
+    signal::install();
+    let db_path = flags.db_path.clone();
+    let server = api::start(
+        serve_config(flags, db_path, presign, false),
+        Arc::new(Metrics::default()),
+    )?;
+    server.join();
+    log::info!("stop signal received; in-flight requests answered, API stopped");
+    Ok(0)
+}
+
+/// `fgbackup daemon`: the API plus an upload run every `--interval`.
+pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::DAEMON);
+        return Ok(0);
+    }
+    let flags = config::parse_serve_flags(&mut args, &process_env, true)?;
+    let interval = match opt::<String>(&mut args, "--interval")? {
+        None => Duration::from_secs(3600),
+        Some(v) => config::parse_duration(&v)
+            .filter(|d| d.as_secs() >= 1)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "--interval '{v}' is not a duration: use e.g. 15m, 1h, 3600"
+                ))
+            })?,
+    };
+    let cfg = config::parse_upload(args, &process_env)?;
+    if cfg.dry_run {
+        return Err(Error::usage(
+            "--dry-run does not combine with daemon: use 'fgbackup upload --dry-run'",
+        ));
+    }
+    let presign = match (&cfg.destination, flags.presign) {
+        (_, false) => None,
+        (
+            Destination::S3 {
+                bucket, settings, ..
+            },
+            true,
+        ) => Some(Presign {
+            store: S3Store::new(bucket, settings, cfg.part_size)?,
+            max_expires: flags.presign_max,
+        }),
+        (Destination::Local { .. }, true) => {
+            return Err(Error::usage(
+                "--presign needs an S3 destination (--bucket), not --dest file://",
+            ));
+        }
+    };
+    if let Destination::S3 { ca_file, .. } = &cfg.destination {
+        tls::configure_trust(ca_file.as_deref());
+    }
+    signal::install();
+    let metrics = Arc::new(Metrics::default());
+    let server = api::start(
+        serve_config(flags, cfg.db_path.clone(), presign, true),
+        Arc::clone(&metrics),
+    )?;
+    log::info!("daemon: uploading every {} s", interval.as_secs());
+    while !signal::stop_requested() {
+        let started = Instant::now();
+        let result = upload::run(&cfg);
+        let now = timefmt::unix_seconds(std::time::SystemTime::now());
+        match result {
+            Ok(summary) => {
+                log::info!("{}", summary.render(false));
+                let ok = summary.exit_code() == 0;
+                metrics.record_run(|m| {
+                    if ok {
+                        m.runs_ok += 1;
+                        m.last_success_unix = Some(now);
+                    } else {
+                        m.runs_failed += 1;
+                    }
+                    m.last_run_unix = Some(now);
+                    m.last_files = summary.files;
+                    m.last_failed = summary.failed;
+                    m.last_bytes = summary.bytes_sent;
+                    m.last_duration_secs = summary.duration.as_secs_f64();
+                });
+            }
+            Err(e) => {
+                // One failed run (server down, lock held...) must not stop the daemon.
+                log::error!(
+                    "upload run failed: {e}; next try in {} s",
+                    interval.as_secs()
+                );
+                metrics.record_run(|m| {
+                    m.runs_failed += 1;
+                    m.last_run_unix = Some(now);
+                });
+            }
+        }
+        while !signal::stop_requested() && started.elapsed() < interval {
+            std::thread::sleep((interval - started.elapsed()).min(Duration::from_millis(200)));
+        }
+    }
+    server.join();
+    log::info!("stop signal received; daemon stopped");
     Ok(0)
 }

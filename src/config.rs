@@ -325,6 +325,110 @@ fn normalize_prefix(raw: &str) -> Result<String> {
     Ok(format!("{trimmed}/"))
 }
 
+/// API settings parsed from flags and environment, before the presign store
+/// is built (that needs the S3 settings, which differ for `serve` and `daemon`).
+pub struct ServeFlags {
+    pub listen: String,
+    pub db_path: PathBuf,
+    pub tokens: crate::api::Tokens,
+    pub threads: usize,
+    pub metrics_public: bool,
+    pub presign: bool,
+    pub presign_max: u32,
+}
+
+/// Reads the API flags (`--listen`, `--threads`, `--metrics-no-auth`,
+/// `--presign`, `--presign-max`, `--tokens-file`, and `--db` unless `daemon`,
+/// where the upload flags own it) and `APP_TOKENS`, `APP_TOKENS_FILE`, `DB_PATH`.
+/// Leaves every other argument in `args`.
+pub fn parse_serve_flags(
+    args: &mut pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+    daemon: bool,
+) -> Result<ServeFlags> {
+    let get = |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>> {
+        args.opt_value_from_str::<_, String>(name)
+            .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
+    };
+    let listen = get(args, "--listen")?.unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(Error::usage(format!(
+            "--listen '{listen}' is not an address: use IP:PORT, e.g. 127.0.0.1:8080"
+        )));
+    }
+    let threads = match get(args, "--threads")? {
+        None => 4,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => n,
+            _ => {
+                return Err(Error::usage(format!(
+                    "--threads '{v}' must be a whole number from 1 to 64"
+                )));
+            }
+        },
+    };
+    let metrics_public = args.contains("--metrics-no-auth");
+    let presign = args.contains("--presign");
+    let presign_max = match get(args, "--presign-max")? {
+        None => 3600,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=604_800).contains(&n) => n,
+            _ => {
+                return Err(Error::usage(format!(
+                    "--presign-max '{v}' must be seconds from 1 to 604800 (7 days, the S3 limit)"
+                )));
+            }
+        },
+    };
+    let tokens_file = get(args, "--tokens-file")?
+        .or_else(|| env("APP_TOKENS_FILE"))
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from);
+    let tokens = crate::api::Tokens::new(env("APP_TOKENS").as_deref(), tokens_file);
+    let db = if daemon { None } else { get(args, "--db")? };
+    let db_path = PathBuf::from(
+        db.or_else(|| env("DB_PATH"))
+            .unwrap_or_else(|| DEFAULT_DB_PATH.to_string()),
+    );
+    Ok(ServeFlags {
+        listen,
+        db_path,
+        tokens,
+        threads,
+        metrics_public,
+        presign,
+        presign_max,
+    })
+}
+
+/// `--bucket`/`BUCKET` and the S3 connection flags, for `serve --presign`.
+pub fn parse_presign_bucket(
+    args: &mut pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, S3Settings)> {
+    let get = |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>> {
+        args.opt_value_from_str::<_, String>(name)
+            .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
+    };
+    let bucket = get(args, "--bucket")?
+        .or_else(|| env("BUCKET"))
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| {
+            Error::usage("--presign needs the bucket: pass --bucket NAME or set BUCKET")
+        })?;
+    let flags = S3Flags {
+        profile: get(args, "--profile")?,
+        region: get(args, "--region")?,
+        endpoint: get(args, "--endpoint")?,
+    };
+    match s3_destination(bucket, &flags, None, env)? {
+        Destination::S3 {
+            bucket, settings, ..
+        } => Ok((bucket, settings)),
+        Destination::Local { .. } => Err(Error::usage("--presign needs an S3 bucket")),
+    }
+}
+
 /// One part in flight plus room for small files beside it. rust-s3 copies
 /// each request body once more while sending, so the process peaks at about
 /// twice this: 14 MiB of buffers for the default 5 MiB parts, which keeps a

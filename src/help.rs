@@ -9,6 +9,8 @@ USAGE:
 COMMANDS:
     upload      Archive the .gz files of a directory (the job backup_fg.py did)
     inventory   Print the newest rows of the inventory database
+    serve       Serve the inventory read-only over HTTP (the job backup_api.py did)
+    daemon      Run the API and an upload every --interval in one process
     demo        Generate sample logs, archive them to a local directory, print the inventory
     gen-logs    Write realistic FortiGate .gz log files (for tests, demos, benchmarks)
 
@@ -94,4 +96,51 @@ OPTIONS:
     --files N      Hourly files per device [default: 4]
     --size SIZE    Compressed size of each file, e.g. 100K, 64M [default: 100K]
     --seed N       Random seed; same seed, same content [default: 1]
+";
+
+pub const SERVE: &str = "\
+fgbackup serve - the read-only inventory API
+
+USAGE:
+    fgbackup serve [OPTIONS]
+
+OPTIONS:
+    --listen ADDR        Address to bind [default: 127.0.0.1:8080]
+    --db PATH            SQLite inventory, opened read-only [env: DB_PATH]
+                         [default: /var/lib/backup_fg/backup_records.db]
+    --threads N          Worker threads answering requests, 1-64 [default: 4]
+    --tokens-file PATH   Bearer tokens, one per line, re-read when changed [env: APP_TOKENS_FILE]
+                         Also: APP_TOKENS=comma,separated,tokens
+    --metrics-no-auth    Serve /metrics without a token (for scrapers)
+    --presign            Enable GET /backups/{id}/presign (needs --bucket/BUCKET and S3 credentials;
+                         --endpoint, --region, --profile as for upload)
+    --presign-max SECS   Longest allowed expiry [default: 3600]
+
+ENDPOINTS:
+    GET /health                      no auth; 503 when the database cannot be read
+    GET /backups                     ?status= &filename= &date_from= &date_to= &limit= &cursor=
+                                     newest first; next page in the Link header
+    GET /backups/last
+    GET /backups/{id}
+    GET /backups/{id}/presign        ?expires=SECONDS (with --presign)
+    GET /stats                       per-day counts by status and bytes ?date_from= &date_to=
+    GET /metrics                     Prometheus text format
+
+SIGTERM or Ctrl-C: in-flight requests are answered, then exit 0.
+";
+
+pub const DAEMON: &str = "\
+fgbackup daemon - the API and a periodic upload in one process (no systemd timer needed)
+
+USAGE:
+    fgbackup daemon --interval 1h [UPLOAD OPTIONS] [API OPTIONS]
+
+OPTIONS:
+    --interval AGE       Time between the starts of two upload runs [default: 1h]
+    Upload options: as 'fgbackup upload --help' (--dir, --bucket or --dest, --delete, --db...).
+    API options: as 'fgbackup serve --help' (--listen, --threads, --metrics-no-auth, --presign...).
+
+A failed run (server down, bucket missing...) is logged and retried at the next interval.
+/metrics also reports this process's runs (fgbackup_daemon_*). SIGTERM ends the current
+run cleanly (see upload) and stops the API; exit 0.
 ";

@@ -4,6 +4,7 @@
 //! `main` only sets up logging, picks the subcommand and turns its result
 //! into an exit status; each concern lives in its own module.
 
+mod api;
 mod aws;
 mod budget;
 mod commands;
@@ -13,6 +14,7 @@ mod digest;
 mod error;
 mod help;
 mod loggen;
+mod metrics;
 mod scan;
 mod signal;
 mod store;
@@ -33,6 +35,8 @@ fn main() -> ExitCode {
         Ok(Some(cmd)) => match cmd.as_str() {
             "upload" => commands::upload(args),
             "inventory" => commands::inventory(args),
+            "serve" => commands::serve(args),
+            "daemon" => commands::daemon(args),
             "demo" => commands::demo(args),
             "gen-logs" => commands::gen_logs(args),
             "help" => {

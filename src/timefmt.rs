@@ -37,6 +37,29 @@ pub fn from_unix(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
+/// Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS...` (fraction and zone
+/// suffix ignored, UTC assumed: both this program and the suite write UTC).
+pub fn parse_iso8601(s: &str) -> Option<i64> {
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
+}
+
+/// Inverse of [`civil_from_days`].
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Converts days since 1970-01-01 to (year, month, day) in the proleptic
 /// Gregorian calendar (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -63,5 +86,11 @@ mod tests {
         assert_eq!(iso8601(from_unix(1_709_210_096)), "2024-02-29T12:34:56Z");
         assert_eq!(date(from_unix(1_709_210_096)), "2024-02-29");
         assert_eq!(iso8601(from_unix(4_102_444_799)), "2099-12-31T23:59:59Z");
+        assert_eq!(parse_iso8601("2024-02-29T12:34:56Z"), Some(1_709_210_096));
+        assert_eq!(
+            parse_iso8601("2025-01-01T01:00:00.123456Z"),
+            Some(1_735_693_200)
+        );
+        assert_eq!(parse_iso8601("garbage"), None);
     }
 }

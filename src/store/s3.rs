@@ -77,6 +77,13 @@ impl S3Store {
         })
     }
 
+    /// A presigned GET URL for `key`, valid `expires` seconds (no network traffic).
+    pub fn presign_get(&self, key: &str, expires: u32) -> Result<String, StoreError> {
+        self.bucket
+            .presign_get(key, expires, None)
+            .map_err(|e| self.classify("presign", key, e))
+    }
+
     fn classify(&self, action: &str, key: &str, err: S3Error) -> StoreError {
         match err {
             // A certificate problem does not heal by retrying.

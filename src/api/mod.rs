@@ -1,0 +1,624 @@
+//! The read-only inventory API (`fgbackup serve`, and the API half of
+//! `fgbackup daemon`): the Python suite's `backup_api.py` endpoints plus its
+//! roadmap (filters, pagination, `/backups/last`, stats, Prometheus metrics,
+//! optional presigned links).
+//!
+//! tiny_http parses requests on its own connection threads; a fixed pool of
+//! worker threads, each with its own read-only SQLite connection, answers
+//! them. Slow clients therefore tie up only their connection thread, never a
+//! worker. Every answer is JSON (or Prometheus text), every error
+//! `{"error": "..."}` with the fitting status.
+
+mod auth;
+mod query;
+mod reader;
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tiny_http::{Header, Method, Request, Response, Server};
+
+pub use auth::Tokens;
+use reader::{Filters, Reader};
+
+use crate::error::{Error, Result};
+use crate::metrics::{self, Metrics};
+use crate::signal;
+
+/// Largest `limit` of `GET /backups`.
+pub const MAX_LIMIT: u32 = 1000;
+/// Longest request target accepted (path and query).
+const MAX_URL: usize = 4096;
+
+/// Settings of the API server.
+pub struct ServeConfig {
+    pub listen: String,
+    pub db_path: PathBuf,
+    pub tokens: Tokens,
+    pub threads: usize,
+    /// Serve `/metrics` without a token (scrapers often cannot send one).
+    pub metrics_public: bool,
+    pub presign: Option<Presign>,
+    /// True in `fgbackup daemon`: `/metrics` includes this process's upload runs.
+    pub daemon_mode: bool,
+}
+
+/// Presigned GET links, off unless `--presign` is given.
+pub struct Presign {
+    pub store: crate::store::s3::S3Store,
+    /// Upper bound of `expires`, in seconds.
+    pub max_expires: u32,
+}
+
+type Answer = Response<Cursor<Vec<u8>>>;
+
+/// A bound, running server; dropping it does not stop it, [`ApiServer::join`] does
+/// after a stop signal.
+pub struct ApiServer {
+    server: Arc<Server>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Binds the listening socket and starts the worker threads.
+pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
+    if cfg.tokens.is_empty() {
+        return Err(Error::usage(
+            "no API tokens: set APP_TOKENS (comma-separated) or APP_TOKENS_FILE (one token per line)",
+        ));
+    }
+    cfg.tokens.load_file().map_err(Error::usage)?;
+    let server = Server::http(&cfg.listen).map_err(|e| {
+        Error::runtime(format!(
+            "cannot listen on {} ({e}): choose another --listen address or stop what uses it",
+            cfg.listen
+        ))
+    })?;
+    let addr = server.server_addr().to_string();
+    let server = Arc::new(server);
+    let cfg = Arc::new(cfg);
+    let mut workers = Vec::new();
+    for n in 0..cfg.threads {
+        let server = Arc::clone(&server);
+        let cfg = Arc::clone(&cfg);
+        let metrics = Arc::clone(&metrics);
+        let handle = std::thread::Builder::new()
+            .name(format!("api-{n}"))
+            .spawn(move || worker(&server, &cfg, &metrics))
+            .map_err(|e| Error::runtime(format!("cannot start API worker thread: {e}")))?;
+        workers.push(handle);
+    }
+    log::info!(
+        "API listening on http://{addr} ({} worker threads, database {})",
+        cfg.threads,
+        cfg.db_path.display()
+    );
+    Ok(ApiServer { server, workers })
+}
+
+impl ApiServer {
+    /// Waits until a stop signal arrived and every worker finished its request.
+    pub fn join(self) {
+        for w in self.workers {
+            let _ = w.join();
+        }
+        self.server.unblock();
+    }
+}
+
+fn worker(server: &Server, cfg: &ServeConfig, metrics: &Metrics) {
+    let mut reader: Option<Reader> = None;
+    while !signal::stop_requested() {
+        let request = match server.recv_timeout(Duration::from_millis(200)) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                log::error!("API accept failed: {e}");
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let (route, answer) = handle(&request, cfg, metrics, &mut reader);
+        let status = answer.status_code().0;
+        let path = request.url().split('?').next().unwrap_or("").to_string();
+        let method = request.method().to_string();
+        if let Err(e) = request.respond(answer) {
+            log::debug!("client went away before the answer to {method} {path}: {e}");
+        }
+        metrics.record(route, status, started.elapsed());
+        // The path only: a query string could carry something secret.
+        log::debug!("{method} {path} -> {status} in {:?}", started.elapsed());
+    }
+}
+
+fn json_answer(status: u16, body: &Value) -> Answer {
+    Response::from_data(body.to_string().into_bytes())
+        .with_status_code(status)
+        .with_header(header("Content-Type", "application/json"))
+}
+
+fn error(status: u16, message: impl Into<String>) -> Answer {
+    json_answer(status, &json!({ "error": message.into() }))
+}
+
+fn header(name: &str, value: &str) -> Header {
+    // Both parts are ASCII constants or values we built; a failure would be a bug.
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap_or_else(|()| {
+        Header::from_bytes(&b"X-Invalid"[..], &b"1"[..]).expect("static header is valid")
+    })
+}
+
+fn handle(
+    request: &Request,
+    cfg: &ServeConfig,
+    metrics: &Metrics,
+    reader: &mut Option<Reader>,
+) -> (&'static str, Answer) {
+    let url = request.url();
+    if url.len() > MAX_URL {
+        return (
+            "other",
+            error(413, format!("request target longer than {MAX_URL} bytes")),
+        );
+    }
+    if request.body_length().is_some_and(|n| n > 0) {
+        return ("other", error(413, "this API takes no request body"));
+    }
+    let (path, raw_query) = url.split_once('?').unwrap_or((url, ""));
+    let route = route_name(path);
+    if !matches!(request.method(), Method::Get | Method::Head) {
+        return (
+            route,
+            error(
+                405,
+                format!(
+                    "method {} not allowed: this API is read-only, use GET",
+                    request.method()
+                ),
+            )
+            .with_header(header("Allow", "GET, HEAD")),
+        );
+    }
+    let params = match query::parse(raw_query) {
+        Ok(p) => p,
+        Err(e) => return (route, error(400, e)),
+    };
+    if let Some((k, _)) = params.iter().find(|(k, _)| {
+        matches!(
+            k.to_ascii_lowercase().as_str(),
+            "token" | "access_token" | "api_key" | "apikey" | "auth"
+        )
+    }) {
+        return (
+            route,
+            error(
+                400,
+                format!(
+                    "'{k}' in the query string is refused: send the token as 'Authorization: Bearer <token>'"
+                ),
+            ),
+        );
+    }
+    let public = route == "health" || (route == "metrics" && cfg.metrics_public);
+    if !public {
+        let auth = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.as_str());
+        if !cfg.tokens.accepts(auth) {
+            let msg = if auth.is_some() {
+                "invalid token"
+            } else {
+                "missing 'Authorization: Bearer <token>' header"
+            };
+            return (
+                route,
+                error(401, msg)
+                    .with_header(header("WWW-Authenticate", "Bearer realm=\"fgbackup\"")),
+            );
+        }
+    }
+    if reader.is_none() {
+        match Reader::open(&cfg.db_path) {
+            Ok(r) => *reader = Some(r),
+            Err(e) => {
+                log::warn!("{e}");
+                return if route == "health" {
+                    (
+                        route,
+                        json_answer(503, &json!({"status": "error", "database": e})),
+                    )
+                } else {
+                    (route, error(503, format!("database unavailable: {e}")))
+                };
+            }
+        }
+    }
+    let Some(db) = reader.as_ref() else {
+        return (route, error(500, "internal error"));
+    };
+    let answer = match dispatch(route, path, &params, cfg, metrics, db) {
+        Ok(a) => a,
+        Err(Failure::Client(status, msg)) => error(status, msg),
+        Err(Failure::Db(e)) => {
+            log::error!("database query failed: {e}");
+            // Reopen on the next request: the file may have been replaced.
+            *reader = None;
+            if route == "health" {
+                json_answer(503, &json!({"status": "error", "database": e.to_string()}))
+            } else {
+                error(500, "database query failed (see the server log)")
+            }
+        }
+    };
+    (route, answer)
+}
+
+fn route_name(path: &str) -> &'static str {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["", "health"] => "health",
+        ["", "metrics"] => "metrics",
+        ["", "stats"] => "stats",
+        ["", "backups"] => "backups",
+        ["", "backups", "last"] => "backups_last",
+        ["", "backups", _] => "backup",
+        ["", "backups", _, "presign"] => "presign",
+        _ => "other",
+    }
+}
+
+enum Failure {
+    Client(u16, String),
+    Db(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Failure {
+        Failure::Db(e)
+    }
+}
+
+fn bad(msg: impl Into<String>) -> Failure {
+    Failure::Client(400, msg.into())
+}
+
+fn only_params(params: &[(String, String)], allowed: &[&str]) -> std::result::Result<(), Failure> {
+    for (k, _) in params {
+        if !allowed.contains(&k.as_str()) {
+            return Err(bad(if allowed.is_empty() {
+                format!("unknown parameter '{k}': this endpoint takes none")
+            } else {
+                format!("unknown parameter '{k}' (allowed: {})", allowed.join(", "))
+            }));
+        }
+    }
+    Ok(())
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn date_param(
+    params: &[(String, String)],
+    name: &str,
+) -> std::result::Result<Option<String>, Failure> {
+    match param(params, name) {
+        None => Ok(None),
+        Some(v) if is_date(v) => Ok(Some(v.to_string())),
+        Some(v) => Err(bad(format!("{name} '{v}' is not a date: use YYYY-MM-DD"))),
+    }
+}
+
+fn is_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+}
+
+fn dispatch(
+    route: &str,
+    path: &str,
+    params: &[(String, String)],
+    cfg: &ServeConfig,
+    metrics: &Metrics,
+    db: &Reader,
+) -> std::result::Result<Answer, Failure> {
+    match route {
+        "health" => {
+            only_params(params, &[])?;
+            let last = db.last_success()?;
+            Ok(json_answer(
+                200,
+                &json!({"status": "ok", "database": "ok", "last_success": last}),
+            ))
+        }
+        "backups" => list(params, db),
+        "backups_last" => {
+            only_params(params, &[])?;
+            match db.last()? {
+                Some(row) => Ok(json_answer(200, &row)),
+                None => Err(Failure::Client(404, "the inventory is empty".into())),
+            }
+        }
+        "backup" => {
+            only_params(params, &[])?;
+            let id = id_segment(path, 2)?;
+            match db.by_id(id)? {
+                Some(row) => Ok(json_answer(200, &row)),
+                None => Err(Failure::Client(404, format!("no backup with id {id}"))),
+            }
+        }
+        "presign" => presign(path, params, cfg, db),
+        "stats" => {
+            only_params(params, &["date_from", "date_to"])?;
+            let from = date_param(params, "date_from")?;
+            let to = date_param(params, "date_to")?;
+            Ok(json_answer(
+                200,
+                &Value::Array(db.stats(from.as_deref(), to.as_deref())?),
+            ))
+        }
+        "metrics" => {
+            only_params(params, &[])?;
+            let mut out = String::with_capacity(4096);
+            render_db_metrics(&mut out, cfg, db)?;
+            metrics.render(&mut out, cfg.daemon_mode);
+            Ok(Response::from_data(out.into_bytes())
+                .with_header(header("Content-Type", "text/plain; version=0.0.4")))
+        }
+        _ => Err(Failure::Client(
+            404,
+            format!(
+                "no such endpoint {path}: try /health, /backups, /backups/last, /backups/{{id}}, /stats, /metrics"
+            ),
+        )),
+    }
+}
+
+fn id_segment(path: &str, index: usize) -> std::result::Result<i64, Failure> {
+    let seg = path.split('/').nth(index).unwrap_or("");
+    seg.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| bad(format!("backup id '{seg}' is not a positive whole number")))
+}
+
+fn list(params: &[(String, String)], db: &Reader) -> std::result::Result<Answer, Failure> {
+    only_params(
+        params,
+        &[
+            "status",
+            "filename",
+            "date_from",
+            "date_to",
+            "limit",
+            "cursor",
+        ],
+    )?;
+    let limit = match param(params, "limit") {
+        None => 100,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "limit '{v}' must be a whole number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+    };
+    let before_id = match param(params, "cursor") {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            bad(format!(
+                "cursor '{v}' is not valid: use the value from the previous page's Link header"
+            ))
+        })?),
+    };
+    let filters = Filters {
+        status: param(params, "status")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        filename: param(params, "filename")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        date_from: date_param(params, "date_from")?,
+        date_to: date_param(params, "date_to")?,
+        before_id,
+    };
+    let rows = db.list(&filters, limit)?;
+    let next = if rows.len() == limit as usize {
+        rows.last().and_then(|r| r["id"].as_i64()).map(|last_id| {
+            let mut link = format!("/backups?limit={limit}&cursor={last_id}");
+            for (name, value) in [
+                ("status", &filters.status),
+                ("filename", &filters.filename),
+                ("date_from", &filters.date_from),
+                ("date_to", &filters.date_to),
+            ] {
+                if let Some(v) = value {
+                    link.push_str(&format!("&{name}={}", query::encode(v)));
+                }
+            }
+            link
+        })
+    } else {
+        None
+    };
+    let mut answer = json_answer(200, &Value::Array(rows));
+    if let Some(link) = next {
+        answer = answer.with_header(header("Link", &format!("<{link}>; rel=\"next\"")));
+    }
+    Ok(answer)
+}
+
+fn presign(
+    path: &str,
+    params: &[(String, String)],
+    cfg: &ServeConfig,
+    db: &Reader,
+) -> std::result::Result<Answer, Failure> {
+    let Some(p) = &cfg.presign else {
+        return Err(Failure::Client(
+            404,
+            "presigned links are disabled: start the server with --presign".into(),
+        ));
+    };
+    only_params(params, &["expires"])?;
+    let id = id_segment(path, 2)?;
+    let expires = match param(params, "expires") {
+        None => 900.min(p.max_expires),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=p.max_expires).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "expires '{v}' must be seconds from 1 to {}",
+                    p.max_expires
+                ))
+            })?,
+    };
+    let Some((key, status)) = db.key_of(id)? else {
+        return Err(Failure::Client(404, format!("no backup with id {id}")));
+    };
+    if !matches!(
+        status.as_deref(),
+        Some("uploaded" | "skipped_exists" | "failed_gzip")
+    ) {
+        return Err(Failure::Client(
+            404,
+            format!(
+                "backup {id} has no stored object (status {})",
+                status.unwrap_or_default()
+            ),
+        ));
+    }
+    let url = p
+        .store
+        .presign_get(&key, expires)
+        .map_err(|e| Failure::Client(500, format!("cannot presign: {e}")))?;
+    Ok(json_answer(
+        200,
+        &json!({"id": id, "url": url, "expires_in": expires}),
+    ))
+}
+
+fn render_db_metrics(
+    out: &mut String,
+    cfg: &ServeConfig,
+    db: &Reader,
+) -> std::result::Result<(), Failure> {
+    let mut size = std::fs::metadata(&cfg.db_path)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let mut wal = cfg.db_path.as_os_str().to_os_string();
+    wal.push("-wal");
+    size += std::fs::metadata(PathBuf::from(wal))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    metrics::gauge(
+        out,
+        "fgbackup_db_size_bytes",
+        "Size of the inventory database and its WAL.",
+        size as f64,
+        "gauge",
+    );
+    out.push_str("# HELP fgbackup_db_rows Rows of the backups table by status.\n# TYPE fgbackup_db_rows gauge\n");
+    for (status, n) in db.counts_by_status()? {
+        let status = status.replace(['"', '\\', '\n'], "_");
+        out.push_str(&format!("fgbackup_db_rows{{status=\"{status}\"}} {n}\n"));
+    }
+    if let Some(run) = db.last_run()? {
+        metrics::gauge(
+            out,
+            "fgbackup_last_run_success",
+            "1 if the newest finished upload run had no failures.",
+            if run.ok { 1.0 } else { 0.0 },
+            "gauge",
+        );
+        metrics::gauge(
+            out,
+            "fgbackup_last_run_files",
+            "Files handled by the newest finished run.",
+            run.files as f64,
+            "gauge",
+        );
+        metrics::gauge(
+            out,
+            "fgbackup_last_run_failed_files",
+            "Files that failed in the newest finished run.",
+            run.failed as f64,
+            "gauge",
+        );
+        metrics::gauge(
+            out,
+            "fgbackup_last_run_bytes",
+            "Bytes sent by the newest finished run.",
+            run.bytes as f64,
+            "gauge",
+        );
+        metrics::gauge(
+            out,
+            "fgbackup_last_run_duration_seconds",
+            "Duration of the newest finished run.",
+            run.duration_ms as f64 / 1000.0,
+            "gauge",
+        );
+        if let Some(t) = run.finished_unix {
+            metrics::gauge(
+                out,
+                "fgbackup_last_run_timestamp_seconds",
+                "End of the newest finished run.",
+                t as f64,
+                "gauge",
+            );
+        }
+    }
+    if let Some(Ok(t)) = db
+        .last_success()?
+        .map(|s| crate::timefmt::parse_iso8601(&s).ok_or(()))
+    {
+        metrics::gauge(
+            out,
+            "fgbackup_last_success_timestamp_seconds",
+            "End of the newest run without failures.",
+            t as f64,
+            "gauge",
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_dates() {
+        assert_eq!(route_name("/backups"), "backups");
+        assert_eq!(route_name("/backups/"), "backups");
+        assert_eq!(route_name("/backups/last"), "backups_last");
+        assert_eq!(route_name("/backups/12"), "backup");
+        assert_eq!(route_name("/backups/12/presign"), "presign");
+        assert_eq!(route_name("/nope"), "other");
+        assert!(is_date("2026-11-22"));
+        assert!(!is_date("2026-1-22"));
+        assert!(!is_date("22/11/2026"));
+    }
+}
