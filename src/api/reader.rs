@@ -96,8 +96,9 @@ impl Reader {
         })
     }
 
-    /// Up to `limit` rows matching `f`, newest first.
-    pub fn list(&self, f: &Filters, limit: u32) -> rusqlite::Result<Vec<Value>> {
+    /// Up to `limit` rows matching `f`, newest first, as a JSON array, and
+    /// the id of the last row (the next page's cursor) when the page is full.
+    pub fn list(&self, f: &Filters, limit: u32) -> rusqlite::Result<(String, Option<i64>)> {
         let mut sql = format!("SELECT {} FROM backups WHERE 1=1", self.select);
         let mut args: Vec<SqlValue> = Vec::new();
         if let Some(s) = &f.status {
@@ -123,42 +124,57 @@ impl Reader {
         sql.push_str(" ORDER BY id DESC LIMIT ?");
         args.push(SqlValue::Integer(i64::from(limit)));
         let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args), row_json)?;
-        rows.collect()
+        let mut rows = stmt.query(params_from_iter(args))?;
+        let mut out = String::with_capacity(512 * limit.min(100) as usize);
+        out.push('[');
+        let mut count = 0u32;
+        let mut last_id = None;
+        while let Some(row) = rows.next()? {
+            if count > 0 {
+                out.push(',');
+            }
+            write_row(&mut out, row)?;
+            last_id = Some(row.get::<_, i64>(0)?);
+            count += 1;
+        }
+        out.push(']');
+        Ok((out, if count == limit { last_id } else { None }))
     }
 
-    /// The row with this id.
-    pub fn by_id(&self, id: i64) -> rusqlite::Result<Option<Value>> {
+    /// The row with this id, as a JSON object.
+    pub fn by_id(&self, id: i64) -> rusqlite::Result<Option<String>> {
         let sql = format!("SELECT {} FROM backups WHERE id = ?", self.select);
         self.conn
             .prepare_cached(&sql)?
-            .query_row([id], row_json)
+            .query_row([id], row_text)
             .optional()
     }
 
-    /// The newest row.
-    pub fn last(&self) -> rusqlite::Result<Option<Value>> {
+    /// The newest row, as a JSON object.
+    pub fn last(&self) -> rusqlite::Result<Option<String>> {
         let sql = format!(
             "SELECT {} FROM backups ORDER BY id DESC LIMIT 1",
             self.select
         );
         self.conn
             .prepare_cached(&sql)?
-            .query_row([], row_json)
+            .query_row([], row_text)
             .optional()
     }
 
-    /// `(object_key or filename)` of a row, for presigning.
+    /// `(object_key or filename, status)` of a row, for presigning.
     pub fn key_of(&self, id: i64) -> rusqlite::Result<Option<(String, Option<String>)>> {
-        let row = self.by_id(id)?;
-        Ok(row.map(|r| {
-            let key = r["object_key"]
-                .as_str()
-                .or_else(|| r["filename"].as_str())
-                .unwrap_or_default()
-                .to_string();
-            (key, r["status"].as_str().map(str::to_string))
-        }))
+        let key_col = if self.select.contains("NULL AS object_key") {
+            "filename"
+        } else {
+            "COALESCE(object_key, filename)"
+        };
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {key_col}, status FROM backups WHERE id = ?"
+            ))?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
     }
 
     /// Per-day counts by status and bytes archived, oldest day first.
@@ -262,19 +278,72 @@ pub struct LastRun {
     pub finished_unix: Option<i64>,
 }
 
-fn row_json(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
-    let mut m = Map::with_capacity(COLUMNS.len());
+fn row_text(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
+    let mut out = String::with_capacity(512);
+    write_row(&mut out, r)?;
+    Ok(out)
+}
+
+/// Appends one row as a JSON object. Written by hand rather than through a
+/// `serde_json::Value` because `/backups` renders up to 1000 rows per request
+/// and the intermediate maps were most of its cost.
+fn write_row(out: &mut String, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
+    use rusqlite::types::ValueRef;
+    use std::fmt::Write as _;
+    out.push('{');
     for (i, name) in COLUMNS.iter().enumerate() {
-        let v = match r.get_ref(i)? {
-            rusqlite::types::ValueRef::Null => Value::Null,
-            rusqlite::types::ValueRef::Integer(n) => Value::from(n),
-            rusqlite::types::ValueRef::Real(x) => Value::from(x),
-            rusqlite::types::ValueRef::Text(t) => {
-                Value::from(String::from_utf8_lossy(t).into_owned())
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":");
+        match r.get_ref(i)? {
+            ValueRef::Null | ValueRef::Blob(_) => out.push_str("null"),
+            ValueRef::Integer(n) => {
+                let _ = write!(out, "{n}");
             }
-            rusqlite::types::ValueRef::Blob(_) => Value::Null,
-        };
-        m.insert((*name).to_string(), v);
+            ValueRef::Real(x) if x.is_finite() => {
+                let _ = write!(out, "{x}");
+            }
+            ValueRef::Real(_) => out.push_str("null"),
+            ValueRef::Text(t) => push_json_string(out, &String::from_utf8_lossy(t)),
+        }
     }
-    Ok(Value::Object(m))
+    out.push('}');
+    Ok(())
+}
+
+/// Appends `s` as a JSON string literal.
+fn push_json_string(out: &mut String, s: &str) {
+    use std::fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut s = String::new();
+        push_json_string(&mut s, "a\"b\\c\nd\u{1}é");
+        assert_eq!(s, r#""a\"b\\c\nd\u0001é""#);
+        let v: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(v, "a\"b\\c\nd\u{1}é");
+    }
 }

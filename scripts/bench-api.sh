@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# API benchmark: a 1,000,000-row inventory served by `fgbackup serve` (release
+# build), loaded by wrk with 16 connections; reports req/s, p99 latency and the
+# server's peak RSS.
+#
+#   scripts/bench-api.sh [ROWS] [SECONDS]     defaults: 1000000 rows, 10 s per endpoint
+#
+# Needs wrk (apt-get install wrk). Targets on the 2-core machine:
+# /backups/last p99 <= 2 ms; /backups?limit=100 >= 3000 req/s; RSS <= 32 MiB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROWS=${1:-1000000}
+SECS=${2:-10}
+command -v wrk >/dev/null || { echo "bench-api: wrk missing: apt-get install wrk" >&2; exit 2; }
+cargo build --release --quiet
+BIN=$PWD/target/release/fgbackup
+WORK=$(mktemp -d /tmp/fgapibench.XXXXXX)
+trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+echo "== building a $ROWS-row inventory"
+# A real run creates the schema; then rows are bulk-inserted in its shape.
+$BIN gen-logs --out "$WORK/logs" --devices 1 --files 1 --size 10K >/dev/null
+$BIN upload --dir "$WORK/logs" --dest "file://$WORK/archive" --db "$WORK/inv.db" --min-age 0 >/dev/null 2>&1
+python3 - "$WORK/inv.db" "$ROWS" <<'PY'
+import hashlib, sqlite3, sys
+db, rows = sys.argv[1], int(sys.argv[2])
+conn = sqlite3.connect(db)
+statuses = ["uploaded"] * 17 + ["skipped_exists"] * 2 + ["failed_upload"]
+def gen():
+    for i in range(rows):
+        day = 1 + (i // 3000) % 28
+        month = 1 + (i // 84000) % 12
+        name = f"FGT60F-SITE{i % 40:02d}-2025-{month:02d}-{day:02d}T{i % 24:02d}00.log.gz"
+        key = f"FGT60F-SITE{i % 40:02d}/{name}"
+        sha = hashlib.sha256(str(i).encode()).hexdigest()
+        yield (name, f"https://backup-logs-conf.s3.amazonaws.com/{key}", sha,
+               f"2025-{month:02d}-{day:02d}T{i % 24:02d}:00:00Z", f"2025-{month:02d}-{day:02d}",
+               i % 2, statuses[i % len(statuses)], key, f"/var/log/fortinet/{key}", 100000 + i % 5000, 40, None, 1)
+conn.executemany("INSERT INTO backups (filename, s3_url, sha256, uploaded_at, backup_date, deleted_local, status,"
+                 " object_key, source_path, size_bytes, duration_ms, error, run_id)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", gen())
+conn.commit()
+conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+print("   rows:", conn.execute("SELECT count(*) FROM backups").fetchone()[0])
+PY
+ls -l "$WORK/inv.db" | awk '{printf "   database: %.0f MiB\n", $5/1048576}'
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+APP_TOKENS=bench-token RUST_LOG=warn $BIN serve --db "$WORK/inv.db" --listen "127.0.0.1:$PORT" &
+SERVER_PID=$!
+for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+
+for path in "/backups/last" "/backups?limit=100"; do
+  echo "== wrk -t2 -c16 -d${SECS}s $path"
+  wrk -t2 -c16 -d"${SECS}s" --latency -H "Authorization: Bearer bench-token" "http://127.0.0.1:$PORT$path" \
+    | awk '/Requests\/sec/ {print "   req/s: " $2} / 99%/ {print "   p99:   " $2} /Non-2xx/ {print "   NON-2xx: " $0}'
+done
+echo "   server peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$SERVER_PID/status)"
