@@ -76,7 +76,7 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
             cfg.listen
         ))
     })?;
-    disable_nagle(&listener);
+    tune_listener(&listener);
     let server = Server::from_listener(listener, None)
         .map_err(|e| Error::runtime(format!("cannot start the API server: {e}")))?;
     let addr = server.server_addr().to_string();
@@ -101,25 +101,48 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
     Ok(ApiServer { server, workers })
 }
 
-/// tiny_http writes answers through a 1 KiB buffer; with Nagle's algorithm
-/// on, a multi-kilobyte answer then stalls on the client's delayed ACK
-/// (40 ms on Linux). Accepted sockets inherit TCP_NODELAY from the listener.
-fn disable_nagle(listener: &std::net::TcpListener) {
+/// How long writing an answer may block on a client that does not read.
+const WRITE_TIMEOUT_SECS: libc::time_t = 10;
+
+/// Socket options for every accepted connection, set on the listener because
+/// tiny_http accepts connections itself and Linux copies them to each one:
+///
+/// - TCP_NODELAY: tiny_http writes answers through a 1 KiB buffer; with
+///   Nagle's algorithm a multi-kilobyte answer stalled on the client's delayed
+///   ACK (40 ms).
+/// - SO_SNDTIMEO: a client that never reads its answer releases the worker
+///   after [`WRITE_TIMEOUT_SECS`] instead of holding it forever. (A receive
+///   timeout cannot be set this way: it would also make `accept` time out.)
+fn tune_listener(listener: &std::net::TcpListener) {
     use std::os::fd::AsRawFd;
+    let fd = listener.as_raw_fd();
     let on: libc::c_int = 1;
-    // SAFETY: a valid socket fd and a pointer to a c_int of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_NODELAY,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
+    let timeout = libc::timeval {
+        tv_sec: WRITE_TIMEOUT_SECS,
+        tv_usec: 0,
     };
-    if rc != 0 {
+    // SAFETY: a valid socket fd, and pointers to values of the sizes passed.
+    let results = unsafe {
+        [
+            libc::setsockopt(
+                fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_NODELAY,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ),
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            ),
+        ]
+    };
+    if results.iter().any(|rc| *rc != 0) {
         log::warn!(
-            "cannot set TCP_NODELAY: {}",
+            "cannot set socket options on the listener: {}",
             std::io::Error::last_os_error()
         );
     }
