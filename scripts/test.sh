@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests plus integration tests against a real
-# S3-compatible server (s3s-fs), which this script installs when missing.
+# Runs the whole test suite: unit tests plus integration tests against real
+# servers: S3 (s3s-fs) and SMTP (aiosmtpd), installed here when missing;
+# openssl and python3 come with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v s3s-fs >/dev/null; then
   echo "test.sh: installing s3s-fs (the S3 server the tests start), about 2-4 minutes" >&2
   cargo install s3s-fs@0.14.1 --features binary --locked
+fi
+# The email tests talk to a real SMTP server: aiosmtpd, from PyPI.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "test.sh: installing aiosmtpd (the SMTP server the email tests start)" >&2
+  python3 -m pip install --quiet aiosmtpd
 fi
 cargo test --locked "$@"

@@ -61,9 +61,74 @@ fn run_upload(cfg: &UploadConfig) -> Result<i32> {
         tls::configure_trust(ca_file.as_deref());
     }
     signal::install();
-    let summary = upload::run(cfg)?;
-    println!("{}", summary.render(cfg.dry_run));
+    let result = upload::run(cfg);
+    if let Ok(summary) = &result {
+        println!("{}", summary.render(cfg.dry_run));
+    }
+    notify_run(cfg, &result);
+    let summary = result?;
     Ok(summary.exit_code())
+}
+
+/// Tells the configured channels about a run (also one that could not start).
+/// Notifiers never change the run's outcome or exit status.
+fn notify_run(cfg: &UploadConfig, result: &Result<upload::Summary>) {
+    let n = &cfg.notify;
+    if n.email.is_none()
+        && n.webhooks.is_empty()
+        && n.flag_file.is_none()
+        && n.metrics_textfile.is_none()
+    {
+        return;
+    }
+    let failures = crate::notify::notify_all(n, &run_report(cfg, result));
+    if failures > 0 {
+        log::error!("{failures} notification(s) failed; the upload results above stand");
+    }
+}
+
+/// The notifiers' view of a run: its figures plus the newest inventory row.
+fn run_report(cfg: &UploadConfig, result: &Result<upload::Summary>) -> crate::notify::RunReport {
+    let mut r = crate::notify::RunReport {
+        host: crate::db::hostname(),
+        dry_run: cfg.dry_run,
+        finished_unix: timefmt::unix_seconds(std::time::SystemTime::now()),
+        ..Default::default()
+    };
+    match result {
+        Ok(s) => {
+            r.ok = s.exit_code() == 0;
+            r.files = s.files;
+            r.failed = s.failed;
+            r.deleted = s.deleted;
+            r.bytes_uploaded = s.bytes_sent;
+            r.duration_secs = s.duration.as_secs_f64();
+            r.counts = s
+                .counts
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), *v))
+                .collect();
+            r.problems = s.problems.clone();
+            r.problems_omitted = s.problems_omitted;
+            if s.interrupted {
+                r.fatal = Some("interrupted by a stop signal".to_string());
+            }
+        }
+        Err(e) => {
+            r.ok = false;
+            r.fatal = Some(e.to_string());
+        }
+    }
+    if !cfg.dry_run && cfg.db_path.exists() {
+        match Inventory::open(&cfg.db_path) {
+            Ok(inv) => {
+                r.latest = inv.latest_fields().unwrap_or_default();
+                r.last_success_unix = inv.last_success_unix().unwrap_or_default();
+            }
+            Err(e) => log::warn!("notifications without the latest entry: {e}"),
+        }
+    }
+    r
 }
 
 /// `fgbackup inventory`.
@@ -167,6 +232,7 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
         retries: 0,
         part_size: config::MIN_PART_SIZE,
         memory_budget: config::default_memory_budget(config::MIN_PART_SIZE),
+        notify: Default::default(),
         gzip_check: true,
     };
     let code = run_upload(&cfg)?;
@@ -304,6 +370,7 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
     while !signal::stop_requested() {
         let started = Instant::now();
         let result = upload::run(&cfg);
+        notify_run(&cfg, &result);
         let now = timefmt::unix_seconds(std::time::SystemTime::now());
         match result {
             Ok(summary) => {

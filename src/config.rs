@@ -44,6 +44,8 @@ pub struct UploadConfig {
     pub retries: u32,
     pub part_size: u64,
     pub memory_budget: u64,
+    /// Who hears about the run (email, webhooks, flag file, textfile).
+    pub notify: crate::notify::NotifyConfig,
     /// Inflate every `.gz` to prove it complete before it may be deleted.
     /// Costs CPU (a full decompression); `--no-gzip-check` turns it off.
     pub gzip_check: bool,
@@ -81,25 +83,14 @@ pub fn parse_upload(
         region: flag_str(&mut args, "--region")?,
         endpoint: flag_str(&mut args, "--endpoint")?,
     };
-    // The suite's unit passes its email flags; they belong to the notification
-    // feature, which this version does not have. Say so instead of ignoring them.
-    for name in [
-        "--notify-email",
-        "--email-method",
-        "--smtp-host",
-        "--smtp-port",
-    ] {
-        if let Some(v) = flag_str(&mut args, name)? {
-            log::warn!(
-                "{name} {}: email notifications are not supported by this version; no email will be sent",
-                if name == "--notify-email" {
-                    "<recipients>"
-                } else {
-                    v.as_str()
-                }
-            );
-        }
+    if let Some(ca) = &ca_file
+        && let Err(e) = std::fs::read(ca)
+    {
+        return Err(Error::usage(format!(
+            "--ca-file {ca} cannot be read ({e}): give the PEM file of the CA that signed the server's certificate"
+        )));
     }
+    let notify = crate::notify::parse(&mut args, env, ca_file.clone().map(PathBuf::from))?;
     let rest = args.finish();
     if let Some(first) = rest.first() {
         return Err(Error::usage(format!(
@@ -267,6 +258,7 @@ pub fn parse_upload(
         retries,
         part_size,
         memory_budget,
+        notify,
         gzip_check,
     })
 }
@@ -283,14 +275,6 @@ fn s3_destination(
         )));
     }
     let ca_file = ca_file.map(PathBuf::from);
-    if let Some(ca) = &ca_file
-        && let Err(e) = std::fs::read(ca)
-    {
-        return Err(Error::usage(format!(
-            "--ca-file {} cannot be read ({e}): give the PEM file of the CA that signed the endpoint's certificate",
-            ca.display()
-        )));
-    }
     Ok(Destination::S3 {
         bucket,
         settings: aws::resolve(flags, env)?,

@@ -273,6 +273,61 @@ impl Inventory {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The newest row's suite fields (and key, size, error) as `name: value`
+    /// pairs, for notifications.
+    pub fn latest_fields(&self) -> Result<Option<Vec<(String, String)>>> {
+        const FIELDS: &[&str] = &[
+            "id",
+            "filename",
+            "s3_url",
+            "sha256",
+            "uploaded_at",
+            "backup_date",
+            "deleted_local",
+            "status",
+            "object_key",
+            "size_bytes",
+            "error",
+        ];
+        let sql = format!(
+            "SELECT {} FROM backups ORDER BY id DESC LIMIT 1",
+            FIELDS.join(", ")
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, [], |r| {
+                let mut out = Vec::new();
+                for (i, name) in FIELDS.iter().enumerate() {
+                    let text = match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => continue,
+                        rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                        rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                        rusqlite::types::ValueRef::Blob(_) => continue,
+                    };
+                    out.push(((*name).to_string(), text));
+                }
+                Ok(out)
+            })
+            .optional()?)
+    }
+
+    /// `finished_at` (Unix seconds) of the newest run that ended `ok`.
+    pub fn last_success_unix(&self) -> Result<Option<i64>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT finished_at FROM runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(text.and_then(|t| timefmt::parse_iso8601(&t)))
+    }
+
     /// The last run, if any.
     pub fn last_run(&self) -> Result<Option<RunInfo>> {
         Ok(self

@@ -57,6 +57,19 @@ BEHAVIOUR:
     --max-memory SIZE    Upload buffers shared by all workers [default: part size + 2MiB]
     --db PATH            SQLite inventory [env: DB_PATH] [default: /var/lib/backup_fg/backup_records.db]
 
+NOTIFICATIONS (after every run; they never change its outcome):
+    --notify-email LIST  Comma-separated recipients of the summary email [env: NOTIFY_EMAIL]
+    --email-method M     starttls (587), smtps (465), or plain (local relay: no TLS, no password)
+                         [env: EMAIL_METHOD] [default: starttls]
+    --smtp-host HOST     [env: SMTP_HOST] [default: smtp.gmail.com]
+    --smtp-port PORT     [env: SMTP_PORT] [default: by method]
+    --flag-file PATH     Touched after each run without failures [env: FLAG_FILE]
+    --metrics-textfile PATH
+                         node_exporter textfile with the run's figures [env: METRICS_TEXTFILE]
+    SMTP login: GMAIL_USER + GMAIL_APP_PASSWORD. EMAIL_DRY_RUN=1 prints the message instead.
+    Webhooks: SLACK_WEBHOOK_URL, DISCORD_WEBHOOK_URL, TELEGRAM_BOT_TOKEN + TELEGRAM_CHAT_ID,
+    WEBHOOK_URL (JSON), each with <NAME>_NOTIFY_ON=always|success|failure (see README).
+
 EXIT STATUS:
     0 every file archived (or already archived), 1 any file failed, 2 usage or configuration error.
 ";

@@ -15,6 +15,7 @@ mod error;
 mod help;
 mod loggen;
 mod metrics;
+mod notify;
 mod scan;
 mod signal;
 mod store;
@@ -26,6 +27,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     tune_allocator();
+    // One TLS crypto provider for the whole process (rust-s3, SMTP, webhooks):
+    // rustls panics at the first handshake if it has to guess between two.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)
         .init();

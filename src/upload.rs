@@ -118,6 +118,10 @@ pub struct Summary {
     pub too_young: usize,
     pub scan_warnings: usize,
     pub interrupted: bool,
+    /// `status key: error` of failed files, at most [`crate::notify::MAX_PROBLEMS`].
+    pub problems: Vec<String>,
+    /// Failed files beyond those in `problems`.
+    pub problems_omitted: u64,
 }
 
 impl Summary {
@@ -348,6 +352,16 @@ fn record(
     summary.bytes_sent += outcome.bytes_sent;
     if outcome.status.is_failure() {
         summary.failed += 1;
+        if summary.problems.len() < crate::notify::MAX_PROBLEMS {
+            summary.problems.push(format!(
+                "{} {}: {}",
+                outcome.status.as_str(),
+                outcome.key,
+                outcome.error.as_deref().unwrap_or("")
+            ));
+        } else {
+            summary.problems_omitted += 1;
+        }
     }
     let ms = millis(outcome.duration);
     match (&outcome.error, outcome.status.is_failure()) {

@@ -3,6 +3,8 @@
 //! binary run as a user would run it, and helpers to inspect results.
 #![allow(dead_code)]
 
+pub mod listeners;
+pub mod pki;
 pub mod proxy;
 
 use std::io::Write;

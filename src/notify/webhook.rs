@@ -1,0 +1,282 @@
+//! Chat and JSON webhooks over ureq: Slack, Discord, Telegram and a generic
+//! JSON POST. Short timeouts and one retry; URLs carry secrets (Slack and
+//! Discord tokens live in the path, Telegram's in the bot segment), so logs and
+//! errors show only scheme and host.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{RunReport, When};
+use crate::error::{Error, Result};
+
+/// Time allowed for one webhook request.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The kinds of webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Slack,
+    Discord,
+    Telegram,
+    /// `WEBHOOK_URL`: the JSON document of [`generic_payload`].
+    Generic,
+}
+
+/// One configured webhook.
+#[derive(Clone)]
+pub struct Webhook {
+    pub kind: Kind,
+    url: String,
+    chat_id: Option<String>,
+    pub when: When,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Webhook({:?}, {}, {:?})",
+            self.kind,
+            redact(&self.url),
+            self.when
+        )
+    }
+}
+
+/// Reads `SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`, `TELEGRAM_BOT_TOKEN` +
+/// `TELEGRAM_CHAT_ID` (`TELEGRAM_API_URL` to override the API host) and
+/// `WEBHOOK_URL`, each with `<NAME>_NOTIFY_ON` = always | success | failure.
+pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Webhook>> {
+    let mut hooks = Vec::new();
+    for (kind, var, when_var, default) in [
+        (
+            Kind::Slack,
+            "SLACK_WEBHOOK_URL",
+            "SLACK_NOTIFY_ON",
+            When::Failure,
+        ),
+        (
+            Kind::Discord,
+            "DISCORD_WEBHOOK_URL",
+            "DISCORD_NOTIFY_ON",
+            When::Failure,
+        ),
+        (
+            Kind::Generic,
+            "WEBHOOK_URL",
+            "WEBHOOK_NOTIFY_ON",
+            When::Always,
+        ),
+    ] {
+        if let Some(url) = env(var) {
+            check_url(var, &url)?;
+            hooks.push(Webhook {
+                kind,
+                url,
+                chat_id: None,
+                when: When::parse(when_var, env(when_var), default)?,
+            });
+        }
+    }
+    match (env("TELEGRAM_BOT_TOKEN"), env("TELEGRAM_CHAT_ID")) {
+        (Some(token), Some(chat)) => {
+            let api =
+                env("TELEGRAM_API_URL").unwrap_or_else(|| "https://api.telegram.org".to_string());
+            check_url("TELEGRAM_API_URL", &api)?;
+            hooks.push(Webhook {
+                kind: Kind::Telegram,
+                url: format!("{}/bot{token}/sendMessage", api.trim_end_matches('/')),
+                chat_id: Some(chat),
+                when: When::parse(
+                    "TELEGRAM_NOTIFY_ON",
+                    env("TELEGRAM_NOTIFY_ON"),
+                    When::Failure,
+                )?,
+            });
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::usage(
+                "Telegram needs both TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID",
+            ));
+        }
+    }
+    Ok(hooks)
+}
+
+fn check_url(var: &str, url: &str) -> Result<()> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "{var} must be an http:// or https:// URL (got {})",
+            redact(url)
+        )))
+    }
+}
+
+/// `https://hooks.slack.com/services/T0/B0/secret` → `https://hooks.slack.com/…`.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    if scheme.is_empty() {
+        "<redacted>".to_string()
+    } else {
+        format!("{scheme}://{host}/…")
+    }
+}
+
+/// The one-paragraph text chat channels get.
+pub fn chat_text(r: &RunReport) -> String {
+    let mut t = format!(
+        "fgbackup on {}: {}. {} files ({}), {} deleted, {} bytes uploaded in {:.1} s.",
+        r.host,
+        if r.ok { "OK" } else { "FAILED" },
+        r.files,
+        r.counts_text(),
+        r.deleted,
+        r.bytes_uploaded,
+        r.duration_secs
+    );
+    if let Some(f) = &r.fatal {
+        t.push_str(&format!(" Error: {f}"));
+    }
+    for p in r.problems.iter().take(5) {
+        t.push_str(&format!("\n- {p}"));
+    }
+    if r.problems.len() > 5 || r.problems_omitted > 0 {
+        t.push_str(&format!(
+            "\n… {} more",
+            r.problems.len().saturating_sub(5) as u64 + r.problems_omitted
+        ));
+    }
+    t
+}
+
+/// The document posted to `WEBHOOK_URL`.
+pub fn generic_payload(r: &RunReport) -> Value {
+    json!({
+        "source": "fgbackup",
+        "host": r.host,
+        "status": if r.ok { "ok" } else { "failed" },
+        "finished_at": crate::timefmt::iso8601(crate::timefmt::from_unix(r.finished_unix)),
+        "files": r.files,
+        "failed": r.failed,
+        "deleted": r.deleted,
+        "bytes_uploaded": r.bytes_uploaded,
+        "duration_seconds": r.duration_secs,
+        "counts": r.counts,
+        "problems": r.problems,
+        "error": r.fatal,
+        "latest": r.latest.as_ref().map(|fields| {
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                .collect::<serde_json::Map<String, Value>>()
+        }),
+    })
+}
+
+impl Webhook {
+    fn payload(&self, r: &RunReport) -> Value {
+        match self.kind {
+            Kind::Slack => json!({ "text": chat_text(r) }),
+            Kind::Discord => json!({ "content": chat_text(r) }),
+            Kind::Telegram => json!({ "chat_id": self.chat_id, "text": chat_text(r) }),
+            Kind::Generic => generic_payload(r),
+        }
+    }
+
+    /// Posts the report, retrying once; errors never contain the URL's secret.
+    pub fn send(&self, r: &RunReport) -> Result<()> {
+        let body = self.payload(r).to_string();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(TIMEOUT))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut last = String::new();
+        for attempt in 1..=2 {
+            match agent
+                .post(&self.url)
+                .header("Content-Type", "application/json")
+                .send(body.as_bytes())
+            {
+                Ok(resp) if resp.status().is_success() => {
+                    log::info!("{:?} webhook {} notified", self.kind, redact(&self.url));
+                    return Ok(());
+                }
+                Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),
+                // ureq's error text can include the URL: keep only its kind.
+                Err(e) => last = error_kind(&e),
+            }
+            if attempt == 1 {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+        Err(Error::runtime(format!(
+            "{:?} webhook {} failed twice: {last}",
+            self.kind,
+            redact(&self.url)
+        )))
+    }
+}
+
+fn error_kind(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Io(io) => format!("I/O error ({})", io.kind()),
+        ureq::Error::Timeout(_) => "timed out".to_string(),
+        ureq::Error::HostNotFound => "host not found".to_string(),
+        ureq::Error::ConnectionFailed => "connection failed".to_string(),
+        ureq::Error::Tls(t) => format!("TLS error ({t})"),
+        _ => "request failed".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(
+            redact("https://user:pw@example.org/x?token=1"),
+            "https://example.org/…"
+        );
+        let hook = Webhook {
+            kind: Kind::Telegram,
+            url: "https://api.telegram.org/bot123:SECRET/sendMessage".into(),
+            chat_id: Some("42".into()),
+            when: When::Failure,
+        };
+        assert!(!format!("{hook:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn env_parsing() {
+        let env = |k: &str| match k {
+            "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/a".to_string()),
+            "SLACK_NOTIFY_ON" => Some("always".to_string()),
+            "TELEGRAM_BOT_TOKEN" => Some("123:abc".to_string()),
+            _ => None,
+        };
+        let err = from_env(&env).unwrap_err();
+        assert!(err.to_string().contains("TELEGRAM_CHAT_ID"));
+        let env2 = |k: &str| match k {
+            "WEBHOOK_URL" => Some("ftp://x".to_string()),
+            _ => None,
+        };
+        assert!(
+            from_env(&env2)
+                .unwrap_err()
+                .to_string()
+                .contains("WEBHOOK_URL")
+        );
+    }
+}
