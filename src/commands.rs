@@ -410,3 +410,12 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
     log::info!("stop signal received; daemon stopped");
     Ok(0)
 }
+
+/// `fgbackup doctor`.
+pub fn doctor(args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::DOCTOR);
+        return Ok(0);
+    }
+    crate::doctor::run(args, &process_env)
+}

@@ -11,6 +11,7 @@ COMMANDS:
     inventory   Print the newest rows of the inventory database
     serve       Serve the inventory read-only over HTTP (the job backup_api.py did)
     daemon      Run the API and an upload every --interval in one process
+    doctor      Check a deployment end to end and say how to fix what is wrong
     demo        Generate sample logs, archive them to a local directory, print the inventory
     gen-logs    Write realistic FortiGate .gz log files (for tests, demos, benchmarks)
 
@@ -156,4 +157,20 @@ OPTIONS:
 A failed run (server down, bucket missing...) is logged and retried at the next interval.
 /metrics also reports this process's runs (fgbackup_daemon_*). SIGTERM ends the current
 run cleanly (see upload) and stops the API; exit 0.
+";
+
+pub const DOCTOR: &str = "\
+fgbackup doctor - check a deployment end to end
+
+USAGE:
+    fgbackup doctor [--env-file PATH]... [UPLOAD OPTIONS]
+
+Takes the same options and environment as 'fgbackup upload' and checks, one line each:
+env file permissions (secrets must not be readable by others; default: the suite's
+/etc/default/backup_fg and /etc/default/backup_api), the configuration, the log directory
+(readable; writable when --delete is set), the database (writable, schema version), the S3
+endpoint (reachable, TLS trusted, credentials valid, bucket exists), a probe object (written,
+verified, read back, deleted), and the SMTP server when email is configured.
+
+Exit status 1 when any check fails, 0 otherwise (warnings included).
 ";

@@ -11,6 +11,7 @@ mod commands;
 mod config;
 mod db;
 mod digest;
+mod doctor;
 mod error;
 mod help;
 mod loggen;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
             "upload" => commands::upload(args),
             "inventory" => commands::inventory(args),
             "serve" => commands::serve(args),
+            "doctor" => commands::doctor(args),
             "daemon" => commands::daemon(args),
             "demo" => commands::demo(args),
             "gen-logs" => commands::gen_logs(args),
@@ -53,7 +55,7 @@ fn main() -> ExitCode {
         },
         // pico-args does not treat `-h`/`--version` as a subcommand.
         Ok(None) if args.contains(["-V", "--version"]) => {
-            println!("fgbackup {}", env!("CARGO_PKG_VERSION"));
+            println!("{}", version());
             Ok(0)
         }
         Ok(None) if args.contains(["-h", "--help"]) => {
@@ -73,6 +75,17 @@ fn main() -> ExitCode {
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }
+}
+
+/// Version, git commit, target triple and TLS stack: what a support request needs.
+fn version() -> String {
+    format!(
+        "fgbackup {} (commit {}, target {}, TLS rustls with aws-lc-rs, SQLite {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("FGBACKUP_COMMIT"),
+        env!("FGBACKUP_TARGET"),
+        rusqlite::version()
+    )
 }
 
 /// glibc keeps freed multi-megabyte buffers in per-thread arenas, so RSS

@@ -90,6 +90,21 @@ impl Store for LocalStore {
         }))
     }
 
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.path_of(key);
+        fs::read(&path).map_err(|e| io_err("read", &path, e))
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path_of(key);
+        fs::remove_file(&path).map_err(|e| io_err("delete", &path, e))?;
+        let sidecar = Self::sidecar_of(&path);
+        match fs::remove_file(&sidecar) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("delete", &sidecar, e)),
+            _ => Ok(()),
+        }
+    }
+
     fn put(
         &self,
         key: &str,

@@ -87,6 +87,12 @@ pub trait Store: Send + Sync {
     /// Looks up `key`; `Ok(None)` when it does not exist.
     fn head(&self, key: &str) -> Result<Option<RemoteObject>, StoreError>;
 
+    /// Reads a whole (small) object back; used by `fgbackup doctor`'s probe.
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
+
+    /// Deletes an object; used only for `fgbackup doctor`'s probe object.
+    fn delete(&self, key: &str) -> Result<(), StoreError>;
+
     /// Stores `body` at `key` with `sha256` metadata, letting the destination
     /// verify the content where it can. Large bodies draw buffers from `budget`.
     fn put(

@@ -312,6 +312,42 @@ impl Store for S3Store {
         }
     }
 
+    fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let response = self
+            .bucket
+            .get_object(key)
+            .map_err(|e| self.classify("GET", key, e))?;
+        let status = response.status_code();
+        if (200..300).contains(&status) {
+            Ok(response.as_slice().to_vec())
+        } else {
+            Err(self.status_error(
+                "GET",
+                key,
+                status,
+                &String::from_utf8_lossy(response.as_slice()),
+            ))
+        }
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let response = self
+            .bucket
+            .delete_object(key)
+            .map_err(|e| self.classify("DELETE", key, e))?;
+        let status = response.status_code();
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(self.status_error(
+                "DELETE",
+                key,
+                status,
+                &String::from_utf8_lossy(response.as_slice()),
+            ))
+        }
+    }
+
     fn put(
         &self,
         key: &str,

@@ -1,0 +1,430 @@
+//! `fgbackup doctor`: checks a deployment end to end and prints one line per
+//! check, with the fix for each failure. It reads the same flags and
+//! environment as `upload`, so `doctor` with the unit's arguments tests
+//! exactly what the timer will run.
+//!
+//! It writes nothing but one probe object (written, read back and deleted)
+//! and a probe file in the log directory when `--delete` is set.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::budget::MemoryBudget;
+use crate::config::{self, Destination, UploadConfig};
+use crate::digest::hex;
+use crate::error::Result;
+use crate::store::{Body, Store};
+use crate::upload;
+
+/// Env files of the Python suite, checked when they exist.
+const DEFAULT_ENV_FILES: &[&str] = &["/etc/default/backup_fg", "/etc/default/backup_api"];
+/// Variables whose presence makes an env file secret.
+const SECRET_VARS: &[&str] = &[
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "GMAIL_APP_PASSWORD",
+    "SMTP_PASSWORD",
+    "APP_TOKENS",
+    "TELEGRAM_BOT_TOKEN",
+    "SLACK_WEBHOOK_URL",
+    "DISCORD_WEBHOOK_URL",
+];
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+struct Report {
+    failed: usize,
+    warned: usize,
+}
+
+impl Report {
+    fn line(&mut self, level: Level, what: &str, detail: &str, fix: &str) {
+        let tag = match level {
+            Level::Ok => "[ OK ]",
+            Level::Warn => {
+                self.warned += 1;
+                "[WARN]"
+            }
+            Level::Fail => {
+                self.failed += 1;
+                "[FAIL]"
+            }
+        };
+        if level == Level::Ok || fix.is_empty() {
+            println!("{tag} {what}: {detail}");
+        } else {
+            println!("{tag} {what}: {detail} -> fix: {fix}");
+        }
+    }
+}
+
+/// Runs every check; returns the exit status (1 when anything failed).
+pub fn run(mut args: pico_args::Arguments, env: &dyn Fn(&str) -> Option<String>) -> Result<i32> {
+    let mut report = Report {
+        failed: 0,
+        warned: 0,
+    };
+    let mut env_files: Vec<PathBuf> = Vec::new();
+    while let Some(p) = args
+        .opt_value_from_str::<_, String>("--env-file")
+        .map_err(|e| {
+            crate::error::Error::usage(format!("--env-file: {}", config::pico_message(&e)))
+        })?
+    {
+        env_files.push(PathBuf::from(p));
+    }
+    if env_files.is_empty() {
+        env_files = DEFAULT_ENV_FILES
+            .iter()
+            .map(PathBuf::from)
+            .filter(|p| p.exists())
+            .collect();
+    }
+    for f in &env_files {
+        check_env_file(&mut report, f);
+    }
+
+    let cfg = match config::parse_upload(args, env) {
+        Ok(c) => c,
+        Err(e) => {
+            report.line(
+                Level::Fail,
+                "configuration",
+                &e.to_string(),
+                "see 'fgbackup upload --help'",
+            );
+            return Ok(summary(&report));
+        }
+    };
+    report.line(
+        Level::Ok,
+        "configuration",
+        "flags and environment are valid",
+        "",
+    );
+    if let Destination::S3 { ca_file, .. } = &cfg.destination {
+        crate::tls::configure_trust(ca_file.as_deref());
+    }
+    check_log_dir(&mut report, &cfg);
+    check_database(&mut report, &cfg.db_path);
+    check_destination(&mut report, &cfg);
+    if let Some(mail) = &cfg.notify.email {
+        check_tcp(
+            &mut report,
+            "SMTP server",
+            &mail.host,
+            mail.port,
+            "check --smtp-host/SMTP_HOST and --smtp-port/SMTP_PORT, and the firewall",
+        );
+    }
+    Ok(summary(&report))
+}
+
+fn summary(r: &Report) -> i32 {
+    println!("doctor: {} failure(s), {} warning(s)", r.failed, r.warned);
+    i32::from(r.failed > 0)
+}
+
+fn check_env_file(r: &mut Report, path: &Path) {
+    let what = format!("env file {}", path.display());
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            return r.line(
+                Level::Fail,
+                &what,
+                &format!("cannot read: {e}"),
+                "create it from etc/backup_fg.env.example",
+            );
+        }
+    };
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let secrets: Vec<&str> = SECRET_VARS
+        .iter()
+        .copied()
+        .filter(|v| {
+            text.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{v}=")))
+        })
+        .collect();
+    let mode = meta.permissions().mode() & 0o777;
+    if !secrets.is_empty() && mode & 0o077 != 0 {
+        r.line(
+            Level::Warn,
+            &what,
+            &format!(
+                "holds {} but its mode is {mode:04o} (readable by others)",
+                secrets.join(", ")
+            ),
+            &format!("chmod 600 {}", path.display()),
+        );
+    } else {
+        r.line(Level::Ok, &what, &format!("mode {mode:04o}"), "");
+    }
+}
+
+fn check_log_dir(r: &mut Report, cfg: &UploadConfig) {
+    let what = format!("log directory {}", cfg.dir.display());
+    match std::fs::read_dir(&cfg.dir) {
+        Ok(_) => {
+            let found = crate::scan::scan(
+                &cfg.dir,
+                &cfg.include,
+                cfg.min_age,
+                std::time::SystemTime::now(),
+            );
+            r.line(
+                Level::Ok,
+                &what,
+                &format!(
+                    "readable; {} file(s) ready to archive, {} newer than --min-age",
+                    found.candidates.len(),
+                    found.too_young
+                ),
+                "",
+            );
+            for w in found.warnings {
+                r.line(Level::Fail, &what, &w, "give the service user read access");
+            }
+        }
+        Err(e) => {
+            return r.line(
+                Level::Fail,
+                &what,
+                &format!("cannot list: {e}"),
+                "give the service user read access (and ReadWritePaths= in the unit)",
+            );
+        }
+    }
+    if cfg.delete {
+        let probe = cfg
+            .dir
+            .join(format!(".fgbackup-doctor-{}", std::process::id()));
+        match std::fs::write(&probe, b"probe").and_then(|()| std::fs::remove_file(&probe)) {
+            Ok(()) => r.line(Level::Ok, &what, "writable: --delete can remove archived files", ""),
+            Err(e) => r.line(Level::Fail, &what, &format!("--delete is set but files cannot be removed here ({e})"), "give the service user write access to the directory, or drop --delete/DELETE_AFTER"),
+        }
+    }
+}
+
+fn check_database(r: &mut Report, db: &Path) {
+    let what = format!("database {}", db.display());
+    if !db.exists() {
+        let parent = db.parent().unwrap_or(Path::new("."));
+        let probe = parent.join(format!(".fgbackup-doctor-{}", std::process::id()));
+        return match std::fs::create_dir_all(parent)
+            .and_then(|()| std::fs::write(&probe, b""))
+            .and_then(|()| std::fs::remove_file(&probe))
+        {
+            Ok(()) => r.line(
+                Level::Ok,
+                &what,
+                "does not exist yet; its directory is writable, the first upload creates it",
+                "",
+            ),
+            Err(e) => r.line(
+                Level::Fail,
+                &what,
+                &format!(
+                    "does not exist and {} is not writable ({e})",
+                    parent.display()
+                ),
+                "create the directory for the service user, or set --db/DB_PATH",
+            ),
+        };
+    }
+    let conn = match rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            return r.line(
+                Level::Fail,
+                &what,
+                &format!("cannot open for writing: {e}"),
+                "give the service user write access to the file and its directory",
+            );
+        }
+    };
+    let version: rusqlite::Result<i64> =
+        conn.query_row("PRAGMA user_version", [], |row| row.get(0));
+    let writable = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
+    match (version, writable) {
+        (Ok(v), Ok(())) => {
+            let note = if v < crate::db::SCHEMA_VERSION {
+                format!(
+                    "writable, schema version {v} (the next upload migrates it to {})",
+                    crate::db::SCHEMA_VERSION
+                )
+            } else {
+                format!("writable, schema version {v}")
+            };
+            r.line(Level::Ok, &what, &note, "");
+        }
+        (Err(e), _) | (_, Err(e)) => r.line(
+            Level::Fail,
+            &what,
+            &format!("not usable: {e}"),
+            "check the file is a SQLite database and writable by the service user",
+        ),
+    }
+}
+
+fn check_tcp(r: &mut Report, what: &str, host: &str, port: u16, fix: &str) -> bool {
+    let label = format!("{what} {host}:{port}");
+    let addrs = match (host, port).to_socket_addrs() {
+        Ok(a) => a.collect::<Vec<_>>(),
+        Err(e) => {
+            r.line(
+                Level::Fail,
+                &label,
+                &format!("name does not resolve ({e})"),
+                fix,
+            );
+            return false;
+        }
+    };
+    let mut last = String::from("no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+            Ok(_) => {
+                r.line(Level::Ok, &label, "reachable", "");
+                return true;
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    r.line(Level::Fail, &label, &format!("not reachable ({last})"), fix);
+    false
+}
+
+fn check_destination(r: &mut Report, cfg: &UploadConfig) {
+    if let Destination::S3 { settings, .. } = &cfg.destination {
+        let (host, port) = match &settings.endpoint {
+            Some(url) => host_port(url),
+            None => (format!("s3.{}.amazonaws.com", settings.region), 443),
+        };
+        if !check_tcp(
+            r,
+            "S3 endpoint",
+            &host,
+            port,
+            "check --endpoint/AWS_ENDPOINT_URL, DNS and the firewall",
+        ) {
+            return;
+        }
+    }
+    let store = match upload::open_store(cfg) {
+        Ok(s) => s,
+        Err(e) => return r.line(Level::Fail, "destination", &e.to_string(), ""),
+    };
+    let what = format!("destination {}", store.describe());
+    if let Err(e) = store.check() {
+        return r.line(Level::Fail, &what, &e.message, "");
+    }
+    r.line(Level::Ok, &what, "exists, credentials and TLS accepted", "");
+    probe(r, store.as_ref(), &what, cfg);
+}
+
+/// Writes, verifies, reads back and deletes a small object.
+fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
+    let key = format!(
+        "{}.fgbackup-doctor/{}-{}.probe",
+        cfg.prefix,
+        crate::db::hostname(),
+        std::process::id()
+    );
+    let body = format!("fgbackup doctor probe from {}\n", crate::db::hostname()).into_bytes();
+    let sha = hex(&Sha256::digest(&body));
+    let budget = MemoryBudget::new(cfg.memory_budget);
+    let step = |r: &mut Report, name: &str, result: std::result::Result<(), String>| -> bool {
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                r.line(Level::Fail, what, &format!("probe object {key}: {name} failed: {e}"), "the credentials need PutObject, GetObject and DeleteObject on the bucket (or write access to the directory)");
+                false
+            }
+        }
+    };
+    if !step(
+        r,
+        "write",
+        store
+            .put(&key, Body::Memory(&body), &sha, &Arc::clone(&budget))
+            .map_err(|e| e.message),
+    ) {
+        return;
+    }
+    let verified = match store.head(&key) {
+        Ok(Some(o)) if o.size == body.len() as u64 && o.sha256.as_deref() == Some(sha.as_str()) => {
+            Ok(())
+        }
+        Ok(Some(o)) => Err(format!(
+            "stored as {} bytes with sha256 {:?} (metadata stripped by a proxy?)",
+            o.size, o.sha256
+        )),
+        Ok(None) => Err("missing right after writing".to_string()),
+        Err(e) => Err(e.message),
+    };
+    let read = store.get(&key).map_err(|e| e.message).and_then(|data| {
+        if data == body {
+            Ok(())
+        } else {
+            Err(format!("read back {} different bytes", data.len()))
+        }
+    });
+    let deleted = store.delete(&key).map_err(|e| e.message);
+    if step(r, "verify", verified) & step(r, "read back", read) & step(r, "delete", deleted) {
+        r.line(
+            Level::Ok,
+            what,
+            "probe object written, verified (size and sha256), read back and deleted",
+            "",
+        );
+    }
+}
+
+/// `https://minio.lan:9000/x` → (`minio.lan`, 9000).
+fn host_port(url: &str) -> (String, u16) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let default = if scheme == "http" { 80 } else { 443 };
+    match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => match p.parse() {
+            Ok(port) => (h.trim_matches(['[', ']']).to_string(), port),
+            Err(_) => (authority.to_string(), default),
+        },
+        _ => (authority.trim_matches(['[', ']']).to_string(), default),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_to_host_and_port() {
+        assert_eq!(
+            host_port("http://127.0.0.1:9000"),
+            ("127.0.0.1".to_string(), 9000)
+        );
+        assert_eq!(
+            host_port("https://minio.site.lan"),
+            ("minio.site.lan".to_string(), 443)
+        );
+        assert_eq!(host_port("http://minio/"), ("minio".to_string(), 80));
+        assert_eq!(host_port("https://[::1]:9443"), ("::1".to_string(), 9443));
+    }
+}
