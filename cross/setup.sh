@@ -9,8 +9,8 @@ rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl >/dev/nul
 if ! command -v cargo-zigbuild >/dev/null || ! python3 -c 'import ziglang' 2>/dev/null; then
   python3 -m pip install --quiet ziglang cargo-zigbuild
 fi
-if ! command -v qemu-aarch64-static >/dev/null; then
+if ! command -v qemu-aarch64-static >/dev/null || ! command -v readelf >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq qemu-user-static >/dev/null
+  apt-get install -y -qq qemu-user-static binutils >/dev/null
 fi

@@ -102,7 +102,7 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
 }
 
 /// How long writing an answer may block on a client that does not read.
-const WRITE_TIMEOUT_SECS: libc::time_t = 10;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Socket options for every accepted connection, set on the listener because
 /// tiny_http accepts connections itself and Linux copies them to each one:
@@ -111,14 +111,15 @@ const WRITE_TIMEOUT_SECS: libc::time_t = 10;
 ///   Nagle's algorithm a multi-kilobyte answer stalled on the client's delayed
 ///   ACK (40 ms).
 /// - SO_SNDTIMEO: a client that never reads its answer releases the worker
-///   after [`WRITE_TIMEOUT_SECS`] instead of holding it forever. (A receive
+///   after [`WRITE_TIMEOUT`] instead of holding it forever. (A receive
 ///   timeout cannot be set this way: it would also make `accept` time out.)
 fn tune_listener(listener: &std::net::TcpListener) {
     use std::os::fd::AsRawFd;
     let fd = listener.as_raw_fd();
     let on: libc::c_int = 1;
     let timeout = libc::timeval {
-        tv_sec: WRITE_TIMEOUT_SECS,
+        // time_t is 32 or 64 bits depending on the libc; 10 fits either.
+        tv_sec: WRITE_TIMEOUT.as_secs() as _,
         tv_usec: 0,
     };
     // SAFETY: a valid socket fd, and pointers to values of the sizes passed.
