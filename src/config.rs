@@ -56,32 +56,26 @@ pub fn parse_upload(
     mut args: pico_args::Arguments,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<UploadConfig> {
-    let flag_str =
-        |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>> {
-            args.opt_value_from_str::<_, String>(name)
-                .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
-        };
-
-    let dir = flag_str(&mut args, "--dir")?.or_else(|| env("DIR"));
-    let bucket = flag_str(&mut args, "--bucket")?.or_else(|| env("BUCKET"));
-    let dest = flag_str(&mut args, "--dest")?;
-    let prefix = flag_str(&mut args, "--prefix")?.unwrap_or_default();
-    let include = flag_str(&mut args, "--include")?.unwrap_or_else(|| "*.gz".to_string());
-    let min_age = flag_str(&mut args, "--min-age")?;
+    let dir = opt_string(&mut args, "--dir")?.or_else(|| env("DIR"));
+    let bucket = opt_string(&mut args, "--bucket")?.or_else(|| env("BUCKET"));
+    let dest = opt_string(&mut args, "--dest")?;
+    let prefix = opt_string(&mut args, "--prefix")?.unwrap_or_default();
+    let include = opt_string(&mut args, "--include")?.unwrap_or_else(|| "*.gz".to_string());
+    let min_age = opt_string(&mut args, "--min-age")?;
     let delete_flag = args.contains("--delete");
     let no_delete_flag = args.contains("--no-delete");
-    let workers = flag_str(&mut args, "--workers")?;
+    let workers = opt_string(&mut args, "--workers")?;
     let dry_run = args.contains("--dry-run");
     let gzip_check = !args.contains("--no-gzip-check");
-    let db = flag_str(&mut args, "--db")?.or_else(|| env("DB_PATH"));
-    let retries = flag_str(&mut args, "--retries")?;
-    let part_size = flag_str(&mut args, "--part-size")?;
-    let memory = flag_str(&mut args, "--max-memory")?;
-    let ca_file = flag_str(&mut args, "--ca-file")?;
+    let db = opt_string(&mut args, "--db")?.or_else(|| env("DB_PATH"));
+    let retries = opt_string(&mut args, "--retries")?;
+    let part_size = opt_string(&mut args, "--part-size")?;
+    let memory = opt_string(&mut args, "--max-memory")?;
+    let ca_file = opt_string(&mut args, "--ca-file")?;
     let s3_flags = S3Flags {
-        profile: flag_str(&mut args, "--profile")?,
-        region: flag_str(&mut args, "--region")?,
-        endpoint: flag_str(&mut args, "--endpoint")?,
+        profile: opt_string(&mut args, "--profile")?,
+        region: opt_string(&mut args, "--region")?,
+        endpoint: opt_string(&mut args, "--endpoint")?,
     };
     if let Some(ca) = &ca_file
         && let Err(e) = std::fs::read(ca)
@@ -330,17 +324,13 @@ pub fn parse_serve_flags(
     env: &dyn Fn(&str) -> Option<String>,
     daemon: bool,
 ) -> Result<ServeFlags> {
-    let get = |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>> {
-        args.opt_value_from_str::<_, String>(name)
-            .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
-    };
-    let listen = get(args, "--listen")?.unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let listen = opt_string(args, "--listen")?.unwrap_or_else(|| "127.0.0.1:8080".to_string());
     if listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(Error::usage(format!(
             "--listen '{listen}' is not an address: use IP:PORT, e.g. 127.0.0.1:8080"
         )));
     }
-    let threads = match get(args, "--threads")? {
+    let threads = match opt_string(args, "--threads")? {
         None => 4,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=64).contains(&n) => n,
@@ -353,7 +343,7 @@ pub fn parse_serve_flags(
     };
     let metrics_public = args.contains("--metrics-no-auth");
     let presign = args.contains("--presign");
-    let presign_max = match get(args, "--presign-max")? {
+    let presign_max = match opt_string(args, "--presign-max")? {
         None => 3600,
         Some(v) => match v.parse::<u32>() {
             Ok(n) if (1..=604_800).contains(&n) => n,
@@ -364,12 +354,16 @@ pub fn parse_serve_flags(
             }
         },
     };
-    let tokens_file = get(args, "--tokens-file")?
+    let tokens_file = opt_string(args, "--tokens-file")?
         .or_else(|| env("APP_TOKENS_FILE"))
         .filter(|f| !f.is_empty())
         .map(PathBuf::from);
     let tokens = crate::api::Tokens::new(env("APP_TOKENS").as_deref(), tokens_file);
-    let db = if daemon { None } else { get(args, "--db")? };
+    let db = if daemon {
+        None
+    } else {
+        opt_string(args, "--db")?
+    };
     let db_path = PathBuf::from(
         db.or_else(|| env("DB_PATH"))
             .unwrap_or_else(|| DEFAULT_DB_PATH.to_string()),
@@ -390,20 +384,16 @@ pub fn parse_presign_bucket(
     args: &mut pico_args::Arguments,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, S3Settings)> {
-    let get = |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>> {
-        args.opt_value_from_str::<_, String>(name)
-            .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
-    };
-    let bucket = get(args, "--bucket")?
+    let bucket = opt_string(args, "--bucket")?
         .or_else(|| env("BUCKET"))
         .filter(|b| !b.is_empty())
         .ok_or_else(|| {
             Error::usage("--presign needs the bucket: pass --bucket NAME or set BUCKET")
         })?;
     let flags = S3Flags {
-        profile: get(args, "--profile")?,
-        region: get(args, "--region")?,
-        endpoint: get(args, "--endpoint")?,
+        profile: opt_string(args, "--profile")?,
+        region: opt_string(args, "--region")?,
+        endpoint: opt_string(args, "--endpoint")?,
     };
     match s3_destination(bucket, &flags, None, env)? {
         Destination::S3 {
@@ -460,6 +450,13 @@ pub fn parse_size(v: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(mult)
+}
+
+/// The value of flag `name`, if given; a missing or non-UTF-8 value is a
+/// usage error naming the flag.
+pub fn opt_string(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<String>> {
+    args.opt_value_from_str::<_, String>(name)
+        .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
 }
 
 /// pico-args' messages mention internals; keep only what helps the user.

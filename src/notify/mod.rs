@@ -104,10 +104,9 @@ pub fn parse(
     env: &dyn Fn(&str) -> Option<String>,
     ca_file: Option<PathBuf>,
 ) -> Result<NotifyConfig> {
+    // Empty flag values count as unset, like empty variables below.
     let get = |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>> {
-        args.opt_value_from_str::<_, String>(name)
-            .map(|v| v.filter(|s| !s.trim().is_empty()))
-            .map_err(|e| Error::usage(format!("{name}: {}", crate::config::pico_message(&e))))
+        Ok(crate::config::opt_string(args, name)?.filter(|s| !s.trim().is_empty()))
     };
     // systemd expands an unset ${VAR} to an empty word: treat empty as unset.
     let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());

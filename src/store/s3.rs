@@ -84,6 +84,28 @@ impl S3Store {
             .map_err(|e| self.classify("presign", key, e))
     }
 
+    /// Turns a request result into its response, or a classified error for
+    /// a transport failure or a non-2xx status.
+    fn expect_2xx(
+        &self,
+        action: &str,
+        key: &str,
+        result: Result<s3::request::ResponseData, S3Error>,
+    ) -> Result<s3::request::ResponseData, StoreError> {
+        let response = result.map_err(|e| self.classify(action, key, e))?;
+        let status = response.status_code();
+        if (200..300).contains(&status) {
+            Ok(response)
+        } else {
+            Err(self.status_error(
+                action,
+                key,
+                status,
+                &String::from_utf8_lossy(response.as_slice()),
+            ))
+        }
+    }
+
     fn classify(&self, action: &str, key: &str, err: S3Error) -> StoreError {
         match err {
             // A certificate problem does not heal by retrying.
@@ -141,20 +163,7 @@ impl S3Store {
             .with_metadata("sha256", sha256)
             .and_then(|r| r.with_header("x-amz-checksum-sha256", checksum))
             .map_err(|e| self.classify("PUT", key, e))?;
-        let response = request
-            .execute()
-            .map_err(|e| self.classify("PUT", key, e))?;
-        let status = response.status_code();
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(self.status_error(
-                "PUT",
-                key,
-                status,
-                &String::from_utf8_lossy(response.as_slice()),
-            ))
-        }
+        self.expect_2xx("PUT", key, request.execute()).map(drop)
     }
 
     fn put_multipart(
@@ -236,21 +245,9 @@ impl S3Store {
                 "the source file changed between hashing and uploading",
             ));
         }
-        let response = self
-            .bucket
-            .complete_multipart_upload(key, upload_id, parts)
-            .map_err(|e| self.classify("complete multipart upload of", key, e))?;
-        let status = response.status_code();
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(self.status_error(
-                "complete multipart upload of",
-                key,
-                status,
-                &String::from_utf8_lossy(response.as_slice()),
-            ))
-        }
+        let result = self.bucket.complete_multipart_upload(key, upload_id, parts);
+        self.expect_2xx("complete multipart upload of", key, result)
+            .map(drop)
     }
 }
 
@@ -273,16 +270,8 @@ impl Store for S3Store {
         let mut probe = (*self.bucket).clone();
         probe.add_query("list-type", "2");
         probe.add_query("max-keys", "1");
-        let response = probe
-            .get_object("")
-            .map_err(|e| self.classify("list bucket", &self.name, e))?;
-        let status = response.status_code();
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            let body = String::from_utf8_lossy(response.as_slice());
-            Err(self.status_error("list bucket", &self.name, status, &body))
-        }
+        self.expect_2xx("list bucket", &self.name, probe.get_object(""))
+            .map(drop)
     }
 
     fn head(&self, key: &str) -> Result<Option<RemoteObject>, StoreError> {
@@ -313,39 +302,13 @@ impl Store for S3Store {
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        let response = self
-            .bucket
-            .get_object(key)
-            .map_err(|e| self.classify("GET", key, e))?;
-        let status = response.status_code();
-        if (200..300).contains(&status) {
-            Ok(response.as_slice().to_vec())
-        } else {
-            Err(self.status_error(
-                "GET",
-                key,
-                status,
-                &String::from_utf8_lossy(response.as_slice()),
-            ))
-        }
+        self.expect_2xx("GET", key, self.bucket.get_object(key))
+            .map(|r| r.as_slice().to_vec())
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        let response = self
-            .bucket
-            .delete_object(key)
-            .map_err(|e| self.classify("DELETE", key, e))?;
-        let status = response.status_code();
-        if (200..300).contains(&status) {
-            Ok(())
-        } else {
-            Err(self.status_error(
-                "DELETE",
-                key,
-                status,
-                &String::from_utf8_lossy(response.as_slice()),
-            ))
-        }
+        self.expect_2xx("DELETE", key, self.bucket.delete_object(key))
+            .map(drop)
     }
 
     fn put(
