@@ -116,23 +116,7 @@ fn inventory_with(n: usize) -> Workspace {
     for i in 0..n {
         ws.write_gz(&format!("FGT-{}/fw-{i:03}.log.gz", i % 3), 20, i as u64);
     }
-    let dest = format!("file://{}", ws.tmp.path().join("archive").display());
-    let logs = ws.logs();
-    let db = ws.db();
-    let out = ws.run(
-        &[
-            "upload",
-            "--dir",
-            logs.to_str().unwrap(),
-            "--dest",
-            &dest,
-            "--db",
-            db.to_str().unwrap(),
-            "--min-age",
-            "0",
-        ],
-        &[],
-    );
+    let out = ws.upload_local(&[], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     ws
 }
@@ -449,24 +433,8 @@ fn api_never_writes_and_reads_during_an_upload() {
         ws.write_gz(&format!("more/m-{i:03}.log.gz"), 10, 1000 + i);
     }
     let api = serve(&ws, &[]);
-    let dest = format!("file://{}", ws.tmp.path().join("archive").display());
-    let logs = ws.logs();
-    let db = ws.db();
     let mut upload = ws
-        .command(
-            &[
-                "upload",
-                "--dir",
-                logs.to_str().unwrap(),
-                "--dest",
-                &dest,
-                "--db",
-                db.to_str().unwrap(),
-                "--min-age",
-                "0",
-            ],
-            &[],
-        )
+        .command(&ws.local_upload_args(&[]), &[])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

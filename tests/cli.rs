@@ -128,40 +128,11 @@ fn second_concurrent_run_is_refused() {
     let lock_path = format!("{}.lock", ws.db().display());
     let held = std::fs::File::create(&lock_path).unwrap();
     held.try_lock().unwrap();
-    let dest = format!("file://{}", ws.tmp.path().join("archive").display());
-    let logs = ws.logs();
-    let db = ws.db();
-    let out = ws.run(
-        &[
-            "upload",
-            "--dir",
-            logs.to_str().unwrap(),
-            "--dest",
-            &dest,
-            "--db",
-            db.to_str().unwrap(),
-            "--min-age",
-            "0",
-        ],
-        &[],
-    );
+    let out = ws.upload_local(&[], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("already running"), "{}", stderr(&out));
     drop(held);
-    let out = ws.run(
-        &[
-            "upload",
-            "--dir",
-            logs.to_str().unwrap(),
-            "--dest",
-            &dest,
-            "--db",
-            db.to_str().unwrap(),
-            "--min-age",
-            "0",
-        ],
-        &[],
-    );
+    let out = ws.upload_local(&[], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -351,20 +322,8 @@ fn suite_unit_email_flags_work_even_with_empty_values() {
     // an unset variable into an empty word. EMAIL_DRY_RUN keeps this offline.
     let ws = Workspace::new();
     ws.write_gz("a.log.gz", 10, 6);
-    let dest = format!("file://{}", ws.tmp.path().join("archive").display());
-    let logs = ws.logs();
-    let db = ws.db();
-    let out = ws.run(
+    let out = ws.upload_local(
         &[
-            "upload",
-            "--dir",
-            logs.to_str().unwrap(),
-            "--dest",
-            &dest,
-            "--db",
-            db.to_str().unwrap(),
-            "--min-age",
-            "0",
             "--notify-email",
             "noc@example.org,sec@example.org",
             "--email-method",

@@ -8,39 +8,9 @@ use common::proxy::{FaultProxy, HeadMeta, Rule};
 use common::*;
 
 fn upload_via(ws: &Workspace, proxy: &FaultProxy, extra: &[&str]) -> std::process::Output {
-    let logs = ws.logs();
-    let db = ws.db();
-    let endpoint = proxy.endpoint();
-    let mut args = vec![
-        "upload",
-        "--dir",
-        logs.to_str().unwrap(),
-        "--bucket",
-        BUCKET,
-        "--endpoint",
-        &endpoint,
-        "--db",
-        db.to_str().unwrap(),
-        "--min-age",
-        "0",
-        "--delete",
-    ];
+    let mut args = vec!["--delete"];
     args.extend_from_slice(extra);
-    ws.run(&args, &[])
-}
-
-fn big_gz(ws: &Workspace, name: &str, mib: usize) -> std::path::PathBuf {
-    let mut data = Vec::with_capacity(mib << 20);
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    while data.len() < mib << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
-    std::io::Write::write_all(&mut e, &data).unwrap();
-    ws.write_raw(name, &e.finish().unwrap())
+    ws.upload_to(&proxy.endpoint(), &args)
 }
 
 #[test]
@@ -113,7 +83,7 @@ fn failed_multipart_part_aborts_the_upload() {
         HeadMeta::Keep,
     );
     let ws = Workspace::new();
-    let big = big_gz(&ws, "big.log.gz", 11);
+    let big = ws.write_noise_gz("big.log.gz", 11);
     let out = upload_via(&ws, &proxy, &["--retries", "0"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(ws.rows()[0].status(), "failed_upload");
@@ -153,7 +123,7 @@ fn sigterm_mid_upload_aborts_cleanly_and_keeps_the_file() {
     let proxy =
         FaultProxy::start_holding(server.port, vec![], HeadMeta::Keep, Some("partNumber=1"));
     let ws = Workspace::new();
-    let big = big_gz(&ws, "big.log.gz", 11);
+    let big = ws.write_noise_gz("big.log.gz", 11);
     let logs = ws.logs();
     let db = ws.db();
     let endpoint = proxy.endpoint();
@@ -232,7 +202,7 @@ fn crash_mid_upload_loses_nothing_and_the_next_run_finishes() {
     let proxy =
         FaultProxy::start_holding(server.port, vec![], HeadMeta::Keep, Some("partNumber=1"));
     let ws = Workspace::new();
-    let big = big_gz(&ws, "big.log.gz", 11);
+    let big = ws.write_noise_gz("big.log.gz", 11);
     let small = ws.write_gz("small.log.gz", 100, 6);
     let logs = ws.logs();
     let db = ws.db();

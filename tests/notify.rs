@@ -18,26 +18,6 @@ fn pki(ws: &Workspace) -> std::path::PathBuf {
     dir
 }
 
-/// `upload` to a directory store with the given extra flags and environment.
-fn upload_local(ws: &Workspace, extra: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let dest = format!("file://{}", ws.tmp.path().join("archive").display());
-    let logs = ws.logs();
-    let db = ws.db();
-    let mut args = vec![
-        "upload",
-        "--dir",
-        logs.to_str().unwrap(),
-        "--dest",
-        &dest,
-        "--db",
-        db.to_str().unwrap(),
-        "--min-age",
-        "0",
-    ];
-    args.extend_from_slice(extra);
-    ws.run(&args, env)
-}
-
 fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
     data.lines()
         .take_while(|l| !l.is_empty())
@@ -59,8 +39,7 @@ fn starttls_success_mail_holds_only_the_latest_entry() {
     ws.write_gz("b.log.gz", 50, 2);
     let port = smtp.port.to_string();
     let ca = pki.join("ca.pem");
-    let out = upload_local(
-        &ws,
+    let out = ws.upload_local(
         &[
             "--notify-email",
             "noc@example.org,sec@example.org",
@@ -122,8 +101,7 @@ fn smtps_failure_mail_has_the_error_summary_then_the_entry() {
     set_old_mtime(&f);
     let port = smtp.port.to_string();
     let ca = pki.join("ca.pem");
-    let out = upload_local(
-        &ws,
+    let out = ws.upload_local(
         &["--ca-file", ca.to_str().unwrap()],
         &[
             ("NOTIFY_EMAIL", "noc@example.org"),
@@ -189,7 +167,7 @@ fn email_failures_are_clear_and_leave_the_run_alone() {
             ("GMAIL_USER", USER),
         ];
         all_env.extend(env);
-        let out = upload_local(&ws, &flags, &all_env);
+        let out = ws.upload_local(&flags, &all_env);
         let err = stderr(&out);
         assert_eq!(
             out.status.code(),
@@ -213,8 +191,7 @@ fn email_failures_are_clear_and_leave_the_run_alone() {
 fn email_dry_run_prints_the_message_and_plain_needs_an_explicit_opt_in() {
     let ws = Workspace::new();
     ws.write_gz("a.log.gz", 20, 4);
-    let out = upload_local(
-        &ws,
+    let out = ws.upload_local(
         &["--notify-email", "noc@example.org"],
         &[("EMAIL_DRY_RUN", "1"), ("SMTP_PORT", "1")],
     );
@@ -225,8 +202,7 @@ fn email_dry_run_prints_the_message_and_plain_needs_an_explicit_opt_in() {
     assert!(text.contains("Latest inventory entry:"), "{text}");
 
     // A password is never sent without TLS.
-    let out = upload_local(
-        &ws,
+    let out = ws.upload_local(
         &[],
         &[
             ("NOTIFY_EMAIL", "noc@example.org"),
@@ -246,8 +222,7 @@ fn email_dry_run_prints_the_message_and_plain_needs_an_explicit_opt_in() {
     let relay = SmtpServer::start("plain", None, "", "");
     ws.write_gz("b.log.gz", 20, 5);
     let port = relay.port.to_string();
-    let out = upload_local(
-        &ws,
+    let out = ws.upload_local(
         &[],
         &[
             ("NOTIFY_EMAIL", "noc@example.org"),
@@ -270,8 +245,7 @@ fn webhooks_get_their_payloads_and_secrets_stay_out_of_logs() {
     let discord = hooks.url("/api/webhooks/1/discordsecret");
     let generic = hooks.url("/fgbackup");
     let telegram_api = hooks.url("");
-    let out = upload_local(
-        &ws,
+    let out = ws.upload_local(
         &[],
         &[
             ("SLACK_WEBHOOK_URL", &slack),
@@ -331,7 +305,7 @@ fn webhooks_get_their_payloads_and_secrets_stay_out_of_logs() {
     let data = std::fs::read(&f).unwrap();
     std::fs::write(&f, &data[..data.len() / 2]).unwrap();
     set_old_mtime(&f);
-    let out = upload_local(&ws, &[], &[("DISCORD_WEBHOOK_URL", &discord)]);
+    let out = ws.upload_local(&[], &[("DISCORD_WEBHOOK_URL", &discord)]);
     assert_eq!(out.status.code(), Some(1));
     let d = hooks
         .posts()
@@ -352,8 +326,7 @@ fn flag_file_and_metrics_textfile() {
     ws.write_gz("a.log.gz", 20, 8);
     let flag = ws.tmp.path().join("backup.ok");
     let prom = ws.tmp.path().join("fgbackup.prom");
-    let out = upload_local(
-        &ws,
+    let out = ws.upload_local(
         &["--flag-file", flag.to_str().unwrap()],
         &[("METRICS_TEXTFILE", prom.to_str().unwrap())],
     );
@@ -388,8 +361,7 @@ fn flag_file_and_metrics_textfile() {
     let data = std::fs::read(&f).unwrap();
     std::fs::write(&f, &data[..data.len() / 2]).unwrap();
     set_old_mtime(&f);
-    let out = upload_local(
-        &ws,
+    let out = ws.upload_local(
         &["--flag-file", flag.to_str().unwrap()],
         &[("METRICS_TEXTFILE", prom.to_str().unwrap())],
     );

@@ -178,18 +178,8 @@ fn truncated_gzip_is_archived_but_never_deleted() {
 fn large_file_goes_multipart_with_metadata() {
     let server = S3Server::start();
     let ws = Workspace::new();
-    // ~12 MiB of poorly compressible data: three 5 MiB parts.
-    let mut data = Vec::with_capacity(12 << 20);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    while data.len() < 12 << 20 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
-    std::io::Write::write_all(&mut e, &data).unwrap();
-    let big = ws.write_raw("big.log.gz", &e.finish().unwrap());
+    // 12 MiB of incompressible data: three 5 MiB parts.
+    let big = ws.write_noise_gz("big.log.gz", 12);
 
     let out = ws.upload(&server, &["--delete", "--workers", "2"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -332,23 +322,8 @@ fn unreadable_file_fails_alone() {
     let locked = ws.write_gz("locked.log.gz", 100, 13);
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
     // Root reads anything, so run as an unprivileged user when we are root.
-    let mut cmd = ws.command(&[], &[]);
+    let mut cmd = ws.command(&ws.s3_upload_args(&server.endpoint(), &[]), &[]);
     let logs = ws.logs();
-    let db = ws.db();
-    let endpoint = server.endpoint();
-    cmd.args([
-        "upload",
-        "--dir",
-        logs.to_str().unwrap(),
-        "--bucket",
-        BUCKET,
-        "--endpoint",
-        &endpoint,
-        "--db",
-        db.to_str().unwrap(),
-        "--min-age",
-        "0",
-    ]);
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         use std::os::unix::process::CommandExt;

@@ -204,7 +204,11 @@ impl Workspace {
 
     /// `fgbackup ARGS` with a clean environment: only the S3 credentials,
     /// a private HOME, and `extra_env`.
-    pub fn command(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Command {
+    pub fn command<S: AsRef<std::ffi::OsStr>>(
+        &self,
+        args: &[S],
+        extra_env: &[(&str, &str)],
+    ) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fgbackup"));
         cmd.args(args)
             .env_clear()
@@ -220,32 +224,77 @@ impl Workspace {
     }
 
     /// Runs `fgbackup ARGS` to completion.
-    pub fn run(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S], extra_env: &[(&str, &str)]) -> Output {
         self.command(args, extra_env).output().unwrap()
     }
 
     /// `upload` against `server` with the usual flags plus `extra`.
     pub fn upload(&self, server: &S3Server, extra: &[&str]) -> Output {
-        let logs = self.logs();
-        let db = self.db();
-        let endpoint = server.endpoint();
-        let mut args = vec![
-            "upload",
-            "--dir",
-            logs.to_str().unwrap(),
-            "--bucket",
-            BUCKET,
-            "--endpoint",
-            &endpoint,
-            "--db",
-            db.to_str().unwrap(),
-            "--min-age",
-            "0",
-            "--retries",
-            "1",
+        self.upload_to(&server.endpoint(), extra)
+    }
+
+    /// `upload` of `logs/` to [`BUCKET`] at `endpoint` (a server or a proxy
+    /// in front of it), `--min-age 0`, `--retries 1` unless `extra` sets it.
+    pub fn upload_to(&self, endpoint: &str, extra: &[&str]) -> Output {
+        self.run(&self.s3_upload_args(endpoint, extra), &[])
+    }
+
+    /// The arguments [`Workspace::upload_to`] runs.
+    pub fn s3_upload_args(&self, endpoint: &str, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = ["upload", "--dir"].map(String::from).to_vec();
+        args.push(self.logs().display().to_string());
+        args.extend(["--bucket", BUCKET, "--endpoint", endpoint].map(String::from));
+        args.extend(["--db".to_string(), self.db().display().to_string()]);
+        args.extend(["--min-age", "0"].map(String::from));
+        if !extra.contains(&"--retries") {
+            // Fast failure by default; tests about retries pass their own.
+            args.extend(["--retries", "1"].map(String::from));
+        }
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    }
+
+    /// The directory store used by the local-upload helpers.
+    pub fn archive(&self) -> PathBuf {
+        self.tmp.path().join("archive")
+    }
+
+    /// `upload --dir logs/ --dest file://archive/ --db DB --min-age 0` plus `extra`.
+    pub fn local_upload_args(&self, extra: &[&str]) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "upload".into(),
+            "--dir".into(),
+            self.logs().display().to_string(),
+            "--dest".into(),
+            format!("file://{}", self.archive().display()),
+            "--db".into(),
+            self.db().display().to_string(),
+            "--min-age".into(),
+            "0".into(),
         ];
-        args.extend_from_slice(extra);
-        self.run(&args, &[])
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args
+    }
+
+    /// Runs [`Workspace::local_upload_args`] with `env`.
+    pub fn upload_local(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        self.run(&self.local_upload_args(extra), env)
+    }
+
+    /// A `.gz` of `mib` MiB of incompressible data (stored, not deflated):
+    /// large enough for multipart uploads, cheap to make.
+    pub fn write_noise_gz(&self, rel: &str, mib: usize) -> PathBuf {
+        let mut data = Vec::with_capacity(mib << 20);
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        while data.len() < mib << 20 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(&x.to_le_bytes());
+        }
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        e.write_all(&data).unwrap();
+        self.write_raw(rel, &e.finish().unwrap())
     }
 
     /// All rows of `backups`, oldest first.
