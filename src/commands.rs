@@ -13,8 +13,9 @@ use crate::db::Inventory;
 use crate::error::{Error, Result};
 use crate::loggen::{self, GenSpec};
 use crate::metrics::Metrics;
+use crate::ops::archive as upload;
 use crate::store::s3::S3Store;
-use crate::{help, signal, timefmt, tls, upload};
+use crate::{help, signal, timefmt, tls};
 
 fn wants_help(args: &pico_args::Arguments) -> bool {
     let mut probe = args.clone();

@@ -18,8 +18,8 @@ use crate::budget::MemoryBudget;
 use crate::config::{self, Destination, UploadConfig};
 use crate::digest::hex;
 use crate::error::Result;
+use crate::ops::archive as upload;
 use crate::store::{Body, Store};
-use crate::upload;
 
 /// Env files of the Python suite, checked when they exist.
 const DEFAULT_ENV_FILES: &[&str] = &["/etc/default/backup_fg", "/etc/default/backup_api"];

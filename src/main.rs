@@ -17,12 +17,12 @@ mod help;
 mod loggen;
 mod metrics;
 mod notify;
+mod ops;
 mod scan;
 mod signal;
 mod store;
 mod timefmt;
 mod tls;
-mod upload;
 
 use std::process::ExitCode;
 

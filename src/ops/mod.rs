@@ -1,0 +1,3 @@
+//! Operations on the archive. `archive` is one run of `fgbackup upload`.
+
+pub mod archive;
