@@ -14,4 +14,9 @@ if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   echo "test.sh: installing aiosmtpd (the SMTP server the email tests start)" >&2
   python3 -m pip install --quiet aiosmtpd
 fi
+# Some tests need a second, lenient S3 server: moto in server mode, from PyPI.
+if ! python3 -c 'import moto.server' 2>/dev/null; then
+  echo "test.sh: installing moto[server] (the second S3 server some tests start)" >&2
+  python3 -m pip install --quiet 'moto[server]'
+fi
 cargo test --locked "$@"

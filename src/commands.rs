@@ -65,6 +65,12 @@ fn run_upload(cfg: &UploadConfig) -> Result<i32> {
     let result = upload::run(cfg);
     if let Ok(summary) = &result {
         println!("{}", summary.render(cfg.dry_run));
+        if let Some(why) = &summary.aborted {
+            eprintln!(
+                "fgbackup: error: {why}; the run stopped, {} file(s) not attempted are left in place for the next run",
+                summary.not_attempted
+            );
+        }
     }
     notify_run(cfg, &result);
     let summary = result?;
@@ -111,7 +117,9 @@ fn run_report(cfg: &UploadConfig, result: &Result<upload::Summary>) -> crate::no
                 .collect();
             r.problems = s.problems.clone();
             r.problems_omitted = s.problems_omitted;
-            if s.interrupted {
+            if let Some(why) = &s.aborted {
+                r.fatal = Some(why.clone());
+            } else if s.interrupted {
                 r.fatal = Some("interrupted by a stop signal".to_string());
             }
         }
@@ -235,6 +243,7 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
         memory_budget: config::default_memory_budget(config::MIN_PART_SIZE),
         notify: Default::default(),
         gzip_check: true,
+        on_conflict: config::OnConflict::Keep,
     };
     let code = run_upload(&cfg)?;
     println!();

@@ -3,7 +3,7 @@
 //! then defaults. Every problem becomes one line naming the flag or variable
 //! and the fix.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::{self, S3Flags, S3Settings};
@@ -14,6 +14,16 @@ pub const DEFAULT_DB_PATH: &str = "/var/lib/backup_fg/backup_records.db";
 
 /// Smallest part S3 accepts in a multipart upload (all but the last part).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// What to do when the key of a file holds an object with other content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnConflict {
+    /// Keep the file and report `failed_conflict` (the default).
+    Keep,
+    /// Archive the file beside the other object, under a key carrying the
+    /// first 16 hex digits of its SHA-256, so both versions exist.
+    Suffix,
+}
 
 /// Where archived files go.
 #[derive(Debug, Clone)]
@@ -49,6 +59,8 @@ pub struct UploadConfig {
     /// Inflate every `.gz` to prove it complete before it may be deleted.
     /// Costs CPU (a full decompression); `--no-gzip-check` turns it off.
     pub gzip_check: bool,
+    /// `--on-conflict`.
+    pub on_conflict: OnConflict,
 }
 
 /// Reads the upload settings from `args` (the words after `upload`) and `env`.
@@ -72,6 +84,7 @@ pub fn parse_upload(
     let part_size = opt_string(&mut args, "--part-size")?;
     let memory = opt_string(&mut args, "--max-memory")?;
     let ca_file = opt_string(&mut args, "--ca-file")?;
+    let on_conflict = opt_string(&mut args, "--on-conflict")?;
     let s3_flags = S3Flags {
         profile: opt_string(&mut args, "--profile")?,
         region: opt_string(&mut args, "--region")?,
@@ -201,6 +214,15 @@ pub fn parse_upload(
     }
 
     let prefix = normalize_prefix(&prefix)?;
+    let on_conflict = match on_conflict.as_deref() {
+        None | Some("keep") => OnConflict::Keep,
+        Some("suffix") => OnConflict::Suffix,
+        Some(other) => {
+            return Err(Error::usage(format!(
+                "--on-conflict '{other}' is not understood: use keep or suffix"
+            )));
+        }
+    };
 
     let destination = match (bucket.filter(|b| !b.is_empty()), dest) {
         (Some(_), Some(_)) => {
@@ -239,6 +261,10 @@ pub fn parse_upload(
         }
     };
 
+    if let Destination::Local { root } = &destination {
+        refuse_overlap(&dir, root)?;
+    }
+
     Ok(UploadConfig {
         dir,
         destination,
@@ -254,7 +280,28 @@ pub fn parse_upload(
         memory_budget,
         notify,
         gzip_check,
+        on_conflict,
     })
+}
+
+/// A directory store inside the log directory (or containing it) would
+/// archive its own objects and, with `--delete`, delete the archive itself.
+fn refuse_overlap(dir: &Path, root: &Path) -> Result<()> {
+    let resolve = |p: &Path, what: &str| {
+        crate::paths::resolve(p)
+            .map_err(|e| Error::usage(format!("{what} {} cannot be resolved ({e})", p.display())))
+    };
+    let (d, r) = (resolve(dir, "--dir")?, resolve(root, "--dest")?);
+    if crate::paths::overlap(&d, &r) {
+        return Err(Error::usage(format!(
+            "--dest file://{} and --dir {} overlap ({} and {}): the archive must be outside the log directory and must not contain it",
+            root.display(),
+            dir.display(),
+            r.display(),
+            d.display()
+        )));
+    }
+    Ok(())
 }
 
 fn s3_destination(
@@ -555,5 +602,43 @@ mod tests {
         let e = parse(&["--dir", d, "--dest", "file:///x", "--frobnicate"], &[]).unwrap_err();
         assert!(e.to_string().contains("--frobnicate"), "{e}");
         assert_eq!(e.exit_code(), 2);
+        let e = parse(
+            &[
+                "--dir",
+                d,
+                "--dest",
+                "file:///x",
+                "--on-conflict",
+                "replace",
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("keep or suffix"), "{e}");
+    }
+
+    #[test]
+    fn on_conflict_and_overlap() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let c = parse(&["--dir", d, "--dest", "file:///srv/a"], &[]).unwrap();
+        assert_eq!(c.on_conflict, OnConflict::Keep);
+        let c = parse(
+            &[
+                "--dir",
+                d,
+                "--dest",
+                "file:///srv/a",
+                "--on-conflict",
+                "suffix",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.on_conflict, OnConflict::Suffix);
+        let inside = format!("file://{d}/archive");
+        let e = parse(&["--dir", d, "--dest", &inside], &[]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("overlap"), "{e}");
     }
 }

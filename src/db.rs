@@ -121,8 +121,9 @@ impl Inventory {
                 path.display()
             ))
         })?;
-        let context =
-            |e: rusqlite::Error| Error::runtime(format!("database {}: {e}", path.display()));
+        let context = |e: rusqlite::Error| {
+            Error::runtime(format!("database {} (--db/DB_PATH): {e}", path.display()))
+        };
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(context)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -168,10 +169,12 @@ impl Inventory {
     /// Marks runs left `running` by a crash or kill as `interrupted`. Safe
     /// because the run lock guarantees no other run is alive.
     pub fn close_stale_runs(&self) -> Result<usize> {
-        Ok(self.conn.execute(
-            "UPDATE runs SET status = 'interrupted', exit_code = NULL WHERE status = 'running'",
-            [],
-        )?)
+        self.conn
+            .execute(
+                "UPDATE runs SET status = 'interrupted', exit_code = NULL WHERE status = 'running'",
+                [],
+            )
+            .map_err(|e| self.err(e))
     }
 
     /// Records the start of a run and returns its id.
@@ -184,7 +187,7 @@ impl Inventory {
         self.conn.execute(
             "INSERT INTO runs (started_at, host, source_dir, destination, status) VALUES (?1, ?2, ?3, ?4, 'running')",
             params![timefmt::iso8601(started), hostname(), source_dir, destination],
-        )?;
+        ).map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -207,7 +210,7 @@ impl Inventory {
                 t.duration_ms as i64,
                 t.exit_code,
             ],
-        )?;
+        ).map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -231,14 +234,15 @@ impl Inventory {
                 row.error,
                 run_id,
             ],
-        )?;
+        ).map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }
 
     /// Records that the local file of row `id` was deleted.
     pub fn mark_deleted(&self, id: i64) -> Result<()> {
         self.conn
-            .execute("UPDATE backups SET deleted_local = 1 WHERE id = ?1", [id])?;
+            .execute("UPDATE backups SET deleted_local = 1 WHERE id = ?1", [id])
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -247,12 +251,16 @@ impl Inventory {
         self.conn.execute(
             "UPDATE backups SET error = CASE WHEN error IS NULL OR error = '' THEN ?2 ELSE error || '; ' || ?2 END WHERE id = ?1",
             params![id, note],
-        )?;
+        ).map_err(|e| self.err(e))?;
         Ok(())
     }
 
     /// The newest `limit` rows, newest first, for `fgbackup inventory`.
     pub fn recent(&self, limit: u32) -> Result<Vec<InventoryLine>> {
+        self.recent_rows(limit).map_err(|e| self.err(e))
+    }
+
+    fn recent_rows(&self, limit: u32) -> rusqlite::Result<Vec<InventoryLine>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, status, sha256, uploaded_at, deleted_local,
                     COALESCE(object_key, filename), size_bytes, error
@@ -270,7 +278,7 @@ impl Inventory {
                 error: r.get(7)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        rows.collect()
     }
 
     /// The newest row's suite fields (and key, size, error) as `name: value`
@@ -293,8 +301,7 @@ impl Inventory {
             "SELECT {} FROM backups ORDER BY id DESC LIMIT 1",
             FIELDS.join(", ")
         );
-        Ok(self
-            .conn
+        self.conn
             .query_row(&sql, [], |r| {
                 let mut out = Vec::new();
                 for (i, name) in FIELDS.iter().enumerate() {
@@ -311,7 +318,8 @@ impl Inventory {
                 }
                 Ok(out)
             })
-            .optional()?)
+            .optional()
+            .map_err(|e| self.err(e))
     }
 
     /// `finished_at` (Unix seconds) of the newest run that ended `ok`.
@@ -323,15 +331,15 @@ impl Inventory {
                 [],
                 |r| r.get(0),
             )
-            .optional()?
+            .optional()
+            .map_err(|e| self.err(e))?
             .flatten();
         Ok(text.and_then(|t| timefmt::parse_iso8601(&t)))
     }
 
     /// The last run, if any.
     pub fn last_run(&self) -> Result<Option<RunInfo>> {
-        Ok(self
-            .conn
+        self.conn
             .query_row(
                 "SELECT id, status, started_at, finished_at FROM runs ORDER BY id DESC LIMIT 1",
                 [],
@@ -344,7 +352,29 @@ impl Inventory {
                     })
                 },
             )
-            .optional()?)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Sets a row's status and appends `note` to its error text: a file
+    /// that turned out not to be deletable after its row was committed.
+    pub fn set_status(&self, id: i64, status: &str, note: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE backups SET status = ?2 WHERE id = ?1",
+                params![id, status],
+            )
+            .map_err(|e| self.err(e))?;
+        self.append_error(id, note)
+    }
+
+    /// A database error that names the database, so the user knows which
+    /// file (and which setting, `--db`/`DB_PATH`) it is about.
+    fn err(&self, e: rusqlite::Error) -> Error {
+        Error::runtime(format!(
+            "database {} (--db/DB_PATH): {e}",
+            self.path.display()
+        ))
     }
 }
 

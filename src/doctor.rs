@@ -19,7 +19,8 @@ use crate::config::{self, Destination, UploadConfig};
 use crate::digest::hex;
 use crate::error::Result;
 use crate::ops::archive as upload;
-use crate::store::{Body, Store};
+use crate::store::s3::S3Store;
+use crate::store::{Body, PutReceipt, Store, StoreError, StoreErrorKind};
 
 /// Env files of the Python suite, checked when they exist.
 const DEFAULT_ENV_FILES: &[&str] = &["/etc/default/backup_fg", "/etc/default/backup_api"];
@@ -363,11 +364,13 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
         "write",
         store
             .put(&key, Body::Memory(&body), &sha, &Arc::clone(&budget))
+            .map(drop)
             .map_err(|e| e.message),
     ) {
         return;
     }
-    let verified = match store.head(&key) {
+    let head = store.head(&key);
+    let verified = match &head {
         Ok(Some(o)) if o.size == body.len() as u64 && o.sha256.as_deref() == Some(sha.as_str()) => {
             Ok(())
         }
@@ -376,8 +379,15 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
             o.size, o.sha256
         )),
         Ok(None) => Err("missing right after writing".to_string()),
-        Err(e) => Err(e.message),
+        Err(e) => Err(e.message.clone()),
     };
+    if verified.is_ok() {
+        let again = store.put(&key, Body::Memory(&body), &sha, &budget);
+        check_no_replace(r, what, again);
+        if let (Ok(Some(o)), Destination::S3 { .. }) = (&head, &cfg.destination) {
+            report_server_checksum(r, what, o.checksum_sha256.as_deref(), &sha);
+        }
+    }
     let read = store.get(&key).map_err(|e| e.message).and_then(|data| {
         if data == body {
             Ok(())
@@ -386,6 +396,7 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
         }
     });
     let deleted = store.delete(&key).map_err(|e| e.message);
+    check_checksum_enforced(r, what, cfg, &format!("{key}.checksum"));
     if step(r, "verify", verified) & step(r, "read back", read) & step(r, "delete", deleted) {
         r.line(
             Level::Ok,
@@ -393,6 +404,93 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
             "probe object written, verified (size and sha256), read back and deleted",
             "",
         );
+    }
+}
+
+/// A second write to an existing key must be refused: that is what keeps
+/// two writers of one key from replacing each other's verified copies.
+fn check_no_replace(
+    r: &mut Report,
+    what: &str,
+    again: std::result::Result<PutReceipt, StoreError>,
+) {
+    match again {
+        Err(e) if e.kind == StoreErrorKind::Exists => r.line(
+            Level::Ok,
+            what,
+            "never replaces an object: a second write to the probe key was refused",
+            "",
+        ),
+        Ok(_) => r.line(
+            Level::Warn,
+            what,
+            "the server replaced the probe object although it was sent with If-None-Match: * (conditional writes not supported, e.g. Garage): two writers of one key can replace each other's copies, and fgbackup cannot prevent it",
+            "give every collector its own --prefix, or use a server with conditional writes (AWS S3, MinIO, Ceph)",
+        ),
+        Err(e) => r.line(
+            Level::Warn,
+            what,
+            &format!("could not test whether existing objects are protected: {}", e.message),
+            "rerun doctor; check the permissions on the bucket",
+        ),
+    }
+}
+
+/// Whether the server keeps its own SHA-256 of each object: then damaged or
+/// mislabelled copies are caught from a HEAD, else by reading them back.
+fn report_server_checksum(r: &mut Report, what: &str, checksum: Option<&str>, sha: &str) {
+    match checksum {
+        Some(c) if c == sha => r.line(
+            Level::Ok,
+            what,
+            "the server keeps a SHA-256 of each object (x-amz-checksum-sha256) and it matches",
+            "",
+        ),
+        Some(c) => r.line(
+            Level::Fail,
+            what,
+            &format!("the server's SHA-256 of the probe object is {c}, not {sha}: it stores other bytes than it was sent"),
+            "check the server and any proxy or gateway in front of it",
+        ),
+        None => r.line(
+            Level::Ok,
+            what,
+            "the server keeps no SHA-256 of its own (checksum mode): an object that already exists is read back in full before a delete relies on it",
+            "",
+        ),
+    }
+}
+
+/// Whether the server checks `x-amz-checksum-sha256` against the body.
+fn check_checksum_enforced(r: &mut Report, what: &str, cfg: &UploadConfig, key: &str) {
+    let Destination::S3 {
+        bucket, settings, ..
+    } = &cfg.destination
+    else {
+        return;
+    };
+    let result = S3Store::new(bucket, settings, cfg.part_size)
+        .map_err(|e| e.to_string())
+        .and_then(|s| s.rejects_bad_checksum(key).map_err(|e| e.message));
+    match result {
+        Ok(true) => r.line(
+            Level::Ok,
+            what,
+            "the server refuses a body that does not match its x-amz-checksum-sha256",
+            "",
+        ),
+        Ok(false) => r.line(
+            Level::Warn,
+            what,
+            "the server accepted a PUT whose x-amz-checksum-sha256 was wrong: it does not verify checksums (fgbackup still verifies every copy after upload, and reads existing copies back before deleting)",
+            "prefer a server that verifies checksums (AWS S3, MinIO, s3s)",
+        ),
+        Err(e) => r.line(
+            Level::Warn,
+            what,
+            &format!("could not test checksum verification: {e}"),
+            "rerun doctor",
+        ),
     }
 }
 

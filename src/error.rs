@@ -54,11 +54,5 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<rusqlite::Error> for Error {
-    fn from(err: rusqlite::Error) -> Error {
-        Error::Runtime(format!("database error: {err}"))
-    }
-}
-
 /// Shorthand used across the crate.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -5,6 +5,7 @@
 //! an `--include` pattern and which has not been modified for `--min-age`
 //! (rsyslog or logrotate may still be writing younger files).
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -15,7 +16,9 @@ pub struct Candidate {
     /// Path relative to `--dir` with `/` separators: the object key without prefix.
     pub relative: String,
     pub size: u64,
-    pub mtime: SystemTime,
+    /// Device and inode seen by the scan: the file later opened must be this one.
+    pub dev: u64,
+    pub ino: u64,
 }
 
 /// What a scan found.
@@ -96,7 +99,8 @@ pub fn scan(root: &Path, patterns: &[String], min_age: Duration, now: SystemTime
                 path,
                 relative,
                 size: meta.len(),
-                mtime,
+                dev: meta.dev(),
+                ino: meta.ino(),
             });
         }
     }

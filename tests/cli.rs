@@ -96,8 +96,11 @@ fn directory_store_archives_verifies_and_deletes() {
         std::fs::read(archive.join("FGT-1/a.log.gz")).unwrap(),
         bytes
     );
-    let sidecar = std::fs::read_to_string(archive.join("FGT-1/a.log.gz.sha256")).unwrap();
-    assert_eq!(sidecar, format!("{sha}  a.log.gz\n"));
+    // Store metadata lives where no key can land, in sha256sum format.
+    let meta =
+        std::fs::read_to_string(archive.join(".fgbackup/meta/FGT-1/a.log.gz.sha256")).unwrap();
+    assert_eq!(meta, format!("{sha}  FGT-1/a.log.gz\n"));
+    assert!(!archive.join("FGT-1/a.log.gz.sha256").exists());
     // Second run with --delete: already archived, verified, so deleted.
     let mut args2 = args.to_vec();
     args2.push("--delete");

@@ -151,3 +151,29 @@ fn each_problem_is_a_failure_with_a_fix() {
         "{text}"
     );
 }
+
+/// A server that ignores `If-None-Match` (Garage does) and does not verify
+/// checksums cannot keep two writers of one key apart: doctor says so.
+#[test]
+fn server_without_conditional_writes_or_checksum_checks_is_reported() {
+    use common::moto::MotoServer;
+    use common::proxy::{FaultProxy, Options};
+    let moto = MotoServer::start();
+    let garage_like = FaultProxy::start_with(
+        moto.port,
+        Options {
+            strip_request_headers: vec!["if-none-match"],
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    let (code, text) = doctor(&ws, &garage_like.endpoint(), BUCKET, &[], &[]);
+    assert_eq!(code, 0, "warnings only: {text}");
+    let warn = |what: &str| {
+        text.lines()
+            .any(|l| l.starts_with("[WARN]") && l.contains(what) && l.contains("-> fix:"))
+    };
+    assert!(warn("If-None-Match"), "{text}");
+    assert!(warn("x-amz-checksum-sha256 was wrong"), "{text}");
+    assert!(text.contains("probe object written, verified"), "{text}");
+}

@@ -182,7 +182,12 @@ fn email_failures_are_clear_and_leave_the_run_alone() {
             !err.contains("panicked") && !err.contains(PASSWORD) && !err.contains("wrong-password"),
             "{err}"
         );
-        assert_eq!(ws.rows().last().unwrap().status(), "uploaded");
+        let key = format!("f{i}.log.gz");
+        let rows = ws.rows();
+        let row = rows
+            .iter()
+            .find(|r| r.object_key.as_deref() == Some(key.as_str()));
+        assert_eq!(row.unwrap().status(), "uploaded");
     }
     assert!(smtp.messages().is_empty());
 }

@@ -1,109 +1,42 @@
 //! One run of `fgbackup upload`: scan, a pool of workers that each carry one
-//! file through hash → HEAD → PUT → verify, and a single writer (this thread)
-//! that records every outcome and performs the deletes.
+//! file through the steps of [`super::step`], and a single writer (the
+//! calling thread) that records every outcome and performs the deletes.
 //!
 //! Deletes happen here, after the file's row is committed, and only for files
-//! whose copy was verified, whose gzip stream is complete and which have not
-//! changed since they were hashed. A crash at any point therefore leaves
+//! whose copy was proven, whose gzip stream is complete and which are still
+//! the very version that was read. A crash at any point therefore leaves
 //! either the file, or a verified remote copy plus a row saying so.
+//!
+//! The writer never waits forever: after a stop signal it gives the workers
+//! [`STOP_GRACE`] to finish, then records the files still in flight as
+//! interrupted and returns, leaving any request still blocked on the network
+//! to die with the process. Nothing is deleted by a worker, so abandoning one
+//! cannot lose a file.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
-use std::io::Read;
-use std::path::Path;
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::retry::Breaker;
+use super::status::Status;
+use super::step::{self, Ctx, Outcome};
 use crate::budget::MemoryBudget;
 use crate::config::{Destination, UploadConfig};
 use crate::db::{BackupRow, Inventory, RunTotals};
-use crate::digest::{self, FileDigest};
 use crate::error::{Error, Result};
+use crate::fsafe::{self, Refusal};
 use crate::scan::{self, Candidate};
 use crate::signal;
+use crate::store::Store;
 use crate::store::local::LocalStore;
 use crate::store::s3::S3Store;
-use crate::store::{Body, Store, StoreError, StoreErrorKind};
 
-/// The status column values, compatible with the suite's
-/// `uploaded | skipped_exists | failed_*`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    /// Stored and verified by HEAD (size and sha256 metadata).
-    Uploaded,
-    /// Already stored with the same sha256 and size: nothing sent.
-    SkippedExists,
-    /// Dry run: would be uploaded.
-    WouldUpload,
-    /// The local file could not be opened or read.
-    FailedRead,
-    /// The file changed (size, mtime or content) while being archived.
-    FailedChanged,
-    /// An object with other content already has this key; never overwritten.
-    FailedConflict,
-    /// The stored object has no sha256 metadata, so it cannot be proven.
-    FailedNometa,
-    /// After upload the stored size or sha256 differs from the local file.
-    FailedVerify,
-    /// The upload itself failed (network, server error, permissions).
-    FailedUpload,
-    /// Archived and verified, but the file is not a complete gzip stream; kept.
-    FailedGzip,
-    /// A stop signal arrived before the file was finished.
-    FailedInterrupted,
-}
-
-impl Status {
-    /// The text stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Uploaded => "uploaded",
-            Status::SkippedExists => "skipped_exists",
-            Status::WouldUpload => "would_upload",
-            Status::FailedRead => "failed_read",
-            Status::FailedChanged => "failed_changed",
-            Status::FailedConflict => "failed_conflict",
-            Status::FailedNometa => "failed_nometa",
-            Status::FailedVerify => "failed_verify",
-            Status::FailedUpload => "failed_upload",
-            Status::FailedGzip => "failed_gzip",
-            Status::FailedInterrupted => "failed_interrupted",
-        }
-    }
-
-    pub fn is_failure(self) -> bool {
-        !matches!(
-            self,
-            Status::Uploaded | Status::SkippedExists | Status::WouldUpload
-        )
-    }
-}
-
-/// What happened to one file.
-#[derive(Debug)]
-pub struct Outcome {
-    pub candidate: Candidate,
-    pub key: String,
-    pub status: Status,
-    pub url: Option<String>,
-    pub sha256: Option<String>,
-    pub size: u64,
-    /// Size and mtime at hashing time; a delete requires the file to still match.
-    pub mtime: SystemTime,
-    pub bytes_sent: u64,
-    pub duration: Duration,
-    pub error: Option<String>,
-    /// True when the remote copy is verified and the file may be deleted.
-    pub deletable: bool,
-}
-
-/// Shared, read-only state of the workers.
-struct Worker<'a> {
-    store: &'a dyn Store,
-    budget: Arc<MemoryBudget>,
-    cfg: &'a UploadConfig,
-}
+/// How long the writer waits for in-flight files after a stop signal.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How often the writer looks at the stop flag while waiting for outcomes.
+const TICK: Duration = Duration::from_millis(200);
 
 /// Final figures of a run, also used for the exit status.
 #[derive(Debug, Default)]
@@ -118,6 +51,10 @@ pub struct Summary {
     pub too_young: usize,
     pub scan_warnings: usize,
     pub interrupted: bool,
+    /// Set when the run stopped early because the endpoint is unreachable.
+    pub aborted: Option<String>,
+    /// Files found but never tried (stop signal or unreachable endpoint).
+    pub not_attempted: usize,
     /// `status key: error` of failed files, at most [`crate::notify::MAX_PROBLEMS`].
     pub problems: Vec<String>,
     /// Failed files beyond those in `problems`.
@@ -127,12 +64,12 @@ pub struct Summary {
 impl Summary {
     /// 0 when everything succeeded, 1 when anything failed.
     pub fn exit_code(&self) -> i32 {
-        if self.failed > 0 || self.delete_failures > 0 || self.scan_warnings > 0 || self.interrupted
-        {
-            1
-        } else {
-            0
-        }
+        let bad = self.failed > 0
+            || self.delete_failures > 0
+            || self.scan_warnings > 0
+            || self.interrupted
+            || self.aborted.is_some();
+        i32::from(bad)
     }
 
     /// The one-paragraph report printed at the end of a run.
@@ -159,20 +96,36 @@ impl Summary {
             secs,
             rate
         );
-        if self.too_young > 0 {
-            text.push_str(&format!(
+        let mut add = |cond: bool, s: String| {
+            if cond {
+                text.push_str(&s);
+            }
+        };
+        add(
+            self.too_young > 0,
+            format!(
                 "; {} newer than --min-age left for a later run",
                 self.too_young
-            ));
-        }
-        if self.scan_warnings > 0 {
-            text.push_str(&format!("; {} scan problems (see log)", self.scan_warnings));
-        }
-        if self.delete_failures > 0 {
-            text.push_str(&format!("; {} local deletes failed", self.delete_failures));
-        }
-        if self.interrupted {
-            text.push_str("; interrupted by a stop signal");
+            ),
+        );
+        add(
+            self.scan_warnings > 0,
+            format!("; {} scan problems (see log)", self.scan_warnings),
+        );
+        add(
+            self.delete_failures > 0,
+            format!("; {} local deletes failed", self.delete_failures),
+        );
+        add(
+            self.not_attempted > 0,
+            format!(
+                "; {} not attempted (left in place for the next run)",
+                self.not_attempted
+            ),
+        );
+        add(self.interrupted, "; interrupted by a stop signal".into());
+        if let Some(why) = &self.aborted {
+            text.push_str(&format!("; stopped early: {why}"));
         }
         text
     }
@@ -190,14 +143,27 @@ pub fn open_store(cfg: &UploadConfig) -> Result<Box<dyn Store>> {
 
 /// Holds the per-database run lock for as long as it lives.
 pub struct RunLock {
-    _file: File,
+    _file: std::fs::File,
 }
 
-/// Takes `<db>.lock` so only one upload runs per database at a time.
+/// The lock file of the database at `db_path`: `<real path>.lock`, where the
+/// real path has every symlink resolved, so two spellings of one database
+/// (a symlink, `..`) share one lock.
+pub fn lock_path(db_path: &Path) -> Result<PathBuf> {
+    let real = crate::paths::resolve(db_path).map_err(|e| {
+        Error::runtime(format!(
+            "cannot resolve the database path {} ({e}): fix --db/DB_PATH",
+            db_path.display()
+        ))
+    })?;
+    let mut lock = real.into_os_string();
+    lock.push(".lock");
+    Ok(PathBuf::from(lock))
+}
+
+/// Takes the run lock so only one upload runs per database at a time.
 pub fn lock_database(db_path: &Path) -> Result<RunLock> {
-    let mut lock_path = db_path.as_os_str().to_os_string();
-    lock_path.push(".lock");
-    let lock_path = std::path::PathBuf::from(lock_path);
+    let lock_path = lock_path(db_path)?;
     if let Some(parent) = lock_path.parent()
         && !parent.as_os_str().is_empty()
     {
@@ -213,7 +179,13 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| Error::io("open lock file", &lock_path, e))?;
+        .map_err(|e| {
+            Error::runtime(format!(
+                "cannot open the lock file {} of --db/DB_PATH {} ({e}): check permissions",
+                lock_path.display(),
+                db_path.display()
+            ))
+        })?;
     match file.try_lock() {
         Ok(()) => Ok(RunLock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::runtime(format!(
@@ -221,45 +193,51 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
             db_path.display(),
             lock_path.display()
         ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &lock_path, e)),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::runtime(format!(
+            "cannot lock {} for --db/DB_PATH {} ({e})",
+            lock_path.display(),
+            db_path.display()
+        ))),
     }
+}
+
+/// What the workers share; owned, so the writer can leave a stuck worker behind.
+struct Shared {
+    store: Box<dyn Store>,
+    root: fsafe::Root,
+    budget: Arc<MemoryBudget>,
+    cfg: UploadConfig,
+    breaker: Breaker,
+    queue: Mutex<VecDeque<Candidate>>,
+    /// The file each busy worker holds, by worker number.
+    in_flight: Mutex<BTreeMap<usize, Candidate>>,
+}
+
+/// The database side of a run (absent in a dry run).
+struct Recorder<'a> {
+    cfg: &'a UploadConfig,
+    inventory: Option<&'a Inventory>,
+    run_id: i64,
 }
 
 /// Runs one upload (or dry run) and returns its summary.
 pub fn run(cfg: &UploadConfig) -> Result<Summary> {
-    let started = SystemTime::now();
     let clock = Instant::now();
     let store = open_store(cfg)?;
-
-    // Dry runs write nothing: no lock, no database, no remote writes.
-    let (_lock, inventory, run_id) = if cfg.dry_run {
-        (None, None, 0)
-    } else {
-        let lock = lock_database(&cfg.db_path)?;
-        let inv = Inventory::open(&cfg.db_path)?;
-        let stale = inv.close_stale_runs()?;
-        if stale > 0 {
-            log::warn!(
-                "{stale} earlier run(s) ended without finishing (crash or kill); marked interrupted"
-            );
-        }
-        let run_id = inv.start_run(started, &cfg.dir.display().to_string(), &store.describe())?;
-        (Some(lock), Some(inv), run_id)
+    // The lock is bound first so it is released last, after the database.
+    let (_lock, inventory, run_id) = begin(cfg, store.as_ref())?;
+    let rec = Recorder {
+        cfg,
+        inventory: inventory.as_ref(),
+        run_id,
     };
-
-    if let Err(e) = store.check() {
-        if let Some(inv) = &inventory {
-            let totals = RunTotals {
-                status: "failed",
-                exit_code: 1,
-                duration_ms: millis(clock.elapsed()),
-                ..RunTotals::default()
-            };
-            inv.finish_run(run_id, SystemTime::now(), &totals)?;
+    let root = match prepare(cfg, store.as_ref()) {
+        Ok(root) => root,
+        Err(e) => {
+            rec.finish(&Summary::default(), clock.elapsed(), Some("failed"))?;
+            return Err(e);
         }
-        return Err(Error::runtime(e.message));
-    }
-
+    };
     let found = scan::scan(&cfg.dir, &cfg.include, cfg.min_age, SystemTime::now());
     for w in &found.warnings {
         log::error!("{w}");
@@ -271,420 +249,320 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
         store.describe(),
         if cfg.dry_run { " (dry run)" } else { "" }
     );
-
     let mut summary = Summary {
         too_young: found.too_young,
         scan_warnings: found.warnings.len(),
         ..Summary::default()
     };
-    let queue = Mutex::new(found.candidates.into_iter().collect::<VecDeque<_>>());
-    let worker = Worker {
-        store: store.as_ref(),
+    let shared = Arc::new(Shared {
+        store,
+        root,
         budget: MemoryBudget::new(cfg.memory_budget),
-        cfg,
-    };
-    let (tx, rx) = mpsc::channel::<Outcome>();
-
-    std::thread::scope(|scope| -> Result<()> {
-        for _ in 0..cfg.workers {
-            let tx = tx.clone();
-            let queue = &queue;
-            let worker = &worker;
-            scope.spawn(move || {
-                loop {
-                    if signal::stop_requested() {
-                        break;
-                    }
-                    let next = queue
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .pop_front();
-                    let Some(candidate) = next else { break };
-                    if tx.send(worker.process(candidate)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        for outcome in rx {
-            record(cfg, inventory.as_ref(), run_id, outcome, &mut summary)?;
-        }
-        Ok(())
-    })?;
-
-    summary.interrupted = signal::stop_requested();
+        cfg: cfg.clone(),
+        breaker: Breaker::default(),
+        queue: Mutex::new(found.candidates.into_iter().collect()),
+        in_flight: Mutex::new(BTreeMap::new()),
+    });
+    rec.run_pool(&shared, &mut summary)?;
     summary.duration = clock.elapsed();
-    if let Some(inv) = &inventory {
-        let count = |s: Status| summary.counts.get(s.as_str()).copied().unwrap_or(0);
-        let totals = RunTotals {
-            files_seen: summary.files,
-            uploaded: count(Status::Uploaded),
-            skipped: count(Status::SkippedExists),
-            failed: summary.failed,
-            deleted: summary.deleted,
-            bytes_uploaded: summary.bytes_sent,
-            duration_ms: millis(summary.duration),
-            exit_code: summary.exit_code(),
-            status: if summary.interrupted {
-                "interrupted"
-            } else if summary.exit_code() == 0 {
-                "ok"
-            } else {
-                "failed"
-            },
-        };
-        inv.finish_run(run_id, SystemTime::now(), &totals)?;
-    }
+    rec.finish(&summary, summary.duration, None)?;
     Ok(summary)
 }
 
-/// The writer's part for one file: log, row, delete, totals.
-fn record(
+/// Takes the lock, opens the inventory and records the run's start; a dry
+/// run writes nothing, so it takes none of them.
+fn begin(
     cfg: &UploadConfig,
-    inventory: Option<&Inventory>,
-    run_id: i64,
-    outcome: Outcome,
-    summary: &mut Summary,
-) -> Result<()> {
-    summary.files += 1;
-    *summary.counts.entry(outcome.status.as_str()).or_insert(0) += 1;
-    summary.bytes_sent += outcome.bytes_sent;
-    if outcome.status.is_failure() {
-        summary.failed += 1;
-        if summary.problems.len() < crate::notify::MAX_PROBLEMS {
-            summary.problems.push(format!(
-                "{} {}: {}",
-                outcome.status.as_str(),
-                outcome.key,
-                outcome.error.as_deref().unwrap_or("")
-            ));
-        } else {
-            summary.problems_omitted += 1;
+    store: &dyn Store,
+) -> Result<(Option<RunLock>, Option<Inventory>, i64)> {
+    if cfg.dry_run {
+        return Ok((None, None, 0));
+    }
+    let lock = lock_database(&cfg.db_path)?;
+    let inv = Inventory::open(&cfg.db_path)?;
+    let stale = inv.close_stale_runs()?;
+    if stale > 0 {
+        log::warn!(
+            "{stale} earlier run(s) ended without finishing (crash or kill); marked interrupted"
+        );
+    }
+    let run_id = inv.start_run(
+        SystemTime::now(),
+        &cfg.dir.display().to_string(),
+        &store.describe(),
+    )?;
+    Ok((Some(lock), Some(inv), run_id))
+}
+
+/// Checks the destination once and opens the source directory.
+fn prepare(cfg: &UploadConfig, store: &dyn Store) -> Result<fsafe::Root> {
+    store.check().map_err(|e| Error::runtime(e.message))?;
+    fsafe::Root::open(&cfg.dir).map_err(|e| {
+        Error::runtime(format!(
+            "cannot open --dir {} ({e}): check the path and permissions",
+            cfg.dir.display()
+        ))
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+type Workers = Vec<std::thread::JoinHandle<()>>;
+
+/// Starts `--workers` threads feeding outcomes into a bounded channel (each
+/// outcome may hold an open file, so the channel bounds descriptors too).
+fn start_workers(shared: &Arc<Shared>) -> Result<(Receiver<Outcome>, Workers)> {
+    let (tx, rx) = mpsc::sync_channel(shared.cfg.workers * 2);
+    let mut handles = Vec::new();
+    for n in 0..shared.cfg.workers {
+        let shared = Arc::clone(shared);
+        let tx = tx.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("upload-{n}"))
+            .spawn(move || work(&shared, n, &tx))
+            .map_err(|e| Error::runtime(format!("cannot start an upload worker thread: {e}")))?;
+        handles.push(handle);
+    }
+    Ok((rx, handles))
+}
+
+/// One worker: files from the queue until it is empty, a stop signal
+/// arrives or the endpoint is found unreachable.
+fn work(shared: &Shared, n: usize, tx: &SyncSender<Outcome>) {
+    let ctx = Ctx {
+        store: shared.store.as_ref(),
+        root: &shared.root,
+        budget: Arc::clone(&shared.budget),
+        cfg: &shared.cfg,
+        breaker: &shared.breaker,
+    };
+    while !signal::stop_requested() && shared.breaker.tripped().is_none() {
+        let Some(candidate) = lock(&shared.queue).pop_front() else {
+            break;
+        };
+        lock(&shared.in_flight).insert(n, candidate.clone());
+        let outcome = step::process(&ctx, candidate);
+        lock(&shared.in_flight).remove(&n);
+        if tx.send(outcome).is_err() {
+            break;
         }
     }
-    let ms = millis(outcome.duration);
-    match (&outcome.error, outcome.status.is_failure()) {
-        (Some(err), true) => log::error!("{} {}: {err}", outcome.status.as_str(), outcome.key),
-        (Some(err), false) => log::warn!("{} {}: {err}", outcome.status.as_str(), outcome.key),
-        (None, _) => log::info!(
-            "{} {} ({} bytes, {ms} ms)",
-            outcome.status.as_str(),
-            outcome.key,
-            outcome.size
-        ),
+}
+
+impl Recorder<'_> {
+    /// Starts the workers, records their outcomes, and fills in how the
+    /// run ended (stop signal, unreachable endpoint, files left).
+    fn run_pool(&self, shared: &Arc<Shared>, summary: &mut Summary) -> Result<()> {
+        let (rx, workers) = start_workers(shared)?;
+        let abandoned = self.collect(&rx, shared, summary)?;
+        if !abandoned {
+            for w in workers {
+                let _ = w.join();
+            }
+        }
+        summary.not_attempted = lock(&shared.queue).len();
+        summary.interrupted = signal::stop_requested();
+        summary.aborted = shared.breaker.tripped();
+        Ok(())
     }
-    let Some(inv) = inventory else {
-        // Dry run: the plan goes to stdout, one line per file.
-        println!(
-            "{:<15} {} -> {}",
-            outcome.status.as_str(),
-            outcome.candidate.path.display(),
-            outcome.url.as_deref().unwrap_or(&outcome.key)
-        );
-        return Ok(());
-    };
-    let row = BackupRow {
-        filename: outcome
-            .candidate
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| outcome.key.clone()),
-        s3_url: outcome.url.clone(),
-        sha256: outcome.sha256.clone(),
-        uploaded_at: SystemTime::now(),
-        status: outcome.status.as_str().to_string(),
-        object_key: outcome.key.clone(),
-        source_path: outcome.candidate.path.display().to_string(),
-        size_bytes: outcome.size,
-        duration_ms: ms,
-        error: outcome.error.clone(),
-    };
-    let id = inv.insert_backup(run_id, &row)?;
-    if cfg.delete && outcome.deletable {
-        match delete_if_unchanged(&outcome) {
+
+    /// Records outcomes until every worker is done, or until [`STOP_GRACE`]
+    /// after a stop signal; returns whether workers were left behind.
+    fn collect(
+        &self,
+        rx: &Receiver<Outcome>,
+        shared: &Shared,
+        summary: &mut Summary,
+    ) -> Result<bool> {
+        let mut stop_seen: Option<Instant> = None;
+        loop {
+            match rx.recv_timeout(TICK) {
+                Ok(outcome) => self.record(outcome, summary)?,
+                Err(RecvTimeoutError::Disconnected) => return Ok(false),
+                Err(RecvTimeoutError::Timeout) => {
+                    if !signal::stop_requested()
+                        || stop_seen.get_or_insert_with(Instant::now).elapsed() < STOP_GRACE
+                    {
+                        continue;
+                    }
+                    while let Ok(outcome) = rx.try_recv() {
+                        self.record(outcome, summary)?;
+                    }
+                    let stuck: Vec<Candidate> = lock(&shared.in_flight).values().cloned().collect();
+                    for c in stuck {
+                        self.record(interrupted(&shared.cfg, c), summary)?;
+                    }
+                    return Ok(true);
+                }
+            }
+        }
+    }
+
+    /// The writer's part for one file: log, row, delete, totals.
+    fn record(&self, outcome: Outcome, summary: &mut Summary) -> Result<()> {
+        summary.files += 1;
+        *summary.counts.entry(outcome.status.as_str()).or_insert(0) += 1;
+        summary.bytes_sent += outcome.bytes_sent;
+        if outcome.status.is_failure() {
+            note_failure(
+                summary,
+                outcome.status,
+                &outcome.key,
+                outcome.error.as_deref(),
+            );
+        }
+        log_outcome(&outcome);
+        let Some(inv) = self.inventory else {
+            // Dry run: the plan goes to stdout, one line per file.
+            println!(
+                "{:<15} {} -> {}",
+                outcome.status.as_str(),
+                outcome.candidate.path.display(),
+                outcome.url.as_deref().unwrap_or(&outcome.key)
+            );
+            return Ok(());
+        };
+        let id = inv.insert_backup(self.run_id, &row_of(&outcome))?;
+        if let (true, Some(file)) = (self.cfg.delete, &outcome.deletable) {
+            self.delete(inv, id, file, &outcome, summary)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the local file of a committed row, if it is still the
+    /// archived version; otherwise the row says why it was kept.
+    fn delete(
+        &self,
+        inv: &Inventory,
+        id: i64,
+        file: &fsafe::Opened,
+        outcome: &Outcome,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        let path = outcome.candidate.path.display();
+        match file.unlink_if_unchanged() {
             Ok(()) => {
                 inv.mark_deleted(id)?;
                 summary.deleted += 1;
                 log::info!(
-                    "deleted {} (verified copy at {})",
-                    outcome.candidate.path.display(),
-                    row.s3_url.as_deref().unwrap_or("")
+                    "deleted {path} (verified copy at {})",
+                    outcome.url.as_deref().unwrap_or("")
                 );
             }
-            Err(why) => {
+            Err(Refusal::Changed(why)) => {
+                let note = format!("kept {path}: {why}");
+                log::error!("failed_changed {}: {note}", outcome.key);
+                inv.set_status(id, Status::FailedChanged.as_str(), &note)?;
+                if let Some(n) = summary.counts.get_mut(outcome.status.as_str()) {
+                    *n = n.saturating_sub(1);
+                }
+                *summary
+                    .counts
+                    .entry(Status::FailedChanged.as_str())
+                    .or_insert(0) += 1;
+                note_failure(summary, Status::FailedChanged, &outcome.key, Some(&note));
+            }
+            Err(Refusal::Failed(why)) => {
                 summary.delete_failures += 1;
-                log::error!("kept {}: {why}", outcome.candidate.path.display());
+                log::error!("kept {path}: {why}");
                 inv.append_error(id, &format!("local delete failed: {why}"))?;
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Writes the run's totals (`status` overrides the computed one).
+    fn finish(&self, s: &Summary, took: Duration, status: Option<&'static str>) -> Result<()> {
+        let Some(inv) = self.inventory else {
+            return Ok(());
+        };
+        let count = |st: Status| s.counts.get(st.as_str()).copied().unwrap_or(0);
+        let exit_code = if status.is_some() { 1 } else { s.exit_code() };
+        let totals = RunTotals {
+            files_seen: s.files,
+            uploaded: count(Status::Uploaded),
+            skipped: count(Status::SkippedExists),
+            failed: s.failed,
+            deleted: s.deleted,
+            bytes_uploaded: s.bytes_sent,
+            duration_ms: millis(took),
+            exit_code,
+            status: status.unwrap_or(if s.interrupted {
+                "interrupted"
+            } else if exit_code == 0 {
+                "ok"
+            } else {
+                "failed"
+            }),
+        };
+        inv.finish_run(self.run_id, SystemTime::now(), &totals)
+    }
 }
 
-/// Deletes the local file only if it is still the regular file that was hashed.
-fn delete_if_unchanged(outcome: &Outcome) -> std::result::Result<(), String> {
-    let path = &outcome.candidate.path;
-    let meta =
-        std::fs::symlink_metadata(path).map_err(|e| format!("cannot stat before delete: {e}"))?;
-    if !meta.file_type().is_file() {
-        return Err("it is no longer a regular file".to_string());
+fn note_failure(summary: &mut Summary, status: Status, key: &str, why: Option<&str>) {
+    summary.failed += 1;
+    if summary.problems.len() < crate::notify::MAX_PROBLEMS {
+        summary
+            .problems
+            .push(format!("{} {key}: {}", status.as_str(), why.unwrap_or("")));
+    } else {
+        summary.problems_omitted += 1;
     }
-    if meta.len() != outcome.size || meta.modified().ok() != Some(outcome.mtime) {
-        return Err("it changed after its copy was verified".to_string());
-    }
-    std::fs::remove_file(path).map_err(|e| format!("cannot delete: {e}"))
 }
 
-impl Worker<'_> {
-    /// Carries one file through the pipeline; never panics on bad input.
-    fn process(&self, candidate: Candidate) -> Outcome {
-        let clock = Instant::now();
-        let key = format!("{}{}", self.cfg.prefix, candidate.relative);
-        let mut out = Outcome {
-            key: key.clone(),
-            status: Status::FailedRead,
-            url: None,
-            sha256: None,
-            size: candidate.size,
-            mtime: candidate.mtime,
-            bytes_sent: 0,
-            duration: Duration::ZERO,
-            error: None,
-            deletable: false,
-            candidate,
-        };
-        let result = self.pipeline(&key, &mut out);
-        match result {
-            Ok(status) => out.status = status,
-            Err((status, message)) => {
-                out.status = status;
-                out.error = Some(message);
-                out.deletable = false;
-            }
-        }
-        out.duration = clock.elapsed();
-        out
+fn log_outcome(o: &Outcome) {
+    match (&o.error, o.status.is_failure()) {
+        (Some(err), true) => log::error!("{} {}: {err}", o.status.as_str(), o.key),
+        (Some(err), false) => log::warn!("{} {}: {err}", o.status.as_str(), o.key),
+        (None, _) => log::info!(
+            "{} {} ({} bytes, {} ms)",
+            o.status.as_str(),
+            o.key,
+            o.size,
+            millis(o.duration)
+        ),
     }
+}
 
-    fn pipeline(
-        &self,
-        key: &str,
-        out: &mut Outcome,
-    ) -> std::result::Result<Status, (Status, String)> {
-        let path = out.candidate.path.clone();
-        let read_failed = |what: &str, e: std::io::Error| {
-            (
-                Status::FailedRead,
-                format!("cannot {what} {}: {e}", path.display()),
-            )
-        };
-        let mut file = File::open(&path).map_err(|e| read_failed("open", e))?;
-        let meta = file.metadata().map_err(|e| read_failed("stat", e))?;
-        out.size = meta.len();
-        out.mtime = meta.modified().map_err(|e| read_failed("stat", e))?;
-        let check_gzip = self.cfg.gzip_check && key.ends_with(".gz");
-
-        // Small files are read once into a budgeted buffer; those very bytes are
-        // hashed and sent. Large files are hashed in a streaming pass and sent
-        // in parts that are hashed again on the way out.
-        let small = out.size <= self.cfg.part_size;
-        let mut whole = None;
-        let digest: FileDigest = if small {
-            let len = usize::try_from(out.size).map_err(|_| {
-                (
-                    Status::FailedRead,
-                    "file too large for this platform".to_string(),
-                )
-            })?;
-            let mut buffer = self.budget.buffer(len);
-            file.read_exact(&mut buffer.data).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    (
-                        Status::FailedChanged,
-                        "the file became shorter while it was read".to_string(),
-                    )
-                } else {
-                    read_failed("read", e)
-                }
-            })?;
-            let mut probe = [0u8; 1];
-            if file.read(&mut probe).map_err(|e| read_failed("read", e))? != 0 {
-                return Err((
-                    Status::FailedChanged,
-                    "the file grew while it was read (still being written?)".to_string(),
-                ));
-            }
-            let d = digest::digest_bytes(&buffer.data, check_gzip)
-                .map_err(|e| read_failed("read", e))?;
-            whole = Some(buffer);
-            d
-        } else {
-            let d =
-                digest::digest_reader(&mut file, check_gzip).map_err(|e| read_failed("read", e))?;
-            if d.bytes != out.size {
-                return Err((
-                    Status::FailedChanged,
-                    format!(
-                        "the file changed size while it was hashed ({} then {} bytes; still being written?)",
-                        out.size, d.bytes
-                    ),
-                ));
-            }
-            d
-        };
-        out.sha256 = Some(digest.sha256.clone());
-        out.url = Some(self.store.url(key));
-
-        let existing = self
-            .with_retries(|| self.store.head(key))
-            .map_err(|e| (Status::FailedUpload, e.message))?;
-        match existing {
-            Some(obj)
-                if obj.sha256.as_deref() == Some(digest.sha256.as_str())
-                    && obj.size == out.size =>
-            {
-                // Already archived and provably identical: the suite's skipped_exists.
-                drop(whole);
-                return self.finish(out, &digest, Status::SkippedExists);
-            }
-            Some(obj) if obj.sha256.is_none() => {
-                return Err((
-                    Status::FailedNometa,
-                    format!(
-                        "an object already exists at this key without sha256 metadata ({} bytes); it was not overwritten and the file is kept",
-                        obj.size
-                    ),
-                ));
-            }
-            Some(obj) => {
-                return Err((
-                    Status::FailedConflict,
-                    format!(
-                        "an object with different content already exists at this key (sha256 {}, {} bytes; local {}, {} bytes); it was not overwritten and the file is kept",
-                        obj.sha256.unwrap_or_default(),
-                        obj.size,
-                        digest.sha256,
-                        out.size
-                    ),
-                ));
-            }
-            None => {}
-        }
-        if self.cfg.dry_run {
-            return Ok(Status::WouldUpload);
-        }
-        if signal::stop_requested() {
-            return Err((
-                Status::FailedInterrupted,
-                "stopped by a signal before upload; the file is kept".to_string(),
-            ));
-        }
-
-        let put = self.with_retries(|| {
-            let body = match &whole {
-                Some(buffer) => Body::Memory(&buffer.data),
-                None => Body::File {
-                    file: &mut file,
-                    size: out.size,
-                },
-            };
-            self.store.put(key, body, &digest.sha256, &self.budget)
-        });
-        drop(whole);
-        if let Err(e) = put {
-            let status = match e.kind {
-                StoreErrorKind::Changed => Status::FailedChanged,
-                _ if signal::stop_requested() => Status::FailedInterrupted,
-                _ => Status::FailedUpload,
-            };
-            return Err((status, format!("{}; the file is kept", e.message)));
-        }
-        out.bytes_sent = out.size;
-
-        let stored = self.with_retries(|| self.store.head(key)).map_err(|e| {
-            (
-                Status::FailedVerify,
-                format!("verification HEAD failed: {}; the file is kept", e.message),
-            )
-        })?;
-        match stored {
-            None => Err((Status::FailedVerify, "the object is missing right after upload; the file is kept".to_string())),
-            Some(obj) if obj.sha256.is_none() => Err((Status::FailedNometa,
-                "the stored object has no sha256 metadata (a proxy or gateway may strip x-amz-meta headers); the file is kept".to_string())),
-            Some(obj) if obj.sha256.as_deref() != Some(digest.sha256.as_str()) || obj.size != out.size => Err((Status::FailedVerify, format!(
-                "the stored object does not match (sha256 {}, {} bytes; expected {}, {} bytes); the file is kept",
-                obj.sha256.unwrap_or_default(), obj.size, digest.sha256, out.size
-            ))),
-            Some(_) => self.finish(out, &digest, Status::Uploaded),
-        }
+fn row_of(o: &Outcome) -> BackupRow {
+    BackupRow {
+        filename: o
+            .candidate
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| o.key.clone()),
+        s3_url: o.url.clone(),
+        sha256: o.sha256.clone(),
+        uploaded_at: SystemTime::now(),
+        status: o.status.as_str().to_string(),
+        object_key: o.key.clone(),
+        source_path: o.candidate.path.display().to_string(),
+        size_bytes: o.size,
+        duration_ms: millis(o.duration),
+        error: o.error.clone(),
     }
+}
 
-    /// Common end for files whose remote copy is verified: the file must not
-    /// have changed since it was hashed, and `.gz` files must be complete.
-    fn finish(
-        &self,
-        out: &mut Outcome,
-        digest: &FileDigest,
-        status: Status,
-    ) -> std::result::Result<Status, (Status, String)> {
-        let path = &out.candidate.path;
-        let now = std::fs::symlink_metadata(path).map_err(|e| {
-            (
-                Status::FailedChanged,
-                format!("the file vanished or cannot be stat'ed after archiving: {e}"),
-            )
-        })?;
-        if now.len() != out.size || now.modified().ok() != Some(out.mtime) {
-            return Err((
-                Status::FailedChanged,
-                format!(
-                    "the file changed while it was archived ({} bytes now, {} hashed); the stored copy is of the earlier content and the file is kept",
-                    now.len(),
-                    out.size
-                ),
-            ));
-        }
-        if let Some(Err(why)) = &digest.gzip {
-            return Err((
-                Status::FailedGzip,
-                format!("{why}; the copy is archived byte-for-byte but the file is kept locally"),
-            ));
-        }
-        out.deletable = true;
-        Ok(status)
-    }
-
-    /// Repeats `op` on transient failures with exponential backoff.
-    fn with_retries<T>(
-        &self,
-        mut op: impl FnMut() -> std::result::Result<T, StoreError>,
-    ) -> std::result::Result<T, StoreError> {
-        let mut attempt = 0u32;
-        loop {
-            match op() {
-                Ok(v) => return Ok(v),
-                Err(e)
-                    if e.kind == StoreErrorKind::Transient
-                        && attempt < self.cfg.retries
-                        && !signal::stop_requested() =>
-                {
-                    attempt += 1;
-                    let delay =
-                        Duration::from_millis(500u64.saturating_mul(1 << (attempt - 1).min(5)))
-                            .min(Duration::from_secs(10));
-                    log::warn!(
-                        "{}; retry {attempt}/{} in {:.1} s",
-                        e.message,
-                        self.cfg.retries,
-                        delay.as_secs_f64()
-                    );
-                    std::thread::sleep(delay);
-                }
-                Err(e) => return Err(e),
-            }
-        }
+/// The outcome of a file whose worker was left behind after a stop signal.
+fn interrupted(cfg: &UploadConfig, candidate: Candidate) -> Outcome {
+    let key = format!("{}{}", cfg.prefix, candidate.relative);
+    Outcome {
+        key,
+        status: Status::FailedInterrupted,
+        url: None,
+        sha256: None,
+        size: candidate.size,
+        bytes_sent: 0,
+        duration: Duration::ZERO,
+        error: Some(format!(
+            "stopped by a signal while a request for this file was still waiting on the network (given up after {} s); whether it reached the server is unknown, the file is kept",
+            STOP_GRACE.as_secs()
+        )),
+        deletable: None,
+        candidate,
     }
 }
 

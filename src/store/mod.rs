@@ -10,11 +10,27 @@ use std::sync::Arc;
 use crate::budget::MemoryBudget;
 
 /// What a HEAD request (or its local equivalent) says about a stored object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RemoteObject {
     pub size: u64,
-    /// The `sha256` metadata written with the object, if any.
+    /// The `sha256` metadata written with the object, if any. Anyone who can
+    /// write the object can also write this: it names the content, it does
+    /// not prove it.
     pub sha256: Option<String>,
+    /// The server's own full-object SHA-256 (hex), computed from the bytes it
+    /// received, when it keeps one (`x-amz-checksum-sha256`, checksum mode).
+    pub checksum_sha256: Option<String>,
+    /// Names this very version of the object: the S3 ETag, or device and
+    /// inode for the directory store. A writer that replaced the object
+    /// after our PUT changes it.
+    pub version: Option<String>,
+}
+
+/// What a successful PUT tells us about the object it created.
+#[derive(Debug, Clone, Default)]
+pub struct PutReceipt {
+    /// [`RemoteObject::version`] of the object we created, when the store says.
+    pub version: Option<String>,
 }
 
 /// The content to store.
@@ -31,6 +47,13 @@ pub enum Body<'a> {
 pub enum StoreErrorKind {
     /// Network trouble, timeouts, 5xx, 429: worth retrying.
     Transient,
+    /// The endpoint cannot be reached at all (connection refused, no route):
+    /// worth retrying, and several in a row end the run early.
+    Unreachable,
+    /// The key was free when probed but an object appeared there before our
+    /// write (S3 412 to `If-None-Match: *`, `EEXIST` from `link`): someone
+    /// else's object, never replaced.
+    Exists,
     /// The bytes read for upload do not match the digest taken earlier: the
     /// local file changed under us.
     Changed,
@@ -64,6 +87,26 @@ impl StoreError {
             message: message.into(),
         }
     }
+    pub fn unreachable(message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind: StoreErrorKind::Unreachable,
+            message: message.into(),
+        }
+    }
+    pub fn exists(message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind: StoreErrorKind::Exists,
+            message: message.into(),
+        }
+    }
+
+    /// Whether repeating the same request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            StoreErrorKind::Transient | StoreErrorKind::Unreachable
+        )
+    }
 }
 
 impl std::fmt::Display for StoreError {
@@ -90,16 +133,22 @@ pub trait Store: Send + Sync {
     /// Reads a whole (small) object back; used by `fgbackup doctor`'s probe.
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
 
+    /// Reads the object back, streamed, and returns its size and SHA-256:
+    /// the only proof of what a store holds now. `Ok(None)` when it is gone.
+    fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError>;
+
     /// Deletes an object; used only for `fgbackup doctor`'s probe object.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
 
     /// Stores `body` at `key` with `sha256` metadata, letting the destination
-    /// verify the content where it can. Large bodies draw buffers from `budget`.
+    /// verify the content where it can. Never replaces an existing object: if
+    /// one is (or appears) there, fails with [`StoreErrorKind::Exists`].
+    /// Large bodies draw buffers from `budget`.
     fn put(
         &self,
         key: &str,
         body: Body<'_>,
         sha256: &str,
         budget: &Arc<MemoryBudget>,
-    ) -> Result<(), StoreError>;
+    ) -> Result<PutReceipt, StoreError>;
 }

@@ -17,7 +17,7 @@ use s3::Region;
 use s3::error::S3Error;
 use sha2::{Digest, Sha256};
 
-use super::{Body, RemoteObject, Store, StoreError};
+use super::{Body, PutReceipt, RemoteObject, Store, StoreError};
 use crate::aws::S3Settings;
 use crate::budget::MemoryBudget;
 use crate::digest::{hex, hex_to_base64};
@@ -84,6 +84,33 @@ impl S3Store {
             .map_err(|e| self.classify("presign", key, e))
     }
 
+    /// `fgbackup doctor`: does the server check `x-amz-checksum-sha256`?
+    /// Sends a small PUT whose checksum is wrong; `Ok(true)` when refused.
+    /// An accepted probe object is deleted again.
+    pub fn rejects_bad_checksum(&self, key: &str) -> Result<bool, StoreError> {
+        let body = b"fgbackup doctor checksum probe\n";
+        let wrong = hex_to_base64(&"00".repeat(32)).unwrap_or_default();
+        let response = self
+            .bucket
+            .put_object_builder(key, body)
+            .with_header("x-amz-checksum-sha256", &wrong)
+            .and_then(|r| r.with_header("If-None-Match", "*"))
+            .and_then(|r| r.execute())
+            .map_err(|e| self.classify("PUT", key, e))?;
+        match response.status_code() {
+            200..=299 => {
+                self.delete(key)?;
+                Ok(false)
+            }
+            400 | 500 => {
+                // Some servers (s3s-fs) store the bytes before checking them.
+                let _ = self.delete(key);
+                Ok(true)
+            }
+            status => Err(self.status_error("PUT", key, status, "")),
+        }
+    }
+
     /// Turns a request result into its response, or a classified error for
     /// a transport failure or a non-2xx status.
     fn expect_2xx(
@@ -115,8 +142,12 @@ impl S3Store {
                     self.endpoint_label
                 ))
             }
-            S3Error::Atto(e) => StoreError::transient(format!(
+            S3Error::Atto(e) if is_unreachable(&e) => StoreError::unreachable(format!(
                 "{action} {key}: cannot reach {} ({e})",
+                self.endpoint_label
+            )),
+            S3Error::Atto(e) => StoreError::transient(format!(
+                "{action} {key}: no answer from {} ({e})",
                 self.endpoint_label
             )),
             S3Error::Io(e) => StoreError::transient(format!("{action} {key}: I/O error ({e})")),
@@ -137,7 +168,10 @@ impl S3Store {
         };
         let text = format!("{action} {key}: {detail}");
         match (status, code.as_str()) {
-            (500..=599 | 429 | 408, _) | (_, "BadDigest" | "RequestTimeout" | "SlowDown") => {
+            (412, _) => StoreError::exists(format!(
+                "{action} {key}: an object appeared at this key (HTTP 412 to If-None-Match); it was not replaced"
+            )),
+            (500..=599 | 429 | 408 | 409, _) | (_, "BadDigest" | "RequestTimeout" | "SlowDown") => {
                 StoreError::transient(text)
             }
             (404, "NoSuchBucket") => StoreError::permanent(format!(
@@ -153,7 +187,10 @@ impl S3Store {
         }
     }
 
-    fn put_single(&self, key: &str, data: &[u8], sha256: &str) -> Result<(), StoreError> {
+    /// One PUT with `If-None-Match: *`: a server that honours it (AWS since
+    /// 2024, MinIO, s3s) refuses to replace an object that appeared since the
+    /// probe; verification catches the others.
+    fn put_single(&self, key: &str, data: &[u8], sha256: &str) -> Result<PutReceipt, StoreError> {
         let checksum = hex_to_base64(sha256)
             .ok_or_else(|| StoreError::permanent(format!("invalid sha256 '{sha256}'")))?;
         let request = self
@@ -162,8 +199,13 @@ impl S3Store {
             .with_content_type(content_type(key))
             .with_metadata("sha256", sha256)
             .and_then(|r| r.with_header("x-amz-checksum-sha256", checksum))
+            .and_then(|r| r.with_header("If-None-Match", "*"))
             .map_err(|e| self.classify("PUT", key, e))?;
-        self.expect_2xx("PUT", key, request.execute()).map(drop)
+        let response = self.expect_2xx("PUT", key, request.execute())?;
+        // rust-s3 hands back the ETag header as the body of a PUT answer.
+        Ok(PutReceipt {
+            version: response.as_str().ok().and_then(normalize_etag),
+        })
     }
 
     fn put_multipart(
@@ -173,7 +215,7 @@ impl S3Store {
         size: u64,
         sha256: &str,
         budget: &Arc<MemoryBudget>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<PutReceipt, StoreError> {
         file.seek(SeekFrom::Start(0))
             .map_err(|e| StoreError::permanent(format!("cannot rewind source file: {e}")))?;
         // Metadata belongs on the initiate request only.
@@ -195,7 +237,7 @@ impl S3Store {
             }
             return Err(err);
         }
-        Ok(())
+        result
     }
 
     fn upload_parts(
@@ -206,7 +248,7 @@ impl S3Store {
         size: u64,
         sha256: &str,
         budget: &Arc<MemoryBudget>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<PutReceipt, StoreError> {
         let ctype = content_type(key);
         let mut hasher = Sha256::new();
         let mut parts = Vec::new();
@@ -245,9 +287,28 @@ impl S3Store {
                 "the source file changed between hashing and uploading",
             ));
         }
-        let result = self.bucket.complete_multipart_upload(key, upload_id, parts);
-        self.expect_2xx("complete multipart upload of", key, result)
-            .map(drop)
+        // The object appears only now: the no-replace condition belongs here.
+        let mut complete_bucket = (*self.bucket).clone();
+        complete_bucket.add_header("If-None-Match", "*");
+        let result = complete_bucket.complete_multipart_upload(key, upload_id, parts);
+        let response = self.expect_2xx("complete multipart upload of", key, result)?;
+        let body = String::from_utf8_lossy(response.as_slice());
+        // S3 may answer 200 and put the error in the body.
+        if let Some(code) = xml_field(&body, "Code") {
+            return Err(self.status_error(
+                "complete multipart upload of",
+                key,
+                if code == "PreconditionFailed" {
+                    412
+                } else {
+                    500
+                },
+                &body,
+            ));
+        }
+        Ok(PutReceipt {
+            version: xml_field(&body, "ETag").and_then(|e| normalize_etag(&e)),
+        })
     }
 }
 
@@ -274,27 +335,38 @@ impl Store for S3Store {
             .map(drop)
     }
 
+    /// HEAD in checksum mode, so servers that keep a full-object SHA-256
+    /// (computed from the bytes they received) return it.
     fn head(&self, key: &str) -> Result<Option<RemoteObject>, StoreError> {
-        let (head, status) = self
-            .bucket
-            .head_object(key)
-            .map_err(|e| self.classify("HEAD", key, e))?;
+        use s3::request::Request as _;
+        let mut bucket = (*self.bucket).clone();
+        bucket.add_header("x-amz-checksum-mode", "ENABLED");
+        let (headers, status) =
+            s3::request::blocking::AttoRequest::new(&bucket, key, s3::command::Command::HeadObject)
+                .and_then(|r| r.response_header())
+                .map_err(|e| self.classify("HEAD", key, e))?;
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+        };
         match status {
             200..=299 => {
-                let size = head
-                    .content_length
-                    .and_then(|l| u64::try_from(l).ok())
+                let size = header("content-length")
+                    .and_then(|l| l.parse::<u64>().ok())
                     .ok_or_else(|| {
                         StoreError::permanent(format!(
                             "HEAD {key}: no Content-Length in the answer"
                         ))
                     })?;
-                let sha256 = head
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.get("sha256").cloned())
-                    .map(|s| s.trim().to_ascii_lowercase());
-                Ok(Some(RemoteObject { size, sha256 }))
+                Ok(Some(RemoteObject {
+                    size,
+                    sha256: header("x-amz-meta-sha256").map(|s| s.to_ascii_lowercase()),
+                    checksum_sha256: header("x-amz-checksum-sha256")
+                        .and_then(|b| base64_to_hex(&b)),
+                    version: header("etag").and_then(|e| normalize_etag(&e)),
+                }))
             }
             404 => Ok(None),
             _ => Err(self.status_error("HEAD", key, status, "")),
@@ -304,6 +376,19 @@ impl Store for S3Store {
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
         self.expect_2xx("GET", key, self.bucket.get_object(key))
             .map(|r| r.as_slice().to_vec())
+    }
+
+    fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let mut sink = HashingSink::default();
+        let status = self
+            .bucket
+            .get_object_to_writer(key, &mut sink)
+            .map_err(|e| self.classify("GET", key, e))?;
+        match status {
+            200..=299 => Ok(Some((sink.bytes, hex(&sink.hasher.finalize())))),
+            404 => Ok(None),
+            _ => Err(self.status_error("GET", key, status, "")),
+        }
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -317,7 +402,7 @@ impl Store for S3Store {
         body: Body<'_>,
         sha256: &str,
         budget: &Arc<MemoryBudget>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<PutReceipt, StoreError> {
         match body {
             Body::Memory(data) => self.put_single(key, data, sha256),
             Body::File { file, size } => self.put_multipart(key, file, size, sha256, budget),
@@ -331,6 +416,55 @@ fn content_type(key: &str) -> &'static str {
     } else {
         "application/octet-stream"
     }
+}
+
+/// Hashes a GET body as it streams by, so read-back needs no buffer.
+#[derive(Default)]
+struct HashingSink {
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl std::io::Write for HashingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.bytes += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// True for transport errors that mean nobody answers at the endpoint.
+fn is_unreachable(e: &attohttpc::Error) -> bool {
+    match e.kind() {
+        attohttpc::ErrorKind::Io(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::HostUnreachable
+                | std::io::ErrorKind::NetworkUnreachable
+                | std::io::ErrorKind::AddrNotAvailable
+                | std::io::ErrorKind::NotConnected
+                | std::io::ErrorKind::TimedOut
+        ),
+        _ => false,
+    }
+}
+
+/// `"abc"`, `&quot;abc&quot;` or `abc` → `abc`; `None` when empty.
+fn normalize_etag(raw: &str) -> Option<String> {
+    let e = raw.trim().replace("&quot;", "").replace('"', "");
+    let e = e.trim().trim_start_matches("W/").to_string();
+    (!e.is_empty()).then_some(e)
+}
+
+/// The hex form of a base64 full-object SHA-256; `None` for anything else
+/// (a composite multipart checksum `...-3`, a truncated value).
+fn base64_to_hex(b64: &str) -> Option<String> {
+    use base64::Engine as _;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    (raw.len() == 32).then(|| hex(&raw))
 }
 
 /// The text of the first `<name>...</name>` in an S3 error document.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod listeners;
+pub mod moto;
 pub mod pki;
 pub mod proxy;
 

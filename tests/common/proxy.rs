@@ -20,9 +20,10 @@ pub struct Rule {
 }
 
 /// What the proxy does to `x-amz-meta-*` headers in HEAD answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum HeadMeta {
     /// Forward unchanged.
+    #[default]
     Keep,
     /// Remove them, like a misconfigured gateway.
     Strip,
@@ -50,8 +51,34 @@ impl Gate {
     }
 }
 
+/// Which request to hold at the gate: the `skip`+1-th whose method is
+/// `method` (any when empty) and whose target contains `target_contains`.
+#[derive(Clone, Debug)]
+pub struct Hold {
+    pub method: &'static str,
+    pub target_contains: &'static str,
+    pub skip: usize,
+}
+
+/// Everything a proxy can do; `Options::default()` forwards unchanged.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub rules: Vec<Rule>,
+    pub head_meta: HeadMeta,
+    pub hold: Option<Hold>,
+    /// After this many connections, close the listening socket, so the
+    /// endpoint refuses connections from then on (a server going down).
+    pub close_after: Option<usize>,
+    /// Request headers removed before forwarding (lowercase names), e.g.
+    /// `if-none-match` to play a server that ignores conditional writes.
+    /// Only for upstreams that do not check signatures (moto).
+    pub strip_request_headers: Vec<&'static str>,
+}
+
 pub struct FaultProxy {
     pub port: u16,
+    /// Requests that reached the gate (held, or passed once it was open).
+    pub held: Arc<AtomicUsize>,
     /// Requests whose target contains `hold` wait here (see [`FaultProxy::start_holding`]).
     pub gate: Arc<Gate>,
     stop: Arc<AtomicBool>,
@@ -76,7 +103,35 @@ impl FaultProxy {
         head_meta: HeadMeta,
         hold: Option<&'static str>,
     ) -> FaultProxy {
+        let hold = hold.map(|t| Hold {
+            method: "",
+            target_contains: t,
+            skip: 0,
+        });
+        Self::start_with(
+            upstream_port,
+            Options {
+                rules,
+                head_meta,
+                hold,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// The general form, see [`Options`].
+    pub fn start_with(upstream_port: u16, opts: Options) -> FaultProxy {
+        let Options {
+            rules,
+            head_meta,
+            hold,
+            close_after,
+            strip_request_headers,
+        } = opts;
+        let strip = Arc::new(strip_request_headers);
         let gate = Arc::new(Gate::default());
+        let held = Arc::new(AtomicUsize::new(0));
+        let matches = Arc::new(AtomicUsize::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
@@ -89,8 +144,9 @@ impl FaultProxy {
             let injected = injected.clone();
             let seen = seen.clone();
             let gate = gate.clone();
+            let held = held.clone();
             std::thread::spawn(move || {
-                for conn in listener.incoming() {
+                for (n, conn) in listener.incoming().enumerate() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
@@ -100,8 +156,17 @@ impl FaultProxy {
                     let injected = injected.clone();
                     let seen = seen.clone();
                     let gate = gate.clone();
+                    let hold = hold.clone();
+                    let held = held.clone();
+                    let matches = matches.clone();
+                    let strip = strip.clone();
                     std::thread::spawn(move || {
-                        let held = Held { gate: &gate, hold };
+                        let held = Held {
+                            gate: &gate,
+                            hold,
+                            held: &held,
+                            matches: &matches,
+                        };
                         let _ = serve(
                             conn,
                             upstream_port,
@@ -111,13 +176,18 @@ impl FaultProxy {
                             &seen,
                             head_meta,
                             &held,
+                            &strip,
                         );
                     });
+                    if close_after.is_some_and(|c| n + 1 >= c) {
+                        break; // drops the listener: connections are refused
+                    }
                 }
             });
         }
         FaultProxy {
             port,
+            held,
             gate,
             stop,
             injected,
@@ -139,7 +209,24 @@ impl Drop for FaultProxy {
 
 struct Held<'a> {
     gate: &'a Gate,
-    hold: Option<&'static str>,
+    hold: Option<Hold>,
+    held: &'a AtomicUsize,
+    matches: &'a AtomicUsize,
+}
+
+impl Held<'_> {
+    /// Waits at the gate if this request is the one to hold.
+    fn maybe_wait(&self, method: &str, target: &str) {
+        let Some(h) = &self.hold else { return };
+        if (!h.method.is_empty() && h.method != method) || !target.contains(h.target_contains) {
+            return;
+        }
+        if self.matches.fetch_add(1, Ordering::SeqCst) != h.skip {
+            return;
+        }
+        self.held.fetch_add(1, Ordering::SeqCst);
+        self.gate.wait();
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -152,6 +239,7 @@ fn serve(
     seen: &Mutex<Vec<String>>,
     head_meta: HeadMeta,
     held: &Held<'_>,
+    strip: &[&'static str],
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
@@ -209,14 +297,13 @@ fn serve(
             return Ok(());
         }
 
-        if held.hold.is_some_and(|h| target.contains(h)) {
-            held.gate.wait();
-        }
+        held.maybe_wait(&method, &target);
         // Forward with `Connection: close` so the answer ends at EOF.
         let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
         for line in &head[..head.len() - 1] {
             let lower = line.to_ascii_lowercase();
-            if !lower.starts_with("connection:") {
+            let name = lower.split(':').next().unwrap_or("");
+            if name != "connection" && !strip.contains(&name) {
                 upstream.write_all(line.as_bytes())?;
             }
         }

@@ -1,0 +1,58 @@
+//! The `status` column: its values are defined here and nowhere else.
+//! Compatible with the suite's `uploaded | skipped_exists | failed_*`.
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Stored and verified (size, sha256, and the very object we wrote).
+    Uploaded,
+    /// Already stored with the same content: nothing sent.
+    SkippedExists,
+    /// Dry run: would be uploaded.
+    WouldUpload,
+    /// The local file could not be opened or read.
+    FailedRead,
+    /// The file changed, was replaced or became a link while being archived.
+    FailedChanged,
+    /// An object with other content holds the key; never overwritten.
+    FailedConflict,
+    /// The stored object has no sha256 metadata, so it cannot be matched.
+    FailedNometa,
+    /// After upload the stored size or sha256 differs from the local file.
+    FailedVerify,
+    /// The existing archived copy does not hold the bytes it claims to.
+    FailedRemoteCorrupt,
+    /// The upload itself failed (network, server error, permissions).
+    FailedUpload,
+    /// Archived and verified, but the file is not a complete gzip stream; kept.
+    FailedGzip,
+    /// A stop signal arrived before the file was finished.
+    FailedInterrupted,
+}
+
+impl Status {
+    /// The text stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Uploaded => "uploaded",
+            Status::SkippedExists => "skipped_exists",
+            Status::WouldUpload => "would_upload",
+            Status::FailedRead => "failed_read",
+            Status::FailedChanged => "failed_changed",
+            Status::FailedConflict => "failed_conflict",
+            Status::FailedNometa => "failed_nometa",
+            Status::FailedVerify => "failed_verify",
+            Status::FailedRemoteCorrupt => "failed_remote_corrupt",
+            Status::FailedUpload => "failed_upload",
+            Status::FailedGzip => "failed_gzip",
+            Status::FailedInterrupted => "failed_interrupted",
+        }
+    }
+
+    pub fn is_failure(self) -> bool {
+        !matches!(
+            self,
+            Status::Uploaded | Status::SkippedExists | Status::WouldUpload
+        )
+    }
+}

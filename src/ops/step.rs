@@ -1,0 +1,501 @@
+//! One file's way into the archive, as a chain of typed steps:
+//!
+//! open → digest → place (probe the key) → put → verify → settle
+//!
+//! Each step takes the previous state and returns the next one or a
+//! [`Failed`] carrying the status to record and why. Each safety rule lives
+//! in exactly one step:
+//!
+//! - [`open`]: the file is reached without following links and is the
+//!   regular file the scan saw; every later byte comes from this descriptor.
+//! - [`digest`]: one read, hashed; the file must not change while read.
+//! - [`place`]: an existing object is skipped only if it is ours; a foreign
+//!   one is never replaced (or, with `--on-conflict suffix`, the file goes to
+//!   a key carrying its hash).
+//! - [`prove`]: before a delete relies on an object that was already there,
+//!   its bytes are read back and hashed.
+//! - [`put`] never replaces an object; [`verify`] checks that the stored
+//!   object is the very one we wrote and holds our bytes.
+//! - [`settle`]: the file is still, byte for byte, what was read.
+//!
+//! Deleting is not a step here: the writer does it after the row is
+//! committed, and only through [`fsafe::Opened::unlink_if`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::retry::{Breaker, with_retries};
+use super::status::Status;
+use crate::budget::{Buffer, MemoryBudget};
+use crate::config::{OnConflict, UploadConfig};
+use crate::digest::{self, FileDigest};
+use crate::fsafe::{self, OpenError};
+use crate::scan::Candidate;
+use crate::signal;
+use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreErrorKind};
+
+/// What every step of every file shares.
+pub struct Ctx<'a> {
+    pub store: &'a dyn Store,
+    pub root: &'a fsafe::Root,
+    pub budget: Arc<MemoryBudget>,
+    pub cfg: &'a UploadConfig,
+    pub breaker: &'a Breaker,
+}
+
+/// A step that did not succeed: the status to record and the reason.
+#[derive(Debug)]
+pub struct Failed {
+    pub status: Status,
+    pub why: String,
+}
+
+fn fail(status: Status, why: impl Into<String>) -> Failed {
+    Failed {
+        status,
+        why: why.into(),
+    }
+}
+
+/// The end of one file's way: what the writer records (and may delete).
+#[derive(Debug)]
+pub struct Outcome {
+    pub candidate: Candidate,
+    /// The key the file is (or would be) stored under.
+    pub key: String,
+    pub status: Status,
+    pub url: Option<String>,
+    pub sha256: Option<String>,
+    pub size: u64,
+    pub bytes_sent: u64,
+    pub duration: Duration,
+    /// Why it failed, or a note on a success (e.g. archived under another key).
+    pub error: Option<String>,
+    /// Set only when the remote copy is proven and the file unchanged: the
+    /// open file, through which alone it may be deleted.
+    pub deletable: Option<fsafe::Opened>,
+}
+
+/// The file, opened.
+pub struct Opened {
+    pub file: fsafe::Opened,
+}
+
+/// The file, read and hashed.
+pub struct Hashed {
+    pub opened: Opened,
+    pub digest: FileDigest,
+    /// Small files: the bytes themselves, which are what gets sent.
+    pub whole: Option<Buffer>,
+}
+
+impl Hashed {
+    fn size(&self) -> u64 {
+        self.digest.bytes
+    }
+}
+
+/// Where the file goes.
+enum Placement {
+    /// Nothing at `key`: upload there.
+    Free { key: String, note: Option<String> },
+    /// Our content is already at `key`.
+    Existing { key: String, note: Option<String> },
+}
+
+/// Carries one file through every step; never panics on bad input.
+pub fn process(ctx: &Ctx<'_>, candidate: Candidate) -> Outcome {
+    let clock = Instant::now();
+    let key = format!("{}{}", ctx.cfg.prefix, candidate.relative);
+    let mut out = Outcome {
+        url: Some(ctx.store.url(&key)),
+        key,
+        status: Status::FailedRead,
+        sha256: None,
+        size: candidate.size,
+        bytes_sent: 0,
+        duration: Duration::ZERO,
+        error: None,
+        deletable: None,
+        candidate,
+    };
+    let result = open(ctx, &out.candidate)
+        .and_then(|opened| digest(ctx, opened, &out.key))
+        .and_then(|hashed| {
+            out.sha256 = Some(hashed.digest.sha256.clone());
+            out.size = hashed.size();
+            archive(ctx, hashed, &mut out)
+        });
+    match result {
+        Ok(status) => out.status = status,
+        Err(f) => {
+            out.status = f.status;
+            out.error = Some(f.why);
+            out.deletable = None;
+        }
+    }
+    out.duration = clock.elapsed();
+    out
+}
+
+/// place → (put → verify | prove) → settle, recording the key used.
+fn archive(ctx: &Ctx<'_>, mut hashed: Hashed, out: &mut Outcome) -> Result<Status, Failed> {
+    let (key, note, status) = match place(ctx, &out.key, &hashed)? {
+        Placement::Existing { key, note } => {
+            if ctx.cfg.delete && !ctx.cfg.dry_run {
+                prove(ctx, &key, &hashed)?;
+            }
+            (key, note, Status::SkippedExists)
+        }
+        Placement::Free { key, note } => {
+            if ctx.cfg.dry_run {
+                out.url = Some(ctx.store.url(&key));
+                out.key = key;
+                return Ok(Status::WouldUpload);
+            }
+            let receipt = put(ctx, &key, &mut hashed)?;
+            out.bytes_sent = hashed.size();
+            verify(ctx, &key, &hashed, &receipt)?;
+            (key, note, Status::Uploaded)
+        }
+    };
+    if let Some(n) = &note {
+        log::warn!("{n}");
+    }
+    out.url = Some(ctx.store.url(&key));
+    out.key = key;
+    out.error = note;
+    out.deletable = Some(settle(hashed)?);
+    Ok(status)
+}
+
+/// Opens the file below `--dir` without following links; it must be the
+/// regular file the scan saw.
+pub fn open(ctx: &Ctx<'_>, c: &Candidate) -> Result<Opened, Failed> {
+    let file = ctx.root.open_file(&c.relative).map_err(|e| match e {
+        OpenError::NotRegular(why) => fail(
+            Status::FailedChanged,
+            format!("{} was not opened: {why}", c.path.display()),
+        ),
+        OpenError::Io(e) => fail(
+            Status::FailedRead,
+            format!("cannot open {}: {e}", c.path.display()),
+        ),
+    })?;
+    if (file.id.dev, file.id.ino) != (c.dev, c.ino) {
+        return Err(fail(
+            Status::FailedChanged,
+            format!(
+                "{} was replaced by another file after the scan; it is left for the next run",
+                c.path.display()
+            ),
+        ));
+    }
+    Ok(Opened { file })
+}
+
+/// Reads the file once and hashes it (and proves `.gz` complete when asked).
+/// Small files are read into a budgeted buffer: those very bytes are sent.
+pub fn digest(ctx: &Ctx<'_>, mut opened: Opened, key: &str) -> Result<Hashed, Failed> {
+    let size = opened.file.id.size;
+    let check_gzip = ctx.cfg.gzip_check && key.ends_with(".gz");
+    let read_failed = |e: std::io::Error| fail(Status::FailedRead, format!("cannot read: {e}"));
+    let (digest, whole) = if size <= ctx.cfg.part_size {
+        let len = usize::try_from(size)
+            .map_err(|_| fail(Status::FailedRead, "file too large for this platform"))?;
+        let mut buffer = ctx.budget.buffer(len);
+        read_exactly(&mut opened.file.file, &mut buffer.data)?;
+        let d = digest::digest_bytes(&buffer.data, check_gzip).map_err(read_failed)?;
+        (d, Some(buffer))
+    } else {
+        let d = digest::digest_reader(&mut opened.file.file, check_gzip).map_err(read_failed)?;
+        (d, None)
+    };
+    let now = opened.file.current().map_err(read_failed)?;
+    if let Some(why) = opened.file.id.change_to(&now).or_else(|| {
+        (digest.bytes != size).then(|| format!("{} bytes read, {size} expected", digest.bytes))
+    }) {
+        return Err(fail(
+            Status::FailedChanged,
+            format!("the file changed while it was read ({why}; still being written?)"),
+        ));
+    }
+    Ok(Hashed {
+        opened,
+        digest,
+        whole,
+    })
+}
+
+/// Fills `buf` from `file` and checks the file ends there.
+fn read_exactly(file: &mut std::fs::File, buf: &mut [u8]) -> Result<(), Failed> {
+    use std::io::Read;
+    file.read_exact(buf).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            fail(
+                Status::FailedChanged,
+                "the file became shorter while it was read",
+            )
+        } else {
+            fail(Status::FailedRead, format!("cannot read: {e}"))
+        }
+    })?;
+    let mut probe = [0u8; 1];
+    match file.read(&mut probe) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(fail(
+            Status::FailedChanged,
+            "the file grew while it was read (still being written?)",
+        )),
+        Err(e) => Err(fail(Status::FailedRead, format!("cannot read: {e}"))),
+    }
+}
+
+/// How an existing object compares with the local file.
+enum Match {
+    Same,
+    /// Its metadata names our content but the server's own checksum does not.
+    Corrupt(String),
+    /// Other content, or content we cannot identify.
+    Other(Failed),
+}
+
+fn compare(obj: &RemoteObject, h: &Hashed, key: &str) -> Match {
+    let ours = &h.digest.sha256;
+    let Some(theirs) = &obj.sha256 else {
+        return Match::Other(fail(
+            Status::FailedNometa,
+            format!(
+                "an object already exists at {key} without sha256 metadata ({} bytes); it was not overwritten and the file is kept",
+                obj.size
+            ),
+        ));
+    };
+    if theirs != ours || obj.size != h.size() {
+        return Match::Other(fail(
+            Status::FailedConflict,
+            format!(
+                "an object with different content already exists at {key} (sha256 {theirs}, {} bytes; local {ours}, {} bytes); it was not overwritten and the file is kept",
+                obj.size,
+                h.size()
+            ),
+        ));
+    }
+    match &obj.checksum_sha256 {
+        Some(c) if c != ours => Match::Corrupt(format!(
+            "the archived copy at {key} claims sha256 {ours} but the server's own checksum of its bytes is {c}: the copy is damaged or was replaced; the local file is kept"
+        )),
+        _ => Match::Same,
+    }
+}
+
+/// Probes `key` and decides where the file goes: free key, our content
+/// already there, or (with `--on-conflict suffix`) a key carrying its hash.
+fn place(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<Placement, Failed> {
+    let existing = head(ctx, key)?;
+    let Some(obj) = existing else {
+        return Ok(Placement::Free {
+            key: key.to_string(),
+            note: None,
+        });
+    };
+    let failed = match compare(&obj, h, key) {
+        Match::Same => {
+            return Ok(Placement::Existing {
+                key: key.to_string(),
+                note: None,
+            });
+        }
+        Match::Corrupt(why) => return Err(fail(Status::FailedRemoteCorrupt, why)),
+        Match::Other(f) => f,
+    };
+    if ctx.cfg.on_conflict == OnConflict::Keep {
+        return Err(failed);
+    }
+    let alt = suffixed_key(key, &h.digest.sha256);
+    let note = Some(format!(
+        "{key} holds other content; this file is archived beside it as {alt} (--on-conflict suffix)"
+    ));
+    match head(ctx, &alt)? {
+        None => Ok(Placement::Free { key: alt, note }),
+        Some(obj) => match compare(&obj, h, &alt) {
+            Match::Same => Ok(Placement::Existing { key: alt, note }),
+            Match::Corrupt(why) => Err(fail(Status::FailedRemoteCorrupt, why)),
+            Match::Other(f) => Err(f),
+        },
+    }
+}
+
+/// `dir/a.log.gz` → `dir/a.log.<first 16 hex of sha256>.gz`: beside the
+/// original, still matching `*.gz`, and the same for the same content.
+pub fn suffixed_key(key: &str, sha256: &str) -> String {
+    let tag = sha256.get(..16).unwrap_or(sha256);
+    let (dir, name) = match key.rsplit_once('/') {
+        Some((d, n)) => (format!("{d}/"), n),
+        None => (String::new(), key),
+    };
+    match name.rfind('.') {
+        Some(i) if i > 0 => format!("{dir}{}.{tag}{}", &name[..i], &name[i..]),
+        _ => format!("{dir}{name}.{tag}"),
+    }
+}
+
+fn head(ctx: &Ctx<'_>, key: &str) -> Result<Option<RemoteObject>, Failed> {
+    with_retries(ctx.cfg.retries, ctx.breaker, || ctx.store.head(key))
+        .map_err(|e| fail(Status::FailedUpload, e.message))
+}
+
+/// Reads an existing object back and checks it holds our bytes: a delete
+/// must never rest on metadata alone (anyone can write metadata, and a
+/// damaged copy keeps it).
+fn prove(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<(), Failed> {
+    let read =
+        with_retries(ctx.cfg.retries, ctx.breaker, || ctx.store.hash_object(key)).map_err(|e| {
+            fail(
+                Status::FailedUpload,
+                format!(
+                    "cannot read back the existing copy to prove it: {}; the file is kept",
+                    e.message
+                ),
+            )
+        })?;
+    match read {
+        Some((size, sha)) if size == h.size() && sha == h.digest.sha256 => Ok(()),
+        Some((size, sha)) => Err(fail(
+            Status::FailedRemoteCorrupt,
+            format!(
+                "the archived copy at {key} does not hold the bytes its metadata claims (read back {size} bytes with sha256 {sha}; expected {}, {} bytes): it is damaged or was replaced; the local file is kept",
+                h.digest.sha256,
+                h.size()
+            ),
+        )),
+        None => Err(fail(
+            Status::FailedVerify,
+            format!("the object at {key} vanished while it was read back; the file is kept"),
+        )),
+    }
+}
+
+/// Stores the file at `key` without ever replacing an object there.
+fn put(ctx: &Ctx<'_>, key: &str, h: &mut Hashed) -> Result<PutReceipt, Failed> {
+    if signal::stop_requested() {
+        return Err(fail(
+            Status::FailedInterrupted,
+            "stopped by a signal before upload; the file is kept",
+        ));
+    }
+    let size = h.size();
+    let sha = h.digest.sha256.clone();
+    let result = with_retries(ctx.cfg.retries, ctx.breaker, || {
+        let body = match &h.whole {
+            Some(buffer) => Body::Memory(&buffer.data),
+            None => Body::File {
+                file: &mut h.opened.file.file,
+                size,
+            },
+        };
+        ctx.store.put(key, body, &sha, &ctx.budget)
+    });
+    h.whole = None;
+    result.map_err(|e| {
+        let status = match e.kind {
+            StoreErrorKind::Changed => Status::FailedChanged,
+            StoreErrorKind::Exists => Status::FailedConflict,
+            _ if signal::stop_requested() => Status::FailedInterrupted,
+            _ => Status::FailedUpload,
+        };
+        fail(status, format!("{}; the file is kept", e.message))
+    })
+}
+
+/// The stored object must be the one we wrote (same version) and hold our
+/// bytes (size, sha256 metadata, and the server's checksum where it has one).
+fn verify(ctx: &Ctx<'_>, key: &str, h: &Hashed, receipt: &PutReceipt) -> Result<(), Failed> {
+    let stored = with_retries(ctx.cfg.retries, ctx.breaker, || ctx.store.head(key))
+        .map_err(|e| {
+            fail(
+                Status::FailedVerify,
+                format!("verification HEAD failed: {}; the file is kept", e.message),
+            )
+        })?
+        .ok_or_else(|| {
+            fail(
+                Status::FailedVerify,
+                "the object is missing right after upload; the file is kept",
+            )
+        })?;
+    if let (Some(ours), Some(now)) = (&receipt.version, &stored.version)
+        && ours != now
+    {
+        return Err(fail(
+            Status::FailedConflict,
+            format!(
+                "the object at {key} was replaced by another writer right after our upload (version {now}, ours {ours}); the file is kept"
+            ),
+        ));
+    }
+    if stored.sha256.is_none() {
+        return Err(fail(
+            Status::FailedNometa,
+            "the stored object has no sha256 metadata (a proxy or gateway may strip x-amz-meta headers); the file is kept",
+        ));
+    }
+    match compare(&stored, h, key) {
+        Match::Same => Ok(()),
+        Match::Corrupt(why) => Err(fail(Status::FailedVerify, why)),
+        Match::Other(f) => Err(fail(
+            Status::FailedVerify,
+            format!("the stored object does not match: {}", f.why),
+        )),
+    }
+}
+
+/// The remote copy is proven: the file may go if it is still exactly what
+/// was read (not rewritten, not replaced) and, for `.gz`, complete.
+fn settle(h: Hashed) -> Result<fsafe::Opened, Failed> {
+    let file = h.opened.file;
+    let changed = |why: String| {
+        fail(
+            Status::FailedChanged,
+            format!(
+                "{why} while it was archived; the stored copy is of the earlier content and the file is kept"
+            ),
+        )
+    };
+    let now = file
+        .current()
+        .map_err(|e| changed(format!("it cannot be stat'ed ({e})")))?;
+    if let Some(why) = file.id.change_to(&now) {
+        return Err(changed(why));
+    }
+    let at = file
+        .at_name()
+        .map_err(|e| changed(format!("it cannot be stat'ed ({e})")))?
+        .ok_or_else(|| changed("it was removed or renamed".to_string()))?;
+    if let Some(why) = file.id.change_to(&at) {
+        return Err(changed(why));
+    }
+    if let Some(Err(why)) = &h.digest.gzip {
+        return Err(fail(
+            Status::FailedGzip,
+            format!("{why}; the copy is archived byte-for-byte but the file is kept locally"),
+        ));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixed_keys_keep_the_extension() {
+        let sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            suffixed_key("site/FGT-A/a.log.gz", sha),
+            "site/FGT-A/a.log.0123456789abcdef.gz"
+        );
+        assert_eq!(suffixed_key("noext", sha), "noext.0123456789abcdef");
+        assert_eq!(suffixed_key(".hidden", sha), ".hidden.0123456789abcdef");
+    }
+}
