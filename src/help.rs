@@ -35,7 +35,7 @@ SOURCE:
 
 DESTINATION (one of):
     --bucket NAME        S3 bucket [env: BUCKET]
-    --dest URL           file:///DIR for a directory (NFS, USB disk), or s3://BUCKET
+    --dest URL           file:///DIR for a directory (NFS, USB disk; outside --dir), or s3://BUCKET
     --prefix PREFIX      Key prefix; the key is PREFIX/<path relative to --dir>
 
 S3 CONNECTION:
@@ -50,6 +50,9 @@ BEHAVIOUR:
     --delete             Delete each local file after its copy is verified [env: DELETE_AFTER=true]
     --no-delete          Keep local files even if DELETE_AFTER=true
     --dry-run            Show what would happen; write nothing anywhere
+    --on-conflict MODE   When the key holds other content: keep (report failed_conflict, keep the
+                         file) or suffix (archive it beside, as NAME.<sha256 prefix>.EXT)
+                         [default: keep]
     --no-gzip-check      Do not inflate .gz files to prove them complete (saves CPU; a
                          truncated .gz is then archived and deleted like any other file)
     --workers N          Files processed in parallel, 1-64 [env: WORKERS] [default: 4]
@@ -72,7 +75,9 @@ NOTIFICATIONS (after every run; they never change its outcome):
     WEBHOOK_URL (JSON), each with <NAME>_NOTIFY_ON=always|success|failure (see README).
 
 EXIT STATUS:
-    0 every file archived (or already archived), 1 any file failed, 2 usage or configuration error.
+    0 every file archived (or already archived), 1 any file failed, the run could not start, or
+    it stopped early (stop signal; endpoint unreachable: 5 connection failures in a row),
+    2 usage or configuration error.
 ";
 
 pub const INVENTORY: &str = "\
