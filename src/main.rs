@@ -15,8 +15,10 @@ mod doctor;
 mod error;
 mod help;
 mod loggen;
+mod logging;
 mod metrics;
 mod notify;
+mod redact;
 mod scan;
 mod signal;
 mod store;
@@ -31,9 +33,8 @@ fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (rust-s3, SMTP, webhooks):
     // rustls panics at the first handshake if it has to guess between two.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
+    // RUST_LOG, other crates capped at warn, registered secrets masked.
+    logging::init();
 
     let mut args = pico_args::Arguments::from_env();
     let code = match args.subcommand() {

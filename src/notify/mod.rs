@@ -157,6 +157,9 @@ pub fn parse(
             let user = env_nonempty("GMAIL_USER").or_else(|| env_nonempty("SMTP_USER"));
             let password =
                 env_nonempty("GMAIL_APP_PASSWORD").or_else(|| env_nonempty("SMTP_PASSWORD"));
+            if let Some(p) = &password {
+                crate::redact::register_smtp_password(user.as_deref().unwrap_or(""), p);
+            }
             let credentials = match (user.clone(), password) {
                 (Some(u), Some(p)) => Some(email::Secret::new(u, p)),
                 (None, None) => None,

@@ -84,6 +84,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Webhook>> {
         ),
     ] {
         if let Some(url) = env(var) {
+            crate::redact::register_url(&url);
             check_url(var, &url)?;
             hooks.push(Webhook {
                 kind,
@@ -93,14 +94,20 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Webhook>> {
             });
         }
     }
-    match (env("TELEGRAM_BOT_TOKEN"), env("TELEGRAM_CHAT_ID")) {
+    let token = env("TELEGRAM_BOT_TOKEN");
+    if let Some(t) = &token {
+        crate::redact::register(t);
+    }
+    match (token, env("TELEGRAM_CHAT_ID")) {
         (Some(token), Some(chat)) => {
             let api =
                 env("TELEGRAM_API_URL").unwrap_or_else(|| "https://api.telegram.org".to_string());
             check_url("TELEGRAM_API_URL", &api)?;
+            let url = format!("{}/bot{token}/sendMessage", api.trim_end_matches('/'));
+            crate::redact::register_url(&url);
             hooks.push(Webhook {
                 kind: Kind::Telegram,
-                url: format!("{}/bot{token}/sendMessage", api.trim_end_matches('/')),
+                url,
                 chat_id: Some(chat),
                 when: When::parse(
                     "TELEGRAM_NOTIFY_ON",
