@@ -12,6 +12,7 @@ mod config;
 mod db;
 mod digest;
 mod doctor;
+mod envfile;
 mod error;
 mod help;
 mod loggen;

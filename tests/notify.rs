@@ -583,3 +583,38 @@ fn sigterm_ends_a_hung_notification_within_seconds() {
         assert_eq!(ws.rows()[0].status(), "uploaded", "{name}");
     }
 }
+
+#[test]
+fn doctor_names_an_smtp_server_that_never_greets() {
+    let ws = Workspace::new();
+    let silent = Stall::start(&[]);
+    let port = silent.port.to_string();
+    let archive = format!("file://{}", ws.archive().display());
+    let (logs, db) = (ws.logs(), ws.db());
+    let args = [
+        "doctor",
+        "--dir",
+        logs.to_str().unwrap(),
+        "--dest",
+        &archive,
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    let env = [
+        ("NOTIFY_EMAIL", "noc@example.org"),
+        ("EMAIL_METHOD", "starttls"),
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", port.as_str()),
+    ];
+    let run = Running::spawn(ws.command(&args, &env));
+    let (out, took) = run.finish_within(Duration::from_secs(60));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "[FAIL] SMTP server 127.0.0.1:{port}: accepts connections but sends no greeting within 10 s"
+        )),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}

@@ -2,9 +2,11 @@
 //! notification channel configured and delivering (webhooks to a loopback
 //! listener, Telegram through `TELEGRAM_API_URL`, email with AUTH over
 //! STARTTLS to aiosmtpd), S3 credentials set, under the noisiest `RUST_LOG`
-//! settings a user could try.
+//! settings a user could try; then `doctor` with the same settings.
 
 mod common;
+
+use std::os::unix::fs::PermissionsExt;
 
 use base64::Engine as _;
 use common::listeners::{HookListener, SmtpServer};
@@ -161,5 +163,67 @@ fn s3_upload_at_trace_prints_no_credential() {
         );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert_no_secret(&format!("S3 upload with RUST_LOG={level}"), &out);
+    }
+}
+
+#[test]
+fn doctor_with_every_secret_set_prints_none() {
+    let ws = Workspace::new();
+    let peers = Peers::start(&ws);
+    ws.write_gz("a.log.gz", 20, 50);
+    // A world-readable env file holding secrets, in the forms systemd reads.
+    let env_file = ws.tmp.path().join("backup_fg");
+    let text = format!(
+        "# fgbackup\nexport GMAIL_APP_PASSWORD=\"{SMTP_PASSWORD}\"\n  AWS_SECRET_ACCESS_KEY = {SECRET_KEY}\n\
+         ; comment\nTELEGRAM_BOT_TOKEN='{TELEGRAM_TOKEN}'\nAPP_TOKENS={API_TOKEN}\n"
+    );
+    std::fs::write(&env_file, text).unwrap();
+    std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let archive = format!("file://{}", ws.archive().display());
+    let ca = peers.ca.display().to_string();
+    let (logs, db) = (ws.logs(), ws.db());
+    let args = [
+        "doctor",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "--dir",
+        logs.to_str().unwrap(),
+        "--dest",
+        &archive,
+        "--db",
+        db.to_str().unwrap(),
+        "--ca-file",
+        &ca,
+    ];
+    for level in NOISY {
+        let env = with_log(&peers.env(), level);
+        let out = ws.run(&args, &borrowed(&env));
+        let what = format!("doctor with RUST_LOG={level}");
+        let text = stdout(&out);
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        assert!(
+            text.contains("[WARN]")
+                && [
+                    "GMAIL_APP_PASSWORD",
+                    "AWS_SECRET_ACCESS_KEY",
+                    "TELEGRAM_BOT_TOKEN",
+                    "APP_TOKENS"
+                ]
+                .iter()
+                .all(|v| text.contains(v)),
+            "{what}: the env file's secret variables are named: {text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "SMTP server 127.0.0.1:{}: reachable, greets: 220",
+                peers.smtp.port
+            )),
+            "{what}: {text}"
+        );
+        assert_no_secret(&what, &out);
     }
 }

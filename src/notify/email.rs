@@ -66,7 +66,7 @@ impl Method {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Method::StartTls => "starttls",
             Method::Smtps => "smtps",
