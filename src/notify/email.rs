@@ -6,8 +6,8 @@
 //! `--ca-file`; plain SMTP is an explicit choice (`EMAIL_METHOD=plain`) and
 //! never carries a password.
 //!
-//! Time: every SMTP step (connect, greeting, each command, the TLS
-//! handshake) has [`SMTP_STEP_TIMEOUT`]; the whole email has
+//! Time: every SMTP step (the opening up to AUTH, then each command) has
+//! [`SMTP_STEP_TIMEOUT`]; the whole email has
 //! [`EMAIL_TIMEOUT`], enforced by `notify` through `signal::run_bounded`,
 //! which also ends the wait on SIGTERM/SIGINT.
 
@@ -24,9 +24,10 @@ use rustls_pki_types::pem::PemObject;
 use super::{RunReport, When};
 use crate::error::{Error, Result};
 
-/// How long one SMTP step may take: the TCP connect, the greeting, each
-/// command's answer, the TLS handshake. A healthy server (Gmail, a local
-/// relay) answers each in well under a second; a server that accepted the
+/// How long one SMTP step may take: the opening (TCP connect, greeting,
+/// EHLO, the TLS handshake, AUTH: mail-send bounds it as one step) and then
+/// each command with its answer. A healthy server (Gmail, a local relay)
+/// needs well under a second for each; a server that accepted the
 /// connection and then stalls is given up on after this.
 pub const SMTP_STEP_TIMEOUT: Duration = Duration::from_secs(10);
 
