@@ -122,17 +122,27 @@ where
             let _ = tx.send(f());
         })
         .map_err(|e| Abandoned::Failed(format!("cannot start a helper thread: {e}")))?;
-    let deadline = Instant::now() + timeout;
+    // A timeout too large for an Instant means no deadline at all.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         let grace_end = stop().then(|| *seen.get_or_init(Instant::now) + STOP_GRACE);
+        let limit = match (grace_end, deadline) {
+            (Some(g), Some(d)) => Some(g.min(d)),
+            (g, d) => g.or(d),
+        };
         let now = Instant::now();
-        match grace_end {
-            Some(end) if now >= end && end < deadline => return Err(Abandoned::Stopped),
-            _ if now >= deadline => return Err(Abandoned::TimedOut(timeout)),
-            _ => {}
+        if let Some(limit) = limit.filter(|l| now >= *l) {
+            // The work may have finished just now: its result wins.
+            return rx.try_recv().map_err(|_| {
+                if deadline == Some(limit) {
+                    Abandoned::TimedOut(timeout)
+                } else {
+                    Abandoned::Stopped
+                }
+            });
         }
-        let limit = grace_end.map_or(deadline, |end| end.min(deadline));
-        match rx.recv_timeout(limit.saturating_duration_since(now).min(POLL)) {
+        let slice = limit.map_or(POLL, |l| (l - now).min(POLL));
+        match rx.recv_timeout(slice) {
             Ok(value) => return Ok(value),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -159,6 +169,12 @@ mod tests {
         let r = bounded("t-quick", Duration::from_secs(5), &never, &seen, || 42);
         assert_eq!(r, Ok(42));
         assert!(seen.get().is_none(), "no stop, no grace started");
+        let r = bounded("t-max", Duration::MAX, &never, &seen, || 7);
+        assert_eq!(
+            r,
+            Ok(7),
+            "a timeout past any Instant is no deadline, not a panic"
+        );
     }
 
     #[test]
