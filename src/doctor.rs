@@ -18,6 +18,7 @@ use crate::budget::MemoryBudget;
 use crate::config::{self, Destination, UploadConfig};
 use crate::digest::hex;
 use crate::error::Result;
+use crate::notify::email;
 use crate::ops::archive as upload;
 use crate::store::s3::S3Store;
 use crate::store::{Body, PutReceipt, Store, StoreError, StoreErrorKind};
@@ -34,6 +35,7 @@ const SECRET_VARS: &[&str] = &[
     "TELEGRAM_BOT_TOKEN",
     "SLACK_WEBHOOK_URL",
     "DISCORD_WEBHOOK_URL",
+    "WEBHOOK_URL",
 ];
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -121,13 +123,7 @@ pub fn run(mut args: pico_args::Arguments, env: &dyn Fn(&str) -> Option<String>)
     check_database(&mut report, &cfg.db_path);
     check_destination(&mut report, &cfg);
     if let Some(mail) = &cfg.notify.email {
-        check_tcp(
-            &mut report,
-            "SMTP server",
-            &mail.host,
-            mail.port,
-            "check --smtp-host/SMTP_HOST and --smtp-port/SMTP_PORT, and the firewall",
-        );
+        check_smtp(&mut report, mail);
     }
     Ok(summary(&report))
 }
@@ -150,13 +146,23 @@ fn check_env_file(r: &mut Report, path: &Path) {
             );
         }
     };
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    // Read with systemd's EnvironmentFile= rules, so `export X=...` and
+    // `X = ...` count; a variable set to nothing holds no secret. Values are
+    // never shown. A file this user cannot read is judged by its mode alone.
+    let (assignments, unreadable) = match std::fs::read(path) {
+        Ok(bytes) => (
+            crate::envfile::parse(&String::from_utf8_lossy(&bytes)),
+            None,
+        ),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     let secrets: Vec<&str> = SECRET_VARS
         .iter()
         .copied()
         .filter(|v| {
-            text.lines()
-                .any(|l| l.trim_start().starts_with(&format!("{v}=")))
+            assignments
+                .iter()
+                .any(|a| a.key == *v && !a.value.is_empty())
         })
         .collect();
     let mode = meta.permissions().mode() & 0o777;
@@ -170,6 +176,9 @@ fn check_env_file(r: &mut Report, path: &Path) {
             ),
             &format!("chmod 600 {}", path.display()),
         );
+    } else if let Some(e) = unreadable {
+        let detail = format!("mode {mode:04o} (contents not readable by this user: {e})");
+        r.line(Level::Ok, &what, &detail, "");
     } else {
         r.line(Level::Ok, &what, &format!("mode {mode:04o}"), "");
     }
@@ -280,6 +289,83 @@ fn check_database(r: &mut Report, db: &Path) {
             &format!("not usable: {e}"),
             "check the file is a SQLite database and writable by the service user",
         ),
+    }
+}
+
+/// The SMTP server answers: for plain and STARTTLS it must send its `220`
+/// greeting within [`email::SMTP_STEP_TIMEOUT`], which catches a server
+/// (or a wrong port) that accepts connections and never speaks, the case
+/// that would make every email time out. Bounded as a whole, name lookup
+/// included, like the email itself.
+fn check_smtp(r: &mut Report, mail: &email::EmailConfig) {
+    let label = format!("SMTP server {}:{}", mail.host, mail.port);
+    let fix = "check --smtp-host/SMTP_HOST, --smtp-port/SMTP_PORT and --email-method/EMAIL_METHOD, and the firewall";
+    let (host, port, method) = (mail.host.clone(), mail.port, mail.method);
+    let probe = crate::signal::run_bounded("doctor-smtp", email::EMAIL_TIMEOUT, move || {
+        smtp_greeting(&host, port, method)
+    });
+    match probe {
+        Ok(Ok(detail)) => r.line(Level::Ok, &label, &detail, ""),
+        Ok(Err(why)) => r.line(Level::Fail, &label, &why, fix),
+        Err(why) => r.line(Level::Fail, &label, &why.to_string(), fix),
+    }
+}
+
+/// Connects to the first address of `host` that accepts, then reads the
+/// greeting line (not for SMTPS, whose first bytes are TLS).
+fn smtp_greeting(
+    host: &str,
+    port: u16,
+    method: email::Method,
+) -> std::result::Result<String, String> {
+    let addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("name does not resolve ({e})"))?;
+    let mut last = String::from("no address");
+    let mut conn = None;
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+            Ok(c) => {
+                conn = Some(c);
+                break;
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    let conn = conn.ok_or_else(|| format!("not reachable ({last})"))?;
+    if method == email::Method::Smtps {
+        return Ok("reachable (smtps: TLS from the first byte, tried by the first email)".into());
+    }
+    conn.set_read_timeout(Some(email::SMTP_STEP_TIMEOUT))
+        .map_err(|e| format!("cannot set a read timeout: {e}"))?;
+    let mut line = String::new();
+    let read = std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(std::io::Read::take(conn, 512)),
+        &mut line,
+    );
+    let shown: String = line
+        .trim_end()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect();
+    match read {
+        Ok(_) if line.starts_with("220") => Ok(format!("reachable, greets: {shown}")),
+        Ok(0) => Err("closes the connection without a greeting".into()),
+        Ok(_) => Err(format!("answers '{shown}' instead of a 220 greeting")),
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(format!(
+                "accepts connections but sends no greeting within {} s (an SMTPS port with EMAIL_METHOD={}?)",
+                email::SMTP_STEP_TIMEOUT.as_secs(),
+                method.as_str()
+            ))
+        }
+        Err(e) => Err(format!("greeting not readable ({e})")),
     }
 }
 

@@ -12,14 +12,17 @@ mod config;
 mod db;
 mod digest;
 mod doctor;
+mod envfile;
 mod error;
 mod fsafe;
 mod help;
 mod loggen;
+mod logging;
 mod metrics;
 mod notify;
 mod ops;
 mod paths;
+mod redact;
 mod scan;
 mod signal;
 mod store;
@@ -33,9 +36,8 @@ fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (rust-s3, SMTP, webhooks):
     // rustls panics at the first handshake if it has to guess between two.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format_target(false)
-        .init();
+    // RUST_LOG, other crates capped at warn, registered secrets masked.
+    logging::init();
 
     let mut args = pico_args::Arguments::from_env();
     let code = match args.subcommand() {
@@ -73,7 +75,7 @@ fn main() -> ExitCode {
     match code {
         Ok(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         Err(e) => {
-            eprintln!("fgbackup: error: {e}");
+            eprintln!("fgbackup: error: {}", redact::redact(&e.to_string()));
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::listeners::{HookListener, SmtpServer};
+use std::time::Duration;
+
+use common::listeners::{HookListener, Running, SmtpServer, Stall};
 use common::pki::{make_pki, start_tls_proxy};
 use common::*;
 
@@ -437,4 +439,187 @@ fn https_s3_and_starttls_smtp_in_one_process_do_not_panic() {
     assert!(!stderr(&out).contains("panicked"));
     assert_eq!(ws.rows()[0].status(), "uploaded");
     assert_eq!(smtp.messages().len(), 1);
+}
+
+/// SMTP settings that send the summary to `port` on loopback with `method`.
+fn smtp_env(method: &'static str, port: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("NOTIFY_EMAIL", "noc@example.org".to_string()),
+        ("EMAIL_METHOD", method.to_string()),
+        ("SMTP_HOST", "127.0.0.1".to_string()),
+        ("SMTP_PORT", port.to_string()),
+    ]
+}
+
+/// Starts `upload` to a directory store with `env`, one fresh file.
+fn start_upload(ws: &Workspace, env: &[(&str, String)]) -> Running {
+    ws.write_gz("a.log.gz", 20, 21);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Running::spawn(ws.command(&ws.local_upload_args(&[]), &env))
+}
+
+#[test]
+fn smtp_servers_that_stall_cannot_hang_the_run() {
+    // Each case: (method, what the fake server says before going silent).
+    let cases: [(&str, &'static [&'static str]); 5] = [
+        // Accepts and never sends the greeting.
+        ("plain", &[]),
+        ("starttls", &[]),
+        // A TLS server that never completes the handshake.
+        ("smtps", &[]),
+        // Greets, then never answers EHLO.
+        ("plain", &["220 stall.test ESMTP"]),
+        // Offers STARTTLS, then never completes the TLS handshake.
+        (
+            "starttls",
+            &[
+                "220 stall.test ESMTP",
+                "250-stall.test\r\n250 STARTTLS",
+                "220 go ahead",
+            ],
+        ),
+    ];
+    let runs: Vec<_> = cases
+        .iter()
+        .map(|(method, script)| {
+            let ws = Workspace::new();
+            let server = Stall::start(script);
+            let run = start_upload(&ws, &smtp_env(method, &server.port.to_string()));
+            (ws, server, run)
+        })
+        .collect();
+    for ((method, script), (ws, server, run)) in cases.iter().zip(runs) {
+        // A hung email would block forever; give well over the bound.
+        let (out, took) = run.finish_within(Duration::from_secs(60));
+        let err = stderr(&out);
+        let case = format!("{method} after {} scripted line(s)", script.len());
+        assert_eq!(server.accepted(), 1, "{case}: {err}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{case}: the upload succeeded: {err}"
+        );
+        assert_eq!(ws.rows()[0].status(), "uploaded", "{case}");
+        assert!(
+            err.contains("email not sent")
+                && err.contains(&format!("127.0.0.1:{} ({method})", server.port))
+                && err.contains("timed out"),
+            "{case}: one clear line naming the channel and the timeout: {err}"
+        );
+        assert!(err.contains("1 notification(s) failed"), "{case}: {err}");
+        assert!(
+            took < Duration::from_secs(30),
+            "{case}: took {took:?}, more than the email limit of 30 s"
+        );
+    }
+}
+
+#[test]
+fn a_webhook_that_never_answers_is_given_up_on_in_bounded_time() {
+    let ws = Workspace::new();
+    let hook = Stall::start(&[]);
+    let run = start_upload(&ws, &[("WEBHOOK_URL", hook.url("/hooks/never-answers"))]);
+    let (out, took) = run.finish_within(Duration::from_secs(60));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(ws.rows()[0].status(), "uploaded");
+    assert_eq!(hook.accepted(), 2, "one attempt and one retry: {err}");
+    assert!(
+        err.contains(&format!(
+            "Generic webhook http://127.0.0.1:{}/… failed twice: timed out after 10 s",
+            hook.port
+        )),
+        "{err}"
+    );
+    assert!(err.contains("1 notification(s) failed"), "{err}");
+    assert!(
+        !err.contains("never-answers"),
+        "the URL path stays out of logs: {err}"
+    );
+    assert!(
+        took < Duration::from_secs(25),
+        "took {took:?}, over the 25 s webhook limit"
+    );
+}
+
+#[test]
+fn sigterm_ends_a_hung_notification_within_seconds() {
+    type Case = (
+        &'static str,
+        fn(&Stall) -> Vec<(&'static str, String)>,
+        &'static str,
+    );
+    let cases: [Case; 2] = [
+        (
+            "plain SMTP without a greeting",
+            |s| smtp_env("plain", &s.port.to_string()),
+            "email not sent: SMTP 127.0.0.1:",
+        ),
+        (
+            "webhook that never answers",
+            |s| vec![("WEBHOOK_URL", s.url("/hook"))],
+            "Generic webhook http://127.0.0.1:",
+        ),
+    ];
+    for (name, env, channel) in cases {
+        let ws = Workspace::new();
+        let server = Stall::start(&[]);
+        let run = start_upload(&ws, &env(&server));
+        // The upload is done and the notification waits on our silent server.
+        server.wait_accepted(1, Duration::from_secs(30));
+        let signalled = std::time::Instant::now();
+        run.signal(libc::SIGTERM);
+        let (out, _) = run.finish_within(Duration::from_secs(15));
+        let after_signal = signalled.elapsed();
+        let err = stderr(&out);
+        assert!(
+            after_signal < Duration::from_secs(10),
+            "{name}: exited {after_signal:?} after SIGTERM: {err}"
+        );
+        assert!(
+            err.contains(channel) && err.contains("abandoned: stop signal"),
+            "{name}: {err}"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: the upload stands: {err}"
+        );
+        assert_eq!(ws.rows()[0].status(), "uploaded", "{name}");
+    }
+}
+
+#[test]
+fn doctor_names_an_smtp_server_that_never_greets() {
+    let ws = Workspace::new();
+    let silent = Stall::start(&[]);
+    let port = silent.port.to_string();
+    let archive = format!("file://{}", ws.archive().display());
+    let (logs, db) = (ws.logs(), ws.db());
+    let args = [
+        "doctor",
+        "--dir",
+        logs.to_str().unwrap(),
+        "--dest",
+        &archive,
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    let env = [
+        ("NOTIFY_EMAIL", "noc@example.org"),
+        ("EMAIL_METHOD", "starttls"),
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", port.as_str()),
+    ];
+    let run = Running::spawn(ws.command(&args, &env));
+    let (out, took) = run.finish_within(Duration::from_secs(60));
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "[FAIL] SMTP server 127.0.0.1:{port}: accepts connections but sends no greeting within 10 s"
+        )),
+        "{text}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }

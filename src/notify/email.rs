@@ -5,6 +5,11 @@
 //! row when there is one. TLS trusts the bundled Mozilla roots plus
 //! `--ca-file`; plain SMTP is an explicit choice (`EMAIL_METHOD=plain`) and
 //! never carries a password.
+//!
+//! Time: every SMTP step (the opening up to AUTH, then each command) has
+//! [`SMTP_STEP_TIMEOUT`]; the whole email has
+//! [`EMAIL_TIMEOUT`], enforced by `notify` through `signal::run_bounded`,
+//! which also ends the wait on SIGTERM/SIGINT.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -19,8 +24,17 @@ use rustls_pki_types::pem::PemObject;
 use super::{RunReport, When};
 use crate::error::{Error, Result};
 
-/// How long one SMTP exchange may take.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one SMTP step may take: the opening (TCP connect, greeting,
+/// EHLO, the TLS handshake, AUTH: mail-send bounds it as one step) and then
+/// each command with its answer. A healthy server (Gmail, a local relay)
+/// needs well under a second for each; a server that accepted the
+/// connection and then stalls is given up on after this.
+pub const SMTP_STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most one email may take in total, from the name lookup to QUIT.
+/// Bounds a server that answers each step just in time, and a name lookup
+/// stuck in the system resolver, which the step timeout does not cover.
+pub const EMAIL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How the connection to the SMTP server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,7 +67,7 @@ impl Method {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Method::StartTls => "starttls",
             Method::Smtps => "smtps",
@@ -94,6 +108,13 @@ pub struct EmailConfig {
     pub dry_run: bool,
     pub ca_file: Option<PathBuf>,
     pub when: When,
+}
+
+impl EmailConfig {
+    /// `smtp.gmail.com:587 (starttls)`: where the email goes, for messages.
+    pub fn target(&self) -> String {
+        format!("{}:{} ({})", self.host, self.port, self.method.as_str())
+    }
 }
 
 /// `[fgbackup] fw-collector-1: OK, 12 files (12 uploaded)`.
@@ -186,7 +207,7 @@ pub fn send(cfg: &EmailConfig, report: &RunReport) -> Result<String> {
         .enable_all()
         .build()
         .map_err(|e| Error::runtime(format!("cannot start the email runtime: {e}")))?;
-    let target = format!("{}:{} ({})", cfg.host, cfg.port, cfg.method.as_str());
+    let target = cfg.target();
     runtime
         .block_on(deliver(cfg, bytes))
         .map_err(|e| Error::runtime(format!("SMTP {target}: {}", describe(&e, cfg))))?;
@@ -203,13 +224,19 @@ async fn deliver(cfg: &EmailConfig, body: Vec<u8>) -> std::result::Result<(), Se
     let mut builder =
         SmtpClientBuilder::new_with_tls_connector(cfg.host.as_str(), cfg.port, connector)
             .implicit_tls(cfg.method == Method::Smtps)
-            .timeout(SMTP_TIMEOUT);
+            .timeout(SMTP_STEP_TIMEOUT);
     if let Some(c) = &cfg.credentials {
         builder = builder.credentials((c.user.as_str(), c.password.as_str()));
     }
     match cfg.method {
         Method::Plain => {
-            let mut client = builder.connect_plain().await.map_err(SendError::Smtp)?;
+            // mail-send bounds the connect but not the greeting read of a
+            // plain connection (a server that accepts and never speaks would
+            // hang here): bound the whole opening, as `connect` does for TLS.
+            let mut client = tokio::time::timeout(SMTP_STEP_TIMEOUT, builder.connect_plain())
+                .await
+                .map_err(|_| SendError::Smtp(mail_send::Error::Timeout))?
+                .map_err(SendError::Smtp)?;
             client.send(message).await.map_err(SendError::Smtp)?;
             let _ = client.quit().await;
         }
@@ -244,6 +271,12 @@ fn describe(e: &SendError, cfg: &EmailConfig) -> String {
         ),
         SendError::Smtp(mail_send::Error::Io(io)) if io.to_string().contains("certificate") => format!(
             "TLS failed ({io}): if the server uses a private CA, pass --ca-file with its PEM"
+        ),
+        SendError::Smtp(mail_send::Error::Timeout) => format!(
+            "timed out: no answer within {} s (the server accepted the connection, then stalled in the greeting, a command or the TLS handshake): check the server, and that SMTP_PORT ({}) fits EMAIL_METHOD ({})",
+            SMTP_STEP_TIMEOUT.as_secs(),
+            cfg.port,
+            cfg.method.as_str()
         ),
         SendError::Smtp(mail_send::Error::MissingStartTls) => {
             "the server does not offer STARTTLS: use EMAIL_METHOD=smtps, or plain for a local relay without a password".to_string()

@@ -3,6 +3,13 @@
 //!
 //! Notifiers run after the run's rows are written and can never change them:
 //! a failure is logged and counted in the return value, nothing more.
+//!
+//! Every network notifier runs under [`crate::signal::run_bounded`] with its
+//! channel's total time limit ([`email::EMAIL_TIMEOUT`],
+//! [`webhook::WEBHOOK_TIMEOUT`]), so a server that accepts and never answers
+//! cannot hang a run, and SIGTERM/SIGINT ends any wait within
+//! [`crate::signal::STOP_GRACE`]. Channels run one after the other, so a run
+//! with every channel stalled waits at most the sum of their limits.
 
 pub mod email;
 pub mod files;
@@ -10,6 +17,7 @@ pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::config::parse_bool;
 use crate::error::{Error, Result};
@@ -149,6 +157,9 @@ pub fn parse(
             let user = env_nonempty("GMAIL_USER").or_else(|| env_nonempty("SMTP_USER"));
             let password =
                 env_nonempty("GMAIL_APP_PASSWORD").or_else(|| env_nonempty("SMTP_PASSWORD"));
+            if let Some(p) = &password {
+                crate::redact::register_smtp_password(user.as_deref().unwrap_or(""), p);
+            }
             let credentials = match (user.clone(), password) {
                 (Some(u), Some(p)) => Some(email::Secret::new(u, p)),
                 (None, None) => None,
@@ -213,6 +224,19 @@ fn looks_like_address(a: &str) -> bool {
     }
 }
 
+/// Runs one channel's blocking send on a helper thread for at most
+/// `timeout` (less after a stop signal); giving up becomes an error that
+/// names the channel (`label`) and why.
+fn bounded<T: Send + 'static>(
+    label: &str,
+    thread: &str,
+    timeout: Duration,
+    send: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    crate::signal::run_bounded(thread, timeout, send)
+        .unwrap_or_else(|why| Err(Error::runtime(format!("{label} {why}"))))
+}
+
 /// Runs every configured notifier for `report`; returns how many failed.
 pub fn notify_all(cfg: &NotifyConfig, report: &RunReport) -> usize {
     let mut failures = 0;
@@ -235,9 +259,17 @@ pub fn notify_all(cfg: &NotifyConfig, report: &RunReport) -> usize {
         }
     }
     for hook in &cfg.webhooks {
-        if hook.when.applies(report.ok)
-            && let Err(e) = hook.send(report)
-        {
+        if !hook.when.applies(report.ok) {
+            continue;
+        }
+        let (h, r) = (hook.clone(), report.clone());
+        let sent = bounded(
+            &hook.label(),
+            "notify-webhook",
+            webhook::WEBHOOK_TIMEOUT,
+            move || h.send(&r),
+        );
+        if let Err(e) = sent {
             log::error!("{e}");
             failures += 1;
         }
@@ -245,7 +277,11 @@ pub fn notify_all(cfg: &NotifyConfig, report: &RunReport) -> usize {
     if let Some(mail) = &cfg.email
         && mail.when.applies(report.ok)
     {
-        match email::send(mail, report) {
+        let (m, r) = (mail.clone(), report.clone());
+        let label = format!("SMTP {}", mail.target());
+        match bounded(&label, "notify-email", email::EMAIL_TIMEOUT, move || {
+            email::send(&m, &r)
+        }) {
             Ok(text) => log::info!("{text}"),
             Err(e) => {
                 log::error!("email not sent: {e}");

@@ -2,6 +2,11 @@
 //! JSON POST. Short timeouts and one retry; URLs carry secrets (Slack and
 //! Discord tokens live in the path, Telegram's in the bot segment), so logs and
 //! errors show only scheme and host.
+//!
+//! Time: each attempt has [`ATTEMPT_TIMEOUT`] for everything (name lookup,
+//! connect, TLS, request, answer: ureq's global timeout); one webhook has
+//! [`WEBHOOK_TIMEOUT`] in total, enforced by `notify` through
+//! `signal::run_bounded`, which also ends the wait on SIGTERM/SIGINT.
 
 use std::time::Duration;
 
@@ -10,8 +15,17 @@ use serde_json::{Value, json};
 use super::{RunReport, When};
 use crate::error::{Error, Result};
 
-/// Time allowed for one webhook request.
-const TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for one webhook request, name lookup to last byte of the
+/// answer. Chat APIs answer in well under a second.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause before the one retry.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// The most one webhook may take in total. Two attempts and the pause take
+/// at most 20.5 s, so this is only reached when something outside ureq's
+/// timeouts hangs; it makes the bound a fact rather than a sum to trust.
+pub const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// The kinds of webhook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +84,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Webhook>> {
         ),
     ] {
         if let Some(url) = env(var) {
+            crate::redact::register_url(&url);
             check_url(var, &url)?;
             hooks.push(Webhook {
                 kind,
@@ -79,14 +94,20 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Webhook>> {
             });
         }
     }
-    match (env("TELEGRAM_BOT_TOKEN"), env("TELEGRAM_CHAT_ID")) {
+    let token = env("TELEGRAM_BOT_TOKEN");
+    if let Some(t) = &token {
+        crate::redact::register(t);
+    }
+    match (token, env("TELEGRAM_CHAT_ID")) {
         (Some(token), Some(chat)) => {
             let api =
                 env("TELEGRAM_API_URL").unwrap_or_else(|| "https://api.telegram.org".to_string());
             check_url("TELEGRAM_API_URL", &api)?;
+            let url = format!("{}/bot{token}/sendMessage", api.trim_end_matches('/'));
+            crate::redact::register_url(&url);
             hooks.push(Webhook {
                 kind: Kind::Telegram,
-                url: format!("{}/bot{token}/sendMessage", api.trim_end_matches('/')),
+                url,
                 chat_id: Some(chat),
                 when: When::parse(
                     "TELEGRAM_NOTIFY_ON",
@@ -193,7 +214,7 @@ impl Webhook {
     pub fn send(&self, r: &RunReport) -> Result<()> {
         let body = self.payload(r).to_string();
         let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(TIMEOUT))
+            .timeout_global(Some(ATTEMPT_TIMEOUT))
             .http_status_as_error(false)
             .build()
             .into();
@@ -205,7 +226,7 @@ impl Webhook {
                 .send(body.as_bytes())
             {
                 Ok(resp) if resp.status().is_success() => {
-                    log::info!("{:?} webhook {} notified", self.kind, redact(&self.url));
+                    log::info!("{} notified", self.label());
                     return Ok(());
                 }
                 Ok(resp) => last = format!("HTTP {}", resp.status().as_u16()),
@@ -213,21 +234,25 @@ impl Webhook {
                 Err(e) => last = error_kind(&e),
             }
             if attempt == 1 {
-                std::thread::sleep(Duration::from_millis(500));
+                std::thread::sleep(RETRY_PAUSE);
             }
         }
         Err(Error::runtime(format!(
-            "{:?} webhook {} failed twice: {last}",
-            self.kind,
-            redact(&self.url)
+            "{} failed twice: {last}",
+            self.label()
         )))
+    }
+
+    /// `Slack webhook https://hooks.slack.com/…`: which channel, no secret.
+    pub fn label(&self) -> String {
+        format!("{:?} webhook {}", self.kind, redact(&self.url))
     }
 }
 
 fn error_kind(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Io(io) => format!("I/O error ({})", io.kind()),
-        ureq::Error::Timeout(_) => "timed out".to_string(),
+        ureq::Error::Timeout(_) => format!("timed out after {} s", ATTEMPT_TIMEOUT.as_secs()),
         ureq::Error::HostNotFound => "host not found".to_string(),
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
         ureq::Error::Tls(t) => format!("TLS error ({t})"),

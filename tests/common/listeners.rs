@@ -154,3 +154,131 @@ pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A server that hangs: it accepts TCP connections, answers the first lines
+/// it receives from a fixed script (the first entry is sent on connect, as a
+/// greeting) and then goes silent forever without closing. With an empty
+/// script it never says a word: an SMTP server without a greeting, a TLS
+/// server that never finishes the handshake, an HTTP server that never
+/// answers. Connections stay open until the test process ends.
+pub struct Stall {
+    pub port: u16,
+    accepted: Arc<(Mutex<usize>, std::sync::Condvar)>,
+}
+
+impl Stall {
+    pub fn start(script: &'static [&'static str]) -> Stall {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+        let counter = accepted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                {
+                    let (n, cv) = &*counter;
+                    *n.lock().unwrap() += 1;
+                    cv.notify_all();
+                }
+                std::thread::spawn(move || stall_conn(conn, script));
+            }
+        });
+        Stall { port, accepted }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        *self.accepted.0.lock().unwrap()
+    }
+
+    /// Blocks until `n` connections were accepted; panics after `within`.
+    pub fn wait_accepted(&self, n: usize, within: Duration) {
+        let (count, cv) = &*self.accepted;
+        let guard = count.lock().unwrap();
+        let (guard, timeout) = cv.wait_timeout_while(guard, within, |c| *c < n).unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "only {} of {n} connection(s) accepted within {within:?}",
+            *guard
+        );
+    }
+}
+
+/// Plays `script` on one connection, then holds it open and silent.
+fn stall_conn(mut conn: std::net::TcpStream, script: &[&str]) {
+    let mut lines = script.iter();
+    if let Some(greeting) = lines.next() {
+        let _ = write!(conn, "{greeting}\r\n");
+    }
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    for reply in lines {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let _ = write!(conn, "{reply}\r\n");
+    }
+    // Silent from here on; keep reading so the peer never sees a full
+    // window, and hold the socket until the peer closes it.
+    let mut sink = [0u8; 4096];
+    while matches!(reader.read(&mut sink), Ok(n) if n > 0) {}
+}
+
+/// A started `fgbackup` whose stdout and stderr are collected in the
+/// background, so the test can wait on it with a deadline or signal it.
+pub struct Running {
+    pub pid: u32,
+    started: Instant,
+    done: std::sync::mpsc::Receiver<std::process::Output>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        let child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start fgbackup");
+        let pid = child.id();
+        let (tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            if let Ok(out) = child.wait_with_output() {
+                let _ = tx.send(out);
+            }
+        });
+        Running {
+            pid,
+            started: Instant::now(),
+            done,
+        }
+    }
+
+    /// Sends `sig` (libc::SIGTERM...) to the process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill has no memory preconditions; the pid is our child,
+        // not yet reaped while `done` has not delivered its output.
+        let rc = unsafe { libc::kill(self.pid as i32, sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid);
+    }
+
+    /// Waits for the exit; on `within` passing, kills the process and panics
+    /// with what it printed so far. Returns the output and the time since start.
+    pub fn finish_within(self, within: Duration) -> (std::process::Output, Duration) {
+        match self.done.recv_timeout(within) {
+            Ok(out) => (out, self.started.elapsed()),
+            Err(_) => {
+                self.signal(libc::SIGKILL);
+                let out = self.done.recv_timeout(Duration::from_secs(10));
+                panic!(
+                    "fgbackup did not finish within {within:?}; it printed: {}",
+                    out.map(|o| String::from_utf8_lossy(&o.stderr).to_string())
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+}

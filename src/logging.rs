@@ -1,0 +1,107 @@
+//! Logging on stderr through env_logger and `RUST_LOG` (default `info`),
+//! made safe for any `RUST_LOG` a user may try while debugging:
+//!
+//! - other crates log at most at [`THIRD_PARTY_CAP`] whatever `RUST_LOG`
+//!   says: at debug and trace, HTTP and TLS libraries print request URLs
+//!   (whose path is the secret of a Slack or Discord webhook), headers and
+//!   hex dumps of the wire, which no mask can reliably catch;
+//! - every line passes through [`crate::redact`], which masks each secret
+//!   value the program has registered.
+//!
+//! fgbackup's own modules may log at every level; they never format a secret.
+
+use std::io::Write as _;
+
+use log::{LevelFilter, Log, Metadata, Record};
+
+/// The most other crates (ureq, rustls, rust-s3, attohttpc, mail-send,
+/// tiny_http...) may log at. `warn`: their warnings and errors are about
+/// failures worth seeing, and none of those we checked quotes a URL path,
+/// header or credential; their info and below are request traces.
+pub const THIRD_PARTY_CAP: LevelFilter = LevelFilter::Warn;
+
+/// Sets up the process-wide logger; call once, first thing in `main`.
+pub fn init() {
+    let inner = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(format_line)
+        .build();
+    let max = inner.filter();
+    if log::set_boxed_logger(Box::new(Capped { inner })).is_ok() {
+        log::set_max_level(max);
+    }
+}
+
+/// `[2026-01-31T02:00:00Z INFO ] message`, with secrets masked: the same
+/// shape as env_logger's default without the target.
+fn format_line(buf: &mut env_logger::fmt::Formatter, record: &Record<'_>) -> std::io::Result<()> {
+    let text = record.args().to_string();
+    writeln!(
+        buf,
+        "[{} {:<5}] {}",
+        buf.timestamp(),
+        record.level(),
+        crate::redact::redact(&text)
+    )
+}
+
+/// env_logger's logger with the third-party cap in front of it. A wrapper
+/// rather than `filter_module` directives, because `RUST_LOG` can always name
+/// a more specific module (`ureq::unversioned=trace`) and win over those.
+struct Capped {
+    inner: env_logger::Logger,
+}
+
+/// True for records of fgbackup itself (target `fgbackup` or `fgbackup::…`).
+fn is_own(target: &str) -> bool {
+    let own = env!("CARGO_CRATE_NAME");
+    target
+        .strip_prefix(own)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+fn allowed(metadata: &Metadata<'_>) -> bool {
+    metadata.level() <= THIRD_PARTY_CAP || is_own(metadata.target())
+}
+
+impl Log for Capped {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        allowed(metadata) && self.inner.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if allowed(record.metadata()) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use log::Level;
+
+    fn meta(target: &str, level: Level) -> Metadata<'_> {
+        Metadata::builder().target(target).level(level).build()
+    }
+
+    #[test]
+    fn other_crates_are_capped_ours_are_not() {
+        assert!(allowed(&meta("fgbackup", Level::Trace)));
+        assert!(allowed(&meta("fgbackup::notify::webhook", Level::Trace)));
+        assert!(!allowed(&meta(
+            "ureq::unversioned::transport",
+            Level::Debug
+        )));
+        assert!(!allowed(&meta("rustls::client::hs", Level::Info)));
+        assert!(
+            !allowed(&meta("fgbackupx", Level::Debug)),
+            "a prefix is not us"
+        );
+        assert!(allowed(&meta("ureq", Level::Warn)));
+        assert!(allowed(&meta("s3::bucket", Level::Error)));
+    }
+}
