@@ -122,6 +122,12 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
         }
     };
 
+    // No log line may show them, whatever a dependency prints.
+    crate::redact::register(&credentials.secret_key);
+    if let Some(token) = &credentials.session_token {
+        crate::redact::register(token);
+    }
+
     let region = flags
         .region
         .clone()
