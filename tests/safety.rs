@@ -674,3 +674,37 @@ fn symlinked_database_path_shares_the_run_lock() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Item 9 (S3 side): an endpoint that accepts connections and never answers
+/// holds neither the bucket check nor the run after a stop signal.
+#[test]
+fn sigterm_ends_a_run_whose_endpoint_never_answers() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming().flatten() {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.push(conn); // never read, never answered
+            }
+        });
+    }
+    let ws = Workspace::new();
+    let f = ws.write_gz("a.log.gz", 100, 19);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut child = spawn(&ws, &ws.s3_upload_args(&endpoint, &["--delete"]), &[]);
+    eventually("the bucket check to connect", || {
+        assert!(child.try_wait().unwrap().is_none(), "exited early");
+        accepted.load(Ordering::SeqCst) >= 1
+    });
+    signal(&child, libc::SIGTERM);
+    let out = exits_within(child, Duration::from_secs(15));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("stop signal"), "{err}");
+    assert!(f.exists());
+    assert_eq!(ws.runs(), vec![("failed".to_string(), Some(1))]);
+}

@@ -8,7 +8,7 @@
 //! either the file, or a verified remote copy plus a row saying so.
 //!
 //! The writer never waits forever: after a stop signal it gives the workers
-//! [`STOP_GRACE`] to finish, then records the files still in flight as
+//! [`DRAIN_GRACE`] to finish, then records the files still in flight as
 //! interrupted and returns, leaving any request still blocked on the network
 //! to die with the process. Nothing is deleted by a worker, so abandoning one
 //! cannot lose a file.
@@ -33,8 +33,12 @@ use crate::store::Store;
 use crate::store::local::LocalStore;
 use crate::store::s3::S3Store;
 
-/// How long the writer waits for in-flight files after a stop signal.
-pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long the writer waits for in-flight files after a stop signal
+/// (longer than notifications' [`signal::STOP_GRACE`]: a part in flight
+/// that finishes can still be aborted cleanly).
+pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
+/// The destination check's own limit; S3 requests also time out on their own.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(180);
 /// How often the writer looks at the stop flag while waiting for outcomes.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -203,7 +207,7 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
 
 /// What the workers share; owned, so the writer can leave a stuck worker behind.
 struct Shared {
-    store: Box<dyn Store>,
+    store: Arc<dyn Store>,
     root: fsafe::Root,
     budget: Arc<MemoryBudget>,
     cfg: UploadConfig,
@@ -223,7 +227,7 @@ struct Recorder<'a> {
 /// Runs one upload (or dry run) and returns its summary.
 pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     let clock = Instant::now();
-    let store = open_store(cfg)?;
+    let store: Arc<dyn Store> = Arc::from(open_store(cfg)?);
     // The lock is bound first so it is released last, after the database.
     let (_lock, inventory, run_id) = begin(cfg, store.as_ref())?;
     let rec = Recorder {
@@ -231,7 +235,7 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
         inventory: inventory.as_ref(),
         run_id,
     };
-    let root = match prepare(cfg, store.as_ref()) {
+    let root = match prepare(cfg, &store) {
         Ok(root) => root,
         Err(e) => {
             rec.finish(&Summary::default(), clock.elapsed(), Some("failed"))?;
@@ -294,9 +298,13 @@ fn begin(
     Ok((Some(lock), Some(inv), run_id))
 }
 
-/// Checks the destination once and opens the source directory.
-fn prepare(cfg: &UploadConfig, store: &dyn Store) -> Result<fsafe::Root> {
-    store.check().map_err(|e| Error::runtime(e.message))?;
+/// Checks the destination once and opens the source directory. The check
+/// may wait on the network (a LIST), so a stop signal must be able to end it.
+fn prepare(cfg: &UploadConfig, store: &Arc<dyn Store>) -> Result<fsafe::Root> {
+    let checking = Arc::clone(store);
+    signal::run_bounded("store-check", CHECK_TIMEOUT, move || checking.check())
+        .map_err(|why| Error::runtime(format!("checking {}: {why}", store.describe())))?
+        .map_err(|e| Error::runtime(e.message))?;
     fsafe::Root::open(&cfg.dir).map_err(|e| {
         Error::runtime(format!(
             "cannot open --dir {} ({e}): check the path and permissions",
@@ -368,7 +376,7 @@ impl Recorder<'_> {
         Ok(())
     }
 
-    /// Records outcomes until every worker is done, or until [`STOP_GRACE`]
+    /// Records outcomes until every worker is done, or until [`DRAIN_GRACE`]
     /// after a stop signal; returns whether workers were left behind.
     fn collect(
         &self,
@@ -383,7 +391,7 @@ impl Recorder<'_> {
                 Err(RecvTimeoutError::Disconnected) => return Ok(false),
                 Err(RecvTimeoutError::Timeout) => {
                     if !signal::stop_requested()
-                        || stop_seen.get_or_insert_with(Instant::now).elapsed() < STOP_GRACE
+                        || stop_seen.get_or_insert_with(Instant::now).elapsed() < DRAIN_GRACE
                     {
                         continue;
                     }
@@ -559,7 +567,7 @@ fn interrupted(cfg: &UploadConfig, candidate: Candidate) -> Outcome {
         duration: Duration::ZERO,
         error: Some(format!(
             "stopped by a signal while a request for this file was still waiting on the network (given up after {} s); whether it reached the server is unknown, the file is kept",
-            STOP_GRACE.as_secs()
+            DRAIN_GRACE.as_secs()
         )),
         deletable: None,
         candidate,
