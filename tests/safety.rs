@@ -708,3 +708,50 @@ fn sigterm_ends_a_run_whose_endpoint_never_answers() {
     assert!(f.exists());
     assert_eq!(ws.runs(), vec![("failed".to_string(), Some(1))]);
 }
+
+/// `--dry-run` writes nothing anywhere: not even the directory store's own
+/// bookkeeping (migration, cleaning, metadata repair).
+#[test]
+fn dry_run_leaves_a_directory_store_untouched() {
+    let ws = Workspace::new();
+    let f = ws.write_gz("FGT/a.log.gz", 200, 20);
+    ws.write_gz("FGT/b.log.gz", 200, 21);
+    let old = ws.archive().join("FGT");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::copy(&f, old.join("a.log.gz")).unwrap();
+    let sidecar = format!("{}  a.log.gz\n", sha256_file(&f));
+    std::fs::write(old.join("a.log.gz.sha256"), &sidecar).unwrap();
+    let listing = |dir: &Path| {
+        let mut all = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p.clone());
+                }
+                all.push(p);
+            }
+        }
+        all.sort();
+        all
+    };
+    let before = listing(&ws.archive());
+    let out = ws.upload_local(&["--dry-run", "--delete"], &[]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        text.contains("skipped_exists") && text.contains("would_upload"),
+        "{text}"
+    );
+    assert_eq!(
+        listing(&ws.archive()),
+        before,
+        "nothing written to the archive"
+    );
+    assert_eq!(
+        std::fs::read_to_string(old.join("a.log.gz.sha256")).unwrap(),
+        sidecar
+    );
+    assert!(f.exists() && !ws.db().exists());
+}

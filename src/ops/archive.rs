@@ -141,6 +141,7 @@ pub fn open_store(cfg: &UploadConfig) -> Result<Box<dyn Store>> {
         Destination::S3 {
             bucket, settings, ..
         } => Box::new(S3Store::new(bucket, settings, cfg.part_size)?),
+        Destination::Local { root } if cfg.dry_run => Box::new(LocalStore::read_only(root.clone())),
         Destination::Local { root } => Box::new(LocalStore::new(root.clone())),
     })
 }

@@ -48,11 +48,25 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A destination directory.
 pub struct LocalStore {
     root: PathBuf,
+    /// A dry run: look, never write (no directories, no migration, no
+    /// cleaning, no metadata repair).
+    read_only: bool,
 }
 
 impl LocalStore {
     pub fn new(root: PathBuf) -> LocalStore {
-        LocalStore { root }
+        LocalStore {
+            root,
+            read_only: false,
+        }
+    }
+
+    /// A store that only reads, for `--dry-run`.
+    pub fn read_only(root: PathBuf) -> LocalStore {
+        LocalStore {
+            root,
+            read_only: true,
+        }
     }
 
     fn store_dir(&self, sub: &str) -> PathBuf {
@@ -365,6 +379,7 @@ impl Store for LocalStore {
     fn check(&self) -> Result<(), StoreError> {
         match fs::metadata(&self.root) {
             Ok(m) if m.is_dir() => {}
+            Err(e) if self.read_only && e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Ok(_) => {
                 return Err(StoreError::permanent(format!(
                     "destination {} is not a directory: fix --dest",
@@ -380,6 +395,9 @@ impl Store for LocalStore {
                 })?;
             }
             Err(e) => return Err(io_err("access destination", &self.root, e)),
+        }
+        if self.read_only {
+            return Ok(());
         }
         for sub in ["meta", "tmp"] {
             let dir = self.store_dir(sub);
@@ -415,7 +433,9 @@ impl Store for LocalStore {
             Some(s) => Some(s),
             None => match self.hash_object(key)? {
                 Some((_, sha)) => {
-                    self.write_meta(key, &sha)?;
+                    if !self.read_only {
+                        self.write_meta(key, &sha)?;
+                    }
                     Some(sha)
                 }
                 None => return Ok(None),
