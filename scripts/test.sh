@@ -19,4 +19,10 @@ if ! python3 -c 'import moto.server' 2>/dev/null; then
   echo "test.sh: installing moto[server] (the second S3 server some tests start)" >&2
   python3 -m pip install --quiet 'moto[server]'
 fi
+# Some fault tests time their attack with strace (a delayed system call).
+if ! command -v strace >/dev/null; then
+  echo "test.sh: installing strace (some fault tests use it)" >&2
+  apt-get install -y -qq strace >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq strace >/dev/null; }
+fi
 cargo test --locked "$@"

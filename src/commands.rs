@@ -214,6 +214,9 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
     let logs = workdir.join("logs");
     let archive = std::path::absolute(workdir.join("archive"))
         .map_err(|e| Error::io("resolve", &workdir, e))?;
+    // The directory store never creates its root (an unmounted disk must not
+    // be mistaken for an empty archive): the demo owns this one.
+    std::fs::create_dir_all(&archive).map_err(|e| Error::io("create", &archive, e))?;
     if !logs.exists() {
         let paths = loggen::generate(&GenSpec {
             out: logs.clone(),

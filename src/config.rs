@@ -263,6 +263,12 @@ pub fn parse_upload(
 
     if let Destination::Local { root } = &destination {
         refuse_overlap(&dir, root)?;
+        if prefix.split('/').next() == Some(crate::store::local::STORE_DIR) {
+            return Err(Error::usage(format!(
+                "--prefix '{prefix}' starts with '{}', which the directory store reserves for its own data: choose another prefix",
+                crate::store::local::STORE_DIR
+            )));
+        }
     }
 
     Ok(UploadConfig {

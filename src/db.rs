@@ -128,7 +128,9 @@ impl Inventory {
             .map_err(context)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(context)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // FULL: a row must be on disk before the file it describes is deleted,
+        // even across a power cut (NORMAL may roll back the last commits).
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(context)?;
         let mut inv = Inventory {
             conn,

@@ -193,6 +193,7 @@ fn check_log_dir(r: &mut Report, cfg: &UploadConfig) {
                 &cfg.include,
                 cfg.min_age,
                 std::time::SystemTime::now(),
+                &upload::own_files(cfg),
             );
             r.line(
                 Level::Ok,

@@ -62,10 +62,20 @@ impl FileId {
         } else if self.mtime != now.mtime {
             Some("its modification time changed".to_string())
         } else if self.ctime != now.ctime {
-            Some("it was modified in place (its ctime changed)".to_string())
+            Some(
+                "its ctime changed (modified in place, or a hard link to it added or removed)"
+                    .to_string(),
+            )
         } else {
             None
         }
+    }
+
+    /// Only the ctime differs: a write that put the mtime back, a chmod, or
+    /// a hard link added or removed. Only the bytes can tell which.
+    fn only_ctime_differs(&self, now: &FileId) -> bool {
+        (self.dev, self.ino, self.size, self.mtime) == (now.dev, now.ino, now.size, now.mtime)
+            && self.ctime != now.ctime
     }
 }
 
@@ -102,21 +112,7 @@ impl Root {
                 "'{relative}' is not a plain relative path"
             )));
         }
-        let mut dir: Option<OwnedFd> = None;
-        for part in dirs {
-            let base = dir.as_ref().map_or(self.fd.as_raw_fd(), AsRawFd::as_raw_fd);
-            let next = open_at(
-                base,
-                part.as_bytes(),
-                libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW,
-            )
-            .map_err(|e| OpenError::from_walk(e, part))?;
-            dir = Some(next);
-        }
-        let dir = match dir {
-            Some(d) => d,
-            None => self.fd.try_clone().map_err(OpenError::Io)?,
-        };
+        let dir = self.walk(dirs)?;
         // O_NONBLOCK: a FIFO swapped in after the scan must not block the open.
         let fd = open_at(
             dir.as_raw_fd(),
@@ -139,7 +135,28 @@ impl Root {
             file,
             dir,
             name,
+            relative: relative.to_string(),
         })
+    }
+
+    /// Opens the directory `dirs` (components below the root) without
+    /// following any symlink.
+    fn walk(&self, dirs: &[&str]) -> Result<OwnedFd, OpenError> {
+        let mut dir: Option<OwnedFd> = None;
+        for part in dirs {
+            let base = dir.as_ref().map_or(self.fd.as_raw_fd(), AsRawFd::as_raw_fd);
+            let next = open_at(
+                base,
+                part.as_bytes(),
+                libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW,
+            )
+            .map_err(|e| OpenError::from_walk(e, part))?;
+            dir = Some(next);
+        }
+        match dir {
+            Some(d) => Ok(d),
+            None => self.fd.try_clone().map_err(OpenError::Io),
+        }
     }
 }
 
@@ -151,6 +168,9 @@ pub struct Opened {
     pub id: FileId,
     dir: OwnedFd,
     name: CString,
+    /// The path below the root it was opened by, to check before a delete
+    /// that its directory is still there (not moved out of `--dir`).
+    relative: String,
 }
 
 impl std::fmt::Debug for Opened {
@@ -180,20 +200,70 @@ impl Opened {
         }
     }
 
-    /// Deletes the file only if its name still carries the identity the
-    /// archived bytes were read under ([`Opened::id`]).
-    pub fn unlink_if_unchanged(&self) -> Result<(), Refusal> {
-        let now = self
+    /// Ok when both the descriptor and the name still are the version whose
+    /// bytes hash to `sha256`. A change of ctime alone (a hard link added or
+    /// removed, a chmod, a rewrite that put the mtime back) is settled by
+    /// reading the bytes again; `reread` always reads them again, which also
+    /// catches what leaves no timestamp (a write through a shared mapping).
+    pub fn confirm(&self, sha256: &str, reread: bool) -> Result<(), String> {
+        let stat_failed = |e: io::Error| format!("it cannot be stat'ed ({e})");
+        let now = self.current().map_err(stat_failed)?;
+        let at = self
             .at_name()
-            .map_err(|e| Refusal::Failed(format!("cannot stat it before deleting: {e}")))?
-            .ok_or_else(|| {
-                Refusal::Changed("it disappeared before it could be deleted".to_string())
-            })?;
-        if let Some(why) = self.id.change_to(&now) {
-            return Err(Refusal::Changed(format!(
-                "{why} after it was archived, so its current content is not the archived one"
-            )));
+            .map_err(stat_failed)?
+            .ok_or_else(|| "it was removed or renamed".to_string())?;
+        let mut must_reread = reread;
+        for seen in [now, at] {
+            if let Some(why) = self.id.change_to(&seen) {
+                if !self.id.only_ctime_differs(&seen) {
+                    return Err(why);
+                }
+                must_reread = true;
+            }
         }
+        if must_reread {
+            let (size, sha) = self
+                .rehash()
+                .map_err(|e| format!("it cannot be read again ({e})"))?;
+            if size != self.id.size || sha != sha256 {
+                return Err("its bytes changed after they were read".to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// SHA-256 of the whole file, read again through the descriptor.
+    fn rehash(&self) -> io::Result<(u64, String)> {
+        let mut reader = PositionedReader {
+            file: &self.file,
+            offset: 0,
+        };
+        let d = crate::digest::digest_reader(&mut reader, false)?;
+        Ok((d.bytes, d.sha256))
+    }
+
+    /// Deletes the file only if its directory is still the one below
+    /// `--dir` it was opened in, and its name still carries the version whose
+    /// bytes were archived (`sha256`, see [`Opened::confirm`]).
+    pub fn unlink_if_unchanged(&self, root: &Root, sha256: &str) -> Result<(), Refusal> {
+        let parts: Vec<&str> = self.relative.split('/').collect();
+        let dirs = &parts[..parts.len().saturating_sub(1)];
+        let same_dir = root
+            .walk(dirs)
+            .ok()
+            .and_then(|fd| File::from(fd).metadata().ok())
+            .zip(self.dir_meta())
+            .is_some_and(|(a, b)| (a.dev(), a.ino()) == (b.dev(), b.ino()));
+        if !same_dir {
+            return Err(Refusal::Changed(
+                "its directory was moved or replaced; nothing outside --dir is deleted".to_string(),
+            ));
+        }
+        self.confirm(sha256, false).map_err(|why| {
+            Refusal::Changed(format!(
+                "{why} after it was archived, so its current content is not the archived one"
+            ))
+        })?;
         // SAFETY: a valid directory descriptor and a NUL-terminated name.
         let rc = unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.name.as_ptr(), 0) };
         if rc == 0 {
@@ -204,6 +274,26 @@ impl Opened {
                 io::Error::last_os_error()
             )))
         }
+    }
+
+    fn dir_meta(&self) -> Option<std::fs::Metadata> {
+        let dup = self.dir.try_clone().ok()?;
+        File::from(dup).metadata().ok()
+    }
+}
+
+/// Reads a file from its start with `pread`, leaving its offset alone.
+struct PositionedReader<'a> {
+    file: &'a File,
+    offset: u64,
+}
+
+impl io::Read for PositionedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
@@ -302,6 +392,10 @@ mod tests {
         assert!(matches!(r.open_file("fw1/none.gz"), Err(OpenError::Io(_))));
     }
 
+    fn sha(data: &[u8]) -> String {
+        crate::digest::digest_bytes(data, false).unwrap().sha256
+    }
+
     #[test]
     fn unlink_only_the_same_version() {
         let tmp = tempfile::tempdir().unwrap();
@@ -315,14 +409,15 @@ mod tests {
         f.set_modified(opened.file.metadata().unwrap().modified().unwrap())
             .unwrap();
         std::fs::rename(root.join("new"), root.join("a.gz")).unwrap();
-        let err = opened.unlink_if_unchanged().unwrap_err();
+        let err = opened.unlink_if_unchanged(&r, &sha(b"one")).unwrap_err();
         assert!(
             matches!(&err, Refusal::Changed(w) if w.contains("replaced")),
             "{err:?}"
         );
         assert_eq!(std::fs::read(root.join("a.gz")).unwrap(), b"two");
 
-        // Rewritten in place with the mtime put back: ctime tells.
+        // Rewritten in place with the mtime put back: the ctime changed, and
+        // the bytes read again differ.
         let opened = r.open_file("a.gz").unwrap();
         let mtime = opened.file.metadata().unwrap().modified().unwrap();
         // ctime has the kernel's coarse clock granularity (a few ms): let one
@@ -331,14 +426,36 @@ mod tests {
         let mut w = File::options().write(true).open(root.join("a.gz")).unwrap();
         w.write_all(b"TWO").unwrap();
         w.set_modified(mtime).unwrap();
-        let err = opened.unlink_if_unchanged().unwrap_err();
+        let err = opened.unlink_if_unchanged(&r, &sha(b"two")).unwrap_err();
         assert!(
-            matches!(&err, Refusal::Changed(w) if w.contains("ctime")),
+            matches!(&err, Refusal::Changed(w) if w.contains("bytes changed")),
             "{err:?}"
         );
 
+        // Only the ctime changed (a hard link came and went): same bytes, deleted.
         let opened = r.open_file("a.gz").unwrap();
-        opened.unlink_if_unchanged().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::hard_link(root.join("a.gz"), root.join("b.gz")).unwrap();
+        std::fs::remove_file(root.join("b.gz")).unwrap();
+        assert!(opened.confirm(&sha(b"TWO"), false).is_ok());
+        opened.unlink_if_unchanged(&r, &sha(b"TWO")).unwrap();
         assert!(!root.join("a.gz").exists());
+    }
+
+    #[test]
+    fn never_deletes_in_a_directory_moved_out_of_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("logs");
+        std::fs::create_dir_all(root.join("fw")).unwrap();
+        std::fs::write(root.join("fw/a.gz"), b"x").unwrap();
+        let r = Root::open(&root).unwrap();
+        let opened = r.open_file("fw/a.gz").unwrap();
+        std::fs::rename(root.join("fw"), tmp.path().join("kept")).unwrap();
+        let err = opened.unlink_if_unchanged(&r, &sha(b"x")).unwrap_err();
+        assert!(
+            matches!(&err, Refusal::Changed(w) if w.contains("moved")),
+            "{err:?}"
+        );
+        assert!(tmp.path().join("kept/a.gz").exists());
     }
 }

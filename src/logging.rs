@@ -31,8 +31,9 @@ pub fn init() {
     }
 }
 
-/// `[2026-01-31T02:00:00Z INFO ] message`, with secrets masked: the same
-/// shape as env_logger's default without the target.
+/// `[2026-01-31T02:00:00Z INFO ] message`, with secrets masked and control
+/// characters escaped: the same shape as env_logger's default without the
+/// target, and always exactly one line.
 fn format_line(buf: &mut env_logger::fmt::Formatter, record: &Record<'_>) -> std::io::Result<()> {
     let text = record.args().to_string();
     writeln!(
@@ -40,8 +41,26 @@ fn format_line(buf: &mut env_logger::fmt::Formatter, record: &Record<'_>) -> std
         "[{} {:<5}] {}",
         buf.timestamp(),
         record.level(),
-        crate::redact::redact(&text)
+        one_line(&crate::redact::redact(&text))
     )
+}
+
+/// `text` with control characters escaped (`\n`, `\u{1b}`...): a file name
+/// holding a newline must not forge a second log or plan line, nor an escape
+/// sequence repaint the terminal.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// env_logger's logger with the third-party cap in front of it. A wrapper
@@ -82,6 +101,13 @@ impl Log for Capped {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(one_line("a.gz"), "a.gz");
+        assert_eq!(one_line("x\n[INFO] deleted y"), "x\\n[INFO] deleted y");
+        assert_eq!(one_line("\u{1b}[2J"), "\\u{1b}[2J");
+    }
     use log::Level;
 
     fn meta(target: &str, level: Level) -> Metadata<'_> {

@@ -55,9 +55,23 @@ fn resolve_depth(path: &Path, depth: usize) -> io::Result<PathBuf> {
     Ok(out)
 }
 
-/// True when one path is the other or lies inside it (component-wise).
+/// True when one path is the other or lies inside it: component-wise on
+/// the resolved paths, and by device and inode, which also sees through bind
+/// mounts (two names of one directory that no symlink connects).
 pub fn overlap(a: &Path, b: &Path) -> bool {
-    a.starts_with(b) || b.starts_with(a)
+    a.starts_with(b) || b.starts_with(a) || inside_by_inode(a, b) || inside_by_inode(b, a)
+}
+
+/// True when `outer` (an existing directory) is `inner` or one of the
+/// existing ancestors of `inner`, compared by device and inode.
+fn inside_by_inode(inner: &Path, outer: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(o) = std::fs::metadata(outer) else {
+        return false;
+    };
+    inner.ancestors().any(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_dir() && (m.dev(), m.ino()) == (o.dev(), o.ino()))
+    })
 }
 
 #[cfg(test)]

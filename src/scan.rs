@@ -32,9 +32,19 @@ pub struct ScanOutcome {
     pub warnings: Vec<String>,
 }
 
-/// Recursively scans `root` for files matching any of `patterns`.
-pub fn scan(root: &Path, patterns: &[String], min_age: Duration, now: SystemTime) -> ScanOutcome {
+/// Recursively scans `root` for files matching any of `patterns`, except
+/// the (resolved) paths in `skip`: fgbackup's own files.
+pub fn scan(
+    root: &Path,
+    patterns: &[String],
+    min_age: Duration,
+    now: SystemTime,
+    skip: &[PathBuf],
+) -> ScanOutcome {
     let mut out = ScanOutcome::default();
+    // The scan follows no link below `root`, so a candidate's real path is
+    // the real root joined with its relative path.
+    let real_root = crate::paths::resolve(root).unwrap_or_else(|_| root.to_path_buf());
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = match std::fs::read_dir(&dir) {
@@ -95,6 +105,13 @@ pub fn scan(root: &Path, patterns: &[String], min_age: Duration, now: SystemTime
                 ));
                 continue;
             };
+            if skip.contains(&real_root.join(&relative)) {
+                log::info!(
+                    "not archiving {}: it is fgbackup's own (database, lock, flag or metrics file)",
+                    path.display()
+                );
+                continue;
+            }
             out.candidates.push(Candidate {
                 path,
                 relative,
@@ -163,11 +180,11 @@ mod tests {
         std::os::unix::fs::symlink(root.join("b.log.gz"), root.join("link.gz")).unwrap();
         let pats = vec!["*.gz".to_string()];
         let later = SystemTime::now() + Duration::from_secs(3600);
-        let out = scan(root, &pats, Duration::from_secs(60), later);
+        let out = scan(root, &pats, Duration::from_secs(60), later, &[]);
         let keys: Vec<&str> = out.candidates.iter().map(|c| c.relative.as_str()).collect();
         assert_eq!(keys, ["b.log.gz", "site/fw1/a.log.gz"]);
         assert_eq!(out.candidates[0].size, 2);
-        let now = scan(root, &pats, Duration::from_secs(60), SystemTime::now());
+        let now = scan(root, &pats, Duration::from_secs(60), SystemTime::now(), &[]);
         assert!(now.candidates.is_empty());
         assert_eq!(now.too_young, 2);
     }

@@ -530,7 +530,8 @@ fn presign_gives_a_working_link() {
 fn daemon_uploads_on_schedule_and_survives_a_failed_run() {
     let ws = Workspace::new();
     ws.write_gz("d.log.gz", 50, 1);
-    let dest = format!("file://{}", ws.tmp.path().join("archive").display());
+    std::fs::create_dir_all(ws.archive()).unwrap();
+    let dest = format!("file://{}", ws.archive().display());
     let logs = ws.logs();
     let db = ws.db();
     let api = Api::start(

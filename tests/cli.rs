@@ -75,7 +75,8 @@ fn directory_store_archives_verifies_and_deletes() {
     let f = ws.write_gz("FGT-1/a.log.gz", 500, 2);
     let bytes = std::fs::read(&f).unwrap();
     let sha = sha256_file(&f);
-    let archive = ws.tmp.path().join("archive");
+    let archive = ws.archive();
+    std::fs::create_dir_all(&archive).unwrap();
     let dest = format!("file://{}", archive.display());
     let logs = ws.logs();
     let db = ws.db();
@@ -97,8 +98,7 @@ fn directory_store_archives_verifies_and_deletes() {
         bytes
     );
     // Store metadata lives where no key can land, in sha256sum format.
-    let meta =
-        std::fs::read_to_string(archive.join(".fgbackup/meta/FGT-1/a.log.gz.sha256")).unwrap();
+    let meta = std::fs::read_to_string(meta_path(&archive, "FGT-1/a.log.gz")).unwrap();
     assert_eq!(meta, format!("{sha}  FGT-1/a.log.gz\n"));
     assert!(!archive.join("FGT-1/a.log.gz.sha256").exists());
     // Second run with --delete: already archived, verified, so deleted.
@@ -150,7 +150,8 @@ fn young_files_wait_for_a_later_run() {
         .unwrap()
         .set_modified(std::time::SystemTime::now())
         .unwrap();
-    let dest = format!("file://{}", ws.tmp.path().join("archive").display());
+    std::fs::create_dir_all(ws.archive()).unwrap();
+    let dest = format!("file://{}", ws.archive().display());
     let logs = ws.logs();
     let db = ws.db();
     let out = ws.run(

@@ -172,6 +172,7 @@ fn second_writer_never_replaces_a_verified_copy_on_s3() {
 fn second_writer_never_replaces_a_verified_copy_in_a_directory() {
     let (a, b) = (Workspace::new(), Workspace::new());
     let archive = a.tmp.path().join("shared-archive");
+    std::fs::create_dir(&archive).unwrap();
     // Large enough that writing and reading back its temporary copy takes a
     // while, so the run can be stopped in the middle of it.
     let fa = a.write_noise_gz("fw.log.gz", 24);
@@ -461,7 +462,7 @@ fn old_sidecar_layout_is_migrated_and_kept_aside() {
     );
     assert!(legacy.join(".b.log.gz.fgbackup-2147483646.tmp").exists());
     assert_eq!(
-        std::fs::read_to_string(ws.archive().join(".fgbackup/meta/FGT/a.log.gz.sha256")).unwrap(),
+        std::fs::read_to_string(meta_path(&ws.archive(), "FGT/a.log.gz")).unwrap(),
         format!("{sha}  FGT/a.log.gz\n")
     );
 }

@@ -37,8 +37,10 @@ use crate::store::s3::S3Store;
 /// (longer than notifications' [`signal::STOP_GRACE`]: a part in flight
 /// that finishes can still be aborted cleanly).
 pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
-/// The destination check's own limit; S3 requests also time out on their own.
-const CHECK_TIMEOUT: Duration = Duration::from_secs(180);
+/// No limit of its own: S3 requests time out by themselves, and migrating a
+/// large directory store takes as long as it takes. A stop signal still ends
+/// the wait.
+const CHECK_TIMEOUT: Duration = Duration::MAX;
 /// How often the writer looks at the stop flag while waiting for outcomes.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -168,6 +170,18 @@ pub fn lock_path(db_path: &Path) -> Result<PathBuf> {
 
 /// Takes the run lock so only one upload runs per database at a time.
 pub fn lock_database(db_path: &Path) -> Result<RunLock> {
+    use std::os::unix::fs::MetadataExt;
+    // Two names of one database file would get two locks, and SQLite keeps
+    // a WAL per name: the database would be corrupted.
+    if let Ok(m) = std::fs::metadata(db_path)
+        && m.nlink() > 1
+    {
+        return Err(Error::runtime(format!(
+            "--db/DB_PATH {} has {} hard links: SQLite cannot share one database between names; keep one name (remove the other links)",
+            db_path.display(),
+            m.nlink()
+        )));
+    }
     let lock_path = lock_path(db_path)?;
     if let Some(parent) = lock_path.parent()
         && !parent.as_os_str().is_empty()
@@ -236,14 +250,13 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
         inventory: inventory.as_ref(),
         run_id,
     };
-    let root = match prepare(cfg, &store) {
-        Ok(root) => root,
+    let (root, found) = match prepare(cfg, &store) {
+        Ok(ready) => ready,
         Err(e) => {
             rec.finish(&Summary::default(), clock.elapsed(), Some("failed"))?;
             return Err(e);
         }
     };
-    let found = scan::scan(&cfg.dir, &cfg.include, cfg.min_age, SystemTime::now());
     for w in &found.warnings {
         log::error!("{w}");
     }
@@ -299,19 +312,47 @@ fn begin(
     Ok((Some(lock), Some(inv), run_id))
 }
 
-/// Checks the destination once and opens the source directory. The check
-/// may wait on the network (a LIST), so a stop signal must be able to end it.
-fn prepare(cfg: &UploadConfig, store: &Arc<dyn Store>) -> Result<fsafe::Root> {
+/// Checks the destination once, opens the source directory and scans it.
+/// Each may wait on a server or a file system that does not answer (a LIST,
+/// a hard NFS mount gone away), so each runs where a stop signal ends it.
+fn prepare(cfg: &UploadConfig, store: &Arc<dyn Store>) -> Result<(fsafe::Root, scan::ScanOutcome)> {
     let checking = Arc::clone(store);
     signal::run_bounded("store-check", CHECK_TIMEOUT, move || checking.check())
         .map_err(|why| Error::runtime(format!("checking {}: {why}", store.describe())))?
         .map_err(|e| Error::runtime(e.message))?;
-    fsafe::Root::open(&cfg.dir).map_err(|e| {
+    let (dir, include, min_age) = (cfg.dir.clone(), cfg.include.clone(), cfg.min_age);
+    let skip = own_files(cfg);
+    let opened = signal::run_bounded("scan", CHECK_TIMEOUT, move || {
+        let root = fsafe::Root::open(&dir)?;
+        let found = scan::scan(&dir, &include, min_age, SystemTime::now(), &skip);
+        Ok::<_, std::io::Error>((root, found))
+    })
+    .map_err(|why| Error::runtime(format!("scanning --dir {}: {why}", cfg.dir.display())))?;
+    opened.map_err(|e| {
         Error::runtime(format!(
             "cannot open --dir {} ({e}): check the path and permissions",
             cfg.dir.display()
         ))
     })
+}
+
+/// fgbackup's own files, never archived even when they live in `--dir`
+/// and match `--include`: the database and its companions, the run lock,
+/// the flag file and the metrics textfile.
+pub fn own_files(cfg: &UploadConfig) -> Vec<PathBuf> {
+    let mut own: Vec<PathBuf> = ["", "-wal", "-shm", "-journal", ".lock"]
+        .iter()
+        .map(|suffix| {
+            let mut p = cfg.db_path.as_os_str().to_os_string();
+            p.push(suffix);
+            PathBuf::from(p)
+        })
+        .collect();
+    own.extend(cfg.notify.flag_file.iter().cloned());
+    own.extend(cfg.notify.metrics_textfile.iter().cloned());
+    own.iter()
+        .filter_map(|p| crate::paths::resolve(p).ok())
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -388,7 +429,7 @@ impl Recorder<'_> {
         let mut stop_seen: Option<Instant> = None;
         loop {
             match rx.recv_timeout(TICK) {
-                Ok(outcome) => self.record(outcome, summary)?,
+                Ok(outcome) => self.record(outcome, shared, summary)?,
                 Err(RecvTimeoutError::Disconnected) => return Ok(false),
                 Err(RecvTimeoutError::Timeout) => {
                     if !signal::stop_requested()
@@ -397,11 +438,11 @@ impl Recorder<'_> {
                         continue;
                     }
                     while let Ok(outcome) = rx.try_recv() {
-                        self.record(outcome, summary)?;
+                        self.record(outcome, shared, summary)?;
                     }
                     let stuck: Vec<Candidate> = lock(&shared.in_flight).values().cloned().collect();
                     for c in stuck {
-                        self.record(interrupted(&shared.cfg, c), summary)?;
+                        self.record(interrupted(&shared.cfg, c), shared, summary)?;
                     }
                     return Ok(true);
                 }
@@ -410,7 +451,16 @@ impl Recorder<'_> {
     }
 
     /// The writer's part for one file: log, row, delete, totals.
-    fn record(&self, outcome: Outcome, summary: &mut Summary) -> Result<()> {
+    fn record(&self, outcome: Outcome, shared: &Shared, summary: &mut Summary) -> Result<()> {
+        if outcome.status == Status::Deferred {
+            summary.too_young += 1;
+            log::info!(
+                "{}: {}",
+                &outcome.key,
+                outcome.error.as_deref().unwrap_or("")
+            );
+            return Ok(());
+        }
         summary.files += 1;
         *summary.counts.entry(outcome.status.as_str()).or_insert(0) += 1;
         summary.bytes_sent += outcome.bytes_sent;
@@ -425,17 +475,18 @@ impl Recorder<'_> {
         log_outcome(&outcome);
         let Some(inv) = self.inventory else {
             // Dry run: the plan goes to stdout, one line per file.
-            println!(
+            let line = format!(
                 "{:<15} {} -> {}",
                 outcome.status.as_str(),
                 outcome.candidate.path.display(),
                 outcome.url.as_deref().unwrap_or(&outcome.key)
             );
+            println!("{}", crate::logging::one_line(&line));
             return Ok(());
         };
         let id = inv.insert_backup(self.run_id, &row_of(&outcome))?;
         if let (true, Some(file)) = (self.cfg.delete, &outcome.deletable) {
-            self.delete(inv, id, file, &outcome, summary)?;
+            self.delete(inv, id, file, &shared.root, &outcome, summary)?;
         }
         Ok(())
     }
@@ -447,11 +498,13 @@ impl Recorder<'_> {
         inv: &Inventory,
         id: i64,
         file: &fsafe::Opened,
+        root: &fsafe::Root,
         outcome: &Outcome,
         summary: &mut Summary,
     ) -> Result<()> {
         let path = outcome.candidate.path.display();
-        match file.unlink_if_unchanged() {
+        let sha = outcome.sha256.as_deref().unwrap_or_default();
+        match file.unlink_if_unchanged(root, sha) {
             Ok(()) => {
                 inv.mark_deleted(id)?;
                 summary.deleted += 1;

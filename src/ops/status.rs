@@ -10,6 +10,9 @@ pub enum Status {
     SkippedExists,
     /// Dry run: would be uploaded.
     WouldUpload,
+    /// Written to since the scan, younger than `--min-age` when opened: left
+    /// for a later run, like the scan leaves young files. Never recorded.
+    Deferred,
     /// The local file could not be opened or read.
     FailedRead,
     /// The file changed, was replaced or became a link while being archived.
@@ -37,6 +40,7 @@ impl Status {
             Status::Uploaded => "uploaded",
             Status::SkippedExists => "skipped_exists",
             Status::WouldUpload => "would_upload",
+            Status::Deferred => "deferred",
             Status::FailedRead => "failed_read",
             Status::FailedChanged => "failed_changed",
             Status::FailedConflict => "failed_conflict",
@@ -52,7 +56,7 @@ impl Status {
     pub fn is_failure(self) -> bool {
         !matches!(
             self,
-            Status::Uploaded | Status::SkippedExists | Status::WouldUpload
+            Status::Uploaded | Status::SkippedExists | Status::WouldUpload | Status::Deferred
         )
     }
 }

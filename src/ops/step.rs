@@ -153,10 +153,21 @@ fn archive(ctx: &Ctx<'_>, mut hashed: Hashed, out: &mut Outcome) -> Result<Statu
                 out.key = key;
                 return Ok(Status::WouldUpload);
             }
-            let receipt = put(ctx, &key, &mut hashed)?;
-            out.bytes_sent = hashed.size();
-            verify(ctx, &key, &hashed, &receipt)?;
-            (key, note, Status::Uploaded)
+            match put(ctx, &key, &mut hashed)? {
+                Put::Stored(receipt) => {
+                    out.bytes_sent = hashed.size();
+                    verify(ctx, &key, &hashed, &receipt)?;
+                    (key, note, Status::Uploaded)
+                }
+                // Our own first attempt (its answer lost), or an identical
+                // copy from another writer: already there, proven like one.
+                Put::AlreadyThere => {
+                    if ctx.cfg.delete {
+                        prove(ctx, &key, &hashed)?;
+                    }
+                    (key, note, Status::SkippedExists)
+                }
+            }
         }
     };
     if let Some(n) = &note {
@@ -165,7 +176,7 @@ fn archive(ctx: &Ctx<'_>, mut hashed: Hashed, out: &mut Outcome) -> Result<Statu
     out.url = Some(ctx.store.url(&key));
     out.key = key;
     out.error = note;
-    out.deletable = Some(settle(hashed)?);
+    out.deletable = Some(settle(hashed, ctx.cfg.delete)?);
     Ok(status)
 }
 
@@ -191,6 +202,19 @@ pub fn open(ctx: &Ctx<'_>, c: &Candidate) -> Result<Opened, Failed> {
             ),
         ));
     }
+    // A big run opens some files long after the scan: a writer may have
+    // come back to one meanwhile. Judge its age again, as the scan did.
+    let mtime =
+        std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(file.id.mtime.0).unwrap_or(0));
+    let age = std::time::SystemTime::now()
+        .duration_since(mtime)
+        .unwrap_or(Duration::ZERO);
+    if age < ctx.cfg.min_age {
+        return Err(fail(
+            Status::Deferred,
+            "written to since the scan (younger than --min-age); left for a later run",
+        ));
+    }
     Ok(Opened { file })
 }
 
@@ -198,7 +222,7 @@ pub fn open(ctx: &Ctx<'_>, c: &Candidate) -> Result<Opened, Failed> {
 /// Small files are read into a budgeted buffer: those very bytes are sent.
 pub fn digest(ctx: &Ctx<'_>, mut opened: Opened, key: &str) -> Result<Hashed, Failed> {
     let size = opened.file.id.size;
-    let check_gzip = ctx.cfg.gzip_check && key.ends_with(".gz");
+    let check_gzip = ctx.cfg.gzip_check && key.to_ascii_lowercase().ends_with(".gz");
     let read_failed = |e: std::io::Error| fail(Status::FailedRead, format!("cannot read: {e}"));
     let (digest, whole) = if size <= ctx.cfg.part_size {
         let len = usize::try_from(size)
@@ -361,6 +385,19 @@ fn prove(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<(), Failed> {
         })?;
     match read {
         Some((size, sha)) if size == h.size() && sha == h.digest.sha256 => Ok(()),
+        // Fewer bytes than the object has: the transfer was cut, which
+        // proves nothing either way.
+        Some((size, _))
+            if size < h.size() && head(ctx, key)?.is_some_and(|o| o.size == h.size()) =>
+        {
+            Err(fail(
+                Status::FailedUpload,
+                format!(
+                    "reading back the existing copy at {key} ended after {size} of {} bytes (connection cut?); nothing was proven and the file is kept",
+                    h.size()
+                ),
+            ))
+        }
         Some((size, sha)) => Err(fail(
             Status::FailedRemoteCorrupt,
             format!(
@@ -376,8 +413,17 @@ fn prove(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<(), Failed> {
     }
 }
 
-/// Stores the file at `key` without ever replacing an object there.
-fn put(ctx: &Ctx<'_>, key: &str, h: &mut Hashed) -> Result<PutReceipt, Failed> {
+/// What a PUT that did not fail did.
+enum Put {
+    Stored(PutReceipt),
+    /// The key was taken when we wrote, by an object with our content.
+    AlreadyThere,
+}
+
+/// Stores the file at `key` without ever replacing an object there. When
+/// the key turns out taken, it is probed again: our content there (a retry
+/// whose first attempt landed) is not a conflict.
+fn put(ctx: &Ctx<'_>, key: &str, h: &mut Hashed) -> Result<Put, Failed> {
     if signal::stop_requested() {
         return Err(fail(
             Status::FailedInterrupted,
@@ -397,7 +443,22 @@ fn put(ctx: &Ctx<'_>, key: &str, h: &mut Hashed) -> Result<PutReceipt, Failed> {
         ctx.store.put(key, body, &sha, &ctx.budget)
     });
     h.whole = None;
-    result.map_err(|e| {
+    match result {
+        Ok(receipt) => return Ok(Put::Stored(receipt)),
+        Err(e) if e.kind == StoreErrorKind::Exists => {
+            if let Some(obj) = head(ctx, key)?
+                && matches!(compare(&obj, h, key), Match::Same)
+            {
+                return Ok(Put::AlreadyThere);
+            }
+            return Err(fail(
+                Status::FailedConflict,
+                format!("{}; the file is kept", e.message),
+            ));
+        }
+        Err(_) => {}
+    }
+    result.map(Put::Stored).map_err(|e| {
         let status = match e.kind {
             StoreErrorKind::Changed => Status::FailedChanged,
             StoreErrorKind::Exists => Status::FailedConflict,
@@ -441,40 +502,36 @@ fn verify(ctx: &Ctx<'_>, key: &str, h: &Hashed, receipt: &PutReceipt) -> Result<
         ));
     }
     match compare(&stored, h, key) {
-        Match::Same => Ok(()),
-        Match::Corrupt(why) => Err(fail(Status::FailedVerify, why)),
-        Match::Other(f) => Err(fail(
-            Status::FailedVerify,
-            format!("the stored object does not match: {}", f.why),
-        )),
+        Match::Same => {}
+        Match::Corrupt(why) => return Err(fail(Status::FailedVerify, why)),
+        Match::Other(f) => {
+            return Err(fail(
+                Status::FailedVerify,
+                format!("the stored object does not match: {}", f.why),
+            ));
+        }
     }
+    // Where reading the object is cheap (a local directory), its bytes
+    // settle what metadata and versions cannot (an in-place rewrite).
+    if ctx.store.read_back_is_cheap() {
+        prove(ctx, key, h).map_err(|f| fail(Status::FailedVerify, f.why))?;
+    }
+    Ok(())
 }
 
 /// The remote copy is proven: the file may go if it is still exactly what
-/// was read (not rewritten, not replaced) and, for `.gz`, complete.
-fn settle(h: Hashed) -> Result<fsafe::Opened, Failed> {
+/// was read (not rewritten, not replaced; when it is to be deleted, its bytes
+/// are read again through the descriptor) and, for `.gz`, complete.
+fn settle(h: Hashed, delete: bool) -> Result<fsafe::Opened, Failed> {
     let file = h.opened.file;
-    let changed = |why: String| {
+    file.confirm(&h.digest.sha256, delete).map_err(|why| {
         fail(
             Status::FailedChanged,
             format!(
                 "{why} while it was archived; the stored copy is of the earlier content and the file is kept"
             ),
         )
-    };
-    let now = file
-        .current()
-        .map_err(|e| changed(format!("it cannot be stat'ed ({e})")))?;
-    if let Some(why) = file.id.change_to(&now) {
-        return Err(changed(why));
-    }
-    let at = file
-        .at_name()
-        .map_err(|e| changed(format!("it cannot be stat'ed ({e})")))?
-        .ok_or_else(|| changed("it was removed or renamed".to_string()))?;
-    if let Some(why) = file.id.change_to(&at) {
-        return Err(changed(why));
-    }
+    })?;
     if let Some(Err(why)) = &h.digest.gzip {
         return Err(fail(
             Status::FailedGzip,

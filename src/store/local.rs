@@ -37,7 +37,11 @@ const COPY_CHUNK: usize = 256 * 1024;
 /// The store's own directory under the root; no key may start with it.
 pub const STORE_DIR: &str = ".fgbackup";
 /// Written once the old sidecar layout has been migrated.
-const LAYOUT_MARKER: &str = "layout-v2";
+const LAYOUT_MARKER: &str = "migrated";
+/// Proves `.fgbackup/` was made by this store (see `claim_store_dir`).
+const STAMP: &str = "STORE";
+const STAMP_TEXT: &str =
+    "fgbackup directory store, layout 2: objects are ROOT/KEY; this directory is the store's own\n";
 /// A temporary file younger than this is never cleaned up, even if unlocked:
 /// its writer may be between creating and locking it.
 const TMP_GRACE: Duration = Duration::from_secs(60);
@@ -93,10 +97,14 @@ impl LocalStore {
         Ok(self.root.join(key))
     }
 
+    /// `meta/ab/<sha256 of KEY>.sha256`: fixed-length names, so a key of any
+    /// legal length has one, and no key's record can sit where another
+    /// key's directory of records would (`fw.gz` vs `fw.gz.sha256/x.gz`).
     fn meta_of(&self, key: &str) -> PathBuf {
-        let mut p = self.store_dir("meta").join(key).into_os_string();
-        p.push(".sha256");
-        PathBuf::from(p)
+        let h = hex(&Sha256::digest(key.as_bytes()));
+        self.store_dir("meta")
+            .join(&h[..2])
+            .join(format!("{h}.sha256"))
     }
 
     /// The recorded SHA-256 of `key`, if its metadata file is there and sound.
@@ -114,7 +122,7 @@ impl LocalStore {
     fn write_meta(&self, key: &str, sha256: &str) -> Result<(), StoreError> {
         let path = self.meta_of(key);
         let parent = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(parent).map_err(|e| io_err("create directory", parent, e))?;
+        make_dirs(parent)?;
         let (tmp_path, mut tmp) = self.create_tmp()?;
         let result = tmp
             .write_all(format!("{sha256}  {key}\n").as_bytes())
@@ -131,7 +139,7 @@ impl LocalStore {
     /// A new, locked temporary file under `.fgbackup/tmp/`.
     fn create_tmp(&self) -> Result<(PathBuf, File), StoreError> {
         let dir = self.store_dir("tmp");
-        fs::create_dir_all(&dir).map_err(|e| io_err("create directory", &dir, e))?;
+        make_dirs(&dir)?;
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("{}-{n}.tmp", std::process::id()));
         let file = fs::OpenOptions::new()
@@ -158,6 +166,10 @@ impl LocalStore {
         let mut removed = 0;
         for entry in entries.flatten() {
             let path = entry.path();
+            // Only names this store gives its temporary files.
+            if !entry.file_name().to_str().is_some_and(is_tmp_name) {
+                continue;
+            }
             let Ok(meta) = fs::symlink_metadata(&path) else {
                 continue;
             };
@@ -212,6 +224,44 @@ impl LocalStore {
                 )))
             }
             Err(e) => Err(io_err("publish", final_path, e)),
+        }
+    }
+
+    /// Makes `ROOT/.fgbackup/` ours: created whole (with its stamp) by one
+    /// rename, so a `.fgbackup/` without the stamp is not ours (an archived
+    /// directory of that name from before it was reserved) and is refused,
+    /// never cleaned or written into.
+    fn claim_store_dir(&self) -> Result<(), StoreError> {
+        let dir = self.root.join(STORE_DIR);
+        if dir.join(STAMP).is_file() {
+            return Ok(());
+        }
+        if fs::symlink_metadata(&dir).is_ok() {
+            return Err(StoreError::permanent(format!(
+                "{} exists but was not created by fgbackup (no {STAMP} in it; an archived directory of that name?): move it out of the archive, or archive to another --dest",
+                dir.display()
+            )));
+        }
+        let staging = self
+            .root
+            .join(format!(".fgbackup-new-{}", std::process::id()));
+        let result = fs::create_dir(&staging)
+            .and_then(|()| fs::write(staging.join(STAMP), STAMP_TEXT))
+            .and_then(|()| rename_noreplace(&staging, &dir));
+        match result {
+            Ok(()) => {
+                sync_dir(&self.root);
+                Ok(())
+            }
+            // Another run claimed it first: fine if it stamped it.
+            Err(_) if dir.join(STAMP).is_file() => {
+                let _ = fs::remove_dir_all(&staging);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = fs::remove_dir_all(&staging);
+                Err(io_err("create", &dir, e))
+            }
         }
     }
 
@@ -295,14 +345,75 @@ impl LocalStore {
                 self.write_meta(stem, &sha)?;
             }
         }
-        let dest = self.store_dir("legacy").join(&rel);
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| io_err("create directory", parent, e))?;
-        }
-        rename_noreplace(path, &dest)
-            .or_else(|_| fs::rename(path, &dest))
-            .map_err(|e| io_err("move aside", path, e))?;
+        move_aside(path, &self.store_dir("legacy").join(&rel))?;
         Ok(true)
+    }
+}
+
+/// Moves `from` to `to` (or `to.1`, `to.2`...), never replacing anything.
+fn move_aside(from: &Path, to: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = to.parent() {
+        make_dirs(parent)?;
+    }
+    for n in 0..1000 {
+        let dest = if n == 0 {
+            to.to_path_buf()
+        } else {
+            let mut p = to.as_os_str().to_os_string();
+            p.push(format!(".{n}"));
+            PathBuf::from(p)
+        };
+        let moved = rename_noreplace(from, &dest).or_else(|e| {
+            // No RENAME_NOREPLACE here: a hard link does not replace either.
+            if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+                fs::hard_link(from, &dest).and_then(|()| fs::remove_file(from))
+            } else {
+                Err(e)
+            }
+        });
+        match moved {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err("move aside", from, e)),
+        }
+    }
+    Err(StoreError::permanent(format!(
+        "cannot move {} aside: too many files of that name in {}",
+        from.display(),
+        to.display()
+    )))
+}
+
+/// `<pid>-<n>.tmp`, the names of [`LocalStore::create_tmp`].
+fn is_tmp_name(name: &str) -> bool {
+    name.strip_suffix(".tmp")
+        .and_then(|s| s.split_once('-'))
+        .is_some_and(|(a, b)| {
+            [a, b]
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+        })
+}
+
+/// Creates `dir` and its missing ancestors, syncing each parent after a
+/// child was created in it, so a new object's whole path survives a power
+/// cut (FAT and ext4 alike need the directory entries on disk).
+fn make_dirs(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        make_dirs(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            if let Some(parent) = dir.parent() {
+                sync_dir(parent);
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(io_err("create directory", dir, e)),
     }
 }
 
@@ -318,9 +429,19 @@ fn io_err(action: &str, path: &Path, e: io::Error) -> StoreError {
     StoreError::permanent(format!("failed to {action} {}: {e}", path.display()))
 }
 
-/// `dev:ino`: names one file on this machine until it is deleted.
+/// `dev:ino:size:mtime`: one file on this machine, as last written. Not
+/// the ctime: publishing (`link`, then removing the temporary name) changes
+/// it. An object rewritten in place keeps its inode but not its mtime; the
+/// verification also reads the object back, which settles the rest.
 fn version_of(meta: &fs::Metadata) -> String {
-    format!("{}:{}", meta.dev(), meta.ino())
+    format!(
+        "{}:{}:{}:{}.{:09}",
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    )
 }
 
 fn try_lock(file: &File) -> bool {
@@ -379,29 +500,29 @@ impl Store for LocalStore {
     fn check(&self) -> Result<(), StoreError> {
         match fs::metadata(&self.root) {
             Ok(m) if m.is_dir() => {}
-            Err(e) if self.read_only && e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Ok(_) => {
                 return Err(StoreError::permanent(format!(
                     "destination {} is not a directory: fix --dest",
                     self.root.display()
                 )));
             }
+            // Never created here: a USB disk or NFS share that is not mounted
+            // would otherwise receive the archive on the root file system,
+            // hidden again by the next mount.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&self.root).map_err(|e| {
-                    StoreError::permanent(format!(
-                        "cannot create destination directory {} ({e}): create it or fix --dest",
-                        self.root.display()
-                    ))
-                })?;
+                return Err(StoreError::permanent(format!(
+                    "destination directory {} does not exist: create it (mkdir -p {0}), or mount the disk or share it lives on",
+                    self.root.display()
+                )));
             }
             Err(e) => return Err(io_err("access destination", &self.root, e)),
         }
         if self.read_only {
             return Ok(());
         }
+        self.claim_store_dir()?;
         for sub in ["meta", "tmp"] {
-            let dir = self.store_dir(sub);
-            fs::create_dir_all(&dir).map_err(|e| io_err("create directory", &dir, e))?;
+            make_dirs(&self.store_dir(sub))?;
         }
         self.migrate_legacy()?;
         let removed = self.clean_tmp();
@@ -447,6 +568,10 @@ impl Store for LocalStore {
             checksum_sha256: None,
             version: Some(version_of(&meta)),
         }))
+    }
+
+    fn read_back_is_cheap(&self) -> bool {
+        true
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
@@ -495,11 +620,12 @@ impl Store for LocalStore {
             )));
         }
         let parent = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(parent).map_err(|e| io_err("create directory", parent, e))?;
-        let (tmp, file) = self.create_tmp()?;
+        make_dirs(parent)?;
         // `file` keeps the temporary file locked until it is published or removed.
-        let result = write_verified(&tmp, file, body, sha256)
+        let (tmp, mut file) = self.create_tmp()?;
+        let result = write_verified(&tmp, &mut file, body, sha256)
             .and_then(|version| self.publish(&tmp, &path, key).map(|()| version));
+        drop(file);
         let version = match result {
             Ok(v) => v,
             Err(e) => {
@@ -517,10 +643,10 @@ impl Store for LocalStore {
 
 /// Copies `body` into `out` (the locked temporary file at `tmp`), syncs it,
 /// then reads it back and checks that both what was written and what is now
-/// on disk hash to `expected`. Returns the file's version (`dev:ino`).
+/// on disk hash to `expected`. Returns the file's version (see [`version_of`]).
 fn write_verified(
     tmp: &Path,
-    mut out: File,
+    out: &mut File,
     body: Body<'_>,
     expected: &str,
 ) -> Result<String, StoreError> {
@@ -529,7 +655,7 @@ fn write_verified(
             out.write_all(data).map_err(|e| io_err("write", tmp, e))?;
             hex(&Sha256::digest(data))
         }
-        Body::File { file, size } => copy_hashed(file, size, &mut out, tmp)?,
+        Body::File { file, size } => copy_hashed(file, size, out, tmp)?,
     };
     if sent != expected {
         return Err(StoreError::changed(
@@ -537,6 +663,12 @@ fn write_verified(
         ));
     }
     out.sync_all().map_err(|e| io_err("sync", tmp, e))?;
+    // Drop the cached pages, so the read-back below reads the medium
+    // rather than the memory the bytes were written from.
+    // SAFETY: fadvise on a valid descriptor; only a hint.
+    unsafe {
+        libc::posix_fadvise(out.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
     let meta = out.metadata().map_err(|e| io_err("stat", tmp, e))?;
     let stored = File::open(tmp)
         .and_then(|f| digest::digest_reader(f, false))

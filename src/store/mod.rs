@@ -133,6 +133,12 @@ pub trait Store: Send + Sync {
     /// Reads a whole (small) object back; used by `fgbackup doctor`'s probe.
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError>;
 
+    /// Whether reading an object back costs about as much as writing it
+    /// did (a local directory), so verification reads every upload back.
+    fn read_back_is_cheap(&self) -> bool {
+        false
+    }
+
     /// Reads the object back, streamed, and returns its size and SHA-256:
     /// the only proof of what a store holds now. `Ok(None)` when it is gone.
     fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError>;

@@ -262,6 +262,8 @@ impl Workspace {
 
     /// `upload --dir logs/ --dest file://archive/ --db DB --min-age 0` plus `extra`.
     pub fn local_upload_args(&self, extra: &[&str]) -> Vec<String> {
+        // The directory store requires its root to exist.
+        std::fs::create_dir_all(self.archive()).unwrap();
         let mut args: Vec<String> = vec![
             "upload".into(),
             "--dir".into(),
@@ -393,4 +395,18 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Where the directory store at `archive` records the sha256 of `key`:
+/// `.fgbackup/meta/<2 hex>/<sha256 of the key>.sha256`.
+pub fn meta_path(archive: &Path, key: &str) -> PathBuf {
+    use sha2::Digest;
+    let h: String = sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    archive
+        .join(".fgbackup/meta")
+        .join(&h[..2])
+        .join(format!("{h}.sha256"))
 }
