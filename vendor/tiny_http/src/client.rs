@@ -2,15 +2,19 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use crate::common::{HTTPVersion, Method};
+use crate::common::{HTTPVersion, Method, StatusCode};
+use crate::util::refined_tcp_stream::Deadline;
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
-use crate::Request;
+use crate::{Limits, Request};
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
@@ -34,6 +38,18 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    limits: Arc<Limits>,
+
+    // when the request head being read must be complete (Limits::head_timeout)
+    deadline: Deadline,
+
+    // bytes of the request head read so far (Limits::max_head_bytes)
+    head_bytes: usize,
+
+    // set when a request's body was dropped before its end: the rest of it
+    // is still in the stream, so no further request can be read
+    unread_body: Arc<AtomicBool>,
 }
 
 /// Error that can happen when reading a request.
@@ -43,7 +59,20 @@ enum ReadError {
     WrongHeader(HTTPVersion),
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
+    /// the request line is longer than `Limits::max_head_bytes`
+    RequestLineTooLong,
+    /// the request head is longer than `Limits::max_head_bytes`
+    HeadersTooLarge(HTTPVersion),
+    /// the body's length is ambiguous (see `RequestCreationError::BadFraming`)
+    BadFraming(HTTPVersion, &'static str),
     ReadIoError(IoError),
+}
+
+/// Why reading one line of the request head failed.
+enum LineError {
+    Io(IoError),
+    TooLong,
+    NotAscii,
 }
 
 impl ClientConnection {
@@ -51,9 +80,11 @@ impl ClientConnection {
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        limits: Arc<Limits>,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
+        let deadline = read_socket.deadline();
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -65,6 +96,10 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            limits,
+            deadline,
+            head_bytes: 0,
+            unread_body: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -76,23 +111,31 @@ impl ClientConnection {
     /// Reads the next line from self.next_header_source.
     ///
     /// Reads until `CRLF` is reached. The next read will start
-    ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
+    ///  at the first byte of the new line. Fails once the head is longer
+    ///  than `Limits::max_head_bytes`, before storing more.
+    fn read_next_line(&mut self) -> Result<AsciiString, LineError> {
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
+        let max = self.limits.max_head_bytes.unwrap_or(usize::MAX);
 
         loop {
             let byte = self.next_header_source.by_ref().bytes().next();
 
             let byte = match byte {
-                Some(b) => b?,
-                None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
+                Some(b) => b.map_err(LineError::Io)?,
+                None => {
+                    let eof = IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF");
+                    return Err(LineError::Io(eof));
+                }
             };
+            self.head_bytes += 1;
+            if self.head_bytes > max {
+                return Err(LineError::TooLong);
+            }
 
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf)
-                    .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
+                return AsciiString::from_ascii(buf).map_err(|_| LineError::NotAscii);
             }
 
             prev_byte_was_cr = byte == b'\r';
@@ -101,13 +144,48 @@ impl ClientConnection {
         }
     }
 
+    /// Waits until the previous request is answered and its body dropped,
+    /// then starts the clock of `Limits::head_timeout` for the next one.
+    ///
+    /// Waiting for the answer keeps one request per connection in flight: a
+    /// client pipelining requests without reading the answers used to make
+    /// this thread queue requests without bound. Waiting for the body tells
+    /// whether it was read to its end; if not, its rest is still in the
+    /// stream and would be parsed as the next request, so the connection ends.
+    fn prepare_next_head(&mut self) -> Result<(), ReadError> {
+        self.sink.wait_previous();
+        self.next_header_source
+            .wait_turn()
+            .map_err(ReadError::ReadIoError)?;
+        if self.unread_body.load(Ordering::Acquire) {
+            let e = IoError::new(ErrorKind::ConnectionAborted, "request body left unread");
+            return Err(ReadError::ReadIoError(e));
+        }
+        self.head_bytes = 0;
+        let timeout = self.limits.head_timeout;
+        self.deadline.set(timeout.map(|t| Instant::now() + t));
+        Ok(())
+    }
+
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        self.prepare_next_head()?;
+        let result = self.read_head_and_build();
+        // Only the head (and a small body read with it) is under the deadline.
+        self.deadline.set(None);
+        result
+    }
+
+    fn read_head_and_build(&mut self) -> Result<Request, ReadError> {
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                let line = self.read_next_line().map_err(|e| match e {
+                    LineError::Io(e) => ReadError::ReadIoError(e),
+                    LineError::TooLong => ReadError::RequestLineTooLong,
+                    LineError::NotAscii => ReadError::WrongRequestLine,
+                })?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -118,7 +196,11 @@ impl ClientConnection {
             let headers = {
                 let mut headers = Vec::new();
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let line = self.read_next_line().map_err(|e| match e {
+                        LineError::Io(e) => ReadError::ReadIoError(e),
+                        LineError::TooLong => ReadError::HeadersTooLarge(version.clone()),
+                        LineError::NotAscii => ReadError::WrongHeader(version.clone()),
+                    })?;
 
                     if line.is_empty() {
                         break;
@@ -150,9 +232,12 @@ impl ClientConnection {
             path,
             version.clone(),
             headers,
-            *self.remote_addr.as_ref().unwrap(),
+            // peer_addr() fails when the client is already gone; the request
+            // will fail on its own then, no need to panic here.
+            self.remote_addr.as_ref().ok().copied().flatten(),
             data_source,
             writer,
+            self.unread_body.clone(),
         )
         .map_err(|e| {
             use crate::request;
@@ -160,6 +245,9 @@ impl ClientConnection {
                 request::RequestCreationError::CreationIoError(e) => ReadError::ReadIoError(e),
                 request::RequestCreationError::ExpectationFailed => {
                     ReadError::ExpectationFailed(version)
+                }
+                request::RequestCreationError::BadFraming(why) => {
+                    ReadError::BadFraming(version, why)
                 }
             }
         })?;
@@ -175,8 +263,6 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
-
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
         if self.no_more_requests {
@@ -185,57 +271,60 @@ impl Iterator for ClientConnection {
 
         loop {
             let rq = match self.read() {
-                Err(ReadError::WrongRequestLine) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::WrongHeader(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
-                    // request timeout
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
+                Err(ReadError::ReadIoError(ref err))
+                    if err.kind() == ErrorKind::TimedOut && self.head_bytes > 0 =>
+                {
+                    // request timeout: part of a request came, not all of it
+                    self.reject(408, HTTPVersion(1, 1), "request not received in time");
                     return None; // closing the connection
                 }
 
+                // An idle connection timing out, EOF, a reset: nothing to answer.
+                Err(ReadError::ReadIoError(_)) => return None,
+
+                // For all other errors we don't know where the next request would
+                // start, so we answer and close.
+                Err(ReadError::WrongRequestLine) => {
+                    self.reject(400, HTTPVersion(1, 1), "malformed request line");
+                    return None;
+                }
+
+                Err(ReadError::WrongHeader(ver)) => {
+                    self.reject(400, ver, "malformed header");
+                    return None;
+                }
+
                 Err(ReadError::ExpectationFailed(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(417));
-                    response.raw_print(writer, ver, &[], true, None).ok();
+                    self.reject(417, ver, "unsupported Expect header");
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
 
-                Err(ReadError::ReadIoError(_)) => return None,
+                Err(ReadError::RequestLineTooLong) => {
+                    self.reject(414, HTTPVersion(1, 1), "request line too long");
+                    return None;
+                }
+
+                Err(ReadError::HeadersTooLarge(ver)) => {
+                    self.reject(431, ver, "request headers too large");
+                    return None;
+                }
+
+                Err(ReadError::BadFraming(ver, why)) => {
+                    self.reject(400, ver, why);
+                    return None;
+                }
 
                 Ok(rq) => rq,
             };
 
             // checking HTTP version
             if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505));
-                response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                    .ok();
-                continue;
+                // Answered with the request's own writer: 0.12.0 took a second
+                // writer, which waited forever for the first one to finish.
+                let reason = "This server only supports HTTP versions 1.0 and 1.1";
+                let writer = rq.into_writer();
+                write_rejection(&self.limits, writer, 505, HTTPVersion(1, 1), reason);
+                return None;
             }
 
             // updating the status of the connection
@@ -263,6 +352,30 @@ impl Iterator for ClientConnection {
             return Some(rq);
         }
     }
+}
+
+impl ClientConnection {
+    /// Answers with one of tiny_http's own answers; the caller then closes
+    /// the connection.
+    fn reject(&mut self, status: u16, version: HTTPVersion, reason: &'static str) {
+        let writer = self.sink.next().unwrap();
+        write_rejection(&self.limits, writer, status, version, reason);
+    }
+}
+
+/// Writes `Limits::rejection`'s answer with `Connection: close`.
+fn write_rejection<W: Write>(
+    limits: &Limits,
+    mut writer: W,
+    status: u16,
+    version: HTTPVersion,
+    reason: &'static str,
+) {
+    let response = (limits.rejection)(StatusCode(status), reason).with_connection_close();
+    response
+        .raw_print(&mut writer, version, &[], false, None)
+        .and_then(|()| writer.flush())
+        .ok();
 }
 
 /// Parses a "HTTP/1.1" string.

@@ -101,10 +101,11 @@ use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client::ClientConnection;
 use connection::Connection;
@@ -112,6 +113,7 @@ use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
+pub use limits::{plain_rejection, Limits, Rejection};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
@@ -119,6 +121,7 @@ pub use test::TestRequest;
 mod client;
 mod common;
 mod connection;
+mod limits;
 mod request;
 mod response;
 mod ssl;
@@ -243,6 +246,15 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_with_limits(listener, ssl_config, Limits::default())
+    }
+
+    /// Like [`Server::from_listener`], with [`Limits`] on connections and requests.
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -285,68 +297,88 @@ impl Server {
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
-        thread::spawn(move || {
+        let limits = Arc::new(limits);
+        thread::Builder::new().spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            let live = Arc::new(AtomicUsize::new(0));
+            let mut backoff = AcceptBackoff::default();
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                let sock = match server.accept() {
+                    Ok((sock, _)) => sock,
+                    Err(e) => {
+                        backoff.failed(&e, &inside_messages);
+                        continue;
                     }
-                    Err(e) => Err(e),
+                };
+                let slot = match ConnectionSlot::take(&live, limits.max_connections) {
+                    Some(slot) => slot,
+                    None => {
+                        if ssl.is_none() {
+                            reject_connection(sock, &limits);
+                        }
+                        continue;
+                    }
                 };
 
-                match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        tasks_pool.spawn(Box::new(move || {
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
+                use util::RefinedTcpStream;
+                let halves = match ssl {
+                    None => RefinedTcpStream::new(sock),
+                    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+                    Some(ref ssl) => {
+                        // trying to apply SSL over the connection
+                        // if an error occurs, we just close the socket and resume listening
+                        let sock = match ssl.accept(sock) {
+                            Ok(s) => s,
+                            Err(_) => continue,
+                        };
+
+                        RefinedTcpStream::new(sock)
+                    }
+                    #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
+                    Some(ref _ssl) => unreachable!(),
+                };
+                let (read_closable, write_closable) = match halves {
+                    Ok(halves) => halves,
+                    Err(e) => {
+                        // Duplicating the socket failed: out of descriptors, like
+                        // a failed accept. The connection is closed (freeing one).
+                        backoff.failed(&e, &inside_messages);
+                        continue;
+                    }
+                };
+                backoff.succeeded();
+                let client = ClientConnection::new(write_closable, read_closable, limits.clone());
+
+                let messages = inside_messages.clone();
+                let mut work = Some((client, slot));
+                let spawned = tasks_pool.spawn(Box::new(move || {
+                    if let Some((client, _slot)) = work.take() {
+                        // Synchronization is needed for HTTPS requests to avoid a deadlock
+                        if client.secure() {
+                            let (sender, receiver) = mpsc::channel();
+                            for rq in client {
+                                messages.push(rq.with_notify_sender(sender.clone()).into());
+                                if receiver.recv().is_err() {
+                                    break;
                                 }
                             }
-                        }));
+                        } else {
+                            for rq in client {
+                                messages.push(rq.into());
+                            }
+                        }
                     }
-
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
-                    }
+                }));
+                if let Err(e) = spawned {
+                    // The task, and with it the connection, was dropped: closed.
+                    log::error!("Cannot start a thread for a new client, closing it: {}", e);
                 }
             }
             log::debug!("Terminating accept thread");
-        });
+        })?;
 
         // result
         Ok(Server {
@@ -442,4 +474,85 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// First delay before retrying a failed `accept()`.
+const ACCEPT_RETRY_MIN: Duration = Duration::from_millis(5);
+/// Longest delay between two tries of `accept()`.
+const ACCEPT_RETRY_MAX: Duration = Duration::from_secs(1);
+/// Accept errors are logged (and passed to [`Server::recv`]) at most this
+/// often: near the descriptor limit, accept fails and succeeds by turns.
+const ACCEPT_ERROR_REPORT_EVERY: Duration = Duration::from_secs(60);
+
+/// Retries of a failing `accept()`. Running out of file descriptors (EMFILE,
+/// ENFILE), of memory or of buffers is temporary and the listener itself is
+/// fine, so the accept thread waits (5 ms, doubling up to 1 s while failures
+/// follow each other, like Go's net/http) and tries again instead of exiting,
+/// which left the port open with nobody accepting.
+#[derive(Default)]
+struct AcceptBackoff {
+    delay: Option<Duration>,
+    reported: Option<Instant>,
+    unreported: u64,
+}
+
+impl AcceptBackoff {
+    fn failed(&mut self, e: &IoError, messages: &MessagesQueue<Message>) {
+        self.unreported += 1;
+        if self
+            .reported
+            .map_or(true, |t| t.elapsed() >= ACCEPT_ERROR_REPORT_EVERY)
+        {
+            log::error!(
+                "Error accepting new client: {} ({} failure(s) since the last report); retrying",
+                e,
+                self.unreported
+            );
+            messages.push(IoError::new(e.kind(), e.to_string()).into());
+            self.reported = Some(Instant::now());
+            self.unreported = 0;
+        }
+        let delay = self
+            .delay
+            .map_or(ACCEPT_RETRY_MIN, |d| (d * 2).min(ACCEPT_RETRY_MAX));
+        self.delay = Some(delay);
+        thread::sleep(delay);
+    }
+
+    fn succeeded(&mut self) {
+        self.delay = None;
+    }
+}
+
+/// One of [`Limits::max_connections`], held for the life of a connection.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl ConnectionSlot {
+    /// A slot, or `None` when `max` connections are open. Only the accept
+    /// thread takes slots, so checking then adding cannot race.
+    fn take(live: &Arc<AtomicUsize>, max: Option<usize>) -> Option<ConnectionSlot> {
+        if matches!(max, Some(max) if live.load(Ordering::Acquire) >= max) {
+            return None;
+        }
+        live.fetch_add(1, Ordering::AcqRel);
+        Some(ConnectionSlot(live.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers a connection over [`Limits::max_connections`] with 503 from the
+/// accept thread and closes it. The answer is a few hundred bytes into an
+/// empty send buffer, so the write does not block.
+fn reject_connection(mut sock: Connection, limits: &Limits) {
+    let response = (limits.rejection)(StatusCode(503), "too many connections");
+    let _ =
+        response
+            .with_connection_close()
+            .raw_print(&mut sock, HTTPVersion(1, 1), &[], false, None);
+    let _ = sock.shutdown(Shutdown::Write);
 }

@@ -3,9 +3,10 @@ use std::io::{self, Cursor, ErrorKind, Read, Write};
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::str::FromStr;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 use crate::util::{EqualReader, FusedReader};
 use crate::{HTTPVersion, Header, Method, Response, StatusCode};
@@ -108,6 +109,76 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// The headers do not say unambiguously where the body ends: both
+    /// `Content-Length` and `Transfer-Encoding`, conflicting or malformed
+    /// `Content-Length` values, or a transfer coding whose last step is not
+    /// `chunked`. A proxy in front might read the body differently and
+    /// smuggle a second request in it (RFC 9112 §6.1, §6.3): answer 400 and
+    /// close the connection.
+    BadFraming(&'static str),
+}
+
+/// Whether the body is chunked, and its `Content-Length` otherwise; an error
+/// for framing that a proxy could read differently (see `BadFraming`).
+fn body_framing(headers: &[Header]) -> Result<(bool, Option<usize>), RequestCreationError> {
+    use RequestCreationError::BadFraming;
+    let codings: Vec<&str> = headers
+        .iter()
+        .filter(|h| h.field.equiv("Transfer-Encoding"))
+        .flat_map(|h| h.value.as_str().split(','))
+        .map(str::trim)
+        .collect();
+    let lengths: Vec<&str> = headers
+        .iter()
+        .filter(|h| h.field.equiv("Content-Length"))
+        .flat_map(|h| h.value.as_str().split(','))
+        .map(str::trim)
+        .collect();
+    if !codings.is_empty() {
+        if !lengths.is_empty() {
+            return Err(BadFraming("both Content-Length and Transfer-Encoding"));
+        }
+        return match codings.last() {
+            Some(last) if last.eq_ignore_ascii_case("chunked") => Ok((true, None)),
+            _ => Err(BadFraming("Transfer-Encoding does not end with chunked")),
+        };
+    }
+    let mut length = None;
+    for value in lengths {
+        // Digits only: usize::from_str would also take a leading '+'.
+        let n = Some(value)
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or(BadFraming("malformed Content-Length"))?;
+        if matches!(length, Some(l) if l != n) {
+            return Err(BadFraming("conflicting Content-Length values"));
+        }
+        length = Some(n);
+    }
+    Ok((false, length))
+}
+
+/// A chunked body. Dropped before its end, it marks the connection's
+/// `unread_body`: what is left of it would otherwise be read as the next
+/// request.
+struct ChunkedBody<R: Read> {
+    decoder: FusedReader<Decoder<R>>,
+    unread_body: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for ChunkedBody<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.decoder.read(buf)
+    }
+}
+
+impl<R: Read> Drop for ChunkedBody<R> {
+    fn drop(&mut self) {
+        if !self.decoder.is_done() {
+            self.unread_body.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl From<IoError> for RequestCreationError {
@@ -135,28 +206,13 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
     writer: W,
+    unread_body: Arc<AtomicBool>,
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
-    // finding the transfer-encoding header
-    let transfer_encoding = headers
-        .iter()
-        .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
-        .map(|h| h.value.clone());
-
-    // finding the content-length header
-    let content_length = if transfer_encoding.is_some() {
-        // if transfer-encoding is specified, the Content-Length
-        // header must be ignored (RFC2616 #4.4)
-        None
-    } else {
-        headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
-    };
+    let (transfer_encoding, content_length) = body_framing(&headers)?;
 
     // true if the client sent a `Expect: 100-continue` header
     let expects_continue = {
@@ -212,13 +268,16 @@ where
 
             Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+            let data_reader = EqualReader::new(source_data, content_length, unread_body);
             Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
         }
-    } else if transfer_encoding.is_some() {
-        // if a transfer-encoding was specified, then "chunked" is ALWAYS applied
-        // over the message (RFC2616 #3.6)
-        Box::new(FusedReader::new(Decoder::new(source_data))) as Box<dyn Read + Send + 'static>
+    } else if transfer_encoding {
+        // body_framing() checked that "chunked" is the final transfer coding
+        let decoder = FusedReader::new(Decoder::new(source_data));
+        Box::new(ChunkedBody {
+            decoder,
+            unread_body,
+        }) as Box<dyn Read + Send + 'static>
     } else {
         // if we have neither a Content-Length nor a Transfer-Encoding,
         // assuming that we have no data

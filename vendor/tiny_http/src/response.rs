@@ -246,6 +246,14 @@ where
         self.chunked_threshold.unwrap_or(32768)
     }
 
+    /// Adds `Connection: close`, which [`Response::add_header`] refuses, to
+    /// an answer after which tiny_http closes the connection.
+    pub(crate) fn with_connection_close(mut self) -> Self {
+        let close = Header::from_bytes(&b"Connection"[..], &b"close"[..]);
+        self.headers.extend(close);
+        self
+    }
+
     /// Adds a header to the list.
     /// Does all the checks.
     pub fn add_header<H>(&mut self, header: H)

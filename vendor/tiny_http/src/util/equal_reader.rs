@@ -1,36 +1,37 @@
 use std::io::Read;
 use std::io::Result as IoResult;
-use std::sync::mpsc::channel;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-/// A `Reader` that reads exactly the number of bytes from a sub-reader.
+/// A Reader that reads exactly the number of bytes from a sub-reader.
 ///
 /// If the limit is reached, it returns EOF. If the limit is not reached
-/// when the destructor is called, the remaining bytes will be read and
-/// thrown away.
+/// when the destructor is called, `unread` is set: the rest of the body is
+/// still in the stream, so the stream cannot be used for another request.
+///
+/// (In 0.12.0 the destructor read the rest into a buffer of the remaining
+/// size: a client announcing a huge `Content-Length` made the server allocate
+/// that much, or abort, and a client that never sent the body blocked the
+/// thread that dropped the request for good.)
 pub struct EqualReader<R>
 where
     R: Read,
 {
     reader: R,
     size: usize,
-    last_read_signal: Sender<IoResult<()>>,
+    unread: Arc<AtomicBool>,
 }
 
 impl<R> EqualReader<R>
 where
     R: Read,
 {
-    pub fn new(reader: R, size: usize) -> (EqualReader<R>, Receiver<IoResult<()>>) {
-        let (tx, rx) = channel();
-
-        let r = EqualReader {
+    pub fn new(reader: R, size: usize, unread: Arc<AtomicBool>) -> EqualReader<R> {
+        EqualReader {
             reader,
             size,
-            last_read_signal: tx,
-        };
-
-        (r, rx)
+            unread,
+        }
     }
 }
 
@@ -64,24 +65,8 @@ where
     R: Read,
 {
     fn drop(&mut self) {
-        let mut remaining_to_read = self.size;
-
-        while remaining_to_read > 0 {
-            let mut buf = vec![0; remaining_to_read];
-
-            match self.reader.read(&mut buf) {
-                Err(e) => {
-                    self.last_read_signal.send(Err(e)).ok();
-                    break;
-                }
-                Ok(0) => {
-                    self.last_read_signal.send(Ok(())).ok();
-                    break;
-                }
-                Ok(other) => {
-                    remaining_to_read -= other;
-                }
-            }
+        if self.size > 0 {
+            self.unread.store(true, Ordering::Release);
         }
     }
 }
@@ -90,21 +75,25 @@ where
 mod tests {
     use super::EqualReader;
     use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
 
     #[test]
     fn test_limit() {
         use std::io::Cursor;
 
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
+        let unread = Arc::new(AtomicBool::new(false));
 
         {
-            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5);
+            let mut equal_reader = EqualReader::new(org_reader.by_ref(), 5, unread.clone());
 
             let mut string = String::new();
             equal_reader.read_to_string(&mut string).unwrap();
             assert_eq!(string, "hello");
         }
 
+        assert!(!unread.load(Ordering::Acquire));
         let mut string = String::new();
         org_reader.read_to_string(&mut string).unwrap();
         assert_eq!(string, " world");
@@ -115,17 +104,20 @@ mod tests {
         use std::io::Cursor;
 
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
+        let unread = Arc::new(AtomicBool::new(false));
 
         {
-            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5);
+            let mut equal_reader = EqualReader::new(org_reader.by_ref(), 5, unread.clone());
 
             let mut vec = [0];
             equal_reader.read_exact(&mut vec).unwrap();
             assert_eq!(vec[0], b'h');
         }
 
+        // The rest of the body is left alone and reported.
+        assert!(unread.load(Ordering::Acquire));
         let mut string = String::new();
         org_reader.read_to_string(&mut string).unwrap();
-        assert_eq!(string, " world");
+        assert_eq!(string, "ello world");
     }
 }

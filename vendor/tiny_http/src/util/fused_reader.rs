@@ -13,6 +13,11 @@ impl<R: Read> FusedReader<R> {
         Self { inner: Some(inner) }
     }
 
+    /// True once the inner reader has reached its end.
+    pub fn is_done(&self) -> bool {
+        self.inner.is_none()
+    }
+
     #[allow(dead_code)]
     pub fn into_inner(self) -> Option<R> {
         self.inner
