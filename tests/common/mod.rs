@@ -6,6 +6,7 @@
 pub mod listeners;
 pub mod pki;
 pub mod proxy;
+pub mod rawhttp;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
