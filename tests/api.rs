@@ -1037,3 +1037,34 @@ fn a_pipelining_client_that_never_reads_is_bounded_and_let_go() {
     drop(s);
     api.assert_alive();
 }
+#[test]
+fn malformed_percent_escapes_are_rejected_over_a_raw_socket() {
+    let ws = inventory_with(1);
+    let api = serve(&ws, &[]);
+    let get = |target: &str| {
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        );
+        rawhttp::exchange(api.addr(), request.as_bytes(), Duration::from_secs(10)).0
+    };
+    for target in [
+        "/backups?filename=%+1",
+        "/backups?filename=%+f",
+        "/backups?filename=%-1",
+        "/backups?filename=%1",
+        "/backups?filename=%",
+        "/backups?filename=a%2",
+        "/backups?filename=%%41",
+        "/backups?%+1=x",
+    ] {
+        let text = get(target);
+        assert_eq!(rawhttp::statuses(&text), [400], "{target}: {text}");
+        let body: serde_json::Value = serde_json::from_str(rawhttp::first_body(&text)).unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("malformed"),
+            "{target}: {body}"
+        );
+    }
+    let text = get("/backups?filename=fw%2D000");
+    assert_eq!(rawhttp::statuses(&text), [200], "{text}");
+}
