@@ -1068,3 +1068,116 @@ fn malformed_percent_escapes_are_rejected_over_a_raw_socket() {
     let text = get("/backups?filename=fw%2D000");
     assert_eq!(rawhttp::statuses(&text), [200], "{text}");
 }
+
+/// A server whose only tokens are `APP_TOKENS=env-token` and the file
+/// `tokens`, written with `content` (and `mtime`) before the server starts.
+fn serve_with_token_file(
+    ws: &Workspace,
+    content: &str,
+    mtime: Option<std::time::SystemTime>,
+) -> (Api, std::path::PathBuf) {
+    let file = ws.tmp.path().join("tokens");
+    std::fs::write(&file, content).unwrap();
+    if let Some(t) = mtime {
+        let f = std::fs::File::options().write(true).open(&file).unwrap();
+        f.set_modified(t).unwrap();
+    }
+    let db = ws.db();
+    let api = Api::start(
+        ws,
+        &["serve", "--db", db.to_str().unwrap()],
+        &[
+            ("APP_TOKENS", "env-token"),
+            ("APP_TOKENS_FILE", file.to_str().unwrap()),
+        ],
+    );
+    (api, file)
+}
+
+/// Waits until `token` gets `status` from `GET /backups`.
+fn wait_for_token_status(api: &Api, token: &str, status: u16) {
+    rawhttp::wait_for(
+        Duration::from_secs(10),
+        &format!("{status} for a token"),
+        || (api.get("/backups", Some(token)).0 == status).then_some(()),
+    );
+}
+
+#[test]
+fn deleting_the_token_file_revokes_its_tokens_and_says_so_once() {
+    let ws = inventory_with(1);
+    let (api, file) = serve_with_token_file(&ws, "file-token\n", None);
+    assert_eq!(api.get("/backups", Some("file-token")).0, 200);
+    std::fs::remove_file(&file).unwrap();
+    wait_for_token_status(&api, "file-token", 401);
+    for _ in 0..20 {
+        assert_eq!(api.get("/backups", Some("file-token")).0, 401);
+    }
+    assert_eq!(
+        api.get("/backups", Some("env-token")).0,
+        200,
+        "APP_TOKENS still work"
+    );
+    assert_eq!(
+        api.log_lines("cannot read APP_TOKENS_FILE").len(),
+        1,
+        "logged once, not per request: {:?}",
+        api.log_lines("APP_TOKENS_FILE")
+    );
+    std::fs::write(&file, "file-token\n").unwrap();
+    wait_for_token_status(&api, "file-token", 200);
+    let (code, log) = api.terminate();
+    assert_eq!(code, Some(0));
+    assert!(!log.join("\n").contains("file-token"), "a token was logged");
+}
+
+#[test]
+fn token_file_rewritten_with_the_same_size_and_mtime_is_reloaded() {
+    use std::io::Write;
+    let ws = inventory_with(1);
+    let mtime = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let (api, file) = serve_with_token_file(&ws, "token-AAAA\n", Some(mtime));
+    assert_eq!(api.get("/backups", Some("token-AAAA")).0, 200);
+    // Rewritten in place, same length, mtime put back, with no request in
+    // between: size and mtime are exactly as the server last saw them.
+    let mut f = std::fs::File::options().write(true).open(&file).unwrap();
+    f.write_all(b"token-BBBB\n").unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.len(), meta.modified().unwrap()), (11, mtime));
+    wait_for_token_status(&api, "token-BBBB", 200);
+    assert_eq!(api.get("/backups", Some("token-AAAA")).0, 401);
+}
+
+#[test]
+fn an_unreadable_or_half_written_token_file_fails_closed() {
+    let ws = inventory_with(1);
+    let (api, file) = serve_with_token_file(&ws, "file-token\n", None);
+    assert_eq!(api.get("/backups", Some("file-token")).0, 200);
+
+    // Unreadable (a directory: reading it fails even for root).
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    wait_for_token_status(&api, "file-token", 401);
+    std::fs::remove_dir(&file).unwrap();
+    std::fs::write(&file, "file-token\n").unwrap();
+    wait_for_token_status(&api, "file-token", 200);
+
+    // Not text: the whole file is refused.
+    std::fs::write(&file, b"file-token\n\xff\xfe\n").unwrap();
+    wait_for_token_status(&api, "file-token", 401);
+
+    // Caught half-written: the unfinished last line is no token, not even a
+    // prefix of the real one; the complete lines count.
+    std::fs::write(&file, "file-token\nsecond-tok").unwrap();
+    wait_for_token_status(&api, "file-token", 200);
+    assert_eq!(api.get("/backups", Some("second-tok")).0, 401);
+    std::fs::write(&file, "file-token\nsecond-token\n").unwrap();
+    wait_for_token_status(&api, "second-token", 200);
+    assert_eq!(api.get("/backups", Some("env-token")).0, 200);
+    let (_, log) = api.terminate();
+    let log = log.join("\n");
+    assert!(log.contains("line 2 skipped"), "{log}");
+    assert!(!log.contains("second-tok"), "a token was logged: {log}");
+}
