@@ -1181,3 +1181,69 @@ fn an_unreadable_or_half_written_token_file_fails_closed() {
     assert!(log.contains("line 2 skipped"), "{log}");
     assert!(!log.contains("second-tok"), "a token was logged: {log}");
 }
+
+#[test]
+fn daemon_health_degrades_when_an_upload_cycle_stalls() {
+    // An S3 endpoint that accepts connections and never answers.
+    let hang = rawhttp::Blackhole::start();
+    let ws = Workspace::new();
+    ws.write_gz("s.log.gz", 50, 3);
+    let logs = ws.logs();
+    let db = ws.db();
+    let endpoint = format!("http://127.0.0.1:{}", hang.port);
+    let api = Api::start(
+        &ws,
+        &[
+            "daemon",
+            "--interval",
+            "1s",
+            "--dir",
+            logs.to_str().unwrap(),
+            "--bucket",
+            BUCKET,
+            "--endpoint",
+            &endpoint,
+            "--db",
+            db.to_str().unwrap(),
+            "--min-age",
+            "0",
+            "--retries",
+            "0",
+        ],
+        &[("APP_TOKENS", TOKEN)],
+    );
+    rawhttp::wait_for(Duration::from_secs(10), "the upload to reach S3", || {
+        (hang.accepted() > 0).then_some(())
+    });
+    let (status, body, _) = api.get("/health", None);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    if v["upload"]["cycle_running_seconds"].as_u64() < Some(9) {
+        assert_eq!(status, 200, "a young cycle is fine: {body}");
+        assert_eq!(v["upload"]["state"], "running", "{body}");
+    }
+    // max(2 × 1 s, 10 s) = 10 s after the cycle started, /health turns 503.
+    let body = rawhttp::wait_for(Duration::from_secs(40), "/health 503 degraded", || {
+        let (status, body, _) = api.get("/health", None);
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 503 && v["status"] == "degraded").then_some(v)
+    });
+    let upload = &body["upload"];
+    let running = upload["cycle_running_seconds"].as_u64().unwrap();
+    assert!(running >= 10, "{body}");
+    assert!(
+        upload["last_cycle_age_seconds"].as_u64().unwrap() >= running,
+        "no cycle finished: the age counts from the daemon's start: {body}"
+    );
+    assert_eq!(upload["cycles_finished"], 0, "{body}");
+    assert_eq!(upload["stall_after_seconds"], 10, "{body}");
+    assert_eq!(upload["state"], "running", "{body}");
+    assert!(
+        upload["reason"].as_str().unwrap().contains("running for"),
+        "{body}"
+    );
+    let (_, metrics, _) = api.get("/metrics", Some(TOKEN));
+    assert!(metrics.contains("fgbackup_daemon_stalled 1"), "{metrics}");
+    // Stop it; the stalled upload need not finish for the test (Drop kills).
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(api.pid() as i32, libc::SIGTERM) };
+}

@@ -478,10 +478,18 @@ fn dispatch(
         "health" => {
             only_params(params, &[])?;
             let last = db.last_success()?;
-            Ok(json_answer(
-                200,
-                &json!({"status": "ok", "database": "ok", "last_success": last}),
-            ))
+            let mut body = json!({"status": "ok", "database": "ok", "last_success": last});
+            let mut status = 200;
+            if cfg.daemon_mode
+                && let Some(upload) = metrics.upload_health()
+            {
+                if upload.stalled {
+                    status = 503;
+                    body["status"] = json!("degraded");
+                }
+                body["upload"] = upload_json(&upload);
+            }
+            Ok(json_answer(status, &body))
         }
         "backups" => list(params, db),
         "backups_last" => {
@@ -524,6 +532,25 @@ fn dispatch(
             ),
         )),
     }
+}
+
+/// The daemon's upload cycles in `/health`.
+fn upload_json(u: &metrics::UploadHealth) -> Value {
+    let mut v = json!({
+        "state": if u.running_secs.is_some() { "running" } else { "idle" },
+        "cycle_running_seconds": u.running_secs,
+        "last_cycle_age_seconds": u.last_cycle_age_secs,
+        "cycles_finished": u.cycles_finished,
+        "stall_after_seconds": u.stall_after_secs,
+    });
+    if u.stalled {
+        v["reason"] = json!(format!(
+            "the upload cycle has been running for {} s, longer than {} s: the destination may hang",
+            u.running_secs.unwrap_or(0),
+            u.stall_after_secs
+        ));
+    }
+    v
 }
 
 fn id_segment(path: &str, index: usize) -> std::result::Result<i64, Failure> {
