@@ -1247,3 +1247,38 @@ fn daemon_health_degrades_when_an_upload_cycle_stalls() {
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(api.pid() as i32, libc::SIGTERM) };
 }
+
+#[test]
+fn requests_inside_a_burst_of_idle_connections_are_answered_at_once() {
+    use std::io::Write;
+    let ws = inventory_with(1);
+    let mut api = serve(&ws, &[]);
+    assert_eq!(api.health_status(), Some(200));
+    // 60 connections opened back to back; every 6th sends a request at once,
+    // the others stay idle.
+    let mut idle = Vec::new();
+    let mut asking = Vec::new();
+    for i in 0..60 {
+        let mut s = rawhttp::connect(api.addr()).unwrap();
+        if i % 6 == 5 {
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            asking.push(s);
+        } else {
+            idle.push(s);
+        }
+    }
+    let started = Instant::now();
+    for (i, s) in asking.iter_mut().enumerate() {
+        let (text, _) = rawhttp::read_until_close(s, started + Duration::from_secs(3));
+        assert_eq!(
+            rawhttp::statuses(&text),
+            [200],
+            "request {i}: no answer after {:?} while idle connections were open",
+            started.elapsed()
+        );
+    }
+    eprintln!("all answered after {:?}", started.elapsed());
+    drop(idle);
+    api.assert_alive();
+}

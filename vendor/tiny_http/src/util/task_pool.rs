@@ -79,7 +79,11 @@ impl TaskPool {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
+        // A thread counts as waiting until it has woken up and taken a task,
+        // so each task already queued has claimed one of the waiting threads.
+        // Comparing with 0 (0.12.0) queued a burst of connections behind
+        // threads that were busy with earlier ones, for as long as those lasted.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code))
         } else {
             queue.push_back(code);
