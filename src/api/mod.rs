@@ -238,7 +238,7 @@ fn worker(server: &Server, cfg: &ServeConfig, metrics: &Metrics) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
             Err(e) => {
-                // tiny_http retries with backoff; this comes once per run of failures.
+                // tiny_http retries with backoff and reports this at most once a minute.
                 log::warn!(
                     "API: accepting connections fails ({e}), retrying: if this is 'Too many open files', raise the descriptor limit (LimitNOFILE)"
                 );

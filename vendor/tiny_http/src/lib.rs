@@ -546,13 +546,15 @@ impl Drop for ConnectionSlot {
 }
 
 /// Answers a connection over [`Limits::max_connections`] with 503 from the
-/// accept thread and closes it. The answer is a few hundred bytes into an
-/// empty send buffer, so the write does not block.
+/// accept thread and closes it. The answer is a few hundred bytes, buffered
+/// into one write to an empty send buffer, so the write does not block.
 fn reject_connection(mut sock: Connection, limits: &Limits) {
     let response = (limits.rejection)(StatusCode(503), "too many connections");
-    let _ =
-        response
-            .with_connection_close()
-            .raw_print(&mut sock, HTTPVersion(1, 1), &[], false, None);
+    let mut out = std::io::BufWriter::new(&mut sock);
+    let _ = response
+        .with_connection_close()
+        .raw_print(&mut out, HTTPVersion(1, 1), &[], false, None)
+        .and_then(|()| std::io::Write::flush(&mut out));
+    drop(out);
     let _ = sock.shutdown(Shutdown::Write);
 }
