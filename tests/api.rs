@@ -714,13 +714,13 @@ fn idle_connection_flood_beyond_the_descriptor_limit_is_capped_and_survived() {
         Some(NOFILE),
     );
     assert_eq!(api.health_status(), Some(200));
-    let cap = connection_cap(&api);
-    assert!(cap * 2 < NOFILE as usize, "cap {cap} fits the descriptors");
 
     let mut held = Vec::new();
     for _ in 0..FLOOD {
         held.push(rawhttp::connect(api.addr()).expect("the listener accepts"));
     }
+    let cap = connection_cap(&api);
+    assert!(cap * 2 < NOFILE as usize, "cap {cap} fits the descriptors");
     // Connections beyond the cap are answered 503 and closed at once.
     let mut answers = vec![String::new(); FLOOD];
     let mut closed = vec![false; FLOOD];
