@@ -44,7 +44,7 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// times a maximal URL plus room for any real client's headers.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Time a connection has to send a complete request head, counted from accept
-/// or from the previous answer: an idle keep-alive connection is closed after
+/// or from the previous request: an idle keep-alive connection is closed after
 /// it, a half-sent request gets 408, so neither holds a connection slot longer.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Descriptors left for everything but API connections: stdio, the listener,

@@ -144,16 +144,14 @@ impl ClientConnection {
         }
     }
 
-    /// Waits until the previous request is answered and its body dropped,
-    /// then starts the clock of `Limits::head_timeout` for the next one.
+    /// Waits until the previous request's body is dropped, then starts the
+    /// clock of `Limits::head_timeout` for the next request.
     ///
-    /// Waiting for the answer keeps one request per connection in flight: a
-    /// client pipelining requests without reading the answers used to make
-    /// this thread queue requests without bound. Waiting for the body tells
-    /// whether it was read to its end; if not, its rest is still in the
-    /// stream and would be parsed as the next request, so the connection ends.
+    /// Waiting for the body tells whether it was read to its end; if not,
+    /// its rest is still in the stream and would be parsed as the next
+    /// request, so the connection ends. (Bodies of up to 1 KiB are read with
+    /// the head, so this waits only for larger ones.)
     fn prepare_next_head(&mut self) -> Result<(), ReadError> {
-        self.sink.wait_previous();
         self.next_header_source
             .wait_turn()
             .map_err(ReadError::ReadIoError)?;
@@ -162,9 +160,24 @@ impl ClientConnection {
             return Err(ReadError::ReadIoError(e));
         }
         self.head_bytes = 0;
+        self.start_clock();
+        Ok(())
+    }
+
+    fn start_clock(&mut self) {
         let timeout = self.limits.head_timeout;
         self.deadline.set(timeout.map(|t| Instant::now() + t));
-        Ok(())
+    }
+
+    /// Waits until the previous request is answered, so that one request per
+    /// connection is in flight: a client pipelining requests without reading
+    /// the answers used to make this thread queue requests without bound.
+    /// Called once the next head is read, the wait is normally over already;
+    /// if not, the clock restarts after it, as the wait was the server's.
+    fn wait_previous_answer(&mut self) {
+        if self.sink.wait_previous() {
+            self.start_clock();
+        }
     }
 
     /// Reads a request from the stream.
@@ -217,6 +230,8 @@ impl ClientConnection {
 
             (method, path, version, headers)
         };
+
+        self.wait_previous_answer();
 
         // building the writer for the request
         let writer = self.sink.next().unwrap();

@@ -28,11 +28,12 @@ pub struct Limits {
     /// connection is closed. `None`: no limit.
     pub max_head_bytes: Option<usize>,
     /// Time a connection has to deliver a complete request head (and a body
-    /// of up to 1 KiB, which is read together with it), counted from the
-    /// moment the connection is ready for that request: after accept, or after
-    /// the previous request was dropped. A connection that sent nothing in
-    /// that time is closed silently (an idle keep-alive connection), one that
-    /// sent part of a request gets 408 and is closed. `None`: wait forever.
+    /// of up to 1 KiB, which is read together with it), counted from accept,
+    /// or from the moment the previous request was handed on (for a larger
+    /// body: from when it was dropped). A connection that sent nothing in
+    /// that time is closed silently (an idle keep-alive connection; an answer
+    /// still being written is finished first), one that sent part of a
+    /// request gets 408 and is closed. `None`: wait forever.
     pub head_timeout: Option<Duration>,
     /// Builds the answers tiny_http sends on its own.
     pub rejection: Rejection,

@@ -97,11 +97,21 @@ impl<R: Read + Send> Iterator for SequentialReaderBuilder<R> {
 
 impl<W: Write + Send> SequentialWriterBuilder<W> {
     /// Blocks until the last writer handed out has been dropped (its response
-    /// is complete). The next writer then writes at once.
-    pub fn wait_previous(&mut self) {
-        if let Some(previous) = self.next_trigger.take() {
-            // An error means the writer is gone too.
-            let _ = previous.recv();
+    /// is complete); true if that took a wait. The next writer then writes at
+    /// once.
+    pub fn wait_previous(&mut self) -> bool {
+        use std::sync::mpsc::TryRecvError;
+        match self
+            .next_trigger
+            .take()
+            .map(|previous| previous.try_recv().map_err(|e| (e, previous)))
+        {
+            Some(Err((TryRecvError::Empty, previous))) => {
+                // An error means the writer is gone too.
+                let _ = previous.recv();
+                true
+            }
+            _ => false,
         }
     }
 }
