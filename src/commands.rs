@@ -382,7 +382,9 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
     log::info!("daemon: uploading every {} s", interval.as_secs());
     while !signal::stop_requested() {
         let started = Instant::now();
+        metrics.cycle_started(interval);
         let result = upload::run(&cfg);
+        metrics.cycle_finished();
         notify_run(&cfg, &result);
         let now = timefmt::unix_seconds(std::time::SystemTime::now());
         match result {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::PoisonError;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The API's routes, as they appear in the `route` label.
 pub const ROUTES: &[&str] = &[
@@ -27,6 +27,11 @@ const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2
 /// Status classes counted per route.
 const CLASSES: &[&str] = &["2xx", "3xx", "4xx", "5xx"];
 
+/// Shortest time an upload cycle may run before `/health` reports the daemon
+/// degraded; longer intervals allow twice the interval (a run may
+/// legitimately take longer than one interval when there is a backlog).
+pub const MIN_STALL: Duration = Duration::from_secs(10);
+
 /// In-process counters of the API and, in daemon mode, of upload runs.
 pub struct Metrics {
     requests: Vec<[AtomicU64; 4]>,
@@ -34,6 +39,35 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_sum_micros: AtomicU64,
     daemon: Mutex<DaemonFigures>,
+    cycles: Mutex<Cycles>,
+}
+
+/// Timing of the daemon's upload cycles, so that a stalled one shows on
+/// `/health` (a hung S3 endpoint must not look green).
+#[derive(Debug)]
+struct Cycles {
+    /// Creation of these metrics, i.e. the daemon's start.
+    born: Instant,
+    /// Start of the cycle in progress.
+    running_since: Option<Instant>,
+    last_finished: Option<Instant>,
+    finished: u64,
+    /// `max(2 × interval, MIN_STALL)`; `None` until a cycle started (`serve`).
+    stall_after: Option<Duration>,
+}
+
+/// The daemon's upload cycles as `/health` reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadHealth {
+    /// Seconds the cycle in progress has run; `None` between cycles.
+    pub running_secs: Option<u64>,
+    /// Seconds since the last cycle finished, or since the daemon started
+    /// when none has.
+    pub last_cycle_age_secs: u64,
+    pub cycles_finished: u64,
+    pub stall_after_secs: u64,
+    /// The cycle in progress has run longer than `stall_after_secs`.
+    pub stalled: bool,
 }
 
 /// Upload runs done by this daemon process.
@@ -57,6 +91,13 @@ impl Default for Metrics {
             latency_count: AtomicU64::new(0),
             latency_sum_micros: AtomicU64::new(0),
             daemon: Mutex::new(DaemonFigures::default()),
+            cycles: Mutex::new(Cycles {
+                born: Instant::now(),
+                running_since: None,
+                last_finished: None,
+                finished: 0,
+                stall_after: None,
+            }),
         }
     }
 }
@@ -86,6 +127,36 @@ impl Metrics {
     /// Records the outcome of an upload run done in this process.
     pub fn record_run(&self, f: impl FnOnce(&mut DaemonFigures)) {
         f(&mut self.daemon.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// Marks the start of an upload cycle of a daemon running every `interval`.
+    pub fn cycle_started(&self, interval: Duration) {
+        let mut c = self.cycles.lock().unwrap_or_else(PoisonError::into_inner);
+        c.running_since = Some(Instant::now());
+        c.stall_after = Some(interval.saturating_mul(2).max(MIN_STALL));
+    }
+
+    /// Marks the end of the upload cycle in progress, whatever its outcome.
+    pub fn cycle_finished(&self) {
+        let mut c = self.cycles.lock().unwrap_or_else(PoisonError::into_inner);
+        c.running_since = None;
+        c.last_finished = Some(Instant::now());
+        c.finished += 1;
+    }
+
+    /// The upload cycles for `/health`; `None` when no cycle ever started
+    /// (`fgbackup serve`).
+    pub fn upload_health(&self) -> Option<UploadHealth> {
+        let c = self.cycles.lock().unwrap_or_else(PoisonError::into_inner);
+        let stall_after = c.stall_after?;
+        let running = c.running_since.map(|t| t.elapsed());
+        Some(UploadHealth {
+            running_secs: running.map(|d| d.as_secs()),
+            last_cycle_age_secs: c.last_finished.unwrap_or(c.born).elapsed().as_secs(),
+            cycles_finished: c.finished,
+            stall_after_secs: stall_after.as_secs(),
+            stalled: running.is_some_and(|d| d > stall_after),
+        })
     }
 
     /// Appends the in-process metrics in Prometheus text format.
@@ -187,6 +258,22 @@ impl Metrics {
                 d.last_duration_secs,
                 "gauge",
             );
+            if let Some(u) = self.upload_health() {
+                gauge(
+                    out,
+                    "fgbackup_daemon_cycle_running_seconds",
+                    "Seconds the upload cycle in progress has run (0 between cycles).",
+                    u.running_secs.unwrap_or(0) as f64,
+                    "gauge",
+                );
+                gauge(
+                    out,
+                    "fgbackup_daemon_stalled",
+                    "1 while the upload cycle in progress runs longer than max(2 x interval, 10 s).",
+                    if u.stalled { 1.0 } else { 0.0 },
+                    "gauge",
+                );
+            }
         }
     }
 }
@@ -216,5 +303,29 @@ mod tests {
         assert!(s.contains("fgbackup_api_request_duration_seconds_bucket{le=\"0.005\"} 2"));
         assert!(s.contains("fgbackup_api_request_duration_seconds_count 2"));
         assert!(!s.contains("daemon"));
+    }
+
+    #[test]
+    fn upload_cycles_for_health() {
+        let m = Metrics::default();
+        assert_eq!(m.upload_health(), None, "serve has no upload cycles");
+        m.cycle_started(Duration::from_secs(1));
+        let h = m.upload_health().unwrap();
+        assert_eq!(h.running_secs, Some(0));
+        assert_eq!(h.stall_after_secs, 10, "at least MIN_STALL");
+        assert!(!h.stalled);
+        m.cycle_finished();
+        m.cycle_started(Duration::from_secs(3600));
+        let h = m.upload_health().unwrap();
+        assert_eq!((h.cycles_finished, h.stall_after_secs), (1, 7200));
+        // A 1 s daemon whose cycle started 11 s ago is stalled.
+        m.cycle_started(Duration::from_secs(1));
+        m.cycles.lock().unwrap().running_since =
+            Instant::now().checked_sub(Duration::from_secs(11));
+        let h = m.upload_health().unwrap();
+        assert!(h.stalled && h.running_secs == Some(11), "{h:?}");
+        let mut s = String::new();
+        m.render(&mut s, true);
+        assert!(s.contains("fgbackup_daemon_stalled 1"), "{s}");
     }
 }

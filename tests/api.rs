@@ -7,6 +7,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::rawhttp::{self, End};
 use common::*;
 
 const TOKEN: &str = "api-token-0123456789abcdef";
@@ -22,15 +23,41 @@ struct Api {
 impl Api {
     /// Starts `fgbackup ARGS --listen 127.0.0.1:0` and waits for its "listening" line.
     fn start(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Api {
+        Api::start_limited(ws, args, env, None)
+    }
+
+    /// [`Api::start`] with the descriptor limit set to `nofile` (like
+    /// `LimitNOFILE=` or `prlimit --nofile`) in the child before it runs.
+    fn start_limited(
+        ws: &Workspace,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+    ) -> Api {
+        use std::os::unix::process::CommandExt;
         let mut all = args.to_vec();
         all.extend(["--listen", "127.0.0.1:0"]);
-        let mut child = ws
-            .command(&all, env)
-            .env("RUST_LOG", "debug")
+        let mut cmd = ws.command(&all, env);
+        cmd.env("RUST_LOG", "debug")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        if let Some(n) = nofile {
+            let limit = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: setrlimit is async-signal-safe; `limit` is a copy owned by the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -76,6 +103,42 @@ impl Api {
             .collect();
         let body = resp.body_mut().read_to_string().unwrap();
         (status, body, headers)
+    }
+
+    /// `host:port` of the server.
+    fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Panics if the server process has exited.
+    fn assert_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!(
+                "the server exited ({status}): {}",
+                self.log.lock().unwrap().join("\n")
+            );
+        }
+    }
+
+    /// Log lines so far containing `needle`.
+    fn log_lines(&self, needle: &str) -> Vec<String> {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+
+    /// `GET /health` over a fresh connection: its status, or `None` when the
+    /// server does not answer within 5 s.
+    fn health_status(&self) -> Option<u16> {
+        use std::io::Write;
+        let mut s = rawhttp::connect(self.addr()).ok()?;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let (text, _) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(5));
+        rawhttp::statuses(&text).first().copied()
     }
 
     fn json(&self, path: &str) -> serde_json::Value {
@@ -619,4 +682,604 @@ fn daemon_uploads_on_schedule_and_survives_a_failed_run() {
     assert!(ws2.logs().join("e.log.gz").exists());
     let (code, _) = api.terminate();
     assert_eq!(code, Some(0));
+}
+
+// ---------------------------------------------------------------------------
+// Hostile clients (issue 9): each test replays an attack over real sockets
+// against the real binary.
+// ---------------------------------------------------------------------------
+
+/// The server's `HEAD_TIMEOUT` (src/api/mod.rs), as documented in the README.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// "at most N connections" from the server's start-up line.
+fn connection_cap(api: &Api) -> usize {
+    let line = api.log_lines("API listening on").remove(0);
+    line.split("at most ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no connection cap in {line}"))
+}
+
+#[test]
+fn idle_connection_flood_beyond_the_descriptor_limit_is_capped_and_survived() {
+    const NOFILE: u64 = 256;
+    const FLOOD: usize = 600;
+    let ws = inventory_with(1);
+    let db = ws.db();
+    let mut api = Api::start_limited(
+        &ws,
+        &["serve", "--db", db.to_str().unwrap()],
+        &[("APP_TOKENS", TOKEN)],
+        Some(NOFILE),
+    );
+    assert_eq!(api.health_status(), Some(200));
+
+    let mut held = Vec::new();
+    for _ in 0..FLOOD {
+        held.push(rawhttp::connect(api.addr()).expect("the listener accepts"));
+    }
+    let cap = connection_cap(&api);
+    assert!(cap * 2 < NOFILE as usize, "cap {cap} fits the descriptors");
+    // Connections beyond the cap are answered 503 and closed at once.
+    let mut answers = vec![String::new(); FLOOD];
+    let mut closed = vec![false; FLOOD];
+    let busy = rawhttp::wait_for(Duration::from_secs(8), "503 answers", || {
+        for (i, s) in held.iter_mut().enumerate() {
+            if closed[i] {
+                continue;
+            }
+            s.set_nonblocking(true).unwrap();
+            let mut buf = [0u8; 1024];
+            match std::io::Read::read(s, &mut buf) {
+                Ok(0) => closed[i] = true,
+                Ok(n) => answers[i].push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => closed[i] = true,
+            }
+        }
+        let busy = answers
+            .iter()
+            .zip(&closed)
+            .filter(|(a, c)| **c && a.starts_with("HTTP/1.1 503"))
+            .count();
+        (busy >= FLOOD - cap).then_some(busy)
+    });
+    let sample = answers.iter().find(|a| a.contains("503")).unwrap();
+    assert!(
+        rawhttp::first_body(sample).contains("{\"error\":\"too many connections\"}"),
+        "{sample}"
+    );
+    assert!(sample.contains("Retry-After: 1"), "{sample}");
+    let threads = rawhttp::proc_status(api.pid(), "Threads");
+    assert!(
+        threads <= cap as u64 + 32,
+        "{threads} threads for at most {cap} connections"
+    );
+    api.assert_alive();
+    eprintln!(
+        "{FLOOD} connections under nofile={NOFILE}: cap {cap}, {busy} answered 503, {threads} threads, {} descriptors, VmRSS {} KiB",
+        rawhttp::open_fds(api.pid()),
+        rawhttp::proc_status(api.pid(), "VmRSS")
+    );
+
+    drop(held);
+    rawhttp::wait_for(Duration::from_secs(30), "/health 200 again", || {
+        (api.health_status() == Some(200)).then_some(())
+    });
+    api.assert_alive();
+    assert!(api.log_lines("panicked").is_empty());
+}
+
+#[test]
+fn accept_errors_are_retried_when_descriptors_run_out() {
+    let ws = inventory_with(1);
+    let mut api = serve(&ws, &[]);
+    // The worker opens its database on the first request.
+    assert_eq!(api.health_status(), Some(200));
+    // Leave room for a few connections only, as if the uploader held the rest.
+    let base = rawhttp::open_fds(api.pid()) as u64;
+    rawhttp::set_nofile(api.pid(), base + 9);
+    let held: Vec<_> = (0..100)
+        .map(|_| rawhttp::connect(api.addr()).expect("the kernel queues connections"))
+        .collect();
+    rawhttp::wait_for(Duration::from_secs(10), "an accept error", || {
+        (!api.log_lines("Too many open files").is_empty()).then_some(())
+    });
+    api.assert_alive();
+
+    drop(held);
+    rawhttp::wait_for(Duration::from_secs(30), "/health 200 again", || {
+        (api.health_status() == Some(200)).then_some(())
+    });
+    api.assert_alive();
+    assert!(api.log_lines("panicked").is_empty());
+    let reports = api.log_lines("Error accepting new client").len();
+    assert_eq!(reports, 1, "reported once a minute, not per retry");
+}
+
+#[test]
+fn oversized_request_heads_get_414_or_431_and_memory_stays_flat() {
+    use std::io::Write;
+    const SEND_AT_MOST: usize = 256 << 20;
+    let ws = inventory_with(1);
+    let mut api = serve(&ws, &[]);
+    assert_eq!(api.health_status(), Some(200));
+    let rss_before = rawhttp::proc_status(api.pid(), "VmRSS");
+
+    // A request line that never ends.
+    let mut s = rawhttp::connect(api.addr()).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![b'a'; 1 << 20];
+        let mut sent = writer.write(b"GET /").unwrap_or(0);
+        while sent < SEND_AT_MOST {
+            match writer.write_all(&chunk) {
+                Ok(()) => sent += chunk.len(),
+                Err(_) => break,
+            }
+        }
+        sent
+    });
+    let (text, end) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(30));
+    assert_eq!(rawhttp::statuses(&text), [414], "{text}");
+    assert_eq!(end, End::Closed);
+    assert!(
+        rawhttp::first_body(&text).starts_with("{\"error\":"),
+        "{text}"
+    );
+    let sent = sender.join().unwrap();
+    let rss_after = rawhttp::proc_status(api.pid(), "VmRSS");
+    eprintln!(
+        "request line: server stopped it after the client sent {} KiB; VmRSS {rss_before} -> {rss_after} KiB",
+        sent >> 10
+    );
+    assert!(sent < 32 << 20, "the server kept reading: {sent} bytes");
+    assert!(
+        rss_after < rss_before + 16 * 1024,
+        "VmRSS grew from {rss_before} to {rss_after} KiB"
+    );
+
+    // A header block over 16 KiB made of ordinary-sized headers.
+    let mut request = String::from("GET /health HTTP/1.1\r\nHost: x\r\n");
+    for i in 0..400 {
+        request.push_str(&format!("X-Filler-{i}: {}\r\n", "b".repeat(100)));
+    }
+    request.push_str("\r\n");
+    let (text, end) = rawhttp::exchange(api.addr(), request.as_bytes(), Duration::from_secs(10));
+    assert_eq!(rawhttp::statuses(&text), [431], "{text}");
+    assert_eq!(end, End::Closed);
+    assert!(rawhttp::first_body(&text).contains("\"error\""), "{text}");
+
+    // A large but legitimate head is still served.
+    let mut request = format!(
+        "GET /backups?filename={} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n",
+        "f".repeat(4000)
+    );
+    for i in 0..80 {
+        request.push_str(&format!("X-Filler-{i}: {}\r\n", "b".repeat(100)));
+    }
+    request.push_str("\r\n");
+    let (text, _) = rawhttp::exchange(api.addr(), request.as_bytes(), Duration::from_secs(10));
+    assert_eq!(rawhttp::statuses(&text), [200], "{text}");
+    api.assert_alive();
+}
+
+#[test]
+fn half_sent_idle_and_trickling_clients_are_dropped_after_the_head_timeout() {
+    use std::io::Write;
+    let ws = inventory_with(1);
+    let mut api = serve(&ws, &[]);
+    let started = Instant::now();
+    let watch = |mut s: std::net::TcpStream| {
+        std::thread::spawn(move || {
+            let (text, end) = rawhttp::read_until_close(&mut s, started + 3 * HEAD_TIMEOUT);
+            (text, end, started.elapsed())
+        })
+    };
+    // Half a request, then silence.
+    let mut half = rawhttp::connect(api.addr()).unwrap();
+    half.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let half = watch(half);
+    // One answered request, then an idle keep-alive connection.
+    let mut idle = rawhttp::connect(api.addr()).unwrap();
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let idle = watch(idle);
+    // A header sent one byte every 500 ms: each read succeeds, the head never ends.
+    let trickle = rawhttp::connect(api.addr()).unwrap();
+    let mut writer = trickle.try_clone().unwrap();
+    let trickle = watch(trickle);
+    let pacer = std::thread::spawn(move || {
+        let _ = writer.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ");
+        for _ in 0..120 {
+            if writer.write_all(b"z").is_err() {
+                break;
+            }
+            // Pacing of the attack, not synchronisation.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+
+    let early = HEAD_TIMEOUT - Duration::from_secs(1);
+    let late = HEAD_TIMEOUT + Duration::from_secs(5);
+    for (name, handle, expect) in [
+        ("half", half, 408),
+        ("idle", idle, 200),
+        ("trickle", trickle, 408),
+    ] {
+        let (text, end, at) = handle.join().unwrap();
+        eprintln!("{name}: closed after {at:?}");
+        assert_eq!(end, End::Closed, "{name} still open after {at:?}: {text}");
+        assert_eq!(rawhttp::statuses(&text), [expect], "{name}: {text}");
+        assert!(at >= early && at <= late, "{name} closed after {at:?}");
+        if expect == 408 {
+            assert!(rawhttp::first_body(&text).contains("\"error\""), "{text}");
+        }
+    }
+    pacer.join().unwrap();
+    assert_eq!(api.health_status(), Some(200));
+    api.assert_alive();
+}
+
+#[test]
+fn request_bodies_cannot_crash_stall_or_smuggle() {
+    use std::io::Write;
+    let ws = inventory_with(1);
+    let mut api = serve(&ws, &["--threads", "2"]);
+
+    // A Content-Length of 100 TB: 0.12.0 tried to allocate it and aborted.
+    let (text, end) = rawhttp::exchange(
+        api.addr(),
+        b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999\r\n\r\nabc",
+        Duration::from_secs(10),
+    );
+    assert_eq!(rawhttp::statuses(&text), [413], "{text}");
+    assert_eq!(end, End::Closed);
+    api.assert_alive();
+
+    // Bodies announced and never sent, more than there are workers.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = rawhttp::connect(api.addr()).unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+            .unwrap();
+        let (text, _) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(5));
+        assert_eq!(rawhttp::statuses(&text), [413], "{text}");
+        stalled.push(s);
+    }
+    assert_eq!(api.health_status(), Some(200), "workers are free");
+
+    // A request hidden in a body is never run, whatever the framing.
+    let hidden = format!(
+        "GET /backups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(2000)
+    );
+    let by_length = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{hidden}",
+        hidden.len()
+    );
+    let chunked = format!(
+        "GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{hidden}"
+    );
+    for request in [by_length, chunked] {
+        let (text, end) =
+            rawhttp::exchange(api.addr(), request.as_bytes(), Duration::from_secs(10));
+        assert_eq!(rawhttp::statuses(&text), [413], "{text}");
+        assert_eq!(end, End::Closed, "{text}");
+    }
+    api.assert_alive();
+}
+
+#[test]
+fn ambiguous_body_framing_is_refused_and_the_connection_closed() {
+    let ws = inventory_with(1);
+    let mut api = serve(&ws, &[]);
+    let smuggled =
+        format!("GET /backups HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+    let n = smuggled.len();
+    for headers in [
+        format!("Content-Length: {n}\r\nTransfer-Encoding: chunked"),
+        format!("Transfer-Encoding: chunked\r\nContent-Length: {n}"),
+        format!("Content-Length: {n}\r\nContent-Length: 0"),
+        format!("Content-Length: +{n}"),
+        "Transfer-Encoding: gzip".to_string(),
+    ] {
+        let request = format!("GET /health HTTP/1.1\r\nHost: x\r\n{headers}\r\n\r\n{smuggled}");
+        let (text, end) =
+            rawhttp::exchange(api.addr(), request.as_bytes(), Duration::from_secs(10));
+        assert_eq!(rawhttp::statuses(&text), [400], "{headers}: {text}");
+        assert_eq!(end, End::Closed, "{headers}: {text}");
+        let body: serde_json::Value = serde_json::from_str(rawhttp::first_body(&text)).unwrap();
+        assert!(body["error"].is_string(), "{body}");
+        assert!(text.contains("Connection: close"), "{text}");
+    }
+    api.assert_alive();
+}
+
+#[test]
+fn a_pipelining_client_that_never_reads_is_bounded_and_let_go() {
+    use std::io::Write;
+    const SEND_AT_MOST: usize = 32 << 20;
+    let ws = inventory_with(1);
+    let mut api = serve(&ws, &[]);
+    assert_eq!(api.health_status(), Some(200));
+    let rss_before = rawhttp::proc_status(api.pid(), "VmRSS");
+    let sockets_before = rawhttp::open_sockets(api.pid());
+
+    // Requests back to back, answers never read, until the server stops taking them.
+    let mut s = rawhttp::connect(api.addr()).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+    let chunk = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(30_000);
+    let mut sent = 0;
+    while sent < SEND_AT_MOST && s.write_all(chunk.as_bytes()).is_ok() {
+        sent += chunk.len();
+    }
+    let rss = rawhttp::proc_status(api.pid(), "VmRSS");
+    eprintln!(
+        "pipelining: server stopped taking requests after {} KiB; VmRSS {rss_before} -> {rss} KiB",
+        sent >> 10
+    );
+    assert!(sent < SEND_AT_MOST, "the server read all {sent} bytes");
+    assert!(
+        rss < rss_before + 16 * 1024,
+        "VmRSS grew from {rss_before} to {rss} KiB"
+    );
+    assert_eq!(api.health_status(), Some(200), "other clients are served");
+
+    // The answer that cannot be written times out (10 s) and ends the connection.
+    rawhttp::wait_for(
+        Duration::from_secs(40),
+        "the connection to be released",
+        || (rawhttp::open_sockets(api.pid()) <= sockets_before).then_some(()),
+    );
+    drop(s);
+    api.assert_alive();
+}
+#[test]
+fn malformed_percent_escapes_are_rejected_over_a_raw_socket() {
+    let ws = inventory_with(1);
+    let api = serve(&ws, &[]);
+    let get = |target: &str| {
+        let request = format!(
+            "GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        );
+        rawhttp::exchange(api.addr(), request.as_bytes(), Duration::from_secs(10)).0
+    };
+    for target in [
+        "/backups?filename=%+1",
+        "/backups?filename=%+f",
+        "/backups?filename=%-1",
+        "/backups?filename=%1",
+        "/backups?filename=%",
+        "/backups?filename=a%2",
+        "/backups?filename=%%41",
+        "/backups?%+1=x",
+    ] {
+        let text = get(target);
+        assert_eq!(rawhttp::statuses(&text), [400], "{target}: {text}");
+        let body: serde_json::Value = serde_json::from_str(rawhttp::first_body(&text)).unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("malformed"),
+            "{target}: {body}"
+        );
+    }
+    let text = get("/backups?filename=fw%2D000");
+    assert_eq!(rawhttp::statuses(&text), [200], "{text}");
+}
+
+/// A server whose only tokens are `APP_TOKENS=env-token` and the file
+/// `tokens`, written with `content` (and `mtime`) before the server starts.
+fn serve_with_token_file(
+    ws: &Workspace,
+    content: &str,
+    mtime: Option<std::time::SystemTime>,
+) -> (Api, std::path::PathBuf) {
+    let file = ws.tmp.path().join("tokens");
+    std::fs::write(&file, content).unwrap();
+    if let Some(t) = mtime {
+        let f = std::fs::File::options().write(true).open(&file).unwrap();
+        f.set_modified(t).unwrap();
+    }
+    let db = ws.db();
+    let api = Api::start(
+        ws,
+        &["serve", "--db", db.to_str().unwrap()],
+        &[
+            ("APP_TOKENS", "env-token"),
+            ("APP_TOKENS_FILE", file.to_str().unwrap()),
+        ],
+    );
+    (api, file)
+}
+
+/// Waits until `token` gets `status` from `GET /backups`.
+fn wait_for_token_status(api: &Api, token: &str, status: u16) {
+    rawhttp::wait_for(
+        Duration::from_secs(10),
+        &format!("{status} for a token"),
+        || (api.get("/backups", Some(token)).0 == status).then_some(()),
+    );
+}
+
+#[test]
+fn deleting_the_token_file_revokes_its_tokens_and_says_so_once() {
+    let ws = inventory_with(1);
+    let (api, file) = serve_with_token_file(&ws, "file-token\n", None);
+    assert_eq!(api.get("/backups", Some("file-token")).0, 200);
+    std::fs::remove_file(&file).unwrap();
+    wait_for_token_status(&api, "file-token", 401);
+    for _ in 0..20 {
+        assert_eq!(api.get("/backups", Some("file-token")).0, 401);
+    }
+    assert_eq!(
+        api.get("/backups", Some("env-token")).0,
+        200,
+        "APP_TOKENS still work"
+    );
+    assert_eq!(
+        api.log_lines("cannot read APP_TOKENS_FILE").len(),
+        1,
+        "logged once, not per request: {:?}",
+        api.log_lines("APP_TOKENS_FILE")
+    );
+    std::fs::write(&file, "file-token\n").unwrap();
+    wait_for_token_status(&api, "file-token", 200);
+    let (code, log) = api.terminate();
+    assert_eq!(code, Some(0));
+    assert!(!log.join("\n").contains("file-token"), "a token was logged");
+}
+
+#[test]
+fn token_file_rewritten_with_the_same_size_and_mtime_is_reloaded() {
+    use std::io::Write;
+    let ws = inventory_with(1);
+    let mtime = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let (api, file) = serve_with_token_file(&ws, "token-AAAA\n", Some(mtime));
+    assert_eq!(api.get("/backups", Some("token-AAAA")).0, 200);
+    // Rewritten in place, same length, mtime put back, with no request in
+    // between: size and mtime are exactly as the server last saw them.
+    let mut f = std::fs::File::options().write(true).open(&file).unwrap();
+    f.write_all(b"token-BBBB\n").unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.len(), meta.modified().unwrap()), (11, mtime));
+    wait_for_token_status(&api, "token-BBBB", 200);
+    assert_eq!(api.get("/backups", Some("token-AAAA")).0, 401);
+}
+
+#[test]
+fn an_unreadable_or_half_written_token_file_fails_closed() {
+    let ws = inventory_with(1);
+    let (api, file) = serve_with_token_file(&ws, "file-token\n", None);
+    assert_eq!(api.get("/backups", Some("file-token")).0, 200);
+
+    // Unreadable (a directory: reading it fails even for root).
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    wait_for_token_status(&api, "file-token", 401);
+    std::fs::remove_dir(&file).unwrap();
+    std::fs::write(&file, "file-token\n").unwrap();
+    wait_for_token_status(&api, "file-token", 200);
+
+    // Not text: the whole file is refused.
+    std::fs::write(&file, b"file-token\n\xff\xfe\n").unwrap();
+    wait_for_token_status(&api, "file-token", 401);
+
+    // Caught half-written: the unfinished last line is no token, not even a
+    // prefix of the real one; the complete lines count.
+    std::fs::write(&file, "file-token\nsecond-tok").unwrap();
+    wait_for_token_status(&api, "file-token", 200);
+    assert_eq!(api.get("/backups", Some("second-tok")).0, 401);
+    std::fs::write(&file, "file-token\nsecond-token\n").unwrap();
+    wait_for_token_status(&api, "second-token", 200);
+    assert_eq!(api.get("/backups", Some("env-token")).0, 200);
+    let (_, log) = api.terminate();
+    let log = log.join("\n");
+    assert!(log.contains("line 2 skipped"), "{log}");
+    assert!(!log.contains("second-tok"), "a token was logged: {log}");
+}
+
+#[test]
+fn daemon_health_degrades_when_an_upload_cycle_stalls() {
+    // An S3 endpoint that accepts connections and never answers.
+    let hang = rawhttp::Blackhole::start();
+    let ws = Workspace::new();
+    ws.write_gz("s.log.gz", 50, 3);
+    let logs = ws.logs();
+    let db = ws.db();
+    let endpoint = format!("http://127.0.0.1:{}", hang.port);
+    let api = Api::start(
+        &ws,
+        &[
+            "daemon",
+            "--interval",
+            "1s",
+            "--dir",
+            logs.to_str().unwrap(),
+            "--bucket",
+            BUCKET,
+            "--endpoint",
+            &endpoint,
+            "--db",
+            db.to_str().unwrap(),
+            "--min-age",
+            "0",
+            "--retries",
+            "0",
+        ],
+        &[("APP_TOKENS", TOKEN)],
+    );
+    rawhttp::wait_for(Duration::from_secs(10), "the upload to reach S3", || {
+        (hang.accepted() > 0).then_some(())
+    });
+    let (status, body, _) = api.get("/health", None);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    if v["upload"]["cycle_running_seconds"].as_u64() < Some(9) {
+        assert_eq!(status, 200, "a young cycle is fine: {body}");
+        assert_eq!(v["upload"]["state"], "running", "{body}");
+    }
+    // max(2 × 1 s, 10 s) = 10 s after the cycle started, /health turns 503.
+    let body = rawhttp::wait_for(Duration::from_secs(40), "/health 503 degraded", || {
+        let (status, body, _) = api.get("/health", None);
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (status == 503 && v["status"] == "degraded").then_some(v)
+    });
+    let upload = &body["upload"];
+    let running = upload["cycle_running_seconds"].as_u64().unwrap();
+    assert!(running >= 10, "{body}");
+    assert!(
+        upload["last_cycle_age_seconds"].as_u64().unwrap() >= running,
+        "no cycle finished: the age counts from the daemon's start: {body}"
+    );
+    assert_eq!(upload["cycles_finished"], 0, "{body}");
+    assert_eq!(upload["stall_after_seconds"], 10, "{body}");
+    assert_eq!(upload["state"], "running", "{body}");
+    assert!(
+        upload["reason"].as_str().unwrap().contains("running for"),
+        "{body}"
+    );
+    let (_, metrics, _) = api.get("/metrics", Some(TOKEN));
+    assert!(metrics.contains("fgbackup_daemon_stalled 1"), "{metrics}");
+    // Stop it; the stalled upload need not finish for the test (Drop kills).
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(api.pid() as i32, libc::SIGTERM) };
+}
+
+#[test]
+fn requests_inside_a_burst_of_idle_connections_are_answered_at_once() {
+    use std::io::Write;
+    let ws = inventory_with(1);
+    let mut api = serve(&ws, &[]);
+    assert_eq!(api.health_status(), Some(200));
+    // 60 connections opened back to back; every 6th sends a request at once,
+    // the others stay idle.
+    let mut idle = Vec::new();
+    let mut asking = Vec::new();
+    for i in 0..60 {
+        let mut s = rawhttp::connect(api.addr()).unwrap();
+        if i % 6 == 5 {
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            asking.push(s);
+        } else {
+            idle.push(s);
+        }
+    }
+    let started = Instant::now();
+    for (i, s) in asking.iter_mut().enumerate() {
+        let (text, _) = rawhttp::read_until_close(s, started + Duration::from_secs(3));
+        assert_eq!(
+            rawhttp::statuses(&text),
+            [200],
+            "request {i}: no answer after {:?} while idle connections were open",
+            started.elapsed()
+        );
+    }
+    eprintln!("all answered after {:?}", started.elapsed());
+    drop(idle);
+    api.assert_alive();
 }

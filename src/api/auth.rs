@@ -1,14 +1,24 @@
 //! Bearer tokens: `APP_TOKENS` (comma-separated, the suite's variable) plus
-//! `APP_TOKENS_FILE` (one per line), re-read when the file changes so tokens
-//! rotate without a restart. Comparison is constant-time and tokens are never
-//! logged.
+//! `APP_TOKENS_FILE` (one per line), re-read while the server runs so tokens
+//! rotate without a restart. The file is the truth: its tokens count only
+//! while it can be read and parsed; when it is deleted, unreadable or not
+//! text, they are all refused (fail closed). Comparison is constant-time and
+//! tokens are never logged.
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-/// How often the token file's mtime is looked at, at most.
+use sha2::{Digest, Sha256};
+
+/// How often the token file is read again, at most (only when a request
+/// needs a token). The content is compared, not the size and mtime, which a
+/// rewrite can leave unchanged.
 const RECHECK: Duration = Duration::from_millis(250);
+/// Largest token file read: a larger one is refused, so that a path pointing
+/// at a device or a big file cannot exhaust memory.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The set of accepted tokens.
 pub struct Tokens {
@@ -20,9 +30,52 @@ pub struct Tokens {
 #[derive(Default)]
 struct FileState {
     checked: Option<Instant>,
-    mtime: Option<SystemTime>,
-    len: u64,
+    /// SHA-256 of the bytes behind `tokens`; `None` after a failed read.
+    digest: Option<[u8; 32]>,
     tokens: Vec<String>,
+    /// The failure last logged, so that it is logged once, not per request.
+    failure: Option<String>,
+}
+
+/// What a token file holds.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TokenFile {
+    pub tokens: Vec<String>,
+    /// Lines not taken, by number (never by content: they may be tokens) and
+    /// why.
+    pub skipped: Vec<(usize, &'static str)>,
+}
+
+/// Parses a token file: one token per line; blank lines and lines starting
+/// with `#` are ignored; surrounding whitespace (and a CR) is trimmed.
+///
+/// A line counts only once it ends with a newline: a file read while being
+/// written could otherwise yield a truncated token, which is a shorter,
+/// weaker one. A line holding anything but printable ASCII (spaces inside,
+/// control characters, non-ASCII) is no token and is skipped. Bytes that are
+/// not UTF-8 make the whole file an error.
+pub fn parse_token_file(bytes: &[u8]) -> Result<TokenFile, String> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| format!("not UTF-8 text (byte {})", e.valid_up_to()))?;
+    let mut parsed = TokenFile::default();
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let token = line.trim();
+        if token.is_empty() || token.starts_with('#') {
+            continue;
+        }
+        if !line.ends_with('\n') {
+            parsed
+                .skipped
+                .push((i + 1, "no newline at its end, so it may be half-written"));
+        } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            parsed
+                .skipped
+                .push((i + 1, "not a token: only printable ASCII without spaces"));
+        } else {
+            parsed.tokens.push(token.to_string());
+        }
+    }
+    Ok(parsed)
 }
 
 impl std::fmt::Debug for Tokens {
@@ -32,6 +85,20 @@ impl std::fmt::Debug for Tokens {
             .field("file", &self.file)
             .finish()
     }
+}
+
+/// The bytes of `path`, at most [`MAX_FILE_BYTES`].
+fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
+    Ok(bytes)
 }
 
 impl Tokens {
@@ -62,6 +129,8 @@ impl Tokens {
         self.refresh(&mut state, true)
     }
 
+    /// Re-reads the file (at most every [`RECHECK`] unless `force`). On any
+    /// failure the file's tokens are dropped, and the failure is logged once.
     fn refresh(&self, state: &mut FileState, force: bool) -> Result<(), String> {
         let Some(path) = &self.file else {
             return Ok(());
@@ -70,28 +139,45 @@ impl Tokens {
             return Ok(());
         }
         state.checked = Some(Instant::now());
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read APP_TOKENS_FILE {}: {e}", path.display()))?;
-        let mtime = meta.modified().ok();
-        if !force && mtime == state.mtime && meta.len() == state.len {
-            return Ok(());
+        let loaded = read_capped(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                let digest: [u8; 32] = Sha256::digest(&bytes).into();
+                if state.digest == Some(digest) {
+                    return Ok(None);
+                }
+                parse_token_file(&bytes).map(|parsed| Some((digest, parsed)))
+            });
+        match loaded {
+            Ok(None) => Ok(()),
+            Ok(Some((digest, parsed))) => {
+                for (line, why) in &parsed.skipped {
+                    log::warn!(
+                        "APP_TOKENS_FILE {}: line {line} skipped: {why}",
+                        path.display()
+                    );
+                }
+                log::info!(
+                    "loaded {} token(s) from {}",
+                    parsed.tokens.len(),
+                    path.display()
+                );
+                state.tokens = parsed.tokens;
+                state.digest = Some(digest);
+                state.failure = None;
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("cannot read APP_TOKENS_FILE {}: {e}", path.display());
+                if state.failure.as_deref() != Some(msg.as_str()) {
+                    log::error!("{msg}; its tokens are refused until it can be read");
+                    state.failure = Some(msg.clone());
+                }
+                state.tokens.clear();
+                state.digest = None;
+                Err(msg)
+            }
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read APP_TOKENS_FILE {}: {e}", path.display()))?;
-        state.tokens = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_string)
-            .collect();
-        state.mtime = mtime;
-        state.len = meta.len();
-        log::info!(
-            "loaded {} token(s) from {}",
-            state.tokens.len(),
-            path.display()
-        );
-        Ok(())
     }
 
     /// Checks an `Authorization` header value.
@@ -112,10 +198,8 @@ impl Tokens {
         }
         if self.file.is_some() {
             let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Err(e) = self.refresh(&mut state, false) {
-                // Keep the last good set: a half-written file must not lock everyone out.
-                log::warn!("{e}; keeping the previous tokens");
-            }
+            // A failure is logged inside and leaves no file token: fail closed.
+            let _ = self.refresh(&mut state, false);
             for t in &state.tokens {
                 ok |= constant_time_eq(t.as_bytes(), presented.as_bytes());
             }
@@ -150,5 +234,71 @@ mod tests {
         assert!(!t.accepts(Some("Bearer ")));
         assert!(!t.accepts(None));
         assert!(!format!("{t:?}").contains("alpha"));
+    }
+
+    #[test]
+    fn token_file_lines() {
+        let parsed =
+            parse_token_file(b"# comment\n\n  alpha  \r\nbe ta\n#x\ngamma\nhalf-writ").unwrap();
+        assert_eq!(parsed.tokens, ["alpha", "gamma"]);
+        assert_eq!(
+            parsed.skipped.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            [4, 7]
+        );
+        assert!(parse_token_file(b"alpha\n\xff\n").is_err());
+        assert_eq!(parse_token_file(b"").unwrap(), TokenFile::default());
+    }
+
+    #[test]
+    fn deleted_file_revokes_its_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "from-file\n").unwrap();
+        let t = Tokens::new(Some("fixed"), Some(path.clone()));
+        t.load_file().unwrap();
+        assert!(t.accepts(Some("Bearer from-file")));
+        std::fs::remove_file(&path).unwrap();
+        assert!(t.load_file().is_err());
+        assert!(!t.accepts(Some("Bearer from-file")));
+        assert!(t.accepts(Some("Bearer fixed")));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parser_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_token_file(&bytes);
+        }
+
+        #[test]
+        fn tokens_are_never_empty_nor_hold_whitespace(text in "(.|\n|\r|\t){0,300}") {
+            if let Ok(parsed) = parse_token_file(text.as_bytes()) {
+                for token in parsed.tokens {
+                    proptest::prop_assert!(!token.is_empty());
+                    proptest::prop_assert!(!token.chars().any(char::is_whitespace), "{:?}", token);
+                }
+            }
+        }
+
+        #[test]
+        fn comments_are_ignored_and_complete_lines_are_tokens(
+            lines in proptest::collection::vec(
+                ("[ \t]{0,2}", "[!-~]{1,20}", proptest::bool::ANY),
+                0..20,
+            )
+        ) {
+            let mut text = String::new();
+            let mut expected = Vec::new();
+            for (indent, word, comment) in &lines {
+                if *comment {
+                    text.push_str(&format!("{indent}# {word}\n"));
+                } else if !word.starts_with('#') {
+                    text.push_str(&format!("{indent}{word}{indent}\n"));
+                    expected.push(word.clone());
+                }
+            }
+            let parsed = parse_token_file(text.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(parsed.tokens, expected);
+            proptest::prop_assert!(parsed.skipped.is_empty());
+        }
     }
 }

@@ -3,11 +3,13 @@
 //! roadmap (filters, pagination, `/backups/last`, stats, Prometheus metrics,
 //! optional presigned links).
 //!
-//! tiny_http parses requests on its own connection threads; a fixed pool of
-//! worker threads, each with its own read-only SQLite connection, answers
-//! them. Slow clients therefore tie up only their connection thread, never a
-//! worker. Every answer is JSON (or Prometheus text), every error
-//! `{"error": "..."}` with the fitting status.
+//! tiny_http (patched, see vendor/tiny_http/PATCHES.md) parses requests on its
+//! own connection threads; a fixed pool of worker threads, each with its own
+//! read-only SQLite connection, answers them. Slow clients therefore tie up
+//! only their connection thread, never a worker, and [`limits`] bound how many
+//! connections, how large a request head and how slow a client may be. Every
+//! answer is JSON (or Prometheus text), every error `{"error": "..."}` with
+//! the fitting status, including the ones tiny_http gives on its own.
 
 mod auth;
 mod query;
@@ -30,8 +32,34 @@ use crate::signal;
 
 /// Largest `limit` of `GET /backups`.
 pub const MAX_LIMIT: u32 = 1000;
-/// Longest request target accepted (path and query).
+/// Longest request target accepted (path and query): 414 beyond. The request
+/// head as a whole is capped lower down, by [`MAX_HEAD_BYTES`].
 const MAX_URL: usize = 4096;
+/// Most connections served at once (each has a thread and two descriptors in
+/// tiny_http); further ones get 503 and are closed. Lowered to fit the
+/// process's descriptor limit, see [`connection_cap`].
+pub const MAX_CONNECTIONS: usize = 256;
+/// Longest request head (request line and headers): 414 or 431 beyond, so
+/// one client cannot make the server buffer without bound. 16 KiB is four
+/// times a maximal URL plus room for any real client's headers.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// Time a connection has to send a complete request head, counted from accept
+/// or from the previous request: an idle keep-alive connection is closed after
+/// it, a half-sent request gets 408, so neither holds a connection slot longer.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Descriptors left for everything but API connections: stdio, the listener,
+/// logs and, in daemon mode, the uploader's files, S3 connections and
+/// database. Each worker's SQLite connection adds [`FDS_PER_WORKER`].
+const FDS_RESERVED: u64 = 64;
+/// Descriptors of one worker's read-only SQLite connection (database, WAL,
+/// shared memory) plus one spare.
+const FDS_PER_WORKER: u64 = 4;
+/// Descriptors of one API connection: tiny_http duplicates each socket into a
+/// read and a write half.
+const FDS_PER_CONNECTION: u64 = 2;
+/// Fewest connections allowed even under a tiny descriptor limit (accept
+/// errors are then retried with backoff rather than prevented).
+const MIN_CONNECTIONS: usize = 4;
 
 /// Settings of the API server.
 pub struct ServeConfig {
@@ -77,7 +105,9 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
         ))
     })?;
     tune_listener(&listener);
-    let server = Server::from_listener(listener, None)
+    let limits = limits(cfg.threads);
+    let max_connections = limits.max_connections.unwrap_or(MAX_CONNECTIONS);
+    let server = Server::from_listener_with_limits(listener, None, limits)
         .map_err(|e| Error::runtime(format!("cannot start the API server: {e}")))?;
     let addr = server.server_addr().to_string();
     let server = Arc::new(server);
@@ -94,7 +124,7 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
         workers.push(handle);
     }
     log::info!(
-        "API listening on http://{addr} ({} worker threads, database {})",
+        "API listening on http://{addr} ({} worker threads, at most {max_connections} connections, database {})",
         cfg.threads,
         cfg.db_path.display()
     );
@@ -103,6 +133,48 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
 
 /// How long writing an answer may block on a client that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The limits tiny_http enforces on every connection, with answers in this
+/// API's JSON error format.
+fn limits(threads: usize) -> tiny_http::Limits {
+    tiny_http::Limits {
+        max_connections: Some(connection_cap(threads)),
+        max_head_bytes: Some(MAX_HEAD_BYTES),
+        head_timeout: Some(HEAD_TIMEOUT),
+        rejection,
+    }
+}
+
+/// [`MAX_CONNECTIONS`], lowered so that API connections can never take the
+/// descriptors the rest of the process needs (`LimitNOFILE=1024` is common;
+/// the daemon's uploader shares the limit).
+fn connection_cap(threads: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0
+        || limit.rlim_cur == libc::RLIM_INFINITY
+    {
+        return MAX_CONNECTIONS;
+    }
+    let reserved = FDS_RESERVED + FDS_PER_WORKER * threads as u64;
+    let fit = limit.rlim_cur.saturating_sub(reserved) / FDS_PER_CONNECTION;
+    let cap = usize::try_from(fit).unwrap_or(usize::MAX);
+    cap.clamp(MIN_CONNECTIONS, MAX_CONNECTIONS)
+}
+
+/// The answers tiny_http gives on its own (400, 408, 414, 417, 431, 503, 505),
+/// as `{"error": "..."}` like every other error of this API.
+fn rejection(status: tiny_http::StatusCode, reason: &'static str) -> Answer {
+    let answer = error(status.0, reason);
+    if status.0 == 503 {
+        answer.with_header(header("Retry-After", "1"))
+    } else {
+        answer
+    }
+}
 
 /// Socket options for every accepted connection, set on the listener because
 /// tiny_http accepts connections itself and Linux copies them to each one:
@@ -166,7 +238,10 @@ fn worker(server: &Server, cfg: &ServeConfig, metrics: &Metrics) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
             Err(e) => {
-                log::error!("API accept failed: {e}");
+                // tiny_http retries with backoff and reports this at most once a minute.
+                log::warn!(
+                    "API: accepting connections fails ({e}), retrying: if this is 'Too many open files', raise the descriptor limit (LimitNOFILE)"
+                );
                 continue;
             }
         };
@@ -215,10 +290,16 @@ fn handle(
     if url.len() > MAX_URL {
         return (
             "other",
-            error(413, format!("request target longer than {MAX_URL} bytes")),
+            error(414, format!("request target longer than {MAX_URL} bytes")),
         );
     }
-    if request.body_length().is_some_and(|n| n > 0) {
+    // A chunked body has no body_length. Left unread, either kind makes
+    // tiny_http close the connection after this answer.
+    let chunked = request
+        .headers()
+        .iter()
+        .any(|h| h.field.equiv("Transfer-Encoding"));
+    if chunked || request.body_length().is_some_and(|n| n > 0) {
         return ("other", error(413, "this API takes no request body"));
     }
     let (path, raw_query) = url.split_once('?').unwrap_or((url, ""));
@@ -397,10 +478,18 @@ fn dispatch(
         "health" => {
             only_params(params, &[])?;
             let last = db.last_success()?;
-            Ok(json_answer(
-                200,
-                &json!({"status": "ok", "database": "ok", "last_success": last}),
-            ))
+            let mut body = json!({"status": "ok", "database": "ok", "last_success": last});
+            let mut status = 200;
+            if cfg.daemon_mode
+                && let Some(upload) = metrics.upload_health()
+            {
+                if upload.stalled {
+                    status = 503;
+                    body["status"] = json!("degraded");
+                }
+                body["upload"] = upload_json(&upload);
+            }
+            Ok(json_answer(status, &body))
         }
         "backups" => list(params, db),
         "backups_last" => {
@@ -443,6 +532,25 @@ fn dispatch(
             ),
         )),
     }
+}
+
+/// The daemon's upload cycles in `/health`.
+fn upload_json(u: &metrics::UploadHealth) -> Value {
+    let mut v = json!({
+        "state": if u.running_secs.is_some() { "running" } else { "idle" },
+        "cycle_running_seconds": u.running_secs,
+        "last_cycle_age_seconds": u.last_cycle_age_secs,
+        "cycles_finished": u.cycles_finished,
+        "stall_after_seconds": u.stall_after_secs,
+    });
+    if u.stalled {
+        v["reason"] = json!(format!(
+            "the upload cycle has been running for {} s, longer than {} s: the destination may hang",
+            u.running_secs.unwrap_or(0),
+            u.stall_after_secs
+        ));
+    }
+    v
 }
 
 fn id_segment(path: &str, index: usize) -> std::result::Result<i64, Failure> {

@@ -7,6 +7,7 @@ pub mod listeners;
 pub mod moto;
 pub mod pki;
 pub mod proxy;
+pub mod rawhttp;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
