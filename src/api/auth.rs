@@ -104,13 +104,15 @@ fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
 impl Tokens {
     /// Tokens from the `APP_TOKENS` value and an optional token file.
     pub fn new(app_tokens: Option<&str>, file: Option<PathBuf>) -> Tokens {
-        let fixed = app_tokens
+        let fixed: Vec<String> = app_tokens
             .unwrap_or("")
             .split(',')
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .collect();
+        // No log line may show a token, whatever a dependency prints.
+        fixed.iter().for_each(|t| crate::redact::register(t));
         Tokens {
             fixed,
             file,
@@ -162,6 +164,10 @@ impl Tokens {
                     parsed.tokens.len(),
                     path.display()
                 );
+                parsed
+                    .tokens
+                    .iter()
+                    .for_each(|t| crate::redact::register(t));
                 state.tokens = parsed.tokens;
                 state.digest = Some(digest);
                 state.failure = None;
