@@ -9,69 +9,13 @@ mod common;
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::held::*;
 use common::listeners::{HookListener, eventually};
-use common::proxy::{FaultProxy, Hold, Options};
+use common::proxy::{FaultProxy, Options};
 use common::*;
-
-/// Starts `fgbackup ARGS` in the background with piped output.
-fn spawn(ws: &Workspace, args: &[String], env: &[(&str, &str)]) -> Child {
-    ws.command(args, env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// A proxy in front of `server` holding the `skip`+1-th `method` request
-/// whose target contains `target`.
-fn holding(
-    server: &S3Server,
-    method: &'static str,
-    target: &'static str,
-    skip: usize,
-) -> FaultProxy {
-    let hold = Hold {
-        method,
-        target_contains: target,
-        skip,
-    };
-    let opts = Options {
-        hold: Some(hold),
-        ..Options::default()
-    };
-    FaultProxy::start_with(server.port, opts)
-}
-
-fn wait_held(proxy: &FaultProxy, child: &mut Child) {
-    eventually("the request to reach the proxy's gate", || {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("fgbackup exited before the held request: {status}");
-        }
-        proxy.held.load(Ordering::SeqCst) >= 1
-    });
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
-}
-
-/// Waits for `child` to exit, failing the test if it takes longer than `limit`.
-fn exits_within(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fgbackup did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
 
 fn same_size_other_bytes(path: &Path) -> Vec<u8> {
     let mut b = std::fs::read(path).unwrap();
@@ -146,8 +90,7 @@ fn second_writer_never_replaces_a_verified_copy_on_s3() {
     let fa = a.write_gz("fw.log.gz", 500, 1);
     let fb = b.write_gz("fw.log.gz", 700, 2);
     let b_bytes = std::fs::read(&fb).unwrap();
-    let mut child = spawn(&a, &a.s3_upload_args(&proxy.endpoint(), &["--delete"]), &[]);
-    wait_held(&proxy, &mut child);
+    let child = start_held(&a, &proxy, &["--delete"]);
 
     let out = b.upload(&server, &["--delete"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -244,12 +187,7 @@ fn overwrite_between_upload_and_verification_is_caught() {
     let ws = Workspace::new();
     let f = ws.write_gz("fw.log.gz", 500, 3);
     let sha = sha256_file(&f);
-    let mut child = spawn(
-        &ws,
-        &ws.s3_upload_args(&proxy.endpoint(), &["--delete"]),
-        &[],
-    );
-    wait_held(&proxy, &mut child);
+    let child = start_held(&ws, &proxy, &["--delete"]);
     put_with_meta(&server, "fw.log.gz", &same_size_other_bytes(&f), &sha);
     proxy.gate.open();
     let out = child.wait_with_output().unwrap();
@@ -272,12 +210,7 @@ fn file_replaced_after_it_was_read_is_kept() {
     let ws = Workspace::new();
     let f = ws.write_gz("a.log.gz", 500, 4);
     let old = std::fs::read(&f).unwrap();
-    let mut child = spawn(
-        &ws,
-        &ws.s3_upload_args(&proxy.endpoint(), &["--delete"]),
-        &[],
-    );
-    wait_held(&proxy, &mut child);
+    let child = start_held(&ws, &proxy, &["--delete"]);
 
     let new = same_size_other_bytes(&f);
     let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
@@ -316,12 +249,7 @@ fn file_rewritten_in_place_after_it_was_read_is_kept() {
     let proxy = holding(&server, "PUT", "/fg-logs/a.log.gz", 0);
     let ws = Workspace::new();
     let f = ws.write_gz("a.log.gz", 500, 5);
-    let mut child = spawn(
-        &ws,
-        &ws.s3_upload_args(&proxy.endpoint(), &["--delete"]),
-        &[],
-    );
-    wait_held(&proxy, &mut child);
+    let child = start_held(&ws, &proxy, &["--delete"]);
 
     let new = same_size_other_bytes(&f);
     let mtime = std::fs::metadata(&f).unwrap().modified().unwrap();
@@ -482,9 +410,7 @@ fn symlink_swapped_in_after_the_scan_is_never_followed() {
     std::fs::write(outside.join("secret.gz"), b"SECRET").unwrap();
     std::fs::write(outside.join("c.log.gz"), b"SECRET TOO").unwrap();
 
-    let args = ws.s3_upload_args(&proxy.endpoint(), &["--delete", "--workers", "1"]);
-    let mut child = spawn(&ws, &args, &[]);
-    wait_held(&proxy, &mut child);
+    let child = start_held(&ws, &proxy, &["--delete", "--workers", "1"]);
     std::fs::remove_file(&b).unwrap();
     symlink(outside.join("secret.gz"), &b).unwrap();
     std::fs::rename(ws.logs().join("sub"), ws.tmp.path().join("sub.moved")).unwrap();
@@ -635,12 +561,7 @@ fn sigterm_ends_a_run_stuck_on_the_network_within_seconds() {
     let proxy = holding(&server, "HEAD", "/fg-logs/a.log.gz", 0);
     let ws = Workspace::new();
     let f = ws.write_gz("a.log.gz", 100, 17);
-    let mut child = spawn(
-        &ws,
-        &ws.s3_upload_args(&proxy.endpoint(), &["--delete"]),
-        &[],
-    );
-    wait_held(&proxy, &mut child);
+    let child = start_held(&ws, &proxy, &["--delete"]);
     signal(&child, libc::SIGTERM);
     let out = exits_within(child, Duration::from_secs(15));
     proxy.gate.open();
@@ -658,8 +579,7 @@ fn symlinked_database_path_shares_the_run_lock() {
     let proxy = holding(&server, "PUT", "/fg-logs/a.log.gz", 0);
     let ws = Workspace::new();
     ws.write_gz("a.log.gz", 100, 18);
-    let mut child = spawn(&ws, &ws.s3_upload_args(&proxy.endpoint(), &[]), &[]);
-    wait_held(&proxy, &mut child);
+    let child = start_held(&ws, &proxy, &[]);
 
     let alias = ws.tmp.path().join("alias.db");
     symlink(ws.db(), &alias).unwrap();

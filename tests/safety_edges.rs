@@ -7,50 +7,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::Ordering;
 
+use common::held::*;
 use common::listeners::eventually;
-use common::proxy::{FaultProxy, Hold, Options};
+use common::proxy::{FaultProxy, Options};
 use common::*;
-
-fn spawn(ws: &Workspace, args: &[String], env: &[(&str, &str)]) -> Child {
-    ws.command(args, env)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn holding(
-    server: &S3Server,
-    method: &'static str,
-    target: &'static str,
-    skip: usize,
-) -> FaultProxy {
-    let opts = Options {
-        hold: Some(Hold {
-            method,
-            target_contains: target,
-            skip,
-        }),
-        ..Options::default()
-    };
-    FaultProxy::start_with(server.port, opts)
-}
-
-fn wait_held(proxy: &FaultProxy, child: &mut Child) {
-    eventually("the request to reach the proxy's gate", || {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("fgbackup exited before the held request: {status}");
-        }
-        proxy.held.load(Ordering::SeqCst) >= 1
-    });
-}
 
 fn args_local(ws: &Workspace, archive: &Path, db: &Path, extra: &[&str]) -> Vec<String> {
     if archive == ws.archive() {
@@ -298,12 +262,7 @@ fn directory_moved_out_of_dir_is_not_deleted_from() {
     let proxy = holding(&server, "PUT", "/fg-logs/FGT-A/a.log.gz", 0);
     let ws = Workspace::new();
     ws.write_gz("FGT-A/a.log.gz", 100, 7);
-    let mut child = spawn(
-        &ws,
-        &ws.s3_upload_args(&proxy.endpoint(), &["--delete"]),
-        &[],
-    );
-    wait_held(&proxy, &mut child);
+    let child = start_held(&ws, &proxy, &["--delete"]);
     let kept = ws.tmp.path().join("keep");
     std::fs::create_dir(&kept).unwrap();
     std::fs::rename(ws.logs().join("FGT-A"), kept.join("FGT-A")).unwrap();
@@ -319,111 +278,6 @@ fn directory_moved_out_of_dir_is_not_deleted_from() {
 // ---------------------------------------------------------------------------
 // A retried PUT that had in fact succeeded is reported as a conflict.
 
-/// Forwards every request; the first PUT whose target contains `target`
-/// reaches the server, which stores it, but its answer is replaced with a
-/// 500 (a gateway timing out, a connection reset after the request was
-/// processed).
-/// What [`LostAnswerProxy`] does to the requests it picks.
-#[derive(Clone, Copy)]
-enum Mischief {
-    /// The first PUT to the target is stored, its answer replaced by a 500.
-    LosePutAnswer,
-    /// Every GET of the target gets its answer cut 500 bytes short, the
-    /// connection closed (a reset mid-body).
-    TruncateGet,
-}
-
-struct LostAnswerProxy {
-    port: u16,
-    lost: Arc<AtomicUsize>,
-}
-
-impl LostAnswerProxy {
-    fn start(upstream: u16, target: &'static str) -> LostAnswerProxy {
-        Self::start_with(upstream, target, Mischief::LosePutAnswer)
-    }
-
-    fn start_with(upstream: u16, target: &'static str, what: Mischief) -> LostAnswerProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let lost = Arc::new(AtomicUsize::new(0));
-        let l2 = lost.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let lost = l2.clone();
-                std::thread::spawn(move || {
-                    let _ = relay(conn, upstream, target, what, &lost);
-                });
-            }
-        });
-        LostAnswerProxy { port, lost }
-    }
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-fn relay(
-    client: TcpStream,
-    upstream: u16,
-    target: &str,
-    what: Mischief,
-    lost: &AtomicUsize,
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(client.try_clone()?);
-    let mut client = client;
-    let mut head = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        let end = line == "\r\n";
-        head.push(line);
-        if end {
-            break;
-        }
-    }
-    let length: usize = head
-        .iter()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    let mut up = TcpStream::connect(("127.0.0.1", upstream))?;
-    for line in &head[..head.len() - 1] {
-        if !line.to_ascii_lowercase().starts_with("connection:") {
-            up.write_all(line.as_bytes())?;
-        }
-    }
-    up.write_all(b"Connection: close\r\n\r\n")?;
-    up.write_all(&body)?;
-    let mut answer = Vec::new();
-    up.read_to_end(&mut answer)?;
-    let picked = |m: &str| head[0].starts_with(m) && head[0].contains(target);
-    if matches!(what, Mischief::TruncateGet) && picked("GET ") && answer.len() > 500 {
-        lost.fetch_add(1, Ordering::SeqCst);
-        client.write_all(&answer[..answer.len() - 500])?;
-    } else if matches!(what, Mischief::LosePutAnswer)
-        && picked("PUT ")
-        && lost.fetch_add(1, Ordering::SeqCst) == 0
-    {
-        let b = "<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>answer lost</Message></Error>";
-        write!(
-            client,
-            "HTTP/1.1 500 Lost\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
-            b.len()
-        )?;
-    } else {
-        client.write_all(&answer)?;
-    }
-    client.flush()
-}
-
 /// The PUT succeeds on the server but its answer is lost; fgbackup retries
 /// (as it should), the retry is refused with 412 because our own object is
 /// now there, and the file is recorded `failed_conflict` ("another object
@@ -434,12 +288,18 @@ fn relay(
 #[test]
 fn retried_put_whose_first_attempt_landed_is_not_a_conflict() {
     let server = S3Server::start();
-    let proxy = LostAnswerProxy::start(server.port, "/fg-logs/a.log.gz");
+    let proxy = FaultProxy::start_with(
+        server.port,
+        Options {
+            lose_answer: Some(("PUT", "/fg-logs/a.log.gz")),
+            ..Options::default()
+        },
+    );
     let ws = Workspace::new();
     let f = ws.write_gz("a.log.gz", 100, 8);
     let ours = std::fs::read(&f).unwrap();
     let out = ws.upload_to(&proxy.endpoint(), &["--delete", "--retries", "2"]);
-    assert!(proxy.lost.load(Ordering::SeqCst) >= 1);
+    assert!(proxy.injected.load(Ordering::SeqCst) >= 1);
     assert_eq!(
         std::fs::read(server.object_path(BUCKET, "a.log.gz")).unwrap(),
         ours,
@@ -625,9 +485,7 @@ fn hard_linked_log_files_are_not_reported_as_changed() {
     let a = ws.write_gz("a.log.gz", 300, 12);
     let b = ws.logs().join("b.log.gz");
     std::fs::hard_link(&a, &b).unwrap();
-    let args = ws.s3_upload_args(&proxy.endpoint(), &["--delete", "--workers", "2"]);
-    let mut child = spawn(&ws, &args, &[]);
-    wait_held(&proxy, &mut child);
+    let child = start_held(&ws, &proxy, &["--delete", "--workers", "2"]);
     eventually("b.log.gz to be archived and deleted", || !b.exists());
     proxy.gate.open();
     let out = child.wait_with_output().unwrap();
@@ -809,10 +667,15 @@ fn read_back_cut_short_is_not_reported_as_a_damaged_archive() {
     let f = ws.write_gz("a.log.gz", 500, 15);
     let out = ws.upload(&server, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let proxy =
-        LostAnswerProxy::start_with(server.port, "/fg-logs/a.log.gz", Mischief::TruncateGet);
+    let proxy = FaultProxy::start_with(
+        server.port,
+        Options {
+            cut_answer: Some(("GET", "/fg-logs/a.log.gz", 500)),
+            ..Options::default()
+        },
+    );
     let _ = ws.upload_to(&proxy.endpoint(), &["--delete", "--retries", "1"]);
-    assert!(proxy.lost.load(Ordering::SeqCst) >= 1);
+    assert!(proxy.injected.load(Ordering::SeqCst) >= 1);
     assert!(f.exists(), "nothing proven, nothing deleted");
     let row = ws.rows()[1].clone();
     assert_ne!(

@@ -73,6 +73,22 @@ pub struct Options {
     /// `if-none-match` to play a server that ignores conditional writes.
     /// Only for upstreams that do not check signatures (moto).
     pub strip_request_headers: Vec<&'static str>,
+    /// (method, target substring): the first such request reaches the
+    /// server, which does the work, but its answer is replaced by a 500 (a
+    /// gateway timing out, a reset after the request was processed).
+    pub lose_answer: Option<(&'static str, &'static str)>,
+    /// (method, target substring, bytes): such answers lose their last
+    /// bytes and the connection closes (a reset mid-body).
+    pub cut_answer: Option<(&'static str, &'static str, usize)>,
+}
+
+/// What happens to requests and answers on the way (see [`Options`]).
+#[derive(Default)]
+struct Tweaks {
+    strip: Vec<&'static str>,
+    lose_answer: Option<(&'static str, &'static str)>,
+    lost_one: AtomicBool,
+    cut_answer: Option<(&'static str, &'static str, usize)>,
 }
 
 pub struct FaultProxy {
@@ -127,8 +143,15 @@ impl FaultProxy {
             hold,
             close_after,
             strip_request_headers,
+            lose_answer,
+            cut_answer,
         } = opts;
-        let strip = Arc::new(strip_request_headers);
+        let strip = Arc::new(Tweaks {
+            strip: strip_request_headers,
+            lose_answer,
+            cut_answer,
+            ..Tweaks::default()
+        });
         let gate = Arc::new(Gate::default());
         let held = Arc::new(AtomicUsize::new(0));
         let matches = Arc::new(AtomicUsize::new(0));
@@ -239,7 +262,7 @@ fn serve(
     seen: &Mutex<Vec<String>>,
     head_meta: HeadMeta,
     held: &Held<'_>,
-    strip: &[&'static str],
+    tweaks: &Tweaks,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
@@ -286,15 +309,7 @@ fn serve(
         };
         if let Some(status) = hit {
             injected.fetch_add(1, Ordering::SeqCst);
-            let body = "<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>injected by test proxy</Message></Error>";
-            write!(
-                client,
-                "HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            )?;
-            client.flush()?;
-            let _ = client.shutdown(Shutdown::Both);
-            return Ok(());
+            return write_error(&mut client, status);
         }
 
         held.maybe_wait(&method, &target);
@@ -303,7 +318,7 @@ fn serve(
         for line in &head[..head.len() - 1] {
             let lower = line.to_ascii_lowercase();
             let name = lower.split(':').next().unwrap_or("");
-            if name != "connection" && !strip.contains(&name) {
+            if name != "connection" && !tweaks.strip.contains(&name) {
                 upstream.write_all(line.as_bytes())?;
             }
         }
@@ -311,6 +326,20 @@ fn serve(
         upstream.write_all(&body)?;
         let mut answer = Vec::new();
         upstream.read_to_end(&mut answer)?;
+        let picked = |(m, t): (&str, &str)| method == m && target.contains(t);
+        if tweaks.lose_answer.is_some_and(picked) && !tweaks.lost_one.swap(true, Ordering::SeqCst) {
+            injected.fetch_add(1, Ordering::SeqCst);
+            return write_error(&mut client, 500);
+        }
+        if let Some((m, t, n)) = tweaks.cut_answer
+            && picked((m, t))
+            && answer.len() > n
+        {
+            injected.fetch_add(1, Ordering::SeqCst);
+            client.write_all(&answer[..answer.len() - n])?;
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
         let split = answer
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -345,5 +374,18 @@ fn serve(
         client.flush()?;
         let _ = client.shutdown(Shutdown::Both);
     }
+    Ok(())
+}
+
+/// Answers `status` with an S3 error document and closes the connection.
+fn write_error(client: &mut TcpStream, status: u16) -> std::io::Result<()> {
+    let body = "<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>injected by test proxy</Message></Error>";
+    write!(
+        client,
+        "HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    client.flush()?;
+    let _ = client.shutdown(Shutdown::Both);
     Ok(())
 }
