@@ -41,88 +41,106 @@ pub fn scan(
     now: SystemTime,
     skip: &[PathBuf],
 ) -> ScanOutcome {
-    let mut out = ScanOutcome::default();
-    // The scan follows no link below `root`, so a candidate's real path is
-    // the real root joined with its relative path.
-    let real_root = crate::paths::resolve(root).unwrap_or_else(|_| root.to_path_buf());
+    let mut scan = Scan {
+        root,
+        // The scan follows no link below `root`, so a candidate's real path
+        // is the real root joined with its relative path.
+        real_root: crate::paths::resolve(root).unwrap_or_else(|_| root.to_path_buf()),
+        patterns,
+        min_age,
+        now,
+        skip,
+        out: ScanOutcome::default(),
+    };
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
+        scan.list(&dir, &mut stack);
+    }
+    scan.out
+        .candidates
+        .sort_by(|a, b| a.relative.cmp(&b.relative));
+    scan.out
+}
+
+/// One scan's settings and findings.
+struct Scan<'a> {
+    root: &'a Path,
+    real_root: PathBuf,
+    patterns: &'a [String],
+    min_age: Duration,
+    now: SystemTime,
+    skip: &'a [PathBuf],
+    out: ScanOutcome,
+}
+
+impl Scan<'_> {
+    /// Looks at every entry of `dir`; sub-directories go on `stack`.
+    fn list(&mut self, dir: &Path, stack: &mut Vec<PathBuf>) {
+        let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) => {
-                out.warnings
-                    .push(format!("cannot list {}: {e}", dir.display()));
-                continue;
-            }
+            Err(e) => return self.warn(format!("cannot list {}: {e}", dir.display())),
         };
         for entry in entries {
-            let entry = match entry {
-                Ok(e) => e,
+            let path = match entry {
+                Ok(e) => e.path(),
                 Err(e) => {
-                    out.warnings
-                        .push(format!("cannot read an entry of {}: {e}", dir.display()));
+                    self.warn(format!("cannot read an entry of {}: {e}", dir.display()));
                     continue;
                 }
             };
-            let path = entry.path();
             // symlink_metadata: never follow links.
-            let meta = match std::fs::symlink_metadata(&path) {
-                Ok(m) => m,
-                Err(e) => {
-                    out.warnings
-                        .push(format!("cannot stat {}: {e}", path.display()));
-                    continue;
-                }
-            };
-            let ft = meta.file_type();
-            if ft.is_dir() {
-                stack.push(path);
-                continue;
+            match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() => stack.push(path),
+                // Symlinks, sockets, fifos and devices are never candidates.
+                Ok(m) if m.file_type().is_file() => self.consider(path, &m),
+                Ok(_) => {}
+                Err(e) => self.warn(format!("cannot stat {}: {e}", path.display())),
             }
-            if !ft.is_file() {
-                continue; // symlinks, sockets, fifos, devices
-            }
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                out.warnings.push(format!(
-                    "skipping {}: the file name is not valid UTF-8 and cannot be an object key",
-                    path.display()
-                ));
-                continue;
-            };
-            if !patterns.iter().any(|p| glob_match(p, name)) {
-                continue;
-            }
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            let age = now.duration_since(mtime).unwrap_or(Duration::ZERO);
-            if age < min_age {
-                out.too_young += 1;
-                continue;
-            }
-            let Some(relative) = relative_key(root, &path) else {
-                out.warnings.push(format!(
-                    "skipping {}: its path is not valid UTF-8 and cannot be an object key",
-                    path.display()
-                ));
-                continue;
-            };
-            if skip.contains(&real_root.join(&relative)) {
-                log::info!(
-                    "not archiving {}: it is fgbackup's own (database, lock, flag or metrics file)",
-                    path.display()
-                );
-                continue;
-            }
-            out.candidates.push(Candidate {
-                path,
-                relative,
-                size: meta.len(),
-                dev: meta.dev(),
-                ino: meta.ino(),
-            });
         }
     }
-    out.candidates.sort_by(|a, b| a.relative.cmp(&b.relative));
-    out
+
+    /// Adds a regular file if its name matches, it is old enough, its path
+    /// can be a key and it is not one of fgbackup's own files.
+    fn consider(&mut self, path: PathBuf, meta: &std::fs::Metadata) {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return self.warn(format!(
+                "skipping {}: the file name is not valid UTF-8 and cannot be an object key",
+                path.display()
+            ));
+        };
+        if !self.patterns.iter().any(|p| glob_match(p, name)) {
+            return;
+        }
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        if self.now.duration_since(mtime).unwrap_or(Duration::ZERO) < self.min_age {
+            self.out.too_young += 1;
+            return;
+        }
+        let Some(relative) = relative_key(self.root, &path) else {
+            return self.warn(format!(
+                "skipping {}: its path is not valid UTF-8 and cannot be an object key",
+                path.display()
+            ));
+        };
+        if self.skip.contains(&self.real_root.join(&relative)) {
+            log::info!(
+                "not archiving {}: it is fgbackup's own (database, lock, flag or metrics file)",
+                path.display()
+            );
+            return;
+        }
+        self.out.candidates.push(Candidate {
+            path,
+            relative,
+            size: meta.len(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        });
+    }
+
+    fn warn(&mut self, warning: String) {
+        self.out.warnings.push(warning);
+    }
 }
 
 /// `root/a/b.gz` → `a/b.gz`.
