@@ -1,60 +1,118 @@
 #!/usr/bin/env bash
-# Upload benchmark: fgbackup vs rclone copy, same data, same loopback S3
-# server (s3s-fs), same run. Reports wall time, CPU seconds per GB and peak RSS.
+# Upload benchmark: fgbackup against rclone on the same data and the same
+# loopback S3 server (s3s-fs) in one run, over HTTP and over HTTPS (haproxy
+# terminating TLS in front of s3s-fs, with a throwaway CA), in copy mode
+# (fgbackup upload vs rclone copy) and delete mode (fgbackup upload --delete,
+# which also inflates every .gz to prove it complete, vs rclone move).
+# Prints wall time, client CPU seconds per GB and peak RSS of each run.
 #
 #   scripts/bench.sh [SMALL_FILES] [BIG_FILES] [BIG_SIZE]
-#   defaults: 400 files of ~100 KB and 3 files of 64 MiB (compressed sizes)
+#   defaults: 200 files of ~100 KB and 4 files of 64 MiB (compressed sizes)
+#   REPEAT=3 runs every pair three times; WORKERS sets parallelism (default 4);
+#   ONLY="http-copy https-delete" picks modes.
 #
 # Needs: s3s-fs (cargo install s3s-fs@0.14.1 --features binary --locked),
-# rclone and GNU time (apt-get install rclone time). WORKERS sets parallelism (default 4).
-#
-# Measured on the 2-core development machine (2026-11-23, 403 files, 233 MiB):
-#   fgbackup                  wall 3.2 s  CPU 15.1 s/GB  peak RSS 18.2 MiB
-#   fgbackup --no-gzip-check  wall 2.3 s  CPU  7.0 s/GB  peak RSS 18.1 MiB
-#   rclone copy               wall 1.2 s  CPU  5.2 s/GB  peak RSS 124 MiB
+# rclone, haproxy, openssl and GNU time (apt-get install rclone haproxy openssl time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SMALL=${1:-400}
-BIG=${2:-3}
+SMALL=${1:-200}
+BIG=${2:-4}
 BIG_SIZE=${3:-64M}
 WORKERS=${WORKERS:-4}
+REPEAT=${REPEAT:-1}
+ONLY=${ONLY:-"http-copy http-delete https-copy https-delete"}
 S3S_FS=${S3S_FS:-$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")}
-command -v rclone >/dev/null || { echo "bench: rclone missing: apt-get install rclone" >&2; exit 2; }
+for tool in rclone haproxy openssl; do
+  command -v $tool >/dev/null || { echo "bench: $tool missing: apt-get install $tool" >&2; exit 2; }
+done
 [ -x /usr/bin/time ] || { echo "bench: GNU time missing: apt-get install time" >&2; exit 2; }
 [ -x "$S3S_FS" ] || { echo "bench: s3s-fs missing: cargo install s3s-fs@0.14.1 --features binary --locked" >&2; exit 2; }
 
 cargo build --release --quiet
-BIN=target/release/fgbackup
+BIN=$PWD/target/release/fgbackup
 WORK=$(mktemp -d /tmp/fgbench.XXXXXX)
-trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+PIDS=()
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "bench: port $1 never opened" >&2; exit 1; }
 
 echo "== generating data in $WORK/logs"
 $BIN gen-logs --out "$WORK/logs/small" --devices 4 --files $((SMALL / 4)) --size 100K --seed 1 >/dev/null
 $BIN gen-logs --out "$WORK/logs/big" --devices "$BIG" --files 1 --size "$BIG_SIZE" --seed 2 >/dev/null
+find "$WORK/logs" -type f -exec touch -d '1 hour ago' {} +
 BYTES=$(find "$WORK/logs" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 FILES=$(find "$WORK/logs" -type f | wc -l)
-echo "   $FILES files, $((BYTES / 1024 / 1024)) MiB"
+echo "   $FILES files, $((BYTES / 1024 / 1024)) MiB, $WORKERS workers, $(nproc) CPUs"
 
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-mkdir -p "$WORK/s3/fg-bench" "$WORK/s3/fg-nocheck" "$WORK/s3/rclone-bench"
-"$S3S_FS" --host 127.0.0.1 --port "$PORT" --access-key benchkey --secret-key benchsecret "$WORK/s3" >/dev/null 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+S3_PORT=$(free_port)
+mkdir -p "$WORK/s3"
+"$S3S_FS" --host 127.0.0.1 --port "$S3_PORT" --access-key benchkey --secret-key benchsecret "$WORK/s3" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_port "$S3_PORT"
 
-# Tools in this environment may inherit CA variables that break plain-http endpoints.
+# A throwaway CA and a certificate for 127.0.0.1; haproxy terminates TLS.
+TLS_PORT=$(free_port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench-ca \
+  -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$WORK/srv.key" -out "$WORK/srv.csr" 2>/dev/null
+openssl x509 -req -in "$WORK/srv.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
+  -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$WORK/srv.pem" 2>/dev/null
+cat "$WORK/srv.pem" "$WORK/srv.key" > "$WORK/haproxy.pem"
+cat > "$WORK/haproxy.cfg" <<EOF
+global
+  maxconn 1000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+frontend tls
+  bind 127.0.0.1:$TLS_PORT ssl crt $WORK/haproxy.pem
+  default_backend s3
+backend s3
+  server s3s 127.0.0.1:$S3_PORT
+EOF
+haproxy -f "$WORK/haproxy.cfg" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_port "$TLS_PORT"
+
+# Tools in this environment may inherit CA variables that break the endpoints.
 unset AWS_CA_BUNDLE SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE
 export AWS_ACCESS_KEY_ID=benchkey AWS_SECRET_ACCESS_KEY=benchsecret
-sync
+N=0
+# run MODE ROUND: one fgbackup run and one rclone run on fresh buckets (and,
+# in delete mode, on fresh copies of the data).
+run() {
+  local scheme=${1%-*} action=${1#*-} round=$2 endpoint tls_fg=() tls_rc=() fg_extra=() verb=copy
+  if [ "$scheme" = https ]; then
+    endpoint="https://127.0.0.1:$TLS_PORT"; tls_fg=(--ca-file "$WORK/ca.pem"); tls_rc=(--ca-cert "$WORK/ca.pem")
+  else
+    endpoint="http://127.0.0.1:$S3_PORT"
+  fi
+  [ "$action" = delete ] && { fg_extra=(--delete); verb=move; }
+  N=$((N + 1))
+  mkdir -p "$WORK/s3/fg-$N" "$WORK/s3/rc-$N"
+  rm -rf "$WORK/src-fg" "$WORK/src-rc"
+  cp -a "$WORK/logs" "$WORK/src-fg"; cp -a "$WORK/logs" "$WORK/src-rc"
+  sync
+  python3 scripts/measure.py "fgbackup $scheme $action" "$BYTES" -- \
+    $BIN upload --dir "$WORK/src-fg" --bucket "fg-$N" --endpoint "$endpoint" "${tls_fg[@]}" \
+    --db "$WORK/fg-$N.db" --min-age 0 --workers "$WORKERS" --retries 0 "${fg_extra[@]}"
+  python3 scripts/measure.py "rclone $verb $scheme" "$BYTES" -- \
+    rclone $verb "$WORK/src-rc" ":s3,provider=Other,endpoint='$endpoint',access_key_id=benchkey,secret_access_key=benchsecret,region=us-east-1:rc-$N" \
+    --transfers "$WORKERS" --checkers "$WORKERS" --config /dev/null "${tls_rc[@]}"
+  if [ "$action" = delete ]; then
+    left=$(find "$WORK/src-fg" -type f | wc -l)
+    [ "$left" = 0 ] || { echo "bench: fgbackup --delete left $left files" >&2; exit 1; }
+  fi
+}
 
-echo "== upload of the same $FILES files with $WORKERS parallel transfers"
-python3 scripts/measure.py fgbackup "$BYTES" -- \
-  $BIN upload --dir "$WORK/logs" --bucket fg-bench --endpoint "http://127.0.0.1:$PORT" \
-  --db "$WORK/fg.db" --min-age 0 --workers "$WORKERS" --retries 0
-python3 scripts/measure.py "fgbackup --no-gzip-check" "$BYTES" -- \
-  $BIN upload --dir "$WORK/logs" --bucket fg-nocheck --endpoint "http://127.0.0.1:$PORT" \
-  --db "$WORK/fg2.db" --min-age 0 --workers "$WORKERS" --retries 0 --no-gzip-check
-python3 scripts/measure.py rclone "$BYTES" -- \
-  rclone copy "$WORK/logs" ":s3,provider=Other,endpoint='http://127.0.0.1:$PORT',access_key_id=benchkey,secret_access_key=benchsecret,region=us-east-1:rclone-bench" \
-  --transfers "$WORKERS" --checkers "$WORKERS" --config /dev/null
-echo "   targets: fgbackup wall <= rclone wall, cpu_per_GB <= 2 s, peak_rss <= 24 MiB (4 workers)"
+for mode in $ONLY; do
+  echo "== $mode ($REPEAT round(s))"
+  for round in $(seq "$REPEAT"); do run "$mode" "$round"; done
+done
+echo "   targets: copy wall <= rclone, cpu_per_GB <= 2.0, peak_rss <= 16 MiB;"
+echo "            delete wall <= rclone move, cpu_per_GB <= 6.0; https within 15% of http"

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::loggen::{self, GenSpec};
 use crate::metrics::Metrics;
 use crate::ops::archive as upload;
-use crate::store::s3::S3Store;
-use crate::{help, signal, timefmt, tls};
+use crate::store::s3::{S3Options, S3Store};
+use crate::{help, signal, timefmt};
 
 fn wants_help(args: &pico_args::Arguments) -> bool {
     let mut probe = args.clone();
@@ -58,9 +58,6 @@ pub fn upload(args: pico_args::Arguments) -> Result<i32> {
 }
 
 fn run_upload(cfg: &UploadConfig) -> Result<i32> {
-    if let Destination::S3 { ca_file, .. } = &cfg.destination {
-        tls::configure_trust(ca_file.as_deref());
-    }
     signal::install();
     let result = upload::run(cfg);
     if let Ok(summary) = &result {
@@ -242,8 +239,7 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
         dry_run: false,
         db_path: workdir.join("inventory.db"),
         retries: 0,
-        part_size: config::MIN_PART_SIZE,
-        memory_budget: config::default_memory_budget(config::MIN_PART_SIZE),
+        transfer: config::Transfer::default(),
         notify: Default::default(),
         gzip_check: true,
         on_conflict: config::OnConflict::Keep,
@@ -312,7 +308,7 @@ pub fn serve(mut args: pico_args::Arguments) -> Result<i32> {
     let presign = if flags.presign {
         let (bucket, settings) = config::parse_presign_bucket(&mut args, &process_env)?;
         Some(Presign {
-            store: S3Store::new(&bucket, &settings, config::MIN_PART_SIZE)?,
+            store: S3Store::new(&bucket, &settings, S3Options::default())?,
             max_expires: flags.presign_max,
         })
     } else {
@@ -361,7 +357,7 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
             },
             true,
         ) => Some(Presign {
-            store: S3Store::new(bucket, settings, cfg.part_size)?,
+            store: S3Store::new(bucket, settings, upload::s3_options(&cfg)?)?,
             max_expires: flags.presign_max,
         }),
         (Destination::Local { .. }, true) => {
@@ -370,9 +366,6 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
             ));
         }
     };
-    if let Destination::S3 { ca_file, .. } = &cfg.destination {
-        tls::configure_trust(ca_file.as_deref());
-    }
     signal::install();
     let metrics = Arc::new(Metrics::default());
     let server = api::start(

@@ -14,6 +14,14 @@ pub const DEFAULT_DB_PATH: &str = "/var/lib/backup_fg/backup_records.db";
 
 /// Smallest part S3 accepts in a multipart upload (all but the last part).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// Largest part S3 accepts.
+const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+/// Files up to this size go in one PUT: one request, one checksum the
+/// server verifies whole. FortiGate logs rotate far below it.
+pub const DEFAULT_MULTIPART_CUTOFF: u64 = 256 * 1024 * 1024;
+/// Parts of larger files. Parts stream from disk, so their size costs no
+/// memory; larger parts mean fewer requests.
+pub const DEFAULT_PART_SIZE: u64 = 64 * 1024 * 1024;
 
 /// What to do when the key of a file holds an object with other content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +60,12 @@ pub struct UploadConfig {
     pub dry_run: bool,
     pub db_path: PathBuf,
     pub retries: u32,
-    pub part_size: u64,
-    pub memory_budget: u64,
+    /// Multipart cutoff and part size, `--gzip-check`, `--bwlimit`, bucket options.
+    pub transfer: Transfer,
     /// Who hears about the run (email, webhooks, flag file, textfile).
     pub notify: crate::notify::NotifyConfig,
-    /// Inflate every `.gz` to prove it complete before it may be deleted.
-    /// Costs CPU (a full decompression); `--no-gzip-check` turns it off.
+    /// Inflate every `.gz` to prove it complete before it may be deleted
+    /// (`--gzip-check`, resolved: `auto` is on exactly when deleting).
     pub gzip_check: bool,
     /// `--on-conflict`.
     pub on_conflict: OnConflict,
@@ -78,11 +86,9 @@ pub fn parse_upload(
     let no_delete_flag = args.contains("--no-delete");
     let workers = opt_string(&mut args, "--workers")?;
     let dry_run = args.contains("--dry-run");
-    let gzip_check = !args.contains("--no-gzip-check");
     let db = opt_string(&mut args, "--db")?.or_else(|| env("DB_PATH"));
     let retries = opt_string(&mut args, "--retries")?;
-    let part_size = opt_string(&mut args, "--part-size")?;
-    let memory = opt_string(&mut args, "--max-memory")?;
+    let transfer = parse_transfer(&mut args)?;
     let ca_file = opt_string(&mut args, "--ca-file")?;
     let on_conflict = opt_string(&mut args, "--on-conflict")?;
     let s3_flags = S3Flags {
@@ -178,30 +184,6 @@ pub fn parse_upload(
         },
     };
 
-    let part_size = match part_size {
-        None => MIN_PART_SIZE,
-        Some(v) => match parse_size(&v) {
-            Some(n) if (MIN_PART_SIZE..=5 * 1024 * 1024 * 1024).contains(&n) => n,
-            _ => {
-                return Err(Error::usage(format!(
-                    "--part-size '{v}' must be a size from 5MiB to 5GiB, e.g. 8MiB"
-                )));
-            }
-        },
-    };
-    let memory_budget = match memory {
-        None => default_memory_budget(part_size),
-        Some(v) => match parse_size(&v) {
-            Some(n) if n >= part_size => n,
-            _ => {
-                return Err(Error::usage(format!(
-                    "--max-memory '{v}' must be a size of at least the part size ({} MiB), e.g. 16MiB",
-                    part_size / (1024 * 1024)
-                )));
-            }
-        },
-    };
-
     let include: Vec<String> = include
         .split(',')
         .map(|p| p.trim().to_string())
@@ -263,6 +245,11 @@ pub fn parse_upload(
 
     if let Destination::Local { root } = &destination {
         refuse_overlap(&dir, root)?;
+        if let Some(flag) = transfer.s3_only_flag() {
+            return Err(Error::usage(format!(
+                "{flag} applies to S3 buckets only, not to --dest file://: remove it"
+            )));
+        }
         if prefix.split('/').next() == Some(crate::store::local::STORE_DIR) {
             return Err(Error::usage(format!(
                 "--prefix '{prefix}' starts with '{}', which the directory store reserves for its own data: choose another prefix",
@@ -282,12 +269,181 @@ pub fn parse_upload(
         dry_run,
         db_path: PathBuf::from(db.unwrap_or_else(|| DEFAULT_DB_PATH.to_string())),
         retries,
-        part_size,
-        memory_budget,
+        gzip_check: transfer.gzip.enabled(delete),
+        transfer,
         notify,
-        gzip_check,
         on_conflict,
     })
+}
+
+/// `--gzip-check`: when to inflate `.gz` files to prove them complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GzipCheck {
+    /// Only when the file will be deleted: that is what the proof protects.
+    Auto,
+    Always,
+    Never,
+}
+
+impl GzipCheck {
+    /// Whether a run with `delete` inflates `.gz` files.
+    pub fn enabled(self, delete: bool) -> bool {
+        match self {
+            GzipCheck::Auto => delete,
+            GzipCheck::Always => true,
+            GzipCheck::Never => false,
+        }
+    }
+}
+
+/// How the bytes travel: the data-path flags of `upload`, `daemon` and `doctor`.
+#[derive(Debug, Clone)]
+pub struct Transfer {
+    /// Files larger than this go in parts (`--multipart-cutoff`).
+    pub multipart_cutoff: u64,
+    /// `--part-size`, for those files.
+    pub part_size: u64,
+    pub gzip: GzipCheck,
+    /// `--bwlimit`, `None` when off.
+    pub bwlimit: Option<crate::engine::throttle::BwLimit>,
+    /// `--storage-class`, `--sse`, `--sse-kms-key-id` (S3 only).
+    pub storage_class: Option<String>,
+    pub sse: Option<String>,
+    pub sse_kms_key_id: Option<String>,
+}
+
+impl Default for Transfer {
+    fn default() -> Transfer {
+        Transfer {
+            multipart_cutoff: DEFAULT_MULTIPART_CUTOFF,
+            part_size: DEFAULT_PART_SIZE,
+            gzip: GzipCheck::Auto,
+            bwlimit: None,
+            storage_class: None,
+            sse: None,
+            sse_kms_key_id: None,
+        }
+    }
+}
+
+/// Reads the data-path flags; each error names its flag and a valid example.
+fn parse_transfer(args: &mut pico_args::Arguments) -> Result<Transfer> {
+    let mut t = Transfer::default();
+    let size = |flag: &str, v: &str| {
+        parse_size(v)
+            .filter(|n| (MIN_PART_SIZE..=MAX_PART_SIZE).contains(n))
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "{flag} '{v}' must be a size from 5MiB to 5GiB, e.g. 64MiB"
+                ))
+            })
+    };
+    if let Some(v) = opt_string(args, "--multipart-cutoff")? {
+        t.multipart_cutoff = size("--multipart-cutoff", &v)?;
+    }
+    if let Some(v) = opt_string(args, "--part-size")? {
+        t.part_size = size("--part-size", &v)?;
+    }
+    if opt_string(args, "--max-memory")?.is_some() {
+        log::warn!(
+            "--max-memory is no longer used and is ignored: uploads stream from disk, so memory does not grow with file size; remove the flag"
+        );
+    }
+    let no_check = args.contains("--no-gzip-check");
+    t.gzip = match (opt_string(args, "--gzip-check")?.as_deref(), no_check) {
+        (Some(_), true) => {
+            return Err(Error::usage(
+                "--gzip-check and --no-gzip-check contradict each other: pass one",
+            ));
+        }
+        (None, true) | (Some("never"), _) => GzipCheck::Never,
+        (None, false) | (Some("auto"), _) => GzipCheck::Auto,
+        (Some("always"), _) => GzipCheck::Always,
+        (Some(other), _) => {
+            return Err(Error::usage(format!(
+                "--gzip-check '{other}' is not understood: use auto (check when --delete is set), always or never"
+            )));
+        }
+    };
+    if let Some(v) = opt_string(args, "--bwlimit")? {
+        let limit = crate::engine::throttle::BwLimit::parse(&v).map_err(|why| {
+            Error::usage(format!(
+                "--bwlimit '{v}': {why}; e.g. 512k, 10M, or \"08:00,512k 19:00,off\""
+            ))
+        })?;
+        t.bwlimit = (!limit.is_off()).then_some(limit);
+    }
+    t.storage_class = opt_string(args, "--storage-class")?;
+    if let Some(c) = &t.storage_class
+        && (c.is_empty() || !c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+    {
+        return Err(Error::usage(format!(
+            "--storage-class '{c}' is not an S3 storage class such as STANDARD_IA or GLACIER_IR"
+        )));
+    }
+    t.sse = opt_string(args, "--sse")?;
+    t.sse_kms_key_id = opt_string(args, "--sse-kms-key-id")?;
+    match (t.sse.as_deref(), &t.sse_kms_key_id) {
+        (None | Some("AES256"), None) | (Some("aws:kms"), _) => {}
+        (None | Some("AES256"), Some(_)) => {
+            return Err(Error::usage("--sse-kms-key-id needs --sse aws:kms"));
+        }
+        (Some(other), _) => {
+            return Err(Error::usage(format!(
+                "--sse '{other}' is not understood: use AES256 or aws:kms"
+            )));
+        }
+    }
+    Ok(t)
+}
+
+impl Transfer {
+    /// One line for `doctor`: how files will travel and what objects carry.
+    pub fn describe(&self, s3: bool) -> String {
+        let mib = |n: u64| n / (1024 * 1024);
+        let mut parts = vec![
+            format!(
+                "one PUT per file up to {} MiB, {} MiB parts above",
+                mib(self.multipart_cutoff),
+                mib(self.part_size)
+            ),
+            format!(
+                "gzip check {}",
+                match self.gzip {
+                    GzipCheck::Auto => "auto (on with --delete)",
+                    GzipCheck::Always => "always",
+                    GzipCheck::Never => "never",
+                }
+            ),
+            match &self.bwlimit {
+                None => "bandwidth unlimited".into(),
+                Some(l) => format!("--bwlimit {}", l.describe()),
+            },
+        ];
+        if s3 {
+            parts.push(format!(
+                "storage class {}",
+                self.storage_class.as_deref().unwrap_or("(bucket default)")
+            ));
+            parts.push(match (&self.sse, &self.sse_kms_key_id) {
+                (None, _) => "encryption: bucket default".into(),
+                (Some(s), None) => format!("encryption {s}"),
+                (Some(s), Some(k)) => format!("encryption {s} with key {k}"),
+            });
+        }
+        parts.join("; ")
+    }
+
+    /// The flags that only mean something for an S3 destination, if set.
+    fn s3_only_flag(&self) -> Option<&'static str> {
+        if self.storage_class.is_some() {
+            Some("--storage-class")
+        } else if self.sse.is_some() {
+            Some("--sse")
+        } else {
+            None
+        }
+    }
 }
 
 /// A directory store inside the log directory (or containing it) would
@@ -454,14 +610,6 @@ pub fn parse_presign_bucket(
         } => Ok((bucket, settings)),
         Destination::Local { .. } => Err(Error::usage("--presign needs an S3 bucket")),
     }
-}
-
-/// One part in flight plus room for small files beside it. rust-s3 copies
-/// each request body once more while sending, so the process peaks at about
-/// twice this: 14 MiB of buffers for the default 5 MiB parts, which keeps a
-/// 4-worker run under 24 MiB RSS. Raise `--max-memory` for fast WAN links.
-pub fn default_memory_budget(part_size: u64) -> u64 {
-    part_size + 2 * 1024 * 1024
 }
 
 /// `true/false`, `1/0`, `yes/no`, `on/off`, as systemd env files write them.

@@ -216,6 +216,19 @@ impl Inventory {
         Ok(())
     }
 
+    /// Opens a transaction: the rows of many files are then made durable
+    /// by one [`Inventory::commit`] (one fsync) instead of one each.
+    pub fn begin(&self) -> Result<()> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))
+    }
+
+    /// Commits the transaction [`Inventory::begin`] opened.
+    pub fn commit(&self) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
+    }
+
     /// Inserts one file's row (with `deleted_local = 0`) and returns its id.
     pub fn insert_backup(&self, run_id: i64, row: &BackupRow) -> Result<i64> {
         self.conn.execute(

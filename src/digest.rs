@@ -23,16 +23,43 @@ pub struct FileDigest {
     /// `None` when the gzip check was not asked for; otherwise whether every
     /// gzip member was complete, with the reason when it was not.
     pub gzip: Option<Result<(), String>>,
+    /// Per-part digests, when asked for (a multipart upload follows).
+    pub parts: Option<Parts>,
+}
+
+/// The SHA-256 of each `size`-byte part of a file (the last may be shorter),
+/// taken in the same pass as the whole-file hash: a multipart upload signs
+/// and checksums every part without reading the file again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    pub size: u64,
+    /// Lowercase hex, in part order.
+    pub sha256: Vec<String>,
 }
 
 /// Reads `reader` to the end, hashing it, and checks gzip integrity when
 /// `check_gzip` is set.
 pub fn digest_reader<R: Read>(reader: R, check_gzip: bool) -> io::Result<FileDigest> {
+    digest_parts(reader, check_gzip, None)
+}
+
+/// Like [`digest_reader`], and with `part_size` also the SHA-256 of each part.
+pub fn digest_parts<R: Read>(
+    reader: R,
+    check_gzip: bool,
+    part_size: Option<u64>,
+) -> io::Result<FileDigest> {
     let mut tee = HashingReader {
         inner: reader,
         hasher: Sha256::new(),
         bytes: 0,
         failed: false,
+        parts: part_size.map(|size| PartHasher {
+            size: size.max(1),
+            hasher: Sha256::new(),
+            filled: 0,
+            done: Vec::new(),
+        }),
     };
     let gzip = if check_gzip {
         let mut decoder = MultiGzDecoder::new(io::BufReader::with_capacity(READ_CHUNK, &mut tee));
@@ -66,14 +93,17 @@ pub fn digest_reader<R: Read>(reader: R, check_gzip: bool) -> io::Result<FileDig
             Err(e) => return Err(e),
         }
     }
+    let parts = tee.parts.take().map(PartHasher::finish);
     Ok(FileDigest {
         sha256: hex(&tee.hasher.finalize()),
         bytes: tee.bytes,
         gzip,
+        parts,
     })
 }
 
-/// Hashes an in-memory body (used for small files read whole).
+/// Hashes an in-memory body.
+#[cfg(test)]
 pub fn digest_bytes(data: &[u8], check_gzip: bool) -> io::Result<FileDigest> {
     digest_reader(data, check_gzip)
 }
@@ -115,6 +145,42 @@ struct HashingReader<R> {
     bytes: u64,
     /// Set when the underlying reader failed, to tell I/O errors from bad gzip.
     failed: bool,
+    parts: Option<PartHasher>,
+}
+
+/// Hashes a stream part by part.
+struct PartHasher {
+    size: u64,
+    hasher: Sha256,
+    /// Bytes in the current part so far.
+    filled: u64,
+    done: Vec<String>,
+}
+
+impl PartHasher {
+    fn update(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let room = usize::try_from(self.size - self.filled).unwrap_or(usize::MAX);
+            let (now, rest) = data.split_at(room.min(data.len()));
+            self.hasher.update(now);
+            self.filled += now.len() as u64;
+            if self.filled == self.size {
+                self.done.push(hex(&self.hasher.finalize_reset()));
+                self.filled = 0;
+            }
+            data = rest;
+        }
+    }
+
+    fn finish(mut self) -> Parts {
+        if self.filled > 0 || self.done.is_empty() {
+            self.done.push(hex(&self.hasher.finalize()));
+        }
+        Parts {
+            size: self.size,
+            sha256: self.done,
+        }
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {
@@ -125,6 +191,9 @@ impl<R: Read> Read for HashingReader<R> {
             }
         })?;
         self.hasher.update(&buf[..n]);
+        if let Some(p) = &mut self.parts {
+            p.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -155,6 +224,23 @@ mod tests {
             hex_to_base64(&d.sha256).unwrap(),
             "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
         );
+    }
+
+    #[test]
+    fn part_digests_split_at_part_boundaries() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let d = digest_parts(&data[..], false, Some(4096)).unwrap();
+        let parts = d.parts.unwrap();
+        let expect: Vec<String> = data
+            .chunks(4096)
+            .map(|c| digest_bytes(c, false).unwrap().sha256)
+            .collect();
+        assert_eq!(parts.sha256, expect);
+        assert_eq!(parts.sha256.len(), 3);
+        assert_eq!(d.sha256, digest_bytes(&data, false).unwrap().sha256);
+        // Exactly two parts' worth: no empty third part.
+        let d = digest_parts(&data[..8192], false, Some(4096)).unwrap();
+        assert_eq!(d.parts.unwrap().sha256.len(), 2);
     }
 
     #[test]

@@ -9,19 +9,17 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::budget::MemoryBudget;
 use crate::config::{self, Destination, UploadConfig};
 use crate::digest::hex;
 use crate::error::Result;
 use crate::notify::email;
 use crate::ops::archive as upload;
 use crate::store::s3::S3Store;
-use crate::store::{Body, PutReceipt, Store, StoreError, StoreErrorKind};
+use crate::store::{Body, PutReceipt, Store, StoreError, StoreErrorKind, Upload};
 
 /// Env files of the Python suite, checked when they exist.
 const DEFAULT_ENV_FILES: &[&str] = &["/etc/default/backup_fg", "/etc/default/backup_api"];
@@ -116,9 +114,6 @@ pub fn run(mut args: pico_args::Arguments, env: &dyn Fn(&str) -> Option<String>)
         "flags and environment are valid",
         "",
     );
-    if let Destination::S3 { ca_file, .. } = &cfg.destination {
-        crate::tls::configure_trust(ca_file.as_deref());
-    }
     check_log_dir(&mut report, &cfg);
     check_database(&mut report, &cfg.db_path);
     check_destination(&mut report, &cfg);
@@ -423,6 +418,8 @@ fn check_destination(r: &mut Report, cfg: &UploadConfig) {
         return r.line(Level::Fail, &what, &e.message, "");
     }
     r.line(Level::Ok, &what, "exists, credentials and TLS accepted", "");
+    let s3 = matches!(cfg.destination, Destination::S3 { .. });
+    r.line(Level::Ok, "upload options", &cfg.transfer.describe(s3), "");
     probe(r, store.as_ref(), &what, cfg);
 }
 
@@ -436,7 +433,6 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
     );
     let body = format!("fgbackup doctor probe from {}\n", crate::db::hostname()).into_bytes();
     let sha = hex(&Sha256::digest(&body));
-    let budget = MemoryBudget::new(cfg.memory_budget);
     let step = |r: &mut Report, name: &str, result: std::result::Result<(), String>| -> bool {
         match result {
             Ok(()) => true,
@@ -450,7 +446,7 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
         r,
         "write",
         store
-            .put(&key, Body::Memory(&body), &sha, &Arc::clone(&budget))
+            .put(&probe_upload(&key, &body, &sha))
             .map(drop)
             .map_err(|e| e.message),
     ) {
@@ -469,7 +465,7 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
         Err(e) => Err(e.message.clone()),
     };
     if verified.is_ok() {
-        let again = store.put(&key, Body::Memory(&body), &sha, &budget);
+        let again = store.put(&probe_upload(&key, &body, &sha));
         check_no_replace(r, what, again);
         if let (Ok(Some(o)), Destination::S3 { .. }) = (&head, &cfg.destination) {
             report_server_checksum(r, what, o.checksum_sha256.as_deref(), &sha);
@@ -548,6 +544,17 @@ fn report_server_checksum(r: &mut Report, what: &str, checksum: Option<&str>, sh
     }
 }
 
+/// The probe object, as one small PUT.
+fn probe_upload<'a>(key: &'a str, body: &'a [u8], sha: &'a str) -> Upload<'a> {
+    Upload {
+        key,
+        body: Body::Memory(body),
+        size: body.len() as u64,
+        sha256: sha,
+        parts: None,
+    }
+}
+
 /// Whether the server checks `x-amz-checksum-sha256` against the body.
 fn check_checksum_enforced(r: &mut Report, what: &str, cfg: &UploadConfig, key: &str) {
     let Destination::S3 {
@@ -556,7 +563,8 @@ fn check_checksum_enforced(r: &mut Report, what: &str, cfg: &UploadConfig, key: 
     else {
         return;
     };
-    let result = S3Store::new(bucket, settings, cfg.part_size)
+    let result = crate::ops::archive::s3_options(cfg)
+        .and_then(|o| S3Store::new(bucket, settings, o))
         .map_err(|e| e.to_string())
         .and_then(|s| s.rejects_bad_checksum(key).map_err(|e| e.message));
     match result {

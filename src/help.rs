@@ -53,12 +53,22 @@ BEHAVIOUR:
     --on-conflict MODE   When the key holds other content: keep (report failed_conflict, keep the
                          file) or suffix (archive it beside, as NAME.<sha256 prefix>.EXT)
                          [default: keep]
-    --no-gzip-check      Do not inflate .gz files to prove them complete (saves CPU; a
-                         truncated .gz is then archived and deleted like any other file)
+    --gzip-check WHEN    Inflate .gz files to prove them complete before they may be deleted:
+                         auto (only with --delete), always, or never [default: auto]
+    --no-gzip-check      Same as --gzip-check never (a truncated .gz is then archived and
+                         deleted like any other file)
     --workers N          Files processed in parallel, 1-64 [env: WORKERS] [default: 4]
     --retries N          Retries of transient network/server errors [default: 3]
-    --part-size SIZE     Multipart part size; files up to this size use one PUT [default: 5MiB]
-    --max-memory SIZE    Upload buffers shared by all workers [default: part size + 2MiB]
+
+TRANSFER (S3):
+    --bwlimit RATE       Bandwidth for the whole process: 512k, 10M (bare number = KiB/s), off,
+                         or a timetable \"08:00,512k 19:00,off\" (local time) [default: off]
+    --multipart-cutoff SIZE  Files up to this size go in one PUT [default: 256MiB]
+    --part-size SIZE     Part size above the cutoff, 5MiB-5GiB [default: 64MiB]
+    --storage-class C    Storage class of new objects, e.g. STANDARD_IA [default: the bucket's]
+    --sse MODE           Server-side encryption of new objects: AES256 or aws:kms
+    --sse-kms-key-id ID  KMS key for --sse aws:kms [default: the bucket's]
+    (--max-memory is accepted and ignored: uploads stream from disk.)
     --db PATH            SQLite inventory [env: DB_PATH] [default: /var/lib/backup_fg/backup_records.db]
 
 NOTIFICATIONS (after every run; they never change its outcome):

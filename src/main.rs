@@ -6,12 +6,12 @@
 
 mod api;
 mod aws;
-mod budget;
 mod commands;
 mod config;
 mod db;
 mod digest;
 mod doctor;
+mod engine;
 mod envfile;
 mod error;
 mod fsafe;

@@ -1,26 +1,45 @@
-//! Which certificate authorities HTTPS connections to S3 trust.
-//!
-//! rust-s3's blocking client (attohttpc + rustls) builds its TLS settings per
-//! request from the bundled Mozilla roots plus the "native" roots, which
-//! rustls-native-certs reads from `SSL_CERT_FILE` when that is set. We point
-//! that variable at `--ca-file` (an air-gapped MinIO's private CA), or at an
-//! empty file otherwise so each request does not re-parse the system bundle.
-//! The result: bundled public roots, plus exactly the CA the user named.
+//! Which certificate authorities HTTPS connections to S3 trust: the
+//! bundled Mozilla roots (no system CA path is needed on a bare collector),
+//! plus exactly the CAs of `--ca-file` (an air-gapped MinIO's private CA).
 
 use std::path::Path;
 
-/// Sets the trust anchors for this process.
-///
-/// Must be called before any thread is spawned: it changes the environment.
-pub fn configure_trust(ca_file: Option<&Path>) {
-    let value = ca_file.map_or_else(
-        || std::ffi::OsString::from("/dev/null"),
-        |p| p.as_os_str().to_os_string(),
-    );
-    // SAFETY: called from `main` before the worker pool or any other thread
-    // exists, so no other thread can be reading the environment.
-    unsafe {
-        std::env::set_var("SSL_CERT_FILE", value);
-        std::env::remove_var("SSL_CERT_DIR");
+/// The certificates of a `--ca-file` PEM (one or more CAs).
+pub fn load_ca_file(path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let mut out = Vec::new();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read --ca-file {}: {e}", path.display()))?;
+    for cert in certs {
+        out.push(
+            cert.map_err(|e| format!("bad certificate in --ca-file {}: {e}", path.display()))?,
+        );
     }
+    if out.is_empty() {
+        return Err(format!(
+            "--ca-file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok(out)
+}
+
+/// ureq's TLS settings: the bundled Mozilla roots plus `extra` (the
+/// `--ca-file` CAs), on the crypto provider `main` installs.
+pub fn ureq_config(extra: Vec<rustls_pki_types::CertificateDer<'static>>) -> ureq::tls::TlsConfig {
+    use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+    let roots = if extra.is_empty() {
+        RootCerts::WebPki
+    } else {
+        webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .chain(extra.iter())
+            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+            .into()
+    };
+    TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(roots)
+        .build()
 }

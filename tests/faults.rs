@@ -84,7 +84,18 @@ fn failed_multipart_part_aborts_the_upload() {
     );
     let ws = Workspace::new();
     let big = ws.write_noise_gz("big.log.gz", 11);
-    let out = upload_via(&ws, &proxy, &["--retries", "0"]);
+    let out = upload_via(
+        &ws,
+        &proxy,
+        &[
+            "--retries",
+            "0",
+            "--multipart-cutoff",
+            "5MiB",
+            "--part-size",
+            "5MiB",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(ws.rows()[0].status(), "failed_upload");
     assert!(big.exists());
@@ -142,6 +153,10 @@ fn sigterm_mid_upload_aborts_cleanly_and_keeps_the_file() {
                 "--min-age",
                 "0",
                 "--delete",
+                "--multipart-cutoff",
+                "5MiB",
+                "--part-size",
+                "5MiB",
             ],
             &[],
         )
@@ -222,6 +237,10 @@ fn crash_mid_upload_loses_nothing_and_the_next_run_finishes() {
         "--delete",
         "--workers",
         "1",
+        "--multipart-cutoff",
+        "5MiB",
+        "--part-size",
+        "5MiB",
     ];
     let mut child = ws
         .command(&args, &[])

@@ -181,7 +181,18 @@ fn large_file_goes_multipart_with_metadata() {
     // 12 MiB of incompressible data: three 5 MiB parts.
     let big = ws.write_noise_gz("big.log.gz", 12);
 
-    let out = ws.upload(&server, &["--delete", "--workers", "2"]);
+    let out = ws.upload(
+        &server,
+        &[
+            "--delete",
+            "--workers",
+            "2",
+            "--multipart-cutoff",
+            "5MiB",
+            "--part-size",
+            "5MiB",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let row = ws.rows()[0].clone();
     assert_eq!(row.status(), "uploaded");

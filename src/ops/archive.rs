@@ -2,7 +2,9 @@
 //! file through the steps of [`super::step`], and a single writer (the
 //! calling thread) that records every outcome and performs the deletes.
 //!
-//! Deletes happen here, after the file's row is committed, and only for files
+//! Rows are committed in batches (one transaction per [`BATCH_ROWS`] files
+//! or [`BATCH_AGE`], whichever comes first): one fsync per batch instead of
+//! one per file. Deletes happen here, after the file's row is committed, and only for files
 //! whose copy was proven, whose gzip stream is complete and which are still
 //! the very version that was read. A crash at any point therefore leaves
 //! either the file, or a verified remote copy plus a row saying so.
@@ -13,7 +15,8 @@
 //! to die with the process. Nothing is deleted by a worker, so abandoning one
 //! cannot lose a file.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,7 +25,6 @@ use std::time::{Duration, Instant, SystemTime};
 use super::retry::Breaker;
 use super::status::Status;
 use super::step::{self, Ctx, Outcome};
-use crate::budget::MemoryBudget;
 use crate::config::{Destination, UploadConfig};
 use crate::db::{BackupRow, Inventory, RunTotals};
 use crate::error::{Error, Result};
@@ -31,7 +33,7 @@ use crate::scan::{self, Candidate};
 use crate::signal;
 use crate::store::Store;
 use crate::store::local::LocalStore;
-use crate::store::s3::S3Store;
+use crate::store::s3::{S3Options, S3Store};
 
 /// How long the writer waits for in-flight files after a stop signal
 /// (longer than notifications' [`signal::STOP_GRACE`]: a part in flight
@@ -43,6 +45,17 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(5);
 const CHECK_TIMEOUT: Duration = Duration::MAX;
 /// How often the writer looks at the stop flag while waiting for outcomes.
 const TICK: Duration = Duration::from_millis(200);
+/// Rows per transaction at most...
+const BATCH_ROWS: usize = 100;
+/// ...and the longest a row waits for its commit (a file to delete waits
+/// for it too, so this bounds how late a delete comes).
+const BATCH_AGE: Duration = Duration::from_millis(250);
+/// A listing proves a key absent for this long; after that a HEAD asks
+/// again (on a server that ignores `If-None-Match`, an object that another
+/// writer created meanwhile must still be seen before we write).
+const LISTING_FRESH: Duration = Duration::from_secs(120);
+/// Below this many files a HEAD each costs less than a listing.
+const LIST_MIN_FILES: usize = 4;
 
 /// Final figures of a run, also used for the exit status.
 #[derive(Debug, Default)]
@@ -142,10 +155,74 @@ pub fn open_store(cfg: &UploadConfig) -> Result<Box<dyn Store>> {
     Ok(match &cfg.destination {
         Destination::S3 {
             bucket, settings, ..
-        } => Box::new(S3Store::new(bucket, settings, cfg.part_size)?),
+        } => Box::new(S3Store::new(bucket, settings, s3_options(cfg)?)?),
         Destination::Local { root } if cfg.dry_run => Box::new(LocalStore::read_only(root.clone())),
         Destination::Local { root } => Box::new(LocalStore::new(root.clone())),
     })
+}
+
+/// How the S3 client connects and what it sends with every object.
+pub fn s3_options(cfg: &UploadConfig) -> Result<S3Options> {
+    let t = &cfg.transfer;
+    let extra_roots = match &cfg.destination {
+        Destination::S3 {
+            ca_file: Some(path),
+            ..
+        } => crate::tls::load_ca_file(path).map_err(Error::usage)?,
+        _ => Vec::new(),
+    };
+    Ok(S3Options {
+        pool: cfg.workers,
+        extra_roots,
+        throttle: t
+            .bwlimit
+            .clone()
+            .map(|l| Arc::new(crate::engine::throttle::Throttle::new(l))),
+        storage_class: t.storage_class.clone(),
+        sse: t.sse.clone(),
+        sse_kms_key_id: t.sse_kms_key_id.clone(),
+    })
+}
+
+/// The keys of `candidates` that one listing of the destination proves
+/// absent: for those the probe HEAD is skipped. Empty when the listing is
+/// not worth it (few files), not supported, incomplete or failed: then
+/// every file is probed with a HEAD, as before.
+fn list_absent(store: &dyn Store, cfg: &UploadConfig, candidates: &[Candidate]) -> HashSet<String> {
+    if candidates.len() < LIST_MIN_FILES {
+        return HashSet::new();
+    }
+    let mut keys: Vec<String> = candidates
+        .iter()
+        .map(|c| format!("{}{}", cfg.prefix, c.relative))
+        .collect();
+    keys.sort();
+    let (first, last) = (&keys[0], &keys[keys.len() - 1]);
+    let common = first
+        .char_indices()
+        .zip(last.chars())
+        .find(|((_, a), b)| a != b)
+        .map_or(first.as_str(), |((i, _), _)| &first[..i]);
+    let mut absent: HashSet<String> = keys.iter().cloned().collect();
+    // A listing page costs what a HEAD does: give up once it costs more
+    // than a quarter of the HEADs it saves.
+    let max_pages = (keys.len() / 4).max(1);
+    match store.list(common, last, max_pages, &mut |k| {
+        absent.remove(k);
+    }) {
+        Ok(true) => {
+            log::debug!("listing: {} of {} keys absent", absent.len(), keys.len());
+            absent
+        }
+        Ok(false) => HashSet::new(),
+        Err(e) => {
+            log::warn!(
+                "listing {} failed ({e}); probing each file instead",
+                store.describe()
+            );
+            HashSet::new()
+        }
+    }
 }
 
 /// Holds the per-database run lock for as long as it lives.
@@ -224,8 +301,9 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
 struct Shared {
     store: Arc<dyn Store>,
     root: fsafe::Root,
-    budget: Arc<MemoryBudget>,
     cfg: UploadConfig,
+    /// Keys the listing at the start of the run proved absent, and when.
+    absent: (HashSet<String>, Instant),
     breaker: Breaker,
     queue: Mutex<VecDeque<Candidate>>,
     /// The file each busy worker holds, by worker number.
@@ -237,6 +315,16 @@ struct Recorder<'a> {
     cfg: &'a UploadConfig,
     inventory: Option<&'a Inventory>,
     run_id: i64,
+    batch: RefCell<Batch>,
+}
+
+/// The open transaction, and the files waiting for it to commit before
+/// they may be deleted.
+#[derive(Default)]
+struct Batch {
+    open_since: Option<Instant>,
+    rows: usize,
+    deletes: Vec<(i64, Outcome)>,
 }
 
 /// Runs one upload (or dry run) and returns its summary.
@@ -249,6 +337,7 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
         cfg,
         inventory: inventory.as_ref(),
         run_id,
+        batch: RefCell::default(),
     };
     let (root, found) = match prepare(cfg, &store) {
         Ok(ready) => ready,
@@ -272,16 +361,23 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
         scan_warnings: found.warnings.len(),
         ..Summary::default()
     };
+    let absent = (
+        list_absent(store.as_ref(), cfg, &found.candidates),
+        Instant::now(),
+    );
     let shared = Arc::new(Shared {
         store,
         root,
-        budget: MemoryBudget::new(cfg.memory_budget),
+        absent,
         cfg: cfg.clone(),
         breaker: Breaker::default(),
         queue: Mutex::new(found.candidates.into_iter().collect()),
         in_flight: Mutex::new(BTreeMap::new()),
     });
-    rec.run_pool(&shared, &mut summary)?;
+    let pooled = rec.run_pool(&shared, &mut summary);
+    // Whatever happened, the rows recorded so far are made durable.
+    rec.flush_all(&shared.root, &mut summary)?;
+    pooled?;
     summary.duration = clock.elapsed();
     rec.finish(&summary, summary.duration, None)?;
     Ok(summary)
@@ -381,12 +477,14 @@ fn start_workers(shared: &Arc<Shared>) -> Result<(Receiver<Outcome>, Workers)> {
 /// One worker: files from the queue until it is empty, a stop signal
 /// arrives or the endpoint is found unreachable.
 fn work(shared: &Shared, n: usize, tx: &SyncSender<Outcome>) {
+    let (absent, listed_at) = &shared.absent;
+    let is_absent = |key: &str| listed_at.elapsed() < LISTING_FRESH && absent.contains(key);
     let ctx = Ctx {
         store: shared.store.as_ref(),
         root: &shared.root,
-        budget: Arc::clone(&shared.budget),
         cfg: &shared.cfg,
         breaker: &shared.breaker,
+        absent: &is_absent,
     };
     while !signal::stop_requested() && shared.breaker.tripped().is_none() {
         let Some(candidate) = lock(&shared.queue).pop_front() else {
@@ -432,6 +530,7 @@ impl Recorder<'_> {
                 Ok(outcome) => self.record(outcome, shared, summary)?,
                 Err(RecvTimeoutError::Disconnected) => return Ok(false),
                 Err(RecvTimeoutError::Timeout) => {
+                    self.flush_if_due(&shared.root, summary)?;
                     if !signal::stop_requested()
                         || stop_seen.get_or_insert_with(Instant::now).elapsed() < DRAIN_GRACE
                     {
@@ -484,11 +583,72 @@ impl Recorder<'_> {
             println!("{}", crate::logging::one_line(&line));
             return Ok(());
         };
+        self.open_batch(inv)?;
         let id = inv.insert_backup(self.run_id, &row_of(&outcome))?;
-        if let (true, Some(file)) = (self.cfg.delete, &outcome.deletable) {
-            self.delete(inv, id, file, &shared.root, &outcome, summary)?;
+        let mut batch = self.batch.borrow_mut();
+        batch.rows += 1;
+        if self.cfg.delete && outcome.deletable.is_some() {
+            batch.deletes.push((id, outcome));
+        }
+        drop(batch);
+        self.flush_if_due(&shared.root, summary)
+    }
+
+    /// Opens a transaction unless one is open.
+    fn open_batch(&self, inv: &Inventory) -> Result<()> {
+        let mut batch = self.batch.borrow_mut();
+        if batch.open_since.is_none() {
+            inv.begin()?;
+            batch.open_since = Some(Instant::now());
         }
         Ok(())
+    }
+
+    fn flush_if_due(&self, root: &fsafe::Root, summary: &mut Summary) -> Result<()> {
+        let due = {
+            let b = self.batch.borrow();
+            b.open_since.is_some_and(|t| t.elapsed() >= BATCH_AGE)
+                || b.rows >= BATCH_ROWS
+                || b.deletes.len() >= self.cfg.workers * 8
+        };
+        if due {
+            self.flush(root, summary)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Commits the open transaction, then deletes the files whose rows it
+    /// made durable; what the deletes did goes into the next transaction.
+    fn flush(&self, root: &fsafe::Root, summary: &mut Summary) -> Result<()> {
+        let Some(inv) = self.inventory else {
+            return Ok(());
+        };
+        let deletes = {
+            let mut b = self.batch.borrow_mut();
+            if b.open_since.take().is_none() {
+                return Ok(());
+            }
+            b.rows = 0;
+            std::mem::take(&mut b.deletes)
+        };
+        inv.commit()?;
+        if deletes.is_empty() {
+            return Ok(());
+        }
+        self.open_batch(inv)?;
+        for (id, outcome) in &deletes {
+            if let Some(file) = &outcome.deletable {
+                self.delete(inv, *id, file, root, outcome, summary)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits everything, including what the last deletes recorded.
+    fn flush_all(&self, root: &fsafe::Root, summary: &mut Summary) -> Result<()> {
+        self.flush(root, summary)?;
+        self.flush(root, summary)
     }
 
     /// Deletes the local file of a committed row, if it is still the

@@ -21,26 +21,26 @@
 //! Deleting is not a step here: the writer does it after the row is
 //! committed, and only through [`fsafe::Opened::unlink_if`].
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::retry::{Breaker, with_retries};
 use super::status::Status;
-use crate::budget::{Buffer, MemoryBudget};
 use crate::config::{OnConflict, UploadConfig};
 use crate::digest::{self, FileDigest};
 use crate::fsafe::{self, OpenError};
 use crate::scan::Candidate;
 use crate::signal;
-use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreErrorKind};
+use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreErrorKind, Upload};
 
 /// What every step of every file shares.
 pub struct Ctx<'a> {
     pub store: &'a dyn Store,
     pub root: &'a fsafe::Root,
-    pub budget: Arc<MemoryBudget>,
     pub cfg: &'a UploadConfig,
     pub breaker: &'a Breaker,
+    /// Keys a listing of the destination proved absent: for them the
+    /// probe HEAD is skipped (the PUT's `If-None-Match` still guards them).
+    pub absent: &'a dyn Fn(&str) -> bool,
 }
 
 /// A step that did not succeed: the status to record and the reason.
@@ -85,8 +85,6 @@ pub struct Opened {
 pub struct Hashed {
     pub opened: Opened,
     pub digest: FileDigest,
-    /// Small files: the bytes themselves, which are what gets sent.
-    pub whole: Option<Buffer>,
 }
 
 impl Hashed {
@@ -139,7 +137,7 @@ pub fn process(ctx: &Ctx<'_>, candidate: Candidate) -> Outcome {
 }
 
 /// place → (put → verify | prove) → settle, recording the key used.
-fn archive(ctx: &Ctx<'_>, mut hashed: Hashed, out: &mut Outcome) -> Result<Status, Failed> {
+fn archive(ctx: &Ctx<'_>, hashed: Hashed, out: &mut Outcome) -> Result<Status, Failed> {
     let (key, note, status) = match place(ctx, &out.key, &hashed)? {
         Placement::Existing { key, note } => {
             if ctx.cfg.delete && !ctx.cfg.dry_run {
@@ -153,7 +151,7 @@ fn archive(ctx: &Ctx<'_>, mut hashed: Hashed, out: &mut Outcome) -> Result<Statu
                 out.key = key;
                 return Ok(Status::WouldUpload);
             }
-            match put(ctx, &key, &mut hashed)? {
+            match put(ctx, &key, &hashed)? {
                 Put::Stored(receipt) => {
                     out.bytes_sent = hashed.size();
                     verify(ctx, &key, &hashed, &receipt)?;
@@ -218,23 +216,18 @@ pub fn open(ctx: &Ctx<'_>, c: &Candidate) -> Result<Opened, Failed> {
     Ok(Opened { file })
 }
 
-/// Reads the file once and hashes it (and proves `.gz` complete when asked).
-/// Small files are read into a budgeted buffer: those very bytes are sent.
-pub fn digest(ctx: &Ctx<'_>, mut opened: Opened, key: &str) -> Result<Hashed, Failed> {
+/// Reads the file once: its SHA-256, each part's SHA-256 when it will go
+/// in parts, and (when asked) proof that a `.gz` is complete. The upload
+/// later streams from the same descriptor; the server checks those bytes
+/// against this hash.
+pub fn digest(ctx: &Ctx<'_>, opened: Opened, key: &str) -> Result<Hashed, Failed> {
     let size = opened.file.id.size;
     let check_gzip = ctx.cfg.gzip_check && key.to_ascii_lowercase().ends_with(".gz");
+    let t = &ctx.cfg.transfer;
+    let parts = (size > t.multipart_cutoff).then_some(t.part_size);
     let read_failed = |e: std::io::Error| fail(Status::FailedRead, format!("cannot read: {e}"));
-    let (digest, whole) = if size <= ctx.cfg.part_size {
-        let len = usize::try_from(size)
-            .map_err(|_| fail(Status::FailedRead, "file too large for this platform"))?;
-        let mut buffer = ctx.budget.buffer(len);
-        read_exactly(&mut opened.file.file, &mut buffer.data)?;
-        let d = digest::digest_bytes(&buffer.data, check_gzip).map_err(read_failed)?;
-        (d, Some(buffer))
-    } else {
-        let d = digest::digest_reader(&mut opened.file.file, check_gzip).map_err(read_failed)?;
-        (d, None)
-    };
+    fsafe::advise_sequential(&opened.file.file);
+    let digest = digest::digest_parts(&opened.file.file, check_gzip, parts).map_err(read_failed)?;
     let now = opened.file.current().map_err(read_failed)?;
     if let Some(why) = opened.file.id.change_to(&now).or_else(|| {
         (digest.bytes != size).then(|| format!("{} bytes read, {size} expected", digest.bytes))
@@ -244,35 +237,7 @@ pub fn digest(ctx: &Ctx<'_>, mut opened: Opened, key: &str) -> Result<Hashed, Fa
             format!("the file changed while it was read ({why}; still being written?)"),
         ));
     }
-    Ok(Hashed {
-        opened,
-        digest,
-        whole,
-    })
-}
-
-/// Fills `buf` from `file` and checks the file ends there.
-fn read_exactly(file: &mut std::fs::File, buf: &mut [u8]) -> Result<(), Failed> {
-    use std::io::Read;
-    file.read_exact(buf).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            fail(
-                Status::FailedChanged,
-                "the file became shorter while it was read",
-            )
-        } else {
-            fail(Status::FailedRead, format!("cannot read: {e}"))
-        }
-    })?;
-    let mut probe = [0u8; 1];
-    match file.read(&mut probe) {
-        Ok(0) => Ok(()),
-        Ok(_) => Err(fail(
-            Status::FailedChanged,
-            "the file grew while it was read (still being written?)",
-        )),
-        Err(e) => Err(fail(Status::FailedRead, format!("cannot read: {e}"))),
-    }
+    Ok(Hashed { opened, digest })
 }
 
 /// How an existing object compares with the local file.
@@ -316,7 +281,11 @@ fn compare(obj: &RemoteObject, h: &Hashed, key: &str) -> Match {
 /// Probes `key` and decides where the file goes: free key, our content
 /// already there, or (with `--on-conflict suffix`) a key carrying its hash.
 fn place(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<Placement, Failed> {
-    let existing = head(ctx, key)?;
+    let existing = if (ctx.absent)(key) {
+        None
+    } else {
+        head(ctx, key)?
+    };
     let Some(obj) = existing else {
         return Ok(Placement::Free {
             key: key.to_string(),
@@ -423,26 +392,21 @@ enum Put {
 /// Stores the file at `key` without ever replacing an object there. When
 /// the key turns out taken, it is probed again: our content there (a retry
 /// whose first attempt landed) is not a conflict.
-fn put(ctx: &Ctx<'_>, key: &str, h: &mut Hashed) -> Result<Put, Failed> {
+fn put(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<Put, Failed> {
     if signal::stop_requested() {
         return Err(fail(
             Status::FailedInterrupted,
             "stopped by a signal before upload; the file is kept",
         ));
     }
-    let size = h.size();
-    let sha = h.digest.sha256.clone();
-    let result = with_retries(ctx.cfg.retries, ctx.breaker, || {
-        let body = match &h.whole {
-            Some(buffer) => Body::Memory(&buffer.data),
-            None => Body::File {
-                file: &mut h.opened.file.file,
-                size,
-            },
-        };
-        ctx.store.put(key, body, &sha, &ctx.budget)
-    });
-    h.whole = None;
+    let upload = Upload {
+        key,
+        body: Body::File(&h.opened.file.file),
+        size: h.size(),
+        sha256: &h.digest.sha256,
+        parts: h.digest.parts.as_ref(),
+    };
+    let result = with_retries(ctx.cfg.retries, ctx.breaker, || ctx.store.put(&upload));
     match result {
         Ok(receipt) => return Ok(Put::Stored(receipt)),
         Err(e) if e.kind == StoreErrorKind::Exists => {

@@ -18,19 +18,17 @@
 //! is never replaced, not even by a second writer racing for the same key.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::{Body, PutReceipt, RemoteObject, Store, StoreError};
-use crate::budget::MemoryBudget;
+use super::{Body, PutReceipt, RemoteObject, Store, StoreError, Upload};
 use crate::digest::{self, hex};
 
 const COPY_CHUNK: usize = 256 * 1024;
@@ -605,13 +603,8 @@ impl Store for LocalStore {
         }
     }
 
-    fn put(
-        &self,
-        key: &str,
-        body: Body<'_>,
-        sha256: &str,
-        _budget: &Arc<MemoryBudget>,
-    ) -> Result<PutReceipt, StoreError> {
+    fn put(&self, up: &Upload<'_>) -> Result<PutReceipt, StoreError> {
+        let (key, sha256) = (up.key, up.sha256);
         let path = self.path_of(key)?;
         if fs::symlink_metadata(&path).is_ok() {
             return Err(StoreError::exists(format!(
@@ -623,7 +616,7 @@ impl Store for LocalStore {
         make_dirs(parent)?;
         // `file` keeps the temporary file locked until it is published or removed.
         let (tmp, mut file) = self.create_tmp()?;
-        let result = write_verified(&tmp, &mut file, body, sha256)
+        let result = write_verified(&tmp, &mut file, up.body, up.size, sha256)
             .and_then(|version| self.publish(&tmp, &path, key).map(|()| version));
         drop(file);
         let version = match result {
@@ -648,6 +641,7 @@ fn write_verified(
     tmp: &Path,
     out: &mut File,
     body: Body<'_>,
+    size: u64,
     expected: &str,
 ) -> Result<String, StoreError> {
     let sent = match body {
@@ -655,7 +649,7 @@ fn write_verified(
             out.write_all(data).map_err(|e| io_err("write", tmp, e))?;
             hex(&Sha256::digest(data))
         }
-        Body::File { file, size } => copy_hashed(file, size, out, tmp)?,
+        Body::File(file) => copy_hashed(file, size, out, tmp)?,
     };
     if sent != expected {
         return Err(StoreError::changed(
@@ -684,21 +678,15 @@ fn write_verified(
 }
 
 /// Streams `size` bytes of `file` (from its start) into `out`; returns their hash.
-fn copy_hashed(
-    file: &mut File,
-    size: u64,
-    out: &mut File,
-    tmp: &Path,
-) -> Result<String, StoreError> {
-    file.seek(SeekFrom::Start(0))
-        .map_err(|e| StoreError::permanent(format!("cannot rewind source file: {e}")))?;
+fn copy_hashed(file: &File, size: u64, out: &mut File, tmp: &Path) -> Result<String, StoreError> {
+    use std::os::unix::fs::FileExt;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; COPY_CHUNK];
     let mut left = size;
     while left > 0 {
         let want = usize::try_from(left.min(COPY_CHUNK as u64)).unwrap_or(COPY_CHUNK);
         let n = file
-            .read(&mut buf[..want])
+            .read_at(&mut buf[..want], size - left)
             .map_err(|e| StoreError::permanent(format!("cannot read source file: {e}")))?;
         if n == 0 {
             return Err(StoreError::changed(

@@ -5,9 +5,6 @@ pub mod local;
 pub mod s3;
 
 use std::fs::File;
-use std::sync::Arc;
-
-use crate::budget::MemoryBudget;
 
 /// What a HEAD request (or its local equivalent) says about a stored object.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -33,13 +30,27 @@ pub struct PutReceipt {
     pub version: Option<String>,
 }
 
-/// The content to store.
+/// Where the bytes of an upload come from.
+#[derive(Clone, Copy)]
 pub enum Body<'a> {
-    /// A small file already read whole (and hashed from these very bytes).
+    /// A small body in memory (`doctor`'s probe object).
     Memory(&'a [u8]),
-    /// A large file streamed from disk in parts; its bytes are hashed again on
-    /// the way out and must match the expected digest.
-    File { file: &'a mut File, size: u64 },
+    /// The source file, read with `pread` from the very descriptor that was
+    /// hashed: its position is never used, so a retry needs no rewind.
+    File(&'a File),
+}
+
+/// Everything one PUT needs, built once by the pipeline: the store adds its
+/// own fixed headers (storage class, encryption) and sends it.
+pub struct Upload<'a> {
+    pub key: &'a str,
+    pub body: Body<'a>,
+    pub size: u64,
+    /// SHA-256 (hex) of the whole body, taken when it was read.
+    pub sha256: &'a str,
+    /// For a multipart upload: the part size and each part's SHA-256, taken
+    /// in the same read. `None`: one PUT.
+    pub parts: Option<&'a crate::digest::Parts>,
 }
 
 /// How a store operation failed; the pipeline's retry and status depend on it.
@@ -55,7 +66,9 @@ pub enum StoreErrorKind {
     /// else's object, never replaced.
     Exists,
     /// The bytes read for upload do not match the digest taken earlier: the
-    /// local file changed under us.
+    /// local file changed under us, or (when the server says so: `BadDigest`,
+    /// `XAmzContentSHA256Mismatch`...) the bytes were damaged in flight.
+    /// Sending the same request again would send the same bytes.
     Changed,
     /// Anything else (403, 400, missing bucket, disk full at the destination).
     Permanent,
@@ -146,15 +159,23 @@ pub trait Store: Send + Sync {
     /// Deletes an object; used only for `fgbackup doctor`'s probe object.
     fn delete(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Stores `body` at `key` with `sha256` metadata, letting the destination
+    /// Stores the upload with `sha256` metadata, letting the destination
     /// verify the content where it can. Never replaces an existing object: if
     /// one is (or appears) there, fails with [`StoreErrorKind::Exists`].
-    /// Large bodies draw buffers from `budget`.
-    fn put(
+    fn put(&self, upload: &Upload<'_>) -> Result<PutReceipt, StoreError>;
+
+    /// Lists the keys under `prefix` in order, up to the first key past
+    /// `last` or `max_pages` pages, calling `seen` for each. Answers
+    /// whether every key up to `last` was seen: only then may a key missing
+    /// from the listing be taken as absent. Stores where a lookup per key is
+    /// as cheap as a listing answer `Ok(false)` without looking.
+    fn list(
         &self,
-        key: &str,
-        body: Body<'_>,
-        sha256: &str,
-        budget: &Arc<MemoryBudget>,
-    ) -> Result<PutReceipt, StoreError>;
+        _prefix: &str,
+        _last: &str,
+        _max_pages: usize,
+        _seen: &mut dyn FnMut(&str),
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
 }

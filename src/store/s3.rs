@@ -1,44 +1,66 @@
-//! S3 and S3-compatible stores (AWS, MinIO, Ceph, Garage...) on blocking rust-s3.
+//! S3 and S3-compatible stores (AWS, MinIO, Ceph, Garage...) on our own data
+//! path ([`crate::engine`]).
 //!
-//! Every PUT carries `x-amz-meta-sha256` (what the suite wrote and what HEAD
-//! verification reads back) and a SigV4-signed payload hash, so the server
-//! rejects a body damaged in transit. Single PUTs also send
-//! `x-amz-checksum-sha256` of the whole object. Multipart uploads use our own
-//! part size and the shared memory budget, re-hash the parts on the way out,
-//! and are aborted on any failure so no orphaned parts stay behind.
+//! A PUT streams the file from the descriptor that was hashed, signed with
+//! that very SHA-256 (`x-amz-content-sha256`) and declaring it as
+//! `x-amz-checksum-sha256`, so the server refuses bytes that differ from
+//! what was read, and HEAD in checksum mode later returns the server's own
+//! hash of what it stored. No body is buffered, nothing is hashed twice, no
+//! MD5. Every new object carries `x-amz-meta-sha256` (what the suite wrote),
+//! `If-None-Match: *` (never replace), and the bucket options
+//! (`--storage-class`, `--sse`), all built in one place: [`S3Store::object_headers`].
+//! Files above the multipart cutoff go in parts whose digests the same read
+//! took; a failed multipart upload is aborted so no parts stay behind.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
-use std::time::Duration;
 
 use s3::Bucket;
 use s3::Region;
-use s3::error::S3Error;
 use sha2::{Digest, Sha256};
 
-use super::{Body, PutReceipt, RemoteObject, Store, StoreError};
+use super::{Body, PutReceipt, RemoteObject, Store, StoreError, Upload};
 use crate::aws::S3Settings;
-use crate::budget::MemoryBudget;
-use crate::digest::{hex, hex_to_base64};
+use crate::digest::{Parts, hex, hex_to_base64};
+use crate::engine::client::{Answer, Call, Client, Payload, Settings};
+use crate::engine::error::{EngineError, TransportKind};
+use crate::engine::sigv4::Signer;
+use crate::engine::throttle::Throttle;
+use crate::engine::xml;
 use crate::error::{Error, Result as AppResult};
 
-/// How long one HTTP request may take before it counts as a transient failure.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Keys asked for per LIST page (the S3 maximum).
+const LIST_PAGE: &str = "1000";
+
+/// Bucket options sent with every new object, and how the client connects.
+#[derive(Default, Clone)]
+pub struct S3Options {
+    /// Idle connections to keep: about one per worker.
+    pub pool: usize,
+    /// `--ca-file` certificates, trusted besides the bundled roots.
+    pub extra_roots: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// `--bwlimit`.
+    pub throttle: Option<Arc<Throttle>>,
+    /// `--storage-class` (`STANDARD_IA`, `GLACIER_IR`...).
+    pub storage_class: Option<String>,
+    /// `--sse`: `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// `--sse-kms-key-id`, with `--sse aws:kms`.
+    pub sse_kms_key_id: Option<String>,
+}
 
 /// One bucket on one endpoint.
 pub struct S3Store {
+    /// rust-s3's view of the bucket: its URL and presigned links.
     bucket: Box<Bucket>,
+    client: Client,
     name: String,
     endpoint_label: String,
-    part_size: u64,
+    options: S3Options,
 }
 
 impl S3Store {
     /// Builds the client; no network traffic happens here.
-    pub fn new(bucket_name: &str, settings: &S3Settings, part_size: u64) -> AppResult<S3Store> {
-        // We retry ourselves (--retries), with our own notion of what is safe to repeat.
-        s3::set_retries(0);
+    pub fn new(bucket_name: &str, settings: &S3Settings, options: S3Options) -> AppResult<S3Store> {
         let region = match &settings.endpoint {
             Some(endpoint) => Region::Custom {
                 region: settings.region.clone(),
@@ -51,29 +73,43 @@ impl S3Store {
                 ))
             })?,
         };
-        let creds = s3::creds::Credentials::new(
-            Some(&settings.credentials.access_key),
-            Some(&settings.credentials.secret_key),
+        let creds = &settings.credentials;
+        let rs_creds = s3::creds::Credentials::new(
+            Some(&creds.access_key),
+            Some(&creds.secret_key),
             None,
-            settings.credentials.session_token.as_deref(),
+            creds.session_token.as_deref(),
             None,
         )
         .map_err(|e| Error::usage(format!("S3 credentials are not usable: {e}")))?;
-        let mut bucket = Bucket::new(bucket_name, region, creds)
+        let mut bucket = Bucket::new(bucket_name, region.clone(), rs_creds)
             .map_err(|e| Error::usage(format!("cannot set up bucket '{bucket_name}': {e}")))?;
         if settings.endpoint.is_some() {
             bucket.set_path_style();
         }
-        bucket.set_request_timeout(Some(REQUEST_TIMEOUT));
+        let client = Client::new(Settings {
+            bucket_url: bucket.url(),
+            signer: Signer {
+                access_key: creds.access_key.clone(),
+                secret_key: creds.secret_key.clone(),
+                session_token: creds.session_token.clone(),
+                region,
+            },
+            pool: options.pool,
+            extra_roots: options.extra_roots.clone(),
+            throttle: options.throttle.clone(),
+        })
+        .map_err(Error::usage)?;
         let endpoint_label = settings
             .endpoint
             .clone()
             .unwrap_or_else(|| format!("AWS {}", settings.region));
         Ok(S3Store {
             bucket,
+            client,
             name: bucket_name.to_string(),
             endpoint_label,
-            part_size,
+            options,
         })
     }
 
@@ -81,7 +117,7 @@ impl S3Store {
     pub fn presign_get(&self, key: &str, expires: u32) -> Result<String, StoreError> {
         self.bucket
             .presign_get(key, expires, None)
-            .map_err(|e| self.classify("presign", key, e))
+            .map_err(|e| StoreError::permanent(format!("presign {key}: {e}")))
     }
 
     /// `fgbackup doctor`: does the server check `x-amz-checksum-sha256`?
@@ -90,14 +126,22 @@ impl S3Store {
     pub fn rejects_bad_checksum(&self, key: &str) -> Result<bool, StoreError> {
         let body = b"fgbackup doctor checksum probe\n";
         let wrong = hex_to_base64(&"00".repeat(32)).unwrap_or_default();
-        let response = self
-            .bucket
-            .put_object_builder(key, body)
-            .with_header("x-amz-checksum-sha256", &wrong)
-            .and_then(|r| r.with_header("If-None-Match", "*"))
-            .and_then(|r| r.execute())
+        let headers = [
+            ("x-amz-checksum-sha256", wrong),
+            ("if-none-match", "*".to_string()),
+        ];
+        let call = Call {
+            headers: &headers,
+            payload: Payload::Bytes(body),
+            ..Call::new("PUT", key)
+        };
+        let answer = self
+            .client
+            .send(&call)
             .map_err(|e| self.classify("PUT", key, e))?;
-        match response.status_code() {
+        let status = answer.status;
+        let text = answer.text().unwrap_or_default();
+        match status {
             200..=299 => {
                 self.delete(key)?;
                 Ok(false)
@@ -107,71 +151,61 @@ impl S3Store {
                 let _ = self.delete(key);
                 Ok(true)
             }
-            status => Err(self.status_error("PUT", key, status, "")),
+            _ => Err(self.classify("PUT", key, EngineError::from_answer(status, &text))),
         }
     }
 
-    /// Turns a request result into its response, or a classified error for
-    /// a transport failure or a non-2xx status.
-    fn expect_2xx(
-        &self,
-        action: &str,
-        key: &str,
-        result: Result<s3::request::ResponseData, S3Error>,
-    ) -> Result<s3::request::ResponseData, StoreError> {
-        let response = result.map_err(|e| self.classify(action, key, e))?;
-        let status = response.status_code();
-        if (200..300).contains(&status) {
-            Ok(response)
-        } else {
-            Err(self.status_error(
-                action,
-                key,
-                status,
-                &String::from_utf8_lossy(response.as_slice()),
-            ))
-        }
-    }
-
-    fn classify(&self, action: &str, key: &str, err: S3Error) -> StoreError {
+    /// Decides what a failed request means for the file: the one place
+    /// where HTTP statuses, S3 codes and transport failures become a
+    /// retry-or-not verdict.
+    fn classify(&self, action: &str, key: &str, err: EngineError) -> StoreError {
+        let at = &self.endpoint_label;
         match err {
-            // A certificate problem does not heal by retrying.
-            S3Error::Atto(e) if e.to_string().contains("certificate") => {
-                StoreError::permanent(format!(
-                    "{action} {key}: TLS to {} failed ({e}); if the endpoint uses a private CA, pass --ca-file with its PEM",
-                    self.endpoint_label
-                ))
-            }
-            S3Error::Atto(e) if is_unreachable(&e) => StoreError::unreachable(format!(
-                "{action} {key}: cannot reach {} ({e})",
-                self.endpoint_label
+            EngineError::Transport {
+                kind: TransportKind::Certificate,
+                detail,
+            } => StoreError::permanent(format!(
+                "{action} {key}: TLS to {at} failed ({detail}); if the endpoint uses a private CA, pass --ca-file with its PEM"
             )),
-            S3Error::Atto(e) => StoreError::transient(format!(
-                "{action} {key}: no answer from {} ({e})",
-                self.endpoint_label
+            EngineError::Transport {
+                kind: TransportKind::Tls,
+                detail,
+            } => StoreError::permanent(format!(
+                "{action} {key}: TLS to {at} failed ({detail}); check that the endpoint speaks https:// on that port"
             )),
-            S3Error::Io(e) => StoreError::transient(format!("{action} {key}: I/O error ({e})")),
-            S3Error::HttpFailWithBody(status, body) => {
-                self.status_error(action, key, status, &body)
+            EngineError::Transport {
+                kind: TransportKind::Unreachable,
+                detail,
+            } => StoreError::unreachable(format!("{action} {key}: cannot reach {at} ({detail})")),
+            EngineError::Transport { detail, .. } => {
+                StoreError::transient(format!("{action} {key}: no answer from {at} ({detail})"))
             }
-            other => StoreError::permanent(format!("{action} {key}: {other}")),
+            EngineError::Source(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                StoreError::changed(format!("{action} {key}: {e}"))
+            }
+            EngineError::Source(e) => {
+                StoreError::permanent(format!("{action} {key}: cannot read the source file: {e}"))
+            }
+            EngineError::Request(why) => StoreError::permanent(format!("{action} {key}: {why}")),
+            status @ EngineError::Status { .. } => self.status_error(action, key, status),
         }
     }
 
-    fn status_error(&self, action: &str, key: &str, status: u16, body: &str) -> StoreError {
-        let code = xml_field(body, "Code").unwrap_or_default();
-        let message = xml_field(body, "Message").unwrap_or_default();
-        let detail = match (code.is_empty(), message.is_empty()) {
-            (true, _) => format!("HTTP {status}"),
-            (false, true) => format!("HTTP {status} {code}"),
-            (false, false) => format!("HTTP {status} {code}: {message}"),
+    fn status_error(&self, action: &str, key: &str, err: EngineError) -> StoreError {
+        let text = format!("{action} {key}: {err}");
+        if err.is_digest_rejection() {
+            return StoreError::changed(format!(
+                "{text}: the server refused the bytes because they do not hash to the SHA-256 taken when the file was read (changed on disk, or damaged in flight)"
+            ));
+        }
+        let EngineError::Status { status, code, .. } = err else {
+            return StoreError::permanent(text);
         };
-        let text = format!("{action} {key}: {detail}");
         match (status, code.as_str()) {
-            (412, _) => StoreError::exists(format!(
+            (412, _) | (_, "PreconditionFailed") => StoreError::exists(format!(
                 "{action} {key}: an object appeared at this key (HTTP 412 to If-None-Match); it was not replaced"
             )),
-            (500..=599 | 429 | 408 | 409, _) | (_, "BadDigest" | "RequestTimeout" | "SlowDown") => {
+            (500..=599 | 429 | 408 | 409, _) | (_, "RequestTimeout" | "SlowDown") => {
                 StoreError::transient(text)
             }
             (404, "NoSuchBucket") => StoreError::permanent(format!(
@@ -187,128 +221,214 @@ impl S3Store {
         }
     }
 
+    /// Sends `call`, expecting 2xx; any failure classified for `action`.
+    fn expect(&self, action: &str, call: &Call<'_>) -> Result<Answer, StoreError> {
+        self.client
+            .expect(call)
+            .map_err(|e| self.classify(action, call.key, e))
+    }
+
+    /// The headers every new object is created with, defined once: content
+    /// type, the `sha256` metadata, and the bucket options.
+    fn object_headers(&self, key: &str, sha256: &str) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("content-type", content_type(key).to_string()),
+            ("x-amz-meta-sha256", sha256.to_string()),
+        ];
+        let o = &self.options;
+        if let Some(class) = &o.storage_class {
+            h.push(("x-amz-storage-class", class.clone()));
+        }
+        if let Some(sse) = &o.sse {
+            h.push(("x-amz-server-side-encryption", sse.clone()));
+        }
+        if let Some(kms) = &o.sse_kms_key_id {
+            h.push(("x-amz-server-side-encryption-aws-kms-key-id", kms.clone()));
+        }
+        h
+    }
+
     /// One PUT with `If-None-Match: *`: a server that honours it (AWS since
     /// 2024, MinIO, s3s) refuses to replace an object that appeared since the
     /// probe; verification catches the others.
-    fn put_single(&self, key: &str, data: &[u8], sha256: &str) -> Result<PutReceipt, StoreError> {
-        let checksum = hex_to_base64(sha256)
-            .ok_or_else(|| StoreError::permanent(format!("invalid sha256 '{sha256}'")))?;
-        let request = self
-            .bucket
-            .put_object_builder(key, data)
-            .with_content_type(content_type(key))
-            .with_metadata("sha256", sha256)
-            .and_then(|r| r.with_header("x-amz-checksum-sha256", checksum))
-            .and_then(|r| r.with_header("If-None-Match", "*"))
-            .map_err(|e| self.classify("PUT", key, e))?;
-        let response = self.expect_2xx("PUT", key, request.execute())?;
-        // rust-s3 hands back the ETag header as the body of a PUT answer.
-        Ok(PutReceipt {
-            version: response.as_str().ok().and_then(normalize_etag),
-        })
+    fn put_single(&self, up: &Upload<'_>) -> Result<PutReceipt, StoreError> {
+        let mut headers = self.object_headers(up.key, up.sha256);
+        headers.push(("x-amz-checksum-sha256", checksum(up.sha256)?));
+        headers.push(("if-none-match", "*".into()));
+        let payload = match up.body {
+            Body::Memory(data) => Payload::Bytes(data),
+            Body::File(file) => Payload::File {
+                file,
+                offset: 0,
+                len: up.size,
+                sha256: up.sha256,
+            },
+        };
+        let call = Call {
+            headers: &headers,
+            payload,
+            ..Call::new("PUT", up.key)
+        };
+        let answer = self.expect("PUT", &call)?;
+        let version = answer.header("etag").and_then(normalize_etag);
+        answer
+            .finish()
+            .map_err(|e| self.classify("PUT", up.key, e))?;
+        Ok(PutReceipt { version })
     }
 
-    fn put_multipart(
-        &self,
-        key: &str,
-        file: &mut File,
-        size: u64,
-        sha256: &str,
-        budget: &Arc<MemoryBudget>,
-    ) -> Result<PutReceipt, StoreError> {
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| StoreError::permanent(format!("cannot rewind source file: {e}")))?;
-        // Metadata belongs on the initiate request only.
-        let mut init_bucket = (*self.bucket).clone();
-        init_bucket.add_header("x-amz-meta-sha256", sha256);
-        let init = init_bucket
-            .initiate_multipart_upload(key, content_type(key))
-            .map_err(|e| self.classify("initiate multipart upload of", key, e))?;
-        let upload_id = init.upload_id;
-        let result = self.upload_parts(key, &upload_id, file, size, sha256, budget);
-        if let Err(err) = result {
-            if let Err(abort_err) = self.bucket.abort_upload(key, &upload_id) {
-                // A part failure may already have aborted it (rust-s3 does so on
-                // non-2xx parts); anything else is worth a warning.
+    fn put_multipart(&self, up: &Upload<'_>, parts: &Parts) -> Result<PutReceipt, StoreError> {
+        let Body::File(_) = up.body else {
+            return Err(StoreError::permanent("multipart upload needs a file"));
+        };
+        let mut headers = self.object_headers(up.key, up.sha256);
+        headers.push(("x-amz-checksum-algorithm", "SHA256".into()));
+        let call = Call {
+            query: &[("uploads", "")],
+            headers: &headers,
+            ..Call::new("POST", up.key)
+        };
+        let action = "initiate multipart upload of";
+        let answer = self.expect(action, &call)?;
+        let body = answer
+            .text()
+            .map_err(|e| self.classify(action, up.key, e))?;
+        let upload_id = xml::field(&body, "UploadId").ok_or_else(|| {
+            StoreError::permanent(format!("{action} {}: no UploadId in the answer", up.key))
+        })?;
+        let result = self.upload_parts(up, parts, &upload_id);
+        if result.is_err() {
+            let call = Call {
+                query: &[("uploadId", &upload_id)],
+                ..Call::new("DELETE", up.key)
+            };
+            if let Err(e) = self.expect("abort multipart upload of", &call) {
                 log::warn!(
-                    "could not abort multipart upload of {key} (upload id {upload_id}): {}",
-                    self.classify("abort", key, abort_err)
+                    "could not abort multipart upload of {} (upload id {upload_id}): {e}",
+                    up.key
                 );
             }
-            return Err(err);
         }
         result
     }
 
+    /// Sends every part, then completes the upload: the object appears only
+    /// at completion, so the no-replace condition belongs there.
     fn upload_parts(
         &self,
-        key: &str,
+        up: &Upload<'_>,
+        parts: &Parts,
         upload_id: &str,
-        file: &mut File,
-        size: u64,
-        sha256: &str,
-        budget: &Arc<MemoryBudget>,
     ) -> Result<PutReceipt, StoreError> {
-        let ctype = content_type(key);
-        let mut hasher = Sha256::new();
-        let mut parts = Vec::new();
-        let mut sent = 0u64;
-        let mut number = 1u32;
-        while sent < size {
-            if crate::signal::stop_requested() {
-                return Err(StoreError::permanent(format!(
-                    "multipart upload of {key} interrupted by a stop signal"
-                )));
-            }
-            let len = usize::try_from((size - sent).min(self.part_size))
-                .map_err(|_| StoreError::permanent("part size does not fit in memory"))?;
-            let mut buffer = budget.buffer(len);
-            file.read_exact(&mut buffer.data).map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    StoreError::changed(
-                        "the source file became shorter while it was being uploaded",
-                    )
-                } else {
-                    StoreError::permanent(format!("cannot read source file: {e}"))
-                }
-            })?;
-            hasher.update(&buffer.data);
-            let part = self
-                .bucket
-                .put_multipart_chunk(&buffer.data, key, number, upload_id, ctype)
-                .map_err(|e| self.classify(&format!("upload part {number} of"), key, e))?;
-            drop(buffer);
-            parts.push(part);
-            sent += len as u64;
-            number += 1;
-        }
-        if hex(&hasher.finalize()) != sha256 {
-            return Err(StoreError::changed(
-                "the source file changed between hashing and uploading",
+        let mut done = String::from("<CompleteMultipartUpload>");
+        for (i, part_sha) in parts.sha256.iter().enumerate() {
+            let etag = self.upload_part(up, parts, upload_id, i, part_sha)?;
+            done.push_str(&format!(
+                "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag><ChecksumSHA256>{}</ChecksumSHA256></Part>",
+                i + 1,
+                xml::escape(&etag),
+                checksum(part_sha)?
             ));
         }
-        // The object appears only now: the no-replace condition belongs here.
-        let mut complete_bucket = (*self.bucket).clone();
-        complete_bucket.add_header("If-None-Match", "*");
-        let result = complete_bucket.complete_multipart_upload(key, upload_id, parts);
-        let response = self.expect_2xx("complete multipart upload of", key, result)?;
-        let body = String::from_utf8_lossy(response.as_slice());
+        done.push_str("</CompleteMultipartUpload>");
+        let headers = [("if-none-match", "*".to_string())];
+        let call = Call {
+            query: &[("uploadId", upload_id)],
+            headers: &headers,
+            payload: Payload::Bytes(done.as_bytes()),
+            ..Call::new("POST", up.key)
+        };
+        let action = "complete multipart upload of";
+        let answer = self.expect(action, &call)?;
+        let body = answer
+            .text()
+            .map_err(|e| self.classify(action, up.key, e))?;
         // S3 may answer 200 and put the error in the body.
-        if let Some(code) = xml_field(&body, "Code") {
-            return Err(self.status_error(
-                "complete multipart upload of",
-                key,
-                if code == "PreconditionFailed" {
-                    412
-                } else {
-                    500
-                },
-                &body,
-            ));
+        if xml::field(&body, "Code").is_some() {
+            let status = if body.contains("PreconditionFailed") {
+                412
+            } else {
+                500
+            };
+            return Err(self.classify(action, up.key, EngineError::from_answer(status, &body)));
         }
         Ok(PutReceipt {
-            version: xml_field(&body, "ETag").and_then(|e| normalize_etag(&e)),
+            version: xml::field(&body, "ETag").and_then(|e| normalize_etag(&e)),
         })
+    }
+
+    fn upload_part(
+        &self,
+        up: &Upload<'_>,
+        parts: &Parts,
+        upload_id: &str,
+        index: usize,
+        part_sha: &str,
+    ) -> Result<String, StoreError> {
+        let Body::File(file) = up.body else {
+            return Err(StoreError::permanent("multipart upload needs a file"));
+        };
+        let action = format!("upload part {} of", index + 1);
+        if crate::signal::stop_requested() {
+            return Err(StoreError::permanent(format!(
+                "multipart upload of {} interrupted by a stop signal",
+                up.key
+            )));
+        }
+        let offset = parts.size * index as u64;
+        let len = parts.size.min(up.size.saturating_sub(offset));
+        let number = (index + 1).to_string();
+        let headers = [("x-amz-checksum-sha256", checksum(part_sha)?)];
+        let call = Call {
+            query: &[("partNumber", &number), ("uploadId", upload_id)],
+            headers: &headers,
+            payload: Payload::File {
+                file,
+                offset,
+                len,
+                sha256: part_sha,
+            },
+            ..Call::new("PUT", up.key)
+        };
+        let answer = self.expect(&action, &call)?;
+        let etag = answer.header("etag").map(str::to_string).ok_or_else(|| {
+            StoreError::permanent(format!("{action} {}: no ETag in the answer", up.key))
+        })?;
+        answer
+            .finish()
+            .map_err(|e| self.classify(&action, up.key, e))?;
+        Ok(etag)
+    }
+
+    /// One page of ListObjectsV2: the keys, and the token of the next page.
+    fn list_page(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+        let mut query = vec![
+            ("list-type", "2"),
+            ("max-keys", LIST_PAGE),
+            ("prefix", prefix),
+        ];
+        if let Some(t) = token {
+            query.push(("continuation-token", t));
+        }
+        let call = Call {
+            query: &query,
+            ..Call::new("GET", "")
+        };
+        let answer = self.expect("list", &call)?;
+        let body = answer
+            .text()
+            .map_err(|e| self.classify("list", prefix, e))?;
+        let keys = xml::elements(&body, "Contents")
+            .filter_map(|c| xml::field(c, "Key"))
+            .collect();
+        let next = (xml::field(&body, "IsTruncated").as_deref() == Some("true"))
+            .then(|| xml::field(&body, "NextContinuationToken"))
+            .flatten();
+        Ok((keys, next))
     }
 }
 
@@ -318,96 +438,138 @@ impl Store for S3Store {
     }
 
     fn url(&self, key: &str) -> String {
-        format!(
-            "{}/{}",
-            self.bucket.url(),
-            s3::signing::uri_encode(key, false)
-        )
+        self.client.url(key)
     }
 
     fn check(&self) -> Result<(), StoreError> {
-        // A one-key ListObjectsV2, sent raw so that the error document (and
-        // its code, e.g. NoSuchBucket) reaches us instead of an XML parse error.
-        let mut probe = (*self.bucket).clone();
-        probe.add_query("list-type", "2");
-        probe.add_query("max-keys", "1");
-        self.expect_2xx("list bucket", &self.name, probe.get_object(""))
-            .map(drop)
+        let call = Call {
+            query: &[("list-type", "2"), ("max-keys", "1")],
+            ..Call::new("GET", "")
+        };
+        let answer = self
+            .client
+            .expect(&call)
+            .map_err(|e| self.classify("list bucket", &self.name, e))?;
+        answer
+            .finish()
+            .map_err(|e| self.classify("list bucket", &self.name, e))
     }
 
     /// HEAD in checksum mode, so servers that keep a full-object SHA-256
     /// (computed from the bytes they received) return it.
     fn head(&self, key: &str) -> Result<Option<RemoteObject>, StoreError> {
-        use s3::request::Request as _;
-        let mut bucket = (*self.bucket).clone();
-        bucket.add_header("x-amz-checksum-mode", "ENABLED");
-        let (headers, status) =
-            s3::request::blocking::AttoRequest::new(&bucket, key, s3::command::Command::HeadObject)
-                .and_then(|r| r.response_header())
-                .map_err(|e| self.classify("HEAD", key, e))?;
-        let header = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string())
+        let headers = [("x-amz-checksum-mode", "ENABLED".to_string())];
+        let call = Call {
+            headers: &headers,
+            ..Call::new("HEAD", key)
         };
-        match status {
+        let answer = self
+            .client
+            .send(&call)
+            .map_err(|e| self.classify("HEAD", key, e))?;
+        match answer.status {
             200..=299 => {
-                let size = header("content-length")
+                let size = answer
+                    .header("content-length")
                     .and_then(|l| l.parse::<u64>().ok())
                     .ok_or_else(|| {
                         StoreError::permanent(format!(
                             "HEAD {key}: no Content-Length in the answer"
                         ))
                     })?;
+                let version = answer.header("etag").and_then(normalize_etag);
+                // A multipart object's checksum is usually a checksum of the
+                // part checksums, not of the bytes; some servers (moto) do
+                // not mark it as such. Only a checksum known to cover the
+                // whole object is compared with the file's SHA-256.
+                let whole = match answer.header("x-amz-checksum-type") {
+                    Some(t) => t.eq_ignore_ascii_case("FULL_OBJECT"),
+                    None => !version.as_deref().is_some_and(is_multipart_etag),
+                };
                 Ok(Some(RemoteObject {
                     size,
-                    sha256: header("x-amz-meta-sha256").map(|s| s.to_ascii_lowercase()),
-                    checksum_sha256: header("x-amz-checksum-sha256")
-                        .and_then(|b| base64_to_hex(&b)),
-                    version: header("etag").and_then(|e| normalize_etag(&e)),
+                    sha256: answer
+                        .header("x-amz-meta-sha256")
+                        .map(str::to_ascii_lowercase),
+                    checksum_sha256: answer
+                        .header("x-amz-checksum-sha256")
+                        .filter(|_| whole)
+                        .and_then(base64_to_hex),
+                    version,
                 }))
             }
             404 => Ok(None),
-            _ => Err(self.status_error("HEAD", key, status, "")),
+            status => Err(self.classify("HEAD", key, EngineError::from_answer(status, ""))),
         }
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, StoreError> {
-        self.expect_2xx("GET", key, self.bucket.get_object(key))
-            .map(|r| r.as_slice().to_vec())
+        let answer = self.expect("GET", &Call::new("GET", key))?;
+        answer.bytes().map_err(|e| self.classify("GET", key, e))
     }
 
     fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
-        let mut sink = HashingSink::default();
-        let status = self
-            .bucket
-            .get_object_to_writer(key, &mut sink)
+        let mut answer = self
+            .client
+            .send(&Call::new("GET", key))
             .map_err(|e| self.classify("GET", key, e))?;
-        match status {
-            200..=299 => Ok(Some((sink.bytes, hex(&sink.hasher.finalize())))),
-            404 => Ok(None),
-            _ => Err(self.status_error("GET", key, status, "")),
+        match answer.status {
+            200..=299 => {}
+            404 => return Ok(None),
+            status => {
+                let body = answer.text().unwrap_or_default();
+                return Err(self.classify("GET", key, EngineError::from_answer(status, &body)));
+            }
         }
+        let mut sink = HashingSink::default();
+        // A body cut short (fewer bytes than Content-Length) is a read
+        // error here, retried like any transport failure: it proves nothing.
+        std::io::copy(&mut answer.reader(), &mut sink).map_err(|e| {
+            StoreError::transient(format!(
+                "GET {key}: the answer from {} broke off after {} bytes ({e})",
+                self.endpoint_label, sink.bytes
+            ))
+        })?;
+        Ok(Some((sink.bytes, hex(&sink.hasher.finalize()))))
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.expect_2xx("DELETE", key, self.bucket.delete_object(key))
-            .map(drop)
+        let answer = self.expect("DELETE", &Call::new("DELETE", key))?;
+        answer.finish().map_err(|e| self.classify("DELETE", key, e))
     }
 
-    fn put(
-        &self,
-        key: &str,
-        body: Body<'_>,
-        sha256: &str,
-        budget: &Arc<MemoryBudget>,
-    ) -> Result<PutReceipt, StoreError> {
-        match body {
-            Body::Memory(data) => self.put_single(key, data, sha256),
-            Body::File { file, size } => self.put_multipart(key, file, size, sha256, budget),
+    fn put(&self, upload: &Upload<'_>) -> Result<PutReceipt, StoreError> {
+        match upload.parts {
+            Some(parts) if parts.sha256.len() > 1 => self.put_multipart(upload, parts),
+            _ => self.put_single(upload),
         }
     }
+
+    fn list(
+        &self,
+        prefix: &str,
+        last: &str,
+        max_pages: usize,
+        seen: &mut dyn FnMut(&str),
+    ) -> Result<bool, StoreError> {
+        let mut token: Option<String> = None;
+        for _ in 0..max_pages {
+            let (keys, next) = self.list_page(prefix, token.as_deref())?;
+            for key in &keys {
+                seen(key);
+            }
+            if next.is_none() || keys.last().is_some_and(|k| k.as_str() > last) {
+                return Ok(true);
+            }
+            token = next;
+        }
+        Ok(false)
+    }
+}
+
+/// `x-amz-checksum-sha256` (base64) of a hex SHA-256.
+fn checksum(sha256: &str) -> Result<String, StoreError> {
+    hex_to_base64(sha256).ok_or_else(|| StoreError::permanent(format!("invalid sha256 '{sha256}'")))
 }
 
 fn content_type(key: &str) -> &'static str {
@@ -436,27 +598,17 @@ impl std::io::Write for HashingSink {
     }
 }
 
-/// True for transport errors that mean nobody answers at the endpoint.
-fn is_unreachable(e: &attohttpc::Error) -> bool {
-    match e.kind() {
-        attohttpc::ErrorKind::Io(io) => matches!(
-            io.kind(),
-            std::io::ErrorKind::ConnectionRefused
-                | std::io::ErrorKind::HostUnreachable
-                | std::io::ErrorKind::NetworkUnreachable
-                | std::io::ErrorKind::AddrNotAvailable
-                | std::io::ErrorKind::NotConnected
-                | std::io::ErrorKind::TimedOut
-        ),
-        _ => false,
-    }
-}
-
 /// `"abc"`, `&quot;abc&quot;` or `abc` → `abc`; `None` when empty.
 fn normalize_etag(raw: &str) -> Option<String> {
     let e = raw.trim().replace("&quot;", "").replace('"', "");
     let e = e.trim().trim_start_matches("W/").to_string();
     (!e.is_empty()).then_some(e)
+}
+
+/// `0123abcd-3`: the ETag S3 gives an object assembled from 3 parts.
+fn is_multipart_etag(etag: &str) -> bool {
+    etag.rsplit_once('-')
+        .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The hex form of a base64 full-object SHA-256; `None` for anything else
@@ -467,23 +619,16 @@ fn base64_to_hex(b64: &str) -> Option<String> {
     (raw.len() == 32).then(|| hex(&raw))
 }
 
-/// The text of the first `<name>...</name>` in an S3 error document.
-fn xml_field(body: &str, name: &str) -> Option<String> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = body.find(&open)? + open.len();
-    let end = body[start..].find(&close)? + start;
-    Some(body[start..end].to_string())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
-    fn extracts_error_code() {
-        let body = "<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>";
-        assert_eq!(xml_field(body, "Code").as_deref(), Some("NoSuchBucket"));
-        assert_eq!(xml_field("", "Code"), None);
+    fn multipart_etags() {
+        assert!(super::is_multipart_etag(
+            "9b2cf535f27731c974343645a3985328-3"
+        ));
+        assert!(!super::is_multipart_etag(
+            "9b2cf535f27731c974343645a3985328"
+        ));
+        assert!(!super::is_multipart_etag("dev-ino"));
     }
 }

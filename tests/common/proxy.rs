@@ -80,6 +80,12 @@ pub struct Options {
     /// (method, target substring, bytes): such answers lose their last
     /// bytes and the connection closes (a reset mid-body).
     pub cut_answer: Option<(&'static str, &'static str, usize)>,
+    /// (method, target substring): every such request body reaches the
+    /// server with its last byte flipped (a body damaged in flight).
+    pub corrupt_body: Option<(&'static str, &'static str)>,
+    /// (method, target substring): such requests are answered `400
+    /// BadDigest`, as AWS answers a body that does not match its checksum.
+    pub reject_digest: Option<(&'static str, &'static str)>,
 }
 
 /// What happens to requests and answers on the way (see [`Options`]).
@@ -89,6 +95,8 @@ struct Tweaks {
     lose_answer: Option<(&'static str, &'static str)>,
     lost_one: AtomicBool,
     cut_answer: Option<(&'static str, &'static str, usize)>,
+    corrupt_body: Option<(&'static str, &'static str)>,
+    reject_digest: Option<(&'static str, &'static str)>,
 }
 
 pub struct FaultProxy {
@@ -145,11 +153,15 @@ impl FaultProxy {
             strip_request_headers,
             lose_answer,
             cut_answer,
+            corrupt_body,
+            reject_digest,
         } = opts;
         let strip = Arc::new(Tweaks {
             strip: strip_request_headers,
             lose_answer,
             cut_answer,
+            corrupt_body,
+            reject_digest,
             ..Tweaks::default()
         });
         let gate = Arc::new(Gate::default());
@@ -313,6 +325,17 @@ fn serve(
         }
 
         held.maybe_wait(&method, &target);
+        let picked = |(m, t): (&str, &str)| method == m && target.contains(t);
+        if tweaks.reject_digest.is_some_and(picked) {
+            injected.fetch_add(1, Ordering::SeqCst);
+            return write_error_code(&mut client, 400, "BadDigest");
+        }
+        if tweaks.corrupt_body.is_some_and(picked)
+            && let Some(last) = body.last_mut()
+        {
+            *last ^= 0xff;
+            injected.fetch_add(1, Ordering::SeqCst);
+        }
         // Forward with `Connection: close` so the answer ends at EOF.
         let mut upstream = TcpStream::connect(("127.0.0.1", upstream_port))?;
         for line in &head[..head.len() - 1] {
@@ -326,7 +349,6 @@ fn serve(
         upstream.write_all(&body)?;
         let mut answer = Vec::new();
         upstream.read_to_end(&mut answer)?;
-        let picked = |(m, t): (&str, &str)| method == m && target.contains(t);
         if tweaks.lose_answer.is_some_and(picked) && !tweaks.lost_one.swap(true, Ordering::SeqCst) {
             injected.fetch_add(1, Ordering::SeqCst);
             return write_error(&mut client, 500);
@@ -379,7 +401,13 @@ fn serve(
 
 /// Answers `status` with an S3 error document and closes the connection.
 fn write_error(client: &mut TcpStream, status: u16) -> std::io::Result<()> {
-    let body = "<?xml version=\"1.0\"?><Error><Code>InternalError</Code><Message>injected by test proxy</Message></Error>";
+    write_error_code(client, status, "InternalError")
+}
+
+fn write_error_code(client: &mut TcpStream, status: u16, code: &str) -> std::io::Result<()> {
+    let body = format!(
+        "<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>injected by test proxy</Message></Error>"
+    );
     write!(
         client,
         "HTTP/1.1 {status} Injected\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -1,0 +1,313 @@
+//! The upload engine's promises, each tried against the real binary and a
+//! real S3 server (s3s-fs; moto where a header needs an S3 that keeps it):
+//! one listing instead of a HEAD per file, a body damaged in flight refused
+//! and not retried in a loop, the gzip proof where it protects a delete,
+//! bucket options on every object, `--bwlimit`, rows committed in batches.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::moto::MotoServer;
+use common::proxy::{FaultProxy, Options};
+use common::*;
+
+/// `METHOD target` of the requests a proxy saw.
+fn seen(proxy: &FaultProxy) -> Vec<String> {
+    proxy.seen.lock().unwrap().clone()
+}
+
+#[test]
+fn one_listing_replaces_the_probe_head_of_each_file() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start_with(server.port, Options::default());
+    let ws = Workspace::new();
+    for i in 0..12 {
+        ws.write_gz(&format!("FGT-A/{i:02}.log.gz"), 50, i);
+    }
+    let out = ws.upload_to(&proxy.endpoint(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let requests = seen(&proxy);
+    let lists = requests
+        .iter()
+        .filter(|r| r.contains("list-type=2"))
+        .count();
+    let heads = requests.iter().filter(|r| r.starts_with("HEAD ")).count();
+    let puts = requests.iter().filter(|r| r.starts_with("PUT ")).count();
+    assert_eq!(puts, 12, "{requests:?}");
+    // One listing for the bucket check, one for the keys; then per file a
+    // PUT and the HEAD that verifies it, and no HEAD to look for it first.
+    assert_eq!(lists, 2, "{requests:?}");
+    assert_eq!(heads, 12, "{requests:?}");
+
+    // A second run finds every key in the listing: one HEAD each, to
+    // compare the existing object with the file, and no PUT.
+    let proxy2 = FaultProxy::start_with(server.port, Options::default());
+    let out = ws.upload_to(&proxy2.endpoint(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let requests = seen(&proxy2);
+    assert!(
+        !requests.iter().any(|r| r.starts_with("PUT ")),
+        "{requests:?}"
+    );
+    assert_eq!(
+        requests.iter().filter(|r| r.starts_with("HEAD ")).count(),
+        12
+    );
+    assert!(
+        ws.rows()[12..]
+            .iter()
+            .all(|r| r.status() == "skipped_exists")
+    );
+}
+
+#[test]
+fn a_refused_digest_is_permanent_not_a_retry_loop() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start_with(
+        server.port,
+        Options {
+            reject_digest: Some(("PUT", "/fg-logs/a.log.gz")),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    let f = ws.write_gz("a.log.gz", 400, 3);
+    let out = ws.upload_to(&proxy.endpoint(), &["--delete", "--retries", "3"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let row = ws.rows()[0].clone();
+    assert_eq!(row.status(), "failed_changed", "{row:?}");
+    let why = row.error.clone().unwrap_or_default();
+    assert!(
+        why.contains("BadDigest") && why.contains("damaged in flight"),
+        "{why}"
+    );
+    assert!(f.exists(), "the file is kept");
+    assert_eq!(
+        proxy.injected.load(Ordering::SeqCst),
+        1,
+        "the same bytes are not sent again and again"
+    );
+}
+
+/// s3s-fs answers a body that does not hash to its signed SHA-256 with a
+/// bare `500 InternalError`: not recognisable as a digest failure, so it is
+/// retried like any 5xx, within `--retries`, and never taken for an archive.
+#[test]
+fn a_body_damaged_in_flight_is_never_archived() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start_with(
+        server.port,
+        Options {
+            corrupt_body: Some(("PUT", "/fg-logs/a.log.gz")),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    let f = ws.write_gz("a.log.gz", 400, 3);
+    let out = ws.upload_to(&proxy.endpoint(), &["--delete", "--retries", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(ws.rows()[0].status(), "failed_upload");
+    assert!(f.exists(), "the file is kept");
+    assert_eq!(
+        proxy.injected.load(Ordering::SeqCst),
+        3,
+        "one try, two retries"
+    );
+    // Whatever the server kept of the refused body is no archive: the next
+    // run over a sound network stores and proves the real bytes.
+    let out = ws.upload(&server, &["--delete"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!f.exists());
+    assert_eq!(
+        server.head_sha256("a.log.gz"),
+        ws.rows().last().unwrap().sha256
+    );
+}
+
+#[test]
+fn gzip_proof_runs_where_it_guards_a_delete() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let good = std::fs::read(ws.write_gz("whole.log.gz", 300, 1)).unwrap();
+    let cut = ws.write_raw("cut.log.gz", &good[..good.len() - 40]);
+
+    // Copy mode (auto): nothing is deleted, so nothing is inflated; the
+    // truncated file is archived byte for byte like any other.
+    let out = ws.upload(&server, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(row_for(&ws.rows(), "cut.log.gz").status(), "uploaded");
+
+    // --gzip-check always: the same file is reported, and kept.
+    let ws2 = Workspace::new();
+    ws2.write_raw("cut.log.gz", &std::fs::read(&cut).unwrap());
+    let out = ws2.upload(&server, &["--gzip-check", "always"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(ws2.rows()[0].status(), "failed_gzip");
+
+    // --delete (auto turns the proof on): the archived copy is proven but
+    // the incomplete file is not deleted.
+    let out = ws.upload(&server, &["--delete"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        row_for(&ws.rows()[2..], "cut.log.gz").status(),
+        "failed_gzip"
+    );
+    assert!(cut.exists(), "an incomplete .gz is never deleted");
+    assert!(!ws.logs().join("whole.log.gz").exists());
+}
+
+/// The headers of a raw HEAD (moto wants an Authorization header but
+/// checks no signature).
+fn moto_head(port: u16, key: &str) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "HEAD /{BUCKET}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer.to_ascii_lowercase()
+}
+
+#[test]
+fn storage_class_and_encryption_reach_every_object() {
+    let moto = MotoServer::start();
+    let ws = Workspace::new();
+    ws.write_gz("small.log.gz", 200, 1);
+    ws.write_noise_gz("big.log.gz", 6);
+    let endpoint = format!("http://127.0.0.1:{}", moto.port);
+    let out = ws.upload_to(
+        &endpoint,
+        &[
+            "--storage-class",
+            "STANDARD_IA",
+            "--sse",
+            "AES256",
+            "--multipart-cutoff",
+            "5MiB",
+            "--part-size",
+            "5MiB",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for key in ["small.log.gz", "big.log.gz"] {
+        let head = moto_head(moto.port, key);
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(
+            head.contains("x-amz-storage-class: standard_ia"),
+            "{key}: {head}"
+        );
+        assert!(
+            head.contains("x-amz-server-side-encryption: aes256"),
+            "{key}: {head}"
+        );
+    }
+}
+
+#[test]
+fn bwlimit_paces_the_whole_run() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    // Two files of 768 KiB sent by two workers: 1.5 MiB at 512 KiB/s for
+    // the whole process takes at least 2.5 s (the budget starts empty).
+    ws.write_noise_gz("a.log.gz", 1);
+    ws.write_noise_gz("b.log.gz", 1);
+    let started = Instant::now();
+    let out = ws.upload(&server, &["--bwlimit", "768k", "--workers", "2"]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(took >= Duration::from_millis(2500), "took only {took:?}");
+    assert!(ws.rows().iter().all(|r| r.status() == "uploaded"));
+}
+
+#[test]
+fn rows_are_committed_in_batches_not_one_fsync_per_file() {
+    assert!(
+        Command::new("strace").arg("-V").output().is_ok(),
+        "this test needs strace (scripts/test.sh installs it)"
+    );
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    for i in 0..40 {
+        ws.write_gz(&format!("{i:02}.log.gz"), 20, i);
+    }
+    let log = ws.tmp.path().join("strace.log");
+    let mut args: Vec<String> = ["-f", "-y", "-e", "trace=fsync,fdatasync", "-o"]
+        .map(String::from)
+        .to_vec();
+    args.push(log.display().to_string());
+    args.push(env!("CARGO_BIN_EXE_fgbackup").to_string());
+    args.extend(ws.s3_upload_args(&server.endpoint(), &["--delete"]));
+    let out = Command::new("strace")
+        .args(&args)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("HOME", ws.home())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(ws.rows().len(), 40);
+    assert!(ws.rows().iter().all(|r| r.deleted_local == Some(1)));
+    let trace = std::fs::read_to_string(&log).unwrap();
+    let db = ws.db().display().to_string();
+    let syncs = trace.lines().filter(|l| l.contains(&db)).count();
+    assert!(
+        syncs < 20,
+        "{syncs} syncs of the database for 40 files (one commit per file?)"
+    );
+}
+
+#[test]
+fn bad_data_path_flags_are_one_clear_line() {
+    let ws = Workspace::new();
+    let logs = ws.logs().display().to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--gzip-check", "sometimes"], "--gzip-check 'sometimes'"),
+        (&["--gzip-check", "never", "--no-gzip-check"], "contradict"),
+        (&["--bwlimit", "fast"], "--bwlimit 'fast'"),
+        (&["--bwlimit", "25:00,1M"], "time of day"),
+        (&["--sse", "AES"], "--sse 'AES'"),
+        (&["--sse-kms-key-id", "k1"], "needs --sse aws:kms"),
+        (&["--storage-class", "cold storage"], "--storage-class"),
+        (&["--multipart-cutoff", "1M"], "--multipart-cutoff '1M'"),
+    ];
+    for (extra, expect) in cases {
+        let mut args = vec![
+            "upload",
+            "--dir",
+            &logs,
+            "--bucket",
+            BUCKET,
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ];
+        args.extend_from_slice(extra);
+        let out = ws.run(&args, &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(expect), "{extra:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
+    }
+    let archive = ws.archive();
+    std::fs::create_dir_all(&archive).unwrap();
+    let dest = format!("file://{}", archive.display());
+    let out = ws.run(
+        &[
+            "upload",
+            "--dir",
+            &logs,
+            "--dest",
+            &dest,
+            "--storage-class",
+            "STANDARD_IA",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("S3 buckets only"), "{}", stderr(&out));
+}
