@@ -349,22 +349,7 @@ fn parse_transfer(args: &mut pico_args::Arguments) -> Result<Transfer> {
             "--max-memory is no longer used and is ignored: uploads stream from disk, so memory does not grow with file size; remove the flag"
         );
     }
-    let no_check = args.contains("--no-gzip-check");
-    t.gzip = match (opt_string(args, "--gzip-check")?.as_deref(), no_check) {
-        (Some(_), true) => {
-            return Err(Error::usage(
-                "--gzip-check and --no-gzip-check contradict each other: pass one",
-            ));
-        }
-        (None, true) | (Some("never"), _) => GzipCheck::Never,
-        (None, false) | (Some("auto"), _) => GzipCheck::Auto,
-        (Some("always"), _) => GzipCheck::Always,
-        (Some(other), _) => {
-            return Err(Error::usage(format!(
-                "--gzip-check '{other}' is not understood: use auto (check when --delete is set), always or never"
-            )));
-        }
-    };
+    t.gzip = parse_gzip_check(args)?;
     if let Some(v) = opt_string(args, "--bwlimit")? {
         let limit = crate::engine::throttle::BwLimit::parse(&v).map_err(|why| {
             Error::usage(format!(
@@ -395,6 +380,28 @@ fn parse_transfer(args: &mut pico_args::Arguments) -> Result<Transfer> {
         }
     }
     Ok(t)
+}
+
+/// `--gzip-check auto|always|never`, or the older `--no-gzip-check`.
+fn parse_gzip_check(args: &mut pico_args::Arguments) -> Result<GzipCheck> {
+    let no_check = args.contains("--no-gzip-check");
+    Ok(
+        match (opt_string(args, "--gzip-check")?.as_deref(), no_check) {
+            (Some(_), true) => {
+                return Err(Error::usage(
+                    "--gzip-check and --no-gzip-check contradict each other: pass one",
+                ));
+            }
+            (None, true) | (Some("never"), _) => GzipCheck::Never,
+            (None, false) | (Some("auto"), _) => GzipCheck::Auto,
+            (Some("always"), _) => GzipCheck::Always,
+            (Some(other), _) => {
+                return Err(Error::usage(format!(
+                    "--gzip-check '{other}' is not understood: use auto (check when --delete is set), always or never"
+                )));
+            }
+        },
+    )
 }
 
 impl Transfer {

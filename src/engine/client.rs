@@ -182,43 +182,8 @@ impl Client {
 
     /// Signs and sends `call`; any HTTP status is an `Ok` answer.
     pub fn send(&self, call: &Call<'_>) -> Result<Answer, EngineError> {
-        let url = self.full_url(call)?;
-        let mut headers = HeaderMap::new();
-        headers.insert(http::header::HOST, self.host.clone());
-        for (name, value) in call.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| EngineError::Request(format!("bad header name {name}: {e}")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|e| EngineError::Request(format!("bad value for header {name}: {e}")))?;
-            headers.insert(name, value);
-        }
-        let memory_sha;
-        let payload_sha = match &call.payload {
-            Payload::Empty => EMPTY_SHA256,
-            Payload::Bytes(b) => {
-                memory_sha = hex(&Sha256::digest(b));
-                &memory_sha
-            }
-            Payload::File { sha256, .. } => sha256,
-        };
-        let length = match &call.payload {
-            Payload::Empty => 0,
-            Payload::Bytes(b) => b.len() as u64,
-            Payload::File { len, .. } => *len,
-        };
-        if length > 0 || matches!(call.method, "PUT" | "POST") {
-            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
-        }
-        self.signer
-            .sign(call.method, &url, &mut headers, payload_sha)
-            .map_err(EngineError::Request)?;
-        let mut builder = http::Request::builder()
-            .method(call.method)
-            .uri(url.as_str());
-        if let Some(h) = builder.headers_mut() {
-            *h = headers;
-        }
-        let answer = match &call.payload {
+        let builder = self.signed(call)?;
+        match &call.payload {
             Payload::Empty => self.run(builder.body(ureq::SendBody::none())),
             Payload::Bytes(b) => self.run(builder.body(ureq::SendBody::from_reader(&mut &b[..]))),
             Payload::File {
@@ -232,13 +197,44 @@ impl Client {
                     failed: None,
                 };
                 let result = self.run(builder.body(ureq::SendBody::from_reader(&mut reader)));
-                if let Some(e) = reader.failed.take() {
-                    return Err(EngineError::Source(e));
+                match reader.failed.take() {
+                    Some(e) => Err(EngineError::Source(e)),
+                    None => result,
                 }
-                result
             }
-        }?;
-        Ok(answer)
+        }
+    }
+
+    /// The request line and headers of `call`, signed.
+    fn signed(&self, call: &Call<'_>) -> Result<http::request::Builder, EngineError> {
+        let url = self.full_url(call)?;
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::HOST, self.host.clone());
+        for (name, value) in call.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| EngineError::Request(format!("bad header name {name}: {e}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| EngineError::Request(format!("bad value for header {name}: {e}")))?;
+            headers.insert(name, value);
+        }
+        let (length, payload_sha) = match &call.payload {
+            Payload::Empty => (0, EMPTY_SHA256.to_string()),
+            Payload::Bytes(b) => (b.len() as u64, hex(&Sha256::digest(b))),
+            Payload::File { len, sha256, .. } => (*len, sha256.to_string()),
+        };
+        if length > 0 || matches!(call.method, "PUT" | "POST") {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        self.signer
+            .sign(call.method, &url, &mut headers, &payload_sha)
+            .map_err(EngineError::Request)?;
+        let mut builder = http::Request::builder()
+            .method(call.method)
+            .uri(url.as_str());
+        if let Some(h) = builder.headers_mut() {
+            *h = headers;
+        }
+        Ok(builder)
     }
 
     /// Like [`Client::send`], but a non-2xx answer is an error carrying its
