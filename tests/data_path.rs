@@ -311,3 +311,50 @@ fn bad_data_path_flags_are_one_clear_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("S3 buckets only"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_listing_pages_through_other_objects_under_the_prefix() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    // Two files archived by an earlier run...
+    ws.write_gz("FGT-A/k-00.log.gz", 30, 1);
+    ws.write_gz("FGT-A/k-99.log.gz", 30, 2);
+    let out = ws.upload(&server, &["--prefix", "site1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // ...1100 other objects sorting between them (s3s-fs lists its
+    // directory, so they can be made as files)...
+    let junk_dir = server.object_path(BUCKET, "site1/FGT-A");
+    for i in 0..1100 {
+        std::fs::write(junk_dir.join(format!("k-05-other-{i:04}")), b"x").unwrap();
+    }
+    // ...and nine new files, some before and some after the others.
+    for i in [1, 2, 3, 4, 6, 7, 8, 9, 10] {
+        ws.write_gz(&format!("FGT-A/k-{i:02}.log.gz"), 30, 10 + i);
+    }
+    let proxy = FaultProxy::start_with(server.port, Options::default());
+    let out = ws.upload_to(&proxy.endpoint(), &["--prefix", "site1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let requests = seen(&proxy);
+    let count = |m: &str| requests.iter().filter(|r| r.starts_with(m)).count();
+    // Two pages of listing; a probe HEAD only for the two keys it found,
+    // plus one verifying HEAD per new upload.
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.contains("continuation-token"))
+            .count(),
+        1,
+        "{requests:?}"
+    );
+    assert_eq!(count("PUT "), 9, "{requests:?}");
+    assert_eq!(count("HEAD "), 2 + 9, "{requests:?}");
+    let rows = ws.rows();
+    assert_eq!(
+        row_for(&rows[2..], "site1/FGT-A/k-99.log.gz").status(),
+        "skipped_exists"
+    );
+    assert_eq!(
+        row_for(&rows[2..], "site1/FGT-A/k-10.log.gz").status(),
+        "uploaded"
+    );
+}
