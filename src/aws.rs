@@ -150,12 +150,42 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
             "S3 endpoint '{e}' must start with http:// or https:// (--endpoint, AWS_ENDPOINT_URL or endpoint_url)"
         )));
     }
+    if let Some(e) = &endpoint {
+        check_endpoint(e)?;
+    }
 
     Ok(S3Settings {
         credentials,
         region,
         endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
     })
+}
+
+/// An endpoint is a scheme, a host, an optional port and at most a path:
+/// credentials in it would be recorded in every row and log line, and a
+/// query or fragment would change what every request means.
+fn check_endpoint(e: &str) -> Result<()> {
+    let bad = |why: &str| {
+        // The text may hold a password: name the problem, not the value.
+        Err(Error::usage(format!(
+            "S3 endpoint (--endpoint, AWS_ENDPOINT_URL or endpoint_url) {why}: give scheme, host and port only, e.g. https://minio.site.lan:9000"
+        )))
+    };
+    let Ok(url) = url::Url::parse(e) else {
+        return bad("is not a valid URL");
+    };
+    if !url.username().is_empty() || url.password().is_some() {
+        return bad(
+            "must not carry credentials (user:password@); use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return bad("must not have a query (?...) or fragment (#...)");
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return bad("has no host");
+    }
+    Ok(())
 }
 
 /// Reads one `[section]` of an AWS-style INI file; a missing file is an empty
@@ -239,6 +269,17 @@ mod tests {
         let s = resolve(&S3Flags::default(), &env2).unwrap();
         assert_eq!(s.credentials.access_key, "ENVKEY");
         assert_eq!(s.region, "us-east-1");
+    }
+
+    #[test]
+    fn endpoints_with_credentials_or_queries_are_refused() {
+        assert!(check_endpoint("https://minio.lan:9000").is_ok());
+        assert!(check_endpoint("http://10.0.0.5:9000/").is_ok());
+        let err = check_endpoint("http://AK:SECRETINURL@minio:9000").unwrap_err();
+        assert!(err.to_string().contains("credentials"));
+        assert!(!err.to_string().contains("SECRETINURL"));
+        assert!(check_endpoint("http://minio:9000?x=1").is_err());
+        assert!(check_endpoint("http://minio:9000#frag").is_err());
     }
 
     #[test]

@@ -538,7 +538,7 @@ fn report_server_checksum(r: &mut Report, what: &str, checksum: Option<&str>, sh
         None => r.line(
             Level::Ok,
             what,
-            "the server keeps no SHA-256 of its own (checksum mode): an object that already exists is read back in full before a delete relies on it",
+            "the server keeps no SHA-256 of its own (checksum mode): with --delete every object is read back in full before its file is deleted (twice the traffic)",
             "",
         ),
     }

@@ -11,8 +11,9 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::listeners::eventually;
 use common::moto::MotoServer;
-use common::proxy::{FaultProxy, Options};
+use common::proxy::{FaultProxy, Hold, Options};
 use common::*;
 
 /// `METHOD target` of the requests a proxy saw.
@@ -356,5 +357,127 @@ fn the_listing_pages_through_other_objects_under_the_prefix() {
     assert_eq!(
         row_for(&rows[2..], "site1/FGT-A/k-10.log.gz").status(),
         "uploaded"
+    );
+}
+
+/// A server that keeps no checksum of its own and checks nothing it is sent
+/// (moto): a body damaged on the way is stored as it arrived, with the
+/// metadata we sent. Size, metadata and ETag are ours, so only the bytes
+/// can tell: with `--delete` they are read back before the file goes.
+#[test]
+fn without_a_server_checksum_a_delete_waits_for_the_read_back() {
+    let moto = MotoServer::start();
+    let proxy = FaultProxy::start_with(
+        moto.port,
+        Options {
+            corrupt_body: Some(("PUT", "/fg-logs/a.log.gz")),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    let f = ws.write_gz("a.log.gz", 300, 5);
+    let good = ws.write_gz("b.log.gz", 300, 6);
+    let out = ws.upload_to(&proxy.endpoint(), &["--delete"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(proxy.injected.load(Ordering::SeqCst), 1);
+    let rows = ws.rows();
+    assert_eq!(row_for(&rows, "a.log.gz").status(), "failed_verify");
+    assert!(f.exists(), "a damaged copy never lets the file go");
+    assert_eq!(row_for(&rows, "b.log.gz").status(), "uploaded");
+    assert!(!good.exists(), "an intact copy, read back, does");
+    let gets = seen(&proxy)
+        .iter()
+        .filter(|r| r.starts_with("GET /fg-logs/") && !r.contains("list-type"))
+        .count();
+    assert_eq!(gets, 2, "one read-back per upload");
+}
+
+/// Spawns `upload` with `extra`, through `proxy`, output captured.
+fn spawn_upload(ws: &Workspace, proxy: &FaultProxy, extra: &[&str]) -> std::process::Child {
+    ws.command(&ws.s3_upload_args(&proxy.endpoint(), extra), &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Sends SIGTERM and waits for the exit (at most `within`).
+fn terminate(child: &mut std::process::Child, within: Duration) -> std::process::Output {
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + within;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running {within:?} after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let child = std::mem::replace(child, Command::new("true").spawn().unwrap());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sigterm_ends_a_run_waiting_on_its_opening_listing() {
+    let server = S3Server::start();
+    // The first listing is the bucket check; the second, the keys', hangs.
+    let proxy = FaultProxy::start_with(
+        server.port,
+        Options {
+            hold: Some(Hold {
+                method: "GET",
+                target_contains: "list-type=2",
+                skip: 1,
+            }),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    for i in 0..6 {
+        ws.write_gz(&format!("{i}.log.gz"), 20, i);
+    }
+    let mut child = spawn_upload(&ws, &proxy, &[]);
+    eventually("the listing to hang at the proxy", || {
+        proxy.held.load(Ordering::SeqCst) == 1
+    });
+    let out = terminate(&mut child, Duration::from_secs(10));
+    proxy.gate.open();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(ws.runs(), vec![("interrupted".to_string(), Some(1))]);
+    assert_eq!(std::fs::read_dir(ws.logs()).unwrap().count(), 6);
+}
+
+#[test]
+fn sigterm_mid_part_at_a_low_bwlimit_still_aborts_the_multipart_upload() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start_with(server.port, Options::default());
+    let ws = Workspace::new();
+    let big = ws.write_noise_gz("big.log.gz", 11);
+    // 5 MiB parts at 512 KiB/s: a part takes 10 s, longer than the grace.
+    let mut child = spawn_upload(
+        &ws,
+        &proxy,
+        &[
+            "--delete",
+            "--bwlimit",
+            "512k",
+            "--multipart-cutoff",
+            "5MiB",
+            "--part-size",
+            "5MiB",
+        ],
+    );
+    eventually("part 1 to be on its way", || {
+        seen(&proxy).iter().any(|r| r.contains("partNumber=1"))
+            || server.open_multipart_uploads().len() == 1
+    });
+    let out = terminate(&mut child, Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(big.exists());
+    assert_eq!(ws.rows()[0].status(), "failed_interrupted");
+    assert_eq!(
+        server.open_multipart_uploads(),
+        Vec::<String>::new(),
+        "parts left behind"
     );
 }

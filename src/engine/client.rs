@@ -25,10 +25,10 @@ use crate::digest::hex;
 
 /// Longest wait for a TCP (and TLS) connection, or a DNS answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest silence while sending or receiving: a stalled peer, not a slow one.
+/// Longest silence while sending: a stalled peer, not a slow one.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest wait for the answer's head once the body is sent: the server may
-/// hash and store a large object first.
+/// Longest wait for the answer once the body is sent (the server may hash
+/// and store a large object first), and longest silence while receiving.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(120);
 /// Largest answer body read into memory (error documents, listings).
 const MAX_TEXT: u64 = 8 * 1024 * 1024;
@@ -162,7 +162,7 @@ impl Client {
             .timeout_connect(Some(CONNECT_TIMEOUT))
             .timeout_send_request(Some(IDLE_TIMEOUT))
             .timeout_per_write(Some(IDLE_TIMEOUT))
-            .timeout_per_read(Some(IDLE_TIMEOUT))
+            .timeout_per_read(Some(ANSWER_TIMEOUT))
             .timeout_recv_response(Some(ANSWER_TIMEOUT))
             .user_agent(concat!("fgbackup/", env!("CARGO_PKG_VERSION")))
             .build();
@@ -294,6 +294,16 @@ impl Read for Range<'_> {
         let left = self.end - self.pos;
         if left == 0 {
             return Ok(0);
+        }
+        // A stop signal ends a long body (a large part at a low --bwlimit)
+        // now, so the multipart upload is still aborted within the grace.
+        if crate::signal::stop_requested() {
+            let e = std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "stopped by a signal while sending",
+            );
+            self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+            return Err(std::io::Error::other(e.to_string()));
         }
         let mut want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         if let Some(t) = self.throttle {

@@ -135,6 +135,10 @@ impl Throttle {
     pub fn take(&self, want: usize) -> usize {
         let want = want.clamp(1, GRANT);
         loop {
+            // After a stop signal the caller ends the body: do not hold it.
+            if crate::signal::stop_requested() {
+                return want;
+            }
             let Some(rate) = self.limit.rate_at(local_minute()) else {
                 return want;
             };

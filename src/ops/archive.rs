@@ -16,12 +16,13 @@
 //! cannot lose a file.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::listing::Listing;
 use super::retry::Breaker;
 use super::status::Status;
 use super::step::{self, Ctx, Outcome};
@@ -50,13 +51,6 @@ const BATCH_ROWS: usize = 100;
 /// ...and the longest a row waits for its commit (a file to delete waits
 /// for it too, so this bounds how late a delete comes).
 const BATCH_AGE: Duration = Duration::from_millis(250);
-/// A listing proves a key absent for this long; after that a HEAD asks
-/// again (on a server that ignores `If-None-Match`, an object that another
-/// writer created meanwhile must still be seen before we write).
-const LISTING_FRESH: Duration = Duration::from_secs(120);
-/// Below this many files a HEAD each costs less than a listing.
-const LIST_MIN_FILES: usize = 4;
-
 /// Final figures of a run, also used for the exit status.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -184,47 +178,6 @@ pub fn s3_options(cfg: &UploadConfig) -> Result<S3Options> {
     })
 }
 
-/// The keys of `candidates` that one listing of the destination proves
-/// absent: for those the probe HEAD is skipped. Empty when the listing is
-/// not worth it (few files), not supported, incomplete or failed: then
-/// every file is probed with a HEAD, as before.
-fn list_absent(store: &dyn Store, cfg: &UploadConfig, candidates: &[Candidate]) -> HashSet<String> {
-    if candidates.len() < LIST_MIN_FILES {
-        return HashSet::new();
-    }
-    let mut keys: Vec<String> = candidates
-        .iter()
-        .map(|c| format!("{}{}", cfg.prefix, c.relative))
-        .collect();
-    keys.sort();
-    let (first, last) = (&keys[0], &keys[keys.len() - 1]);
-    let common = first
-        .char_indices()
-        .zip(last.chars())
-        .find(|((_, a), b)| a != b)
-        .map_or(first.as_str(), |((i, _), _)| &first[..i]);
-    let mut absent: HashSet<String> = keys.iter().cloned().collect();
-    // A listing page costs what a HEAD does: give up once it costs more
-    // than a quarter of the HEADs it saves.
-    let max_pages = (keys.len() / 4).max(1);
-    match store.list(common, last, max_pages, &mut |k| {
-        absent.remove(k);
-    }) {
-        Ok(true) => {
-            log::debug!("listing: {} of {} keys absent", absent.len(), keys.len());
-            absent
-        }
-        Ok(false) => HashSet::new(),
-        Err(e) => {
-            log::warn!(
-                "listing {} failed ({e}); probing each file instead",
-                store.describe()
-            );
-            HashSet::new()
-        }
-    }
-}
-
 /// Holds the per-database run lock for as long as it lives.
 pub struct RunLock {
     _file: std::fs::File,
@@ -302,8 +255,8 @@ struct Shared {
     store: Arc<dyn Store>,
     root: fsafe::Root,
     cfg: UploadConfig,
-    /// Keys the listing at the start of the run proved absent, and when.
-    absent: (HashSet<String>, Instant),
+    /// Which keys are free, from listings.
+    listing: Listing,
     breaker: Breaker,
     queue: Mutex<VecDeque<Candidate>>,
     /// The file each busy worker holds, by worker number.
@@ -361,14 +314,16 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
         scan_warnings: found.warnings.len(),
         ..Summary::default()
     };
-    let absent = (
-        list_absent(store.as_ref(), cfg, &found.candidates),
-        Instant::now(),
-    );
+    let keys = found
+        .candidates
+        .iter()
+        .map(|c| format!("{}{}", cfg.prefix, c.relative))
+        .collect();
+    let listing = Listing::start(&store, keys);
     let shared = Arc::new(Shared {
         store,
         root,
-        absent,
+        listing,
         cfg: cfg.clone(),
         breaker: Breaker::default(),
         queue: Mutex::new(found.candidates.into_iter().collect()),
@@ -376,7 +331,7 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     });
     let pooled = rec.run_pool(&shared, &mut summary);
     // Whatever happened, the rows recorded so far are made durable.
-    rec.flush_all(&shared.root, &mut summary)?;
+    rec.flush(&shared.root, &mut summary)?;
     pooled?;
     summary.duration = clock.elapsed();
     rec.finish(&summary, summary.duration, None)?;
@@ -477,8 +432,14 @@ fn start_workers(shared: &Arc<Shared>) -> Result<(Receiver<Outcome>, Workers)> {
 /// One worker: files from the queue until it is empty, a stop signal
 /// arrives or the endpoint is found unreachable.
 fn work(shared: &Shared, n: usize, tx: &SyncSender<Outcome>) {
-    let (absent, listed_at) = &shared.absent;
-    let is_absent = |key: &str| listed_at.elapsed() < LISTING_FRESH && absent.contains(key);
+    let is_absent = |key: &str| {
+        shared.listing.is_absent(key, shared.store.as_ref(), || {
+            lock(&shared.queue)
+                .iter()
+                .map(|c| format!("{}{}", shared.cfg.prefix, c.relative))
+                .collect()
+        })
+    };
     let ctx = Ctx {
         store: shared.store.as_ref(),
         root: &shared.root,
@@ -619,7 +580,7 @@ impl Recorder<'_> {
     }
 
     /// Commits the open transaction, then deletes the files whose rows it
-    /// made durable; what the deletes did goes into the next transaction.
+    /// made durable and commits what the deletes did (two fsyncs a batch).
     fn flush(&self, root: &fsafe::Root, summary: &mut Summary) -> Result<()> {
         let Some(inv) = self.inventory else {
             return Ok(());
@@ -636,19 +597,15 @@ impl Recorder<'_> {
         if deletes.is_empty() {
             return Ok(());
         }
-        self.open_batch(inv)?;
+        // What the deletes did is committed at once: a crash must not leave
+        // a batch of deleted files whose rows still say they are here.
+        inv.begin()?;
         for (id, outcome) in &deletes {
             if let Some(file) = &outcome.deletable {
                 self.delete(inv, *id, file, root, outcome, summary)?;
             }
         }
-        Ok(())
-    }
-
-    /// Commits everything, including what the last deletes recorded.
-    fn flush_all(&self, root: &fsafe::Root, summary: &mut Summary) -> Result<()> {
-        self.flush(root, summary)?;
-        self.flush(root, summary)
+        inv.commit()
     }
 
     /// Deletes the local file of a committed row, if it is still the

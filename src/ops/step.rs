@@ -32,6 +32,9 @@ use crate::scan::Candidate;
 use crate::signal;
 use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreErrorKind, Upload};
 
+/// Parts in one multipart upload at most (S3's limit).
+const MAX_PARTS: u64 = 10_000;
+
 /// What every step of every file shares.
 pub struct Ctx<'a> {
     pub store: &'a dyn Store,
@@ -225,6 +228,15 @@ pub fn digest(ctx: &Ctx<'_>, opened: Opened, key: &str) -> Result<Hashed, Failed
     let check_gzip = ctx.cfg.gzip_check && key.to_ascii_lowercase().ends_with(".gz");
     let t = &ctx.cfg.transfer;
     let parts = (size > t.multipart_cutoff).then_some(t.part_size);
+    if parts.is_some() && size.div_ceil(t.part_size) > MAX_PARTS {
+        return Err(fail(
+            Status::FailedUpload,
+            format!(
+                "{size} bytes need more than {MAX_PARTS} parts of --part-size {} MiB, the S3 limit: raise --part-size",
+                t.part_size / (1024 * 1024)
+            ),
+        ));
+    }
     let read_failed = |e: std::io::Error| fail(Status::FailedRead, format!("cannot read: {e}"));
     fsafe::advise_sequential(&opened.file.file);
     let digest = digest::digest_parts(&opened.file.file, check_gzip, parts).map_err(read_failed)?;
@@ -476,8 +488,11 @@ fn verify(ctx: &Ctx<'_>, key: &str, h: &Hashed, receipt: &PutReceipt) -> Result<
         }
     }
     // Where reading the object is cheap (a local directory), its bytes
-    // settle what metadata and versions cannot (an in-place rewrite).
-    if ctx.store.read_back_is_cheap() {
+    // settle what metadata and versions cannot (an in-place rewrite). A
+    // delete needs the same proof from a server that keeps no checksum of
+    // its own: size and metadata are what we sent, not what it stored.
+    let unproven = ctx.cfg.delete && stored.checksum_sha256.is_none();
+    if ctx.store.read_back_is_cheap() || unproven {
         prove(ctx, key, h).map_err(|f| fail(Status::FailedVerify, f.why))?;
     }
     Ok(())
@@ -492,7 +507,7 @@ fn settle(h: Hashed, delete: bool) -> Result<fsafe::Opened, Failed> {
         fail(
             Status::FailedChanged,
             format!(
-                "{why} while it was archived; the stored copy is of the earlier content and the file is kept"
+                "{why} while it was archived; the file is kept. The stored copy holds the bytes sent then (where the server does not check them against the hash, possibly a mix of old and new); --on-conflict suffix archives the new content beside it"
             ),
         )
     })?;

@@ -400,12 +400,8 @@ impl S3Store {
         Ok(etag)
     }
 
-    /// One page of ListObjectsV2: the keys, and the token of the next page.
-    fn list_page(
-        &self,
-        prefix: &str,
-        token: Option<&str>,
-    ) -> Result<(Vec<String>, Option<String>), StoreError> {
+    /// One page of ListObjectsV2.
+    fn list_page(&self, prefix: &str, token: Option<&str>) -> Result<Page, StoreError> {
         let mut query = vec![
             ("list-type", "2"),
             ("max-keys", LIST_PAGE),
@@ -422,13 +418,13 @@ impl S3Store {
         let body = answer
             .text()
             .map_err(|e| self.classify("list", prefix, e))?;
-        let keys = xml::elements(&body, "Contents")
-            .filter_map(|c| xml::field(c, "Key"))
-            .collect();
-        let next = (xml::field(&body, "IsTruncated").as_deref() == Some("true"))
-            .then(|| xml::field(&body, "NextContinuationToken"))
-            .flatten();
-        Ok((keys, next))
+        Ok(Page {
+            keys: xml::elements(&body, "Contents")
+                .filter_map(|c| xml::field(c, "Key"))
+                .collect(),
+            truncated: xml::field(&body, "IsTruncated").as_deref() == Some("true"),
+            next: xml::field(&body, "NextContinuationToken").filter(|t| !t.is_empty()),
+        })
     }
 }
 
@@ -554,16 +550,48 @@ impl Store for S3Store {
     ) -> Result<bool, StoreError> {
         let mut token: Option<String> = None;
         for _ in 0..max_pages {
-            let (keys, next) = self.list_page(prefix, token.as_deref())?;
-            for key in &keys {
+            let page = self.list_page(prefix, token.as_deref())?;
+            for key in &page.keys {
                 seen(key);
             }
-            if next.is_none() || keys.last().is_some_and(|k| k.as_str() > last) {
-                return Ok(true);
+            match page.after(last) {
+                After::Complete => return Ok(true),
+                After::Incomplete => return Ok(false),
+                After::Next(t) => token = Some(t),
             }
-            token = next;
         }
         Ok(false)
+    }
+}
+
+/// One page of a listing, as the server described it.
+struct Page {
+    keys: Vec<String>,
+    truncated: bool,
+    next: Option<String>,
+}
+
+/// What a page says about the keys up to `last`.
+#[derive(Debug, PartialEq, Eq)]
+enum After {
+    /// Every key up to `last` has been seen.
+    Complete,
+    /// More keys exist but the page gives no way to them (a server that
+    /// only half speaks ListObjectsV2): nothing may be taken as absent.
+    Incomplete,
+    /// Go on with this token.
+    Next(String),
+}
+
+impl Page {
+    fn after(self, last: &str) -> After {
+        if self.keys.last().is_some_and(|k| k.as_str() > last) || !self.truncated {
+            return After::Complete;
+        }
+        match self.next {
+            Some(t) => After::Next(t),
+            None => After::Incomplete,
+        }
     }
 }
 
@@ -621,6 +649,24 @@ fn base64_to_hex(b64: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_truncated_page_without_a_token_proves_nothing() {
+        use super::{After, Page};
+        let page = |keys: &[&str], truncated, next: Option<&str>| Page {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            truncated,
+            next: next.map(String::from),
+        };
+        assert_eq!(page(&["a", "b"], false, None).after("z"), After::Complete);
+        assert_eq!(page(&["a", "b"], true, None).after("z"), After::Incomplete);
+        assert_eq!(
+            page(&["a", "b"], true, Some("t")).after("z"),
+            After::Next("t".into())
+        );
+        // Past the last key of interest: the rest does not matter.
+        assert_eq!(page(&["a", "zz"], true, None).after("z"), After::Complete);
+    }
+
     #[test]
     fn multipart_etags() {
         assert!(super::is_multipart_etag(
