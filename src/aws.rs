@@ -84,43 +84,13 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
         None => HashMap::new(),
     };
 
-    let credentials = match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-        (Some(access_key), Some(secret_key)) => Credentials {
-            access_key,
-            secret_key,
-            session_token: env("AWS_SESSION_TOKEN"),
-        },
-        (Some(_), None) => {
-            return Err(Error::usage(
-                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both, or neither to use a profile",
-            ));
-        }
-        _ => {
-            let lookup = |k: &str| {
-                creds_section
-                    .get(k)
-                    .or_else(|| config_section.get(k))
-                    .cloned()
-            };
-            match (lookup("aws_access_key_id"), lookup("aws_secret_access_key")) {
-                (Some(access_key), Some(secret_key)) => Credentials {
-                    access_key,
-                    secret_key,
-                    session_token: lookup("aws_session_token"),
-                },
-                _ => {
-                    return Err(Error::usage(format!(
-                        "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                         or add aws_access_key_id/aws_secret_access_key to profile '{profile}' in {}",
-                        creds_path
-                            .as_deref()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_else(|| "~/.aws/credentials".into())
-                    )));
-                }
-            }
-        }
+    let lookup = |k: &str| {
+        creds_section
+            .get(k)
+            .or_else(|| config_section.get(k))
+            .cloned()
     };
+    let credentials = credentials(env, &lookup, &profile, creds_path.as_deref())?;
 
     // No log line may show them, whatever a dependency prints.
     crate::redact::register(&credentials.secret_key);
@@ -143,13 +113,6 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
         .or_else(|| env("AWS_ENDPOINT_URL"))
         .or_else(|| config_section.get("endpoint_url").cloned())
         .filter(|e| !e.is_empty());
-    if let Some(e) = &endpoint
-        && !(e.starts_with("http://") || e.starts_with("https://"))
-    {
-        return Err(Error::usage(format!(
-            "S3 endpoint '{e}' must start with http:// or https:// (--endpoint, AWS_ENDPOINT_URL or endpoint_url)"
-        )));
-    }
     if let Some(e) = &endpoint {
         check_endpoint(e)?;
     }
@@ -161,10 +124,49 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
     })
 }
 
+/// The key pair: from the environment if set there (both halves), else from
+/// the profile (`lookup` reads its credentials and config sections).
+fn credentials(
+    env: &dyn Fn(&str) -> Option<String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    profile: &str,
+    creds_path: Option<&Path>,
+) -> Result<Credentials> {
+    match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+        (Some(access_key), Some(secret_key)) => Ok(Credentials {
+            access_key,
+            secret_key,
+            session_token: env("AWS_SESSION_TOKEN"),
+        }),
+        (Some(_), None) => Err(Error::usage(
+            "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both, or neither to use a profile",
+        )),
+        _ => match (lookup("aws_access_key_id"), lookup("aws_secret_access_key")) {
+            (Some(access_key), Some(secret_key)) => Ok(Credentials {
+                access_key,
+                secret_key,
+                session_token: lookup("aws_session_token"),
+            }),
+            _ => Err(Error::usage(format!(
+                "no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
+                 or add aws_access_key_id/aws_secret_access_key to profile '{profile}' in {}",
+                creds_path
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|| "~/.aws/credentials".into())
+            ))),
+        },
+    }
+}
+
 /// An endpoint is a scheme, a host, an optional port and at most a path:
 /// credentials in it would be recorded in every row and log line, and a
 /// query or fragment would change what every request means.
 fn check_endpoint(e: &str) -> Result<()> {
+    if !(e.starts_with("http://") || e.starts_with("https://")) {
+        return Err(Error::usage(format!(
+            "S3 endpoint '{e}' must start with http:// or https:// (--endpoint, AWS_ENDPOINT_URL or endpoint_url)"
+        )));
+    }
     let bad = |why: &str| {
         // The text may hold a password: name the problem, not the value.
         Err(Error::usage(format!(

@@ -289,6 +289,16 @@ struct Range<'a> {
     failed: Option<std::io::Error>,
 }
 
+impl Range<'_> {
+    /// Keeps `e` as the reason the body ended, and hands ureq an error that
+    /// no reader retries (`Interrupted` would be).
+    fn fail(&mut self, e: std::io::Error) -> std::io::Error {
+        let handed = std::io::Error::other(e.to_string());
+        self.failed = Some(e);
+        handed
+    }
+}
+
 impl Read for Range<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let left = self.end - self.pos;
@@ -298,35 +308,25 @@ impl Read for Range<'_> {
         // A stop signal ends a long body (a large part at a low --bwlimit)
         // now, so the multipart upload is still aborted within the grace.
         if crate::signal::stop_requested() {
-            let e = std::io::Error::new(
+            return Err(self.fail(std::io::Error::new(
                 std::io::ErrorKind::Interrupted,
                 "stopped by a signal while sending",
-            );
-            self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
-            return Err(std::io::Error::other(e.to_string()));
+            )));
         }
         let mut want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         if let Some(t) = self.throttle {
             want = t.take(want);
         }
-        let result = self.file.read_at(&mut buf[..want], self.pos);
-        match result {
-            Ok(0) => {
-                let e = std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file became shorter while it was being uploaded",
-                );
-                self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
-                Err(e)
-            }
+        match self.file.read_at(&mut buf[..want], self.pos) {
+            Ok(0) => Err(self.fail(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file became shorter while it was being uploaded",
+            ))),
             Ok(n) => {
                 self.pos += n as u64;
                 Ok(n)
             }
-            Err(e) => {
-                self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
-                Err(e)
-            }
+            Err(e) => Err(self.fail(e)),
         }
     }
 }

@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use mail_send::SmtpClientBuilder;
 use mail_send::mail_builder::MessageBuilder;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 
 use super::{RunReport, When};
 use crate::error::{Error, Result};
@@ -293,11 +291,7 @@ fn tls_connector(
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if let Some(path) = ca_file {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| format!("cannot read --ca-file {}: {e}", path.display()))?;
-        for cert in certs {
-            let cert =
-                cert.map_err(|e| format!("bad certificate in --ca-file {}: {e}", path.display()))?;
+        for cert in crate::tls::load_ca_file(path)? {
             roots.add(cert).map_err(|e| {
                 format!("unusable certificate in --ca-file {}: {e}", path.display())
             })?;
