@@ -14,35 +14,10 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{Error, Result};
-use crate::timefmt;
+use crate::{schema, timefmt};
 
 /// Schema version this build writes. 0 is the Python suite's schema.
 pub const SCHEMA_VERSION: i64 = 1;
-
-/// The suite's DDL, verbatim.
-const SUITE_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS backups (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  filename TEXT NOT NULL,
-  s3_url TEXT,
-  sha256 TEXT,
-  uploaded_at TEXT,
-  backup_date TEXT,
-  deleted_local INTEGER DEFAULT 0,
-  status TEXT
-);
-CREATE INDEX IF NOT EXISTS idx_backups_uploaded_at ON backups(uploaded_at);
-";
-
-/// Columns added to `backups` in version 1, all nullable so old rows stay valid.
-const ADDED_COLUMNS: &[(&str, &str)] = &[
-    ("object_key", "TEXT"),
-    ("source_path", "TEXT"),
-    ("size_bytes", "INTEGER"),
-    ("duration_ms", "INTEGER"),
-    ("error", "TEXT"),
-    ("run_id", "INTEGER"),
-];
 
 const RUNS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -151,15 +126,18 @@ impl Inventory {
         let tx = self.conn.transaction()?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < SCHEMA_VERSION {
-            tx.execute_batch(SUITE_SCHEMA)?;
+            tx.execute_batch(&schema::suite_ddl())?;
             let existing: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT name FROM pragma_table_info('backups')")?;
                 stmt.query_map([], |r| r.get::<_, String>(0))?
                     .collect::<rusqlite::Result<_>>()?
             };
-            for (name, ty) in ADDED_COLUMNS {
-                if !existing.iter().any(|c| c == name) {
-                    tx.execute_batch(&format!("ALTER TABLE backups ADD COLUMN {name} {ty}"))?;
+            for c in schema::added_columns() {
+                if !existing.iter().any(|e| e == c.name) {
+                    tx.execute_batch(&format!(
+                        "ALTER TABLE backups ADD COLUMN {} {}",
+                        c.name, c.ddl
+                    ))?;
                 }
             }
             tx.execute_batch(RUNS_SCHEMA)?;
@@ -299,27 +277,19 @@ impl Inventory {
     /// The newest row's suite fields (and key, size, error) as `name: value`
     /// pairs, for notifications.
     pub fn latest_fields(&self) -> Result<Option<Vec<(String, String)>>> {
-        const FIELDS: &[&str] = &[
-            "id",
-            "filename",
-            "s3_url",
-            "sha256",
-            "uploaded_at",
-            "backup_date",
-            "deleted_local",
-            "status",
-            "object_key",
-            "size_bytes",
-            "error",
-        ];
+        let fields: Vec<&str> = schema::BACKUP_COLUMNS
+            .iter()
+            .filter(|c| c.notify)
+            .map(|c| c.name)
+            .collect();
         let sql = format!(
             "SELECT {} FROM backups ORDER BY id DESC LIMIT 1",
-            FIELDS.join(", ")
+            fields.join(", ")
         );
         self.conn
             .query_row(&sql, [], |r| {
                 let mut out = Vec::new();
-                for (i, name) in FIELDS.iter().enumerate() {
+                for (i, name) in fields.iter().enumerate() {
                     let text = match r.get_ref(i)? {
                         rusqlite::types::ValueRef::Null => continue,
                         rusqlite::types::ValueRef::Integer(n) => n.to_string(),

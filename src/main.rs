@@ -24,6 +24,7 @@ mod ops;
 mod paths;
 mod redact;
 mod scan;
+mod schema;
 mod signal;
 mod store;
 mod timefmt;

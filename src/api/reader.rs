@@ -11,23 +11,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde_json::{Map, Value};
 
-/// The suite's columns, then ours, in the order the API returns them.
-const COLUMNS: &[&str] = &[
-    "id",
-    "filename",
-    "s3_url",
-    "sha256",
-    "uploaded_at",
-    "backup_date",
-    "deleted_local",
-    "status",
-    "object_key",
-    "source_path",
-    "size_bytes",
-    "duration_ms",
-    "error",
-    "run_id",
-];
+use crate::schema::BACKUP_COLUMNS;
 
 /// Filters of `GET /backups`, already validated.
 #[derive(Debug, Default, Clone)]
@@ -71,13 +55,13 @@ impl Reader {
         if present.is_empty() {
             return Err(format!("{} has no backups table", path.display()));
         }
-        let select = COLUMNS
+        let select = BACKUP_COLUMNS
             .iter()
             .map(|c| {
-                if present.iter().any(|p| p == c) {
-                    (*c).to_string()
+                if present.iter().any(|p| p == c.name) {
+                    c.name.to_string()
                 } else {
-                    format!("NULL AS {c}")
+                    format!("NULL AS {}", c.name)
                 }
             })
             .collect::<Vec<_>>()
@@ -291,7 +275,7 @@ fn write_row(out: &mut String, r: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
     use rusqlite::types::ValueRef;
     use std::fmt::Write as _;
     out.push('{');
-    for (i, name) in COLUMNS.iter().enumerate() {
+    for (i, name) in BACKUP_COLUMNS.iter().map(|c| c.name).enumerate() {
         if i > 0 {
             out.push(',');
         }
