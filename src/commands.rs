@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::api::{self, Presign, ServeConfig};
+use crate::config::reject_rest;
 use crate::config::{self, Destination, ServeFlags, UploadConfig, pico_message};
 use crate::db::Inventory;
 use crate::error::{Error, Result};
@@ -36,17 +37,6 @@ where
     args.opt_value_from_str(name)
         .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
 }
-
-fn reject_rest(args: pico_args::Arguments, command: &str) -> Result<()> {
-    match args.finish().first() {
-        None => Ok(()),
-        Some(extra) => Err(Error::usage(format!(
-            "unexpected argument '{}' for '{command}': see 'fgbackup {command} --help'",
-            extra.to_string_lossy()
-        ))),
-    }
-}
-
 /// `fgbackup upload`.
 pub fn upload(args: pico_args::Arguments) -> Result<i32> {
     if wants_help(&args) {
@@ -357,7 +347,11 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
             },
             true,
         ) => Some(Presign {
-            store: S3Store::new(bucket, settings, upload::s3_options(&cfg)?)?,
+            store: S3Store::new(
+                bucket,
+                settings,
+                upload::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)?,
+            )?,
             max_expires: flags.presign_max,
         }),
         (Destination::Local { .. }, true) => {

@@ -77,40 +77,14 @@ pub fn parse_upload(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<UploadConfig> {
     let dir = opt_string(&mut args, "--dir")?.or_else(|| env("DIR"));
-    let bucket = opt_string(&mut args, "--bucket")?.or_else(|| env("BUCKET"));
-    let dest = opt_string(&mut args, "--dest")?;
-    let prefix = opt_string(&mut args, "--prefix")?.unwrap_or_default();
     let include = opt_string(&mut args, "--include")?.unwrap_or_else(|| "*.gz".to_string());
     let min_age = opt_string(&mut args, "--min-age")?;
     let delete_flag = args.contains("--delete");
     let no_delete_flag = args.contains("--no-delete");
-    let workers = opt_string(&mut args, "--workers")?;
     let dry_run = args.contains("--dry-run");
-    let db = opt_string(&mut args, "--db")?.or_else(|| env("DB_PATH"));
-    let retries = opt_string(&mut args, "--retries")?;
-    let transfer = parse_transfer(&mut args)?;
-    let ca_file = opt_string(&mut args, "--ca-file")?;
     let on_conflict = opt_string(&mut args, "--on-conflict")?;
-    let s3_flags = S3Flags {
-        profile: opt_string(&mut args, "--profile")?,
-        region: opt_string(&mut args, "--region")?,
-        endpoint: opt_string(&mut args, "--endpoint")?,
-    };
-    if let Some(ca) = &ca_file
-        && let Err(e) = std::fs::read(ca)
-    {
-        return Err(Error::usage(format!(
-            "--ca-file {ca} cannot be read ({e}): give the PEM file of the CA that signed the server's certificate"
-        )));
-    }
-    let notify = crate::notify::parse(&mut args, env, ca_file.clone().map(PathBuf::from))?;
-    let rest = args.finish();
-    if let Some(first) = rest.first() {
-        return Err(Error::usage(format!(
-            "unexpected argument '{}' for 'upload': see 'fgbackup upload --help'",
-            first.to_string_lossy()
-        )));
-    }
+    let target = parse_target(&mut args, env)?;
+    reject_rest(args, "upload")?;
 
     let dir = dir.filter(|d| !d.is_empty()).ok_or_else(|| {
         Error::usage("no source directory: pass --dir /var/log/fortinet or set DIR")
@@ -151,18 +125,6 @@ pub fn parse_upload(
         }
     };
 
-    let workers = match workers.or_else(|| env("WORKERS")) {
-        None => 4,
-        Some(w) => match w.trim().parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => n,
-            _ => {
-                return Err(Error::usage(format!(
-                    "--workers/WORKERS '{w}' must be a whole number from 1 to 64"
-                )));
-            }
-        },
-    };
-
     let min_age = match min_age {
         None => Duration::from_secs(300),
         Some(v) => parse_duration(&v).ok_or_else(|| {
@@ -170,18 +132,6 @@ pub fn parse_upload(
                 "--min-age '{v}' is not a duration: use seconds or a unit, e.g. 300, 90s, 5m, 1h"
             ))
         })?,
-    };
-
-    let retries = match retries {
-        None => 3,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if n <= 20 => n,
-            _ => {
-                return Err(Error::usage(format!(
-                    "--retries '{v}' must be a whole number from 0 to 20"
-                )));
-            }
-        },
     };
 
     let include: Vec<String> = include
@@ -195,7 +145,6 @@ pub fn parse_upload(
         ));
     }
 
-    let prefix = normalize_prefix(&prefix)?;
     let on_conflict = match on_conflict.as_deref() {
         None | Some("keep") => OnConflict::Keep,
         Some("suffix") => OnConflict::Suffix,
@@ -205,46 +154,104 @@ pub fn parse_upload(
             )));
         }
     };
+    if let Destination::Local { root } = &target.destination {
+        refuse_overlap(&dir, root)?;
+    }
 
-    let destination = match (bucket.filter(|b| !b.is_empty()), dest) {
-        (Some(_), Some(_)) => {
-            return Err(Error::usage(
-                "both a bucket (--bucket/BUCKET) and --dest are set: choose one destination",
-            ));
-        }
-        (None, None) => {
-            return Err(Error::usage(
-                "no destination: pass --bucket NAME (or set BUCKET) for S3, or --dest file:///DIR for a directory",
-            ));
-        }
-        (Some(bucket), None) => s3_destination(bucket, &s3_flags, ca_file, env)?,
-        (None, Some(dest)) => {
-            if let Some(path) = dest.strip_prefix("file://") {
-                if !path.starts_with('/') {
-                    return Err(Error::usage(format!(
-                        "--dest '{dest}' needs an absolute path: file:///mnt/archive"
-                    )));
-                }
-                Destination::Local {
-                    root: PathBuf::from(path),
-                }
-            } else if let Some(bucket) = dest.strip_prefix("s3://") {
-                s3_destination(
-                    bucket.trim_end_matches('/').to_string(),
-                    &s3_flags,
-                    ca_file,
-                    env,
-                )?
-            } else {
+    Ok(UploadConfig {
+        dir,
+        destination: target.destination,
+        prefix: target.prefix,
+        include,
+        min_age,
+        delete,
+        workers: target.workers,
+        dry_run,
+        db_path: target.db_path,
+        retries: target.retries,
+        gzip_check: target.transfer.gzip.enabled(delete),
+        transfer: target.transfer,
+        notify: target.notify,
+        on_conflict,
+    })
+}
+
+/// Fails on the first argument nobody took, naming the command's help.
+pub fn reject_rest(args: pico_args::Arguments, command: &str) -> Result<()> {
+    match args.finish().first() {
+        Some(first) => Err(Error::usage(format!(
+            "unexpected argument '{}' for '{command}': see 'fgbackup {command} --help'",
+            first.to_string_lossy()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The archive a command works on and how it talks to it: what `upload`,
+/// `verify`, `restore`, `reindex` and `prune` share (destination, prefix,
+/// inventory, workers, retries, data-path flags, notifications).
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub destination: Destination,
+    pub prefix: String,
+    pub db_path: PathBuf,
+    pub workers: usize,
+    pub retries: u32,
+    pub transfer: Transfer,
+    pub notify: crate::notify::NotifyConfig,
+}
+
+/// Reads the [`Target`] flags and their environment names from `args`.
+pub fn parse_target(
+    args: &mut pico_args::Arguments,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Target> {
+    let bucket = opt_string(args, "--bucket")?.or_else(|| env("BUCKET"));
+    let dest = opt_string(args, "--dest")?;
+    let prefix = opt_string(args, "--prefix")?.unwrap_or_default();
+    let workers = opt_string(args, "--workers")?;
+    let db = opt_string(args, "--db")?.or_else(|| env("DB_PATH"));
+    let retries = opt_string(args, "--retries")?;
+    let transfer = parse_transfer(args)?;
+    let ca_file = opt_string(args, "--ca-file")?;
+    let s3_flags = S3Flags {
+        profile: opt_string(args, "--profile")?,
+        region: opt_string(args, "--region")?,
+        endpoint: opt_string(args, "--endpoint")?,
+    };
+    if let Some(ca) = &ca_file
+        && let Err(e) = std::fs::read(ca)
+    {
+        return Err(Error::usage(format!(
+            "--ca-file {ca} cannot be read ({e}): give the PEM file of the CA that signed the server's certificate"
+        )));
+    }
+    let notify = crate::notify::parse(args, env, ca_file.clone().map(PathBuf::from))?;
+    let workers = match workers.or_else(|| env("WORKERS")) {
+        None => 4,
+        Some(w) => match w.trim().parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => n,
+            _ => {
                 return Err(Error::usage(format!(
-                    "--dest '{dest}' is not understood: use file:///DIR or s3://BUCKET"
+                    "--workers/WORKERS '{w}' must be a whole number from 1 to 64"
                 )));
             }
-        }
+        },
     };
-
-    if let Destination::Local { root } = &destination {
-        refuse_overlap(&dir, root)?;
+    let retries = match retries {
+        None => 3,
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if n <= 20 => n,
+            _ => {
+                return Err(Error::usage(format!(
+                    "--retries '{v}' must be a whole number from 0 to 20"
+                )));
+            }
+        },
+    };
+    let prefix = normalize_prefix(&prefix)?;
+    let destination = destination(bucket, dest, &s3_flags, ca_file, env)?;
+    if let Destination::Local { .. } = &destination {
         if let Some(flag) = transfer.s3_only_flag() {
             return Err(Error::usage(format!(
                 "{flag} applies to S3 buckets only, not to --dest file://: remove it"
@@ -257,23 +264,57 @@ pub fn parse_upload(
             )));
         }
     }
-
-    Ok(UploadConfig {
-        dir,
+    Ok(Target {
         destination,
         prefix,
-        include,
-        min_age,
-        delete,
-        workers,
-        dry_run,
         db_path: PathBuf::from(db.unwrap_or_else(|| DEFAULT_DB_PATH.to_string())),
+        workers,
         retries,
-        gzip_check: transfer.gzip.enabled(delete),
         transfer,
         notify,
-        on_conflict,
     })
+}
+
+/// `--bucket`/`BUCKET` or `--dest`, exactly one.
+fn destination(
+    bucket: Option<String>,
+    dest: Option<String>,
+    s3_flags: &S3Flags,
+    ca_file: Option<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Destination> {
+    match (bucket.filter(|b| !b.is_empty()), dest) {
+        (Some(_), Some(_)) => Err(Error::usage(
+            "both a bucket (--bucket/BUCKET) and --dest are set: choose one destination",
+        )),
+        (None, None) => Err(Error::usage(
+            "no destination: pass --bucket NAME (or set BUCKET) for S3, or --dest file:///DIR for a directory",
+        )),
+        (Some(bucket), None) => s3_destination(bucket, s3_flags, ca_file, env),
+        (None, Some(dest)) => {
+            if let Some(path) = dest.strip_prefix("file://") {
+                if !path.starts_with('/') {
+                    return Err(Error::usage(format!(
+                        "--dest '{dest}' needs an absolute path: file:///mnt/archive"
+                    )));
+                }
+                Ok(Destination::Local {
+                    root: PathBuf::from(path),
+                })
+            } else if let Some(bucket) = dest.strip_prefix("s3://") {
+                s3_destination(
+                    bucket.trim_end_matches('/').to_string(),
+                    s3_flags,
+                    ca_file,
+                    env,
+                )
+            } else {
+                Err(Error::usage(format!(
+                    "--dest '{dest}' is not understood: use file:///DIR or s3://BUCKET"
+                )))
+            }
+        }
+    }
 }
 
 /// `--gzip-check`: when to inflate `.gz` files to prove them complete.

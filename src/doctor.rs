@@ -563,7 +563,7 @@ fn check_checksum_enforced(r: &mut Report, what: &str, cfg: &UploadConfig, key: 
     else {
         return;
     };
-    let result = crate::ops::archive::s3_options(cfg)
+    let result = crate::ops::archive::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)
         .and_then(|o| S3Store::new(bucket, settings, o))
         .map_err(|e| e.to_string())
         .and_then(|s| s.rejects_bad_checksum(key).map_err(|e| e.message));

@@ -26,7 +26,7 @@ use super::listing::Listing;
 use super::retry::Breaker;
 use super::status::Status;
 use super::step::{self, Ctx, Outcome};
-use crate::config::{Destination, UploadConfig};
+use crate::config::{Destination, Transfer, UploadConfig};
 use crate::db::{BackupRow, Inventory, RunTotals};
 use crate::error::{Error, Result};
 use crate::fsafe::{self, Refusal};
@@ -146,19 +146,38 @@ impl Summary {
 
 /// Builds the store the configuration names.
 pub fn open_store(cfg: &UploadConfig) -> Result<Box<dyn Store>> {
-    Ok(match &cfg.destination {
+    open_destination(&cfg.destination, &cfg.transfer, cfg.workers, cfg.dry_run)
+}
+
+/// Builds the store at `destination`; `read_only` for runs that must not
+/// write (a dry run, `verify`).
+pub fn open_destination(
+    destination: &Destination,
+    transfer: &Transfer,
+    workers: usize,
+    read_only: bool,
+) -> Result<Box<dyn Store>> {
+    Ok(match destination {
         Destination::S3 {
             bucket, settings, ..
-        } => Box::new(S3Store::new(bucket, settings, s3_options(cfg)?)?),
-        Destination::Local { root } if cfg.dry_run => Box::new(LocalStore::read_only(root.clone())),
+        } => Box::new(S3Store::new(
+            bucket,
+            settings,
+            s3_options(destination, transfer, workers)?,
+        )?),
+        Destination::Local { root } if read_only => Box::new(LocalStore::read_only(root.clone())),
         Destination::Local { root } => Box::new(LocalStore::new(root.clone())),
     })
 }
 
 /// How the S3 client connects and what it sends with every object.
-pub fn s3_options(cfg: &UploadConfig) -> Result<S3Options> {
-    let t = &cfg.transfer;
-    let extra_roots = match &cfg.destination {
+pub fn s3_options(
+    destination: &Destination,
+    transfer: &Transfer,
+    workers: usize,
+) -> Result<S3Options> {
+    let t = transfer;
+    let extra_roots = match destination {
         Destination::S3 {
             ca_file: Some(path),
             ..
@@ -166,7 +185,7 @@ pub fn s3_options(cfg: &UploadConfig) -> Result<S3Options> {
         _ => Vec::new(),
     };
     Ok(S3Options {
-        pool: cfg.workers,
+        pool: workers,
         extra_roots,
         throttle: t
             .bwlimit
