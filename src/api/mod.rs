@@ -449,21 +449,9 @@ fn date_param(
 ) -> std::result::Result<Option<String>, Failure> {
     match param(params, name) {
         None => Ok(None),
-        Some(v) if is_date(v) => Ok(Some(v.to_string())),
+        Some(v) if crate::timefmt::is_date(v) => Ok(Some(v.to_string())),
         Some(v) => Err(bad(format!("{name} '{v}' is not a date: use YYYY-MM-DD"))),
     }
-}
-
-fn is_date(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        })
 }
 
 fn dispatch(
@@ -776,8 +764,8 @@ mod tests {
         assert_eq!(route_name("/backups/12"), "backup");
         assert_eq!(route_name("/backups/12/presign"), "presign");
         assert_eq!(route_name("/nope"), "other");
-        assert!(is_date("2026-11-22"));
-        assert!(!is_date("2026-1-22"));
-        assert!(!is_date("22/11/2026"));
+        assert!(crate::timefmt::is_date("2026-11-22"));
+        assert!(!crate::timefmt::is_date("2026-1-22"));
+        assert!(!crate::timefmt::is_date("22/11/2026"));
     }
 }

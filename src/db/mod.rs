@@ -13,11 +13,16 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod proof;
+
+pub use proof::{Expected, Selection, VerifyTotals};
+
 use crate::error::{Error, Result};
 use crate::{schema, timefmt};
 
-/// Schema version this build writes. 0 is the Python suite's schema.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Schema version this build writes. 0 is the Python suite's schema; 1
+/// added our `backups` columns and `runs`; 2 the proof tables.
+pub const SCHEMA_VERSION: i64 = 2;
 
 const RUNS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -39,6 +44,57 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS idx_backups_status ON backups(status);
 CREATE INDEX IF NOT EXISTS idx_backups_run_id ON backups(run_id);
+";
+
+/// Version 2: what proves the archive. `verifications` has one row per
+/// `fgbackup verify`, `verification_findings` one per object that was not
+/// ok; `manifests` the signed manifests written (the chain's local copy);
+/// `prunes` each object `fgbackup prune` removed, until a manifest records it.
+const PROOF_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS verifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  host TEXT,
+  destination TEXT,
+  scope TEXT,
+  status TEXT NOT NULL,          -- running | ok | failed | interrupted
+  checked INTEGER DEFAULT 0,
+  read_back INTEGER DEFAULT 0,
+  ok INTEGER DEFAULT 0,
+  missing INTEGER DEFAULT 0,
+  altered INTEGER DEFAULT 0,
+  size_mismatch INTEGER DEFAULT 0,
+  extra INTEGER DEFAULT 0,
+  errors INTEGER DEFAULT 0,
+  bytes_read INTEGER DEFAULT 0,
+  duration_ms INTEGER,
+  exit_code INTEGER
+);
+CREATE TABLE IF NOT EXISTS verification_findings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  verification_id INTEGER NOT NULL,
+  object_key TEXT NOT NULL,
+  result TEXT NOT NULL,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS idx_findings_verification ON verification_findings(verification_id);
+CREATE TABLE IF NOT EXISTS manifests (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  object_key TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  last_backup_id INTEGER NOT NULL,
+  files INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS prunes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  object_key TEXT NOT NULL,
+  sha256 TEXT,
+  size_bytes INTEGER,
+  pruned_at TEXT NOT NULL,
+  manifest_id INTEGER
+);
 ";
 
 /// One file's row, as the upload pipeline reports it.
@@ -141,6 +197,7 @@ impl Inventory {
                 }
             }
             tx.execute_batch(RUNS_SCHEMA)?;
+            tx.execute_batch(PROOF_SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()

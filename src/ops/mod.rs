@@ -7,3 +7,4 @@ pub mod listing;
 pub mod retry;
 pub mod status;
 pub mod step;
+pub mod verify;

@@ -31,6 +31,12 @@ pub enum Status {
     FailedGzip,
     /// A stop signal arrived before the file was finished.
     FailedInterrupted,
+    /// Found in the archive by `fgbackup reindex`, its SHA-256 proven by the
+    /// server's stored checksum or by reading it back.
+    Reindexed,
+    /// Found by `reindex` with nothing proving its content (no stored
+    /// checksum; the SHA-256, if any, is only what its metadata claims).
+    ReindexedUnproven,
 }
 
 impl Status {
@@ -50,13 +56,35 @@ impl Status {
             Status::FailedUpload => "failed_upload",
             Status::FailedGzip => "failed_gzip",
             Status::FailedInterrupted => "failed_interrupted",
+            Status::Reindexed => "reindexed",
+            Status::ReindexedUnproven => "reindexed_unproven",
         }
     }
 
     pub fn is_failure(self) -> bool {
         !matches!(
             self,
-            Status::Uploaded | Status::SkippedExists | Status::WouldUpload | Status::Deferred
+            Status::Uploaded
+                | Status::SkippedExists
+                | Status::WouldUpload
+                | Status::Deferred
+                | Status::Reindexed
+                | Status::ReindexedUnproven
         )
+    }
+
+    /// Statuses of rows whose object is in the archive: what `verify`
+    /// expects to find and `restore` may fetch.
+    pub const ARCHIVED: &[Status] = &[
+        Status::Uploaded,
+        Status::SkippedExists,
+        Status::FailedGzip,
+        Status::Reindexed,
+        Status::ReindexedUnproven,
+    ];
+
+    /// [`Status::ARCHIVED`] as column values.
+    pub fn archived_names() -> Vec<&'static str> {
+        Status::ARCHIVED.iter().map(|s| s.as_str()).collect()
     }
 }

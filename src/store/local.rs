@@ -28,7 +28,10 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use super::{Body, PutReceipt, RemoteObject, Store, StoreError, Upload};
+use super::{
+    Body, CopyError, Listed, PutReceipt, ReadBack, RemoteObject, Store, StoreError, Upload,
+    stream_hashed,
+};
 use crate::digest::{self, hex};
 
 const COPY_CHUNK: usize = 256 * 1024;
@@ -69,6 +72,38 @@ impl LocalStore {
             root,
             read_only: true,
         }
+    }
+
+    /// Collects the regular files under `dir` (key prefix `rel`), skipping
+    /// the store's own directory; links and special files are no objects.
+    fn walk(&self, dir: &Path, rel: &str, found: &mut Vec<Listed>) -> Result<(), StoreError> {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && rel.is_empty() => return Ok(()),
+            Err(e) => return Err(io_err("list", dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err("list", dir, e))?;
+            let Some(name) = entry.file_name().to_str().map(String::from) else {
+                continue;
+            };
+            if rel.is_empty() && name == STORE_DIR {
+                continue;
+            }
+            let key = format!("{rel}{name}");
+            let meta = entry
+                .metadata()
+                .map_err(|e| io_err("stat", &entry.path(), e))?;
+            if meta.is_dir() {
+                self.walk(&entry.path(), &format!("{key}/"), found)?;
+            } else if meta.is_file() {
+                found.push(Listed {
+                    key,
+                    size: meta.len(),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn store_dir(&self, sub: &str) -> PathBuf {
@@ -577,10 +612,10 @@ impl Store for LocalStore {
         fs::read(&path).map_err(|e| io_err("read", &path, e))
     }
 
-    fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
+    fn read_object(&self, key: &str, sink: &mut dyn Write) -> Result<Option<ReadBack>, StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         let path = self.path_of(key)?;
-        let file = match fs::OpenOptions::new()
+        let mut file = match fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
@@ -589,8 +624,27 @@ impl Store for LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err("open", &path, e)),
         };
-        let d = digest::digest_reader(file, false).map_err(|e| io_err("read", &path, e))?;
-        Ok(Some((d.bytes, d.sha256)))
+        crate::fsafe::advise_sequential(&file);
+        let (size, sha256) = stream_hashed(&mut file, sink).map_err(|e| match e {
+            CopyError::Read(e) => io_err("read", &path, e),
+            CopyError::Write(e) => StoreError::permanent(format!("cannot write {key}: {e}")),
+        })?;
+        Ok(Some(ReadBack {
+            size,
+            sha256,
+            meta_sha256: self.read_meta(key)?,
+            checksum_sha256: None,
+        }))
+    }
+
+    fn list_all(&self, prefix: &str, each: &mut dyn FnMut(Listed)) -> Result<(), StoreError> {
+        let mut found = Vec::new();
+        self.walk(&self.root, "", &mut found)?;
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        for l in found.into_iter().filter(|l| l.key.starts_with(prefix)) {
+            each(l);
+        }
+        Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {

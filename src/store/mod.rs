@@ -5,6 +5,9 @@ pub mod local;
 pub mod s3;
 
 use std::fs::File;
+use std::io::{self, Read, Write};
+
+use sha2::{Digest, Sha256};
 
 /// What a HEAD request (or its local equivalent) says about a stored object.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -21,6 +24,54 @@ pub struct RemoteObject {
     /// inode for the directory store. A writer that replaced the object
     /// after our PUT changes it.
     pub version: Option<String>,
+}
+
+/// One object as a listing names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+}
+
+/// What reading an object back found: the size and SHA-256 of the bytes
+/// that arrived (the proof), and what the store claims about them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadBack {
+    pub size: u64,
+    pub sha256: String,
+    /// The `sha256` metadata written with the object.
+    pub meta_sha256: Option<String>,
+    /// The server's own full-object checksum, when it keeps one.
+    pub checksum_sha256: Option<String>,
+}
+
+/// Why streaming an object failed: the source broke off (worth retrying) or
+/// the sink could not take the bytes (a local disk problem, not the store's).
+pub enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Chunk of the read-back loop: bounded memory whatever the object's size.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Copies `reader` into `sink`, hashing on the way; returns size and SHA-256.
+pub fn stream_hashed(reader: &mut dyn Read, sink: &mut dyn Write) -> Result<(u64, String), CopyError> {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        hasher.update(&buf[..n]);
+        sink.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        total += n as u64;
+    }
+    Ok((total, crate::digest::hex(&hasher.finalize())))
 }
 
 /// What a successful PUT tells us about the object it created.
@@ -154,7 +205,20 @@ pub trait Store: Send + Sync {
 
     /// Reads the object back, streamed, and returns its size and SHA-256:
     /// the only proof of what a store holds now. `Ok(None)` when it is gone.
-    fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError>;
+    fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
+        Ok(self
+            .read_object(key, &mut io::sink())?
+            .map(|r| (r.size, r.sha256)))
+    }
+
+    /// Streams the object into `sink`, hashing it on the way, with what the
+    /// store says about it. `Ok(None)` when it is gone. A retry must start
+    /// with a fresh sink: part of the bytes may have been written.
+    fn read_object(&self, key: &str, sink: &mut dyn Write) -> Result<Option<ReadBack>, StoreError>;
+
+    /// Calls `each` for every object under `prefix`, in key order, except
+    /// the store's own bookkeeping. Fails rather than give a partial list.
+    fn list_all(&self, prefix: &str, each: &mut dyn FnMut(Listed)) -> Result<(), StoreError>;
 
     /// Deletes an object; used only for `fgbackup doctor`'s probe object.
     fn delete(&self, key: &str) -> Result<(), StoreError>;

@@ -16,9 +16,13 @@ use std::sync::Arc;
 
 use s3::Bucket;
 use s3::Region;
-use sha2::{Digest, Sha256};
+use std::io::Write;
 
-use super::{Body, PutReceipt, RemoteObject, Store, StoreError, Upload};
+
+use super::{
+    Body, CopyError, Listed, PutReceipt, ReadBack, RemoteObject, Store, StoreError, Upload,
+    stream_hashed,
+};
 use crate::aws::S3Settings;
 use crate::digest::{Parts, hex, hex_to_base64};
 use crate::engine::client::{Answer, Call, Client, Payload, Settings};
@@ -419,8 +423,13 @@ impl S3Store {
             .text()
             .map_err(|e| self.classify("list", prefix, e))?;
         Ok(Page {
-            keys: xml::elements(&body, "Contents")
-                .filter_map(|c| xml::field(c, "Key"))
+            objects: xml::elements(&body, "Contents")
+                .filter_map(|c| {
+                    Some(Listed {
+                        key: xml::field(c, "Key")?,
+                        size: xml::field(c, "Size")?.trim().parse().ok()?,
+                    })
+                })
                 .collect(),
             truncated: xml::field(&body, "IsTruncated").as_deref() == Some("true"),
             next: xml::field(&body, "NextContinuationToken").filter(|t| !t.is_empty()),
@@ -473,25 +482,11 @@ impl Store for S3Store {
                             "HEAD {key}: no Content-Length in the answer"
                         ))
                     })?;
-                let version = answer.header("etag").and_then(normalize_etag);
-                // A multipart object's checksum is usually a checksum of the
-                // part checksums, not of the bytes; some servers (moto) do
-                // not mark it as such. Only a checksum known to cover the
-                // whole object is compared with the file's SHA-256.
-                let whole = match answer.header("x-amz-checksum-type") {
-                    Some(t) => t.eq_ignore_ascii_case("FULL_OBJECT"),
-                    None => !version.as_deref().is_some_and(is_multipart_etag),
-                };
                 Ok(Some(RemoteObject {
                     size,
-                    sha256: answer
-                        .header("x-amz-meta-sha256")
-                        .map(str::to_ascii_lowercase),
-                    checksum_sha256: answer
-                        .header("x-amz-checksum-sha256")
-                        .filter(|_| whole)
-                        .and_then(base64_to_hex),
-                    version,
+                    sha256: meta_sha256(&answer),
+                    checksum_sha256: whole_checksum(&answer),
+                    version: answer.header("etag").and_then(normalize_etag),
                 }))
             }
             404 => Ok(None),
@@ -504,10 +499,17 @@ impl Store for S3Store {
         answer.bytes().map_err(|e| self.classify("GET", key, e))
     }
 
-    fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
+    /// GET in checksum mode: the stored checksum and metadata come with the
+    /// bytes, so one request proves the object and shows what it claims.
+    fn read_object(&self, key: &str, sink: &mut dyn Write) -> Result<Option<ReadBack>, StoreError> {
+        let headers = [("x-amz-checksum-mode", "ENABLED".to_string())];
+        let call = Call {
+            headers: &headers,
+            ..Call::new("GET", key)
+        };
         let mut answer = self
             .client
-            .send(&Call::new("GET", key))
+            .send(&call)
             .map_err(|e| self.classify("GET", key, e))?;
         match answer.status {
             200..=299 => {}
@@ -517,16 +519,43 @@ impl Store for S3Store {
                 return Err(self.classify("GET", key, EngineError::from_answer(status, &body)));
             }
         }
-        let mut sink = HashingSink::default();
+        let (meta_sha256, checksum_sha256) = (meta_sha256(&answer), whole_checksum(&answer));
         // A body cut short (fewer bytes than Content-Length) is a read
         // error here, retried like any transport failure: it proves nothing.
-        std::io::copy(&mut answer.reader(), &mut sink).map_err(|e| {
-            StoreError::transient(format!(
-                "GET {key}: the answer from {} broke off after {} bytes ({e})",
-                self.endpoint_label, sink.bytes
-            ))
+        let (size, sha256) = stream_hashed(&mut answer.reader(), sink).map_err(|e| match e {
+            CopyError::Read(e) => StoreError::transient(format!(
+                "GET {key}: the answer from {} broke off ({e})",
+                self.endpoint_label
+            )),
+            CopyError::Write(e) => StoreError::permanent(format!("cannot write {key}: {e}")),
         })?;
-        Ok(Some((sink.bytes, hex(&sink.hasher.finalize()))))
+        Ok(Some(ReadBack {
+            size,
+            sha256,
+            meta_sha256,
+            checksum_sha256,
+        }))
+    }
+
+    fn list_all(&self, prefix: &str, each: &mut dyn FnMut(Listed)) -> Result<(), StoreError> {
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.list_page(prefix, token.as_deref())?;
+            let (truncated, next) = (page.truncated, page.next);
+            for o in page.objects {
+                each(o);
+            }
+            match (truncated, next) {
+                (false, _) => return Ok(()),
+                (true, Some(t)) => token = Some(t),
+                (true, None) => {
+                    return Err(StoreError::permanent(format!(
+                        "listing {prefix} at {}: the server says there is more but gives no continuation token",
+                        self.endpoint_label
+                    )));
+                }
+            }
+        }
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -551,8 +580,8 @@ impl Store for S3Store {
         let mut token: Option<String> = None;
         for _ in 0..max_pages {
             let page = self.list_page(prefix, token.as_deref())?;
-            for key in &page.keys {
-                seen(key);
+            for o in &page.objects {
+                seen(&o.key);
             }
             match page.after(last) {
                 After::Complete => return Ok(true),
@@ -566,7 +595,7 @@ impl Store for S3Store {
 
 /// One page of a listing, as the server described it.
 struct Page {
-    keys: Vec<String>,
+    objects: Vec<Listed>,
     truncated: bool,
     next: Option<String>,
 }
@@ -585,7 +614,7 @@ enum After {
 
 impl Page {
     fn after(self, last: &str) -> After {
-        if self.keys.last().is_some_and(|k| k.as_str() > last) || !self.truncated {
+        if self.objects.last().is_some_and(|o| o.key.as_str() > last) || !self.truncated {
             return After::Complete;
         }
         match self.next {
@@ -608,22 +637,30 @@ fn content_type(key: &str) -> &'static str {
     }
 }
 
-/// Hashes a GET body as it streams by, so read-back needs no buffer.
-#[derive(Default)]
-struct HashingSink {
-    hasher: Sha256,
-    bytes: u64,
+/// The `sha256` metadata of a HEAD or GET answer.
+fn meta_sha256(answer: &Answer) -> Option<String> {
+    answer
+        .header("x-amz-meta-sha256")
+        .map(str::to_ascii_lowercase)
 }
 
-impl std::io::Write for HashingSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.hasher.update(buf);
-        self.bytes += buf.len() as u64;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// The server's stored SHA-256 (hex) when it covers the whole object. A
+/// multipart object's checksum is usually a checksum of the part
+/// checksums, not of the bytes; some servers (moto) do not mark it as such.
+/// Only a checksum known to cover the whole object is compared with a
+/// file's SHA-256.
+fn whole_checksum(answer: &Answer) -> Option<String> {
+    let whole = match answer.header("x-amz-checksum-type") {
+        Some(t) => t.eq_ignore_ascii_case("FULL_OBJECT"),
+        None => !answer
+            .header("etag")
+            .and_then(normalize_etag)
+            .is_some_and(|e| is_multipart_etag(&e)),
+    };
+    answer
+        .header("x-amz-checksum-sha256")
+        .filter(|_| whole)
+        .and_then(base64_to_hex)
 }
 
 /// `"abc"`, `&quot;abc&quot;` or `abc` → `abc`; `None` when empty.
@@ -653,7 +690,13 @@ mod tests {
     fn a_truncated_page_without_a_token_proves_nothing() {
         use super::{After, Page};
         let page = |keys: &[&str], truncated, next: Option<&str>| Page {
-            keys: keys.iter().map(|k| k.to_string()).collect(),
+            objects: keys
+                .iter()
+                .map(|k| super::Listed {
+                    key: k.to_string(),
+                    size: 0,
+                })
+                .collect(),
             truncated,
             next: next.map(String::from),
         };

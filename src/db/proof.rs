@@ -1,0 +1,181 @@
+//! The inventory's side of proving the archive: what it says was archived,
+//! and the record of each `verify`.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use rusqlite::{OptionalExtension, params, params_from_iter};
+
+use super::{Inventory, hostname};
+use crate::error::Result;
+use crate::timefmt;
+
+/// An object the inventory says the archive holds, from its newest row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub key: String,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+    pub uploaded_at: Option<String>,
+}
+
+/// Which rows `verify` and `restore` look at.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Keys starting with this.
+    pub key_prefix: String,
+    /// `backup_date` range, `YYYY-MM-DD`, inclusive.
+    pub since: Option<String>,
+    pub until: Option<String>,
+}
+
+/// Totals of one verify, written to its `verifications` row.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyTotals {
+    pub status: &'static str,
+    pub checked: u64,
+    pub read_back: u64,
+    pub ok: u64,
+    pub missing: u64,
+    pub altered: u64,
+    pub size_mismatch: u64,
+    pub extra: u64,
+    pub errors: u64,
+    pub bytes_read: u64,
+    pub duration_ms: u64,
+    pub exit_code: i32,
+}
+
+/// `COALESCE(object_key, filename)`: rows of the Python suite have no key
+/// column; their key was the file name.
+const KEY: &str = "COALESCE(object_key, filename)";
+
+impl Inventory {
+    /// The newest archived row of every key matching `sel`, in key order.
+    /// `statuses` are the statuses whose object exists in the archive;
+    /// keys removed by `prune` are left out.
+    pub fn archived(&self, statuses: &[&str], sel: &Selection) -> Result<Vec<Expected>> {
+        let marks = vec!["?"; statuses.len()].join(",");
+        let sql = format!(
+            "SELECT {KEY}, size_bytes, sha256, uploaded_at FROM backups
+             WHERE id IN (SELECT MAX(id) FROM backups WHERE status IN ({marks}) GROUP BY {KEY})
+               AND substr({KEY}, 1, length(?)) = ?
+               AND backup_date >= ? AND backup_date <= ?
+               AND {KEY} NOT IN (SELECT object_key FROM prunes)
+             ORDER BY {KEY}"
+        );
+        let mut args: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+        args.push(sel.key_prefix.clone());
+        args.push(sel.key_prefix.clone());
+        args.push(sel.since.clone().unwrap_or_else(|| "0000-00-00".into()));
+        args.push(sel.until.clone().unwrap_or_else(|| "9999-99-99".into()));
+        let run = || -> rusqlite::Result<Vec<Expected>> {
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+                Ok(Expected {
+                    key: r.get(0)?,
+                    size: r.get::<_, Option<i64>>(1)?.map(|n| n.max(0) as u64),
+                    sha256: r.get(2)?,
+                    uploaded_at: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Every key any row names, archived or pruned: a listed object outside
+    /// this set is one the inventory never heard of.
+    pub fn known_keys(&self) -> Result<HashSet<String>> {
+        let run = || -> rusqlite::Result<HashSet<String>> {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {KEY} FROM backups UNION SELECT object_key FROM prunes"
+            ))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Records the start of a verify and returns its id.
+    pub fn start_verification(&self, destination: &str, scope: &str) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO verifications (started_at, host, destination, scope, status)
+                 VALUES (?1, ?2, ?3, ?4, 'running')",
+                params![
+                    timefmt::iso8601(SystemTime::now()),
+                    hostname(),
+                    destination,
+                    scope
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records one object that was not ok.
+    pub fn add_finding(&self, id: i64, key: &str, result: &str, detail: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO verification_findings (verification_id, object_key, result, detail)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, key, result, detail],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Writes the totals of a finished verify.
+    pub fn finish_verification(&self, id: i64, t: &VerifyTotals) -> Result<()> {
+        let n = |v: u64| v as i64;
+        self.conn
+            .execute(
+                "UPDATE verifications SET finished_at = ?2, status = ?3, checked = ?4, read_back = ?5,
+                   ok = ?6, missing = ?7, altered = ?8, size_mismatch = ?9, extra = ?10,
+                   errors = ?11, bytes_read = ?12, duration_ms = ?13, exit_code = ?14
+                 WHERE id = ?1",
+                params![
+                    id,
+                    timefmt::iso8601(SystemTime::now()),
+                    t.status,
+                    n(t.checked),
+                    n(t.read_back),
+                    n(t.ok),
+                    n(t.missing),
+                    n(t.altered),
+                    n(t.size_mismatch),
+                    n(t.extra),
+                    n(t.errors),
+                    n(t.bytes_read),
+                    n(t.duration_ms),
+                    t.exit_code
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Marks verifies left `running` by a crash as `interrupted`.
+    pub fn close_stale_verifications(&self) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE verifications SET status = 'interrupted' WHERE status = 'running'",
+                [],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// The status of the newest finished verify, if any.
+    pub fn last_verification_status(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT status FROM verifications WHERE status != 'running' ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+}
