@@ -421,3 +421,49 @@ pub fn doctor(args: pico_args::Arguments) -> Result<i32> {
     }
     crate::doctor::run(args, &process_env)
 }
+
+/// `fgbackup verify`.
+pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::verify());
+        return Ok(0);
+    }
+    let all = args.contains("--all");
+    let sample = config::opt_string(&mut args, "--sample")?;
+    let since = date_flag(&mut args, "--since")?;
+    let until = date_flag(&mut args, "--until")?;
+    let target = config::parse_target(&mut args, &process_env)?;
+    reject_rest(args, "verify")?;
+    let sample = match (all, sample) {
+        (true, Some(_)) => {
+            return Err(Error::usage(
+                "--all and --sample contradict each other: pass one",
+            ));
+        }
+        (_, None) => 100.0,
+        (false, Some(v)) => match v.trim_end_matches('%').parse::<f64>() {
+            Ok(p) if p > 0.0 && p <= 100.0 => p,
+            _ => {
+                return Err(Error::usage(format!(
+                    "--sample '{v}' must be a percentage above 0 and up to 100, e.g. 10"
+                )));
+            }
+        },
+    };
+    let opts = crate::ops::audit::VerifyOptions {
+        since,
+        until,
+        sample,
+    };
+    crate::ops::audit::verify(&target, &opts)
+}
+
+/// A `YYYY-MM-DD` flag.
+fn date_flag(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<String>> {
+    match config::opt_string(args, name)? {
+        Some(v) if !timefmt::is_date(&v) => Err(Error::usage(format!(
+            "{name} '{v}' is not a date: use YYYY-MM-DD, e.g. 2026-11-01"
+        ))),
+        other => Ok(other),
+    }
+}

@@ -12,6 +12,7 @@ COMMANDS:
     serve       Serve the inventory read-only over HTTP (the job backup_api.py did)
     daemon      Run the API and an upload every --interval in one process
     doctor      Check a deployment end to end and say how to fix what is wrong
+    verify      Read the archive back and prove it holds what the inventory says
     demo        Generate sample logs, archive them to a local directory, print the inventory
     gen-logs    Write realistic FortiGate .gz log files (for tests, demos, benchmarks)
 
@@ -189,3 +190,42 @@ verified, read back, deleted), and the SMTP server when email is configured.
 
 Exit status 1 when any check fails, 0 otherwise (warnings included).
 ";
+
+/// Options every command that works on the archive shares with upload.
+const TARGET_OPTIONS: &str = "\
+ARCHIVE OPTIONS (as for upload, same environment names):
+    --bucket NAME | --dest s3://NAME | --dest file:///DIR
+    --prefix P, --endpoint URL, --region R, --profile P, --ca-file PEM
+    --db PATH (DB_PATH), --workers N (WORKERS), --retries N, --bwlimit RATE
+";
+
+pub fn verify() -> String {
+    format!(
+        "\
+fgbackup verify - read the archive back and prove it holds what was archived
+
+USAGE:
+    fgbackup verify (--bucket NAME | --dest file:///DIR) [OPTIONS]
+
+Lists the prefix once, then reads every object the inventory says was archived (newest
+row per key) and hashes it: each object is ok, missing, altered (content, stored checksum
+or sha256 metadata differ), size_mismatch, or error (could not be read). Objects in the
+prefix the inventory never recorded are reported as extra. Each problem is printed as one
+line; the summary is the last line; the run and its problems are recorded in the
+inventory (verifications, verification_findings) and served at /verifications/last.
+
+OPTIONS:
+    --all                Read back every object (the default)
+    --sample PERCENT     Read back a random PERCENT of the objects (0.1-100); the rest are
+                         checked for presence and size by the listing
+    --since YYYY-MM-DD   Only files archived on or after this day (backup_date)
+    --until YYYY-MM-DD   Only files archived on or before this day (no extras reported
+                         with --since/--until)
+    Email and webhook options: as for upload (NOTIFY_EMAIL, WEBHOOK_URL...).
+
+{TARGET_OPTIONS}
+Exit status: 0 every object ok and nothing extra; 1 any problem, or the run was stopped;
+2 a usage or configuration error.
+"
+    )
+}

@@ -47,6 +47,7 @@ fn main() -> ExitCode {
             "inventory" => commands::inventory(args),
             "serve" => commands::serve(args),
             "doctor" => commands::doctor(args),
+            "verify" => commands::verify(args),
             "daemon" => commands::daemon(args),
             "demo" => commands::demo(args),
             "gen-logs" => commands::gen_logs(args),

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use rusqlite::{OptionalExtension, params, params_from_iter};
+use rusqlite::{params, params_from_iter};
 
 use super::{Inventory, hostname};
 use crate::error::Result;
@@ -165,17 +165,5 @@ impl Inventory {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
-    }
-
-    /// The status of the newest finished verify, if any.
-    pub fn last_verification_status(&self) -> Result<Option<String>> {
-        self.conn
-            .query_row(
-                "SELECT status FROM verifications WHERE status != 'running' ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
     }
 }

@@ -120,13 +120,15 @@ pub fn subject(report: &RunReport) -> String {
     if let Some(fatal) = &report.fatal {
         let short: String = fatal.chars().take(80).collect();
         return format!(
-            "[fgbackup] {}: FAILED, run did not complete: {short}",
-            report.host
+            "[fgbackup] {}: {}FAILED, run did not complete: {short}",
+            report.host,
+            report.job_label()
         );
     }
     format!(
-        "[fgbackup] {}: {}, {} files ({}){}",
+        "[fgbackup] {}: {}{}, {} files ({}){}",
         report.host,
+        report.job_label(),
         if report.ok { "OK" } else { "FAILED" },
         report.files,
         report.counts_text(),
@@ -142,7 +144,11 @@ pub fn subject(report: &RunReport) -> String {
 pub fn body(report: &RunReport) -> String {
     let mut b = String::new();
     if !report.ok {
-        b.push_str("The backup run had failures.\n\n");
+        if report.job.is_empty() {
+            b.push_str("The backup run had failures.\n\n");
+        } else {
+            b.push_str(&format!("The {} run found problems.\n\n", report.job));
+        }
         if let Some(fatal) = &report.fatal {
             b.push_str(&format!("Error: {fatal}\n"));
         }

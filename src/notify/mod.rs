@@ -65,6 +65,8 @@ pub struct NotifyConfig {
 /// What a run did, as the notifiers tell it.
 #[derive(Debug, Clone, Default)]
 pub struct RunReport {
+    /// `""` for an upload run, `"verify"` for a verify: named in subjects and texts.
+    pub job: &'static str,
     pub host: String,
     pub ok: bool,
     pub dry_run: bool,
@@ -90,6 +92,16 @@ pub struct RunReport {
 pub const MAX_PROBLEMS: usize = 20;
 
 impl RunReport {
+    /// `"verify "` before the verdict for a verify, nothing for an upload
+    /// (whose texts stay as the suite wrote them).
+    pub fn job_label(&self) -> String {
+        if self.job.is_empty() {
+            String::new()
+        } else {
+            format!("{} ", self.job)
+        }
+    }
+
     /// `3 uploaded, 1 skipped_exists, 2 failed_gzip`.
     pub fn counts_text(&self) -> String {
         if self.counts.is_empty() {

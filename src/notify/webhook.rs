@@ -151,16 +151,27 @@ pub fn redact(url: &str) -> String {
 
 /// The one-paragraph text chat channels get.
 pub fn chat_text(r: &RunReport) -> String {
-    let mut t = format!(
-        "fgbackup on {}: {}. {} files ({}), {} deleted, {} bytes uploaded in {:.1} s.",
-        r.host,
-        if r.ok { "OK" } else { "FAILED" },
-        r.files,
-        r.counts_text(),
-        r.deleted,
-        r.bytes_uploaded,
-        r.duration_secs
-    );
+    let verdict = if r.ok { "OK" } else { "FAILED" };
+    let mut t = if r.job.is_empty() {
+        format!(
+            "fgbackup on {}: {verdict}. {} files ({}), {} deleted, {} bytes uploaded in {:.1} s.",
+            r.host,
+            r.files,
+            r.counts_text(),
+            r.deleted,
+            r.bytes_uploaded,
+            r.duration_secs
+        )
+    } else {
+        format!(
+            "fgbackup on {}: {}{verdict}. {} objects ({}) in {:.1} s.",
+            r.host,
+            r.job_label(),
+            r.files,
+            r.counts_text(),
+            r.duration_secs
+        )
+    };
     if let Some(f) = &r.fatal {
         t.push_str(&format!(" Error: {f}"));
     }
@@ -180,6 +191,7 @@ pub fn chat_text(r: &RunReport) -> String {
 pub fn generic_payload(r: &RunReport) -> Value {
     json!({
         "source": "fgbackup",
+        "job": if r.job.is_empty() { "upload" } else { r.job },
         "host": r.host,
         "status": if r.ok { "ok" } else { "failed" },
         "finished_at": crate::timefmt::iso8601(crate::timefmt::from_unix(r.finished_unix)),

@@ -3,6 +3,7 @@
 //! the operations to come (verify, restore).
 
 pub mod archive;
+pub mod audit;
 pub mod listing;
 pub mod retry;
 pub mod status;

@@ -108,7 +108,11 @@ pub fn check(
         for (key, size) in &listed {
             let own = key[plan.prefix.len().min(key.len())..].starts_with(MANIFEST_DIR);
             if !own && !known.contains(key) {
-                each(verdict(key, Finding::Extra, format!("{size} bytes, not in the inventory")));
+                each(verdict(
+                    key,
+                    Finding::Extra,
+                    format!("{size} bytes, not in the inventory"),
+                ));
             }
         }
     }
@@ -123,7 +127,11 @@ pub fn check(
                 format!("{got} bytes stored, {want} archived"),
             )),
             _ if chosen.contains(&i) => queue.push_back(e),
-            _ => each(verdict(&e.key, Finding::Ok, "listed with the archived size".into())),
+            _ => each(verdict(
+                &e.key,
+                Finding::Ok,
+                "listed with the archived size".into(),
+            )),
         }
     }
     Ok(read_all(store, plan, &breaker, queue, each))
@@ -164,7 +172,12 @@ fn read_all(
     each: &mut dyn FnMut(Verdict),
 ) -> Option<Cut> {
     let queue = Mutex::new(queue);
-    let next = || queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front();
+    let next = || {
+        queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+    };
     let (tx, rx) = mpsc::channel::<Verdict>();
     std::thread::scope(|s| {
         for _ in 0..plan.workers.max(1) {
@@ -186,7 +199,11 @@ fn read_all(
     });
     if let Some(why) = breaker.tripped() {
         Some(Cut::Aborted(why))
-    } else if queue.lock().unwrap_or_else(PoisonError::into_inner).is_empty() {
+    } else if queue
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .is_empty()
+    {
         None
     } else {
         Some(Cut::Interrupted)
@@ -201,9 +218,11 @@ fn read_one(store: &dyn Store, retries: u32, breaker: &Breaker, e: &Expected) ->
     let mut v = match result {
         Ok(Some(rb)) => judge(e, &rb),
         Ok(None) => verdict(&e.key, Finding::Missing, "gone when read back".into()),
-        Err(err) if err.kind == StoreErrorKind::Permanent && signal::stop_requested() => {
-            verdict(&e.key, Finding::Error, "interrupted by a stop signal".into())
-        }
+        Err(err) if err.kind == StoreErrorKind::Permanent && signal::stop_requested() => verdict(
+            &e.key,
+            Finding::Error,
+            "interrupted by a stop signal".into(),
+        ),
         Err(err) => verdict(&e.key, Finding::Error, err.message),
     };
     v.read_back = true;
@@ -231,15 +250,24 @@ pub fn judge(e: &Expected, rb: &ReadBack) -> Verdict {
     } else if let Some(c) = rb.checksum_sha256.as_deref().filter(|c| *c != rb.sha256) {
         (
             Finding::Altered,
-            format!("the server's stored checksum {c} differs from the bytes it returned ({})", rb.sha256),
+            format!(
+                "the server's stored checksum {c} differs from the bytes it returned ({})",
+                rb.sha256
+            ),
         )
     } else if let Some(m) = rb.meta_sha256.as_deref().filter(|m| *m != rb.sha256) {
         (
             Finding::Altered,
-            format!("the sha256 metadata {m} differs from the content ({})", rb.sha256),
+            format!(
+                "the sha256 metadata {m} differs from the content ({})",
+                rb.sha256
+            ),
         )
     } else if e.sha256.is_none() {
-        (Finding::Ok, "read back; the inventory has no sha256 to compare".into())
+        (
+            Finding::Ok,
+            "read back; the inventory has no sha256 to compare".into(),
+        )
     } else {
         (Finding::Ok, "read back, sha256 matches".into())
     };
@@ -375,12 +403,18 @@ mod tests {
 
     #[test]
     fn judges_size_content_and_claims() {
-        assert_eq!(judge(&expected(3, "aa"), &read(3, "aa")).finding, Finding::Ok);
+        assert_eq!(
+            judge(&expected(3, "aa"), &read(3, "aa")).finding,
+            Finding::Ok
+        );
         assert_eq!(
             judge(&expected(3, "aa"), &read(2, "aa")).finding,
             Finding::SizeMismatch
         );
-        assert_eq!(judge(&expected(3, "aa"), &read(3, "bb")).finding, Finding::Altered);
+        assert_eq!(
+            judge(&expected(3, "aa"), &read(3, "bb")).finding,
+            Finding::Altered
+        );
         let mut lying = read(3, "aa");
         lying.meta_sha256 = Some("cc".into());
         assert_eq!(judge(&expected(3, "aa"), &lying).finding, Finding::Altered);

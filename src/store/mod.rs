@@ -56,7 +56,10 @@ pub enum CopyError {
 const READ_CHUNK: usize = 256 * 1024;
 
 /// Copies `reader` into `sink`, hashing on the way; returns size and SHA-256.
-pub fn stream_hashed(reader: &mut dyn Read, sink: &mut dyn Write) -> Result<(u64, String), CopyError> {
+pub fn stream_hashed(
+    reader: &mut dyn Read,
+    sink: &mut dyn Write,
+) -> Result<(u64, String), CopyError> {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut hasher = Sha256::new();
     let mut total = 0u64;

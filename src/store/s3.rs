@@ -18,7 +18,6 @@ use s3::Bucket;
 use s3::Region;
 use std::io::Write;
 
-
 use super::{
     Body, CopyError, Listed, PutReceipt, ReadBack, RemoteObject, Store, StoreError, Upload,
     stream_hashed,

@@ -257,6 +257,29 @@ impl Workspace {
         args
     }
 
+    /// `fgbackup COMMAND --bucket BUCKET --endpoint ENDPOINT --db DB` plus
+    /// `extra`: verify, restore, reindex, prune against the test bucket.
+    pub fn on_bucket(&self, command: &str, endpoint: &str, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = vec![command.to_string()];
+        args.extend(["--bucket", BUCKET, "--endpoint", endpoint].map(String::from));
+        args.extend(["--db".to_string(), self.db().display().to_string()]);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        self.run(&args, &[])
+    }
+
+    /// `fgbackup COMMAND --dest file://ARCHIVE --db DB` plus `extra`.
+    pub fn on_archive(&self, command: &str, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = vec![
+            command.to_string(),
+            "--dest".into(),
+            format!("file://{}", self.archive().display()),
+            "--db".into(),
+            self.db().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        self.run(&args, &[])
+    }
+
     /// The directory store used by the local-upload helpers.
     pub fn archive(&self) -> PathBuf {
         self.tmp.path().join("archive")

@@ -1,0 +1,229 @@
+//! One `fgbackup verify`: decides what is expected (inventory rows, or the
+//! manifest chain), runs the checks of [`super::verify`], prints each
+//! problem as it is found, records the run in `verifications`, and tells the
+//! notifiers.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Instant;
+
+use super::archive::open_destination;
+use super::status::Status;
+use super::verify::{self, Cut, Finding, Plan, Tally, Verdict};
+use crate::config::Target;
+use crate::db::{Expected, Inventory, Selection, VerifyTotals};
+use crate::error::{Error, Result};
+use crate::notify::RunReport;
+use crate::store::Store;
+use crate::timefmt;
+
+/// `verify`'s own flags.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Percentage read back (100: every object).
+    pub sample: f64,
+}
+
+/// Opens the inventory a proof command reads; it must already exist, or
+/// there is nothing to compare the archive with.
+pub fn open_inventory(target: &Target) -> Result<Inventory> {
+    if !target.db_path.exists() {
+        return Err(Error::usage(format!(
+            "no inventory at {} (--db/DB_PATH): point --db at the upload's database, or rebuild one with 'fgbackup reindex'",
+            target.db_path.display()
+        )));
+    }
+    Inventory::open(&target.db_path)
+}
+
+/// Runs `fgbackup verify`; returns the exit status (0 all ok, 1 problems).
+pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
+    crate::signal::install();
+    let inv = open_inventory(target)?;
+    inv.close_stale_verifications()?;
+    let store = open_destination(&target.destination, &target.transfer, target.workers, true)?;
+    store.check().map_err(|e| Error::runtime(e.message))?;
+    let chain_problems = Vec::new();
+    let (expected, known) = {
+        let sel = Selection {
+            key_prefix: target.prefix.clone(),
+            since: opts.since.clone(),
+            until: opts.until.clone(),
+        };
+        let archived = inv.archived(&Status::archived_names(), &sel)?;
+        (archived, inv.known_keys()?)
+    };
+    let id = inv.start_verification(&store.describe(), &scope(target, opts))?;
+    let mut tally = Tally {
+        started: Some(Instant::now()),
+        ..Tally::default()
+    };
+    let mut problems = chain_problems.clone();
+    for p in &chain_problems {
+        println!("{p}");
+    }
+    let cut = run_checks(
+        &*store,
+        target,
+        opts,
+        expected,
+        &known,
+        &inv,
+        id,
+        &mut tally,
+        &mut problems,
+    )?;
+    finish(target, &inv, id, &tally, &cut, &chain_problems, problems)
+}
+
+/// Checks, printing and recording each problem the moment it is found.
+#[allow(clippy::too_many_arguments)] // one call site; the pieces of one run
+fn run_checks(
+    store: &dyn Store,
+    target: &Target,
+    opts: &VerifyOptions,
+    expected: Vec<Expected>,
+    known: &HashSet<String>,
+    inv: &Inventory,
+    id: i64,
+    tally: &mut Tally,
+    problems: &mut Vec<String>,
+) -> Result<Option<Cut>> {
+    let plan = Plan {
+        prefix: target.prefix.clone(),
+        sample: opts.sample,
+        extras: opts.since.is_none() && opts.until.is_none(),
+        workers: target.workers,
+        retries: target.retries,
+    };
+    let mut db_error = None;
+    let mut each = |v: Verdict| {
+        tally.add(&v);
+        if v.finding != Finding::Ok {
+            let line = format!("{:<13} {}: {}", v.finding.as_str(), v.key, v.detail);
+            println!("{line}");
+            problems.push(line);
+            if let Err(e) = inv.add_finding(id, &v.key, v.finding.as_str(), &v.detail) {
+                db_error.get_or_insert(e);
+            }
+        } else {
+            log::debug!("ok {}: {}", v.key, v.detail);
+        }
+    };
+    let cut = verify::check(store, &plan, expected, known, &mut each)
+        .map_err(|e| Error::runtime(e.message))?;
+    match db_error {
+        Some(e) => Err(e),
+        None => Ok(cut),
+    }
+}
+
+/// Prints the summary, records it, notifies; returns the exit status.
+fn finish(
+    target: &Target,
+    inv: &Inventory,
+    id: i64,
+    tally: &Tally,
+    cut: &Option<Cut>,
+    chain_problems: &[String],
+    problems: Vec<String>,
+) -> Result<i32> {
+    let clean = tally.problems() == 0 && chain_problems.is_empty() && cut.is_none();
+    let exit_code = if clean { 0 } else { 1 };
+    let status = match cut {
+        Some(Cut::Interrupted) => "interrupted",
+        _ if clean => "ok",
+        _ => "failed",
+    };
+    let mut line = format!("verify: {}", tally.render());
+    if !chain_problems.is_empty() {
+        line.push_str(&format!(
+            "; {} manifest chain problem(s)",
+            chain_problems.len()
+        ));
+    }
+    match cut {
+        Some(Cut::Interrupted) => line.push_str("; stopped by a signal before the end"),
+        Some(Cut::Aborted(why)) => line.push_str(&format!("; stopped early: {why}")),
+        None => {}
+    }
+    println!("{line}");
+    let totals = VerifyTotals {
+        status,
+        checked: tally.checked(),
+        read_back: tally.read_back,
+        ok: tally.count(Finding::Ok),
+        missing: tally.count(Finding::Missing),
+        altered: tally.count(Finding::Altered),
+        size_mismatch: tally.count(Finding::SizeMismatch),
+        extra: tally.count(Finding::Extra),
+        errors: tally.count(Finding::Error) + chain_problems.len() as u64,
+        bytes_read: tally.bytes_read,
+        duration_ms: tally.elapsed().as_millis() as u64,
+        exit_code,
+    };
+    inv.finish_verification(id, &totals)?;
+    notify(target, tally, clean, cut, problems);
+    Ok(exit_code)
+}
+
+/// What the `scope` column says about this verify.
+fn scope(target: &Target, opts: &VerifyOptions) -> String {
+    let mut s = vec!["inventory".to_string()];
+    if !target.prefix.is_empty() {
+        s.push(format!("prefix {}", target.prefix));
+    }
+    if let Some(d) = &opts.since {
+        s.push(format!("since {d}"));
+    }
+    if let Some(d) = &opts.until {
+        s.push(format!("until {d}"));
+    }
+    if opts.sample < 100.0 {
+        s.push(format!("sample {}%", opts.sample));
+    }
+    s.join(", ")
+}
+
+/// Email and webhooks, as after an upload; the textfile and flag file are
+/// the upload's and are left alone.
+fn notify(target: &Target, tally: &Tally, clean: bool, cut: &Option<Cut>, problems: Vec<String>) {
+    let n = &target.notify;
+    if n.email.is_none() && n.webhooks.is_empty() {
+        return;
+    }
+    let cfg = crate::notify::NotifyConfig {
+        email: n.email.clone(),
+        webhooks: n.webhooks.clone(),
+        flag_file: None,
+        metrics_textfile: None,
+    };
+    let shown = problems.len().min(crate::notify::MAX_PROBLEMS);
+    let report = RunReport {
+        job: "verify",
+        host: crate::db::hostname(),
+        ok: clean,
+        files: tally.checked(),
+        failed: tally.problems(),
+        duration_secs: tally.elapsed().as_secs_f64(),
+        finished_unix: timefmt::unix_seconds(std::time::SystemTime::now()),
+        counts: Finding::ALL
+            .iter()
+            .filter(|f| tally.count(**f) > 0)
+            .map(|f| (f.as_str().to_string(), tally.count(*f)))
+            .collect::<BTreeMap<_, _>>(),
+        problems_omitted: (problems.len() - shown) as u64,
+        problems: problems.into_iter().take(shown).collect(),
+        fatal: match cut {
+            Some(Cut::Aborted(why)) => Some(why.clone()),
+            Some(Cut::Interrupted) => Some("interrupted by a stop signal".into()),
+            None => None,
+        },
+        ..RunReport::default()
+    };
+    let failures = crate::notify::notify_all(&cfg, &report);
+    if failures > 0 {
+        log::error!("{failures} notification(s) failed; the verify results above stand");
+    }
+}
