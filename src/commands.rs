@@ -467,3 +467,36 @@ fn date_flag(args: &mut pico_args::Arguments, name: &'static str) -> Result<Opti
         other => Ok(other),
     }
 }
+
+/// `fgbackup restore`.
+pub fn restore(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::restore());
+        return Ok(0);
+    }
+    let to = config::opt_string(&mut args, "--to")?;
+    let mut keys = Vec::new();
+    while let Some(k) = config::opt_string(&mut args, "--key")? {
+        keys.push(k);
+    }
+    let device = config::opt_string(&mut args, "--device")?;
+    let since = date_flag(&mut args, "--since")?;
+    let until = date_flag(&mut args, "--until")?;
+    let dry_run = args.contains("--dry-run");
+    let target = config::parse_target(&mut args, &process_env)?;
+    reject_rest(args, "restore")?;
+    let to = to
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::usage("restore needs --to DIR: the directory to restore into"))?;
+    // Links above --to are the admin's choice; below it, restore refuses them.
+    let to = std::fs::canonicalize(&to).unwrap_or_else(|_| PathBuf::from(&to));
+    let opts = crate::ops::restore::RestoreOptions {
+        to,
+        keys,
+        since,
+        until,
+        device,
+        dry_run,
+    };
+    crate::ops::restore::restore(&target, &opts)
+}

@@ -13,6 +13,7 @@ COMMANDS:
     daemon      Run the API and an upload every --interval in one process
     doctor      Check a deployment end to end and say how to fix what is wrong
     verify      Read the archive back and prove it holds what the inventory says
+    restore     Fetch archived files into a directory, each proven before it appears
     demo        Generate sample logs, archive them to a local directory, print the inventory
     gen-logs    Write realistic FortiGate .gz log files (for tests, demos, benchmarks)
 
@@ -226,6 +227,34 @@ OPTIONS:
 {TARGET_OPTIONS}
 Exit status: 0 every object ok and nothing extra; 1 any problem, or the run was stopped;
 2 a usage or configuration error.
+"
+    )
+}
+
+pub fn restore() -> String {
+    format!(
+        "\
+fgbackup restore - fetch archived files into a directory, proven against the inventory
+
+USAGE:
+    fgbackup restore --to DIR (--bucket NAME | --dest file:///DIR) [OPTIONS]
+
+Chooses archived files from the inventory (newest row per key), streams each into a
+temporary file in DIR while hashing it, and only when size and SHA-256 equal the
+inventory's gives it its name (link(2): an existing file is never replaced; one that
+already holds the same bytes counts as present). Keys keep their path below --prefix.
+
+OPTIONS:
+    --to DIR             Where to restore (created if missing)
+    --key KEY            One archived key (repeatable); default: every selected file
+    --device NAME        Only this FortiGate: a directory NAME/ or files named NAME-...
+    --since YYYY-MM-DD   Only files archived on or after this day
+    --until YYYY-MM-DD   Only files archived on or before this day
+    --dry-run            Print what would be restored, fetch nothing
+
+{TARGET_OPTIONS}
+Exit status: 0 everything selected is restored or already present; 1 any file failed,
+held other bytes, or nothing matched; 2 a usage or configuration error.
 "
     )
 }

@@ -48,6 +48,7 @@ fn main() -> ExitCode {
             "serve" => commands::serve(args),
             "doctor" => commands::doctor(args),
             "verify" => commands::verify(args),
+            "restore" => commands::restore(args),
             "daemon" => commands::daemon(args),
             "demo" => commands::demo(args),
             "gen-logs" => commands::gen_logs(args),

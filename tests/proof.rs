@@ -165,3 +165,130 @@ fn verify_needs_an_inventory_and_valid_flags() {
         assert_eq!(stderr(&out).lines().count(), 1, "{bad:?}: {}", stderr(&out));
     }
 }
+
+/// Every regular file under `dir`, as `(relative path, bytes)`, sorted.
+fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn restore_round_trips_byte_identical_and_never_replaces_a_file() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    for i in 0..3 {
+        ws.write_gz(&format!("FGT-A/FGT-A-{i}.log.gz"), 100, i);
+        ws.write_gz(&format!("FGT-B/FGT-B-{i}.log.gz"), 100, 10 + i);
+    }
+    let original = tree(&ws.logs());
+    let out = ws.upload(&server, &["--delete"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        tree(&ws.logs()).is_empty(),
+        "the upload deleted the sources"
+    );
+    let ep = server.endpoint();
+    let to = ws.home().join("restored");
+    let to_s = to.display().to_string();
+
+    let out = ws.on_bucket("restore", &ep, &["--to", &to_s, "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("6 file(s)"), "{}", stdout(&out));
+    assert!(tree(&to).is_empty(), "a dry run writes nothing");
+
+    let out = ws.on_bucket("restore", &ep, &["--to", &to_s, "--device", "FGT-B"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let b_only: Vec<_> = original
+        .iter()
+        .filter(|(k, _)| k.starts_with("FGT-B/"))
+        .cloned()
+        .collect();
+    assert_eq!(tree(&to), b_only);
+
+    // A file already at a name is never replaced, even by the archived bytes.
+    std::fs::create_dir_all(to.join("FGT-A")).unwrap();
+    std::fs::write(to.join("FGT-A/FGT-A-1.log.gz"), b"admin's own file").unwrap();
+    let out = ws.on_bucket("restore", &ep, &["--to", &to_s]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("exists  FGT-A/FGT-A-1.log.gz"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("3 already present"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        std::fs::read(to.join("FGT-A/FGT-A-1.log.gz")).unwrap(),
+        b"admin's own file"
+    );
+    std::fs::remove_file(to.join("FGT-A/FGT-A-1.log.gz")).unwrap();
+    let out = ws.on_bucket(
+        "restore",
+        &ep,
+        &["--to", &to_s, "--key", "FGT-A/FGT-A-1.log.gz"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(tree(&to), original, "every file back, byte for byte");
+}
+
+#[test]
+fn restore_refuses_a_damaged_object_and_leaves_nothing_behind() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/a.log.gz", 200, 1);
+    let out = ws.upload(&server, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    flip_byte(&server.object_path(BUCKET, "FGT-A/a.log.gz"), 50);
+    let to = ws.home().join("restored");
+    let out = ws.on_bucket(
+        "restore",
+        &server.endpoint(),
+        &["--to", &to.display().to_string()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("failed  FGT-A/a.log.gz: altered"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        tree(&to).is_empty(),
+        "no file, no temporary file: {:?}",
+        tree(&to)
+    );
+    let out = ws.on_bucket(
+        "restore",
+        &server.endpoint(),
+        &["--to", "/tmp/x", "--key", "nope.gz"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--key nope.gz is not an archived file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod audit;
 pub mod listing;
+pub mod restore;
 pub mod retry;
 pub mod status;
 pub mod step;
