@@ -500,3 +500,15 @@ pub fn restore(mut args: pico_args::Arguments) -> Result<i32> {
     };
     crate::ops::restore::restore(&target, &opts)
 }
+
+/// `fgbackup reindex`.
+pub fn reindex(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::reindex());
+        return Ok(0);
+    }
+    let read = args.contains("--read");
+    let target = config::parse_target(&mut args, &process_env)?;
+    reject_rest(args, "reindex")?;
+    crate::ops::reindex::reindex(&target, read)
+}

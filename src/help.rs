@@ -14,6 +14,7 @@ COMMANDS:
     doctor      Check a deployment end to end and say how to fix what is wrong
     verify      Read the archive back and prove it holds what the inventory says
     restore     Fetch archived files into a directory, each proven before it appears
+    reindex     Rebuild or fill in the inventory from the archive (after losing the database)
     demo        Generate sample logs, archive them to a local directory, print the inventory
     gen-logs    Write realistic FortiGate .gz log files (for tests, demos, benchmarks)
 
@@ -255,6 +256,30 @@ OPTIONS:
 {TARGET_OPTIONS}
 Exit status: 0 everything selected is restored or already present; 1 any file failed,
 held other bytes, or nothing matched; 2 a usage or configuration error.
+"
+    )
+}
+
+pub fn reindex() -> String {
+    format!(
+        "\
+fgbackup reindex - rebuild or fill in the inventory from the archive
+
+USAGE:
+    fgbackup reindex (--bucket NAME | --dest file:///DIR) [--read] [OPTIONS]
+
+Lists the prefix and adds a row (status reindexed) for every object the inventory has no
+archived row for, with its size, key, URL and modification time. The SHA-256 comes from
+the server's stored checksum when it keeps one, else from reading the object back with
+--read (always for a directory store). Without either, the row records the sha256 the
+object's metadata claims (or none) and is marked reindexed_unproven. Idempotent: a second
+run adds nothing. Creates the database if it does not exist.
+
+OPTIONS:
+    --read    Read back objects without a stored checksum, to prove their SHA-256
+
+{TARGET_OPTIONS}
+Exit status: 0 every object indexed; 1 an object could not be read; 2 a usage error.
 "
     )
 }

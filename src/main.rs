@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             "doctor" => commands::doctor(args),
             "verify" => commands::verify(args),
             "restore" => commands::restore(args),
+            "reindex" => commands::reindex(args),
             "daemon" => commands::daemon(args),
             "demo" => commands::demo(args),
             "gen-logs" => commands::gen_logs(args),

@@ -265,7 +265,8 @@ impl Inventory {
     }
 
     /// Inserts one file's row (with `deleted_local = 0`) and returns its id.
-    pub fn insert_backup(&self, run_id: i64, row: &BackupRow) -> Result<i64> {
+    /// `run_id` is `None` for rows no upload run wrote (`reindex`).
+    pub fn insert_backup(&self, run_id: Option<i64>, row: &BackupRow) -> Result<i64> {
         self.conn.execute(
             "INSERT INTO backups (filename, s3_url, sha256, uploaded_at, backup_date, deleted_local, status,
                                   object_key, source_path, size_bytes, duration_ms, error, run_id)

@@ -564,7 +564,7 @@ impl Recorder<'_> {
             return Ok(());
         };
         self.open_batch(inv)?;
-        let id = inv.insert_backup(self.run_id, &row_of(&outcome))?;
+        let id = inv.insert_backup(Some(self.run_id), &row_of(&outcome))?;
         let mut batch = self.batch.borrow_mut();
         batch.rows += 1;
         if self.cfg.delete && outcome.deletable.is_some() {

@@ -1,10 +1,13 @@
 //! Operations on the archive. `archive` is one run of `fgbackup upload`;
-//! `step` carries one file through it; `retry` and `status` are shared by
-//! the operations to come (verify, restore).
+//! `step` carries one file through it. `verify` checks objects against
+//! expectations and `audit` runs a whole `fgbackup verify`; `restore`,
+//! `reindex`, `manifest` and `prune` are the other proof commands. `retry`
+//! and `status` are shared by all of them.
 
 pub mod archive;
 pub mod audit;
 pub mod listing;
+pub mod reindex;
 pub mod restore;
 pub mod retry;
 pub mod status;

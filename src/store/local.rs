@@ -100,6 +100,7 @@ impl LocalStore {
                 found.push(Listed {
                     key,
                     size: meta.len(),
+                    modified: Some(meta.mtime()),
                 });
             }
         }

@@ -31,6 +31,8 @@ pub struct RemoteObject {
 pub struct Listed {
     pub key: String,
     pub size: u64,
+    /// Last modification (Unix seconds): when the object was written.
+    pub modified: Option<i64>,
 }
 
 /// What reading an object back found: the size and SHA-256 of the bytes

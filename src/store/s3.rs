@@ -427,6 +427,8 @@ impl S3Store {
                     Some(Listed {
                         key: xml::field(c, "Key")?,
                         size: xml::field(c, "Size")?.trim().parse().ok()?,
+                        modified: xml::field(c, "LastModified")
+                            .and_then(|t| crate::timefmt::parse_iso8601(&t)),
                     })
                 })
                 .collect(),
@@ -694,6 +696,7 @@ mod tests {
                 .map(|k| super::Listed {
                     key: k.to_string(),
                     size: 0,
+                    modified: None,
                 })
                 .collect(),
             truncated,

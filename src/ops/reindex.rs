@@ -1,0 +1,160 @@
+//! `fgbackup reindex`: rebuilds (or fills in) the inventory from the archive
+//! itself, after the database was lost or to see other collectors' prefixes.
+//!
+//! Every object under the prefix that has no archived row gets one. Its
+//! SHA-256 comes from the server's own stored checksum when it keeps one,
+//! else from reading the object back (`--read`, and always for a directory
+//! store, where reading is cheap); a row whose SHA-256 is only what the
+//! object's metadata claims, or unknown, is marked `reindexed_unproven`.
+//! Running it again adds nothing: it is idempotent.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use super::retry::{self, Breaker};
+use super::status::Status;
+use super::verify::MANIFEST_DIR;
+use crate::config::Target;
+use crate::db::{BackupRow, Inventory, Selection};
+use crate::error::{Error, Result};
+use crate::store::{Listed, Store, StoreError};
+use crate::timefmt;
+
+/// How one object's row was proven.
+#[derive(Debug, Default)]
+struct Counts {
+    listed: u64,
+    known: u64,
+    by_checksum: u64,
+    by_reading: u64,
+    unproven: u64,
+    failed: u64,
+}
+
+/// Runs `fgbackup reindex`; returns the exit status.
+pub fn reindex(target: &Target, read: bool) -> Result<i32> {
+    crate::signal::install();
+    let _lock = super::archive::lock_database(&target.db_path)?;
+    let inv = Inventory::open(&target.db_path)?;
+    let store = super::archive::open_destination(&target.destination, &target.transfer, 1, true)?;
+    store.check().map_err(|e| Error::runtime(e.message))?;
+    let read = read || store.read_back_is_cheap();
+    let known: HashSet<String> = inv
+        .archived(&Status::archived_names(), &Selection::default())?
+        .into_iter()
+        .map(|e| e.key)
+        .collect();
+    let breaker = Breaker::default();
+    let mut listed = Vec::new();
+    retry::with_retries(target.retries, &breaker, || {
+        listed.clear();
+        store.list_all(&target.prefix, &mut |l| listed.push(l))
+    })
+    .map_err(|e| Error::runtime(e.message))?;
+    let mut c = Counts::default();
+    inv.begin()?;
+    for l in listed {
+        let own = l.key[target.prefix.len().min(l.key.len())..].starts_with(MANIFEST_DIR);
+        if own {
+            continue;
+        }
+        c.listed += 1;
+        if known.contains(&l.key) {
+            c.known += 1;
+            continue;
+        }
+        if crate::signal::stop_requested() {
+            break;
+        }
+        match row_for(store.as_ref(), target.retries, &breaker, &l, read) {
+            Ok((row, how)) => {
+                inv.insert_backup(None, &row)?;
+                match how {
+                    Proof::Checksum => c.by_checksum += 1,
+                    Proof::Reading => c.by_reading += 1,
+                    Proof::None => c.unproven += 1,
+                }
+            }
+            Err(e) => {
+                println!("failed  {}: {}", l.key, e.message);
+                c.failed += 1;
+            }
+        }
+    }
+    inv.commit()?;
+    println!(
+        "reindex: {} objects listed, {} added ({} proven by the stored checksum, {} read back, {} unproven), {} already in the inventory, {} failed",
+        c.listed,
+        c.by_checksum + c.by_reading + c.unproven,
+        c.by_checksum,
+        c.by_reading,
+        c.unproven,
+        c.known,
+        c.failed
+    );
+    if c.unproven > 0 && !read {
+        println!("reindex: rerun with --read to read the unproven objects back and prove them");
+    }
+    Ok(if c.failed == 0 && !crate::signal::stop_requested() {
+        0
+    } else {
+        1
+    })
+}
+
+enum Proof {
+    Checksum,
+    Reading,
+    None,
+}
+
+/// The row for one listed object, and what proves its SHA-256.
+fn row_for(
+    store: &dyn Store,
+    retries: u32,
+    breaker: &Breaker,
+    l: &Listed,
+    read: bool,
+) -> std::result::Result<(BackupRow, Proof), StoreError> {
+    let head = retry::with_retries(retries, breaker, || store.head(&l.key))?
+        .ok_or_else(|| StoreError::permanent("gone since the listing"))?;
+    let (sha256, proof, note) = if let Some(c) = head.checksum_sha256.clone() {
+        (Some(c), Proof::Checksum, None)
+    } else if read {
+        let (_, sha) = retry::with_retries(retries, breaker, || store.hash_object(&l.key))?
+            .ok_or_else(|| StoreError::permanent("gone since the listing"))?;
+        (Some(sha), Proof::Reading, None)
+    } else {
+        let why = match &head.sha256 {
+            Some(_) => "sha256 from the object's metadata only (no stored checksum)",
+            None => "no stored checksum and no sha256 metadata",
+        };
+        (head.sha256.clone(), Proof::None, Some(why.to_string()))
+    };
+    let note = match (&head.sha256, &sha256) {
+        (Some(m), Some(s)) if m != s => Some(format!(
+            "the sha256 metadata {m} differs from the content's {s}"
+        )),
+        _ => note,
+    };
+    let status = match proof {
+        Proof::None => Status::ReindexedUnproven,
+        _ => Status::Reindexed,
+    };
+    let row = BackupRow {
+        filename: l.key.rsplit('/').next().unwrap_or(&l.key).to_string(),
+        s3_url: Some(store.url(&l.key)),
+        sha256,
+        uploaded_at: l
+            .modified
+            .map(timefmt::from_unix)
+            .unwrap_or_else(SystemTime::now),
+        status: status.as_str().to_string(),
+        object_key: l.key.clone(),
+        source_path: String::new(),
+        size_bytes: head.size,
+        duration_ms: 0,
+        error: note,
+    };
+    Ok((row, proof))
+}
