@@ -155,6 +155,45 @@ impl S3Store {
         }
     }
 
+    /// What a successful HEAD says about the object.
+    fn remote_object(&self, key: &str, answer: &Answer) -> Result<RemoteObject, StoreError> {
+        let size = answer
+            .header("content-length")
+            .and_then(|l| l.parse::<u64>().ok())
+            .ok_or_else(|| {
+                StoreError::permanent(format!("HEAD {key}: no Content-Length in the answer"))
+            })?;
+        let version = answer.header("etag").and_then(normalize_etag);
+        // A multipart object's checksum is usually a checksum of the
+        // part checksums, not of the bytes; some servers (moto) do
+        // not mark it as such. Only a checksum known to cover the
+        // whole object is compared with the file's SHA-256.
+        let whole = match answer.header("x-amz-checksum-type") {
+            Some(t) => t.eq_ignore_ascii_case("FULL_OBJECT"),
+            None => !version.as_deref().is_some_and(is_multipart_etag),
+        };
+        Ok(RemoteObject {
+            size,
+            sha256: answer
+                .header("x-amz-meta-sha256")
+                .map(str::to_ascii_lowercase),
+            checksum_sha256: answer
+                .header("x-amz-checksum-sha256")
+                .filter(|_| whole)
+                .and_then(base64_to_hex),
+            version,
+            lock_mode: answer
+                .header("x-amz-object-lock-mode")
+                .map(str::to_ascii_uppercase),
+            lock_until: answer
+                .header("x-amz-object-lock-retain-until-date")
+                .map(str::to_string),
+            legal_hold: answer
+                .header("x-amz-object-lock-legal-hold")
+                .is_some_and(|h| h.eq_ignore_ascii_case("ON")),
+        })
+    }
+
     /// Decides what a failed request means for the file: the one place
     /// where HTTP statuses, S3 codes and transport failures become a
     /// retry-or-not verdict.
@@ -464,36 +503,7 @@ impl Store for S3Store {
             .send(&call)
             .map_err(|e| self.classify("HEAD", key, e))?;
         match answer.status {
-            200..=299 => {
-                let size = answer
-                    .header("content-length")
-                    .and_then(|l| l.parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        StoreError::permanent(format!(
-                            "HEAD {key}: no Content-Length in the answer"
-                        ))
-                    })?;
-                let version = answer.header("etag").and_then(normalize_etag);
-                // A multipart object's checksum is usually a checksum of the
-                // part checksums, not of the bytes; some servers (moto) do
-                // not mark it as such. Only a checksum known to cover the
-                // whole object is compared with the file's SHA-256.
-                let whole = match answer.header("x-amz-checksum-type") {
-                    Some(t) => t.eq_ignore_ascii_case("FULL_OBJECT"),
-                    None => !version.as_deref().is_some_and(is_multipart_etag),
-                };
-                Ok(Some(RemoteObject {
-                    size,
-                    sha256: answer
-                        .header("x-amz-meta-sha256")
-                        .map(str::to_ascii_lowercase),
-                    checksum_sha256: answer
-                        .header("x-amz-checksum-sha256")
-                        .filter(|_| whole)
-                        .and_then(base64_to_hex),
-                    version,
-                }))
-            }
+            200..=299 => self.remote_object(key, &answer).map(Some),
             404 => Ok(None),
             status => Err(self.classify("HEAD", key, EngineError::from_answer(status, ""))),
         }
