@@ -8,11 +8,13 @@
 //! hash of what it stored. No body is buffered, nothing is hashed twice, no
 //! MD5. Every new object carries `x-amz-meta-sha256` (what the suite wrote),
 //! `If-None-Match: *` (never replace), and the bucket options
-//! (`--storage-class`, `--sse`), all built in one place: [`S3Store::object_headers`].
+//! (`--storage-class`, `--sse`, `--object-lock`), all built in one place:
+//! [`S3Store::object_headers`].
 //! Files above the multipart cutoff go in parts whose digests the same read
 //! took; a failed multipart upload is aborted so no parts stay behind.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use s3::Bucket;
 use s3::Region;
@@ -46,6 +48,26 @@ pub struct S3Options {
     pub sse: Option<String>,
     /// `--sse-kms-key-id`, with `--sse aws:kms`.
     pub sse_kms_key_id: Option<String>,
+    /// `--object-lock` and `--object-lock-days`.
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// `--object-lock MODE --object-lock-days N`: every new object is locked
+/// (write once, read many) until N days after its upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectLock {
+    /// `GOVERNANCE` (who holds `s3:BypassGovernanceRetention` may still
+    /// delete) or `COMPLIANCE` (nobody may, until the date).
+    pub mode: String,
+    /// 1 to 36500.
+    pub days: u32,
+}
+
+impl ObjectLock {
+    /// `x-amz-object-lock-retain-until-date` of an object created at `now`.
+    pub fn retain_until(&self, now: SystemTime) -> String {
+        crate::timefmt::iso8601(now + Duration::from_secs(u64::from(self.days) * 86_400))
+    }
 }
 
 /// One bucket on one endpoint.
@@ -268,7 +290,8 @@ impl S3Store {
     }
 
     /// The headers every new object is created with, defined once: content
-    /// type, the `sha256` metadata, and the bucket options.
+    /// type, the `sha256` metadata, and the bucket options (storage class,
+    /// encryption, Object Lock mode and retain-until date).
     fn object_headers(&self, key: &str, sha256: &str) -> Vec<(&'static str, String)> {
         let mut h = vec![
             ("content-type", content_type(key).to_string()),
@@ -284,6 +307,13 @@ impl S3Store {
         if let Some(kms) = &o.sse_kms_key_id {
             h.push(("x-amz-server-side-encryption-aws-kms-key-id", kms.clone()));
         }
+        if let Some(lock) = &o.object_lock {
+            h.push(("x-amz-object-lock-mode", lock.mode.clone()));
+            h.push((
+                "x-amz-object-lock-retain-until-date",
+                lock.retain_until(SystemTime::now()),
+            ));
+        }
         h
     }
 
@@ -292,6 +322,8 @@ impl S3Store {
     /// probe; verification catches the others.
     fn put_single(&self, up: &Upload<'_>) -> Result<PutReceipt, StoreError> {
         let mut headers = self.object_headers(up.key, up.sha256);
+        // Also what S3 demands of a PUT under an Object Lock retention
+        // ("Content-MD5 OR x-amz-checksum-"), ours or the bucket's default.
         headers.push(("x-amz-checksum-sha256", checksum(up.sha256)?));
         headers.push(("if-none-match", "*".into()));
         let payload = match up.body {
@@ -675,6 +707,16 @@ mod tests {
         );
         // Past the last key of interest: the rest does not matter.
         assert_eq!(page(&["a", "zz"], true, None).after("z"), After::Complete);
+    }
+
+    #[test]
+    fn retain_until_is_days_ahead_in_utc() {
+        let lock = super::ObjectLock {
+            mode: "GOVERNANCE".into(),
+            days: 1,
+        };
+        let at = crate::timefmt::from_unix(1_709_210_096);
+        assert_eq!(lock.retain_until(at), "2024-03-01T12:34:56Z");
     }
 
     #[test]
