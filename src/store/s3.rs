@@ -12,6 +12,11 @@
 //! [`S3Store::object_headers`].
 //! Files above the multipart cutoff go in parts whose digests the same read
 //! took; a failed multipart upload is aborted so no parts stay behind.
+//!
+//! Object Lock (WORM) is asked per object (mode and retain-until date), but
+//! only a bucket created with Object Lock keeps it: with a lock requested,
+//! [`Store::check`] reads the bucket's configuration first and refuses the
+//! run when it is not enabled, and every HEAD reports the lock an object has.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -67,6 +72,44 @@ impl ObjectLock {
     /// `x-amz-object-lock-retain-until-date` of an object created at `now`.
     pub fn retain_until(&self, now: SystemTime) -> String {
         crate::timefmt::iso8601(now + Duration::from_secs(u64::from(self.days) * 86_400))
+    }
+}
+
+/// What a bucket says about Object Lock (`GET /?object-lock`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockConfig {
+    /// Objects may be locked; `default` is the retention the bucket gives
+    /// objects created without one.
+    Enabled { default: Option<Retention> },
+    /// Objects cannot be locked here; the server's word for it
+    /// (`ObjectLockConfigurationNotFoundError`, `NotImplemented`...).
+    Absent(String),
+}
+
+/// A bucket's default retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    pub mode: String,
+    pub days: Option<u32>,
+    pub years: Option<u32>,
+}
+
+impl LockConfig {
+    /// Reads a `<ObjectLockConfiguration>` document.
+    fn parse(doc: &str) -> LockConfig {
+        match xml::field(doc, "ObjectLockEnabled").as_deref() {
+            Some("Enabled") => {}
+            Some(other) => return LockConfig::Absent(format!("ObjectLockEnabled is '{other}'")),
+            None => return LockConfig::Absent("no ObjectLockEnabled in the answer".into()),
+        }
+        let default = xml::elements(doc, "DefaultRetention").next().and_then(|r| {
+            Some(Retention {
+                mode: xml::field(r, "Mode")?,
+                days: positive(xml::field(r, "Days")),
+                years: positive(xml::field(r, "Years")),
+            })
+        });
+        LockConfig::Enabled { default }
     }
 }
 
@@ -174,6 +217,59 @@ impl S3Store {
                 Ok(true)
             }
             _ => Err(self.classify("PUT", key, EngineError::from_answer(status, &text))),
+        }
+    }
+
+    /// The bucket's Object Lock configuration. A bucket without one, and a
+    /// server that does not implement Object Lock, answer `Absent`.
+    pub fn object_lock_config(&self) -> Result<LockConfig, StoreError> {
+        let action = "GET ?object-lock of bucket";
+        let call = Call {
+            query: &[("object-lock", "")],
+            ..Call::new("GET", "")
+        };
+        let answer = self
+            .client
+            .send(&call)
+            .map_err(|e| self.classify(action, &self.name, e))?;
+        let status = answer.status;
+        let body = answer
+            .text()
+            .map_err(|e| self.classify(action, &self.name, e))?;
+        if (200..300).contains(&status) {
+            return Ok(LockConfig::parse(&body));
+        }
+        match EngineError::from_answer(status, &body) {
+            EngineError::Status { code, .. }
+                if status == 501
+                    || matches!(
+                        code.as_str(),
+                        "ObjectLockConfigurationNotFoundError" | "NotImplemented"
+                    ) =>
+            {
+                Ok(LockConfig::Absent(if code.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    code
+                }))
+            }
+            err @ EngineError::Status { status: 403, .. } => Err(StoreError::permanent(format!(
+                "{action} {} at {}: {err}: grant s3:GetBucketObjectLockConfiguration to these credentials, or drop --object-lock/OBJECT_LOCK_MODE",
+                self.name, self.endpoint_label
+            ))),
+            err => Err(self.classify(action, &self.name, err)),
+        }
+    }
+
+    /// With `--object-lock`, the bucket must keep locks: one clear error
+    /// before any file, rather than objects anyone may delete.
+    fn check_object_lock(&self) -> Result<(), StoreError> {
+        match self.object_lock_config()? {
+            LockConfig::Enabled { .. } => Ok(()),
+            LockConfig::Absent(why) => Err(StoreError::permanent(format!(
+                "bucket '{}' at {}: Object Lock is not enabled ({why}): create the bucket with Object Lock enabled, or drop --object-lock/OBJECT_LOCK_MODE",
+                self.name, self.endpoint_label
+            ))),
         }
     }
 
@@ -519,7 +615,11 @@ impl Store for S3Store {
             .map_err(|e| self.classify("list bucket", &self.name, e))?;
         answer
             .finish()
-            .map_err(|e| self.classify("list bucket", &self.name, e))
+            .map_err(|e| self.classify("list bucket", &self.name, e))?;
+        if self.options.object_lock.is_some() {
+            self.check_object_lock()?;
+        }
+        Ok(())
     }
 
     /// HEAD in checksum mode, so servers that keep a full-object SHA-256
@@ -637,6 +737,14 @@ impl Page {
     }
 }
 
+/// A count from an XML field; `None` when absent, not a number, or 0
+/// (moto writes `<Years>0</Years>` beside `<Days>30</Days>`).
+fn positive(field: Option<String>) -> Option<u32> {
+    field
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n > 0)
+}
+
 /// `x-amz-checksum-sha256` (base64) of a hex SHA-256.
 fn checksum(sha256: &str) -> Result<String, StoreError> {
     hex_to_base64(sha256).ok_or_else(|| StoreError::permanent(format!("invalid sha256 '{sha256}'")))
@@ -707,6 +815,43 @@ mod tests {
         );
         // Past the last key of interest: the rest does not matter.
         assert_eq!(page(&["a", "zz"], true, None).after("z"), After::Complete);
+    }
+
+    #[test]
+    fn lock_configurations() {
+        use super::{LockConfig, Retention};
+        let doc = |inner: &str| {
+            format!(
+                "<ObjectLockConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{inner}</ObjectLockConfiguration>"
+            )
+        };
+        let moto = doc(
+            "<ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>30</Days><Years>0</Years></DefaultRetention></Rule>",
+        );
+        let c = LockConfig::parse(&moto);
+        assert_eq!(
+            c,
+            LockConfig::Enabled {
+                default: Some(Retention {
+                    mode: "GOVERNANCE".into(),
+                    days: Some(30),
+                    years: None
+                })
+            }
+        );
+        let years = doc(
+            "<ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Years>7</Years></DefaultRetention></Rule>",
+        );
+        let LockConfig::Enabled { default: Some(r) } = LockConfig::parse(&years) else {
+            panic!("{years}");
+        };
+        assert_eq!((r.days, r.years), (None, Some(7)));
+        let bare = doc("<ObjectLockEnabled>Enabled</ObjectLockEnabled>");
+        assert_eq!(
+            LockConfig::parse(&bare),
+            LockConfig::Enabled { default: None }
+        );
+        assert!(matches!(LockConfig::parse("<x/>"), LockConfig::Absent(_)));
     }
 
     #[test]
