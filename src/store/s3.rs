@@ -111,6 +111,23 @@ impl LockConfig {
         });
         LockConfig::Enabled { default }
     }
+
+    /// `enabled, default retention GOVERNANCE 30 days`, `enabled, no
+    /// default retention`, `not enabled (NotImplemented)`.
+    pub fn describe(&self) -> String {
+        match self {
+            LockConfig::Enabled { default: None } => "enabled, no default retention".into(),
+            LockConfig::Enabled { default: Some(r) } => {
+                let period = match (r.days, r.years) {
+                    (Some(d), _) => format!("{d} days"),
+                    (None, Some(y)) => format!("{y} years"),
+                    (None, None) => "(no period)".into(),
+                };
+                format!("enabled, default retention {} {period}", r.mode)
+            }
+            LockConfig::Absent(why) => format!("not enabled ({why})"),
+        }
+    }
 }
 
 /// One bucket on one endpoint.
@@ -839,17 +856,21 @@ mod tests {
                 })
             }
         );
+        assert_eq!(
+            c.describe(),
+            "enabled, default retention GOVERNANCE 30 days"
+        );
         let years = doc(
             "<ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Years>7</Years></DefaultRetention></Rule>",
         );
-        let LockConfig::Enabled { default: Some(r) } = LockConfig::parse(&years) else {
-            panic!("{years}");
-        };
-        assert_eq!((r.days, r.years), (None, Some(7)));
+        assert_eq!(
+            LockConfig::parse(&years).describe(),
+            "enabled, default retention COMPLIANCE 7 years"
+        );
         let bare = doc("<ObjectLockEnabled>Enabled</ObjectLockEnabled>");
         assert_eq!(
-            LockConfig::parse(&bare),
-            LockConfig::Enabled { default: None }
+            LockConfig::parse(&bare).describe(),
+            "enabled, no default retention"
         );
         assert!(matches!(LockConfig::parse("<x/>"), LockConfig::Absent(_)));
     }
