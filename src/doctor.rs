@@ -18,7 +18,7 @@ use crate::digest::hex;
 use crate::error::Result;
 use crate::notify::email;
 use crate::ops::archive as upload;
-use crate::store::s3::S3Store;
+use crate::store::s3::{LockConfig, S3Store};
 use crate::store::{Body, PutReceipt, Store, StoreError, StoreErrorKind, Upload};
 
 /// Env files of the Python suite, checked when they exist.
@@ -409,7 +409,12 @@ fn check_destination(r: &mut Report, cfg: &UploadConfig) {
             return;
         }
     }
-    let store = match upload::open_store(cfg) {
+    // The probe object never carries --object-lock: a COMPLIANCE lock
+    // would keep it, undeletable, for --object-lock-days. The bucket's
+    // Object Lock is reported on a line of its own instead.
+    let mut unlocked = cfg.clone();
+    unlocked.transfer.object_lock = None;
+    let store = match upload::open_store(&unlocked) {
         Ok(s) => s,
         Err(e) => return r.line(Level::Fail, "destination", &e.to_string(), ""),
     };
@@ -420,7 +425,63 @@ fn check_destination(r: &mut Report, cfg: &UploadConfig) {
     r.line(Level::Ok, &what, "exists, credentials and TLS accepted", "");
     let s3 = matches!(cfg.destination, Destination::S3 { .. });
     r.line(Level::Ok, "upload options", &cfg.transfer.describe(s3), "");
+    if s3 {
+        check_object_lock(r, &what, cfg);
+    }
     probe(r, store.as_ref(), &what, cfg);
+}
+
+/// The S3 store of `cfg`, for the checks only an S3 server can answer.
+fn s3_store(cfg: &UploadConfig) -> std::result::Result<S3Store, String> {
+    let Destination::S3 {
+        bucket, settings, ..
+    } = &cfg.destination
+    else {
+        return Err("not an S3 destination".into());
+    };
+    crate::ops::archive::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)
+        .and_then(|o| S3Store::new(bucket, settings, o))
+        .map_err(|e| e.to_string())
+}
+
+/// One line on the bucket's Object Lock: informative, unless
+/// `--object-lock` is set and the bucket cannot keep locks.
+fn check_object_lock(r: &mut Report, what: &str, cfg: &UploadConfig) {
+    let found = s3_store(cfg).and_then(|s| s.object_lock_config().map_err(|e| e.message));
+    let Some(lock) = &cfg.transfer.object_lock else {
+        let detail = match found {
+            Ok(c) => format!("Object Lock: {}", c.describe()),
+            Err(e) => format!("Object Lock: cannot be read ({e})"),
+        };
+        return r.line(Level::Ok, what, &detail, "");
+    };
+    let asked = format!(
+        "--object-lock {} --object-lock-days {}",
+        lock.mode, lock.days
+    );
+    match found {
+        Ok(c @ LockConfig::Enabled { .. }) => r.line(
+            Level::Ok,
+            what,
+            &format!(
+                "Object Lock: {}; new objects locked by {asked}",
+                c.describe()
+            ),
+            "",
+        ),
+        Ok(c @ LockConfig::Absent(_)) => r.line(
+            Level::Fail,
+            what,
+            &format!("Object Lock: {}, but {asked} is set", c.describe()),
+            "use a bucket created with Object Lock enabled, or drop --object-lock/OBJECT_LOCK_MODE",
+        ),
+        Err(e) => r.line(
+            Level::Fail,
+            what,
+            &format!("Object Lock: cannot be read ({e}), but {asked} is set"),
+            "grant s3:GetBucketObjectLockConfiguration, or drop --object-lock/OBJECT_LOCK_MODE",
+        ),
+    }
 }
 
 /// Writes, verifies, reads back and deletes a small object.
@@ -557,16 +618,10 @@ fn probe_upload<'a>(key: &'a str, body: &'a [u8], sha: &'a str) -> Upload<'a> {
 
 /// Whether the server checks `x-amz-checksum-sha256` against the body.
 fn check_checksum_enforced(r: &mut Report, what: &str, cfg: &UploadConfig, key: &str) {
-    let Destination::S3 {
-        bucket, settings, ..
-    } = &cfg.destination
-    else {
+    if !matches!(cfg.destination, Destination::S3 { .. }) {
         return;
-    };
-    let result = crate::ops::archive::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)
-        .and_then(|o| S3Store::new(bucket, settings, o))
-        .map_err(|e| e.to_string())
-        .and_then(|s| s.rejects_bad_checksum(key).map_err(|e| e.message));
+    }
+    let result = s3_store(cfg).and_then(|s| s.rejects_bad_checksum(key).map_err(|e| e.message));
     match result {
         Ok(true) => r.line(
             Level::Ok,

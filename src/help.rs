@@ -71,6 +71,9 @@ TRANSFER (S3):
     --storage-class C    Storage class of new objects, e.g. STANDARD_IA [default: the bucket's]
     --sse MODE           Server-side encryption of new objects: AES256 or aws:kms
     --sse-kms-key-id ID  KMS key for --sse aws:kms [default: the bucket's]
+    --object-lock MODE   Lock every new object (WORM): GOVERNANCE or COMPLIANCE; the bucket must
+                         have Object Lock enabled; needs --object-lock-days [env: OBJECT_LOCK_MODE]
+    --object-lock-days N Days each new object stays locked, 1-36500 [env: OBJECT_LOCK_DAYS]
     (--max-memory is accepted and ignored: uploads stream from disk.)
     --db PATH            SQLite inventory [env: DB_PATH] [default: /var/lib/backup_fg/backup_records.db]
 

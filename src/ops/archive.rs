@@ -194,6 +194,7 @@ pub fn s3_options(
         storage_class: t.storage_class.clone(),
         sse: t.sse.clone(),
         sse_kms_key_id: t.sse_kms_key_id.clone(),
+        object_lock: t.object_lock.clone(),
     })
 }
 

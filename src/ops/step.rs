@@ -21,7 +21,7 @@
 //! Deleting is not a step here: the writer does it after the row is
 //! committed, and only through [`fsafe::Opened::unlink_if`].
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::retry::{Breaker, with_retries};
 use super::status::Status;
@@ -30,7 +30,9 @@ use crate::digest::{self, FileDigest};
 use crate::fsafe::{self, OpenError};
 use crate::scan::Candidate;
 use crate::signal;
+use crate::store::s3::ObjectLock;
 use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreErrorKind, Upload};
+use crate::timefmt;
 
 /// Parts in one multipart upload at most (S3's limit).
 const MAX_PARTS: u64 = 10_000;
@@ -100,8 +102,12 @@ impl Hashed {
 enum Placement {
     /// Nothing at `key`: upload there.
     Free { key: String, note: Option<String> },
-    /// Our content is already at `key`.
-    Existing { key: String, note: Option<String> },
+    /// Our content is already at `key`, as `obj`.
+    Existing {
+        key: String,
+        note: Option<String>,
+        obj: RemoteObject,
+    },
 }
 
 /// Carries one file through every step; never panics on bad input.
@@ -142,8 +148,9 @@ pub fn process(ctx: &Ctx<'_>, candidate: Candidate) -> Outcome {
 /// place → (put → verify | prove) → settle, recording the key used.
 fn archive(ctx: &Ctx<'_>, hashed: Hashed, out: &mut Outcome) -> Result<Status, Failed> {
     let (key, note, status) = match place(ctx, &out.key, &hashed)? {
-        Placement::Existing { key, note } => {
+        Placement::Existing { key, note, obj } => {
             if ctx.cfg.delete && !ctx.cfg.dry_run {
+                already_locked(ctx, &obj, &key)?;
                 prove(ctx, &key, &hashed)?;
             }
             (key, note, Status::SkippedExists)
@@ -162,8 +169,9 @@ fn archive(ctx: &Ctx<'_>, hashed: Hashed, out: &mut Outcome) -> Result<Status, F
                 }
                 // Our own first attempt (its answer lost), or an identical
                 // copy from another writer: already there, proven like one.
-                Put::AlreadyThere => {
+                Put::AlreadyThere(obj) => {
                     if ctx.cfg.delete {
+                        already_locked(ctx, &obj, &key)?;
                         prove(ctx, &key, &hashed)?;
                     }
                     (key, note, Status::SkippedExists)
@@ -309,6 +317,7 @@ fn place(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<Placement, Failed> {
             return Ok(Placement::Existing {
                 key: key.to_string(),
                 note: None,
+                obj,
             });
         }
         Match::Corrupt(why) => return Err(fail(Status::FailedRemoteCorrupt, why)),
@@ -324,7 +333,11 @@ fn place(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<Placement, Failed> {
     match head(ctx, &alt)? {
         None => Ok(Placement::Free { key: alt, note }),
         Some(obj) => match compare(&obj, h, &alt) {
-            Match::Same => Ok(Placement::Existing { key: alt, note }),
+            Match::Same => Ok(Placement::Existing {
+                key: alt,
+                note,
+                obj,
+            }),
             Match::Corrupt(why) => Err(fail(Status::FailedRemoteCorrupt, why)),
             Match::Other(f) => Err(f),
         },
@@ -398,7 +411,7 @@ fn prove(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<(), Failed> {
 enum Put {
     Stored(PutReceipt),
     /// The key was taken when we wrote, by an object with our content.
-    AlreadyThere,
+    AlreadyThere(RemoteObject),
 }
 
 /// Stores the file at `key` without ever replacing an object there. When
@@ -425,7 +438,7 @@ fn put(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<Put, Failed> {
             if let Some(obj) = head(ctx, key)?
                 && matches!(compare(&obj, h, key), Match::Same)
             {
-                return Ok(Put::AlreadyThere);
+                return Ok(Put::AlreadyThere(obj));
             }
             return Err(fail(
                 Status::FailedConflict,
@@ -471,6 +484,9 @@ fn verify(ctx: &Ctx<'_>, key: &str, h: &Hashed, receipt: &PutReceipt) -> Result<
             ),
         ));
     }
+    if let Some(lock) = &ctx.cfg.transfer.object_lock {
+        check_lock(&stored, lock, key)?;
+    }
     if stored.sha256.is_none() {
         return Err(fail(
             Status::FailedNometa,
@@ -496,6 +512,60 @@ fn verify(ctx: &Ctx<'_>, key: &str, h: &Hashed, receipt: &PutReceipt) -> Result<
         prove(ctx, key, h).map_err(|f| fail(Status::FailedVerify, f.why))?;
     }
     Ok(())
+}
+
+/// With `--object-lock`, the object we just wrote must carry the lock we
+/// asked for: a server that silently ignores the headers leaves a copy
+/// anyone allowed to delete may delete, which is no WORM copy.
+fn check_lock(stored: &RemoteObject, lock: &ObjectLock, key: &str) -> Result<(), Failed> {
+    let now = timefmt::unix_seconds(SystemTime::now());
+    let until = stored
+        .lock_until
+        .as_deref()
+        .and_then(timefmt::parse_iso8601);
+    let why = match (stored.lock_mode.as_deref(), until) {
+        (Some(m), Some(u)) if m == lock.mode && u > now => return Ok(()),
+        (None, _) => format!(
+            "server ignored Object Lock headers: the object at {key} came back without a lock (asked: {} for {} days)",
+            lock.mode, lock.days
+        ),
+        (Some(m), _) => format!(
+            "the object at {key} came back locked {m} until {}, not {} for {} days as asked",
+            stored.lock_until.as_deref().unwrap_or("(no date)"),
+            lock.mode,
+            lock.days
+        ),
+    };
+    Err(fail(
+        Status::FailedVerify,
+        format!(
+            "{why}; the file is kept. Use a server that keeps Object Lock (some ignore it on multipart uploads: raise --multipart-cutoff), or drop --object-lock"
+        ),
+    ))
+}
+
+/// With `--object-lock` and `--delete`, a copy that was already there
+/// justifies a delete only if it is locked as well (as asked, or in
+/// COMPLIANCE mode): one stored before `--object-lock`, or by a server that
+/// ignored the lock, is no WORM copy.
+fn already_locked(ctx: &Ctx<'_>, obj: &RemoteObject, key: &str) -> Result<(), Failed> {
+    let Some(lock) = &ctx.cfg.transfer.object_lock else {
+        return Ok(());
+    };
+    if obj
+        .lock_mode
+        .as_deref()
+        .is_some_and(|m| m == lock.mode || m == "COMPLIANCE")
+    {
+        return Ok(());
+    }
+    Err(fail(
+        Status::FailedVerify,
+        format!(
+            "the copy already at {key} is not locked {} (it was stored before --object-lock, or by a server that ignored the lock); the file is kept. Remove that copy so the next run stores it locked, or drop --object-lock",
+            lock.mode
+        ),
+    ))
 }
 
 /// The remote copy is proven: the file may go if it is still exactly what

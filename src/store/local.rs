@@ -601,6 +601,7 @@ impl Store for LocalStore {
             sha256,
             checksum_sha256: None,
             version: Some(version_of(&meta)),
+            ..RemoteObject::default()
         }))
     }
 

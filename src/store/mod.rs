@@ -24,6 +24,16 @@ pub struct RemoteObject {
     /// inode for the directory store. A writer that replaced the object
     /// after our PUT changes it.
     pub version: Option<String>,
+    /// Object Lock: `GOVERNANCE` or `COMPLIANCE` while the object has a
+    /// retention (`x-amz-object-lock-mode`); `None` for an unlocked object
+    /// and in the directory store.
+    pub lock_mode: Option<String>,
+    /// The retention's end as the server wrote it
+    /// (`x-amz-object-lock-retain-until-date`, ISO 8601, UTC).
+    pub lock_until: Option<String>,
+    /// A legal hold is on (`x-amz-object-lock-legal-hold: ON`): no delete
+    /// until it is lifted, whatever the retention says.
+    pub legal_hold: bool,
 }
 
 /// One object as a listing names it.

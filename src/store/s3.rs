@@ -8,11 +8,18 @@
 //! hash of what it stored. No body is buffered, nothing is hashed twice, no
 //! MD5. Every new object carries `x-amz-meta-sha256` (what the suite wrote),
 //! `If-None-Match: *` (never replace), and the bucket options
-//! (`--storage-class`, `--sse`), all built in one place: [`S3Store::object_headers`].
+//! (`--storage-class`, `--sse`, `--object-lock`), all built in one place:
+//! [`S3Store::object_headers`].
 //! Files above the multipart cutoff go in parts whose digests the same read
 //! took; a failed multipart upload is aborted so no parts stay behind.
+//!
+//! Object Lock (WORM) is asked per object (mode and retain-until date), but
+//! only a bucket created with Object Lock keeps it: with a lock requested,
+//! [`Store::check`] reads the bucket's configuration first and refuses the
+//! run when it is not enabled, and every HEAD reports the lock an object has.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use s3::Bucket;
 use s3::Region;
@@ -49,6 +56,81 @@ pub struct S3Options {
     pub sse: Option<String>,
     /// `--sse-kms-key-id`, with `--sse aws:kms`.
     pub sse_kms_key_id: Option<String>,
+    /// `--object-lock` and `--object-lock-days`.
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// `--object-lock MODE --object-lock-days N`: every new object is locked
+/// (write once, read many) until N days after its upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectLock {
+    /// `GOVERNANCE` (who holds `s3:BypassGovernanceRetention` may still
+    /// delete) or `COMPLIANCE` (nobody may, until the date).
+    pub mode: String,
+    /// 1 to 36500.
+    pub days: u32,
+}
+
+impl ObjectLock {
+    /// `x-amz-object-lock-retain-until-date` of an object created at `now`.
+    pub fn retain_until(&self, now: SystemTime) -> String {
+        crate::timefmt::iso8601(now + Duration::from_secs(u64::from(self.days) * 86_400))
+    }
+}
+
+/// What a bucket says about Object Lock (`GET /?object-lock`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockConfig {
+    /// Objects may be locked; `default` is the retention the bucket gives
+    /// objects created without one.
+    Enabled { default: Option<Retention> },
+    /// Objects cannot be locked here; the server's word for it
+    /// (`ObjectLockConfigurationNotFoundError`, `NotImplemented`...).
+    Absent(String),
+}
+
+/// A bucket's default retention.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    pub mode: String,
+    pub days: Option<u32>,
+    pub years: Option<u32>,
+}
+
+impl LockConfig {
+    /// Reads a `<ObjectLockConfiguration>` document.
+    fn parse(doc: &str) -> LockConfig {
+        match xml::field(doc, "ObjectLockEnabled").as_deref() {
+            Some("Enabled") => {}
+            Some(other) => return LockConfig::Absent(format!("ObjectLockEnabled is '{other}'")),
+            None => return LockConfig::Absent("no ObjectLockEnabled in the answer".into()),
+        }
+        let default = xml::elements(doc, "DefaultRetention").next().and_then(|r| {
+            Some(Retention {
+                mode: xml::field(r, "Mode")?,
+                days: positive(xml::field(r, "Days")),
+                years: positive(xml::field(r, "Years")),
+            })
+        });
+        LockConfig::Enabled { default }
+    }
+
+    /// `enabled, default retention GOVERNANCE 30 days`, `enabled, no
+    /// default retention`, `not enabled (NotImplemented)`.
+    pub fn describe(&self) -> String {
+        match self {
+            LockConfig::Enabled { default: None } => "enabled, no default retention".into(),
+            LockConfig::Enabled { default: Some(r) } => {
+                let period = match (r.days, r.years) {
+                    (Some(d), _) => format!("{d} days"),
+                    (None, Some(y)) => format!("{y} years"),
+                    (None, None) => "(no period)".into(),
+                };
+                format!("enabled, default retention {} {period}", r.mode)
+            }
+            LockConfig::Absent(why) => format!("not enabled ({why})"),
+        }
+    }
 }
 
 /// One bucket on one endpoint.
@@ -158,6 +240,84 @@ impl S3Store {
         }
     }
 
+    /// The bucket's Object Lock configuration. A bucket without one, and a
+    /// server that does not implement Object Lock, answer `Absent`.
+    pub fn object_lock_config(&self) -> Result<LockConfig, StoreError> {
+        let action = "GET ?object-lock of bucket";
+        let call = Call {
+            query: &[("object-lock", "")],
+            ..Call::new("GET", "")
+        };
+        let answer = self
+            .client
+            .send(&call)
+            .map_err(|e| self.classify(action, &self.name, e))?;
+        let status = answer.status;
+        let body = answer
+            .text()
+            .map_err(|e| self.classify(action, &self.name, e))?;
+        if (200..300).contains(&status) {
+            return Ok(LockConfig::parse(&body));
+        }
+        match EngineError::from_answer(status, &body) {
+            EngineError::Status { code, .. }
+                if status == 501
+                    || matches!(
+                        code.as_str(),
+                        "ObjectLockConfigurationNotFoundError" | "NotImplemented"
+                    ) =>
+            {
+                Ok(LockConfig::Absent(if code.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    code
+                }))
+            }
+            err @ EngineError::Status { status: 403, .. } => Err(StoreError::permanent(format!(
+                "{action} {} at {}: {err}: grant s3:GetBucketObjectLockConfiguration to these credentials, or drop --object-lock/OBJECT_LOCK_MODE",
+                self.name, self.endpoint_label
+            ))),
+            err => Err(self.classify(action, &self.name, err)),
+        }
+    }
+
+    /// With `--object-lock`, the bucket must keep locks: one clear error
+    /// before any file, rather than objects anyone may delete.
+    fn check_object_lock(&self) -> Result<(), StoreError> {
+        match self.object_lock_config()? {
+            LockConfig::Enabled { .. } => Ok(()),
+            LockConfig::Absent(why) => Err(StoreError::permanent(format!(
+                "bucket '{}' at {}: Object Lock is not enabled ({why}): create the bucket with Object Lock enabled, or drop --object-lock/OBJECT_LOCK_MODE",
+                self.name, self.endpoint_label
+            ))),
+        }
+    }
+
+    /// What a successful HEAD says about the object.
+    fn remote_object(&self, key: &str, answer: &Answer) -> Result<RemoteObject, StoreError> {
+        let size = answer
+            .header("content-length")
+            .and_then(|l| l.parse::<u64>().ok())
+            .ok_or_else(|| {
+                StoreError::permanent(format!("HEAD {key}: no Content-Length in the answer"))
+            })?;
+        Ok(RemoteObject {
+            size,
+            sha256: meta_sha256(answer),
+            checksum_sha256: whole_checksum(answer),
+            version: answer.header("etag").and_then(normalize_etag),
+            lock_mode: answer
+                .header("x-amz-object-lock-mode")
+                .map(str::to_ascii_uppercase),
+            lock_until: answer
+                .header("x-amz-object-lock-retain-until-date")
+                .map(str::to_string),
+            legal_hold: answer
+                .header("x-amz-object-lock-legal-hold")
+                .is_some_and(|h| h.eq_ignore_ascii_case("ON")),
+        })
+    }
+
     /// Decides what a failed request means for the file: the one place
     /// where HTTP statuses, S3 codes and transport failures become a
     /// retry-or-not verdict.
@@ -232,7 +392,8 @@ impl S3Store {
     }
 
     /// The headers every new object is created with, defined once: content
-    /// type, the `sha256` metadata, and the bucket options.
+    /// type, the `sha256` metadata, and the bucket options (storage class,
+    /// encryption, Object Lock mode and retain-until date).
     fn object_headers(&self, key: &str, sha256: &str) -> Vec<(&'static str, String)> {
         let mut h = vec![
             ("content-type", content_type(key).to_string()),
@@ -248,6 +409,13 @@ impl S3Store {
         if let Some(kms) = &o.sse_kms_key_id {
             h.push(("x-amz-server-side-encryption-aws-kms-key-id", kms.clone()));
         }
+        if let Some(lock) = &o.object_lock {
+            h.push(("x-amz-object-lock-mode", lock.mode.clone()));
+            h.push((
+                "x-amz-object-lock-retain-until-date",
+                lock.retain_until(SystemTime::now()),
+            ));
+        }
         h
     }
 
@@ -256,6 +424,8 @@ impl S3Store {
     /// probe; verification catches the others.
     fn put_single(&self, up: &Upload<'_>) -> Result<PutReceipt, StoreError> {
         let mut headers = self.object_headers(up.key, up.sha256);
+        // Also what S3 demands of a PUT under an Object Lock retention
+        // ("Content-MD5 OR x-amz-checksum-"), ours or the bucket's default.
         headers.push(("x-amz-checksum-sha256", checksum(up.sha256)?));
         headers.push(("if-none-match", "*".into()));
         let payload = match up.body {
@@ -458,7 +628,11 @@ impl Store for S3Store {
             .map_err(|e| self.classify("list bucket", &self.name, e))?;
         answer
             .finish()
-            .map_err(|e| self.classify("list bucket", &self.name, e))
+            .map_err(|e| self.classify("list bucket", &self.name, e))?;
+        if self.options.object_lock.is_some() {
+            self.check_object_lock()?;
+        }
+        Ok(())
     }
 
     /// HEAD in checksum mode, so servers that keep a full-object SHA-256
@@ -474,22 +648,7 @@ impl Store for S3Store {
             .send(&call)
             .map_err(|e| self.classify("HEAD", key, e))?;
         match answer.status {
-            200..=299 => {
-                let size = answer
-                    .header("content-length")
-                    .and_then(|l| l.parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        StoreError::permanent(format!(
-                            "HEAD {key}: no Content-Length in the answer"
-                        ))
-                    })?;
-                Ok(Some(RemoteObject {
-                    size,
-                    sha256: meta_sha256(&answer),
-                    checksum_sha256: whole_checksum(&answer),
-                    version: answer.header("etag").and_then(normalize_etag),
-                }))
-            }
+            200..=299 => self.remote_object(key, &answer).map(Some),
             404 => Ok(None),
             status => Err(self.classify("HEAD", key, EngineError::from_answer(status, ""))),
         }
@@ -625,6 +784,14 @@ impl Page {
     }
 }
 
+/// A count from an XML field; `None` when absent, not a number, or 0
+/// (moto writes `<Years>0</Years>` beside `<Days>30</Days>`).
+fn positive(field: Option<String>) -> Option<u32> {
+    field
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|n| *n > 0)
+}
+
 /// `x-amz-checksum-sha256` (base64) of a hex SHA-256.
 fn checksum(sha256: &str) -> Result<String, StoreError> {
     hex_to_base64(sha256).ok_or_else(|| StoreError::permanent(format!("invalid sha256 '{sha256}'")))
@@ -710,6 +877,57 @@ mod tests {
         );
         // Past the last key of interest: the rest does not matter.
         assert_eq!(page(&["a", "zz"], true, None).after("z"), After::Complete);
+    }
+
+    #[test]
+    fn lock_configurations() {
+        use super::{LockConfig, Retention};
+        let doc = |inner: &str| {
+            format!(
+                "<ObjectLockConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">{inner}</ObjectLockConfiguration>"
+            )
+        };
+        let moto = doc(
+            "<ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>30</Days><Years>0</Years></DefaultRetention></Rule>",
+        );
+        let c = LockConfig::parse(&moto);
+        assert_eq!(
+            c,
+            LockConfig::Enabled {
+                default: Some(Retention {
+                    mode: "GOVERNANCE".into(),
+                    days: Some(30),
+                    years: None
+                })
+            }
+        );
+        assert_eq!(
+            c.describe(),
+            "enabled, default retention GOVERNANCE 30 days"
+        );
+        let years = doc(
+            "<ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Years>7</Years></DefaultRetention></Rule>",
+        );
+        assert_eq!(
+            LockConfig::parse(&years).describe(),
+            "enabled, default retention COMPLIANCE 7 years"
+        );
+        let bare = doc("<ObjectLockEnabled>Enabled</ObjectLockEnabled>");
+        assert_eq!(
+            LockConfig::parse(&bare).describe(),
+            "enabled, no default retention"
+        );
+        assert!(matches!(LockConfig::parse("<x/>"), LockConfig::Absent(_)));
+    }
+
+    #[test]
+    fn retain_until_is_days_ahead_in_utc() {
+        let lock = super::ObjectLock {
+            mode: "GOVERNANCE".into(),
+            days: 1,
+        };
+        let at = crate::timefmt::from_unix(1_709_210_096);
+        assert_eq!(lock.retain_until(at), "2024-03-01T12:34:56Z");
     }
 
     #[test]

@@ -73,6 +73,10 @@ pub struct Options {
     /// `if-none-match` to play a server that ignores conditional writes.
     /// Only for upstreams that do not check signatures (moto).
     pub strip_request_headers: Vec<&'static str>,
+    /// Request headers added to every request before forwarding, e.g.
+    /// what moto demands where AWS does not. Only for upstreams that do
+    /// not check signatures (moto).
+    pub add_request_headers: Vec<(&'static str, &'static str)>,
     /// (method, target substring): the first such request reaches the
     /// server, which does the work, but its answer is replaced by a 500 (a
     /// gateway timing out, a reset after the request was processed).
@@ -92,6 +96,7 @@ pub struct Options {
 #[derive(Default)]
 struct Tweaks {
     strip: Vec<&'static str>,
+    add: Vec<(&'static str, &'static str)>,
     lose_answer: Option<(&'static str, &'static str)>,
     lost_one: AtomicBool,
     cut_answer: Option<(&'static str, &'static str, usize)>,
@@ -151,6 +156,7 @@ impl FaultProxy {
             hold,
             close_after,
             strip_request_headers,
+            add_request_headers,
             lose_answer,
             cut_answer,
             corrupt_body,
@@ -158,6 +164,7 @@ impl FaultProxy {
         } = opts;
         let strip = Arc::new(Tweaks {
             strip: strip_request_headers,
+            add: add_request_headers,
             lose_answer,
             cut_answer,
             corrupt_body,
@@ -344,6 +351,9 @@ fn serve(
             if name != "connection" && !tweaks.strip.contains(&name) {
                 upstream.write_all(line.as_bytes())?;
             }
+        }
+        for (name, value) in &tweaks.add {
+            upstream.write_all(format!("{name}: {value}\r\n").as_bytes())?;
         }
         upstream.write_all(b"Connection: close\r\n\r\n")?;
         upstream.write_all(&body)?;
