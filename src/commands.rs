@@ -50,6 +50,9 @@ pub fn upload(args: pico_args::Arguments) -> Result<i32> {
 fn run_upload(cfg: &UploadConfig) -> Result<i32> {
     signal::install();
     let result = upload::run(cfg);
+    if result.is_ok() {
+        crate::ops::manifest::after_run(cfg);
+    }
     if let Ok(summary) = &result {
         println!("{}", summary.render(cfg.dry_run));
         if let Some(why) = &summary.aborted {
@@ -233,6 +236,7 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
         notify: Default::default(),
         gzip_check: true,
         on_conflict: config::OnConflict::Keep,
+        manifest_key: None,
     };
     let code = run_upload(&cfg)?;
     println!();
@@ -371,6 +375,9 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
         let started = Instant::now();
         metrics.cycle_started(interval);
         let result = upload::run(&cfg);
+        if result.is_ok() {
+            crate::ops::manifest::after_run(&cfg);
+        }
         metrics.cycle_finished();
         notify_run(&cfg, &result);
         let now = timefmt::unix_seconds(std::time::SystemTime::now());
@@ -432,8 +439,15 @@ pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
     let sample = config::opt_string(&mut args, "--sample")?;
     let since = date_flag(&mut args, "--since")?;
     let until = date_flag(&mut args, "--until")?;
+    let manifests = args.contains("--manifests");
+    let public_key = config::opt_string(&mut args, "--public-key")?.map(PathBuf::from);
     let target = config::parse_target(&mut args, &process_env)?;
     reject_rest(args, "verify")?;
+    if manifests && (since.is_some() || until.is_some()) {
+        return Err(Error::usage(
+            "--manifests checks the whole chain: drop --since/--until",
+        ));
+    }
     let sample = match (all, sample) {
         (true, Some(_)) => {
             return Err(Error::usage(
@@ -454,6 +468,8 @@ pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
         since,
         until,
         sample,
+        manifests,
+        public_key,
     };
     crate::ops::audit::verify(&target, &opts)
 }
@@ -511,4 +527,71 @@ pub fn reindex(mut args: pico_args::Arguments) -> Result<i32> {
     let target = config::parse_target(&mut args, &process_env)?;
     reject_rest(args, "reindex")?;
     crate::ops::reindex::reindex(&target, read)
+}
+
+/// `fgbackup keygen`.
+pub fn keygen(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::KEYGEN);
+        return Ok(0);
+    }
+    let key = config::opt_string(&mut args, "--key")?
+        .or_else(|| process_env("MANIFEST_KEY"))
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            Error::usage(
+                "keygen needs --key PATH (or MANIFEST_KEY): where to write the private key",
+            )
+        })?;
+    reject_rest(args, "keygen")?;
+    let (pub_path, public) = crate::sign::keygen(std::path::Path::new(&key))?;
+    println!("private key: {key} (mode 0600; keep it on this collector, never share it)");
+    println!("public key:  {} (ed25519 {public})", pub_path.display());
+    println!(
+        "give the public key file to your auditors: fgbackup verify --manifests --public-key FILE"
+    );
+    Ok(0)
+}
+
+/// `fgbackup prune`.
+pub fn prune(mut args: pico_args::Arguments) -> Result<i32> {
+    if wants_help(&args) {
+        print!("{}", help::prune());
+        return Ok(0);
+    }
+    let days = config::opt_string(&mut args, "--older-than")?;
+    let yes = args.contains("--yes");
+    let force = args.contains("--force");
+    let manifest_key = config::opt_string(&mut args, "--manifest-key")?
+        .or_else(|| process_env("MANIFEST_KEY"))
+        .filter(|k| !k.is_empty())
+        .map(PathBuf::from);
+    let target = config::parse_target(&mut args, &process_env)?;
+    reject_rest(args, "prune")?;
+    let days = days.ok_or_else(|| {
+        Error::usage("prune needs --older-than DAYS: objects archived longer ago are removed")
+    })?;
+    let older_than_days = match days.trim_end_matches('d').parse::<u64>() {
+        Ok(n) if (1..=36_500).contains(&n) => n,
+        _ => {
+            return Err(Error::usage(format!(
+                "--older-than '{days}' must be a number of days from 1 to 36500, e.g. 400"
+            )));
+        }
+    };
+    let min = crate::ops::prune::MIN_DAYS;
+    if older_than_days < min && !force {
+        return Err(Error::usage(format!(
+            "--older-than {older_than_days} is under {min} days (PCI DSS 10.5 keeps a year of logs): pass --force if your retention policy allows it"
+        )));
+    }
+    if let Some(k) = &manifest_key {
+        crate::sign::Signer::load(k)?;
+    }
+    let opts = crate::ops::prune::PruneOptions {
+        older_than_days,
+        yes,
+        manifest_key,
+    };
+    crate::ops::prune::prune(&target, &opts)
 }

@@ -72,6 +72,8 @@ pub struct UploadConfig {
     pub gzip_check: bool,
     /// `--on-conflict`.
     pub on_conflict: OnConflict,
+    /// `--manifest-key`/`MANIFEST_KEY`: sign a manifest after each run.
+    pub manifest_key: Option<PathBuf>,
 }
 
 /// Reads the upload settings from `args` (the words after `upload`) and `env`.
@@ -86,6 +88,10 @@ pub fn parse_upload(
     let no_delete_flag = args.contains("--no-delete");
     let dry_run = args.contains("--dry-run");
     let on_conflict = opt_string(&mut args, "--on-conflict")?;
+    let manifest_key = opt_string(&mut args, "--manifest-key")?
+        .or_else(|| env("MANIFEST_KEY"))
+        .filter(|k| !k.is_empty())
+        .map(PathBuf::from);
     let target = parse_target(&mut args, env)?;
     reject_rest(args, "upload")?;
 
@@ -160,6 +166,10 @@ pub fn parse_upload(
     if let Destination::Local { root } = &target.destination {
         refuse_overlap(&dir, root)?;
     }
+    if let Some(k) = &manifest_key {
+        // Fail at start, not after the run: the key must load.
+        crate::sign::Signer::load(k)?;
+    }
 
     Ok(UploadConfig {
         dir,
@@ -176,6 +186,7 @@ pub fn parse_upload(
         transfer: target.transfer,
         notify: target.notify,
         on_conflict,
+        manifest_key,
     })
 }
 

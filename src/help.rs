@@ -15,6 +15,8 @@ COMMANDS:
     verify      Read the archive back and prove it holds what the inventory says
     restore     Fetch archived files into a directory, each proven before it appears
     reindex     Rebuild or fill in the inventory from the archive (after losing the database)
+    keygen      Create the Ed25519 key pair that signs the manifest chain
+    prune       Remove archived objects older than a retention period (dry run unless --yes)
     demo        Generate sample logs, archive them to a local directory, print the inventory
     gen-logs    Write realistic FortiGate .gz log files (for tests, demos, benchmarks)
 
@@ -62,6 +64,8 @@ BEHAVIOUR:
                          deleted like any other file)
     --workers N          Files processed in parallel, 1-64 [env: WORKERS] [default: 4]
     --retries N          Retries of transient network/server errors [default: 3]
+    --manifest-key PATH  Sign a hash-chained manifest of what was archived after each run (and
+                         at least daily) with this key from 'fgbackup keygen' [env: MANIFEST_KEY]
 
 TRANSFER (S3):
     --bwlimit RATE       Bandwidth for the whole process: 512k, 10M (bare number = KiB/s), off,
@@ -226,6 +230,10 @@ OPTIONS:
     --since YYYY-MM-DD   Only files archived on or after this day (backup_date)
     --until YYYY-MM-DD   Only files archived on or before this day (no extras reported
                          with --since/--until)
+    --manifests          Check the signed manifest chain instead of the inventory: every
+                         signature and link, then every object the chain records
+    --public-key FILE    The manifests' public key (keygen's .pub file); without it the
+                         copy stored in the archive is trusted
     Email and webhook options: as for upload (NOTIFY_EMAIL, WEBHOOK_URL...).
 
 {TARGET_OPTIONS}
@@ -283,6 +291,48 @@ OPTIONS:
 
 {TARGET_OPTIONS}
 Exit status: 0 every object indexed; 1 an object could not be read; 2 a usage error.
+"
+    )
+}
+
+pub const KEYGEN: &str = "\
+fgbackup keygen - create the key pair that signs the manifest chain
+
+USAGE:
+    fgbackup keygen --key PATH
+
+Writes an Ed25519 private key to PATH (PEM, mode 0600; an existing file is never replaced)
+and its public key to PATH.pub (one line: ed25519 BASE64). Then run uploads with
+--manifest-key PATH (or MANIFEST_KEY=PATH): after each run, and at least daily, a signed
+manifest of what was archived goes to PREFIX_manifests/HOST/. Auditors check the chain with
+'fgbackup verify --manifests --public-key PATH.pub'. The private key is never printed.
+
+OPTIONS:
+    --key PATH    Where to write the private key (env MANIFEST_KEY)
+";
+
+pub fn prune() -> String {
+    format!(
+        "\
+fgbackup prune - remove archived objects older than a retention period
+
+USAGE:
+    fgbackup prune --older-than DAYS (--bucket NAME | --dest file:///DIR) [--yes] [OPTIONS]
+
+For stores fgbackup owns (a directory; a bucket without lifecycle rules). Chooses archived
+files from the inventory whose upload is more than DAYS days old. A dry run unless --yes.
+Never deletes an object under Object Lock retention or legal hold. Each removal is recorded
+in the inventory (prunes) and listed in the next signed manifest, so pruning is part of the
+record, not tampering. Also prints the equivalent S3 lifecycle rule.
+
+OPTIONS:
+    --older-than DAYS    Retention in days; under 365 is refused unless --force
+    --yes                Delete for real
+    --force              Allow a retention under 365 days
+    --manifest-key PATH  Write the next manifest right after pruning [env: MANIFEST_KEY]
+
+{TARGET_OPTIONS}
+Exit status: 0 done (or dry run); 1 an object could not be deleted; 2 a usage error.
 "
     )
 }

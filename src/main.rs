@@ -25,6 +25,7 @@ mod paths;
 mod redact;
 mod scan;
 mod schema;
+mod sign;
 mod signal;
 mod store;
 mod timefmt;
@@ -50,6 +51,8 @@ fn main() -> ExitCode {
             "verify" => commands::verify(args),
             "restore" => commands::restore(args),
             "reindex" => commands::reindex(args),
+            "keygen" => commands::keygen(args),
+            "prune" => commands::prune(args),
             "daemon" => commands::daemon(args),
             "demo" => commands::demo(args),
             "gen-logs" => commands::gen_logs(args),

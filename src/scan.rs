@@ -9,6 +9,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+/// Keys under `PREFIX` + this belong to the signed manifest chain, never to
+/// a log file: the scan skips a source directory of that name.
+pub const MANIFEST_DIR: &str = "_manifests/";
+
 /// One file to archive, as seen when the directory was scanned.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -122,6 +126,13 @@ impl Scan<'_> {
                 path.display()
             ));
         };
+        if relative.starts_with(MANIFEST_DIR) {
+            return self.warn(format!(
+                "skipping {}: keys under {} are reserved for fgbackup's signed manifests; move the file",
+                path.display(),
+                MANIFEST_DIR
+            ));
+        }
         if self.skip.contains(&self.real_root.join(&relative)) {
             log::info!(
                 "not archiving {}: it is fgbackup's own (database, lock, flag or metrics file)",

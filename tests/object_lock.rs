@@ -405,3 +405,47 @@ fn doctor_reports_a_bucket_without_object_lock() {
         "{text}"
     );
 }
+
+/// `prune --yes` leaves a locked object in place, however old its row says
+/// it is, and removes an unlocked one beside it.
+#[test]
+fn prune_never_deletes_a_locked_object() {
+    let moto = MotoServer::start_with_object_lock();
+    let proxy = aws_like(&moto);
+    let ws = Workspace::new();
+    ws.write_gz("fw/locked.log.gz", 100, 1);
+    let out = ws.upload_to(&proxy.endpoint(), &LOCK);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    ws.write_gz("fw/free.log.gz", 100, 2);
+    let out = ws.upload_to(&proxy.endpoint(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Two years old, as far as the inventory knows.
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute(
+            "UPDATE backups SET uploaded_at = '2024-01-01T00:00:00Z'",
+            [],
+        )
+        .unwrap();
+    let out = ws.on_bucket(
+        "prune",
+        &proxy.endpoint(),
+        &["--older-than", "400", "--yes"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("locked    fw/locked.log.gz: Object Lock GOVERNANCE until"),
+        "{text}"
+    );
+    assert!(text.contains("pruned    fw/free.log.gz"), "{text}");
+    let head = |k: &str| moto.request("HEAD", &format!("/{BUCKET}/{k}"), &[], b"");
+    assert!(head("fw/locked.log.gz").starts_with("HTTP/1.1 200"));
+    assert!(head("fw/free.log.gz").starts_with("HTTP/1.1 404"));
+}

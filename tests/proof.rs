@@ -370,3 +370,242 @@ fn reindex_rebuilds_a_lost_inventory_to_the_same_rows_and_marks_what_it_cannot_p
     let out = ws.on_bucket("reindex", &ep, &[]);
     assert!(stdout(&out).contains("0 added"), "{}", stdout(&out));
 }
+
+/// Manifest objects of the test host, oldest first.
+fn manifests(server: &S3Server) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let root = server.object_path(BUCKET, "_manifests");
+    fn walk(d: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(p);
+            }
+        }
+    }
+    walk(&root, &mut out);
+    out.sort();
+    out
+}
+
+/// Three uploads with a manifest key: three manifests in one chain.
+fn chained_archive() -> (S3Server, Workspace, String, String) {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let key = ws.home().join("manifest.key").display().to_string();
+    let out = ws.run(&["keygen", "--key", &key], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        !stdout(&out).contains("PRIVATE"),
+        "keygen never prints the private key"
+    );
+    for round in 0..3u64 {
+        for i in 0..2 {
+            ws.write_gz(&format!("FGT-A/r{round}-{i}.log.gz"), 100, round * 10 + i);
+        }
+        let out = ws.upload(&server, &["--manifest-key", &key]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("manifest _manifests/"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(manifests(&server).len(), 3);
+    let public = format!("{key}.pub");
+    (server, ws, key, public)
+}
+
+#[test]
+fn the_manifest_chain_verifies_and_catches_a_removed_object() {
+    let (server, ws, _key, public) = chained_archive();
+    let ep = server.endpoint();
+    let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("6 objects checked (6 read back"),
+        "{}",
+        stdout(&out)
+    );
+    // Nothing new archived: no new manifest (the daily heartbeat aside).
+    let out = ws.upload(
+        &server,
+        &["--manifest-key", public.trim_end_matches(".pub")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(manifests(&server).len(), 3);
+
+    std::fs::remove_file(server.object_path(BUCKET, "FGT-A/r0-1.log.gz")).unwrap();
+    let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        lines_with(&out, "missing")[0].contains("FGT-A/r0-1.log.gz"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn the_manifest_chain_catches_an_edited_manifest_a_removed_manifest_and_a_wrong_key() {
+    let (server, ws, _key, public) = chained_archive();
+    let ep = server.endpoint();
+    let m = manifests(&server);
+
+    // Edited: a file's recorded hash changed to match a forged object.
+    let original = std::fs::read(&m[1]).unwrap();
+    let text = String::from_utf8(original.clone()).unwrap();
+    let forged = text.replacen("\"sha256\":\"", "\"sha256\":\"0", 1);
+    std::fs::write(&m[1], forged).unwrap();
+    let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
+    assert_eq!(out.status.code(), Some(1));
+    let chain = lines_with(&out, "chain").join("\n");
+    assert!(
+        chain.contains("signature does not verify"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        chain.contains("differs from the"),
+        "the successor's link catches it too: {chain}"
+    );
+    std::fs::write(&m[1], &original).unwrap();
+
+    // Wrong key: another key pair's public half.
+    let other = ws.home().join("other.key").display().to_string();
+    assert_eq!(
+        ws.run(&["keygen", "--key", &other], &[]).status.code(),
+        Some(0)
+    );
+    let out = ws.on_bucket(
+        "verify",
+        &ep,
+        &["--manifests", "--public-key", &format!("{other}.pub")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        lines_with(&out, "chain")
+            .iter()
+            .filter(|l| l.contains("signature does not verify"))
+            .count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+
+    // Removed: the middle manifest; the newest one's link breaks.
+    std::fs::remove_file(&m[1]).unwrap();
+    let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        lines_with(&out, "chain")
+            .join("\n")
+            .contains("named as previous but cannot be read"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Removed: the newest manifest; the inventory remembers it.
+    std::fs::write(&m[1], &original).unwrap();
+    std::fs::remove_file(&m[2]).unwrap();
+    let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("is gone from the archive"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Makes every row of the inventory `days` days old.
+fn age_rows(ws: &Workspace, iso: &str) {
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute("UPDATE backups SET uploaded_at = ?1", [iso])
+        .unwrap();
+}
+
+#[test]
+fn prune_is_a_dry_run_by_default_refuses_short_retention_and_is_recorded_in_the_chain() {
+    let ws = Workspace::new();
+    let key = ws.home().join("m.key").display().to_string();
+    assert_eq!(
+        ws.run(&["keygen", "--key", &key], &[]).status.code(),
+        Some(0)
+    );
+    for i in 0..3 {
+        ws.write_gz(&format!("FGT-A/old-{i}.log.gz"), 50, i);
+    }
+    let out = ws.upload_local(&["--manifest-key", &key], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    age_rows(&ws, "2024-01-01T00:00:00Z");
+    ws.write_gz("FGT-A/new.log.gz", 50, 9);
+    let out = ws.upload_local(&["--manifest-key", &key], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = ws.on_archive("prune", &["--older-than", "30"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("under 365 days"), "{}", stderr(&out));
+
+    let out = ws.on_archive("prune", &["--older-than", "400"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("would prune 3 object(s)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("pass --yes"));
+    assert!(
+        ws.archive().join("FGT-A/old-0.log.gz").exists(),
+        "a dry run deletes nothing"
+    );
+
+    let out = ws.on_archive(
+        "prune",
+        &["--older-than", "400", "--yes", "--manifest-key", &key],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("recorded in manifest"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!ws.archive().join("FGT-A/old-0.log.gz").exists());
+    assert!(ws.archive().join("FGT-A/new.log.gz").exists());
+    // Pruned objects are neither missing nor extra: the inventory and the
+    // signed chain both say they were removed on purpose.
+    let out = ws.on_archive("verify", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("1 objects checked"),
+        "{}",
+        stdout(&out)
+    );
+    let public = format!("{key}.pub");
+    let out = ws.on_archive("verify", &["--manifests", "--public-key", &public]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("1 objects checked"),
+        "{}",
+        stdout(&out)
+    );
+}

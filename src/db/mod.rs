@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod proof;
 
-pub use proof::{Expected, Selection, VerifyTotals};
+pub use proof::{Entry, Expected, ManifestRow, Selection, VerifyTotals};
 
 use crate::error::{Error, Result};
 use crate::{schema, timefmt};

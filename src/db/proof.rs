@@ -17,6 +17,8 @@ pub struct Expected {
     pub size: Option<u64>,
     pub sha256: Option<String>,
     pub uploaded_at: Option<String>,
+    /// When the key was first archived: the object's age, for `prune`.
+    pub first_uploaded_at: Option<String>,
 }
 
 /// Which rows `verify` and `restore` look at.
@@ -57,12 +59,14 @@ impl Inventory {
     pub fn archived(&self, statuses: &[&str], sel: &Selection) -> Result<Vec<Expected>> {
         let marks = vec!["?"; statuses.len()].join(",");
         let sql = format!(
-            "SELECT {KEY}, size_bytes, sha256, uploaded_at FROM backups
-             WHERE id IN (SELECT MAX(id) FROM backups WHERE status IN ({marks}) GROUP BY {KEY})
-               AND substr({KEY}, 1, length(?)) = ?
-               AND backup_date >= ? AND backup_date <= ?
-               AND {KEY} NOT IN (SELECT object_key FROM prunes)
-             ORDER BY {KEY}"
+            "SELECT g.k, b.size_bytes, b.sha256, b.uploaded_at, g.first_at
+             FROM (SELECT {KEY} AS k, MAX(id) AS last_id, MIN(uploaded_at) AS first_at
+                   FROM backups WHERE status IN ({marks}) GROUP BY {KEY}) g
+             JOIN backups b ON b.id = g.last_id
+             WHERE substr(g.k, 1, length(?)) = ?
+               AND b.backup_date >= ? AND b.backup_date <= ?
+               AND g.k NOT IN (SELECT object_key FROM prunes)
+             ORDER BY g.k"
         );
         let mut args: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
         args.push(sel.key_prefix.clone());
@@ -77,6 +81,7 @@ impl Inventory {
                     size: r.get::<_, Option<i64>>(1)?.map(|n| n.max(0) as u64),
                     sha256: r.get(2)?,
                     uploaded_at: r.get(3)?,
+                    first_uploaded_at: r.get(4)?,
                 })
             })?;
             rows.collect()
@@ -162,6 +167,119 @@ impl Inventory {
             .execute(
                 "UPDATE verifications SET status = 'interrupted' WHERE status = 'running'",
                 [],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}
+
+/// The newest manifest this inventory wrote.
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    pub key: String,
+    pub sha256: String,
+    pub created_at: String,
+    pub last_backup_id: i64,
+}
+
+/// One archived file or pruned object a manifest lists.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub id: i64,
+    pub key: String,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+    /// Upload time, or for a pruned object the time it was removed.
+    pub at: Option<String>,
+}
+
+impl Inventory {
+    pub fn last_manifest(&self) -> Result<Option<ManifestRow>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row(
+                "SELECT object_key, sha256, created_at, last_backup_id FROM manifests ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(ManifestRow {
+                        key: r.get(0)?,
+                        sha256: r.get(1)?,
+                        created_at: r.get(2)?,
+                        last_backup_id: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Rows after `after_id` with one of `statuses` and a SHA-256: the files
+    /// archived since the previous manifest.
+    pub fn archived_since(&self, after_id: i64, statuses: &[&str]) -> Result<Vec<Entry>> {
+        let marks = vec!["?"; statuses.len()].join(",");
+        let sql = format!(
+            "SELECT id, {KEY}, size_bytes, sha256, uploaded_at FROM backups
+             WHERE id > ? AND sha256 IS NOT NULL AND status IN ({marks}) ORDER BY id"
+        );
+        let mut args: Vec<rusqlite::types::Value> = vec![after_id.into()];
+        args.extend(
+            statuses
+                .iter()
+                .map(|s| rusqlite::types::Value::from(s.to_string())),
+        );
+        self.entries(&sql, args)
+    }
+
+    /// Objects `prune` removed that no manifest has recorded yet.
+    pub fn unrecorded_prunes(&self) -> Result<Vec<Entry>> {
+        self.entries(
+            "SELECT id, object_key, size_bytes, sha256, pruned_at FROM prunes WHERE manifest_id IS NULL ORDER BY id",
+            Vec::new(),
+        )
+    }
+
+    fn entries(&self, sql: &str, args: Vec<rusqlite::types::Value>) -> Result<Vec<Entry>> {
+        let run = || -> rusqlite::Result<Vec<Entry>> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+                Ok(Entry {
+                    id: r.get(0)?,
+                    key: r.get(1)?,
+                    size: r.get(2)?,
+                    sha256: r.get(3)?,
+                    at: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Records a written manifest and marks the prunes it lists.
+    pub fn record_manifest(&self, m: &ManifestRow, files: usize, prune_ids: &[i64]) -> Result<()> {
+        let run = || -> rusqlite::Result<()> {
+            self.conn.execute(
+                "INSERT INTO manifests (object_key, sha256, created_at, last_backup_id, files) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![m.key, m.sha256, m.created_at, m.last_backup_id, files as i64],
+            )?;
+            let id = self.conn.last_insert_rowid();
+            for p in prune_ids {
+                self.conn.execute(
+                    "UPDATE prunes SET manifest_id = ?1 WHERE id = ?2",
+                    params![id, p],
+                )?;
+            }
+            Ok(())
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// Records an object `prune` removed.
+    pub fn record_prune(&self, key: &str, sha256: Option<&str>, size: Option<u64>) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO prunes (object_key, sha256, size_bytes, pruned_at) VALUES (?1, ?2, ?3, ?4)",
+                params![key, sha256, size.map(|s| s as i64), timefmt::iso8601(SystemTime::now())],
             )
             .map_err(|e| self.err(e))?;
         Ok(())

@@ -23,6 +23,12 @@ pub struct VerifyOptions {
     pub until: Option<String>,
     /// Percentage read back (100: every object).
     pub sample: f64,
+    /// Walk the manifest chains and check what they record instead of the
+    /// inventory's rows.
+    pub manifests: bool,
+    /// The manifests' public key file (`--public-key`): pinned by the
+    /// auditor instead of trusting the copy in the bucket.
+    pub public_key: Option<std::path::PathBuf>,
 }
 
 /// Opens the inventory a proof command reads; it must already exist, or
@@ -37,6 +43,28 @@ pub fn open_inventory(target: &Target) -> Result<Inventory> {
     Inventory::open(&target.db_path)
 }
 
+/// The `--public-key` file's key, if one was given.
+fn pinned_key(opts: &VerifyOptions) -> Result<Option<String>> {
+    let Some(path) = &opts.public_key else {
+        log::warn!(
+            "checking manifest signatures with the public key stored in the archive; pin your own copy with --public-key"
+        );
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::usage(format!(
+            "--public-key {} cannot be read ({e})",
+            path.display()
+        ))
+    })?;
+    crate::sign::parse_public_key(&text).map(Some).ok_or_else(|| {
+        Error::usage(format!(
+            "--public-key {} is not a public key file written by 'fgbackup keygen' (ed25519 BASE64)",
+            path.display()
+        ))
+    })
+}
+
 /// Runs `fgbackup verify`; returns the exit status (0 all ok, 1 problems).
 pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
     crate::signal::install();
@@ -44,8 +72,14 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
     inv.close_stale_verifications()?;
     let store = open_destination(&target.destination, &target.transfer, target.workers, true)?;
     store.check().map_err(|e| Error::runtime(e.message))?;
-    let chain_problems = Vec::new();
-    let (expected, known) = {
+    let mut chain_problems = Vec::new();
+    let (expected, known) = if opts.manifests {
+        let pinned = pinned_key(opts)?;
+        let walk =
+            super::manifest::walk_chains(store.as_ref(), &target.prefix, pinned.as_deref(), &inv)?;
+        chain_problems = walk.problems;
+        (walk.expected, walk.known)
+    } else {
         let sel = Selection {
             key_prefix: target.prefix.clone(),
             since: opts.since.clone(),
@@ -170,7 +204,14 @@ fn finish(
 
 /// What the `scope` column says about this verify.
 fn scope(target: &Target, opts: &VerifyOptions) -> String {
-    let mut s = vec!["inventory".to_string()];
+    let mut s = vec![
+        if opts.manifests {
+            "manifests"
+        } else {
+            "inventory"
+        }
+        .to_string(),
+    ];
     if !target.prefix.is_empty() {
         s.push(format!("prefix {}", target.prefix));
     }

@@ -7,6 +7,8 @@
 pub mod archive;
 pub mod audit;
 pub mod listing;
+pub mod manifest;
+pub mod prune;
 pub mod reindex;
 pub mod restore;
 pub mod retry;

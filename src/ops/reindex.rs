@@ -13,10 +13,10 @@ use std::time::SystemTime;
 
 use super::retry::{self, Breaker};
 use super::status::Status;
-use super::verify::MANIFEST_DIR;
 use crate::config::Target;
 use crate::db::{BackupRow, Inventory, Selection};
 use crate::error::{Error, Result};
+use crate::scan::MANIFEST_DIR;
 use crate::store::{Listed, Store, StoreError};
 use crate::timefmt;
 
@@ -54,7 +54,11 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     let mut c = Counts::default();
     inv.begin()?;
     for l in listed {
-        let own = l.key[target.prefix.len().min(l.key.len())..].starts_with(MANIFEST_DIR);
+        let own = l
+            .key
+            .strip_prefix(target.prefix.as_str())
+            .unwrap_or(&l.key)
+            .starts_with(MANIFEST_DIR);
         if own {
             continue;
         }

@@ -17,8 +17,7 @@ use crate::db::Expected;
 use crate::signal;
 use crate::store::{ReadBack, Store, StoreError, StoreErrorKind};
 
-/// Keys under `PREFIX` + this belong to the manifest chain, not to the logs.
-pub const MANIFEST_DIR: &str = "_manifests/";
+use crate::scan::MANIFEST_DIR;
 
 /// What verify found for one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,7 +105,10 @@ pub fn check(
     })?;
     if plan.extras {
         for (key, size) in &listed {
-            let own = key[plan.prefix.len().min(key.len())..].starts_with(MANIFEST_DIR);
+            let own = key
+                .strip_prefix(plan.prefix.as_str())
+                .unwrap_or(key)
+                .starts_with(MANIFEST_DIR);
             if !own && !known.contains(key) {
                 each(verdict(
                     key,
@@ -389,6 +391,7 @@ mod tests {
             size: Some(size),
             sha256: Some(sha.into()),
             uploaded_at: None,
+            first_uploaded_at: None,
         }
     }
 
