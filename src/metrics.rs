@@ -17,6 +17,7 @@ pub const ROUTES: &[&str] = &[
     "backup",
     "presign",
     "stats",
+    "verifications_last",
     "metrics",
     "other",
 ];

@@ -1285,3 +1285,47 @@ fn requests_inside_a_burst_of_idle_connections_are_answered_at_once() {
     drop(idle);
     api.assert_alive();
 }
+
+#[test]
+fn the_last_verify_is_served_at_verifications_last_health_and_metrics() {
+    let ws = inventory_with(3);
+    let api = serve(&ws, &[]);
+    let (status, body, _) = api.get("/verifications/last", Some(TOKEN));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no verify has finished yet"), "{body}");
+    drop(api);
+
+    std::fs::remove_file(ws.archive().join("FGT-1/fw-001.log.gz")).unwrap();
+    let out = ws.on_archive("verify", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let api = serve(&ws, &[]);
+    let (status, _, _) = api.get("/verifications/last", None);
+    assert_eq!(status, 401, "the verify record needs a token");
+    let (status, body, _) = api.get("/verifications/last", Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["checked"], 3);
+    assert_eq!(v["missing"], 1);
+    assert_eq!(v["ok"], 2);
+    let (_, health, _) = api.get("/health", None);
+    let h: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(h["last_verify"]["status"], "failed", "{health}");
+    assert!(
+        h["last_verify"]["destination"].is_null(),
+        "no details without a token"
+    );
+    let (_, metrics, _) = api.get("/metrics", Some(TOKEN));
+    assert!(
+        metrics.contains("fgbackup_verify_last_success 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fgbackup_verify_last_objects{result=\"missing\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("fgbackup_verify_last_timestamp_seconds "),
+        "{metrics}"
+    );
+}

@@ -403,6 +403,7 @@ fn route_name(path: &str) -> &'static str {
         ["", "backups", "last"] => "backups_last",
         ["", "backups", _] => "backup",
         ["", "backups", _, "presign"] => "presign",
+        ["", "verifications", "last"] => "verifications_last",
         _ => "other",
     }
 }
@@ -466,7 +467,11 @@ fn dispatch(
         "health" => {
             only_params(params, &[])?;
             let last = db.last_success()?;
-            let mut body = json!({"status": "ok", "database": "ok", "last_success": last});
+            // /health needs no token: the verdict and its time only.
+            let verify = db
+                .last_verification()?
+                .map(|v| json!({"status": v.json["status"], "finished_at": v.json["finished_at"]}));
+            let mut body = json!({"status": "ok", "database": "ok", "last_success": last, "last_verify": verify});
             let mut status = 200;
             if cfg.daemon_mode
                 && let Some(upload) = metrics.upload_health()
@@ -496,6 +501,16 @@ fn dispatch(
             }
         }
         "presign" => presign(path, params, cfg, db),
+        "verifications_last" => {
+            only_params(params, &[])?;
+            match db.last_verification()? {
+                Some(v) => Ok(json_answer(200, &v.json)),
+                None => Err(Failure::Client(
+                    404,
+                    "no verify has finished yet: run 'fgbackup verify'".into(),
+                )),
+            }
+        }
         "stats" => {
             only_params(params, &["date_from", "date_to"])?;
             let from = date_param(params, "date_from")?;
@@ -516,7 +531,7 @@ fn dispatch(
         _ => Err(Failure::Client(
             404,
             format!(
-                "no such endpoint {path}: try /health, /backups, /backups/last, /backups/{{id}}, /stats, /metrics"
+                "no such endpoint {path}: try /health, /backups, /backups/last, /backups/{{id}}, /stats, /verifications/last, /metrics"
             ),
         )),
     }
@@ -666,6 +681,36 @@ fn presign(
     ))
 }
 
+/// The newest verify's figures, from the inventory.
+fn render_verify_metrics(out: &mut String, db: &Reader) -> std::result::Result<(), Failure> {
+    let Some(v) = db.last_verification()? else {
+        return Ok(());
+    };
+    metrics::gauge(
+        out,
+        "fgbackup_verify_last_success",
+        "1 if the newest finished verify found every object intact and nothing extra.",
+        if v.ok { 1.0 } else { 0.0 },
+        "gauge",
+    );
+    if let Some(t) = v.finished_unix {
+        metrics::gauge(
+            out,
+            "fgbackup_verify_last_timestamp_seconds",
+            "End of the newest finished verify.",
+            t as f64,
+            "gauge",
+        );
+    }
+    out.push_str("# HELP fgbackup_verify_last_objects Objects of the newest finished verify, by result.\n# TYPE fgbackup_verify_last_objects gauge\n");
+    for (result, n) in &v.counts {
+        out.push_str(&format!(
+            "fgbackup_verify_last_objects{{result=\"{result}\"}} {n}\n"
+        ));
+    }
+    Ok(())
+}
+
 fn render_db_metrics(
     out: &mut String,
     cfg: &ServeConfig,
@@ -691,6 +736,7 @@ fn render_db_metrics(
         let status = status.replace(['"', '\\', '\n'], "_");
         out.push_str(&format!("fgbackup_db_rows{{status=\"{status}\"}} {n}\n"));
     }
+    render_verify_metrics(out, db)?;
     if let Some(run) = db.last_run()? {
         metrics::gauge(
             out,

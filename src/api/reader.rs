@@ -29,6 +29,7 @@ pub struct Reader {
     conn: Connection,
     select: String,
     has_runs: bool,
+    has_verifications: bool,
 }
 
 impl Reader {
@@ -73,10 +74,18 @@ impl Reader {
                 |r| r.get(0),
             )
             .map_err(|e| e.to_string())?;
+        let has_verifications: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'verifications'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
         Ok(Reader {
             conn,
             select,
             has_runs,
+            has_verifications,
         })
     }
 
@@ -245,6 +254,69 @@ impl Reader {
                     bytes: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
                     duration_ms: r.get::<_, Option<i64>>(4)?.unwrap_or(0),
                     finished_unix: r.get(5)?,
+                })
+            })
+            .optional()
+    }
+}
+
+/// The newest finished `verify`, as the API and `/metrics` show it.
+#[derive(Debug, Clone)]
+pub struct LastVerify {
+    pub json: Value,
+    pub ok: bool,
+    pub finished_unix: Option<i64>,
+    /// `(result, count)` for ok, missing, altered, size_mismatch, extra, errors.
+    pub counts: Vec<(&'static str, i64)>,
+}
+
+impl Reader {
+    /// The newest finished verify, if the table exists and has one.
+    pub fn last_verification(&self) -> rusqlite::Result<Option<LastVerify>> {
+        if !self.has_verifications {
+            return Ok(None);
+        }
+        const COUNTS: [&str; 6] = [
+            "ok",
+            "missing",
+            "altered",
+            "size_mismatch",
+            "extra",
+            "errors",
+        ];
+        self.conn
+            .prepare_cached(
+                "SELECT id, started_at, finished_at, destination, scope, status, checked, read_back,
+                        ok, missing, altered, size_mismatch, extra, errors, bytes_read, duration_ms,
+                        exit_code, CAST(strftime('%s', finished_at) AS INTEGER)
+                 FROM verifications WHERE status != 'running' ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([], |r| {
+                let names = [
+                    "id", "started_at", "finished_at", "destination", "scope", "status", "checked",
+                    "read_back", "ok", "missing", "altered", "size_mismatch", "extra", "errors",
+                    "bytes_read", "duration_ms", "exit_code",
+                ];
+                let mut m = Map::new();
+                for (i, n) in names.iter().enumerate() {
+                    let v = match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Integer(x) => Value::from(x),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            Value::from(String::from_utf8_lossy(t).into_owned())
+                        }
+                        _ => Value::Null,
+                    };
+                    m.insert((*n).to_string(), v);
+                }
+                let counts = COUNTS
+                    .iter()
+                    .map(|c| (*c, m.get(*c).and_then(Value::as_i64).unwrap_or(0)))
+                    .collect();
+                Ok(LastVerify {
+                    ok: m.get("status").and_then(Value::as_str) == Some("ok"),
+                    finished_unix: r.get(17)?,
+                    counts,
+                    json: Value::Object(m),
                 })
             })
             .optional()
