@@ -609,3 +609,33 @@ fn prune_is_a_dry_run_by_default_refuses_short_retention_and_is_recorded_in_the_
         stdout(&out)
     );
 }
+
+#[test]
+fn verify_shows_progress_on_a_terminal_and_not_in_a_pipe() {
+    let ws = Workspace::new();
+    for i in 0..3 {
+        ws.write_gz(&format!("FGT-C/{i}.log.gz"), 50, i);
+    }
+    let out = ws.upload_local(&[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let cmd = format!(
+        "{} verify --dest file://{} --db {}",
+        env!("CARGO_BIN_EXE_fgbackup"),
+        ws.archive().display(),
+        ws.db().display()
+    );
+    // util-linux `script` gives the command a pseudo-terminal.
+    let tty = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&tty.stdout);
+    assert!(text.contains("verify: 1/3 objects"), "{text}");
+    assert!(text.contains("3 ok"), "{text}");
+    let piped = ws.on_archive("verify", &[]);
+    assert!(
+        !stderr(&piped).contains("objects, 0 problem"),
+        "{}",
+        stderr(&piped)
+    );
+}

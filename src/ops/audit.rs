@@ -132,9 +132,12 @@ fn run_checks(
         retries: target.retries,
     };
     let mut db_error = None;
+    let total = expected.len();
+    let mut progress = Progress::new();
     let mut each = |v: Verdict| {
         tally.add(&v);
         if v.finding != Finding::Ok {
+            progress.clear();
             let line = format!("{:<13} {}: {}", v.finding.as_str(), v.key, v.detail);
             println!("{line}");
             problems.push(line);
@@ -144,12 +147,58 @@ fn run_checks(
         } else {
             log::debug!("ok {}: {}", v.key, v.detail);
         }
+        progress.show(tally, total);
     };
     let cut = verify::check(store, &plan, expected, known, &mut each)
         .map_err(|e| Error::runtime(e.message))?;
+    progress.clear();
     match db_error {
         Some(e) => Err(e),
         None => Ok(cut),
+    }
+}
+
+/// A one-line count on stderr, redrawn at most twice a second, only when
+/// stderr is a terminal: the journal and cron mail get problems and the
+/// summary, not a ticker.
+struct Progress {
+    tty: bool,
+    last: Option<Instant>,
+    drawn: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        use std::io::IsTerminal;
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+            drawn: false,
+        }
+    }
+
+    fn show(&mut self, tally: &Tally, total: usize) {
+        if !self.tty || self.last.is_some_and(|t| t.elapsed().as_millis() < 500) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.drawn = true;
+        let secs = tally.elapsed().as_secs_f64().max(0.001);
+        let mib = tally.bytes_read as f64 / (1024.0 * 1024.0);
+        eprint!(
+            "\r\x1b[Kverify: {}/{total} objects, {} problem(s), {mib:.1} MiB read ({:.1} MiB/s)",
+            tally.checked(),
+            tally.problems(),
+            mib / secs
+        );
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[K");
+            self.drawn = false;
+            self.last = None;
+        }
     }
 }
 
