@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Upload benchmark: fgbackup against rclone on the same data and the same
-# loopback S3 server (s3s-fs) in one run, over HTTP and over HTTPS (haproxy
-# terminating TLS in front of s3s-fs, with a throwaway CA), in copy mode
-# (fgbackup upload vs rclone copy) and delete mode (fgbackup upload --delete,
-# which also inflates every .gz to prove it complete, vs rclone move).
-# Prints wall time, client CPU seconds per GB and peak RSS of each run.
+# Upload and verify benchmark: fgbackup against rclone on the same data and
+# the same loopback S3 server (s3s-fs) in one run, over HTTP and over HTTPS
+# (haproxy terminating TLS in front of s3s-fs, with a throwaway CA), in copy
+# mode (fgbackup upload vs rclone copy), delete mode (fgbackup upload --delete,
+# which also inflates every .gz to prove it complete, vs rclone move) and
+# verify mode (fgbackup verify --all vs rclone check --download, both reading
+# back every object of one bucket fgbackup uploaded once, before the first
+# verify round; rclone also reads the local copy it compares with).
+# Prints wall time, client CPU seconds per GB and peak RSS of each run; a
+# verify or check that does not report every object intact fails the bench.
 #
 #   scripts/bench.sh [SMALL_FILES] [BIG_FILES] [BIG_SIZE]
 #   defaults: 200 files of ~100 KB and 4 files of 64 MiB (compressed sizes)
 #   REPEAT=3 runs every pair three times; WORKERS sets parallelism (default 4);
-#   ONLY="http-copy https-delete" picks modes.
+#   ONLY="http-copy https-verify" picks modes (default: all six).
+#   The binary is built in $CARGO_TARGET_DIR when set, else in target/.
 #
 # Needs: s3s-fs (cargo install s3s-fs@0.14.1 --features binary --locked),
 # rclone, haproxy, openssl and GNU time (apt-get install rclone haproxy openssl time).
@@ -21,7 +26,7 @@ BIG=${2:-4}
 BIG_SIZE=${3:-64M}
 WORKERS=${WORKERS:-4}
 REPEAT=${REPEAT:-1}
-ONLY=${ONLY:-"http-copy http-delete https-copy https-delete"}
+ONLY=${ONLY:-"http-copy http-delete https-copy https-delete http-verify https-verify"}
 S3S_FS=${S3S_FS:-$(command -v s3s-fs || echo "$HOME/.cargo/bin/s3s-fs")}
 for tool in rclone haproxy openssl; do
   command -v $tool >/dev/null || { echo "bench: $tool missing: apt-get install $tool" >&2; exit 2; }
@@ -30,7 +35,7 @@ done
 [ -x "$S3S_FS" ] || { echo "bench: s3s-fs missing: cargo install s3s-fs@0.14.1 --features binary --locked" >&2; exit 2; }
 
 cargo build --release --quiet
-BIN=$PWD/target/release/fgbackup
+BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/fgbackup
 WORK=$(mktemp -d /tmp/fgbench.XXXXXX)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -83,6 +88,46 @@ wait_port "$TLS_PORT"
 unset AWS_CA_BUNDLE SSL_CERT_FILE SSL_CERT_DIR REQUESTS_CA_BUNDLE CURL_CA_BUNDLE
 export AWS_ACCESS_KEY_ID=benchkey AWS_SECRET_ACCESS_KEY=benchsecret
 N=0
+rc_remote() { echo ":s3,provider=Other,endpoint='$1',access_key_id=benchkey,secret_access_key=benchsecret,region=us-east-1:$2"; }
+
+# The bucket both verifiers read: uploaded once by fgbackup (keys are the
+# paths relative to --dir, so rclone check can compare it with the same
+# tree), with the inventory verify reads. Done on the first verify round.
+VERIFY_READY=
+prepare_verify() {
+  [ -n "$VERIFY_READY" ] && return
+  mkdir -p "$WORK/s3/fg-verify"
+  cp -a "$WORK/logs" "$WORK/src-verify"
+  $BIN upload --dir "$WORK/src-verify" --bucket fg-verify --endpoint "http://127.0.0.1:$S3_PORT" \
+    --db "$WORK/fg-verify.db" --min-age 0 --workers "$WORKERS" --retries 0 >"$WORK/upload-verify.log" 2>&1 ||
+    { echo "bench: FAILED: fgbackup upload of the verify data set:" >&2; tail -20 "$WORK/upload-verify.log" >&2; exit 1; }
+  sync
+  VERIFY_READY=1
+}
+
+# verify SCHEME ENDPOINT: fgbackup verify --all and rclone check --download of
+# the same bucket; each must find all $FILES objects intact.
+verify() {
+  local scheme=$1 endpoint=$2 tls_fg=() tls_rc=() log
+  [ "$scheme" = https ] && { tls_fg=(--ca-file "$WORK/ca.pem"); tls_rc=(--ca-cert "$WORK/ca.pem"); }
+  prepare_verify
+  N=$((N + 1))
+  log="$WORK/verify-$N.log"
+  python3 scripts/measure.py "fgbackup $scheme verify" "$BYTES" --log "$log" -- \
+    $BIN verify --all --bucket fg-verify --endpoint "$endpoint" "${tls_fg[@]}" \
+    --db "$WORK/fg-verify.db" --workers "$WORKERS" --retries 0 ||
+    { echo "bench: FAILED: fgbackup verify --all over $scheme did not exit 0 (its output is above)" >&2; exit 1; }
+  grep -q "^verify: $FILES objects checked ($FILES read back.*: $FILES ok, 0 missing, 0 altered, 0 size_mismatch, 0 extra, 0 error" "$log" ||
+    { echo "bench: FAILED: fgbackup verify over $scheme did not read back all $FILES objects intact:" >&2; cat "$log" >&2; exit 1; }
+  log="$WORK/check-$N.log"
+  python3 scripts/measure.py "rclone check $scheme" "$BYTES" --log "$log" -- \
+    rclone check --download "$WORK/src-verify" "$(rc_remote "$endpoint" fg-verify)" \
+    --checkers "$WORKERS" --config /dev/null "${tls_rc[@]}" ||
+    { echo "bench: FAILED: rclone check --download over $scheme did not exit 0 (its output is above)" >&2; exit 1; }
+  grep -q ": 0 differences found" "$log" && grep -q ": $FILES matching files" "$log" ||
+    { echo "bench: FAILED: rclone check over $scheme did not match all $FILES files:" >&2; cat "$log" >&2; exit 1; }
+}
+
 # run MODE ROUND: one fgbackup run and one rclone run on fresh buckets (and,
 # in delete mode, on fresh copies of the data).
 run() {
@@ -92,6 +137,7 @@ run() {
   else
     endpoint="http://127.0.0.1:$S3_PORT"
   fi
+  [ "$action" = verify ] && { verify "$scheme" "$endpoint"; return; }
   [ "$action" = delete ] && { fg_extra=(--delete); verb=move; }
   N=$((N + 1))
   mkdir -p "$WORK/s3/fg-$N" "$WORK/s3/rc-$N"
@@ -102,7 +148,7 @@ run() {
     $BIN upload --dir "$WORK/src-fg" --bucket "fg-$N" --endpoint "$endpoint" "${tls_fg[@]}" \
     --db "$WORK/fg-$N.db" --min-age 0 --workers "$WORKERS" --retries 0 "${fg_extra[@]}"
   python3 scripts/measure.py "rclone $verb $scheme" "$BYTES" -- \
-    rclone $verb "$WORK/src-rc" ":s3,provider=Other,endpoint='$endpoint',access_key_id=benchkey,secret_access_key=benchsecret,region=us-east-1:rc-$N" \
+    rclone $verb "$WORK/src-rc" "$(rc_remote "$endpoint" "rc-$N")" \
     --transfers "$WORKERS" --checkers "$WORKERS" --config /dev/null "${tls_rc[@]}"
   if [ "$action" = delete ]; then
     left=$(find "$WORK/src-fg" -type f | wc -l)
@@ -115,4 +161,5 @@ for mode in $ONLY; do
   for round in $(seq "$REPEAT"); do run "$mode" "$round"; done
 done
 echo "   targets: copy wall <= rclone, cpu_per_GB <= 2.0, peak_rss <= 16 MiB;"
-echo "            delete wall <= rclone move, cpu_per_GB <= 6.0; https within 15% of http"
+echo "            delete wall <= rclone move, cpu_per_GB <= 6.0;"
+echo "            verify wall <= rclone check --download, peak_rss <= 16 MiB; https within 15% of http"

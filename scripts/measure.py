@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Run a command under GNU time and report wall time, CPU and peak RSS.
 
-Usage: measure.py LABEL BYTES -- COMMAND [ARGS...]
+Usage: measure.py LABEL BYTES [--log FILE] -- COMMAND [ARGS...]
 Prints one line: LABEL wall cpu cpu-per-GB peak-RSS exit-code.
+With --log, the command's stdout and stderr go to FILE (so a caller can check
+what it reported); otherwise stdout is discarded and stderr shown on failure.
 
 GNU time (a small C program) forks the command, so the peak RSS is the
 command's own; a child of this Python process would inherit Python's
@@ -16,11 +18,18 @@ import tempfile
 
 def main():
     label, nbytes = sys.argv[1], int(sys.argv[2])
-    cmd = sys.argv[sys.argv.index("--") + 1:]
+    sep = sys.argv.index("--")
+    opts, cmd = sys.argv[3:sep], sys.argv[sep + 1:]
+    log = opts[opts.index("--log") + 1] if "--log" in opts else None
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
-        proc = subprocess.run(
-            ["/usr/bin/time", "-o", report.name, "-f", "%e %U %S %M"] + cmd,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        timed = ["/usr/bin/time", "-o", report.name, "-f", "%e %U %S %M"] + cmd
+        if log:
+            with open(log, "wb") as out:
+                proc = subprocess.run(timed, stdout=out, stderr=subprocess.STDOUT)
+            with open(log, "rb") as out:
+                proc.stderr = out.read()
+        else:
+            proc = subprocess.run(timed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         fields = report.read().split()[-4:]
     wall, user, system, rss_kb = float(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])
     cpu = user + system
