@@ -443,6 +443,7 @@ pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
     let public_key = config::opt_string(&mut args, "--public-key")?.map(PathBuf::from);
     let target = config::parse_target(&mut args, &process_env)?;
     reject_rest(args, "verify")?;
+    date_range(&since, &until)?;
     if manifests && (since.is_some() || until.is_some()) {
         return Err(Error::usage(
             "--manifests checks the whole chain: drop --since/--until",
@@ -474,13 +475,28 @@ pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
     crate::ops::audit::verify(&target, &opts)
 }
 
-/// A `YYYY-MM-DD` flag.
+/// A `YYYY-MM-DD` flag: a real calendar day.
 fn date_flag(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<String>> {
     match config::opt_string(args, name)? {
-        Some(v) if !timefmt::is_date(&v) => Err(Error::usage(format!(
-            "{name} '{v}' is not a date: use YYYY-MM-DD, e.g. 2026-11-01"
-        ))),
+        Some(v)
+            if !timefmt::is_date(&v)
+                || timefmt::parse_iso8601(&format!("{v}T00:00:00Z")).is_none() =>
+        {
+            Err(Error::usage(format!(
+                "{name} '{v}' is not a date: use YYYY-MM-DD, e.g. 2026-11-01"
+            )))
+        }
         other => Ok(other),
+    }
+}
+
+/// `--since` after `--until` selects nothing: surely a typo.
+fn date_range(since: &Option<String>, until: &Option<String>) -> Result<()> {
+    match (since, until) {
+        (Some(s), Some(u)) if s > u => Err(Error::usage(format!(
+            "--since {s} is after --until {u}: swap them"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -501,11 +517,19 @@ pub fn restore(mut args: pico_args::Arguments) -> Result<i32> {
     let dry_run = args.contains("--dry-run");
     let target = config::parse_target(&mut args, &process_env)?;
     reject_rest(args, "restore")?;
+    date_range(&since, &until)?;
     let to = to
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::usage("restore needs --to DIR: the directory to restore into"))?;
-    // Links above --to are the admin's choice; below it, restore refuses them.
-    let to = std::fs::canonicalize(&to).unwrap_or_else(|_| PathBuf::from(&to));
+    // --to itself (and links above it) are the admin's choice; below it,
+    // restore refuses links.
+    if !dry_run {
+        std::fs::create_dir_all(&to)
+            .map_err(|e| Error::usage(format!("--to {to} cannot be created ({e})")))?;
+    }
+    let to = std::fs::canonicalize(&to)
+        .or_else(|_| std::env::current_dir().map(|d| d.join(&to)))
+        .map_err(|e| Error::usage(format!("--to {to} cannot be resolved ({e})")))?;
     let opts = crate::ops::restore::RestoreOptions {
         to,
         keys,

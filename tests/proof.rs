@@ -369,6 +369,23 @@ fn reindex_rebuilds_a_lost_inventory_to_the_same_rows_and_marks_what_it_cannot_p
     assert_eq!((status.as_str(), sha), ("reindexed_unproven", None));
     let out = ws.on_bucket("reindex", &ep, &[]);
     assert!(stdout(&out).contains("0 added"), "{}", stdout(&out));
+    // --read proves what nothing else could.
+    let out = ws.on_bucket("reindex", &ep, &["--read"]);
+    assert!(
+        stdout(&out).contains("1 added (0 proven by the stored checksum, 1 read back"),
+        "{}",
+        stdout(&out)
+    );
+    let (status, sha): (String, Option<String>) = conn
+        .query_row(
+            "SELECT status, sha256 FROM backups WHERE object_key = 'FGT-A/planted.log.gz' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "reindexed");
+    let planted = sha256_file(&server.object_path(BUCKET, "FGT-A/planted.log.gz"));
+    assert_eq!(sha, Some(planted));
 }
 
 /// Manifest objects of the test host, oldest first.
@@ -638,4 +655,178 @@ fn verify_shows_progress_on_a_terminal_and_not_in_a_pipe() {
         "{}",
         stderr(&piped)
     );
+}
+
+#[test]
+fn a_stop_signal_ends_a_long_read_back_within_seconds() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/a.log.gz", 10, 1);
+    let out = ws.upload_local(&[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A 64 GiB object (sparse: no disk used) that takes minutes to hash,
+    // recorded in the inventory with that size so verify reads it.
+    let big = ws.archive().join("FGT-A/huge.log.gz");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute(
+            "INSERT INTO backups (filename, sha256, uploaded_at, backup_date, status, object_key, size_bytes)
+             VALUES ('huge.log.gz', 'aa', '2026-01-01T00:00:00Z', '2026-01-01', 'uploaded', 'FGT-A/huge.log.gz', ?1)",
+            [64i64 << 30],
+        )
+        .unwrap();
+    let mut args = vec!["verify".to_string(), "--dest".into()];
+    args.push(format!("file://{}", ws.archive().display()));
+    args.extend(["--db".to_string(), ws.db().display().to_string()]);
+    let mut child = ws
+        .command(&args, &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until it is deep into the read (bytes read, from /proc).
+    let io = format!("/proc/{}/io", child.id());
+    let read = || -> u64 {
+        std::fs::read_to_string(&io)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("rchar: ")
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let t0 = std::time::Instant::now();
+    while read() < 256 << 20 {
+        assert!(t0.elapsed().as_secs() < 60, "verify never started reading");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stopped = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if stopped.elapsed().as_secs() > 10 {
+            let _ = child.kill();
+            panic!("verify still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+}
+
+#[test]
+fn restore_never_writes_through_a_planted_link() {
+    let ws = Workspace::new();
+    ws.write_gz("x/FGT-A/a.log.gz", 50, 1);
+    let out = ws.upload_local(&[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let to = ws.home().join("to");
+    let outside = ws.home().join("outside");
+    std::fs::create_dir_all(outside.join("FGT-A")).unwrap();
+    std::fs::create_dir_all(&to).unwrap();
+    // A directory on the way is a link to elsewhere.
+    std::os::unix::fs::symlink(&outside, to.join("x")).unwrap();
+    let to_s = to.display().to_string();
+    let out = ws.on_archive("restore", &["--to", &to_s]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("is a link or a file"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        tree(&outside).is_empty(),
+        "nothing written through the link"
+    );
+
+    // Temporary names planted as links to a victim file: never opened.
+    std::fs::remove_file(to.join("x")).unwrap();
+    std::fs::create_dir_all(to.join("x/FGT-A")).unwrap();
+    let victim = ws.home().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    for n in 0..64 {
+        let _ = std::os::unix::fs::symlink(
+            &victim,
+            to.join(format!("x/FGT-A/.fgbackup-restore-{n}.tmp")),
+        );
+    }
+    let out = ws.on_archive("restore", &["--to", &to_s]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    let restored = to.join("x/FGT-A/a.log.gz");
+    assert!(
+        std::fs::symlink_metadata(&restored)
+            .unwrap()
+            .file_type()
+            .is_file()
+    );
+    assert_eq!(
+        std::fs::read(&restored).unwrap(),
+        std::fs::read(ws.logs().join("x/FGT-A/a.log.gz")).unwrap()
+    );
+}
+
+#[test]
+fn a_key_archived_again_after_a_prune_is_verified_again() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/a.log.gz", 50, 1);
+    let out = ws.upload_local(&[], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    age_rows(&ws, "2024-01-01T00:00:00Z");
+    let out = ws.on_archive("prune", &["--older-than", "400", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = ws.upload_local(&[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::remove_file(ws.archive().join("FGT-A/a.log.gz")).unwrap();
+    let out = ws.on_archive("verify", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(lines_with(&out, "missing")[0].contains("FGT-A/a.log.gz"));
+}
+
+#[test]
+fn verify_refuses_impossible_dates_and_an_empty_selection() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/a.log.gz", 50, 1);
+    assert_eq!(ws.upload_local(&[], &[]).status.code(), Some(0));
+    for bad in [
+        &["--since", "2026-13-45"][..],
+        &["--since", "2026-02-01", "--until", "2026-01-01"],
+    ] {
+        let out = ws.on_archive("verify", bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+    let out = ws.on_archive("verify", &["--until", "2000-01-01"]);
+    assert_eq!(out.status.code(), Some(1), "checking nothing is not a pass");
+    assert!(
+        stdout(&out).contains("nothing to verify"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_manifest_is_written_daily_even_when_nothing_was_archived() {
+    let (server, ws, key, public) = chained_archive();
+    let out = ws.on_bucket(
+        "verify",
+        &server.endpoint(),
+        &["--manifests", "--public-key", &public],
+    );
+    assert_eq!(out.status.code(), Some(0), "fresh chain: {}", stdout(&out));
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute(
+        "UPDATE manifests SET created_at = '2026-01-01T00:00:00Z'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    // A new manifest is due (the last is "old"): written although nothing new was archived.
+    let out = ws.upload(&server, &["--manifest-key", &key]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(manifests(&server).len(), 4, "the daily heartbeat manifest");
 }

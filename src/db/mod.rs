@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS manifests (
 CREATE TABLE IF NOT EXISTS prunes (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   object_key TEXT NOT NULL,
+  backup_id INTEGER,             -- the newest backups row of the key when pruned
   sha256 TEXT,
   size_bytes INTEGER,
   pruned_at TEXT NOT NULL,

@@ -19,6 +19,8 @@ pub struct Expected {
     pub uploaded_at: Option<String>,
     /// When the key was first archived: the object's age, for `prune`.
     pub first_uploaded_at: Option<String>,
+    /// The newest row's id (`None` for expectations from manifests).
+    pub row_id: Option<i64>,
 }
 
 /// Which rows `verify` and `restore` look at.
@@ -55,17 +57,19 @@ const KEY: &str = "COALESCE(object_key, filename)";
 impl Inventory {
     /// The newest archived row of every key matching `sel`, in key order.
     /// `statuses` are the statuses whose object exists in the archive;
-    /// keys removed by `prune` are left out.
+    /// keys removed by `prune` since their newest row are left out (a key
+    /// archived again after a prune is expected again).
     pub fn archived(&self, statuses: &[&str], sel: &Selection) -> Result<Vec<Expected>> {
         let marks = vec!["?"; statuses.len()].join(",");
         let sql = format!(
-            "SELECT g.k, b.size_bytes, b.sha256, b.uploaded_at, g.first_at
+            "SELECT g.k, b.size_bytes, b.sha256, b.uploaded_at, g.first_at, g.last_id
              FROM (SELECT {KEY} AS k, MAX(id) AS last_id, MIN(uploaded_at) AS first_at
                    FROM backups WHERE status IN ({marks}) GROUP BY {KEY}) g
              JOIN backups b ON b.id = g.last_id
              WHERE substr(g.k, 1, length(?)) = ?
                AND b.backup_date >= ? AND b.backup_date <= ?
-               AND g.k NOT IN (SELECT object_key FROM prunes)
+               AND NOT EXISTS (SELECT 1 FROM prunes p
+                               WHERE p.object_key = g.k AND p.backup_id >= g.last_id)
              ORDER BY g.k"
         );
         let mut args: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
@@ -82,6 +86,7 @@ impl Inventory {
                     sha256: r.get(2)?,
                     uploaded_at: r.get(3)?,
                     first_uploaded_at: r.get(4)?,
+                    row_id: r.get(5)?,
                 })
             })?;
             rows.collect()
@@ -274,12 +279,19 @@ impl Inventory {
         run().map_err(|e| self.err(e))
     }
 
-    /// Records an object `prune` removed.
-    pub fn record_prune(&self, key: &str, sha256: Option<&str>, size: Option<u64>) -> Result<()> {
+    /// Records an object `prune` removed; `e.row_id` ties the removal to
+    /// the rows up to it, so a later upload of the key counts again.
+    pub fn record_prune(&self, e: &Expected, size: Option<u64>) -> Result<()> {
         self.conn
             .execute(
-                "INSERT INTO prunes (object_key, sha256, size_bytes, pruned_at) VALUES (?1, ?2, ?3, ?4)",
-                params![key, sha256, size.map(|s| s as i64), timefmt::iso8601(SystemTime::now())],
+                "INSERT INTO prunes (object_key, backup_id, sha256, size_bytes, pruned_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    e.key,
+                    e.row_id,
+                    e.sha256,
+                    size.map(|s| s as i64),
+                    timefmt::iso8601(SystemTime::now())
+                ],
             )
             .map_err(|e| self.err(e))?;
         Ok(())

@@ -88,6 +88,18 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         let archived = inv.archived(&Status::archived_names(), &sel)?;
         (archived, inv.known_keys()?)
     };
+    if expected.is_empty() && !opts.manifests {
+        println!(
+            "verify: nothing to verify: the inventory {} has no archived files under this --prefix/--since/--until",
+            target.db_path.display()
+        );
+        return Ok(1);
+    }
+    if opts.manifests && opts.public_key.is_none() {
+        println!(
+            "verify: note: signatures checked with the public key stored in the archive; pass --public-key with your own copy, or whoever can replace objects can re-sign the chain"
+        );
+    }
     let id = inv.start_verification(&store.describe(), &scope(target, opts))?;
     let mut tally = Tally {
         started: Some(Instant::now()),
@@ -269,6 +281,9 @@ fn scope(target: &Target, opts: &VerifyOptions) -> String {
     }
     if let Some(d) = &opts.until {
         s.push(format!("until {d}"));
+    }
+    if opts.manifests && opts.public_key.is_none() {
+        s.push("public key from the archive, not pinned".into());
     }
     if opts.sample < 100.0 {
         s.push(format!("sample {}%", opts.sample));

@@ -306,6 +306,7 @@ fn walk_host(
         problem(&format!("{root}{host}/"), "no manifests".into());
         return;
     };
+    stale_check(store, newest, &mut problem);
     let mut seen: HashSet<String> = HashSet::new();
     let mut next: Option<(String, Option<String>)> = Some(((*newest).clone(), None));
     // Newest first: a key's first record is its latest, pruning included.
@@ -364,6 +365,28 @@ fn walk_host(
                 "not linked from the newest manifest (removed link, or a forged manifest)".into(),
             );
         }
+    }
+}
+
+/// A chain whose newest manifest is older than two heartbeats ends in a
+/// gap: the collector stopped, or its newest manifests (and the objects
+/// they list) were removed. Either way an auditor must hear of it.
+fn stale_check(store: &dyn Store, newest: &str, problem: &mut dyn FnMut(&str, String)) {
+    let created = store
+        .get(newest)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| timefmt::parse_iso8601(v.get("created_at")?.as_str()?));
+    let age = created.map(|t| timefmt::unix_seconds(SystemTime::now()) - t);
+    let limit = 2 * HEARTBEAT.as_secs() as i64;
+    if let Some(age) = age.filter(|a| *a > limit) {
+        problem(
+            newest,
+            format!(
+                "the newest manifest is {} h old, but one is written at least daily: the collector stopped uploading, or newer manifests were removed",
+                age / 3600
+            ),
+        );
     }
 }
 
@@ -432,6 +455,7 @@ fn collect(
                 .and_then(Value::as_str)
                 .map(String::from),
             first_uploaded_at: None,
+            row_id: None,
         };
         records.insert(key.to_string(), (manifest.to_string(), e));
     }
@@ -454,5 +478,43 @@ pub fn after_run(cfg: &crate::config::UploadConfig) {
         Ok(Some(key)) => log::info!("manifest {key} written"),
         Ok(None) => log::debug!("no manifest needed: nothing archived since the last one"),
         Err(e) => log::error!("manifest not written: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::local::LocalStore;
+
+    fn put(store: &LocalStore, key: &str, created_at: &str) {
+        let body = format!("{{\"created_at\":\"{created_at}\"}}");
+        let sha = hex(&Sha256::digest(body.as_bytes()));
+        let up = Upload {
+            key,
+            body: Body::Memory(body.as_bytes()),
+            size: body.len() as u64,
+            sha256: &sha,
+            parts: None,
+        };
+        store.put(&up).unwrap();
+    }
+
+    #[test]
+    fn a_chain_older_than_two_heartbeats_is_a_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf());
+        let fresh = timefmt::iso8601(SystemTime::now());
+        put(&store, "old.json", "2026-01-01T00:00:00Z");
+        put(&store, "new.json", &fresh);
+        let mut problems = Vec::new();
+        stale_check(&store, "new.json", &mut |k, why| {
+            problems.push(format!("{k}: {why}"))
+        });
+        assert!(problems.is_empty(), "{problems:?}");
+        stale_check(&store, "old.json", &mut |k, why| {
+            problems.push(format!("{k}: {why}"))
+        });
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].contains("h old"), "{problems:?}");
     }
 }

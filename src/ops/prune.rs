@@ -88,7 +88,7 @@ pub fn prune(target: &Target, opts: &PruneOptions) -> Result<i32> {
         }
         match remove(store.as_ref(), target.retries, &breaker, e, head.is_some()) {
             Ok(()) => {
-                inv.record_prune(&e.key, e.sha256.as_deref(), head.as_ref().map(|h| h.size))?;
+                inv.record_prune(e, head.as_ref().map(|h| h.size))?;
                 println!("pruned    {}", e.key);
                 pruned += 1;
                 bytes += size;

@@ -39,8 +39,13 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     let store = super::archive::open_destination(&target.destination, &target.transfer, 1, true)?;
     store.check().map_err(|e| Error::runtime(e.message))?;
     let read = read || store.read_back_is_cheap();
+    // With --read, rows nothing proved are done again, this time proven.
+    let statuses: Vec<&str> = Status::archived_names()
+        .into_iter()
+        .filter(|s| !read || *s != Status::ReindexedUnproven.as_str())
+        .collect();
     let known: HashSet<String> = inv
-        .archived(&Status::archived_names(), &Selection::default())?
+        .archived(&statuses, &Selection::default())?
         .into_iter()
         .map(|e| e.key)
         .collect();

@@ -77,7 +77,7 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
             return Ok(1);
         }
         let path = local_path(target, opts, &e.key)?;
-        match restore_one(store.as_ref(), target.retries, &breaker, e, &path) {
+        match restore_one(store.as_ref(), target.retries, &breaker, e, &opts.to, &path) {
             Ok(Restored::Done(n)) => {
                 log::info!("restored {} -> {}", e.key, path.display());
                 done += 1;
@@ -156,8 +156,11 @@ fn restore_one(
     retries: u32,
     breaker: &Breaker,
     e: &Expected,
+    to: &Path,
     path: &Path,
 ) -> std::result::Result<Restored, String> {
+    let dir = path.parent().ok_or("no parent directory")?;
+    make_dirs(to, dir)?;
     if let Some(existing) = already_there(path)? {
         return Ok(if Some(&existing) == e.sha256.as_ref() {
             Restored::Present
@@ -165,13 +168,11 @@ fn restore_one(
             Restored::Exists
         });
     }
-    let dir = path.parent().ok_or("no parent directory")?;
-    make_dirs(dir)?;
-    let tmp = dir.join(format!(".fgbackup-restore-{}.tmp", std::process::id()));
-    let result = fetch(store, retries, breaker, &e.key, &tmp)
-        .and_then(|rb| prove(e, &rb).map(|()| rb.size))
-        .and_then(|size| publish(&tmp, path).map(|p| (p, size)));
-    let _ = fs::remove_file(&tmp);
+    let result = fetch(store, retries, breaker, &e.key, dir).and_then(|(tmp, rb)| {
+        let published = prove(e, &rb).and_then(|()| publish(&tmp, path));
+        let _ = fs::remove_file(&tmp);
+        published.map(|p| (p, rb.size))
+    });
     match result {
         Ok((true, size)) => Ok(Restored::Done(size)),
         Ok((false, _)) => Ok(Restored::Exists),
@@ -194,29 +195,74 @@ fn already_there(path: &Path) -> std::result::Result<Option<String>, String> {
     }
 }
 
-/// Streams the object into a fresh `tmp` (each attempt starts over) and
-/// syncs it to disk.
+/// Streams the object into a new temporary file in `dir` (each attempt
+/// starts over in a new one) and syncs it; returns its path.
 fn fetch(
     store: &dyn Store,
     retries: u32,
     breaker: &Breaker,
     key: &str,
-    tmp: &Path,
-) -> std::result::Result<ReadBack, String> {
+    dir: &Path,
+) -> std::result::Result<(PathBuf, ReadBack), String> {
+    let mut tmp = PathBuf::new();
     let attempt = || -> std::result::Result<Option<ReadBack>, StoreError> {
-        let mut file = File::create(tmp)
-            .map_err(|e| StoreError::permanent(format!("cannot create {}: {e}", tmp.display())))?;
+        let _ = fs::remove_file(&tmp);
+        let (path, mut file) = create_tmp(dir).map_err(StoreError::permanent)?;
+        tmp = path;
         let rb = store.read_object(key, &mut file)?;
         file.flush()
             .and_then(|()| file.sync_all())
             .map_err(|e| StoreError::permanent(format!("cannot write {}: {e}", tmp.display())))?;
         Ok(rb)
     };
-    match retry::with_retries(retries, breaker, attempt) {
-        Ok(Some(rb)) => Ok(rb),
-        Ok(None) => Err("the object is missing from the archive (run 'fgbackup verify')".into()),
-        Err(e) => Err(e.message),
+    let result = retry::with_retries(retries, breaker, attempt);
+    match result {
+        Ok(Some(rb)) => Ok((tmp, rb)),
+        other => {
+            let _ = fs::remove_file(&tmp);
+            match other {
+                Ok(_) => {
+                    Err("the object is missing from the archive (run 'fgbackup verify')".into())
+                }
+                Err(e) => Err(e.message),
+            }
+        }
     }
+}
+
+/// A new file `.fgbackup-restore-PID-N-NANOS.tmp` in `dir`: `O_EXCL` and
+/// `O_NOFOLLOW`, so a file or link planted at a guessed name is never
+/// opened (it would redirect the bytes outside `--to`).
+fn create_tmp(dir: &Path) -> std::result::Result<(PathBuf, File), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    for _ in 0..16 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!(
+            ".fgbackup-restore-{}-{n}-{nanos}.tmp",
+            std::process::id()
+        ));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        }
+    }
+    Err(format!(
+        "cannot create a temporary file in {}: every name taken",
+        dir.display()
+    ))
 }
 
 /// The bytes written must be the bytes archived.
@@ -255,28 +301,34 @@ fn publish(tmp: &Path, path: &Path) -> std::result::Result<bool, String> {
     Ok(true)
 }
 
-/// Creates `dir` and its parents, refusing to go through a symlink that
-/// could lead the restore outside `--to`.
-fn make_dirs(dir: &Path) -> std::result::Result<(), String> {
-    match fs::symlink_metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(format!(
-            "{} is not a directory (a file or a link is there)",
-            dir.display()
-        )),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            if let Some(parent) = dir.parent() {
-                make_dirs(parent)?;
+/// Creates `dir` below `to` one component at a time, refusing any
+/// component that is a link or not a directory: nothing may lead the
+/// restore outside `to`.
+fn make_dirs(to: &Path, dir: &Path) -> std::result::Result<(), String> {
+    let rel = dir
+        .strip_prefix(to)
+        .map_err(|_| format!("{} is outside {}", dir.display(), to.display()))?;
+    let mut at = to.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(format!(
+                    "{} is a link or a file, not a directory: nothing is restored through it",
+                    at.display()
+                ));
             }
-            match fs::create_dir(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&at) {
                 Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                    Err(format!("cannot create {}: {e}", dir.display()))
+                    return Err(format!("cannot create {}: {e}", at.display()));
                 }
-                _ => Ok(()),
-            }
+                _ => {}
+            },
+            Err(e) => return Err(format!("cannot stat {}: {e}", at.display())),
         }
-        Err(e) => Err(format!("cannot stat {}: {e}", dir.display())),
     }
+    Ok(())
 }
 
 #[cfg(test)]

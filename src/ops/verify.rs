@@ -285,7 +285,8 @@ struct StopSink;
 impl Write for StopSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if signal::stop_requested() {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "stop signal"));
+            // Not `Interrupted`: `write_all` retries that kind forever.
+            return Err(io::Error::other("stopped by a signal"));
         }
         Ok(buf.len())
     }
@@ -392,6 +393,7 @@ mod tests {
             sha256: Some(sha.into()),
             uploaded_at: None,
             first_uploaded_at: None,
+            row_id: None,
         }
     }
 
