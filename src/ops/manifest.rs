@@ -283,23 +283,8 @@ fn walk_host(
 ) {
     let mut problem =
         |key: &str, why: String| walk.problems.push(format!("chain         {key}: {why}"));
-    let pub_key = format!("{root}{host}/ed25519.pub");
-    let public = match pinned {
-        Some(p) => p.to_string(),
-        None => match store
-            .get(&pub_key)
-            .ok()
-            .and_then(|b| sign::parse_public_key(&String::from_utf8_lossy(&b)))
-        {
-            Some(p) => p,
-            None => {
-                problem(
-                    &pub_key,
-                    "no public key to check signatures with (pass --public-key)".into(),
-                );
-                return;
-            }
-        },
+    let Some(public) = host_public_key(store, root, host, pinned, &mut problem) else {
+        return;
     };
     let manifests: Vec<&String> = keys.iter().filter(|k| k.ends_with(".json")).collect();
     let Some(newest) = manifests.last() else {
@@ -366,6 +351,32 @@ fn walk_host(
             );
         }
     }
+}
+
+/// The key to check a host's signatures with: the pinned one, else the
+/// copy the archive holds (a problem line when there is none).
+fn host_public_key(
+    store: &dyn Store,
+    root: &str,
+    host: &str,
+    pinned: Option<&str>,
+    problem: &mut dyn FnMut(&str, String),
+) -> Option<String> {
+    if let Some(p) = pinned {
+        return Some(p.to_string());
+    }
+    let pub_key = format!("{root}{host}/ed25519.pub");
+    let found = store
+        .get(&pub_key)
+        .ok()
+        .and_then(|b| sign::parse_public_key(&String::from_utf8_lossy(&b)));
+    if found.is_none() {
+        problem(
+            &pub_key,
+            "no public key to check signatures with (pass --public-key)".into(),
+        );
+    }
+    found
 }
 
 /// A chain whose newest manifest is older than two heartbeats ends in a
