@@ -54,17 +54,11 @@ fn verify_catches_a_deleted_a_flipped_a_truncated_and_an_extra_object_on_s3() {
         ws.write_gz(&format!("FGT-A/{i}.log.gz"), 200, i);
     }
     let out = ws.upload(&server, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     let ep = server.endpoint();
 
     let out = ws.on_bucket("verify", &ep, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("5 objects checked (5 read back"),
         "{}",
@@ -83,13 +77,7 @@ fn verify_catches_a_deleted_a_flipped_a_truncated_and_an_extra_object_on_s3() {
     std::fs::write(obj("FGT-A/planted.log.gz"), b"not ours").unwrap();
 
     let out = ws.on_bucket("verify", &ep, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 1);
     assert_eq!(lines_with(&out, "missing").len(), 1, "{}", stdout(&out));
     assert!(lines_with(&out, "missing")[0].contains("FGT-A/0.log.gz"));
     assert!(
@@ -119,16 +107,10 @@ fn verify_catches_damage_in_the_directory_store_and_samples_on_request() {
         ws.write_gz(&format!("FGT-B/{i:02}.log.gz"), 50, i);
     }
     let out = ws.upload_local(&[], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
 
     let out = ws.on_archive("verify", &["--sample", "10"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("20 objects checked (2 read back"),
         "{}",
@@ -138,7 +120,7 @@ fn verify_catches_damage_in_the_directory_store_and_samples_on_request() {
     // Same length, one byte changed: only reading it back can tell.
     flip_byte(&ws.archive().join("FGT-B/07.log.gz"), 30);
     let out = ws.on_archive("verify", &["--all"]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_exit(&out, 1);
     assert!(lines_with(&out, "altered")[0].contains("FGT-B/07.log.gz"));
     assert_eq!(last_verification(&ws).0, "failed");
 }
@@ -148,7 +130,7 @@ fn verify_needs_an_inventory_and_valid_flags() {
     let ws = Workspace::new();
     std::fs::create_dir_all(ws.archive()).unwrap();
     let out = ws.on_archive("verify", &[]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     assert!(stderr(&out).contains("no inventory at"), "{}", stderr(&out));
     assert!(
         !ws.db().exists(),
@@ -197,7 +179,7 @@ fn restore_round_trips_byte_identical_and_never_replaces_a_file() {
     }
     let original = tree(&ws.logs());
     let out = ws.upload(&server, &["--delete"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     assert!(
         tree(&ws.logs()).is_empty(),
         "the upload deleted the sources"
@@ -207,18 +189,12 @@ fn restore_round_trips_byte_identical_and_never_replaces_a_file() {
     let to_s = to.display().to_string();
 
     let out = ws.on_bucket("restore", &ep, &["--to", &to_s, "--dry-run"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     assert!(stdout(&out).contains("6 file(s)"), "{}", stdout(&out));
     assert!(tree(&to).is_empty(), "a dry run writes nothing");
 
     let out = ws.on_bucket("restore", &ep, &["--to", &to_s, "--device", "FGT-B"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     let b_only: Vec<_> = original
         .iter()
         .filter(|(k, _)| k.starts_with("FGT-B/"))
@@ -230,7 +206,7 @@ fn restore_round_trips_byte_identical_and_never_replaces_a_file() {
     std::fs::create_dir_all(to.join("FGT-A")).unwrap();
     std::fs::write(to.join("FGT-A/FGT-A-1.log.gz"), b"admin's own file").unwrap();
     let out = ws.on_bucket("restore", &ep, &["--to", &to_s]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_exit(&out, 1);
     assert!(
         stdout(&out).contains("exists  FGT-A/FGT-A-1.log.gz"),
         "{}",
@@ -251,7 +227,7 @@ fn restore_round_trips_byte_identical_and_never_replaces_a_file() {
         &ep,
         &["--to", &to_s, "--key", "FGT-A/FGT-A-1.log.gz"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_exit(&out, 0);
     assert_eq!(tree(&to), original, "every file back, byte for byte");
 }
 
@@ -261,7 +237,7 @@ fn restore_refuses_a_damaged_object_and_leaves_nothing_behind() {
     let ws = Workspace::new();
     ws.write_gz("FGT-A/a.log.gz", 200, 1);
     let out = ws.upload(&server, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     flip_byte(&server.object_path(BUCKET, "FGT-A/a.log.gz"), 50);
     let to = ws.home().join("restored");
     let out = ws.on_bucket(
@@ -269,7 +245,7 @@ fn restore_refuses_a_damaged_object_and_leaves_nothing_behind() {
         &server.endpoint(),
         &["--to", &to.display().to_string()],
     );
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_exit(&out, 1);
     assert!(
         stdout(&out).contains("failed  FGT-A/a.log.gz: altered"),
         "{}",
@@ -285,7 +261,7 @@ fn restore_refuses_a_damaged_object_and_leaves_nothing_behind() {
         &server.endpoint(),
         &["--to", "/tmp/x", "--key", "nope.gz"],
     );
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     assert!(
         stderr(&out).contains("--key nope.gz is not an archived file"),
         "{}",
@@ -315,7 +291,7 @@ fn reindex_rebuilds_a_lost_inventory_to_the_same_rows_and_marks_what_it_cannot_p
         ws.write_gz(&format!("FGT-A/{i}.log.gz"), 100, i);
     }
     let out = ws.upload(&server, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     let before = facts(&ws);
     assert_eq!(before.len(), 4);
     for suffix in ["", "-wal", "-shm"] {
@@ -323,13 +299,7 @@ fn reindex_rebuilds_a_lost_inventory_to_the_same_rows_and_marks_what_it_cannot_p
     }
     let ep = server.endpoint();
     let out = ws.on_bucket("reindex", &ep, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("4 added (4 proven by the stored checksum"),
         "{}",
@@ -340,7 +310,7 @@ fn reindex_rebuilds_a_lost_inventory_to_the_same_rows_and_marks_what_it_cannot_p
     assert_eq!(statuses, vec!["reindexed"; 4]);
     // The rebuilt inventory proves the archive like the original one.
     let out = ws.on_bucket("verify", &ep, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_exit(&out, 0);
 
     // Idempotent; an object written behind fgbackup's back (no checksum,
     // no metadata) is added as unproven, then proven by reading it.
@@ -413,7 +383,7 @@ fn chained_archive() -> (S3Server, Workspace, String, String) {
     let ws = Workspace::new();
     let key = ws.home().join("manifest.key").display().to_string();
     let out = ws.run(&["keygen", "--key", &key], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     assert!(
         !stdout(&out).contains("PRIVATE"),
         "keygen never prints the private key"
@@ -423,7 +393,7 @@ fn chained_archive() -> (S3Server, Workspace, String, String) {
             ws.write_gz(&format!("FGT-A/r{round}-{i}.log.gz"), 100, round * 10 + i);
         }
         let out = ws.upload(&server, &["--manifest-key", &key]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_exit(&out, 0);
         assert!(
             stderr(&out).contains("manifest _manifests/"),
             "{}",
@@ -440,13 +410,7 @@ fn the_manifest_chain_verifies_and_catches_a_removed_object() {
     let (server, ws, _key, public) = chained_archive();
     let ep = server.endpoint();
     let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("6 objects checked (6 read back"),
         "{}",
@@ -457,12 +421,12 @@ fn the_manifest_chain_verifies_and_catches_a_removed_object() {
         &server,
         &["--manifest-key", public.trim_end_matches(".pub")],
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_exit(&out, 0);
     assert_eq!(manifests(&server).len(), 3);
 
     std::fs::remove_file(server.object_path(BUCKET, "FGT-A/r0-1.log.gz")).unwrap();
     let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     assert!(
         lines_with(&out, "missing")[0].contains("FGT-A/r0-1.log.gz"),
         "{}",
@@ -482,7 +446,7 @@ fn the_manifest_chain_catches_an_edited_manifest_a_removed_manifest_and_a_wrong_
     let forged = text.replacen("\"sha256\":\"", "\"sha256\":\"0", 1);
     std::fs::write(&m[1], forged).unwrap();
     let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     let chain = lines_with(&out, "chain").join("\n");
     assert!(
         chain.contains("signature does not verify"),
@@ -506,7 +470,7 @@ fn the_manifest_chain_catches_an_edited_manifest_a_removed_manifest_and_a_wrong_
         &ep,
         &["--manifests", "--public-key", &format!("{other}.pub")],
     );
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     assert_eq!(
         lines_with(&out, "chain")
             .iter()
@@ -520,7 +484,7 @@ fn the_manifest_chain_catches_an_edited_manifest_a_removed_manifest_and_a_wrong_
     // Removed: the middle manifest; the newest one's link breaks.
     std::fs::remove_file(&m[1]).unwrap();
     let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     assert!(
         lines_with(&out, "chain")
             .join("\n")
@@ -533,20 +497,12 @@ fn the_manifest_chain_catches_an_edited_manifest_a_removed_manifest_and_a_wrong_
     std::fs::write(&m[1], &original).unwrap();
     std::fs::remove_file(&m[2]).unwrap();
     let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_exit(&out, 1);
     assert!(
         stdout(&out).contains("is gone from the archive"),
         "{}",
         stdout(&out)
     );
-}
-
-/// Makes every row of the inventory `days` days old.
-fn age_rows(ws: &Workspace, iso: &str) {
-    rusqlite::Connection::open(ws.db())
-        .unwrap()
-        .execute("UPDATE backups SET uploaded_at = ?1", [iso])
-        .unwrap();
 }
 
 #[test]
@@ -561,18 +517,18 @@ fn prune_is_a_dry_run_by_default_refuses_short_retention_and_is_recorded_in_the_
         ws.write_gz(&format!("FGT-A/old-{i}.log.gz"), 50, i);
     }
     let out = ws.upload_local(&["--manifest-key", &key], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    age_rows(&ws, "2024-01-01T00:00:00Z");
+    assert_exit(&out, 0);
+    age_rows(&ws.db(), "2024-01-01T00:00:00Z");
     ws.write_gz("FGT-A/new.log.gz", 50, 9);
     let out = ws.upload_local(&["--manifest-key", &key], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
 
     let out = ws.on_archive("prune", &["--older-than", "30"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     assert!(stderr(&out).contains("under 365 days"), "{}", stderr(&out));
 
     let out = ws.on_archive("prune", &["--older-than", "400"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("would prune 3 object(s)"),
         "{}",
@@ -588,13 +544,7 @@ fn prune_is_a_dry_run_by_default_refuses_short_retention_and_is_recorded_in_the_
         "prune",
         &["--older-than", "400", "--yes", "--manifest-key", &key],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("recorded in manifest"),
         "{}",
@@ -605,7 +555,7 @@ fn prune_is_a_dry_run_by_default_refuses_short_retention_and_is_recorded_in_the_
     // Pruned objects are neither missing nor extra: the inventory and the
     // signed chain both say they were removed on purpose.
     let out = ws.on_archive("verify", &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("1 objects checked"),
         "{}",
@@ -613,13 +563,7 @@ fn prune_is_a_dry_run_by_default_refuses_short_retention_and_is_recorded_in_the_
     );
     let public = format!("{key}.pub");
     let out = ws.on_archive("verify", &["--manifests", "--public-key", &public]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    assert_exit(&out, 0);
     assert!(
         stdout(&out).contains("1 objects checked"),
         "{}",
@@ -634,7 +578,7 @@ fn verify_shows_progress_on_a_terminal_and_not_in_a_pipe() {
         ws.write_gz(&format!("FGT-C/{i}.log.gz"), 50, i);
     }
     let out = ws.upload_local(&[], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     let cmd = format!(
         "{} verify --dest file://{} --db {}",
         env!("CARGO_BIN_EXE_fgbackup"),
@@ -662,7 +606,7 @@ fn a_stop_signal_ends_a_long_read_back_within_seconds() {
     let ws = Workspace::new();
     ws.write_gz("FGT-A/a.log.gz", 10, 1);
     let out = ws.upload_local(&[], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     // A 64 GiB object (sparse: no disk used) that takes minutes to hash,
     // recorded in the inventory with that size so verify reads it.
     let big = ws.archive().join("FGT-A/huge.log.gz");
@@ -724,7 +668,7 @@ fn restore_never_writes_through_a_planted_link() {
     let ws = Workspace::new();
     ws.write_gz("x/FGT-A/a.log.gz", 50, 1);
     let out = ws.upload_local(&[], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     let to = ws.home().join("to");
     let outside = ws.home().join("outside");
     std::fs::create_dir_all(outside.join("FGT-A")).unwrap();
@@ -733,7 +677,7 @@ fn restore_never_writes_through_a_planted_link() {
     std::os::unix::fs::symlink(&outside, to.join("x")).unwrap();
     let to_s = to.display().to_string();
     let out = ws.on_archive("restore", &["--to", &to_s]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_exit(&out, 1);
     assert!(
         stdout(&out).contains("is a link or a file"),
         "{}",
@@ -756,7 +700,7 @@ fn restore_never_writes_through_a_planted_link() {
         );
     }
     let out = ws.on_archive("restore", &["--to", &to_s]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_exit(&out, 0);
     assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
     let restored = to.join("x/FGT-A/a.log.gz");
     assert!(
@@ -776,15 +720,15 @@ fn a_key_archived_again_after_a_prune_is_verified_again() {
     let ws = Workspace::new();
     ws.write_gz("FGT-A/a.log.gz", 50, 1);
     let out = ws.upload_local(&[], &[]);
-    assert_eq!(out.status.code(), Some(0));
-    age_rows(&ws, "2024-01-01T00:00:00Z");
+    assert_exit(&out, 0);
+    age_rows(&ws.db(), "2024-01-01T00:00:00Z");
     let out = ws.on_archive("prune", &["--older-than", "400", "--yes"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_exit(&out, 0);
     let out = ws.upload_local(&[], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     std::fs::remove_file(ws.archive().join("FGT-A/a.log.gz")).unwrap();
     let out = ws.on_archive("verify", &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert_exit(&out, 1);
     assert!(lines_with(&out, "missing")[0].contains("FGT-A/a.log.gz"));
 }
 
@@ -827,6 +771,6 @@ fn a_manifest_is_written_daily_even_when_nothing_was_archived() {
     drop(conn);
     // A new manifest is due (the last is "old"): written although nothing new was archived.
     let out = ws.upload(&server, &["--manifest-key", &key]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_exit(&out, 0);
     assert_eq!(manifests(&server).len(), 4, "the daily heartbeat manifest");
 }

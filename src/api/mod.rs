@@ -455,6 +455,34 @@ fn date_param(
     }
 }
 
+/// `/health`: no token needed, so only verdicts and times.
+fn health(
+    params: &[(String, String)],
+    cfg: &ServeConfig,
+    metrics: &Metrics,
+    db: &Reader,
+) -> std::result::Result<Answer, Failure> {
+    only_params(params, &[])?;
+    let last = db.last_success()?;
+    // /health needs no token: the verdict and its time only.
+    let verify = db
+        .last_verification()?
+        .map(|v| json!({"status": v.json["status"], "finished_at": v.json["finished_at"]}));
+    let mut body =
+        json!({"status": "ok", "database": "ok", "last_success": last, "last_verify": verify});
+    let mut status = 200;
+    if cfg.daemon_mode
+        && let Some(upload) = metrics.upload_health()
+    {
+        if upload.stalled {
+            status = 503;
+            body["status"] = json!("degraded");
+        }
+        body["upload"] = upload_json(&upload);
+    }
+    Ok(json_answer(status, &body))
+}
+
 fn dispatch(
     route: &str,
     path: &str,
@@ -464,26 +492,7 @@ fn dispatch(
     db: &Reader,
 ) -> std::result::Result<Answer, Failure> {
     match route {
-        "health" => {
-            only_params(params, &[])?;
-            let last = db.last_success()?;
-            // /health needs no token: the verdict and its time only.
-            let verify = db
-                .last_verification()?
-                .map(|v| json!({"status": v.json["status"], "finished_at": v.json["finished_at"]}));
-            let mut body = json!({"status": "ok", "database": "ok", "last_success": last, "last_verify": verify});
-            let mut status = 200;
-            if cfg.daemon_mode
-                && let Some(upload) = metrics.upload_health()
-            {
-                if upload.stalled {
-                    status = 503;
-                    body["status"] = json!("degraded");
-                }
-                body["upload"] = upload_json(&upload);
-            }
-            Ok(json_answer(status, &body))
-        }
+        "health" => health(params, cfg, metrics, db),
         "backups" => list(params, db),
         "backups_last" => {
             only_params(params, &[])?;
@@ -711,6 +720,58 @@ fn render_verify_metrics(out: &mut String, db: &Reader) -> std::result::Result<(
     Ok(())
 }
 
+/// The newest finished upload run's figures, from the inventory.
+fn render_run_metrics(out: &mut String, db: &Reader) -> std::result::Result<(), Failure> {
+    let Some(run) = db.last_run()? else {
+        return Ok(());
+    };
+    metrics::gauge(
+        out,
+        "fgbackup_last_run_success",
+        "1 if the newest finished upload run had no failures.",
+        if run.ok { 1.0 } else { 0.0 },
+        "gauge",
+    );
+    metrics::gauge(
+        out,
+        "fgbackup_last_run_files",
+        "Files handled by the newest finished run.",
+        run.files as f64,
+        "gauge",
+    );
+    metrics::gauge(
+        out,
+        "fgbackup_last_run_failed_files",
+        "Files that failed in the newest finished run.",
+        run.failed as f64,
+        "gauge",
+    );
+    metrics::gauge(
+        out,
+        "fgbackup_last_run_bytes",
+        "Bytes sent by the newest finished run.",
+        run.bytes as f64,
+        "gauge",
+    );
+    metrics::gauge(
+        out,
+        "fgbackup_last_run_duration_seconds",
+        "Duration of the newest finished run.",
+        run.duration_ms as f64 / 1000.0,
+        "gauge",
+    );
+    if let Some(t) = run.finished_unix {
+        metrics::gauge(
+            out,
+            "fgbackup_last_run_timestamp_seconds",
+            "End of the newest finished run.",
+            t as f64,
+            "gauge",
+        );
+    }
+    Ok(())
+}
+
 fn render_db_metrics(
     out: &mut String,
     cfg: &ServeConfig,
@@ -737,52 +798,7 @@ fn render_db_metrics(
         out.push_str(&format!("fgbackup_db_rows{{status=\"{status}\"}} {n}\n"));
     }
     render_verify_metrics(out, db)?;
-    if let Some(run) = db.last_run()? {
-        metrics::gauge(
-            out,
-            "fgbackup_last_run_success",
-            "1 if the newest finished upload run had no failures.",
-            if run.ok { 1.0 } else { 0.0 },
-            "gauge",
-        );
-        metrics::gauge(
-            out,
-            "fgbackup_last_run_files",
-            "Files handled by the newest finished run.",
-            run.files as f64,
-            "gauge",
-        );
-        metrics::gauge(
-            out,
-            "fgbackup_last_run_failed_files",
-            "Files that failed in the newest finished run.",
-            run.failed as f64,
-            "gauge",
-        );
-        metrics::gauge(
-            out,
-            "fgbackup_last_run_bytes",
-            "Bytes sent by the newest finished run.",
-            run.bytes as f64,
-            "gauge",
-        );
-        metrics::gauge(
-            out,
-            "fgbackup_last_run_duration_seconds",
-            "Duration of the newest finished run.",
-            run.duration_ms as f64 / 1000.0,
-            "gauge",
-        );
-        if let Some(t) = run.finished_unix {
-            metrics::gauge(
-                out,
-                "fgbackup_last_run_timestamp_seconds",
-                "End of the newest finished run.",
-                t as f64,
-                "gauge",
-            );
-        }
-    }
+    render_run_metrics(out, db)?;
     if let Some(Ok(t)) = db
         .last_success()?
         .map(|s| crate::timefmt::parse_iso8601(&s).ok_or(()))

@@ -414,6 +414,25 @@ pub fn sha256_file(path: &Path) -> String {
         .collect()
 }
 
+/// Asserts `out`'s exit status, showing both outputs when it differs.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Makes every row of the inventory at `db` look archived at `iso`.
+pub fn age_rows(db: &Path, iso: &str) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute("UPDATE backups SET uploaded_at = ?1", [iso])
+        .unwrap();
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).to_string()
 }
