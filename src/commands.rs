@@ -8,42 +8,26 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::api::{self, Presign, ServeConfig};
-use crate::config::reject_rest;
-use crate::config::{self, Destination, ServeFlags, UploadConfig, pico_message};
+use crate::cli::Args;
+use crate::config::{self, Destination, ServeFlags, UploadConfig};
 use crate::db::Inventory;
+use crate::db::Selection;
 use crate::error::{Error, Result};
 use crate::loggen::{self, GenSpec};
 use crate::metrics::Metrics;
 use crate::ops::archive as upload;
+use crate::ops::ls::LsOptions;
+use crate::ops::status::Status;
 use crate::store::s3::{S3Options, S3Store};
-use crate::{help, signal, timefmt};
-
-fn wants_help(args: &pico_args::Arguments) -> bool {
-    let mut probe = args.clone();
-    probe.contains(["-h", "--help"])
-}
+use crate::{signal, timefmt};
 
 fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn opt<T: std::str::FromStr>(
-    args: &mut pico_args::Arguments,
-    name: &'static str,
-) -> Result<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    args.opt_value_from_str(name)
-        .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
-}
 /// `fgbackup upload`.
-pub fn upload(args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::UPLOAD);
-        return Ok(0);
-    }
-    let cfg = config::parse_upload(args, &process_env)?;
+pub fn upload(args: Args) -> Result<i32> {
+    let cfg = config::parse_upload(&args, &process_env)?;
     run_upload(&cfg)
 }
 
@@ -53,14 +37,24 @@ fn run_upload(cfg: &UploadConfig) -> Result<i32> {
     if result.is_ok() {
         crate::ops::manifest::after_run(cfg);
     }
-    if let Ok(summary) = &result {
-        println!("{}", summary.render(cfg.dry_run));
-        if let Some(why) = &summary.aborted {
-            eprintln!(
-                "fgbackup: error: {why}; the run stopped, {} file(s) not attempted are left in place for the next run",
-                summary.not_attempted
-            );
-        }
+    match &result {
+        Ok(summary) if cfg.json => println!("{}", summary.to_json(cfg.dry_run)),
+        Ok(summary) => println!("{}", summary.render(cfg.dry_run)),
+        // The error itself goes to stderr from main, as for every command.
+        Err(e) if cfg.json => println!(
+            "{}",
+            serde_json::json!({"command": "upload", "ok": false,
+                               "exit_code": e.exit_code(), "error": e.to_string()})
+        ),
+        Err(_) => {}
+    }
+    if let Ok(summary) = &result
+        && let Some(why) = &summary.aborted
+    {
+        eprintln!(
+            "fgbackup: error: {why}; the run stopped, {} file(s) not attempted are left in place for the next run",
+            summary.not_attempted
+        );
     }
     notify_run(cfg, &result);
     let summary = result?;
@@ -105,7 +99,7 @@ fn run_report(cfg: &UploadConfig, result: &Result<upload::Summary>) -> crate::no
                 .iter()
                 .map(|(k, v)| ((*k).to_string(), *v))
                 .collect();
-            r.problems = s.problems.clone();
+            r.problems = s.problems.iter().map(ToString::to_string).collect();
             r.problems_omitted = s.problems_omitted;
             if let Some(why) = &s.aborted {
                 r.fatal = Some(why.clone());
@@ -130,26 +124,64 @@ fn run_report(cfg: &UploadConfig, result: &Result<upload::Summary>) -> crate::no
     r
 }
 
-/// `fgbackup inventory`.
-pub fn inventory(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::INVENTORY);
-        return Ok(0);
+/// `fgbackup ls`.
+pub fn ls(args: Args) -> Result<i32> {
+    let env = &process_env;
+    let since = date_flag(&args, "--since")?;
+    let until = date_flag(&args, "--until")?;
+    date_range(&since, &until)?;
+    let statuses = match args.value("--status") {
+        None => None,
+        Some(v) => Some(Status::select(&v).ok_or_else(|| {
+            Error::usage(format!(
+                "--status '{v}' is not a status: use one of {}",
+                Status::filter_values()
+            ))
+        })?),
+    };
+    let mut opts = LsOptions {
+        selection: Selection {
+            key_prefix: args.value("--prefix").unwrap_or_default(),
+            since,
+            until,
+        },
+        device: args.value("--device"),
+        statuses,
+        limit: args.number("--limit", env, 0..=usize::MAX)?.unwrap_or(0),
+        json: args.flag("--json"),
+    };
+    if !args.flag("--remote") {
+        return crate::ops::ls::inventory(&config::db_path(&args, env, false)?, &opts);
     }
-    let db: Option<String> = opt(&mut args, "--db")?;
-    let limit: Option<u32> = opt(&mut args, "--limit")?;
-    reject_rest(args, "inventory")?;
-    let db = PathBuf::from(
-        db.or_else(|| process_env("DB_PATH"))
-            .unwrap_or_else(|| config::DEFAULT_DB_PATH.to_string()),
-    );
+    if let Some(f) = ["--status", "--since", "--until"]
+        .into_iter()
+        .find(|f| args.flag(f))
+    {
+        return Err(Error::usage(format!(
+            "{f} filters the inventory's rows; the archive's objects have no {}: drop it or --remote",
+            if f == "--status" {
+                "status"
+            } else {
+                "archive date"
+            }
+        )));
+    }
+    // --prefix is the archive's prefix here, as for every archive command.
+    opts.selection.key_prefix.clear();
+    crate::ops::ls::remote(&config::parse_target(&args, env)?, &opts)
+}
+
+/// `fgbackup inventory`.
+pub fn inventory(args: Args) -> Result<i32> {
+    let db = config::db_path(&args, &process_env, false)?;
+    let limit = args.number("--limit", &process_env, 1..=1_000_000)?;
     if !db.exists() {
         return Err(Error::usage(format!(
             "no inventory at {}: pass --db PATH or set DB_PATH (it is created by the first upload)",
             db.display()
         )));
     }
-    print_inventory(&Inventory::open(&db)?, limit.unwrap_or(20))?;
+    print_inventory(&Inventory::open(&db)?, limit.unwrap_or(1))?;
     Ok(0)
 }
 
@@ -192,15 +224,11 @@ fn print_inventory(inv: &Inventory, limit: u32) -> Result<()> {
 }
 
 /// `fgbackup demo`.
-pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::DEMO);
-        return Ok(0);
-    }
-    let workdir: PathBuf = opt::<String>(&mut args, "--workdir")?
-        .unwrap_or_else(|| "fgbackup-demo".to_string())
+pub fn demo(args: Args) -> Result<i32> {
+    let workdir: PathBuf = args
+        .get("--workdir", &process_env)
+        .unwrap_or_default()
         .into();
-    reject_rest(args, "demo")?;
     let logs = workdir.join("logs");
     let archive = std::path::absolute(workdir.join("archive"))
         .map_err(|e| Error::io("resolve", &workdir, e))?;
@@ -221,23 +249,26 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
             logs.display()
         );
     }
-    let cfg = UploadConfig {
-        dir: logs,
-        destination: Destination::Local { root: archive },
-        prefix: String::new(),
-        include: vec!["*.gz".to_string()],
-        min_age: Duration::ZERO,
-        delete: false,
-        workers: 4,
-        dry_run: false,
-        db_path: workdir.join("inventory.db"),
-        retries: 0,
-        transfer: config::Transfer::default(),
-        notify: Default::default(),
-        gzip_check: true,
-        on_conflict: config::OnConflict::Keep,
-        manifest_key: None,
-    };
+    // Upload's own flags, so the demo runs on the same defaults; no
+    // environment, so a BUCKET or DIR set for real runs cannot leak in.
+    let mut dest = std::ffi::OsString::from("file://");
+    dest.push(&archive);
+    let words: Vec<std::ffi::OsString> = vec![
+        "--dir".into(),
+        logs.into(),
+        "--dest".into(),
+        dest,
+        "--db".into(),
+        workdir.join("inventory.db").into(),
+        "--min-age".into(),
+        "0".into(),
+        "--retries".into(),
+        "0".into(),
+        "--gzip-check".into(),
+        "always".into(),
+    ];
+    let spec = crate::cli::table::spec("upload").ok_or_else(|| Error::runtime("no upload spec"))?;
+    let cfg = config::parse_upload(&Args::parse(spec, words)?, &|_| None)?;
     let code = run_upload(&cfg)?;
     println!();
     print_inventory(&Inventory::open(&cfg.db_path)?, 20)?;
@@ -245,30 +276,23 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
 }
 
 /// `fgbackup gen-logs`.
-pub fn gen_logs(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::GEN_LOGS);
-        return Ok(0);
-    }
-    let out: Option<String> = opt(&mut args, "--out")?;
-    let devices: Option<u32> = opt(&mut args, "--devices")?;
-    let files: Option<u32> = opt(&mut args, "--files")?;
-    let size: Option<String> = opt(&mut args, "--size")?;
-    let seed: Option<u64> = opt(&mut args, "--seed")?;
-    reject_rest(args, "gen-logs")?;
-    let out = out.ok_or_else(|| Error::usage("gen-logs needs --out DIR"))?;
-    let file_size = match size {
-        None => 100 * 1024,
-        Some(s) => config::parse_size(&s).filter(|&n| n > 0).ok_or_else(|| {
-            Error::usage(format!("--size '{s}' is not a size such as 100K or 64M"))
-        })?,
-    };
+pub fn gen_logs(args: Args) -> Result<i32> {
+    let env = &process_env;
+    let out = args
+        .get("--out", env)
+        .ok_or_else(|| Error::usage("gen-logs needs --out DIR"))?;
+    let file_size = args.parse_with(
+        "--size",
+        env,
+        |s| config::parse_size(s).filter(|&n| n > 0),
+        "is not a size such as 100K or 64M",
+    )?;
     let spec = GenSpec {
         out: out.into(),
-        devices: devices.unwrap_or(3).max(1),
-        files_per_device: files.unwrap_or(4).max(1),
-        file_size,
-        seed: seed.unwrap_or(1),
+        devices: args.number("--devices", env, 1..=100_000)?.unwrap_or(1),
+        files_per_device: args.number("--files", env, 1..=1_000_000)?.unwrap_or(1),
+        file_size: file_size.unwrap_or(1),
+        seed: args.number("--seed", env, 0..=u64::MAX)?.unwrap_or(0),
     };
     let paths = loggen::generate(&spec)?;
     println!("wrote {} files under {}", paths.len(), spec.out.display());
@@ -293,14 +317,10 @@ fn serve_config(
 }
 
 /// `fgbackup serve`.
-pub fn serve(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::SERVE);
-        return Ok(0);
-    }
-    let flags = config::parse_serve_flags(&mut args, &process_env, false)?;
+pub fn serve(args: Args) -> Result<i32> {
+    let flags = config::parse_serve_flags(&args, &process_env)?;
     let presign = if flags.presign {
-        let (bucket, settings) = config::parse_presign_bucket(&mut args, &process_env)?;
+        let (bucket, settings) = config::parse_presign_bucket(&args, &process_env)?;
         Some(Presign {
             store: S3Store::new(&bucket, &settings, S3Options::default())?,
             max_expires: flags.presign_max,
@@ -308,7 +328,6 @@ pub fn serve(mut args: pico_args::Arguments) -> Result<i32> {
     } else {
         None
     };
-    reject_rest(args, "serve")?;
     signal::install();
     let db_path = flags.db_path.clone();
     let server = api::start(
@@ -321,23 +340,17 @@ pub fn serve(mut args: pico_args::Arguments) -> Result<i32> {
 }
 
 /// `fgbackup daemon`: the API plus an upload run every `--interval`.
-pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::DAEMON);
-        return Ok(0);
-    }
-    let flags = config::parse_serve_flags(&mut args, &process_env, true)?;
-    let interval = match opt::<String>(&mut args, "--interval")? {
-        None => Duration::from_secs(3600),
-        Some(v) => config::parse_duration(&v)
-            .filter(|d| d.as_secs() >= 1)
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "--interval '{v}' is not a duration: use e.g. 15m, 1h, 3600"
-                ))
-            })?,
-    };
-    let cfg = config::parse_upload(args, &process_env)?;
+pub fn daemon(args: Args) -> Result<i32> {
+    let flags = config::parse_serve_flags(&args, &process_env)?;
+    let interval = args
+        .parse_with(
+            "--interval",
+            &process_env,
+            |v| config::parse_duration(v).filter(|d| d.as_secs() >= 1),
+            "is not a duration: use e.g. 15m, 1h, 3600",
+        )?
+        .unwrap_or(Duration::from_secs(1));
+    let cfg = config::parse_upload(&args, &process_env)?;
     if cfg.dry_run {
         return Err(Error::usage(
             "--dry-run does not combine with daemon: use 'fgbackup upload --dry-run'",
@@ -421,28 +434,19 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
 }
 
 /// `fgbackup doctor`.
-pub fn doctor(args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::DOCTOR);
-        return Ok(0);
-    }
-    crate::doctor::run(args, &process_env)
+pub fn doctor(args: Args) -> Result<i32> {
+    crate::doctor::run(&args, &process_env)
 }
 
 /// `fgbackup verify`.
-pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::verify());
-        return Ok(0);
-    }
-    let all = args.contains("--all");
-    let sample = config::opt_string(&mut args, "--sample")?;
-    let since = date_flag(&mut args, "--since")?;
-    let until = date_flag(&mut args, "--until")?;
-    let manifests = args.contains("--manifests");
-    let public_key = config::opt_string(&mut args, "--public-key")?.map(PathBuf::from);
-    let target = config::parse_target(&mut args, &process_env)?;
-    reject_rest(args, "verify")?;
+pub fn verify(args: Args) -> Result<i32> {
+    let all = args.flag("--all");
+    let sample = args.value("--sample");
+    let since = date_flag(&args, "--since")?;
+    let until = date_flag(&args, "--until")?;
+    let manifests = args.flag("--manifests");
+    let public_key = args.value("--public-key").map(PathBuf::from);
+    let target = config::parse_target(&args, &process_env)?;
     date_range(&since, &until)?;
     if manifests && (since.is_some() || until.is_some()) {
         return Err(Error::usage(
@@ -476,8 +480,8 @@ pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
 }
 
 /// A `YYYY-MM-DD` flag: a real calendar day.
-fn date_flag(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<String>> {
-    match config::opt_string(args, name)? {
+fn date_flag(args: &Args, name: &'static str) -> Result<Option<String>> {
+    match args.value(name) {
         Some(v)
             if !timefmt::is_date(&v)
                 || timefmt::parse_iso8601(&format!("{v}T00:00:00Z")).is_none() =>
@@ -501,22 +505,14 @@ fn date_range(since: &Option<String>, until: &Option<String>) -> Result<()> {
 }
 
 /// `fgbackup restore`.
-pub fn restore(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::restore());
-        return Ok(0);
-    }
-    let to = config::opt_string(&mut args, "--to")?;
-    let mut keys = Vec::new();
-    while let Some(k) = config::opt_string(&mut args, "--key")? {
-        keys.push(k);
-    }
-    let device = config::opt_string(&mut args, "--device")?;
-    let since = date_flag(&mut args, "--since")?;
-    let until = date_flag(&mut args, "--until")?;
-    let dry_run = args.contains("--dry-run");
-    let target = config::parse_target(&mut args, &process_env)?;
-    reject_rest(args, "restore")?;
+pub fn restore(args: Args) -> Result<i32> {
+    let to = args.value("--to");
+    let keys = args.values("--key");
+    let device = args.value("--device");
+    let since = date_flag(&args, "--since")?;
+    let until = date_flag(&args, "--until")?;
+    let dry_run = args.flag("--dry-run");
+    let target = config::parse_target(&args, &process_env)?;
     date_range(&since, &until)?;
     let to = to
         .filter(|t| !t.is_empty())
@@ -542,32 +538,22 @@ pub fn restore(mut args: pico_args::Arguments) -> Result<i32> {
 }
 
 /// `fgbackup reindex`.
-pub fn reindex(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::reindex());
-        return Ok(0);
-    }
-    let read = args.contains("--read");
-    let target = config::parse_target(&mut args, &process_env)?;
-    reject_rest(args, "reindex")?;
+pub fn reindex(args: Args) -> Result<i32> {
+    let read = args.flag("--read");
+    let target = config::parse_target(&args, &process_env)?;
     crate::ops::reindex::reindex(&target, read)
 }
 
 /// `fgbackup keygen`.
-pub fn keygen(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::KEYGEN);
-        return Ok(0);
-    }
-    let key = config::opt_string(&mut args, "--key")?
-        .or_else(|| process_env("MANIFEST_KEY"))
+pub fn keygen(args: Args) -> Result<i32> {
+    let key = args
+        .get("--key", &process_env)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| {
             Error::usage(
                 "keygen needs --key PATH (or MANIFEST_KEY): where to write the private key",
             )
         })?;
-    reject_rest(args, "keygen")?;
     let (pub_path, public) = crate::sign::keygen(std::path::Path::new(&key))?;
     println!("private key: {key} (mode 0600; keep it on this collector, never share it)");
     println!("public key:  {} (ed25519 {public})", pub_path.display());
@@ -578,20 +564,11 @@ pub fn keygen(mut args: pico_args::Arguments) -> Result<i32> {
 }
 
 /// `fgbackup prune`.
-pub fn prune(mut args: pico_args::Arguments) -> Result<i32> {
-    if wants_help(&args) {
-        print!("{}", help::prune());
-        return Ok(0);
-    }
-    let days = config::opt_string(&mut args, "--older-than")?;
-    let yes = args.contains("--yes");
-    let force = args.contains("--force");
-    let manifest_key = config::opt_string(&mut args, "--manifest-key")?
-        .or_else(|| process_env("MANIFEST_KEY"))
-        .filter(|k| !k.is_empty())
-        .map(PathBuf::from);
-    let target = config::parse_target(&mut args, &process_env)?;
-    reject_rest(args, "prune")?;
+pub fn prune(args: Args) -> Result<i32> {
+    let days = args.value("--older-than");
+    let yes = args.flag("--yes");
+    let force = args.flag("--force");
+    let target = config::parse_target(&args, &process_env)?;
     let days = days.ok_or_else(|| {
         Error::usage("prune needs --older-than DAYS: objects archived longer ago are removed")
     })?;
@@ -609,9 +586,7 @@ pub fn prune(mut args: pico_args::Arguments) -> Result<i32> {
             "--older-than {older_than_days} is under {min} days (PCI DSS 10.5 keeps a year of logs): pass --force if your retention policy allows it"
         )));
     }
-    if let Some(k) = &manifest_key {
-        crate::sign::Signer::load(k)?;
-    }
+    let manifest_key = config::manifest_key(&args, &process_env)?;
     let opts = crate::ops::prune::PruneOptions {
         older_than_days,
         yes,

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::{self, S3Flags, S3Settings};
+use crate::cli::{Args, Env, Source};
 use crate::error::{Error, Result};
 use crate::store::s3::ObjectLock;
 
-/// The Python suite's database location, kept so existing deployments need no change.
-pub const DEFAULT_DB_PATH: &str = "/var/lib/backup_fg/backup_records.db";
+pub use crate::cli::table::DEFAULT_DB_PATH;
 
 /// Smallest part S3 accepts in a multipart upload (all but the last part).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -74,76 +74,36 @@ pub struct UploadConfig {
     pub on_conflict: OnConflict,
     /// `--manifest-key`/`MANIFEST_KEY`: sign a manifest after each run.
     pub manifest_key: Option<PathBuf>,
+    /// `--json`: the summary as one JSON object on stdout.
+    pub json: bool,
 }
 
-/// Reads the upload settings from `args` (the words after `upload`) and `env`.
-pub fn parse_upload(
-    mut args: pico_args::Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<UploadConfig> {
-    let dir = opt_string(&mut args, "--dir")?.or_else(|| env("DIR"));
-    let include = opt_string(&mut args, "--include")?.unwrap_or_else(|| "*.gz".to_string());
-    let min_age = opt_string(&mut args, "--min-age")?;
-    let delete_flag = args.contains("--delete");
-    let no_delete_flag = args.contains("--no-delete");
-    let dry_run = args.contains("--dry-run");
-    let on_conflict = opt_string(&mut args, "--on-conflict")?;
-    let manifest_key = opt_string(&mut args, "--manifest-key")?
-        .or_else(|| env("MANIFEST_KEY"))
-        .filter(|k| !k.is_empty())
-        .map(PathBuf::from);
-    let target = parse_target(&mut args, env)?;
-    reject_rest(args, "upload")?;
-
-    let dir = dir.filter(|d| !d.is_empty()).ok_or_else(|| {
-        Error::usage("no source directory: pass --dir /var/log/fortinet or set DIR")
-    })?;
-    let dir = PathBuf::from(dir);
-    match std::fs::metadata(&dir) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::usage(format!(
-                "--dir {} is not a directory: point it at the folder holding the .gz logs",
-                dir.display()
-            )));
+/// Reads the upload settings from `args` (the flags of `upload`, `daemon`
+/// or `doctor`) and `env`.
+pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
+    let target = parse_target(args, env)?;
+    let dir = source_dir(args, env)?;
+    let delete = if args.flag("--no-delete") {
+        if args.flag("--delete") {
+            return Err(Error::usage(
+                "--delete and --no-delete contradict each other: pass one",
+            ));
         }
-        Err(e) => {
-            return Err(Error::usage(format!(
-                "--dir {} cannot be read ({e}): check the path and permissions",
-                dir.display()
-            )));
-        }
-    }
-
-    let delete = if no_delete_flag && delete_flag {
-        return Err(Error::usage(
-            "--delete and --no-delete contradict each other: pass one",
-        ));
-    } else if delete_flag {
-        true
-    } else if no_delete_flag {
         false
     } else {
-        match env("DELETE_AFTER") {
-            None => false,
-            Some(v) => parse_bool(&v).ok_or_else(|| {
-                Error::usage(format!(
-                    "DELETE_AFTER='{v}' is not a boolean: use true or false"
-                ))
-            })?,
-        }
+        args.switch_or_env("--delete", env)?.unwrap_or(false)
     };
-
-    let min_age = match min_age {
-        None => Duration::from_secs(300),
-        Some(v) => parse_duration(&v).ok_or_else(|| {
-            Error::usage(format!(
-                "--min-age '{v}' is not a duration: use seconds or a unit, e.g. 300, 90s, 5m, 1h"
-            ))
-        })?,
-    };
-
-    let include: Vec<String> = include
+    let min_age = args
+        .parse_with(
+            "--min-age",
+            env,
+            parse_duration,
+            "is not a duration: use seconds or a unit, e.g. 300, 90s, 5m, 1h",
+        )?
+        .unwrap_or_default();
+    let include: Vec<String> = args
+        .get("--include", env)
+        .unwrap_or_default()
         .split(',')
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty())
@@ -153,24 +113,22 @@ pub fn parse_upload(
             "--include is empty: give a pattern such as '*.gz'",
         ));
     }
-
-    let on_conflict = match on_conflict.as_deref() {
-        None | Some("keep") => OnConflict::Keep,
-        Some("suffix") => OnConflict::Suffix,
-        Some(other) => {
-            return Err(Error::usage(format!(
-                "--on-conflict '{other}' is not understood: use keep or suffix"
-            )));
-        }
-    };
+    let on_conflict = args
+        .parse_with(
+            "--on-conflict",
+            env,
+            |v| match v {
+                "keep" => Some(OnConflict::Keep),
+                "suffix" => Some(OnConflict::Suffix),
+                _ => None,
+            },
+            "is not understood: use keep or suffix",
+        )?
+        .unwrap_or(OnConflict::Keep);
     if let Destination::Local { root } = &target.destination {
         refuse_overlap(&dir, root)?;
     }
-    if let Some(k) = &manifest_key {
-        // Fail at start, not after the run: the key must load.
-        crate::sign::Signer::load(k)?;
-    }
-
+    let manifest_key = manifest_key(args, env)?;
     Ok(UploadConfig {
         dir,
         destination: target.destination,
@@ -179,7 +137,7 @@ pub fn parse_upload(
         min_age,
         delete,
         workers: target.workers,
-        dry_run,
+        dry_run: args.flag("--dry-run"),
         db_path: target.db_path,
         retries: target.retries,
         gzip_check: target.transfer.gzip.enabled(delete),
@@ -187,17 +145,42 @@ pub fn parse_upload(
         notify: target.notify,
         on_conflict,
         manifest_key,
+        json: args.flag("--json"),
     })
 }
 
-/// Fails on the first argument nobody took, naming the command's help.
-pub fn reject_rest(args: pico_args::Arguments, command: &str) -> Result<()> {
-    match args.finish().first() {
-        Some(first) => Err(Error::usage(format!(
-            "unexpected argument '{}' for '{command}': see 'fgbackup {command} --help'",
-            first.to_string_lossy()
+/// `--manifest-key`/`MANIFEST_KEY`, loaded at start so a bad key fails
+/// before the run, not after it.
+pub fn manifest_key(args: &Args, env: Env) -> Result<Option<PathBuf>> {
+    let key = args
+        .get("--manifest-key", env)
+        .filter(|k| !k.is_empty())
+        .map(PathBuf::from);
+    if let Some(k) = &key {
+        crate::sign::Signer::load(k)?;
+    }
+    Ok(key)
+}
+
+/// `--dir`/`DIR`: must name a readable directory.
+fn source_dir(args: &Args, env: Env) -> Result<PathBuf> {
+    let dir = args
+        .get("--dir", env)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| {
+            Error::usage("no source directory: pass --dir /var/log/fortinet or set DIR")
+        })?;
+    let dir = PathBuf::from(dir);
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(dir),
+        Ok(_) => Err(Error::usage(format!(
+            "--dir {} is not a directory: point it at the folder holding the .gz logs",
+            dir.display()
         ))),
-        None => Ok(()),
+        Err(e) => Err(Error::usage(format!(
+            "--dir {} cannot be read ({e}): check the path and permissions",
+            dir.display()
+        ))),
     }
 }
 
@@ -215,24 +198,9 @@ pub struct Target {
     pub notify: crate::notify::NotifyConfig,
 }
 
-/// Reads the [`Target`] flags and their environment names from `args`.
-pub fn parse_target(
-    args: &mut pico_args::Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Target> {
-    let bucket = opt_string(args, "--bucket")?.or_else(|| env("BUCKET"));
-    let dest = opt_string(args, "--dest")?;
-    let prefix = opt_string(args, "--prefix")?.unwrap_or_default();
-    let workers = opt_string(args, "--workers")?;
-    let db = opt_string(args, "--db")?.or_else(|| env("DB_PATH"));
-    let retries = opt_string(args, "--retries")?;
-    let transfer = parse_transfer(args, env)?;
-    let ca_file = opt_string(args, "--ca-file")?;
-    let s3_flags = S3Flags {
-        profile: opt_string(args, "--profile")?,
-        region: opt_string(args, "--region")?,
-        endpoint: opt_string(args, "--endpoint")?,
-    };
+/// Reads the [`Target`] flags and their environment names.
+pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
+    let ca_file = args.get("--ca-file", env);
     if let Some(ca) = &ca_file
         && let Err(e) = std::fs::read(ca)
     {
@@ -240,31 +208,12 @@ pub fn parse_target(
             "--ca-file {ca} cannot be read ({e}): give the PEM file of the CA that signed the server's certificate"
         )));
     }
+    let transfer = parse_transfer(args, env)?;
     let notify = crate::notify::parse(args, env, ca_file.clone().map(PathBuf::from))?;
-    let workers = match workers.or_else(|| env("WORKERS")) {
-        None => 4,
-        Some(w) => match w.trim().parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => n,
-            _ => {
-                return Err(Error::usage(format!(
-                    "--workers/WORKERS '{w}' must be a whole number from 1 to 64"
-                )));
-            }
-        },
-    };
-    let retries = match retries {
-        None => 3,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if n <= 20 => n,
-            _ => {
-                return Err(Error::usage(format!(
-                    "--retries '{v}' must be a whole number from 0 to 20"
-                )));
-            }
-        },
-    };
-    let prefix = normalize_prefix(&prefix)?;
-    let destination = destination(bucket, dest, &s3_flags, ca_file, env)?;
+    let workers = args.number("--workers", env, 1..=64)?.unwrap_or(1);
+    let retries = args.number("--retries", env, 0..=20)?.unwrap_or(0);
+    let prefix = normalize_prefix(&args.get("--prefix", env).unwrap_or_default())?;
+    let destination = destination(args, ca_file, env)?;
     if let Destination::Local { .. } = &destination {
         if let Some(flag) = transfer.s3_only_flag() {
             return Err(Error::usage(format!(
@@ -281,7 +230,7 @@ pub fn parse_target(
     Ok(Target {
         destination,
         prefix,
-        db_path: PathBuf::from(db.unwrap_or_else(|| DEFAULT_DB_PATH.to_string())),
+        db_path: db_path(args, env, true)?,
         workers,
         retries,
         transfer,
@@ -289,15 +238,40 @@ pub fn parse_target(
     })
 }
 
+/// `--db`/`DB_PATH`. Only the default location's directory is created when
+/// missing (`writable`); a path the admin typed must be in an existing
+/// directory, so a typo fails instead of starting a second, empty inventory.
+pub fn db_path(args: &Args, env: Env, writable: bool) -> Result<PathBuf> {
+    let (path, source) = args
+        .lookup("--db", env)
+        .unwrap_or_else(|| (DEFAULT_DB_PATH.to_string(), Source::Default));
+    let path = PathBuf::from(path);
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    if writable
+        && source != Source::Default
+        && let Some(parent) = parent
+        && !parent.is_dir()
+    {
+        let name = match source {
+            Source::Env(var) => var.to_string(),
+            _ => "--db".to_string(),
+        };
+        return Err(Error::usage(format!(
+            "{name} {}: directory {} does not exist: correct the path or create the directory first (only the default {DEFAULT_DB_PATH} is created for you)",
+            path.display(),
+            parent.display()
+        )));
+    }
+    Ok(path)
+}
+
 /// `--bucket`/`BUCKET` or `--dest`, exactly one.
-fn destination(
-    bucket: Option<String>,
-    dest: Option<String>,
-    s3_flags: &S3Flags,
-    ca_file: Option<String>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Destination> {
-    match (bucket.filter(|b| !b.is_empty()), dest) {
+fn destination(args: &Args, ca_file: Option<String>, env: Env) -> Result<Destination> {
+    let s3_flags = &s3_flags(args);
+    match (
+        args.get("--bucket", env).filter(|b| !b.is_empty()),
+        args.value("--dest"),
+    ) {
         (Some(_), Some(_)) => Err(Error::usage(
             "both a bucket (--bucket/BUCKET) and --dest are set: choose one destination",
         )),
@@ -328,6 +302,16 @@ fn destination(
                 )))
             }
         }
+    }
+}
+
+/// `--profile`, `--region`, `--endpoint`: their environment names are
+/// resolved with the profile's by [`aws::resolve`].
+fn s3_flags(args: &Args) -> S3Flags {
+    S3Flags {
+        profile: args.value("--profile"),
+        region: args.value("--region"),
+        endpoint: args.value("--endpoint"),
     }
 }
 
@@ -385,80 +369,74 @@ impl Default for Transfer {
 }
 
 /// Reads the data-path flags; each error names its flag and a valid example.
-fn parse_transfer(
-    args: &mut pico_args::Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Transfer> {
-    let mut t = Transfer::default();
-    let size = |flag: &str, v: &str| {
-        parse_size(v)
-            .filter(|n| (MIN_PART_SIZE..=MAX_PART_SIZE).contains(n))
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "{flag} '{v}' must be a size from 5MiB to 5GiB, e.g. 64MiB"
-                ))
-            })
+fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
+    let size = |flag: &str| {
+        args.parse_with(
+            flag,
+            env,
+            |v| parse_size(v).filter(|n| (MIN_PART_SIZE..=MAX_PART_SIZE).contains(n)),
+            "must be a size from 5MiB to 5GiB, e.g. 64MiB",
+        )
     };
-    if let Some(v) = opt_string(args, "--multipart-cutoff")? {
-        t.multipart_cutoff = size("--multipart-cutoff", &v)?;
-    }
-    if let Some(v) = opt_string(args, "--part-size")? {
-        t.part_size = size("--part-size", &v)?;
-    }
-    if opt_string(args, "--max-memory")?.is_some() {
+    if args.flag("--max-memory") {
         log::warn!(
             "--max-memory is no longer used and is ignored: uploads stream from disk, so memory does not grow with file size; remove the flag"
         );
     }
-    t.gzip = parse_gzip_check(args)?;
-    if let Some(v) = opt_string(args, "--bwlimit")? {
-        let limit = crate::engine::throttle::BwLimit::parse(&v).map_err(|why| {
-            Error::usage(format!(
-                "--bwlimit '{v}': {why}; e.g. 512k, 10M, or \"08:00,512k 19:00,off\""
-            ))
-        })?;
-        t.bwlimit = (!limit.is_off()).then_some(limit);
-    }
-    t.storage_class = opt_string(args, "--storage-class")?;
-    if let Some(c) = &t.storage_class
-        && (c.is_empty() || !c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
-    {
-        return Err(Error::usage(format!(
-            "--storage-class '{c}' is not an S3 storage class such as STANDARD_IA or GLACIER_IR"
-        )));
-    }
-    t.sse = opt_string(args, "--sse")?;
-    t.sse_kms_key_id = opt_string(args, "--sse-kms-key-id")?;
-    match (t.sse.as_deref(), &t.sse_kms_key_id) {
-        (None | Some("AES256"), None) | (Some("aws:kms"), _) => {}
+    let bwlimit = match args.get("--bwlimit", env) {
+        None => None,
+        Some(v) => {
+            let limit = crate::engine::throttle::BwLimit::parse(&v).map_err(|why| {
+                Error::usage(format!(
+                    "--bwlimit '{v}': {why}; e.g. 512k, 10M, or \"08:00,512k 19:00,off\""
+                ))
+            })?;
+            (!limit.is_off()).then_some(limit)
+        }
+    };
+    let storage_class = args.parse_with(
+        "--storage-class",
+        env,
+        |c| {
+            (!c.is_empty() && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+                .then(|| c.to_string())
+        },
+        "is not an S3 storage class such as STANDARD_IA or GLACIER_IR",
+    )?;
+    let (sse, sse_kms_key_id) = parse_sse(args, env)?;
+    Ok(Transfer {
+        multipart_cutoff: size("--multipart-cutoff")?.unwrap_or(DEFAULT_MULTIPART_CUTOFF),
+        part_size: size("--part-size")?.unwrap_or(DEFAULT_PART_SIZE),
+        gzip: parse_gzip_check(args, env)?,
+        bwlimit,
+        storage_class,
+        sse,
+        sse_kms_key_id,
+        object_lock: parse_object_lock(args, env)?,
+    })
+}
+
+/// `--sse AES256|aws:kms` and `--sse-kms-key-id` (only with `aws:kms`).
+fn parse_sse(args: &Args, env: Env) -> Result<(Option<String>, Option<String>)> {
+    let sse = args.get("--sse", env);
+    let key = args.get("--sse-kms-key-id", env);
+    match (sse.as_deref(), &key) {
+        (None | Some("AES256"), None) | (Some("aws:kms"), _) => Ok((sse, key)),
         (None | Some("AES256"), Some(_)) => {
-            return Err(Error::usage("--sse-kms-key-id needs --sse aws:kms"));
+            Err(Error::usage("--sse-kms-key-id needs --sse aws:kms"))
         }
-        (Some(other), _) => {
-            return Err(Error::usage(format!(
-                "--sse '{other}' is not understood: use AES256 or aws:kms"
-            )));
-        }
+        (Some(other), _) => Err(Error::usage(format!(
+            "--sse '{other}' is not understood: use AES256 or aws:kms"
+        ))),
     }
-    t.object_lock = parse_object_lock(args, env)?;
-    Ok(t)
 }
 
 /// `--object-lock MODE` with `--object-lock-days N` (or `OBJECT_LOCK_MODE`
 /// with `OBJECT_LOCK_DAYS`): both or neither. An empty value is unset, as
 /// systemd passes an unset variable.
-fn parse_object_lock(
-    args: &mut pico_args::Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<ObjectLock>> {
-    let mut read = |flag: &'static str, var: &str| -> Result<Option<String>> {
-        Ok(opt_string(args, flag)?
-            .or_else(|| env(var))
-            .filter(|v| !v.trim().is_empty()))
-    };
-    let mode = read("--object-lock", "OBJECT_LOCK_MODE")?;
-    let days = read("--object-lock-days", "OBJECT_LOCK_DAYS")?;
-    let (mode, days) = match (mode, days) {
+fn parse_object_lock(args: &Args, env: Env) -> Result<Option<ObjectLock>> {
+    let read = |flag: &str| args.get(flag, env).filter(|v| !v.trim().is_empty());
+    let (mode, days) = match (read("--object-lock"), read("--object-lock-days")) {
         (None, None) => return Ok(None),
         (Some(m), Some(d)) => (m, d),
         _ => {
@@ -485,25 +463,28 @@ fn parse_object_lock(
 }
 
 /// `--gzip-check auto|always|never`, or the older `--no-gzip-check`.
-fn parse_gzip_check(args: &mut pico_args::Arguments) -> Result<GzipCheck> {
-    let no_check = args.contains("--no-gzip-check");
-    Ok(
-        match (opt_string(args, "--gzip-check")?.as_deref(), no_check) {
-            (Some(_), true) => {
-                return Err(Error::usage(
-                    "--gzip-check and --no-gzip-check contradict each other: pass one",
-                ));
-            }
-            (None, true) | (Some("never"), _) => GzipCheck::Never,
-            (None, false) | (Some("auto"), _) => GzipCheck::Auto,
-            (Some("always"), _) => GzipCheck::Always,
-            (Some(other), _) => {
-                return Err(Error::usage(format!(
-                    "--gzip-check '{other}' is not understood: use auto (check when --delete is set), always or never"
-                )));
-            }
-        },
-    )
+fn parse_gzip_check(args: &Args, env: Env) -> Result<GzipCheck> {
+    if args.flag("--no-gzip-check") {
+        if args.flag("--gzip-check") {
+            return Err(Error::usage(
+                "--gzip-check and --no-gzip-check contradict each other: pass one",
+            ));
+        }
+        return Ok(GzipCheck::Never);
+    }
+    Ok(args
+        .parse_with(
+            "--gzip-check",
+            env,
+            |v| match v {
+                "auto" => Some(GzipCheck::Auto),
+                "always" => Some(GzipCheck::Always),
+                "never" => Some(GzipCheck::Never),
+                _ => None,
+            },
+            "is not understood: use auto (check when --delete is set), always or never",
+        )?
+        .unwrap_or(GzipCheck::Auto))
 }
 
 impl Transfer {
@@ -640,86 +621,41 @@ pub struct ServeFlags {
 }
 
 /// Reads the API flags (`--listen`, `--threads`, `--metrics-no-auth`,
-/// `--presign`, `--presign-max`, `--tokens-file`, and `--db` unless `daemon`,
-/// where the upload flags own it) and `APP_TOKENS`, `APP_TOKENS_FILE`, `DB_PATH`.
-/// Leaves every other argument in `args`.
-pub fn parse_serve_flags(
-    args: &mut pico_args::Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-    daemon: bool,
-) -> Result<ServeFlags> {
-    let listen = opt_string(args, "--listen")?.unwrap_or_else(|| "127.0.0.1:8080".to_string());
+/// `--presign`, `--presign-max`, `--tokens-file`, `--db`) and `APP_TOKENS`.
+pub fn parse_serve_flags(args: &Args, env: Env) -> Result<ServeFlags> {
+    let listen = args.get("--listen", env).unwrap_or_default();
     if listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(Error::usage(format!(
             "--listen '{listen}' is not an address: use IP:PORT, e.g. 127.0.0.1:8080"
         )));
     }
-    let threads = match opt_string(args, "--threads")? {
-        None => 4,
-        Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => n,
-            _ => {
-                return Err(Error::usage(format!(
-                    "--threads '{v}' must be a whole number from 1 to 64"
-                )));
-            }
-        },
-    };
-    let metrics_public = args.contains("--metrics-no-auth");
-    let presign = args.contains("--presign");
-    let presign_max = match opt_string(args, "--presign-max")? {
-        None => 3600,
-        Some(v) => match v.parse::<u32>() {
-            Ok(n) if (1..=604_800).contains(&n) => n,
-            _ => {
-                return Err(Error::usage(format!(
-                    "--presign-max '{v}' must be seconds from 1 to 604800 (7 days, the S3 limit)"
-                )));
-            }
-        },
-    };
-    let tokens_file = opt_string(args, "--tokens-file")?
-        .or_else(|| env("APP_TOKENS_FILE"))
+    let presign_max = args.parse_with(
+        "--presign-max",
+        env,
+        |v| v.parse::<u32>().ok().filter(|n| (1..=604_800).contains(n)),
+        "must be seconds from 1 to 604800 (7 days, the S3 limit)",
+    )?;
+    let tokens_file = args
+        .get("--tokens-file", env)
         .filter(|f| !f.is_empty())
         .map(PathBuf::from);
-    let tokens = crate::api::Tokens::new(env("APP_TOKENS").as_deref(), tokens_file);
-    let db = if daemon {
-        None
-    } else {
-        opt_string(args, "--db")?
-    };
-    let db_path = PathBuf::from(
-        db.or_else(|| env("DB_PATH"))
-            .unwrap_or_else(|| DEFAULT_DB_PATH.to_string()),
-    );
     Ok(ServeFlags {
         listen,
-        db_path,
-        tokens,
-        threads,
-        metrics_public,
-        presign,
-        presign_max,
+        db_path: db_path(args, env, false)?,
+        tokens: crate::api::Tokens::new(env("APP_TOKENS").as_deref(), tokens_file),
+        threads: args.number("--threads", env, 1..=64)?.unwrap_or(1),
+        metrics_public: args.flag("--metrics-no-auth"),
+        presign: args.flag("--presign"),
+        presign_max: presign_max.unwrap_or(1),
     })
 }
 
 /// `--bucket`/`BUCKET` and the S3 connection flags, for `serve --presign`.
-pub fn parse_presign_bucket(
-    args: &mut pico_args::Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(String, S3Settings)> {
-    let bucket = opt_string(args, "--bucket")?
-        .or_else(|| env("BUCKET"))
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| {
-            Error::usage("--presign needs the bucket: pass --bucket NAME or set BUCKET")
-        })?;
-    let flags = S3Flags {
-        profile: opt_string(args, "--profile")?,
-        region: opt_string(args, "--region")?,
-        endpoint: opt_string(args, "--endpoint")?,
-    };
-    match s3_destination(bucket, &flags, None, env)? {
+pub fn parse_presign_bucket(args: &Args, env: Env) -> Result<(String, S3Settings)> {
+    let bucket = args.get("--bucket", env).ok_or_else(|| {
+        Error::usage("--presign needs the bucket: pass --bucket NAME or set BUCKET")
+    })?;
+    match s3_destination(bucket, &s3_flags(args), None, env)? {
         Destination::S3 {
             bucket, settings, ..
         } => Ok((bucket, settings)),
@@ -768,24 +704,6 @@ pub fn parse_size(v: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
-/// The value of flag `name`, if given; a missing or non-UTF-8 value is a
-/// usage error naming the flag.
-pub fn opt_string(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<String>> {
-    args.opt_value_from_str::<_, String>(name)
-        .map_err(|e| Error::usage(format!("{name}: {}", pico_message(&e))))
-}
-
-/// pico-args' messages mention internals; keep only what helps the user.
-pub fn pico_message(e: &pico_args::Error) -> String {
-    match e {
-        pico_args::Error::OptionWithoutAValue(_) => "needs a value".to_string(),
-        pico_args::Error::Utf8ArgumentParsingFailed { .. } => {
-            "value is not valid UTF-8".to_string()
-        }
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -813,12 +731,12 @@ mod tests {
     }
 
     fn parse(words: &[&str], env: &[(&str, &str)]) -> Result<UploadConfig> {
-        let args = pico_args::Arguments::from_vec(words.iter().map(Into::into).collect());
+        let args = Args::words(crate::cli::table::spec("upload").expect("upload"), words)?;
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        parse_upload(args, &|k| {
+        parse_upload(&args, &|k| {
             env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })
     }

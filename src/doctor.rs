@@ -47,10 +47,23 @@ enum Level {
 struct Report {
     failed: usize,
     warned: usize,
+    /// `--json`: checks are collected and printed as one object at the end.
+    json: Option<Vec<serde_json::Value>>,
 }
 
 impl Report {
     fn line(&mut self, level: Level, what: &str, detail: &str, fix: &str) {
+        if let Some(checks) = &mut self.json {
+            let name = match level {
+                Level::Ok => "ok",
+                Level::Warn => "warn",
+                Level::Fail => "fail",
+            };
+            checks.push(
+                serde_json::json!({"level": name, "check": what, "detail": detail,
+                                           "fix": (!fix.is_empty()).then_some(fix)}),
+            );
+        }
         let tag = match level {
             Level::Ok => "[ OK ]",
             Level::Warn => {
@@ -62,6 +75,9 @@ impl Report {
                 "[FAIL]"
             }
         };
+        if self.json.is_some() {
+            return;
+        }
         if level == Level::Ok || fix.is_empty() {
             println!("{tag} {what}: {detail}");
         } else {
@@ -71,20 +87,17 @@ impl Report {
 }
 
 /// Runs every check; returns the exit status (1 when anything failed).
-pub fn run(mut args: pico_args::Arguments, env: &dyn Fn(&str) -> Option<String>) -> Result<i32> {
+pub fn run(args: &crate::cli::Args, env: crate::cli::Env) -> Result<i32> {
     let mut report = Report {
         failed: 0,
         warned: 0,
+        json: args.flag("--json").then(Vec::new),
     };
-    let mut env_files: Vec<PathBuf> = Vec::new();
-    while let Some(p) = args
-        .opt_value_from_str::<_, String>("--env-file")
-        .map_err(|e| {
-            crate::error::Error::usage(format!("--env-file: {}", config::pico_message(&e)))
-        })?
-    {
-        env_files.push(PathBuf::from(p));
-    }
+    let mut env_files: Vec<PathBuf> = args
+        .values("--env-file")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
     if env_files.is_empty() {
         env_files = DEFAULT_ENV_FILES
             .iter()
@@ -124,8 +137,16 @@ pub fn run(mut args: pico_args::Arguments, env: &dyn Fn(&str) -> Option<String>)
 }
 
 fn summary(r: &Report) -> i32 {
-    println!("doctor: {} failure(s), {} warning(s)", r.failed, r.warned);
-    i32::from(r.failed > 0)
+    let code = i32::from(r.failed > 0);
+    match &r.json {
+        Some(checks) => println!(
+            "{}",
+            serde_json::json!({"command": "doctor", "ok": code == 0, "exit_code": code,
+                               "failed": r.failed, "warned": r.warned, "checks": checks})
+        ),
+        None => println!("doctor: {} failure(s), {} warning(s)", r.failed, r.warned),
+    }
+    code
 }
 
 fn check_env_file(r: &mut Report, path: &Path) {
@@ -228,24 +249,28 @@ fn check_database(r: &mut Report, db: &Path) {
     let what = format!("database {}", db.display());
     if !db.exists() {
         let parent = db.parent().unwrap_or(Path::new("."));
-        let probe = parent.join(format!(".fgbackup-doctor-{}", std::process::id()));
-        return match std::fs::create_dir_all(parent)
-            .and_then(|()| std::fs::write(&probe, b""))
-            .and_then(|()| std::fs::remove_file(&probe))
-        {
-            Ok(()) => r.line(
-                Level::Ok,
-                &what,
-                "does not exist yet; its directory is writable, the first upload creates it",
-                "",
-            ),
+        // Nothing is created here: the nearest existing directory must let
+        // the first upload create what is missing.
+        let dir = parent
+            .ancestors()
+            .find(|a| a.is_dir())
+            .unwrap_or(Path::new("."));
+        let probe = dir.join(format!(".fgbackup-doctor-{}", std::process::id()));
+        let detail = if dir == parent {
+            "does not exist yet; its directory is writable, the first upload creates it".to_string()
+        } else {
+            format!(
+                "does not exist yet; {} is writable, the first upload creates {} and the database",
+                dir.display(),
+                parent.display()
+            )
+        };
+        return match std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)) {
+            Ok(()) => r.line(Level::Ok, &what, &detail, ""),
             Err(e) => r.line(
                 Level::Fail,
                 &what,
-                &format!(
-                    "does not exist and {} is not writable ({e})",
-                    parent.display()
-                ),
+                &format!("does not exist and {} is not writable ({e})", dir.display()),
                 "create the directory for the service user, or set --db/DB_PATH",
             ),
         };

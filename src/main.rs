@@ -6,6 +6,7 @@
 
 mod api;
 mod aws;
+mod cli;
 mod commands;
 mod config;
 mod db;
@@ -15,7 +16,6 @@ mod engine;
 mod envfile;
 mod error;
 mod fsafe;
-mod help;
 mod loggen;
 mod logging;
 mod metrics;
@@ -30,6 +30,7 @@ mod signal;
 mod store;
 mod timefmt;
 mod tls;
+mod units;
 
 use std::process::ExitCode;
 
@@ -41,50 +42,49 @@ fn main() -> ExitCode {
     // RUST_LOG, other crates capped at warn, registered secrets masked.
     logging::init();
 
-    let mut args = pico_args::Arguments::from_env();
-    let code = match args.subcommand() {
-        Ok(Some(cmd)) => match cmd.as_str() {
-            "upload" => commands::upload(args),
-            "inventory" => commands::inventory(args),
-            "serve" => commands::serve(args),
-            "doctor" => commands::doctor(args),
-            "verify" => commands::verify(args),
-            "restore" => commands::restore(args),
-            "reindex" => commands::reindex(args),
-            "keygen" => commands::keygen(args),
-            "prune" => commands::prune(args),
-            "daemon" => commands::daemon(args),
-            "demo" => commands::demo(args),
-            "gen-logs" => commands::gen_logs(args),
-            "help" => {
-                print!("{}", help::MAIN);
-                Ok(0)
-            }
-            other => Err(error::Error::usage(format!(
-                "unknown command '{other}': run 'fgbackup --help' for the list"
-            ))),
-        },
-        // pico-args does not treat `-h`/`--version` as a subcommand.
-        Ok(None) if args.contains(["-V", "--version"]) => {
+    let code = cli::read(std::env::args_os().skip(1)).and_then(|invocation| match invocation {
+        cli::Invocation::Help(page) => {
+            print!("{page}");
+            Ok(0)
+        }
+        cli::Invocation::Version => {
             println!("{}", version());
             Ok(0)
         }
-        Ok(None) if args.contains(["-h", "--help"]) => {
-            print!("{}", help::MAIN);
-            Ok(0)
-        }
-        Ok(None) => {
-            eprint!("{}", help::MAIN);
+        cli::Invocation::Nothing => {
+            eprint!("{}", cli::help::main_page());
             Ok(2)
         }
-        Err(e) => Err(error::Error::usage(format!("cannot read the command: {e}"))),
-    };
+        cli::Invocation::Command(args) => dispatch(args),
+    });
     match code {
         Ok(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         Err(e) => {
             eprintln!("fgbackup: error: {}", redact::redact(&e.to_string()));
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
+    }
+}
+
+/// Runs the subcommand the flags were checked for.
+fn dispatch(args: cli::Args) -> error::Result<i32> {
+    match args.spec().name {
+        "upload" => commands::upload(args),
+        "ls" => commands::ls(args),
+        "inventory" => commands::inventory(args),
+        "serve" => commands::serve(args),
+        "doctor" => commands::doctor(args),
+        "verify" => commands::verify(args),
+        "restore" => commands::restore(args),
+        "reindex" => commands::reindex(args),
+        "keygen" => commands::keygen(args),
+        "prune" => commands::prune(args),
+        "daemon" => commands::daemon(args),
+        "demo" => commands::demo(args),
+        "gen-logs" => commands::gen_logs(args),
+        other => Err(error::Error::runtime(format!(
+            "command '{other}' has no handler"
+        ))),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct ScanOutcome {
     pub candidates: Vec<Candidate>,
     /// Matching files left for a later run because they are younger than `--min-age`.
     pub too_young: usize,
+    /// Regular files whose name matches no `--include` pattern.
+    pub excluded: usize,
     /// Problems that did not stop the scan (unreadable sub-directory, odd name).
     pub warnings: Vec<String>,
 }
@@ -113,6 +115,7 @@ impl Scan<'_> {
             ));
         };
         if !self.patterns.iter().any(|p| glob_match(p, name)) {
+            self.out.excluded += 1;
             return;
         }
         let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);

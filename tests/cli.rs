@@ -259,9 +259,9 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
         ),
         (
             vec!["upload", "--dir", l, "--bucket", "b-logs", "--bogus"],
-            "unexpected argument '--bogus'",
+            "unknown option '--bogus' for 'upload'",
         ),
-        (vec!["upload", "--dir"], "--dir: needs a value"),
+        (vec!["upload", "--dir"], "--dir needs a value"),
         (vec!["frobnicate"], "unknown command 'frobnicate'"),
     ];
     for (args, expect) in cases {

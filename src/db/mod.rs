@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod proof;
 
-pub use proof::{Entry, Expected, ManifestRow, Selection, VerifyTotals};
+pub use proof::{Current, Entry, Expected, ManifestRow, Selection, VerifyTotals};
 
 use crate::error::{Error, Result};
 use crate::{schema, timefmt};
@@ -127,6 +127,31 @@ pub struct RunTotals {
     pub status: &'static str,
 }
 
+/// Creates the directory of the default database location when missing.
+/// Only that one: a mistyped `--db` must fail, not start a second, empty
+/// inventory somewhere new.
+pub fn create_default_dir(path: &Path) -> Result<()> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.is_dir() {
+        return Ok(());
+    }
+    if path != Path::new(crate::config::DEFAULT_DB_PATH) {
+        return Err(Error::usage(format!(
+            "--db/DB_PATH {}: directory {} does not exist: correct the path or create the directory first",
+            path.display(),
+            parent.display()
+        )));
+    }
+    std::fs::create_dir_all(parent).map_err(|e| {
+        Error::runtime(format!(
+            "cannot create the database directory {} ({e}): create it or pass --db/DB_PATH elsewhere",
+            parent.display()
+        ))
+    })
+}
+
 /// A read-write handle on the inventory.
 pub struct Inventory {
     conn: Connection,
@@ -136,17 +161,7 @@ pub struct Inventory {
 impl Inventory {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Inventory> {
-        if let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-            && !parent.exists()
-        {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                Error::runtime(format!(
-                    "cannot create the database directory {} ({e}): create it or pass --db/DB_PATH elsewhere",
-                    parent.display()
-                ))
-            })?;
-        }
+        create_default_dir(path)?;
         let conn = Connection::open(path).map_err(|e| {
             Error::runtime(format!(
                 "cannot open database {} ({e}): check the path and permissions, or pass --db/DB_PATH",

@@ -33,6 +33,17 @@ pub struct Selection {
     pub until: Option<String>,
 }
 
+/// A key's newest row, for `fgbackup ls`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Current {
+    pub key: String,
+    pub status: String,
+    pub size: Option<u64>,
+    pub sha256: String,
+    pub uploaded_at: String,
+    pub deleted_local: bool,
+}
+
 /// Totals of one verify, written to its `verifications` row.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyTotals {
@@ -87,6 +98,36 @@ impl Inventory {
                     uploaded_at: r.get(3)?,
                     first_uploaded_at: r.get(4)?,
                     row_id: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// The newest row of every key matching `sel` (whatever its status), in
+    /// key order: the current state of each file, for `fgbackup ls`.
+    pub fn current(&self, sel: &Selection) -> Result<Vec<Current>> {
+        let sql = format!(
+            "SELECT g.k, b.status, b.size_bytes, b.sha256, b.uploaded_at, b.deleted_local
+             FROM (SELECT {KEY} AS k, MAX(id) AS last_id FROM backups GROUP BY {KEY}) g
+             JOIN backups b ON b.id = g.last_id
+             WHERE substr(g.k, 1, length(?1)) = ?1
+               AND COALESCE(b.backup_date, '') >= ?2 AND COALESCE(b.backup_date, '') <= ?3
+             ORDER BY g.k"
+        );
+        let since = sel.since.clone().unwrap_or_default();
+        let until = sel.until.clone().unwrap_or_else(|| "9999-99-99".into());
+        let run = || -> rusqlite::Result<Vec<Current>> {
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map(params![sel.key_prefix, since, until], |r| {
+                Ok(Current {
+                    key: r.get(0)?,
+                    status: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    size: r.get::<_, Option<i64>>(2)?.map(|n| n.max(0) as u64),
+                    sha256: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    uploaded_at: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    deleted_local: r.get::<_, Option<i64>>(5)?.unwrap_or(0) != 0,
                 })
             })?;
             rows.collect()

@@ -120,26 +120,20 @@ impl RunReport {
 /// `GMAIL_USER`, `GMAIL_APP_PASSWORD`, `EMAIL_METHOD`, `SMTP_HOST`, `SMTP_PORT`,
 /// `NOTIFY_EMAIL`, `EMAIL_DRY_RUN`), webhooks, flag file and textfile.
 pub fn parse(
-    args: &mut pico_args::Arguments,
-    env: &dyn Fn(&str) -> Option<String>,
+    args: &crate::cli::Args,
+    env: crate::cli::Env,
     ca_file: Option<PathBuf>,
 ) -> Result<NotifyConfig> {
-    // Empty flag values count as unset, like empty variables below.
-    let get = |args: &mut pico_args::Arguments, name: &'static str| -> Result<Option<String>> {
-        Ok(crate::config::opt_string(args, name)?.filter(|s| !s.trim().is_empty()))
-    };
+    // Empty flag values count as unset, like empty variables.
+    let get = |name: &str| args.get(name, env).filter(|s| !s.trim().is_empty());
     // systemd expands an unset ${VAR} to an empty word: treat empty as unset.
     let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let recipients = get(args, "--notify-email")?.or_else(|| env_nonempty("NOTIFY_EMAIL"));
-    let method = get(args, "--email-method")?.or_else(|| env_nonempty("EMAIL_METHOD"));
-    let host = get(args, "--smtp-host")?.or_else(|| env_nonempty("SMTP_HOST"));
-    let port = get(args, "--smtp-port")?.or_else(|| env_nonempty("SMTP_PORT"));
-    let flag_file = get(args, "--flag-file")?
-        .or_else(|| env_nonempty("FLAG_FILE"))
-        .map(PathBuf::from);
-    let metrics_textfile = get(args, "--metrics-textfile")?
-        .or_else(|| env_nonempty("METRICS_TEXTFILE"))
-        .map(PathBuf::from);
+    let recipients = get("--notify-email");
+    let method = get("--email-method");
+    let host = get("--smtp-host");
+    let port = get("--smtp-port");
+    let flag_file = get("--flag-file").map(PathBuf::from);
+    let metrics_textfile = get("--metrics-textfile").map(PathBuf::from);
 
     let email = match recipients {
         None => None,
@@ -203,7 +197,7 @@ pub fn parse(
             Some(email::EmailConfig {
                 to,
                 from,
-                host: host.unwrap_or_else(|| "smtp.gmail.com".to_string()),
+                host: host.unwrap_or_default(),
                 port,
                 method,
                 credentials,

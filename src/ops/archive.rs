@@ -51,6 +51,21 @@ const BATCH_ROWS: usize = 100;
 /// ...and the longest a row waits for its commit (a file to delete waits
 /// for it too, so this bounds how late a delete comes).
 const BATCH_AGE: Duration = Duration::from_millis(250);
+/// One failed file of a run.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: Status,
+    pub key: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Problem {
+    /// `status key: reason`, the form notifications list.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_str(), self.key, self.reason)
+    }
+}
+
 /// Final figures of a run, also used for the exit status.
 #[derive(Debug, Default)]
 pub struct Summary {
@@ -62,14 +77,16 @@ pub struct Summary {
     pub bytes_sent: u64,
     pub duration: Duration,
     pub too_young: usize,
+    /// Files of `--dir` whose name matches no `--include` pattern.
+    pub excluded: usize,
     pub scan_warnings: usize,
     pub interrupted: bool,
     /// Set when the run stopped early because the endpoint is unreachable.
     pub aborted: Option<String>,
     /// Files found but never tried (stop signal or unreachable endpoint).
     pub not_attempted: usize,
-    /// `status key: error` of failed files, at most [`crate::notify::MAX_PROBLEMS`].
-    pub problems: Vec<String>,
+    /// Failed files, at most [`crate::notify::MAX_PROBLEMS`].
+    pub problems: Vec<Problem>,
     /// Failed files beyond those in `problems`.
     pub problems_omitted: u64,
 }
@@ -88,15 +105,23 @@ impl Summary {
     /// The one-paragraph report printed at the end of a run.
     pub fn render(&self, dry_run: bool) -> String {
         let secs = self.duration.as_secs_f64();
-        let mb = self.bytes_sent as f64 / 1e6;
-        let rate = if secs > 0.0 { mb / secs } else { 0.0 };
         let per_status: Vec<String> = self
             .counts
             .iter()
             .map(|(s, n)| format!("{s}={n}"))
             .collect();
+        // No "0.0 MB sent (0.0 MB/s)" on a run that sent nothing.
+        let sent = if self.bytes_sent == 0 {
+            format!("nothing sent, {secs:.2} s")
+        } else {
+            let mb = self.bytes_sent as f64 / 1e6;
+            format!(
+                "{mb:.1} MB sent in {secs:.2} s ({:.1} MB/s)",
+                mb / secs.max(1e-3)
+            )
+        };
         let mut text = format!(
-            "{}{} files: {}; {} deleted; {:.1} MB sent in {:.2} s ({:.1} MB/s)",
+            "{}{} files: {}; {} deleted; {sent}",
             if dry_run { "dry run: " } else { "" },
             self.files,
             if per_status.is_empty() {
@@ -105,9 +130,6 @@ impl Summary {
                 per_status.join(", ")
             },
             self.deleted,
-            mb,
-            secs,
-            rate
         );
         let mut add = |cond: bool, s: String| {
             if cond {
@@ -120,6 +142,10 @@ impl Summary {
                 "; {} newer than --min-age left for a later run",
                 self.too_young
             ),
+        );
+        add(
+            self.excluded > 0,
+            format!("; {} not matching --include skipped", self.excluded),
         );
         add(
             self.scan_warnings > 0,
@@ -141,6 +167,41 @@ impl Summary {
             text.push_str(&format!("; stopped early: {why}"));
         }
         text
+    }
+}
+
+impl Summary {
+    /// `--json`: the run as one object, for cron wrappers and configuration
+    /// management (the same figures as [`Summary::render`]).
+    pub fn to_json(&self, dry_run: bool) -> serde_json::Value {
+        let failures: Vec<serde_json::Value> = self
+            .problems
+            .iter()
+            .map(|p| {
+                serde_json::json!({"status": p.status.as_str(), "key": p.key, "reason": p.reason})
+            })
+            .collect();
+        serde_json::json!({
+            "command": "upload",
+            "ok": self.exit_code() == 0,
+            "exit_code": self.exit_code(),
+            "dry_run": dry_run,
+            "files": self.files,
+            "counts": self.counts,
+            "failed": self.failed,
+            "deleted": self.deleted,
+            "delete_failures": self.delete_failures,
+            "bytes_sent": self.bytes_sent,
+            "duration_secs": self.duration.as_secs_f64(),
+            "too_young": self.too_young,
+            "excluded": self.excluded,
+            "scan_warnings": self.scan_warnings,
+            "not_attempted": self.not_attempted,
+            "interrupted": self.interrupted,
+            "aborted": self.aborted,
+            "failures": failures,
+            "failures_omitted": self.problems_omitted,
+        })
     }
 }
 
@@ -233,16 +294,7 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
         )));
     }
     let lock_path = lock_path(db_path)?;
-    if let Some(parent) = lock_path.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            Error::runtime(format!(
-                "cannot create {} ({e}): create it or pass --db/DB_PATH elsewhere",
-                parent.display()
-            ))
-        })?;
-    }
+    crate::db::create_default_dir(db_path)?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -258,7 +310,7 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
     match file.try_lock() {
         Ok(()) => Ok(RunLock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::runtime(format!(
-            "another fgbackup upload is already running on {} (lock {} is held): wait for it to finish",
+            "another fgbackup upload is already running on --db/DB_PATH {} (lock {} is held): wait for it to finish",
             db_path.display(),
             lock_path.display()
         ))),
@@ -331,6 +383,7 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     );
     let mut summary = Summary {
         too_young: found.too_young,
+        excluded: found.excluded,
         scan_warnings: found.warnings.len(),
         ..Summary::default()
     };
@@ -554,7 +607,11 @@ impl Recorder<'_> {
         }
         log_outcome(&outcome);
         let Some(inv) = self.inventory else {
-            // Dry run: the plan goes to stdout, one line per file.
+            // Dry run: the plan goes to stdout, one line per file (with
+            // --json stdout holds only the summary, which counts them).
+            if self.cfg.json {
+                return Ok(());
+            }
             let line = format!(
                 "{:<15} {} -> {}",
                 outcome.status.as_str(),
@@ -703,9 +760,11 @@ impl Recorder<'_> {
 fn note_failure(summary: &mut Summary, status: Status, key: &str, why: Option<&str>) {
     summary.failed += 1;
     if summary.problems.len() < crate::notify::MAX_PROBLEMS {
-        summary
-            .problems
-            .push(format!("{} {key}: {}", status.as_str(), why.unwrap_or("")));
+        summary.problems.push(Problem {
+            status,
+            key: key.to_string(),
+            reason: why.unwrap_or("").to_string(),
+        });
     } else {
         summary.problems_omitted += 1;
     }

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod audit;
 pub mod listing;
+pub mod ls;
 pub mod manifest;
 pub mod prune;
 pub mod reindex;

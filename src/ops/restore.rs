@@ -124,7 +124,7 @@ fn choose(rows: Vec<Expected>, opts: &RestoreOptions) -> Result<Vec<Expected>> {
 
 /// Whether `key` belongs to device `d`: a directory named `d`, or a file
 /// name starting with `d-` (`FGT60F-SITE01-2026-11-01T10.log.gz`).
-fn of_device(key: &str, d: &str) -> bool {
+pub fn of_device(key: &str, d: &str) -> bool {
     let mut segments = key.split('/').rev();
     let name = segments.next().unwrap_or("");
     name.strip_prefix(d)

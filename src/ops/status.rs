@@ -73,6 +73,50 @@ impl Status {
         )
     }
 
+    /// Every status, in the order help and errors list them.
+    pub const ALL: &[Status] = &[
+        Status::Uploaded,
+        Status::SkippedExists,
+        Status::WouldUpload,
+        Status::Deferred,
+        Status::FailedRead,
+        Status::FailedChanged,
+        Status::FailedConflict,
+        Status::FailedNometa,
+        Status::FailedVerify,
+        Status::FailedRemoteCorrupt,
+        Status::FailedUpload,
+        Status::FailedGzip,
+        Status::FailedInterrupted,
+        Status::Reindexed,
+        Status::ReindexedUnproven,
+    ];
+
+    /// The statuses a filter value names (`ls --status`, `/backups?status=`):
+    /// one status by its column value, or `failed` for every failure.
+    pub fn select(value: &str) -> Option<Vec<Status>> {
+        if value == "failed" {
+            return Some(
+                Status::ALL
+                    .iter()
+                    .copied()
+                    .filter(|s| s.is_failure())
+                    .collect(),
+            );
+        }
+        Status::ALL
+            .iter()
+            .find(|s| s.as_str() == value)
+            .map(|s| vec![*s])
+    }
+
+    /// The values [`Status::select`] accepts, for error messages.
+    pub fn filter_values() -> String {
+        let mut names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        names.push("failed");
+        names.join(", ")
+    }
+
     /// Statuses of rows whose object is in the archive: what `verify`
     /// expects to find and `restore` may fetch.
     pub const ARCHIVED: &[Status] = &[

@@ -164,6 +164,9 @@ impl Workspace {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join("logs")).unwrap();
         std::fs::create_dir(tmp.path().join("home")).unwrap();
+        // The admin's database directory exists: only the default location
+        // is ever created by fgbackup.
+        std::fs::create_dir(tmp.path().join("db")).unwrap();
         Workspace { tmp }
     }
     pub fn logs(&self) -> PathBuf {

@@ -1,0 +1,157 @@
+//! `--help` pages, rendered from the flags table: a flag's name, value,
+//! environment variable and default are written once, in
+//! [`super::table`]. They name settings, never their values.
+
+use std::fmt::Write;
+
+use super::table::{COMMANDS, Flag, HELP, Spec};
+
+/// Column where a flag's description starts.
+const DOC_COLUMN: usize = 25;
+/// Stands for a space that must not break a line (inside `[default: X]`).
+const NBSP_MARK: &str = "\u{1}";
+/// Width the descriptions are wrapped to.
+const WIDTH: usize = 100;
+
+/// `fgbackup --help`: the command list.
+pub fn main_page() -> String {
+    let mut out = String::from(
+        "fgbackup - archive FortiGate syslog .gz files to S3/MinIO or a directory, verified\n\n\
+         USAGE:\n    fgbackup <COMMAND> [OPTIONS]\n\nCOMMANDS:\n",
+    );
+    for spec in COMMANDS {
+        let _ = writeln!(out, "    {:<11} {}", spec.name, spec.about);
+    }
+    out.push_str(
+        "\nOPTIONS:\n    -h, --help       Print help (also: fgbackup <COMMAND> --help)\n    \
+         -V, --version    Print version\n\n\
+         Options take their value as --name VALUE or --name=VALUE.\n\
+         Log level: RUST_LOG=debug|info|warn|error (default info).\n",
+    );
+    out
+}
+
+/// `fgbackup COMMAND --help`.
+pub fn page(spec: &Spec) -> String {
+    let mut out = format!(
+        "fgbackup {} - {}\n\nUSAGE:\n    {}\n",
+        spec.name, spec.about, spec.usage
+    );
+    if !spec.intro.is_empty() {
+        let _ = write!(out, "\n{}\n", spec.intro);
+    }
+    let mut title = "";
+    for group in spec.groups {
+        if group.title != title {
+            let _ = write!(out, "\n{}:\n", group.title);
+            title = group.title;
+        }
+        for flag in group.flags {
+            out.push_str(&flag_lines(flag));
+        }
+        for line in group.note.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    let _ = write!(out, "\n{}", flag_lines(&HELP));
+    if !spec.outro.is_empty() {
+        let _ = write!(out, "\n{}\n", spec.outro);
+    }
+    out
+}
+
+/// `    -P, --progress VALUE    doc [env: X] [default: Y]`, wrapped.
+fn flag_lines(flag: &Flag) -> String {
+    let mut left = match flag.short {
+        Some(s) => format!("{s}, {}", flag.name),
+        None => flag.name.to_string(),
+    };
+    if let Some(v) = flag.value {
+        left = format!("{left} {v}");
+    }
+    // NBSP_MARK keeps a tag on one line; it becomes a space when printed.
+    let unbroken = |t: String| t.replace(' ', NBSP_MARK);
+    let mut doc = flag.doc.to_string();
+    if !flag.env.is_empty() {
+        let _ = write!(
+            doc,
+            " {}",
+            unbroken(format!("[env: {}]", flag.env.join(", ")))
+        );
+    }
+    if let Some(d) = flag.default {
+        let _ = write!(doc, " {}", unbroken(format!("[default: {d}]")));
+    }
+    let mut out = format!("    {left}");
+    let mut column = 4 + left.len();
+    if column + 1 >= DOC_COLUMN {
+        out.push('\n');
+        column = 0;
+    }
+    let mut first = true;
+    for line in wrap(&doc, WIDTH - DOC_COLUMN) {
+        let pad = if first {
+            DOC_COLUMN - column
+        } else {
+            DOC_COLUMN
+        };
+        let _ = writeln!(out, "{:pad$}{}", "", line.replace(NBSP_MARK, " "));
+        first = false;
+    }
+    out
+}
+
+/// Greedy word wrap to `width` columns.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let last = lines.last_mut().expect("lines starts non-empty");
+        if !last.is_empty() && last.len() + 1 + word.len() > width {
+            lines.push(word.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(word);
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_flag_is_on_its_page_with_env_and_default() {
+        for spec in COMMANDS {
+            let text = page(spec);
+            for flag in spec.flags() {
+                assert!(
+                    text.contains(flag.name),
+                    "{} lacks {}",
+                    spec.name,
+                    flag.name
+                );
+                for var in flag.env {
+                    assert!(text.contains(var), "{} lacks {var}", spec.name);
+                }
+                if let Some(d) = flag.default {
+                    assert!(text.contains(&format!("[default: {d}]")), "{d}");
+                }
+            }
+            assert!(text.lines().all(|l| l.len() <= WIDTH), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn flag_names_are_unique_within_a_command() {
+        for spec in COMMANDS {
+            let mut names: Vec<&str> = spec.flags().map(|f| f.name).collect();
+            names.sort_unstable();
+            let before = names.len();
+            names.dedup();
+            assert_eq!(before, names.len(), "{} defines a flag twice", spec.name);
+        }
+    }
+}

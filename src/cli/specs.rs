@@ -1,0 +1,389 @@
+//! The subcommands' help pages: their prose and which groups of
+//! [`super::table`] flags each takes. Names and defaults of flags never
+//! appear here; the table renders them.
+
+use super::table::{
+    ARCHIVE, BEHAVIOUR, BUCKET, DATES, DB, Group, JSON_ONLY, NOTIFY, OUTPUT, SERVE, SOURCE, Spec,
+    TRANSFER, group, opt, switch,
+};
+
+const MANIFEST_KEY: Group = group(
+    "SIGNED MANIFESTS",
+    &[opt(
+            "--manifest-key",
+            "PATH",
+            "Sign a hash-chained manifest of what was archived (and at least daily) with this key from 'fgbackup keygen'",
+        ).env(&["MANIFEST_KEY"])],
+);
+
+const DEVICE: Group = group(
+    "SELECTION",
+    &[opt(
+        "--device",
+        "NAME",
+        "Only this FortiGate: a directory NAME/ or files named NAME-...",
+    )],
+);
+
+const UPLOAD_EXIT: &str = "\
+EXIT STATUS:
+    0 every file archived (or already archived), 1 any file failed, the run could not start, or
+    it stopped early (stop signal; endpoint unreachable: 5 connection failures in a row),
+    2 usage or configuration error.";
+
+pub const UPLOAD: Spec = Spec {
+    name: "upload",
+    about: "Archive the .gz files of a directory (the job backup_fg.py did)",
+    usage: "fgbackup upload --dir DIR (--bucket NAME | --dest file:///DIR) [OPTIONS]",
+    intro: "Archives each file, verifies every copy, records each in SQLite.",
+    groups: &[
+        &SOURCE,
+        &BUCKET,
+        &ARCHIVE,
+        &DB,
+        &BEHAVIOUR,
+        &MANIFEST_KEY,
+        &TRANSFER,
+        &NOTIFY,
+        &OUTPUT,
+    ],
+    outro: UPLOAD_EXIT,
+};
+
+pub const LS: Spec = Spec {
+    name: "ls",
+    about: "List archived files from the inventory (or the archive itself), with totals",
+    usage: "fgbackup ls [--since D] [--until D] [--device NAME] [--status S] [--prefix P] [OPTIONS]",
+    intro: "Lists the inventory's newest row per key, oldest first, with human-readable sizes and
+totals at the end. With --remote, lists the objects in the archive instead (needs
+--bucket or --dest) and marks those the inventory does not know.",
+    groups: &[
+        &DB,
+        &DATES,
+        &DEVICE,
+        &group(
+            "SELECTION",
+            &[
+                opt(
+                    "--status",
+                    "STATUS",
+                    "Only rows with this status; 'failed' means every failed_* status",
+                ),
+                opt("--limit", "N", "Print at most N files (0: all)").default("0"),
+                switch(
+                    "--remote",
+                    "List the archive (--bucket or --dest) instead of the inventory",
+                ),
+            ],
+        ),
+        &BUCKET,
+        &ARCHIVE,
+        &JSON_ONLY,
+    ],
+    outro: "--prefix selects keys starting with it (in the inventory and in the archive).
+
+EXIT STATUS:
+    0 listed (also when nothing matched), 1 the inventory or archive could not be read,
+    2 a usage error.",
+};
+
+pub const INVENTORY: Spec = Spec {
+    name: "inventory",
+    about: "Print the newest rows of the inventory database",
+    usage: "fgbackup inventory [--db PATH] [--limit N]",
+    intro: "",
+    groups: &[
+        &DB,
+        &group(
+            "OPTIONS",
+            &[opt("--limit", "N", "Rows to print, newest first").default("20")],
+        ),
+    ],
+    outro: "",
+};
+
+pub const SERVE_CMD: Spec = Spec {
+    name: "serve",
+    about: "Serve the inventory read-only over HTTP (the job backup_api.py did)",
+    usage: "fgbackup serve [OPTIONS]",
+    intro: "",
+    groups: &[&SERVE, &DB, &BUCKET],
+    outro: "The database is opened read-only. --bucket and the S3 options are only for --presign.
+
+ENDPOINTS:
+    GET /health                      no auth; 503 when the database cannot be read
+    GET /backups                     ?status= &filename= &date_from= &date_to= &limit= &cursor=
+                                     newest first; next page in the Link header
+    GET /backups/last
+    GET /backups/{id}
+    GET /backups/{id}/presign        ?expires=SECONDS (with --presign)
+    GET /stats                       per-day counts by status and bytes ?date_from= &date_to=
+    GET /verifications/last          the newest verify run and its problems
+    GET /metrics                     Prometheus text format
+
+SIGTERM or Ctrl-C: in-flight requests are answered, then exit 0.",
+};
+
+pub const DAEMON: Spec = Spec {
+    name: "daemon",
+    about: "Run the API and an upload every --interval in one process",
+    usage: "fgbackup daemon --interval 1h [UPLOAD OPTIONS] [API OPTIONS]",
+    intro: "The API and a periodic upload in one process (no systemd timer needed).",
+    groups: &[
+        &group(
+            "SCHEDULE",
+            &[opt(
+                "--interval",
+                "AGE",
+                "Time between the starts of two upload runs",
+            )
+            .default("1h")],
+        ),
+        &SOURCE,
+        &BUCKET,
+        &ARCHIVE,
+        &DB,
+        &BEHAVIOUR,
+        &MANIFEST_KEY,
+        &TRANSFER,
+        &NOTIFY,
+        &SERVE,
+    ],
+    outro:
+        "A failed run (server down, bucket missing...) is logged and retried at the next interval.
+/metrics also reports this process's runs (fgbackup_daemon_*). SIGTERM ends the current
+run cleanly (see upload) and stops the API; exit 0.",
+};
+
+pub const DOCTOR: Spec = Spec {
+    name: "doctor",
+    about: "Check a deployment end to end and say how to fix what is wrong",
+    usage: "fgbackup doctor [--env-file PATH]... [UPLOAD OPTIONS]",
+    intro: "Takes the same options and environment as 'fgbackup upload' and checks, one line each:
+env file permissions (secrets must not be readable by others; default: the suite's
+/etc/default/backup_fg and /etc/default/backup_api), the configuration, the log directory
+(readable; writable when --delete is set), the database (writable, schema version), the S3
+endpoint (reachable, TLS trusted, credentials valid, bucket exists), a probe object (written,
+verified, read back, deleted), and the SMTP server when email is configured.",
+    groups: &[
+        &group(
+            "DOCTOR",
+            &[opt(
+                "--env-file",
+                "PATH",
+                "Check this env file's permissions (repeatable)",
+            )
+            .repeat()],
+        ),
+        &JSON_ONLY,
+        &SOURCE,
+        &BUCKET,
+        &ARCHIVE,
+        &DB,
+        &BEHAVIOUR,
+        &MANIFEST_KEY,
+        &TRANSFER,
+        &NOTIFY,
+    ],
+    outro: "Exit status 1 when any check fails, 0 otherwise (warnings included).",
+};
+
+pub const VERIFY: Spec = Spec {
+    name: "verify",
+    about: "Read the archive back and prove it holds what the inventory says",
+    usage: "fgbackup verify (--bucket NAME | --dest file:///DIR) [OPTIONS]",
+    intro: "Lists the prefix once, then reads every object the inventory says was archived (newest
+row per key) and hashes it: each object is ok, missing, altered (content, stored checksum
+or sha256 metadata differ), size_mismatch, or error (could not be read). Objects in the
+prefix the inventory never recorded are reported as extra. Each problem is printed as one
+line; the summary is the last line; the run and its problems are recorded in the
+inventory (verifications, verification_findings) and served at /verifications/last.",
+    groups: &[
+        &group(
+            "VERIFY",
+            &[
+                switch("--all", "Read back every object (the default)"),
+                opt(
+                    "--sample",
+                    "PERCENT",
+                    "Read back a random PERCENT of the objects (0.1-100); the rest are checked for presence and size by the listing",
+                ),
+                switch(
+                    "--manifests",
+                    "Check the signed manifest chain instead of the inventory: every signature and link, then every object the chain records",
+                ),
+                opt(
+                    "--public-key",
+                    "FILE",
+                    "The manifests' public key (keygen's .pub file); without it the copy stored in the archive is trusted",
+                ),
+            ],
+        ),
+        &DATES,
+        &BUCKET,
+        &ARCHIVE,
+        &DB,
+        &TRANSFER,
+        &NOTIFY,
+        &OUTPUT,
+    ],
+    outro: "With --since/--until no extras are reported.
+
+EXIT STATUS:
+    0 every object ok and nothing extra; 1 any problem, or the run was stopped;
+    2 a usage or configuration error.",
+};
+
+pub const RESTORE: Spec = Spec {
+    name: "restore",
+    about: "Fetch archived files into a directory, each proven before it appears",
+    usage: "fgbackup restore --to DIR (--bucket NAME | --dest file:///DIR) [OPTIONS]",
+    intro: "Chooses archived files from the inventory (newest row per key), streams each into a
+temporary file in DIR while hashing it, and only when size and SHA-256 equal the
+inventory's gives it its name (link(2): an existing file is never replaced; one that
+already holds the same bytes counts as present). Keys keep their path below --prefix.",
+    groups: &[
+        &group(
+            "RESTORE",
+            &[
+                opt("--to", "DIR", "Where to restore (created if missing)"),
+                opt(
+                    "--key",
+                    "KEY",
+                    "One archived key (repeatable); default: every selected file",
+                )
+                .repeat(),
+                switch("--dry-run", "Print what would be restored, fetch nothing"),
+            ],
+        ),
+        &DATES,
+        &DEVICE,
+        &BUCKET,
+        &ARCHIVE,
+        &DB,
+        &TRANSFER,
+    ],
+    outro: "EXIT STATUS:
+    0 everything selected is restored or already present; 1 any file failed,
+    held other bytes, or nothing matched; 2 a usage or configuration error.",
+};
+
+pub const REINDEX: Spec = Spec {
+    name: "reindex",
+    about: "Rebuild or fill in the inventory from the archive (after losing the database)",
+    usage: "fgbackup reindex (--bucket NAME | --dest file:///DIR) [--read] [OPTIONS]",
+    intro:
+        "Lists the prefix and adds a row (status reindexed) for every object the inventory has no
+archived row for, with its size, key, URL and modification time. The SHA-256 comes from
+the server's stored checksum when it keeps one, else from reading the object back with
+--read (always for a directory store). Without either, the row records the sha256 the
+object's metadata claims (or none) and is marked reindexed_unproven. Idempotent: a second
+run adds nothing. Creates the database if it does not exist.",
+    groups: &[
+        &group(
+            "REINDEX",
+            &[switch(
+                "--read",
+                "Read back objects without a stored checksum, to prove their SHA-256",
+            )],
+        ),
+        &BUCKET,
+        &ARCHIVE,
+        &DB,
+        &TRANSFER,
+    ],
+    outro: "EXIT STATUS:
+    0 every object indexed; 1 an object could not be read; 2 a usage error.",
+};
+
+pub const KEYGEN: Spec = Spec {
+    name: "keygen",
+    about: "Create the Ed25519 key pair that signs the manifest chain",
+    usage: "fgbackup keygen --key PATH",
+    intro:
+        "Writes an Ed25519 private key to PATH (PEM, mode 0600; an existing file is never replaced)
+and its public key to PATH.pub (one line: ed25519 BASE64). Then run uploads with
+--manifest-key PATH (or MANIFEST_KEY=PATH): after each run, and at least daily, a signed
+manifest of what was archived goes to PREFIX_manifests/HOST/. Auditors check the chain with
+'fgbackup verify --manifests --public-key PATH.pub'. The private key is never printed.",
+    groups: &[&group(
+        "OPTIONS",
+        &[opt("--key", "PATH", "Where to write the private key").env(&["MANIFEST_KEY"])],
+    )],
+    outro: "",
+};
+
+pub const PRUNE: Spec = Spec {
+    name: "prune",
+    about: "Remove archived objects older than a retention period (dry run unless --yes)",
+    usage: "fgbackup prune --older-than DAYS (--bucket NAME | --dest file:///DIR) [--yes] [OPTIONS]",
+    intro:
+        "For stores fgbackup owns (a directory; a bucket without lifecycle rules). Chooses archived
+files from the inventory whose upload is more than DAYS days old. A dry run unless --yes.
+Never deletes an object under Object Lock retention or legal hold. Each removal is recorded
+in the inventory (prunes) and listed in the next signed manifest, so pruning is part of the
+record, not tampering. Also prints the equivalent S3 lifecycle rule.",
+    groups: &[
+        &group(
+            "PRUNE",
+            &[
+                opt(
+                    "--older-than",
+                    "DAYS",
+                    "Retention in days; under 365 is refused unless --force",
+                ),
+                switch("--yes", "Delete for real"),
+                switch("--force", "Allow a retention under 365 days"),
+            ],
+        ),
+        &MANIFEST_KEY,
+        &BUCKET,
+        &ARCHIVE,
+        &DB,
+        &TRANSFER,
+    ],
+    outro: "EXIT STATUS:
+    0 done (or dry run); 1 an object could not be deleted; 2 a usage error.",
+};
+
+pub const DEMO: Spec = Spec {
+    name: "demo",
+    about: "Generate sample logs, archive them to a local directory, print the inventory",
+    usage: "fgbackup demo [--workdir DIR]",
+    intro: "A complete run on sample data, no server needed. Generates FortiGate-style logs under
+WORKDIR/logs, archives them to the directory store WORKDIR/archive with the inventory in
+WORKDIR/inventory.db, then prints the inventory. Running it again shows files skipped as
+already archived.",
+    groups: &[&group(
+        "OPTIONS",
+        &[opt("--workdir", "DIR", "Where the demo keeps its files").default("fgbackup-demo")],
+    )],
+    outro: "",
+};
+
+pub const GEN_LOGS: Spec = Spec {
+    name: "gen-logs",
+    about: "Write realistic FortiGate .gz log files (for tests, demos, benchmarks)",
+    usage: "fgbackup gen-logs --out DIR [--devices N] [--files N] [--size SIZE] [--seed N]",
+    intro: "",
+    groups: &[&group(
+        "OPTIONS",
+        &[
+            opt(
+                "--out",
+                "DIR",
+                "Where to write (one sub-directory per device)",
+            ),
+            opt("--devices", "N", "Number of FortiGate devices").default("3"),
+            opt("--files", "N", "Hourly files per device").default("4"),
+            opt(
+                "--size",
+                "SIZE",
+                "Compressed size of each file, e.g. 100K, 64M",
+            )
+            .default("100K"),
+            opt("--seed", "N", "Random seed; same seed, same content").default("1"),
+        ],
+    )],
+    outro: "",
+};

@@ -1,0 +1,323 @@
+//! What a network admin meets in the first fifteen minutes: both flag
+//! forms, suggestions for typos, help that lists exactly what parses, a
+//! mistyped --db that fails instead of starting a second inventory,
+//! machine-readable summaries, `ls`, and summary wording.
+
+mod common;
+
+use common::*;
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    let text = stdout(out);
+    assert_eq!(
+        text.trim().lines().count(),
+        1,
+        "stdout must be one JSON object: {text}"
+    );
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn flags_take_both_value_forms_and_typos_get_a_suggestion() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/a.log.gz", 20, 1);
+    std::fs::create_dir_all(ws.archive()).unwrap();
+    let out = ws.run(
+        &[
+            "upload".to_string(),
+            format!("--dir={}", ws.logs().display()),
+            format!("--dest=file://{}", ws.archive().display()),
+            format!("--db={}", ws.db().display()),
+            "--min-age=0".to_string(),
+        ],
+        &[],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(ws.rows()[0].status(), "uploaded");
+
+    let out = ws.upload_local(&["--buckt", "x"], &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("unknown option '--buckt' for 'upload': did you mean --bucket?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ws.upload_local(&["--to", "/tmp"], &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("--to is an option of 'fgbackup restore'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ws.run(&["uplaod"], &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("did you mean 'upload'?"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ws.upload_local(&["--workers=99"], &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("--workers/WORKERS '99' must be a whole number from 1 to 64"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Every option a help page shows is one the command accepts, and every
+/// page names its defaults: help and parser come from one table.
+#[test]
+fn every_flag_in_help_parses() {
+    let ws = Workspace::new();
+    let main = stdout(&ws.run(&["--help"], &[]));
+    let commands: Vec<String> = main
+        .lines()
+        .skip_while(|l| !l.starts_with("COMMANDS:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    assert!(commands.len() >= 13, "{commands:?}");
+    assert!(commands.contains(&"ls".to_string()), "{commands:?}");
+    for cmd in &commands {
+        let page = stdout(&ws.run(&[cmd.as_str(), "--help"], &[]));
+        let flags: Vec<String> = page
+            .lines()
+            .filter_map(|l| l.strip_prefix("    "))
+            .filter_map(|l| {
+                let first = l.split_whitespace().next()?;
+                let name = if first.ends_with(',') {
+                    l.split_whitespace().nth(1)?
+                } else {
+                    first
+                };
+                name.starts_with("--").then(|| name.to_string())
+            })
+            .collect();
+        assert!(flags.len() >= 2, "{cmd}: {page}");
+        for flag in flags {
+            // A value that is wrong for every flag: any complaint is fine,
+            // except that the option does not exist.
+            let out = ws.run(&[cmd.as_str(), &flag, "--help"], &[]);
+            let err = stderr(&out);
+            assert!(
+                !err.contains("unknown option") && !err.contains("is an option of"),
+                "{cmd} --help lists {flag} but rejects it: {err}"
+            );
+        }
+    }
+    let upload = stdout(&ws.run(&["upload", "--help"], &[]));
+    assert!(upload.contains("[env: WORKERS] [default: 4]"), "{upload}");
+    assert!(upload.contains("--dir DIR"), "{upload}");
+}
+
+#[test]
+fn a_mistyped_db_is_refused_and_nothing_is_created() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 2);
+    std::fs::create_dir_all(ws.archive()).unwrap();
+    let typo = ws.tmp.path().join("dbb/sub/backup_records.db");
+    let typo_s = typo.display().to_string();
+    let out = ws.run(
+        &[
+            "upload",
+            "--dir",
+            &ws.logs().display().to_string(),
+            "--dest",
+            &format!("file://{}", ws.archive().display()),
+            "--db",
+            &typo_s,
+        ],
+        &[],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains(&format!("--db {typo_s}: directory")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !ws.tmp.path().join("dbb").exists(),
+        "a directory was created"
+    );
+
+    // The same through DB_PATH names the variable.
+    let args: Vec<String> = ws
+        .local_upload_args(&[])
+        .into_iter()
+        .take_while(|a| a != "--db")
+        .collect();
+    let out = ws.run(&args, &[("DB_PATH", &typo_s)]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("DB_PATH "), "{}", stderr(&out));
+    assert!(!ws.tmp.path().join("dbb").exists());
+
+    // A held run lock names the setting too.
+    let lock = format!("{}.lock", ws.db().display());
+    let held = std::fs::File::create(&lock).unwrap();
+    held.try_lock().unwrap();
+    let out = ws.upload_local(&[], &[]);
+    assert_exit(&out, 1);
+    assert!(stderr(&out).contains("--db/DB_PATH"), "{}", stderr(&out));
+}
+
+#[test]
+fn upload_and_doctor_print_one_json_object() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/a.log.gz", 20, 3);
+    ws.write_gz("FGT-A/b.log.gz", 20, 4);
+    ws.write_raw("FGT-A/readme.txt", b"not a log");
+    let out = ws.upload_local(&["--json"], &[]);
+    assert_exit(&out, 0);
+    let j = json_of(&out);
+    assert_eq!(j["command"], "upload");
+    assert_eq!(j["exit_code"], 0);
+    assert_eq!(j["counts"]["uploaded"], 2);
+    assert_eq!(j["excluded"], 1);
+    assert!(j["bytes_sent"].as_u64().unwrap() > 0);
+
+    // Other content under an archived key: a failure with key and reason.
+    let conflict = ws.archive().join("FGT-A/c.log.gz");
+    std::fs::write(&conflict, b"someone else's bytes").unwrap();
+    ws.write_gz("FGT-A/c.log.gz", 20, 5);
+    let out = ws.upload_local(&["--json"], &[]);
+    assert_exit(&out, 1);
+    let j = json_of(&out);
+    assert_eq!(j["ok"], false);
+    assert_eq!(j["exit_code"], 1);
+    assert_eq!(j["counts"]["failed_conflict"], 1);
+    assert_eq!(j["failures"][0]["key"], "FGT-A/c.log.gz");
+    assert_eq!(j["failures"][0]["status"], "failed_conflict");
+    assert!(
+        !j["failures"][0]["reason"].as_str().unwrap().is_empty(),
+        "{j}"
+    );
+
+    let logs = ws.logs().display().to_string();
+    let db = ws.db().display().to_string();
+    let args = [
+        "doctor",
+        "--json",
+        "--dir",
+        &logs,
+        "--dest",
+        "file:///nonexistent-fgbackup-archive",
+        "--db",
+        &db,
+    ];
+    let out = ws.run(&args, &[]);
+    assert_exit(&out, 1);
+    let j = json_of(&out);
+    assert_eq!(j["command"], "doctor");
+    assert_eq!(j["exit_code"], 1);
+    let fail = j["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["level"] == "fail")
+        .unwrap_or_else(|| panic!("no failed check: {j}"));
+    assert!(fail["fix"].as_str().is_some_and(|f| !f.is_empty()), "{j}");
+}
+
+#[test]
+fn ls_lists_the_inventory_and_the_archive_with_filters_and_totals() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/FGT-A-1.log.gz", 200, 6);
+    ws.write_gz("FGT-A/FGT-A-2.log.gz", 200, 7);
+    ws.write_gz("FGT-B/FGT-B-1.log.gz", 200, 8);
+    std::fs::create_dir_all(ws.archive().join("FGT-B")).unwrap();
+    std::fs::write(ws.archive().join("FGT-B/FGT-B-2.log.gz"), b"other").unwrap();
+    ws.write_gz("FGT-B/FGT-B-2.log.gz", 20, 9);
+    assert_exit(&ws.upload_local(&[], &[]), 1);
+    let db = ws.db().display().to_string();
+    let ls = |extra: &[&str]| {
+        let mut args = vec!["ls", "--db", db.as_str()];
+        args.extend_from_slice(extra);
+        ws.run(&args, &[])
+    };
+
+    let out = ls(&[]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("FGT-A/FGT-A-1.log.gz"), "{text}");
+    assert!(text.contains("KiB"), "sizes are human-readable: {text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("4 file(s), "),
+        "{text}"
+    );
+    assert!(
+        text.contains("3 uploaded, 1 failed_conflict")
+            || text.contains("1 failed_conflict, 3 uploaded"),
+        "{text}"
+    );
+
+    let text = stdout(&ls(&["--device", "FGT-A"]));
+    assert!(!text.contains("FGT-B"), "{text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("2 file(s)"),
+        "{text}"
+    );
+
+    let text = stdout(&ls(&["--status", "failed"]));
+    assert!(text.contains("FGT-B/FGT-B-2.log.gz"), "{text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("1 file(s)"),
+        "{text}"
+    );
+
+    let text = stdout(&ls(&["--prefix", "FGT-B/"]));
+    assert!(
+        text.lines().last().unwrap().starts_with("2 file(s)"),
+        "{text}"
+    );
+
+    let text = stdout(&ls(&["--since", "2999-01-01"]));
+    assert!(
+        text.lines().last().unwrap().starts_with("0 file(s)"),
+        "{text}"
+    );
+
+    let out = ls(&["--status", "bogus"]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("use one of uploaded, skipped_exists"),
+        "{}",
+        stderr(&out)
+    );
+
+    let j = json_of(&ls(&["--json", "--device", "FGT-B"]));
+    assert_eq!(j["total_files"], 2);
+    assert_eq!(j["counts"]["failed_conflict"], 1);
+
+    // The archive itself: the object nobody archived is marked.
+    let out = ws.on_archive("ls", &["--remote"]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("FGT-B/FGT-B-2.log.gz  (not in the inventory)"),
+        "{text}"
+    );
+    assert!(
+        text.lines().last().unwrap().starts_with("4 object(s)"),
+        "{text}"
+    );
+    assert!(text.contains("1 not in the inventory"), "{text}");
+}
+
+#[test]
+fn summary_says_nothing_sent_and_what_include_left_out() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 20, 10);
+    ws.write_raw("notes.txt", b"x");
+    ws.write_raw("b.log", b"y");
+    let out = ws.upload_local(&[], &[]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("MB sent in"), "{text}");
+    assert!(text.contains("2 not matching --include skipped"), "{text}");
+    let out = ws.upload_local(&[], &[]);
+    let text = stdout(&out);
+    assert!(text.contains("nothing sent"), "{text}");
+    assert!(!text.contains("MB/s"), "{text}");
+}
