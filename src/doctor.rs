@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::notify::email;
 use crate::ops::archive as upload;
 use crate::store::s3::{LockConfig, S3Store};
-use crate::store::{Body, PutReceipt, Store, StoreError, StoreErrorKind, Upload};
+use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreError, StoreErrorKind, Upload};
 
 /// Env files of the Python suite, checked when they exist.
 const DEFAULT_ENV_FILES: &[&str] = &["/etc/default/backup_fg", "/etc/default/backup_api"];
@@ -546,17 +546,7 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
         return;
     }
     let head = store.head(&key);
-    let verified = match &head {
-        Ok(Some(o)) if o.size == body.len() as u64 && o.sha256.as_deref() == Some(sha.as_str()) => {
-            Ok(())
-        }
-        Ok(Some(o)) => Err(StoreError::permanent(format!(
-            "stored as {} bytes with sha256 {:?} (metadata stripped by a proxy?)",
-            o.size, o.sha256
-        ))),
-        Ok(None) => Err(StoreError::permanent("missing right after writing")),
-        Err(e) => Err(e.clone()),
-    };
+    let verified = probe_stored(&head, &body, &sha);
     if verified.is_ok() {
         let again = store.put(&probe_upload(&key, &body, &sha));
         check_no_replace(r, what, again);
@@ -583,6 +573,23 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
             "probe object written, verified (size and sha256), read back and deleted",
             "",
         );
+    }
+}
+
+/// Whether the HEAD of the probe object shows what was written.
+fn probe_stored(
+    head: &std::result::Result<Option<RemoteObject>, StoreError>,
+    body: &[u8],
+    sha: &str,
+) -> std::result::Result<(), StoreError> {
+    match head {
+        Ok(Some(o)) if o.size == body.len() as u64 && o.sha256.as_deref() == Some(sha) => Ok(()),
+        Ok(Some(o)) => Err(StoreError::permanent(format!(
+            "stored as {} bytes with sha256 {:?} (metadata stripped by a proxy?)",
+            o.size, o.sha256
+        ))),
+        Ok(None) => Err(StoreError::permanent("missing right after writing")),
+        Err(e) => Err(e.clone()),
     }
 }
 
