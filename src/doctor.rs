@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::notify::email;
 use crate::ops::archive as upload;
 use crate::store::s3::{LockConfig, S3Store};
-use crate::store::{Body, PutReceipt, Store, StoreError, StoreErrorKind, Upload};
+use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreError, StoreErrorKind, Upload};
 
 /// Env files of the Python suite, checked when they exist.
 const DEFAULT_ENV_FILES: &[&str] = &["/etc/default/backup_fg", "/etc/default/backup_api"];
@@ -36,6 +36,8 @@ const SECRET_VARS: &[&str] = &[
     "WEBHOOK_URL",
 ];
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The fix for a failed probe-object step without advice of its own.
+const PROBE_FIX: &str = "the credentials need PutObject, GetObject and DeleteObject on the bucket (or write access to the directory)";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Level {
@@ -441,11 +443,19 @@ fn check_destination(r: &mut Report, cfg: &UploadConfig) {
     unlocked.transfer.object_lock = None;
     let store = match upload::open_store(&unlocked) {
         Ok(s) => s,
-        Err(e) => return r.line(Level::Fail, "destination", &e.to_string(), ""),
+        Err(e) => {
+            return r.line(
+                Level::Fail,
+                "destination",
+                &e.to_string(),
+                "correct the setting the message names (see 'fgbackup upload --help')",
+            );
+        }
     };
     let what = format!("destination {}", store.describe());
     if let Err(e) = store.check() {
-        return r.line(Level::Fail, &what, &e.message, "");
+        let (problem, fix) = problem_and_fix(&e, check_fix(&e, &cfg.destination));
+        return r.line(Level::Fail, &what, problem, fix);
     }
     r.line(Level::Ok, &what, "exists, credentials and TLS accepted", "");
     let s3 = matches!(cfg.destination, Destination::S3 { .. });
@@ -454,6 +464,29 @@ fn check_destination(r: &mut Report, cfg: &UploadConfig) {
         check_object_lock(r, &what, cfg);
     }
     probe(r, store.as_ref(), &what, cfg);
+}
+
+/// A failed store request as the problem and its fix: the store's advice
+/// when it has one (a wrong endpoint, TLS, bucket or credentials), else the
+/// whole message and `fallback`.
+fn problem_and_fix<'a>(e: &'a StoreError, fallback: &'a str) -> (&'a str, &'a str) {
+    match &e.advice {
+        Some(a) => (&a.problem, &a.fix),
+        None => (&e.message, fallback),
+    }
+}
+
+/// The fix for a destination check that failed without advice.
+fn check_fix(e: &StoreError, destination: &Destination) -> &'static str {
+    match (destination, &e.kind) {
+        (Destination::Local { .. }, _) => {
+            "check --dest, and that the service user may create files there"
+        }
+        (_, StoreErrorKind::Transient) => {
+            "the server did not answer in time or reported an error of its own: check its health and logs, then rerun doctor"
+        }
+        _ => "check --endpoint, --bucket/BUCKET and the credentials",
+    }
 }
 
 /// The S3 store of `cfg`, for the checks only an S3 server can answer.
@@ -519,11 +552,13 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
     );
     let body = format!("fgbackup doctor probe from {}\n", crate::db::hostname()).into_bytes();
     let sha = hex(&Sha256::digest(&body));
-    let step = |r: &mut Report, name: &str, result: std::result::Result<(), String>| -> bool {
+    let step = |r: &mut Report, name: &str, result: std::result::Result<(), StoreError>| -> bool {
         match result {
             Ok(()) => true,
             Err(e) => {
-                r.line(Level::Fail, what, &format!("probe object {key}: {name} failed: {e}"), "the credentials need PutObject, GetObject and DeleteObject on the bucket (or write access to the directory)");
+                let (problem, fix) = problem_and_fix(&e, PROBE_FIX);
+                let detail = format!("probe object {key}: {name} failed: {problem}");
+                r.line(Level::Fail, what, &detail, fix);
                 false
             }
         }
@@ -531,25 +566,12 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
     if !step(
         r,
         "write",
-        store
-            .put(&probe_upload(&key, &body, &sha))
-            .map(drop)
-            .map_err(|e| e.message),
+        store.put(&probe_upload(&key, &body, &sha)).map(drop),
     ) {
         return;
     }
     let head = store.head(&key);
-    let verified = match &head {
-        Ok(Some(o)) if o.size == body.len() as u64 && o.sha256.as_deref() == Some(sha.as_str()) => {
-            Ok(())
-        }
-        Ok(Some(o)) => Err(format!(
-            "stored as {} bytes with sha256 {:?} (metadata stripped by a proxy?)",
-            o.size, o.sha256
-        )),
-        Ok(None) => Err("missing right after writing".to_string()),
-        Err(e) => Err(e.message.clone()),
-    };
+    let verified = probe_stored(&head, &body, &sha);
     if verified.is_ok() {
         let again = store.put(&probe_upload(&key, &body, &sha));
         check_no_replace(r, what, again);
@@ -557,14 +579,17 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
             report_server_checksum(r, what, o.checksum_sha256.as_deref(), &sha);
         }
     }
-    let read = store.get(&key).map_err(|e| e.message).and_then(|data| {
+    let read = store.get(&key).and_then(|data| {
         if data == body {
             Ok(())
         } else {
-            Err(format!("read back {} different bytes", data.len()))
+            Err(StoreError::permanent(format!(
+                "read back {} different bytes",
+                data.len()
+            )))
         }
     });
-    let deleted = store.delete(&key).map_err(|e| e.message);
+    let deleted = store.delete(&key);
     check_checksum_enforced(r, what, cfg, &format!("{key}.checksum"));
     if step(r, "verify", verified) & step(r, "read back", read) & step(r, "delete", deleted) {
         r.line(
@@ -573,6 +598,23 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
             "probe object written, verified (size and sha256), read back and deleted",
             "",
         );
+    }
+}
+
+/// Whether the HEAD of the probe object shows what was written.
+fn probe_stored(
+    head: &std::result::Result<Option<RemoteObject>, StoreError>,
+    body: &[u8],
+    sha: &str,
+) -> std::result::Result<(), StoreError> {
+    match head {
+        Ok(Some(o)) if o.size == body.len() as u64 && o.sha256.as_deref() == Some(sha) => Ok(()),
+        Ok(Some(o)) => Err(StoreError::permanent(format!(
+            "stored as {} bytes with sha256 {:?} (metadata stripped by a proxy?)",
+            o.size, o.sha256
+        ))),
+        Ok(None) => Err(StoreError::permanent("missing right after writing")),
+        Err(e) => Err(e.clone()),
     }
 }
 

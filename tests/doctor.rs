@@ -77,6 +77,13 @@ fn healthy_deployment_passes_every_check_and_leaves_nothing_behind() {
     assert!(ws.logs().join("a.log.gz").exists());
 }
 
+/// Every `[FAIL]` line says what to do about it.
+fn every_failure_has_a_fix(text: &str) {
+    for l in text.lines().filter(|l| l.starts_with("[FAIL]")) {
+        assert!(l.contains(" -> fix: "), "a failure without a fix: {l}");
+    }
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap() {
@@ -116,6 +123,7 @@ fn each_problem_is_a_failure_with_a_fix() {
 
     let (code, text) = doctor(&ws, &server.endpoint(), "no-such-bucket", &[], &[]);
     assert_eq!(code, 1);
+    every_failure_has_a_fix(&text);
     assert!(
         text.contains("[FAIL]") && text.contains("does not exist"),
         "{text}"
@@ -129,6 +137,7 @@ fn each_problem_is_a_failure_with_a_fix() {
         &[("AWS_SECRET_ACCESS_KEY", "wrong-secret")],
     );
     assert_eq!(code, 1);
+    every_failure_has_a_fix(&text);
     assert!(
         text.contains("SignatureDoesNotMatch") || text.contains("InvalidAccessKeyId"),
         "{text}"
@@ -137,6 +146,7 @@ fn each_problem_is_a_failure_with_a_fix() {
 
     let (code, text) = doctor(&ws, &server.endpoint(), BUCKET, &["--workers", "0"], &[]);
     assert_eq!(code, 1);
+    every_failure_has_a_fix(&text);
     assert!(
         text.contains("[FAIL] configuration") && text.contains("--workers"),
         "{text}"
@@ -146,6 +156,7 @@ fn each_problem_is_a_failure_with_a_fix() {
     server.stop();
     let (code, text) = doctor(&ws, &endpoint, BUCKET, &[], &[]);
     assert_eq!(code, 1);
+    every_failure_has_a_fix(&text);
     assert!(
         text.contains("not reachable") && text.contains("fix:"),
         "{text}"

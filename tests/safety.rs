@@ -533,7 +533,13 @@ fn unreachable_endpoint_stops_the_run_early() {
     );
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("endpoint unreachable"), "{err}");
+    // One line: the count, what failed, and what to check.
+    assert!(
+        err.lines().any(|l| l.starts_with("fgbackup: error: endpoint unreachable (5 connection failures in a row): ")
+            && l.contains("cannot reach ")
+            && l.contains(": check the host and port in --endpoint, that the server is running, and the firewall")),
+        "{err}"
+    );
     let rows = ws.rows();
     assert!(
         rows.len() < 10,

@@ -1,23 +1,64 @@
 //! How an S3 request failed, with its cause kept whole (transport kind, HTTP
-//! status, S3 error code) until the store decides what it means for the
-//! file: retry, conflict, changed content, or a permanent failure.
+//! status, S3 error code, what the certificate was refused for) until the
+//! store decides what it means for the file: retry, conflict, changed
+//! content, or a permanent failure; and [`super::advice`] what to tell the
+//! user.
 
 use std::fmt;
 
 /// Why no HTTP answer arrived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportKind {
     /// Nobody answers at the endpoint: refused, no route, DNS failure.
     Unreachable,
     /// Connect, send or receive took longer than its timeout.
     Timeout,
-    /// The server's certificate is not trusted (unknown CA, wrong name,
-    /// expired): retrying cannot help.
-    Certificate,
-    /// Any other TLS failure (e.g. `https://` to a plain-HTTP port).
+    /// The server's certificate is not trusted: retrying cannot help.
+    Certificate(CertProblem),
+    /// `https://` to a server that answered in plain HTTP (its first bytes
+    /// are no TLS record).
+    PlainHttp,
+    /// Any other TLS failure.
     Tls,
     /// The connection broke (reset, closed mid-answer, malformed answer).
     Broken,
+}
+
+/// Why the server's certificate was refused; times are Unix seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertProblem {
+    /// Signed by a CA that is neither a bundled root nor in `--ca-file`.
+    UnknownIssuer,
+    /// Not issued for the host asked for (`asked`, when rustls says); the
+    /// names it covers (`covers`, may be empty).
+    WrongName {
+        asked: Option<String>,
+        covers: Vec<String>,
+    },
+    /// Past its end date (or this machine's clock is ahead).
+    Expired {
+        not_after: Option<u64>,
+        now: Option<u64>,
+    },
+    /// Before its start date (or this machine's clock is behind).
+    NotYetValid {
+        not_before: Option<u64>,
+        now: Option<u64>,
+    },
+    /// Anything else (bad signature, revoked, wrong purpose...).
+    Other,
+}
+
+/// What came with an error status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorBody {
+    /// An S3 error document (it has a `<Code>`): an S3 API answered.
+    S3,
+    /// Something else, or nothing, where S3 always sends an error document
+    /// (an HTML page): perhaps not an S3 API at all.
+    Foreign,
+    /// No body to judge: a HEAD answer, which never has one.
+    None,
 }
 
 /// A failed request.
@@ -32,6 +73,7 @@ pub enum EngineError {
         /// S3 error code (`NoSuchBucket`, `BadDigest`...), empty if none.
         code: String,
         message: String,
+        body: ErrorBody,
     },
     /// Reading the local file for the body failed or came up short.
     Source(std::io::Error),
@@ -42,10 +84,26 @@ pub enum EngineError {
 impl EngineError {
     /// A status answer whose body is an S3 error document (or anything else).
     pub fn from_answer(status: u16, body: &str) -> EngineError {
+        let code = super::xml::field(body, "Code").unwrap_or_default();
         EngineError::Status {
             status,
-            code: super::xml::field(body, "Code").unwrap_or_default(),
+            body: if code.is_empty() {
+                ErrorBody::Foreign
+            } else {
+                ErrorBody::S3
+            },
+            code,
             message: super::xml::field(body, "Message").unwrap_or_default(),
+        }
+    }
+
+    /// A status answer to a HEAD request (which has no body).
+    pub fn from_head(status: u16) -> EngineError {
+        EngineError::Status {
+            status,
+            code: String::new(),
+            message: String::new(),
+            body: ErrorBody::None,
         }
     }
 
@@ -75,6 +133,7 @@ impl fmt::Display for EngineError {
                 status,
                 code,
                 message,
+                ..
             } => match (code.is_empty(), message.is_empty()) {
                 (true, _) => write!(f, "HTTP {status}"),
                 (false, true) => write!(f, "HTTP {status} {code}"),
@@ -98,8 +157,7 @@ pub fn transport(e: ureq::Error) -> EngineError {
         _ => None,
     };
     let kind = match (&e, tls) {
-        (_, Some(rustls::Error::InvalidCertificate(_))) => TransportKind::Certificate,
-        (_, Some(_)) => TransportKind::Tls,
+        (_, Some(t)) => tls_kind(t),
         (ureq::Error::Io(io), None) => match io.kind() {
             K::ConnectionRefused
             | K::HostUnreachable
@@ -122,5 +180,101 @@ pub fn transport(e: ureq::Error) -> EngineError {
     EngineError::Transport {
         kind,
         detail: e.to_string(),
+    }
+}
+
+/// What a rustls failure says about the endpoint.
+fn tls_kind(e: &rustls::Error) -> TransportKind {
+    use rustls::CertificateError as C;
+    let cert = match e {
+        // A plain-HTTP answer ("HTTP/1.1 400...") read as a TLS record.
+        rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            return TransportKind::PlainHttp;
+        }
+        rustls::Error::InvalidCertificate(c) => c,
+        _ => return TransportKind::Tls,
+    };
+    TransportKind::Certificate(match cert {
+        C::UnknownIssuer => CertProblem::UnknownIssuer,
+        C::NotValidForName => CertProblem::WrongName {
+            asked: None,
+            covers: Vec::new(),
+        },
+        C::NotValidForNameContext {
+            expected,
+            presented,
+        } => CertProblem::WrongName {
+            asked: Some(expected.to_str().into_owned()),
+            covers: presented.iter().map(|n| plain_name(n)).collect(),
+        },
+        C::Expired => CertProblem::Expired {
+            not_after: None,
+            now: None,
+        },
+        C::ExpiredContext { time, not_after } => CertProblem::Expired {
+            not_after: Some(not_after.as_secs()),
+            now: Some(time.as_secs()),
+        },
+        C::NotValidYet => CertProblem::NotYetValid {
+            not_before: None,
+            now: None,
+        },
+        C::NotValidYetContext { time, not_before } => CertProblem::NotYetValid {
+            not_before: Some(not_before.as_secs()),
+            now: Some(time.as_secs()),
+        },
+        _ => CertProblem::Other,
+    })
+}
+
+/// `DnsName("minio.lan")` → `minio.lan`, `IpAddress(10.0.0.5)` →
+/// `10.0.0.5`: webpki's debug form of a certificate's subject names.
+fn plain_name(presented: &str) -> String {
+    let inner = ["DnsName(", "IpAddress("]
+        .iter()
+        .find_map(|p| presented.strip_prefix(p)?.strip_suffix(')'));
+    match inner {
+        Some(name) => name.trim_matches('"').to_string(),
+        None => presented.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_names_are_shown_plain() {
+        assert_eq!(plain_name("DnsName(\"minio.lan\")"), "minio.lan");
+        assert_eq!(plain_name("IpAddress(10.0.0.5)"), "10.0.0.5");
+        assert_eq!(plain_name("DirectoryName"), "DirectoryName");
+    }
+
+    #[test]
+    fn only_an_s3_error_document_makes_an_s3_answer() {
+        let s3 = EngineError::from_answer(404, "<Error><Code>NoSuchKey</Code></Error>");
+        assert!(matches!(
+            s3,
+            EngineError::Status {
+                body: ErrorBody::S3,
+                ..
+            }
+        ));
+        let html = EngineError::from_answer(404, "<html><h1>Not Found</h1></html>");
+        assert!(matches!(
+            html,
+            EngineError::Status {
+                body: ErrorBody::Foreign,
+                ..
+            }
+        ));
+        let head = EngineError::from_head(404);
+        assert!(matches!(
+            head,
+            EngineError::Status {
+                body: ErrorBody::None,
+                ..
+            }
+        ));
     }
 }

@@ -47,7 +47,7 @@ impl Breaker {
                     let mut t = self.tripped.lock().unwrap_or_else(PoisonError::into_inner);
                     if t.is_none() {
                         *t = Some(format!(
-                            "endpoint unreachable: {} ({n} connection failures in a row)",
+                            "endpoint unreachable ({n} connection failures in a row): {}",
                             e.message
                         ));
                     }
@@ -125,7 +125,7 @@ mod tests {
         assert!(
             b.tripped()
                 .unwrap()
-                .contains("endpoint unreachable: refused")
+                .contains("endpoint unreachable (5 connection failures in a row): refused")
         );
     }
 

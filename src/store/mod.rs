@@ -9,6 +9,8 @@ use std::io::{self, Read, Write};
 
 use sha2::{Digest, Sha256};
 
+use crate::engine::advice::Advice;
+
 /// What a HEAD request (or its local equivalent) says about a stored object.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RemoteObject {
@@ -145,38 +147,44 @@ pub enum StoreErrorKind {
 pub struct StoreError {
     pub kind: StoreErrorKind,
     pub message: String,
+    /// When the endpoint, bucket or credentials are set up wrong: the
+    /// problem and its fix apart (`message` is both on one line), so
+    /// `doctor` can print the fix after `-> fix:`.
+    pub advice: Option<Advice>,
 }
 
 impl StoreError {
-    pub fn transient(message: impl Into<String>) -> StoreError {
+    fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
         StoreError {
-            kind: StoreErrorKind::Transient,
+            kind,
             message: message.into(),
+            advice: None,
         }
+    }
+    /// A failure explained by [`crate::engine::advice::advise`].
+    pub fn advised(kind: StoreErrorKind, advice: Advice) -> StoreError {
+        StoreError {
+            kind,
+            message: advice.to_string(),
+            advice: Some(advice),
+        }
+    }
+    pub fn transient(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Transient, message)
     }
     pub fn permanent(message: impl Into<String>) -> StoreError {
-        StoreError {
-            kind: StoreErrorKind::Permanent,
-            message: message.into(),
-        }
+        StoreError::new(StoreErrorKind::Permanent, message)
     }
     pub fn changed(message: impl Into<String>) -> StoreError {
-        StoreError {
-            kind: StoreErrorKind::Changed,
-            message: message.into(),
-        }
+        StoreError::new(StoreErrorKind::Changed, message)
     }
+    /// (The S3 store's unreachable failures are [`StoreError::advised`].)
+    #[cfg(test)]
     pub fn unreachable(message: impl Into<String>) -> StoreError {
-        StoreError {
-            kind: StoreErrorKind::Unreachable,
-            message: message.into(),
-        }
+        StoreError::new(StoreErrorKind::Unreachable, message)
     }
     pub fn exists(message: impl Into<String>) -> StoreError {
-        StoreError {
-            kind: StoreErrorKind::Exists,
-            message: message.into(),
-        }
+        StoreError::new(StoreErrorKind::Exists, message)
     }
 
     /// Whether repeating the same request may succeed.

@@ -26,11 +26,12 @@ use s3::Region;
 use std::io::Write;
 
 use super::{
-    Body, CopyError, Listed, PutReceipt, ReadBack, RemoteObject, Store, StoreError, Upload,
-    stream_hashed,
+    Body, CopyError, Listed, PutReceipt, ReadBack, RemoteObject, Store, StoreError, StoreErrorKind,
+    Upload, stream_hashed,
 };
 use crate::aws::S3Settings;
 use crate::digest::{Parts, hex, hex_to_base64};
+use crate::engine::advice::{Target, advise};
 use crate::engine::client::{Answer, Call, Client, Payload, Settings};
 use crate::engine::error::{EngineError, TransportKind};
 use crate::engine::sigv4::Signer;
@@ -320,26 +321,26 @@ impl S3Store {
 
     /// Decides what a failed request means for the file: the one place
     /// where HTTP statuses, S3 codes and transport failures become a
-    /// retry-or-not verdict.
+    /// retry-or-not verdict. Failures of the set-up (endpoint, TLS, bucket,
+    /// credentials) are worded with their fix by [`advise`].
     fn classify(&self, action: &str, key: &str, err: EngineError) -> StoreError {
+        let target = Target {
+            endpoint: &self.endpoint_label,
+            bucket: &self.name,
+            ca_file: !self.options.extra_roots.is_empty(),
+        };
+        if let Some(advice) = advise(&err, &target, &format!("{action} {key}")) {
+            let kind = match &err {
+                EngineError::Transport {
+                    kind: TransportKind::Unreachable,
+                    ..
+                } => StoreErrorKind::Unreachable,
+                _ => StoreErrorKind::Permanent,
+            };
+            return StoreError::advised(kind, advice);
+        }
         let at = &self.endpoint_label;
         match err {
-            EngineError::Transport {
-                kind: TransportKind::Certificate,
-                detail,
-            } => StoreError::permanent(format!(
-                "{action} {key}: TLS to {at} failed ({detail}); if the endpoint uses a private CA, pass --ca-file with its PEM"
-            )),
-            EngineError::Transport {
-                kind: TransportKind::Tls,
-                detail,
-            } => StoreError::permanent(format!(
-                "{action} {key}: TLS to {at} failed ({detail}); check that the endpoint speaks https:// on that port"
-            )),
-            EngineError::Transport {
-                kind: TransportKind::Unreachable,
-                detail,
-            } => StoreError::unreachable(format!("{action} {key}: cannot reach {at} ({detail})")),
             EngineError::Transport { detail, .. } => {
                 StoreError::transient(format!("{action} {key}: no answer from {at} ({detail})"))
             }
@@ -370,15 +371,6 @@ impl S3Store {
             )),
             (500..=599 | 429 | 408 | 409, _) | (_, "RequestTimeout" | "SlowDown") => {
                 StoreError::transient(text)
-            }
-            (404, "NoSuchBucket") => StoreError::permanent(format!(
-                "bucket '{}' does not exist at {}: create it or fix --bucket/BUCKET",
-                self.name, self.endpoint_label
-            )),
-            (403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
-                StoreError::permanent(format!(
-                    "{text} (check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile, and the bucket policy)"
-                ))
             }
             _ => StoreError::permanent(text),
         }
@@ -650,7 +642,7 @@ impl Store for S3Store {
         match answer.status {
             200..=299 => self.remote_object(key, &answer).map(Some),
             404 => Ok(None),
-            status => Err(self.classify("HEAD", key, EngineError::from_answer(status, ""))),
+            status => Err(self.classify("HEAD", key, EngineError::from_head(status))),
         }
     }
 
