@@ -442,6 +442,151 @@ fn single_rows_stats_metrics_and_errors() {
     }
 }
 
+/// Sum of `field` over the days of `/stats`.
+fn stats_sum(stats: &serde_json::Value, field: &str) -> i64 {
+    stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d[field]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{field} missing: {d}"))
+        })
+        .sum()
+}
+
+/// Three files archived, then a second run: two skipped, one replaced
+/// under its key (`failed_conflict`), one truncated (`failed_gzip`).
+fn inventory_with_two_failures() -> Workspace {
+    let ws = inventory_with(3);
+    ws.write_gz("FGT-1/fw-001.log.gz", 20, 99);
+    let good = std::fs::read(ws.write_gz("cut.log.gz", 300, 7)).unwrap();
+    ws.write_raw("cut.log.gz", &good[..good.len() - 40]);
+    let out = ws.upload_local(&["--gzip-check", "always"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    ws
+}
+
+#[test]
+fn status_failed_selects_every_failure_and_unknown_statuses_are_refused() {
+    let ws = inventory_with_two_failures();
+    let api = serve(&ws, &[]);
+    let failed = api.json("/backups?status=failed");
+    let mut statuses: Vec<&str> = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["failed_conflict", "failed_gzip"], "{failed}");
+    assert_eq!(
+        stats_sum(&api.json("/stats"), "failed"),
+        2,
+        "/stats counts the same rows"
+    );
+    assert_eq!(
+        api.json("/backups?status=failed_gzip")[0]["filename"],
+        "cut.log.gz"
+    );
+
+    // Pages of status=failed keep the filter in their Link.
+    let (_, body, headers) = api.get("/backups?status=failed&limit=1", Some(TOKEN));
+    let link = header(&headers, "link").expect("a full page has a next link");
+    assert!(
+        link.contains("status=failed&") || link.contains("status=failed>"),
+        "{link}"
+    );
+    let next = link.trim_start_matches('<').split('>').next().unwrap();
+    let second = api.json(next);
+    assert_eq!(second.as_array().unwrap().len(), 1, "{body} then {second}");
+    assert_ne!(
+        second[0]["id"],
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()[0]["id"]
+    );
+
+    for bogus in ["bogus", "FAILED", "fail", "deferred", "failed_"] {
+        let (status, body, headers) = api.get(&format!("/backups?status={bogus}"), Some(TOKEN));
+        assert_eq!(status, 400, "status={bogus}: {body}");
+        assert_eq!(header(&headers, "content-type"), Some("application/json"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v.as_object().unwrap().len(),
+            1,
+            "only an error field: {body}"
+        );
+        let err = v["error"].as_str().unwrap();
+        assert!(err.contains(&format!("'{bogus}'")), "{err}");
+        for valid in [
+            "failed ",
+            "uploaded",
+            "skipped_exists",
+            "failed_gzip",
+            "failed_interrupted",
+            "reindexed_unproven",
+        ] {
+            assert!(err.contains(valid), "{valid} not listed: {err}");
+        }
+    }
+    assert_eq!(api.json("/backups?status=").as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn stats_count_distinct_files_beside_rows() {
+    let ws = inventory_with_two_failures();
+    let api = serve(&ws, &[]);
+    let stats = api.json("/stats");
+    for day in stats.as_array().unwrap() {
+        for field in [
+            "date",
+            "total",
+            "uploaded",
+            "skipped_exists",
+            "failed",
+            "bytes_uploaded",
+            "files",
+        ] {
+            assert!(day.get(field).is_some(), "{field} missing: {day}");
+        }
+    }
+    // 7 rows: 3 uploaded, then 2 skipped, 1 conflict, 1 truncated; 4 files.
+    assert_eq!(stats_sum(&stats, "total"), 7, "{stats}");
+    assert_eq!(stats_sum(&stats, "uploaded"), 3, "{stats}");
+    assert_eq!(stats_sum(&stats, "skipped_exists"), 2, "{stats}");
+    assert_eq!(stats_sum(&stats, "files"), 4, "{stats}");
+
+    // The same on a suite database, which has no object keys.
+    let suite = Workspace::new();
+    std::fs::create_dir_all(suite.db().parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(suite.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE backups (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT NOT NULL, s3_url TEXT, sha256 TEXT,
+           uploaded_at TEXT, backup_date TEXT, deleted_local INTEGER DEFAULT 0, status TEXT);
+         INSERT INTO backups (filename, backup_date, status) VALUES
+           ('a.log.gz', '2025-01-01', 'uploaded'), ('a.log.gz', '2025-01-01', 'skipped_exists'),
+           ('b.log.gz', '2025-01-01', 'failed_upload'), ('b.log.gz', '2025-01-01', 'failed_legacy'),
+           ('c.log.gz', '2025-01-02', NULL);",
+    )
+    .unwrap();
+    drop(conn);
+    let api = serve(&suite, &[]);
+    let stats = api.json("/stats");
+    assert_eq!(stats[0]["total"], 4, "{stats}");
+    assert_eq!(stats[0]["files"], 2, "{stats}");
+    assert_eq!(stats[0]["failed"], 2, "{stats}");
+    assert_eq!(
+        stats[1]["files"], 1,
+        "a day of rows without status: {stats}"
+    );
+    assert_eq!(stats[1]["failed"], 0, "{stats}");
+    assert_eq!(
+        api.json("/backups?status=failed").as_array().unwrap().len(),
+        2,
+        "failed_* statuses this version does not know are failures too"
+    );
+}
+
 #[test]
 fn tokens_file_rotates_without_restart() {
     let ws = inventory_with(1);
