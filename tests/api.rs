@@ -2,176 +2,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use common::api::{Api, TOKEN, header};
 use common::rawhttp::{self, End};
 use common::*;
-
-const TOKEN: &str = "api-token-0123456789abcdef";
-
-/// A running `fgbackup serve`/`daemon`, its base URL and its log.
-struct Api {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Api {
-    /// Starts `fgbackup ARGS --listen 127.0.0.1:0` and waits for its "listening" line.
-    fn start(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Api {
-        Api::start_limited(ws, args, env, None)
-    }
-
-    /// [`Api::start`] with the descriptor limit set to `nofile` (like
-    /// `LimitNOFILE=` or `prlimit --nofile`) in the child before it runs.
-    fn start_limited(
-        ws: &Workspace,
-        args: &[&str],
-        env: &[(&str, &str)],
-        nofile: Option<u64>,
-    ) -> Api {
-        use std::os::unix::process::CommandExt;
-        let mut all = args.to_vec();
-        all.extend(["--listen", "127.0.0.1:0"]);
-        let mut cmd = ws.command(&all, env);
-        cmd.env("RUST_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        if let Some(n) = nofile {
-            let limit = libc::rlimit {
-                rlim_cur: n,
-                rlim_max: n,
-            };
-            // SAFETY: setrlimit is async-signal-safe; `limit` is a copy owned by the closure.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                        Ok(())
-                    } else {
-                        Err(std::io::Error::last_os_error())
-                    }
-                });
-            }
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    if let Some(rest) = line.split("API listening on http://").nth(1) {
-                        let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                    }
-                    log.lock().unwrap().push(line);
-                }
-            })
-        };
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("server did not start: {:?}", log.lock().unwrap()));
-        Api {
-            child,
-            base: format!("http://{addr}"),
-            log,
-            reader: Some(reader),
-        }
-    }
-
-    fn get(&self, path: &str, token: Option<&str>) -> (u16, String, Vec<(String, String)>) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(10)))
-            .build()
-            .into();
-        let mut req = agent.get(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        let mut resp = req.call().unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect();
-        let body = resp.body_mut().read_to_string().unwrap();
-        (status, body, headers)
-    }
-
-    /// `host:port` of the server.
-    fn addr(&self) -> &str {
-        self.base.trim_start_matches("http://")
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Panics if the server process has exited.
-    fn assert_alive(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!(
-                "the server exited ({status}): {}",
-                self.log.lock().unwrap().join("\n")
-            );
-        }
-    }
-
-    /// Log lines so far containing `needle`.
-    fn log_lines(&self, needle: &str) -> Vec<String> {
-        let log = self.log.lock().unwrap();
-        log.iter().filter(|l| l.contains(needle)).cloned().collect()
-    }
-
-    /// `GET /health` over a fresh connection: its status, or `None` when the
-    /// server does not answer within 5 s.
-    fn health_status(&self) -> Option<u16> {
-        use std::io::Write;
-        let mut s = rawhttp::connect(self.addr()).ok()?;
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .ok()?;
-        let (text, _) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(5));
-        rawhttp::statuses(&text).first().copied()
-    }
-
-    fn json(&self, path: &str) -> serde_json::Value {
-        let (status, body, _) = self.get(path, Some(TOKEN));
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap()
-    }
-
-    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        // The pipe closed with the process: the reader has seen every line.
-        if let Some(r) = self.reader.take() {
-            r.join().unwrap();
-        }
-        (status.code(), self.log.lock().unwrap().clone())
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
 
 /// A workspace whose database holds `n` uploaded files (directory store).
 fn inventory_with(n: usize) -> Workspace {
@@ -440,6 +276,151 @@ fn single_rows_stats_metrics_and_errors() {
         );
         assert!(answer.contains("{\"error\":"), "{answer}");
     }
+}
+
+/// Sum of `field` over the days of `/stats`.
+fn stats_sum(stats: &serde_json::Value, field: &str) -> i64 {
+    stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d[field]
+                .as_i64()
+                .unwrap_or_else(|| panic!("{field} missing: {d}"))
+        })
+        .sum()
+}
+
+/// Three files archived, then a second run: two skipped, one replaced
+/// under its key (`failed_conflict`), one truncated (`failed_gzip`).
+fn inventory_with_two_failures() -> Workspace {
+    let ws = inventory_with(3);
+    ws.write_gz("FGT-1/fw-001.log.gz", 20, 99);
+    let good = std::fs::read(ws.write_gz("cut.log.gz", 300, 7)).unwrap();
+    ws.write_raw("cut.log.gz", &good[..good.len() - 40]);
+    let out = ws.upload_local(&["--gzip-check", "always"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    ws
+}
+
+#[test]
+fn status_failed_selects_every_failure_and_unknown_statuses_are_refused() {
+    let ws = inventory_with_two_failures();
+    let api = serve(&ws, &[]);
+    let failed = api.json("/backups?status=failed");
+    let mut statuses: Vec<&str> = failed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["failed_conflict", "failed_gzip"], "{failed}");
+    assert_eq!(
+        stats_sum(&api.json("/stats"), "failed"),
+        2,
+        "/stats counts the same rows"
+    );
+    assert_eq!(
+        api.json("/backups?status=failed_gzip")[0]["filename"],
+        "cut.log.gz"
+    );
+
+    // Pages of status=failed keep the filter in their Link.
+    let (_, body, headers) = api.get("/backups?status=failed&limit=1", Some(TOKEN));
+    let link = header(&headers, "link").expect("a full page has a next link");
+    assert!(
+        link.contains("status=failed&") || link.contains("status=failed>"),
+        "{link}"
+    );
+    let next = link.trim_start_matches('<').split('>').next().unwrap();
+    let second = api.json(next);
+    assert_eq!(second.as_array().unwrap().len(), 1, "{body} then {second}");
+    assert_ne!(
+        second[0]["id"],
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()[0]["id"]
+    );
+
+    for bogus in ["bogus", "FAILED", "fail", "deferred", "failed_"] {
+        let (status, body, headers) = api.get(&format!("/backups?status={bogus}"), Some(TOKEN));
+        assert_eq!(status, 400, "status={bogus}: {body}");
+        assert_eq!(header(&headers, "content-type"), Some("application/json"));
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            v.as_object().unwrap().len(),
+            1,
+            "only an error field: {body}"
+        );
+        let err = v["error"].as_str().unwrap();
+        assert!(err.contains(&format!("'{bogus}'")), "{err}");
+        for valid in [
+            "failed ",
+            "uploaded",
+            "skipped_exists",
+            "failed_gzip",
+            "failed_interrupted",
+            "reindexed_unproven",
+        ] {
+            assert!(err.contains(valid), "{valid} not listed: {err}");
+        }
+    }
+    assert_eq!(api.json("/backups?status=").as_array().unwrap().len(), 7);
+}
+
+#[test]
+fn stats_count_distinct_files_beside_rows() {
+    let ws = inventory_with_two_failures();
+    let api = serve(&ws, &[]);
+    let stats = api.json("/stats");
+    for day in stats.as_array().unwrap() {
+        for field in [
+            "date",
+            "total",
+            "uploaded",
+            "skipped_exists",
+            "failed",
+            "bytes_uploaded",
+            "files",
+        ] {
+            assert!(day.get(field).is_some(), "{field} missing: {day}");
+        }
+    }
+    // 7 rows: 3 uploaded, then 2 skipped, 1 conflict, 1 truncated; 4 files.
+    assert_eq!(stats_sum(&stats, "total"), 7, "{stats}");
+    assert_eq!(stats_sum(&stats, "uploaded"), 3, "{stats}");
+    assert_eq!(stats_sum(&stats, "skipped_exists"), 2, "{stats}");
+    assert_eq!(stats_sum(&stats, "files"), 4, "{stats}");
+
+    // The same on a suite database, which has no object keys.
+    let suite = Workspace::new();
+    std::fs::create_dir_all(suite.db().parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(suite.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE backups (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT NOT NULL, s3_url TEXT, sha256 TEXT,
+           uploaded_at TEXT, backup_date TEXT, deleted_local INTEGER DEFAULT 0, status TEXT);
+         INSERT INTO backups (filename, backup_date, status) VALUES
+           ('a.log.gz', '2025-01-01', 'uploaded'), ('a.log.gz', '2025-01-01', 'skipped_exists'),
+           ('b.log.gz', '2025-01-01', 'failed_upload'), ('b.log.gz', '2025-01-01', 'failed_legacy'),
+           ('c.log.gz', '2025-01-02', NULL);",
+    )
+    .unwrap();
+    drop(conn);
+    let api = serve(&suite, &[]);
+    let stats = api.json("/stats");
+    assert_eq!(stats[0]["total"], 4, "{stats}");
+    assert_eq!(stats[0]["files"], 2, "{stats}");
+    assert_eq!(stats[0]["failed"], 2, "{stats}");
+    assert_eq!(
+        stats[1]["files"], 1,
+        "a day of rows without status: {stats}"
+    );
+    assert_eq!(stats[1]["failed"], 0, "{stats}");
+    assert_eq!(
+        api.json("/backups?status=failed").as_array().unwrap().len(),
+        2,
+        "failed_* statuses this version does not know are failures too"
+    );
 }
 
 #[test]

@@ -24,10 +24,11 @@ use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 pub use auth::Tokens;
-use reader::{Filters, Reader};
+use reader::{Filters, Reader, StatusFilter};
 
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
+use crate::ops::status::Status;
 use crate::signal;
 
 /// Largest `limit` of `GET /backups`.
@@ -455,6 +456,28 @@ fn date_param(
     }
 }
 
+/// `status=` of `/backups`: a status name from [`Status`], or `failed` for
+/// every failure; anything else is refused with the list of valid values.
+fn status_param(params: &[(String, String)]) -> std::result::Result<Option<StatusFilter>, Failure> {
+    let Some(v) = param(params, "status").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v == Status::FAILED_PREFIX {
+        return Ok(Some(StatusFilter::AnyFailure));
+    }
+    match Status::ALL
+        .iter()
+        .find(|s| s.is_recorded() && s.as_str() == v)
+    {
+        Some(s) => Ok(Some(StatusFilter::One(*s))),
+        None => Err(bad(format!(
+            "status '{v}' is not valid: use {} (every failed_* status) or one of {}",
+            Status::FAILED_PREFIX,
+            Status::recorded_names().join(", ")
+        ))),
+    }
+}
+
 /// `/health`: no token needed, so only verdicts and times.
 fn health(
     params: &[(String, String)],
@@ -606,9 +629,7 @@ fn list(params: &[(String, String)], db: &Reader) -> std::result::Result<Answer,
         })?),
     };
     let filters = Filters {
-        status: param(params, "status")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
+        status: status_param(params)?,
         filename: param(params, "filename")
             .filter(|s| !s.is_empty())
             .map(str::to_string),
@@ -620,10 +641,10 @@ fn list(params: &[(String, String)], db: &Reader) -> std::result::Result<Answer,
     let next = last_id.map(|last_id| {
         let mut link = format!("/backups?limit={limit}&cursor={last_id}");
         for (name, value) in [
-            ("status", &filters.status),
-            ("filename", &filters.filename),
-            ("date_from", &filters.date_from),
-            ("date_to", &filters.date_to),
+            ("status", filters.status.map(StatusFilter::as_str)),
+            ("filename", filters.filename.as_deref()),
+            ("date_from", filters.date_from.as_deref()),
+            ("date_to", filters.date_to.as_deref()),
         ] {
             if let Some(v) = value {
                 link.push_str(&format!("&{name}={}", query::encode(v)));

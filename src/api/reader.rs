@@ -11,12 +11,39 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde_json::{Map, Value};
 
+use crate::ops::status::Status;
 use crate::schema::BACKUP_COLUMNS;
+
+/// The rows `status=` selects, already validated against [`Status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Rows with exactly this status.
+    One(Status),
+    /// Rows of every failure status (`status=failed`).
+    AnyFailure,
+}
+
+impl StatusFilter {
+    /// The value of `status=` that selects these rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::One(s) => s.as_str(),
+            StatusFilter::AnyFailure => Status::FAILED_PREFIX,
+        }
+    }
+}
+
+/// SQL condition true for rows of any failure status (the suite's
+/// `failed_*`, also ones this version does not know): the same rows for
+/// `/backups?status=failed` and the `failed` count of `/stats`.
+fn failed_condition() -> String {
+    format!("status GLOB '{}*'", Status::FAILED_PREFIX)
+}
 
 /// Filters of `GET /backups`, already validated.
 #[derive(Debug, Default, Clone)]
 pub struct Filters {
-    pub status: Option<String>,
+    pub status: Option<StatusFilter>,
     pub filename: Option<String>,
     pub date_from: Option<String>,
     pub date_to: Option<String>,
@@ -94,9 +121,15 @@ impl Reader {
     pub fn list(&self, f: &Filters, limit: u32) -> rusqlite::Result<(String, Option<i64>)> {
         let mut sql = format!("SELECT {} FROM backups WHERE 1=1", self.select);
         let mut args: Vec<SqlValue> = Vec::new();
-        if let Some(s) = &f.status {
-            sql.push_str(" AND status = ?");
-            args.push(SqlValue::Text(s.clone()));
+        match f.status {
+            None => {}
+            Some(StatusFilter::One(s)) => {
+                sql.push_str(" AND status = ?");
+                args.push(SqlValue::Text(s.as_str().to_string()));
+            }
+            Some(StatusFilter::AnyFailure) => {
+                sql.push_str(&format!(" AND {}", failed_condition()));
+            }
         }
         if let Some(n) = &f.filename {
             sql.push_str(" AND instr(filename, ?) > 0");
@@ -171,6 +204,9 @@ impl Reader {
     }
 
     /// Per-day counts by status and bytes archived, oldest day first.
+    /// `total` counts rows (each run adds one per file it saw, so re-runs
+    /// inflate it); `files` counts distinct files (object keys, or file
+    /// names in a suite database without keys).
     pub fn stats(
         &self,
         date_from: Option<&str>,
@@ -181,13 +217,20 @@ impl Reader {
         } else {
             "COALESCE(SUM(CASE WHEN status = 'uploaded' THEN size_bytes END), 0)"
         };
+        let file = if self.select.contains("NULL AS object_key") {
+            "filename"
+        } else {
+            "COALESCE(object_key, filename)"
+        };
+        let failed = failed_condition();
         let sql = format!(
             "SELECT backup_date,
                     COUNT(*),
-                    SUM(status = 'uploaded'),
-                    SUM(status = 'skipped_exists'),
-                    SUM(status LIKE 'failed%'),
-                    {bytes}
+                    COALESCE(SUM(status = 'uploaded'), 0),
+                    COALESCE(SUM(status = 'skipped_exists'), 0),
+                    COALESCE(SUM({failed}), 0),
+                    {bytes},
+                    COUNT(DISTINCT {file})
              FROM backups
              WHERE backup_date >= ?1 AND backup_date <= ?2
              GROUP BY backup_date ORDER BY backup_date"
@@ -198,16 +241,7 @@ impl Reader {
                 date_from.unwrap_or("0000-00-00"),
                 date_to.unwrap_or("9999-99-99"),
             ],
-            |r| {
-                let mut m = Map::new();
-                m.insert("date".into(), Value::from(r.get::<_, Option<String>>(0)?));
-                m.insert("total".into(), Value::from(r.get::<_, i64>(1)?));
-                m.insert("uploaded".into(), Value::from(r.get::<_, i64>(2)?));
-                m.insert("skipped_exists".into(), Value::from(r.get::<_, i64>(3)?));
-                m.insert("failed".into(), Value::from(r.get::<_, i64>(4)?));
-                m.insert("bytes_uploaded".into(), Value::from(r.get::<_, i64>(5)?));
-                Ok(Value::Object(m))
-            },
+            stats_row,
         )?;
         rows.collect()
     }
@@ -332,6 +366,26 @@ pub struct LastRun {
     pub bytes: i64,
     pub duration_ms: i64,
     pub finished_unix: Option<i64>,
+}
+
+/// One day of `/stats`: the columns of [`Reader::stats`]'s query, named.
+fn stats_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
+    let mut m = Map::new();
+    m.insert("date".into(), Value::from(r.get::<_, Option<String>>(0)?));
+    for (i, name) in [
+        "total",
+        "uploaded",
+        "skipped_exists",
+        "failed",
+        "bytes_uploaded",
+        "files",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        m.insert(name.into(), Value::from(r.get::<_, i64>(i + 1)?));
+    }
+    Ok(Value::Object(m))
 }
 
 fn row_text(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {

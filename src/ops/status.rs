@@ -1,64 +1,84 @@
 //! The `status` column: its values are defined here and nowhere else.
 //! Compatible with the suite's `uploaded | skipped_exists | failed_*`.
 
-/// What happened to one file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
+/// Defines [`Status`], its column text and [`Status::ALL`] from one list, so
+/// no status can be left out of the list the API validates filters against.
+macro_rules! statuses {
+    ($($(#[$doc:meta])* $variant:ident => $text:literal,)*) => {
+        /// What happened to one file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum Status {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Status {
+            /// Every status, in declaration order.
+            pub const ALL: &[Status] = &[$(Status::$variant,)*];
+
+            /// The text stored in the `status` column.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Status::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+statuses! {
     /// Stored and verified (size, sha256, and the very object we wrote).
-    Uploaded,
+    Uploaded => "uploaded",
     /// Already stored with the same content: nothing sent.
-    SkippedExists,
-    /// Dry run: would be uploaded.
-    WouldUpload,
+    SkippedExists => "skipped_exists",
+    /// Dry run: would be uploaded. Never recorded (a dry run writes no rows).
+    WouldUpload => "would_upload",
     /// Written to since the scan, younger than `--min-age` when opened: left
     /// for a later run, like the scan leaves young files. Never recorded.
-    Deferred,
+    Deferred => "deferred",
     /// The local file could not be opened or read.
-    FailedRead,
+    FailedRead => "failed_read",
     /// The file changed, was replaced or became a link while being archived.
-    FailedChanged,
+    FailedChanged => "failed_changed",
     /// An object with other content holds the key; never overwritten.
-    FailedConflict,
+    FailedConflict => "failed_conflict",
     /// The stored object has no sha256 metadata, so it cannot be matched.
-    FailedNometa,
+    FailedNometa => "failed_nometa",
     /// After upload the stored size or sha256 differs from the local file.
-    FailedVerify,
+    FailedVerify => "failed_verify",
     /// The existing archived copy does not hold the bytes it claims to.
-    FailedRemoteCorrupt,
+    FailedRemoteCorrupt => "failed_remote_corrupt",
     /// The upload itself failed (network, server error, permissions).
-    FailedUpload,
+    FailedUpload => "failed_upload",
     /// Archived and verified, but the file is not a complete gzip stream; kept.
-    FailedGzip,
+    FailedGzip => "failed_gzip",
     /// A stop signal arrived before the file was finished.
-    FailedInterrupted,
+    FailedInterrupted => "failed_interrupted",
     /// Found in the archive by `fgbackup reindex`, its SHA-256 proven by the
     /// server's stored checksum or by reading it back.
-    Reindexed,
+    Reindexed => "reindexed",
     /// Found by `reindex` with nothing proving its content (no stored
     /// checksum; the SHA-256, if any, is only what its metadata claims).
-    ReindexedUnproven,
+    ReindexedUnproven => "reindexed_unproven",
 }
 
 impl Status {
-    /// The text stored in the `status` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Uploaded => "uploaded",
-            Status::SkippedExists => "skipped_exists",
-            Status::WouldUpload => "would_upload",
-            Status::Deferred => "deferred",
-            Status::FailedRead => "failed_read",
-            Status::FailedChanged => "failed_changed",
-            Status::FailedConflict => "failed_conflict",
-            Status::FailedNometa => "failed_nometa",
-            Status::FailedVerify => "failed_verify",
-            Status::FailedRemoteCorrupt => "failed_remote_corrupt",
-            Status::FailedUpload => "failed_upload",
-            Status::FailedGzip => "failed_gzip",
-            Status::FailedInterrupted => "failed_interrupted",
-            Status::Reindexed => "reindexed",
-            Status::ReindexedUnproven => "reindexed_unproven",
-        }
+    /// What the column text of every failure starts with (the suite's
+    /// `failed_*`); also the API's filter word for all of them.
+    pub const FAILED_PREFIX: &str = "failed";
+
+    /// Whether rows with this status are ever written: a dry run writes no
+    /// rows, and a deferred file is left for a later run.
+    pub fn is_recorded(self) -> bool {
+        !matches!(self, Status::WouldUpload | Status::Deferred)
+    }
+
+    /// Column texts of every status a row can have, in declaration order.
+    pub fn recorded_names() -> Vec<&'static str> {
+        Status::ALL
+            .iter()
+            .filter(|s| s.is_recorded())
+            .map(|s| s.as_str())
+            .collect()
     }
 
     pub fn is_failure(self) -> bool {
@@ -130,5 +150,27 @@ impl Status {
     /// [`Status::ARCHIVED`] as column values.
     pub fn archived_names() -> Vec<&'static str> {
         Status::ARCHIVED.iter().map(|s| s.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API's `status=failed` and `/stats`'s `failed` select rows by this
+    /// prefix: it must pick exactly the failures.
+    #[test]
+    fn failures_are_exactly_the_failed_prefix() {
+        for s in Status::ALL {
+            assert_eq!(
+                s.is_failure(),
+                s.as_str()
+                    .starts_with(&format!("{}_", Status::FAILED_PREFIX)),
+                "{s:?}"
+            );
+        }
+        let names = Status::recorded_names();
+        assert!(names.contains(&"failed_interrupted") && names.contains(&"reindexed_unproven"));
+        assert!(!names.contains(&"deferred") && !names.contains(&"would_upload"));
     }
 }

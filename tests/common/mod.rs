@@ -3,6 +3,7 @@
 //! binary run as a user would run it, and helpers to inspect results.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod held;
 pub mod listeners;
 pub mod moto;
