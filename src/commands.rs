@@ -17,7 +17,7 @@ use crate::loggen::{self, GenSpec};
 use crate::metrics::Metrics;
 use crate::ops::archive as upload;
 use crate::ops::ls::LsOptions;
-use crate::ops::status::Status;
+use crate::ops::status::StatusFilter;
 use crate::store::s3::{S3Options, S3Store};
 use crate::{signal, timefmt};
 
@@ -130,14 +130,9 @@ pub fn ls(args: Args) -> Result<i32> {
     let since = date_flag(&args, "--since")?;
     let until = date_flag(&args, "--until")?;
     date_range(&since, &until)?;
-    let statuses = match args.value("--status") {
+    let status = match args.value("--status") {
         None => None,
-        Some(v) => Some(Status::select(&v).ok_or_else(|| {
-            Error::usage(format!(
-                "--status '{v}' is not a status: use one of {}",
-                Status::filter_values()
-            ))
-        })?),
+        Some(v) => Some(StatusFilter::parse(&v).map_err(|e| Error::usage(format!("--{e}")))?),
     };
     let mut opts = LsOptions {
         selection: Selection {
@@ -146,7 +141,7 @@ pub fn ls(args: Args) -> Result<i32> {
             until,
         },
         device: args.value("--device"),
-        statuses,
+        status,
         limit: args.number("--limit", env, 0..=usize::MAX)?.unwrap_or(0),
         json: args.flag("--json"),
     };

@@ -97,9 +97,9 @@ fn every_flag_in_help_parses() {
             .collect();
         assert!(flags.len() >= 2, "{cmd}: {page}");
         for flag in flags {
-            // A value that is wrong for every flag: any complaint is fine,
-            // except that the option does not exist.
-            let out = ws.run(&[cmd.as_str(), &flag, "--help"], &[]);
+            // --help first, so nothing runs; any complaint is fine except
+            // that the option does not exist.
+            let out = ws.run(&[cmd.as_str(), "--help", &flag, "x"], &[]);
             let err = stderr(&out);
             assert!(
                 !err.contains("unknown option") && !err.contains("is an option of"),
@@ -110,6 +110,25 @@ fn every_flag_in_help_parses() {
     let upload = stdout(&ws.run(&["upload", "--help"], &[]));
     assert!(upload.contains("[env: WORKERS] [default: 4]"), "{upload}");
     assert!(upload.contains("--dir DIR"), "{upload}");
+
+    // README's settings table documents upload's flags: each one must exist.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let documented: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `--"))
+        .flat_map(|l| l.split('|').nth(1).unwrap_or("").split('`'))
+        .filter_map(|cell| cell.split_whitespace().next())
+        .filter(|w| w.starts_with("--"))
+        .collect();
+    assert!(documented.len() >= 20, "{documented:?}");
+    for flag in documented {
+        let err = stderr(&ws.run(&["upload", "--help", flag, "x"], &[]));
+        assert!(
+            !err.contains("unknown option"),
+            "README documents {flag}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -230,6 +249,9 @@ fn ls_lists_the_inventory_and_the_archive_with_filters_and_totals() {
     std::fs::write(ws.archive().join("FGT-B/FGT-B-2.log.gz"), b"other").unwrap();
     ws.write_gz("FGT-B/FGT-B-2.log.gz", 20, 9);
     assert_exit(&ws.upload_local(&[], &[]), 1);
+    // An object no run ever wrote or saw.
+    std::fs::create_dir_all(ws.archive().join("FGT-C")).unwrap();
+    std::fs::write(ws.archive().join("FGT-C/stray.log.gz"), b"stray").unwrap();
     let db = ws.db().display().to_string();
     let ls = |extra: &[&str]| {
         let mut args = vec!["ls", "--db", db.as_str()];
@@ -281,7 +303,7 @@ fn ls_lists_the_inventory_and_the_archive_with_filters_and_totals() {
     let out = ls(&["--status", "bogus"]);
     assert_exit(&out, 2);
     assert!(
-        stderr(&out).contains("use one of uploaded, skipped_exists"),
+        stderr(&out).contains("--status 'bogus' is not valid: use failed (every failed_* status) or one of uploaded, skipped_exists"),
         "{}",
         stderr(&out)
     );
@@ -295,14 +317,15 @@ fn ls_lists_the_inventory_and_the_archive_with_filters_and_totals() {
     assert_exit(&out, 0);
     let text = stdout(&out);
     assert!(
-        text.contains("FGT-B/FGT-B-2.log.gz  (not in the inventory)"),
+        text.contains("FGT-C/stray.log.gz  (not in the inventory)"),
         "{text}"
     );
     assert!(
-        text.lines().last().unwrap().starts_with("4 object(s)"),
+        text.lines().last().unwrap().starts_with("5 object(s)"),
         "{text}"
     );
-    assert!(text.contains("1 not in the inventory"), "{text}");
+    assert!(text.contains("; 1 not in the inventory"), "{text}");
+    assert!(!text.contains("FGT-B-2.log.gz  (not"), "{text}");
 }
 
 #[test]

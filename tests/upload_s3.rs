@@ -340,7 +340,8 @@ fn unreadable_file_fails_alone() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         use std::os::unix::process::CommandExt;
-        for dir in [ws.tmp.path().to_path_buf(), logs.clone()] {
+        let db_dir = ws.db().parent().unwrap().to_path_buf();
+        for dir in [ws.tmp.path().to_path_buf(), logs.clone(), db_dir] {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         }
         cmd.uid(65534).gid(65534);

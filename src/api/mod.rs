@@ -24,11 +24,11 @@ use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 pub use auth::Tokens;
-use reader::{Filters, Reader, StatusFilter};
+use reader::{Filters, Reader};
 
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
-use crate::ops::status::Status;
+use crate::ops::status::StatusFilter;
 use crate::signal;
 
 /// Largest `limit` of `GET /backups`.
@@ -459,22 +459,9 @@ fn date_param(
 /// `status=` of `/backups`: a status name from [`Status`], or `failed` for
 /// every failure; anything else is refused with the list of valid values.
 fn status_param(params: &[(String, String)]) -> std::result::Result<Option<StatusFilter>, Failure> {
-    let Some(v) = param(params, "status").filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    if v == Status::FAILED_PREFIX {
-        return Ok(Some(StatusFilter::AnyFailure));
-    }
-    match Status::ALL
-        .iter()
-        .find(|s| s.is_recorded() && s.as_str() == v)
-    {
-        Some(s) => Ok(Some(StatusFilter::One(*s))),
-        None => Err(bad(format!(
-            "status '{v}' is not valid: use {} (every failed_* status) or one of {}",
-            Status::FAILED_PREFIX,
-            Status::recorded_names().join(", ")
-        ))),
+    match param(params, "status").filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => StatusFilter::parse(v).map(Some).map_err(bad),
     }
 }
 

@@ -11,27 +11,8 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde_json::{Map, Value};
 
-use crate::ops::status::Status;
+use crate::ops::status::{Status, StatusFilter};
 use crate::schema::BACKUP_COLUMNS;
-
-/// The rows `status=` selects, already validated against [`Status`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusFilter {
-    /// Rows with exactly this status.
-    One(Status),
-    /// Rows of every failure status (`status=failed`).
-    AnyFailure,
-}
-
-impl StatusFilter {
-    /// The value of `status=` that selects these rows.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StatusFilter::One(s) => s.as_str(),
-            StatusFilter::AnyFailure => Status::FAILED_PREFIX,
-        }
-    }
-}
 
 /// SQL condition true for rows of any failure status (the suite's
 /// `failed_*`, also ones this version does not know): the same rows for

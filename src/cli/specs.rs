@@ -113,12 +113,14 @@ pub const SERVE_CMD: Spec = Spec {
 ENDPOINTS:
     GET /health                      no auth; 503 when the database cannot be read
     GET /backups                     ?status= &filename= &date_from= &date_to= &limit= &cursor=
+                                     status: a row status, or failed (every failed_*);
                                      newest first; next page in the Link header
     GET /backups/last
     GET /backups/{id}
     GET /backups/{id}/presign        ?expires=SECONDS (with --presign)
-    GET /stats                       per-day counts by status and bytes ?date_from= &date_to=
-    GET /verifications/last          the newest verify run and its problems
+    GET /stats                       per day: total (rows), files (distinct files), uploaded,
+                                     skipped_exists, failed, bytes_uploaded ?date_from= &date_to=
+    GET /verifications/last          the newest finished verify; 404 before the first
     GET /metrics                     Prometheus text format
 
 SIGTERM or Ctrl-C: in-flight requests are answered, then exit 0.",

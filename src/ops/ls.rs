@@ -9,15 +9,15 @@ use crate::db::Inventory;
 use crate::db::{Current, Selection};
 use crate::error::{Error, Result};
 use crate::ops::restore::of_device;
-use crate::ops::status::Status;
+use crate::ops::status::StatusFilter;
 use crate::units::human_bytes;
 
 /// What to list.
 pub struct LsOptions {
     pub selection: Selection,
     pub device: Option<String>,
-    /// Keep rows whose status is one of these (`None`: every status).
-    pub statuses: Option<Vec<Status>>,
+    /// Keep rows this selects (`None`: every status).
+    pub status: Option<StatusFilter>,
     /// At most this many lines (0: all); totals count every match.
     pub limit: usize,
     pub json: bool,
@@ -35,11 +35,7 @@ pub fn inventory(db: &std::path::Path, opts: &LsOptions) -> Result<i32> {
         .current(&opts.selection)?
         .into_iter()
         .filter(|r| opts.device.as_deref().is_none_or(|d| of_device(&r.key, d)))
-        .filter(|r| {
-            opts.statuses
-                .as_ref()
-                .is_none_or(|s| s.iter().any(|s| s.as_str() == r.status))
-        })
+        .filter(|r| opts.status.is_none_or(|f| f.matches(&r.status)))
         .collect();
     let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
     for r in &rows {

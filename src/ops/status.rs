@@ -93,50 +93,6 @@ impl Status {
         )
     }
 
-    /// Every status, in the order help and errors list them.
-    pub const ALL: &[Status] = &[
-        Status::Uploaded,
-        Status::SkippedExists,
-        Status::WouldUpload,
-        Status::Deferred,
-        Status::FailedRead,
-        Status::FailedChanged,
-        Status::FailedConflict,
-        Status::FailedNometa,
-        Status::FailedVerify,
-        Status::FailedRemoteCorrupt,
-        Status::FailedUpload,
-        Status::FailedGzip,
-        Status::FailedInterrupted,
-        Status::Reindexed,
-        Status::ReindexedUnproven,
-    ];
-
-    /// The statuses a filter value names (`ls --status`, `/backups?status=`):
-    /// one status by its column value, or `failed` for every failure.
-    pub fn select(value: &str) -> Option<Vec<Status>> {
-        if value == "failed" {
-            return Some(
-                Status::ALL
-                    .iter()
-                    .copied()
-                    .filter(|s| s.is_failure())
-                    .collect(),
-            );
-        }
-        Status::ALL
-            .iter()
-            .find(|s| s.as_str() == value)
-            .map(|s| vec![*s])
-    }
-
-    /// The values [`Status::select`] accepts, for error messages.
-    pub fn filter_values() -> String {
-        let mut names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-        names.push("failed");
-        names.join(", ")
-    }
-
     /// Statuses of rows whose object is in the archive: what `verify`
     /// expects to find and `restore` may fetch.
     pub const ARCHIVED: &[Status] = &[
@@ -150,6 +106,54 @@ impl Status {
     /// [`Status::ARCHIVED`] as column values.
     pub fn archived_names() -> Vec<&'static str> {
         Status::ARCHIVED.iter().map(|s| s.as_str()).collect()
+    }
+}
+
+/// Which rows a `status` filter selects (`ls --status`, `/backups?status=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Rows with exactly this status.
+    One(Status),
+    /// Rows of every failure status (`failed`): the suite's `failed_*`, also
+    /// ones this version does not know.
+    AnyFailure,
+}
+
+impl StatusFilter {
+    /// A status a row can have, or `failed`; else a message listing both.
+    pub fn parse(v: &str) -> Result<StatusFilter, String> {
+        if v == Status::FAILED_PREFIX {
+            return Ok(StatusFilter::AnyFailure);
+        }
+        Status::ALL
+            .iter()
+            .find(|s| s.is_recorded() && s.as_str() == v)
+            .map(|s| StatusFilter::One(*s))
+            .ok_or_else(|| {
+                format!(
+                    "status '{v}' is not valid: use {} (every failed_* status) or one of {}",
+                    Status::FAILED_PREFIX,
+                    Status::recorded_names().join(", ")
+                )
+            })
+    }
+
+    /// The value that selects these rows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::One(s) => s.as_str(),
+            StatusFilter::AnyFailure => Status::FAILED_PREFIX,
+        }
+    }
+
+    /// Whether a row with column text `status` is selected.
+    pub fn matches(self, status: &str) -> bool {
+        match self {
+            StatusFilter::One(s) => s.as_str() == status,
+            StatusFilter::AnyFailure => status
+                .strip_prefix(Status::FAILED_PREFIX)
+                .is_some_and(|rest| rest.starts_with('_')),
+        }
     }
 }
 
