@@ -110,8 +110,19 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
             }
         })
         .map_err(|e| Error::runtime(format!("cannot list {}: {e}", store.describe())))?;
+    print_objects(&objects, known.as_ref(), opts, &store.describe());
+    Ok(0)
+}
+
+/// The archive's objects, as text or `--json`.
+fn print_objects(
+    objects: &[crate::store::Listed],
+    known: Option<&HashSet<String>>,
+    opts: &LsOptions,
+    describe: &str,
+) {
     let bytes: u64 = objects.iter().map(|o| o.size).sum();
-    let unknown = |k: &str| known.as_ref().is_some_and(|set| !set.contains(k));
+    let unknown = |k: &str| known.is_some_and(|set| !set.contains(k));
     if opts.json {
         let files: Vec<serde_json::Value> = objects
             .iter()
@@ -119,7 +130,7 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
             .map(|o| {
                 serde_json::json!({
                     "key": o.key, "size_bytes": o.size, "modified_unix": o.modified,
-                    "in_inventory": known.as_ref().map(|s| s.contains(&o.key)),
+                    "in_inventory": known.map(|s| s.contains(&o.key)),
                 })
             })
             .collect();
@@ -127,7 +138,7 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
             "files": files, "total_files": objects.len(), "total_bytes": bytes,
         });
         println!("{total}");
-        return Ok(0);
+        return;
     }
     println!("{:<19}  {:>10}  key", "modified", "size");
     for o in objects.iter().take(limit(opts, objects.len())) {
@@ -152,12 +163,11 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
         "{} object(s), {} in {}{}",
         objects.len(),
         human_bytes(bytes),
-        store.describe(),
+        describe,
         if strangers > 0 {
             format!("; {strangers} not in the inventory")
         } else {
             String::new()
         }
     );
-    Ok(0)
 }
