@@ -44,6 +44,7 @@ pub fn upload(args: pico_args::Arguments) -> Result<i32> {
         return Ok(0);
     }
     let cfg = config::parse_upload(args, &process_env)?;
+    crate::logging::apply(cfg.output);
     run_upload(&cfg)
 }
 
@@ -54,7 +55,10 @@ fn run_upload(cfg: &UploadConfig) -> Result<i32> {
         crate::ops::manifest::after_run(cfg);
     }
     if let Ok(summary) = &result {
-        println!("{}", summary.render(cfg.dry_run));
+        // -q: a clean run prints nothing at all (cron mails only failures).
+        if !(cfg.output.quiet() && summary.exit_code() == 0) {
+            println!("{}", summary.render(cfg.dry_run));
+        }
         if let Some(why) = &summary.aborted {
             eprintln!(
                 "fgbackup: error: {why}; the run stopped, {} file(s) not attempted are left in place for the next run",
@@ -237,6 +241,7 @@ pub fn demo(mut args: pico_args::Arguments) -> Result<i32> {
         gzip_check: true,
         on_conflict: config::OnConflict::Keep,
         manifest_key: None,
+        output: Default::default(),
     };
     let code = run_upload(&cfg)?;
     println!();
@@ -337,7 +342,10 @@ pub fn daemon(mut args: pico_args::Arguments) -> Result<i32> {
                 ))
             })?,
     };
-    let cfg = config::parse_upload(args, &process_env)?;
+    let mut cfg = config::parse_upload(args, &process_env)?;
+    // A service writes a log, not a display; -q and -v still apply.
+    cfg.output.progress = false;
+    crate::logging::apply(cfg.output);
     if cfg.dry_run {
         return Err(Error::usage(
             "--dry-run does not combine with daemon: use 'fgbackup upload --dry-run'",
@@ -441,8 +449,10 @@ pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
     let until = date_flag(&mut args, "--until")?;
     let manifests = args.contains("--manifests");
     let public_key = config::opt_string(&mut args, "--public-key")?.map(PathBuf::from);
+    let output = crate::progress::parse_output(&mut args)?;
     let target = config::parse_target(&mut args, &process_env)?;
     reject_rest(args, "verify")?;
+    crate::logging::apply(output);
     date_range(&since, &until)?;
     if manifests && (since.is_some() || until.is_some()) {
         return Err(Error::usage(
@@ -471,6 +481,7 @@ pub fn verify(mut args: pico_args::Arguments) -> Result<i32> {
         sample,
         manifests,
         public_key,
+        output,
     };
     crate::ops::audit::verify(&target, &opts)
 }

@@ -74,6 +74,8 @@ pub struct UploadConfig {
     pub on_conflict: OnConflict,
     /// `--manifest-key`/`MANIFEST_KEY`: sign a manifest after each run.
     pub manifest_key: Option<PathBuf>,
+    /// `-v`, `-q`, `-P`, `--no-progress`, resolved.
+    pub output: crate::progress::Output,
 }
 
 /// Reads the upload settings from `args` (the words after `upload`) and `env`.
@@ -92,6 +94,7 @@ pub fn parse_upload(
         .or_else(|| env("MANIFEST_KEY"))
         .filter(|k| !k.is_empty())
         .map(PathBuf::from);
+    let output = crate::progress::parse_output(&mut args)?;
     let target = parse_target(&mut args, env)?;
     reject_rest(args, "upload")?;
 
@@ -187,6 +190,7 @@ pub fn parse_upload(
         notify: target.notify,
         on_conflict,
         manifest_key,
+        output,
     })
 }
 

@@ -81,6 +81,14 @@ TRANSFER (S3):
     (--max-memory is accepted and ignored: uploads stream from disk.)
     --db PATH            SQLite inventory [env: DB_PATH] [default: /var/lib/backup_fg/backup_records.db]
 
+OUTPUT:
+    -P, --progress       Live progress (files, bytes, rate, ETA, failures) even when stderr is
+                         not a terminal [default: on when stderr is a terminal]
+    --no-progress        No progress display
+    -v, --verbose        One log line per file also under the progress display
+    -q, --quiet          Errors only: no progress, no per-file lines, no summary after a clean run
+    RUST_LOG, when set, decides the log level instead.
+
 NOTIFICATIONS (after every run; they never change its outcome):
     --notify-email LIST  Comma-separated recipients of the summary email [env: NOTIFY_EMAIL]
     --email-method M     starttls (587), smtps (465), or plain (local relay: no TLS, no password)
@@ -234,6 +242,10 @@ OPTIONS:
                          signature and link, then every object the chain records
     --public-key FILE    The manifests' public key (keygen's .pub file); without it the
                          copy stored in the archive is trusted
+    -P, --progress       Live progress even when stderr is not a terminal [default: on when
+                         stderr is a terminal]; --no-progress turns it off
+    -v, --verbose        One log line per object checked
+    -q, --quiet          Errors only: problems, and the summary only when there are some
     Email and webhook options: as for upload (NOTIFY_EMAIL, WEBHOOK_URL...).
 
 {TARGET_OPTIONS}

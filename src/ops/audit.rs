@@ -3,7 +3,7 @@
 //! problem as it is found, records the run in `verifications`, and tells the
 //! notifiers.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use super::archive::open_destination;
@@ -13,6 +13,7 @@ use crate::config::Target;
 use crate::db::{Expected, Inventory, Selection, VerifyTotals};
 use crate::error::{Error, Result};
 use crate::notify::RunReport;
+use crate::progress::{Job, Output, Progress};
 use crate::store::Store;
 use crate::timefmt;
 
@@ -29,6 +30,8 @@ pub struct VerifyOptions {
     /// The manifests' public key file (`--public-key`): pinned by the
     /// auditor instead of trusting the copy in the bucket.
     pub public_key: Option<std::path::PathBuf>,
+    /// `-v`, `-q`, `-P`, `--no-progress`, resolved.
+    pub output: Output,
 }
 
 /// Opens the inventory a proof command reads; it must already exist, or
@@ -95,7 +98,7 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         );
         return Ok(1);
     }
-    if opts.manifests && opts.public_key.is_none() {
+    if opts.manifests && opts.public_key.is_none() && !opts.output.quiet() {
         println!(
             "verify: note: signatures checked with the public key stored in the archive; pass --public-key with your own copy, or whoever can replace objects can re-sign the chain"
         );
@@ -120,7 +123,16 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         &mut tally,
         &mut problems,
     )?;
-    finish(target, &inv, id, &tally, &cut, &chain_problems, problems)
+    finish(
+        target,
+        opts.output,
+        &inv,
+        id,
+        &tally,
+        &cut,
+        &chain_problems,
+        problems,
+    )
 }
 
 /// Checks, printing and recording each problem the moment it is found.
@@ -144,79 +156,60 @@ fn run_checks(
         retries: target.retries,
     };
     let mut db_error = None;
-    let total = expected.len();
-    let mut progress = Progress::new();
+    let (mut progress, sizes) = display(opts.output, &expected);
     let mut each = |v: Verdict| {
         tally.add(&v);
-        if v.finding != Finding::Ok {
-            progress.clear();
+        let problem = v.finding != Finding::Ok;
+        match sizes.get(&v.key) {
+            Some(&size) => progress.file_done(size, problem),
+            None if problem => progress.failure(),
+            None => {}
+        }
+        if problem {
             let line = format!("{:<13} {}: {}", v.finding.as_str(), v.key, v.detail);
-            println!("{line}");
+            crate::progress::suspend(|| println!("{line}"));
             problems.push(line);
             if let Err(e) = inv.add_finding(id, &v.key, v.finding.as_str(), &v.detail) {
                 db_error.get_or_insert(e);
             }
         } else {
-            log::debug!("ok {}: {}", v.key, v.detail);
+            // -v: one line per object, like upload's per-file lines.
+            let level = match opts.output.verbose() {
+                true => log::Level::Info,
+                false => log::Level::Debug,
+            };
+            log::log!(level, "ok {}: {}", v.key, v.detail);
         }
-        progress.show(tally, total);
     };
     let cut = verify::check(store, &plan, expected, known, &mut each)
-        .map_err(|e| Error::runtime(e.message))?;
-    progress.clear();
+        .map_err(|e| Error::runtime(e.message));
+    progress.finish();
+    let cut = cut?;
     match db_error {
         Some(e) => Err(e),
         None => Ok(cut),
     }
 }
 
-/// A one-line count on stderr, redrawn at most twice a second, only when
-/// stderr is a terminal: the journal and cron mail get problems and the
-/// summary, not a ticker.
-struct Progress {
-    tty: bool,
-    last: Option<Instant>,
-    drawn: bool,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        use std::io::IsTerminal;
-        Progress {
-            tty: std::io::stderr().is_terminal(),
-            last: None,
-            drawn: false,
-        }
-    }
-
-    fn show(&mut self, tally: &Tally, total: usize) {
-        if !self.tty || self.last.is_some_and(|t| t.elapsed().as_millis() < 500) {
-            return;
-        }
-        self.last = Some(Instant::now());
-        self.drawn = true;
-        let secs = tally.elapsed().as_secs_f64().max(0.001);
-        let mib = tally.bytes_read as f64 / (1024.0 * 1024.0);
-        eprint!(
-            "\r\x1b[Kverify: {}/{total} objects, {} problem(s), {mib:.1} MiB read ({:.1} MiB/s)",
-            tally.checked(),
-            tally.problems(),
-            mib / secs
-        );
-    }
-
-    fn clear(&mut self) {
-        if self.drawn {
-            eprint!("\r\x1b[K");
-            self.drawn = false;
-            self.last = None;
-        }
-    }
+/// The display of a verify (hidden unless `output` has it on): objects
+/// expected, and bytes by their archived sizes, each object's counted when
+/// it is checked (read back, or only listed with `--sample`). Returns it
+/// with each key's size.
+fn display(output: Output, expected: &[Expected]) -> (Progress, HashMap<String, u64>) {
+    let sizes: HashMap<String, u64> = expected
+        .iter()
+        .map(|e| (e.key.clone(), e.size.unwrap_or(0)))
+        .collect();
+    let bytes = sizes.values().sum();
+    let files = expected.len() as u64;
+    (Progress::start(output, Job::Verify, files, bytes), sizes)
 }
 
 /// Prints the summary, records it, notifies; returns the exit status.
+#[allow(clippy::too_many_arguments)] // one call site; the pieces of one run
 fn finish(
     target: &Target,
+    output: Output,
     inv: &Inventory,
     id: i64,
     tally: &Tally,
@@ -243,7 +236,10 @@ fn finish(
         Some(Cut::Aborted(why)) => line.push_str(&format!("; stopped early: {why}")),
         None => {}
     }
-    println!("{line}");
+    // -q: a clean verify prints nothing (its problems were printed above).
+    if !(clean && output.quiet()) {
+        println!("{line}");
+    }
     let totals = VerifyTotals {
         status,
         checked: tally.checked(),
