@@ -28,6 +28,7 @@ fn process_env(name: &str) -> Option<String> {
 /// `fgbackup upload`.
 pub fn upload(args: Args) -> Result<i32> {
     let cfg = config::parse_upload(&args, &process_env)?;
+    crate::logging::apply(cfg.output);
     run_upload(&cfg)
 }
 
@@ -39,6 +40,8 @@ fn run_upload(cfg: &UploadConfig) -> Result<i32> {
     }
     match &result {
         Ok(summary) if cfg.json => println!("{}", summary.to_json(cfg.dry_run)),
+        // -q: a clean run prints nothing at all (cron mails only failures).
+        Ok(summary) if cfg.output.quiet() && summary.exit_code() == 0 => {}
         Ok(summary) => println!("{}", summary.render(cfg.dry_run)),
         // The error itself goes to stderr from main, as for every command.
         Err(e) if cfg.json => println!(
@@ -264,6 +267,7 @@ pub fn demo(args: Args) -> Result<i32> {
     ];
     let spec = crate::cli::table::spec("upload").ok_or_else(|| Error::runtime("no upload spec"))?;
     let cfg = config::parse_upload(&Args::parse(spec, words)?, &|_| None)?;
+    crate::logging::apply(cfg.output);
     let code = run_upload(&cfg)?;
     println!();
     print_inventory(&Inventory::open(&cfg.db_path)?, 20)?;
@@ -345,7 +349,10 @@ pub fn daemon(args: Args) -> Result<i32> {
             "is not a duration: use e.g. 15m, 1h, 3600",
         )?
         .unwrap_or(Duration::from_secs(1));
-    let cfg = config::parse_upload(&args, &process_env)?;
+    let mut cfg = config::parse_upload(&args, &process_env)?;
+    // A service writes a log, not a display; -q and -v still apply.
+    cfg.output.progress = false;
+    crate::logging::apply(cfg.output);
     if cfg.dry_run {
         return Err(Error::usage(
             "--dry-run does not combine with daemon: use 'fgbackup upload --dry-run'",
@@ -441,7 +448,9 @@ pub fn verify(args: Args) -> Result<i32> {
     let until = date_flag(&args, "--until")?;
     let manifests = args.flag("--manifests");
     let public_key = args.value("--public-key").map(PathBuf::from);
+    let output = crate::progress::parse_output(&args)?;
     let target = config::parse_target(&args, &process_env)?;
+    crate::logging::apply(output);
     date_range(&since, &until)?;
     if manifests && (since.is_some() || until.is_some()) {
         return Err(Error::usage(
@@ -470,6 +479,8 @@ pub fn verify(args: Args) -> Result<i32> {
         sample,
         manifests,
         public_key,
+        output,
+        json: args.flag("--json"),
     };
     crate::ops::audit::verify(&target, &opts)
 }

@@ -76,6 +76,8 @@ pub struct UploadConfig {
     pub manifest_key: Option<PathBuf>,
     /// `--json`: the summary as one JSON object on stdout.
     pub json: bool,
+    /// `-v`, `-q`, `-P`, `--no-progress`, resolved.
+    pub output: crate::progress::Output,
 }
 
 /// Reads the upload settings from `args` (the flags of `upload`, `daemon`
@@ -146,6 +148,7 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
         on_conflict,
         manifest_key,
         json: args.flag("--json"),
+        output: crate::progress::parse_output(args)?,
     })
 }
 

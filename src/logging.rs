@@ -9,8 +9,13 @@
 //!   value the program has registered.
 //!
 //! fgbackup's own modules may log at every level; they never format a secret.
+//!
+//! A command's `-q`/`-v`/progress display lower the level further through
+//! [`apply`] (an explicit `RUST_LOG` wins), and while the progress display
+//! is drawn each line is written above it (see [`crate::progress::suspend`]).
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -19,6 +24,21 @@ use log::{LevelFilter, Log, Metadata, Record};
 /// failures worth seeing, and none of those we checked quotes a URL path,
 /// header or credential; their info and below are request traces.
 pub const THIRD_PARTY_CAP: LevelFilter = LevelFilter::Warn;
+
+/// The most detailed level a command's output settings let through, as
+/// `LevelFilter as usize` (`Trace`: no limit beyond `RUST_LOG`'s default).
+static CEILING: AtomicUsize = AtomicUsize::new(LevelFilter::Trace as usize);
+
+/// Applies a command's `-q`/`-v`/progress settings to the log level, unless
+/// `RUST_LOG` is set: whoever sets it asked for exactly that.
+pub fn apply(output: crate::progress::Output) {
+    if std::env::var_os("RUST_LOG").is_some() {
+        return;
+    }
+    let ceiling = output.log_ceiling();
+    CEILING.store(ceiling as usize, Ordering::Relaxed);
+    log::set_max_level(log::max_level().min(ceiling));
+}
 
 /// Sets up the process-wide logger; call once, first thing in `main`.
 pub fn init() {
@@ -79,7 +99,8 @@ fn is_own(target: &str) -> bool {
 }
 
 fn allowed(metadata: &Metadata<'_>) -> bool {
-    metadata.level() <= THIRD_PARTY_CAP || is_own(metadata.target())
+    (metadata.level() <= THIRD_PARTY_CAP || is_own(metadata.target()))
+        && metadata.level() as usize <= CEILING.load(Ordering::Relaxed)
 }
 
 impl Log for Capped {
@@ -88,8 +109,8 @@ impl Log for Capped {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if allowed(record.metadata()) {
-            self.inner.log(record);
+        if allowed(record.metadata()) && self.inner.enabled(record.metadata()) {
+            crate::progress::suspend(|| self.inner.log(record));
         }
     }
 

@@ -22,6 +22,7 @@ mod metrics;
 mod notify;
 mod ops;
 mod paths;
+mod progress;
 mod redact;
 mod scan;
 mod schema;

@@ -344,3 +344,29 @@ fn summary_says_nothing_sent_and_what_include_left_out() {
     assert!(text.contains("nothing sent"), "{text}");
     assert!(!text.contains("MB/s"), "{text}");
 }
+
+#[test]
+fn verify_prints_one_json_object_with_each_problem() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/a.log.gz", 50, 11);
+    ws.write_gz("FGT-A/b.log.gz", 50, 12);
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    let out = ws.on_archive("verify", &["--json"]);
+    assert_exit(&out, 0);
+    let j = json_of(&out);
+    assert_eq!(j["command"], "verify");
+    assert_eq!(j["counts"]["ok"], 2);
+    assert_eq!(j["problems"], serde_json::json!([]));
+
+    std::fs::remove_file(ws.archive().join("FGT-A/b.log.gz")).unwrap();
+    let out = ws.on_archive("verify", &["--json"]);
+    assert_exit(&out, 1);
+    let j = json_of(&out);
+    assert_eq!(j["ok"], false);
+    assert_eq!(j["exit_code"], 1);
+    assert_eq!(j["counts"]["missing"], 1);
+    assert_eq!(j["problems"][0]["result"], "missing");
+    assert_eq!(j["problems"][0]["key"], "FGT-A/b.log.gz");
+    // The problem line a person reads went to stderr, not into the JSON stream.
+    assert!(stderr(&out).contains("FGT-A/b.log.gz"), "{}", stderr(&out));
+}

@@ -30,6 +30,7 @@ use crate::config::{Destination, Transfer, UploadConfig};
 use crate::db::{BackupRow, Inventory, RunTotals};
 use crate::error::{Error, Result};
 use crate::fsafe::{self, Refusal};
+use crate::progress::{Job, Progress};
 use crate::scan::{self, Candidate};
 use crate::signal;
 use crate::store::Store;
@@ -341,6 +342,8 @@ struct Recorder<'a> {
     inventory: Option<&'a Inventory>,
     run_id: i64,
     batch: RefCell<Batch>,
+    /// The terminal display (hidden unless `cfg.output` has it on).
+    progress: RefCell<Progress>,
 }
 
 /// The open transaction, and the files waiting for it to commit before
@@ -363,6 +366,7 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
         inventory: inventory.as_ref(),
         run_id,
         batch: RefCell::default(),
+        progress: RefCell::default(),
     };
     let (root, found) = match prepare(cfg, &store) {
         Ok(ready) => ready,
@@ -387,6 +391,7 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
         scan_warnings: found.warnings.len(),
         ..Summary::default()
     };
+    rec.progress.replace(display(cfg, &found.candidates));
     let keys = found
         .candidates
         .iter()
@@ -404,11 +409,19 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     });
     let pooled = rec.run_pool(&shared, &mut summary);
     // Whatever happened, the rows recorded so far are made durable.
-    rec.flush(&shared.root, &mut summary)?;
+    let flushed = rec.flush(&shared.root, &mut summary);
+    rec.progress.take().finish();
+    flushed?;
     pooled?;
     summary.duration = clock.elapsed();
     rec.finish(&summary, summary.duration, None)?;
     Ok(summary)
+}
+
+/// The terminal display of the files found (hidden unless `cfg.output` has it on).
+fn display(cfg: &UploadConfig, found: &[Candidate]) -> Progress {
+    let bytes = found.iter().map(|c| c.size).sum();
+    Progress::start(cfg.output, Job::Upload, found.len() as u64, bytes)
 }
 
 /// Takes the lock, opens the inventory and records the run's start; a dry
@@ -585,6 +598,9 @@ impl Recorder<'_> {
 
     /// The writer's part for one file: log, row, delete, totals.
     fn record(&self, outcome: Outcome, shared: &Shared, summary: &mut Summary) -> Result<()> {
+        self.progress
+            .borrow_mut()
+            .file_done(outcome.size, outcome.status.is_failure());
         if outcome.status == Status::Deferred {
             summary.too_young += 1;
             log::info!(
@@ -618,7 +634,7 @@ impl Recorder<'_> {
                 outcome.candidate.path.display(),
                 outcome.url.as_deref().unwrap_or(&outcome.key)
             );
-            println!("{}", crate::logging::one_line(&line));
+            crate::progress::suspend(|| println!("{}", crate::logging::one_line(&line)));
             return Ok(());
         };
         self.open_batch(inv)?;
@@ -719,9 +735,11 @@ impl Recorder<'_> {
                     .entry(Status::FailedChanged.as_str())
                     .or_insert(0) += 1;
                 note_failure(summary, Status::FailedChanged, &outcome.key, Some(&note));
+                self.progress.borrow_mut().failure();
             }
             Err(Refusal::Failed(why)) => {
                 summary.delete_failures += 1;
+                self.progress.borrow_mut().failure();
                 log::error!("kept {path}: {why}");
                 inv.append_error(id, &format!("local delete failed: {why}"))?;
             }

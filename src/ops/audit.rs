@@ -3,7 +3,7 @@
 //! problem as it is found, records the run in `verifications`, and tells the
 //! notifiers.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use super::archive::open_destination;
@@ -13,6 +13,7 @@ use crate::config::Target;
 use crate::db::{Expected, Inventory, Selection, VerifyTotals};
 use crate::error::{Error, Result};
 use crate::notify::RunReport;
+use crate::progress::{Job, Output, Progress};
 use crate::store::Store;
 use crate::timefmt;
 
@@ -29,6 +30,36 @@ pub struct VerifyOptions {
     /// The manifests' public key file (`--public-key`): pinned by the
     /// auditor instead of trusting the copy in the bucket.
     pub public_key: Option<std::path::PathBuf>,
+    /// `-v`, `-q`, `-P`, `--no-progress`, resolved.
+    pub output: Output,
+    /// `--json`: stdout holds only the summary object; problem lines go to stderr.
+    pub json: bool,
+}
+
+/// What verify found wrong: the lines notifications list, and each problem
+/// as an object for `--json`.
+#[derive(Default)]
+struct Problems {
+    lines: Vec<String>,
+    objects: Vec<serde_json::Value>,
+}
+
+impl Problems {
+    /// Records a problem and prints its line (on stderr with `--json`).
+    fn add(&mut self, result: &str, key: &str, detail: &str, json: bool) {
+        let line = if key.is_empty() {
+            detail.to_string()
+        } else {
+            format!("{result:<13} {key}: {detail}")
+        };
+        crate::progress::suspend(|| match json {
+            true => eprintln!("{line}"),
+            false => println!("{line}"),
+        });
+        self.lines.push(line);
+        self.objects
+            .push(serde_json::json!({"result": result, "key": key, "detail": detail}));
+    }
 }
 
 /// Opens the inventory a proof command reads; it must already exist, or
@@ -89,14 +120,21 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         (archived, inv.known_keys()?)
     };
     if expected.is_empty() && !opts.manifests {
-        println!(
-            "verify: nothing to verify: the inventory {} has no archived files under this --prefix/--since/--until",
+        let why = format!(
+            "nothing to verify: the inventory {} has no archived files under this --prefix/--since/--until",
             target.db_path.display()
         );
+        match opts.json {
+            true => println!(
+                "{}",
+                serde_json::json!({"command": "verify", "ok": false, "exit_code": 1, "error": why})
+            ),
+            false => println!("verify: {why}"),
+        }
         return Ok(1);
     }
-    if opts.manifests && opts.public_key.is_none() {
-        println!(
+    if opts.manifests && opts.public_key.is_none() && !opts.output.quiet() {
+        eprintln!(
             "verify: note: signatures checked with the public key stored in the archive; pass --public-key with your own copy, or whoever can replace objects can re-sign the chain"
         );
     }
@@ -105,9 +143,9 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         started: Some(Instant::now()),
         ..Tally::default()
     };
-    let mut problems = chain_problems.clone();
+    let mut problems = Problems::default();
     for p in &chain_problems {
-        println!("{p}");
+        problems.add("chain", "", p, opts.json);
     }
     let cut = run_checks(
         &*store,
@@ -120,7 +158,16 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         &mut tally,
         &mut problems,
     )?;
-    finish(target, &inv, id, &tally, &cut, &chain_problems, problems)
+    finish(
+        target,
+        opts,
+        &inv,
+        id,
+        &tally,
+        &cut,
+        &chain_problems,
+        problems,
+    )
 }
 
 /// Checks, printing and recording each problem the moment it is found.
@@ -134,7 +181,7 @@ fn run_checks(
     inv: &Inventory,
     id: i64,
     tally: &mut Tally,
-    problems: &mut Vec<String>,
+    problems: &mut Problems,
 ) -> Result<Option<Cut>> {
     let plan = Plan {
         prefix: target.prefix.clone(),
@@ -144,85 +191,64 @@ fn run_checks(
         retries: target.retries,
     };
     let mut db_error = None;
-    let total = expected.len();
-    let mut progress = Progress::new();
+    let (mut progress, sizes) = display(opts.output, &expected);
     let mut each = |v: Verdict| {
         tally.add(&v);
-        if v.finding != Finding::Ok {
-            progress.clear();
-            let line = format!("{:<13} {}: {}", v.finding.as_str(), v.key, v.detail);
-            println!("{line}");
-            problems.push(line);
+        let problem = v.finding != Finding::Ok;
+        match sizes.get(&v.key) {
+            Some(&size) => progress.file_done(size, problem),
+            None if problem => progress.failure(),
+            None => {}
+        }
+        if problem {
+            problems.add(v.finding.as_str(), &v.key, &v.detail, opts.json);
             if let Err(e) = inv.add_finding(id, &v.key, v.finding.as_str(), &v.detail) {
                 db_error.get_or_insert(e);
             }
         } else {
-            log::debug!("ok {}: {}", v.key, v.detail);
+            // -v: one line per object, like upload's per-file lines.
+            let level = match opts.output.verbose() {
+                true => log::Level::Info,
+                false => log::Level::Debug,
+            };
+            log::log!(level, "ok {}: {}", v.key, v.detail);
         }
-        progress.show(tally, total);
     };
     let cut = verify::check(store, &plan, expected, known, &mut each)
-        .map_err(|e| Error::runtime(e.message))?;
-    progress.clear();
+        .map_err(|e| Error::runtime(e.message));
+    progress.finish();
+    let cut = cut?;
     match db_error {
         Some(e) => Err(e),
         None => Ok(cut),
     }
 }
 
-/// A one-line count on stderr, redrawn at most twice a second, only when
-/// stderr is a terminal: the journal and cron mail get problems and the
-/// summary, not a ticker.
-struct Progress {
-    tty: bool,
-    last: Option<Instant>,
-    drawn: bool,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        use std::io::IsTerminal;
-        Progress {
-            tty: std::io::stderr().is_terminal(),
-            last: None,
-            drawn: false,
-        }
-    }
-
-    fn show(&mut self, tally: &Tally, total: usize) {
-        if !self.tty || self.last.is_some_and(|t| t.elapsed().as_millis() < 500) {
-            return;
-        }
-        self.last = Some(Instant::now());
-        self.drawn = true;
-        let secs = tally.elapsed().as_secs_f64().max(0.001);
-        let mib = tally.bytes_read as f64 / (1024.0 * 1024.0);
-        eprint!(
-            "\r\x1b[Kverify: {}/{total} objects, {} problem(s), {mib:.1} MiB read ({:.1} MiB/s)",
-            tally.checked(),
-            tally.problems(),
-            mib / secs
-        );
-    }
-
-    fn clear(&mut self) {
-        if self.drawn {
-            eprint!("\r\x1b[K");
-            self.drawn = false;
-            self.last = None;
-        }
-    }
+/// The display of a verify (hidden unless `output` has it on): objects
+/// expected, and bytes by their archived sizes, each object's counted when
+/// it is checked (read back, or only listed with `--sample`). Returns it
+/// with each key's size.
+fn display(output: Output, expected: &[Expected]) -> (Progress, HashMap<String, u64>) {
+    let sizes: HashMap<String, u64> = expected
+        .iter()
+        .map(|e| (e.key.clone(), e.size.unwrap_or(0)))
+        .collect();
+    let bytes = sizes.values().sum();
+    let files = expected.len() as u64;
+    (Progress::start(output, Job::Verify, files, bytes), sizes)
 }
 
 /// Prints the summary, records it, notifies; returns the exit status.
+#[allow(clippy::too_many_arguments)] // one call site; the pieces of one run
 fn finish(
     target: &Target,
+    opts: &VerifyOptions,
     inv: &Inventory,
     id: i64,
     tally: &Tally,
     cut: &Option<Cut>,
     chain_problems: &[String],
-    problems: Vec<String>,
+    problems: Problems,
 ) -> Result<i32> {
     let clean = tally.problems() == 0 && chain_problems.is_empty() && cut.is_none();
     let exit_code = if clean { 0 } else { 1 };
@@ -231,19 +257,6 @@ fn finish(
         _ if clean => "ok",
         _ => "failed",
     };
-    let mut line = format!("verify: {}", tally.render());
-    if !chain_problems.is_empty() {
-        line.push_str(&format!(
-            "; {} manifest chain problem(s)",
-            chain_problems.len()
-        ));
-    }
-    match cut {
-        Some(Cut::Interrupted) => line.push_str("; stopped by a signal before the end"),
-        Some(Cut::Aborted(why)) => line.push_str(&format!("; stopped early: {why}")),
-        None => {}
-    }
-    println!("{line}");
     let totals = VerifyTotals {
         status,
         checked: tally.checked(),
@@ -258,9 +271,57 @@ fn finish(
         duration_ms: tally.elapsed().as_millis() as u64,
         exit_code,
     };
+    if opts.json {
+        println!("{}", json_summary(&totals, cut, &problems));
+    } else if !(clean && opts.output.quiet()) {
+        // -q: a clean verify prints nothing (its problems were printed above).
+        println!("{}", summary_line(tally, chain_problems, cut));
+    }
     inv.finish_verification(id, &totals)?;
-    notify(target, tally, clean, cut, problems);
+    notify(target, tally, clean, cut, problems.lines);
     Ok(exit_code)
+}
+
+/// The last line of a verify.
+fn summary_line(tally: &Tally, chain_problems: &[String], cut: &Option<Cut>) -> String {
+    let mut line = format!("verify: {}", tally.render());
+    if !chain_problems.is_empty() {
+        line.push_str(&format!(
+            "; {} manifest chain problem(s)",
+            chain_problems.len()
+        ));
+    }
+    match cut {
+        Some(Cut::Interrupted) => line.push_str("; stopped by a signal before the end"),
+        Some(Cut::Aborted(why)) => line.push_str(&format!("; stopped early: {why}")),
+        None => {}
+    }
+    line
+}
+
+/// `--json`: the verify as one object, with the figures recorded in the
+/// `verifications` row and every problem.
+fn json_summary(t: &VerifyTotals, cut: &Option<Cut>, problems: &Problems) -> serde_json::Value {
+    serde_json::json!({
+        "command": "verify",
+        "ok": t.exit_code == 0,
+        "exit_code": t.exit_code,
+        "status": t.status,
+        "checked": t.checked,
+        "read_back": t.read_back,
+        "counts": {
+            "ok": t.ok, "missing": t.missing, "altered": t.altered,
+            "size_mismatch": t.size_mismatch, "extra": t.extra, "error": t.errors,
+        },
+        "bytes_read": t.bytes_read,
+        "duration_secs": t.duration_ms as f64 / 1000.0,
+        "stopped_early": match cut {
+            Some(Cut::Aborted(why)) => Some(why.as_str()),
+            Some(Cut::Interrupted) => Some("interrupted by a stop signal"),
+            None => None,
+        },
+        "problems": problems.objects,
+    })
 }
 
 /// What the `scope` column says about this verify.
