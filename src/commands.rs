@@ -43,12 +43,7 @@ fn run_upload(cfg: &UploadConfig) -> Result<i32> {
         // -q: a clean run prints nothing at all (cron mails only failures).
         Ok(summary) if cfg.output.quiet() && summary.exit_code() == 0 => {}
         Ok(summary) => println!("{}", summary.render(cfg.dry_run)),
-        // The error itself goes to stderr from main, as for every command.
-        Err(e) if cfg.json => println!(
-            "{}",
-            serde_json::json!({"command": "upload", "ok": false,
-                               "exit_code": e.exit_code(), "error": e.to_string()})
-        ),
+        // main prints the error (and, with --json, its JSON object).
         Err(_) => {}
     }
     if let Ok(summary) = &result
@@ -149,7 +144,7 @@ pub fn ls(args: Args) -> Result<i32> {
         json: args.flag("--json"),
     };
     if !args.flag("--remote") {
-        return crate::ops::ls::inventory(&config::db_path(&args, env, false)?, &opts);
+        return crate::ops::ls::inventory(&config::db_path(&args, env)?, &opts);
     }
     if let Some(f) = ["--status", "--since", "--until"]
         .into_iter()
@@ -171,7 +166,7 @@ pub fn ls(args: Args) -> Result<i32> {
 
 /// `fgbackup inventory`.
 pub fn inventory(args: Args) -> Result<i32> {
-    let db = config::db_path(&args, &process_env, false)?;
+    let db = config::db_path(&args, &process_env)?;
     let limit = args.number("--limit", &process_env, 1..=1_000_000)?;
     if !db.exists() {
         return Err(Error::usage(format!(

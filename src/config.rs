@@ -233,7 +233,7 @@ pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
     Ok(Target {
         destination,
         prefix,
-        db_path: db_path(args, env, true)?,
+        db_path: db_path(args, env)?,
         workers,
         retries,
         transfer,
@@ -242,23 +242,34 @@ pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
 }
 
 /// `--db`/`DB_PATH`. Only the default location's directory is created when
-/// missing (`writable`); a path the admin typed must be in an existing
+/// missing; a path the admin typed must be in an existing
 /// directory, so a typo fails instead of starting a second, empty inventory.
-pub fn db_path(args: &Args, env: Env, writable: bool) -> Result<PathBuf> {
+pub fn db_path(args: &Args, env: Env) -> Result<PathBuf> {
     let (path, source) = args
         .lookup("--db", env)
         .unwrap_or_else(|| (DEFAULT_DB_PATH.to_string(), Source::Default));
+    let name = match source {
+        Source::Env(var) => var.to_string(),
+        _ => "--db".to_string(),
+    };
+    if path.trim().is_empty() {
+        return Err(Error::usage(format!(
+            "{name} is empty: give the database file, e.g. {DEFAULT_DB_PATH}"
+        )));
+    }
     let path = PathBuf::from(path);
+    if path.is_dir() {
+        return Err(Error::usage(format!(
+            "{name} {} is a directory: give the database file in it, e.g. {}",
+            path.display(),
+            path.join("backup_records.db").display()
+        )));
+    }
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if writable
-        && source != Source::Default
+    if source != Source::Default
         && let Some(parent) = parent
         && !parent.is_dir()
     {
-        let name = match source {
-            Source::Env(var) => var.to_string(),
-            _ => "--db".to_string(),
-        };
         return Err(Error::usage(format!(
             "{name} {}: directory {} does not exist: correct the path or create the directory first (only the default {DEFAULT_DB_PATH} is created for you)",
             path.display(),
@@ -644,7 +655,7 @@ pub fn parse_serve_flags(args: &Args, env: Env) -> Result<ServeFlags> {
         .map(PathBuf::from);
     Ok(ServeFlags {
         listen,
-        db_path: db_path(args, env, false)?,
+        db_path: db_path(args, env)?,
         tokens: crate::api::Tokens::new(env("APP_TOKENS").as_deref(), tokens_file),
         threads: args.number("--threads", env, 1..=64)?.unwrap_or(1),
         metrics_public: args.flag("--metrics-no-auth"),

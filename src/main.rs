@@ -62,9 +62,26 @@ fn main() -> ExitCode {
         Ok(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         Err(e) => {
             eprintln!("fgbackup: error: {}", redact::redact(&e.to_string()));
+            json_error(&e);
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }
+}
+
+/// With `--json` anywhere on the line, a command that fails (a usage error
+/// included) still prints one JSON object on stdout, for the wrapper that
+/// parses it.
+fn json_error(e: &error::Error) {
+    let words: Vec<String> = std::env::args().skip(1).collect();
+    if !words.iter().any(|w| w == "--json") {
+        return;
+    }
+    let command = words.first().map(String::as_str).unwrap_or("");
+    println!(
+        "{}",
+        serde_json::json!({"command": command, "ok": false, "exit_code": e.exit_code(),
+                           "error": redact::redact(&e.to_string())})
+    );
 }
 
 /// Runs the subcommand the flags were checked for.

@@ -11,7 +11,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-use common::pki::{make_pki, sign_expired_leaf, sign_leaf, start_tls_proxy_with};
+use common::pki::{
+    make_pki, self_signed_ca_as_server, sign_expired_leaf, sign_leaf, start_tls_proxy_with,
+};
 use common::*;
 
 /// `upload` of one file to `endpoint`: (exit status, stderr).
@@ -156,6 +158,25 @@ fn a_certificate_from_an_unknown_ca() {
             "the certificate of {endpoint} is signed by a CA this machine does not trust (no --ca-file given)"
         ),
         "pass --ca-file with the PEM of the CA that signed it",
+    );
+}
+
+#[test]
+fn a_self_signed_ca_certificate_as_the_server_certificate() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let dir = pki(&ws);
+    self_signed_ca_as_server(&dir, "selfsigned.pem");
+    let proxy = start_tls_proxy_with(&dir, "selfsigned.pem", server.port);
+    let endpoint = format!("https://127.0.0.1:{}", proxy.port);
+    let ca = dir.join("selfsigned.pem").display().to_string();
+    both_say(
+        &endpoint,
+        &["--ca-file", &ca],
+        &format!(
+            "the server at {endpoint} presents a CA certificate as its own (a self-signed one made with openssl req -x509?)"
+        ),
+        "issue the server a certificate (basicConstraints CA:FALSE) signed by that CA, and pass the CA with --ca-file",
     );
 }
 

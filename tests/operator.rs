@@ -337,12 +337,12 @@ fn summary_says_nothing_sent_and_what_include_left_out() {
     let out = ws.upload_local(&[], &[]);
     assert_exit(&out, 0);
     let text = stdout(&out);
-    assert!(text.contains("MB sent in"), "{text}");
+    assert!(text.contains(" sent in "), "{text}");
     assert!(text.contains("2 not matching --include skipped"), "{text}");
     let out = ws.upload_local(&[], &[]);
     let text = stdout(&out);
     assert!(text.contains("nothing sent"), "{text}");
-    assert!(!text.contains("MB/s"), "{text}");
+    assert!(!text.contains("/s)"), "{text}");
 }
 
 #[test]
@@ -369,4 +369,106 @@ fn verify_prints_one_json_object_with_each_problem() {
     assert_eq!(j["problems"][0]["key"], "FGT-A/b.log.gz");
     // The problem line a person reads went to stderr, not into the JSON stream.
     assert!(stderr(&out).contains("FGT-A/b.log.gz"), "{}", stderr(&out));
+}
+
+/// Found by a hostile review: a flag without its value swallowed the next
+/// flag (`--prefix --dry-run` ran a real upload under `--dry-run/`).
+#[test]
+fn a_missing_value_never_takes_the_next_flag() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 13);
+    let out = ws.upload_local(&["--prefix", "--dry-run"], &[]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("--prefix needs a value before --dry-run"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!ws.archive().join("--dry-run").exists());
+    assert!(!ws.db().exists(), "nothing ran");
+    // Help wins over any other mistake on the line.
+    let out = ws.run(&["ls", "--bogus", "--help"], &[]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).starts_with("fgbackup ls - "),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn json_stdout_stays_one_object_on_usage_errors_and_email_dry_runs() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 14);
+    let out = ws.upload_local(&["--json", "--workers", "99"], &[]);
+    assert_exit(&out, 2);
+    let j = json_of(&out);
+    assert_eq!(j["exit_code"], 2);
+    assert_eq!(j["ok"], false);
+    assert!(j["error"].as_str().unwrap().contains("--workers"), "{j}");
+
+    let out = ws.upload_local(
+        &["--json", "--notify-email", "noc@example.org"],
+        &[("EMAIL_DRY_RUN", "1")],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(json_of(&out)["counts"]["uploaded"], 1);
+    assert!(
+        stderr(&out).contains("To: <noc@example.org>"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn serve_refuses_a_db_in_a_missing_directory_and_tiny_runs_say_bytes() {
+    let ws = Workspace::new();
+    let typo = ws.tmp.path().join("nope/x.db").display().to_string();
+    // Exits at once: before the fix it listened until killed.
+    let out = ws.run(&["serve", "--listen", "127.0.0.1:0", "--db", &typo], &[]);
+    assert_exit(&out, 2);
+    assert!(stderr(&out).contains("--db "), "{}", stderr(&out));
+
+    ws.write_raw(
+        "t.log.gz",
+        &[
+            0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+    );
+    let out = ws.upload_local(&[], &[]);
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(text.contains("20 B sent in"), "{text}");
+    assert!(!text.contains("0.0 MB"), "{text}");
+}
+
+#[test]
+fn ls_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 15);
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    // Enough rows to fill the pipe, so the writer meets the closed end.
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+         INSERT INTO backups (filename, object_key, status, size_bytes, uploaded_at, backup_date)
+         SELECT 'f' || i || '.log.gz', 'site/some-long-directory-name/f' || i || '.log.gz',
+                'uploaded', 1000, '2026-11-01T00:00:00Z', '2026-11-01' FROM n;",
+    )
+    .unwrap();
+    let mut child = ws
+        .command(&["ls", "--db", &ws.db().display().to_string()], &[])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("uploaded_at"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 }

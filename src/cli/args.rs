@@ -53,6 +53,15 @@ impl Args {
                 (None, None) => None,
                 (Some(_), Some(v)) => Some(v),
                 (Some(meta), None) => match words.next() {
+                    // `--prefix --dry-run`: the value is missing, not `--dry-run`.
+                    Some(v) if is_flag_of(spec, &v) => {
+                        return Err(Error::usage(format!(
+                            "{} needs a value before {}: {} {meta}",
+                            flag.name,
+                            v.to_string_lossy(),
+                            flag.name
+                        )));
+                    }
                     Some(v) => Some(utf8(v, flag.name)?),
                     None => {
                         return Err(Error::usage(format!(
@@ -200,6 +209,14 @@ fn utf8(word: OsString, what: &str) -> Result<String> {
             w.to_string_lossy()
         ))
     })
+}
+
+/// Whether `word` is (or starts as `--name=`) a flag `spec` takes.
+fn is_flag_of(spec: &Spec, word: &std::ffi::OsStr) -> bool {
+    let word = word.to_string_lossy();
+    let name = word.split_once('=').map_or(word.as_ref(), |(n, _)| n);
+    spec.flags()
+        .any(|f| f.name == name || f.short.is_some_and(|s| s == name))
 }
 
 /// The flag of `spec` called `name`, or an error suggesting the nearest one.

@@ -42,7 +42,12 @@ pub fn read(mut words: impl Iterator<Item = OsString>) -> Result<Invocation> {
         _ => {}
     }
     let spec = command(&first)?;
-    let args = Args::parse(spec, words.collect())?;
+    let words: Vec<OsString> = words.collect();
+    // Help wins over any other mistake on the line.
+    if words.iter().any(|w| w == "--help" || w == "-h") {
+        return Ok(Invocation::Help(help::page(spec)));
+    }
+    let args = Args::parse(spec, words)?;
     Ok(if args.flag("--help") {
         Invocation::Help(help::page(spec))
     } else {

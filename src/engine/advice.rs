@@ -109,6 +109,12 @@ fn certificate(problem: &CertProblem, detail: &str, to: &Target<'_>) -> Option<A
             ),
             "check this machine's clock, or the certificate's start date",
         ),
+        CertProblem::CaAsServer => advice(
+            format!(
+                "the server at {at} presents a CA certificate as its own (a self-signed one made with openssl req -x509?)"
+            ),
+            "issue the server a certificate (basicConstraints CA:FALSE) signed by that CA, and pass the CA with --ca-file",
+        ),
         CertProblem::Other => advice(
             format!("the certificate of {at} is refused ({detail})"),
             "check the certificate the server presents (openssl s_client -connect HOST:PORT)",

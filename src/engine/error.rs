@@ -45,6 +45,9 @@ pub enum CertProblem {
         not_before: Option<u64>,
         now: Option<u64>,
     },
+    /// A CA certificate presented as the server's own (what `openssl req
+    /// -x509` makes): a server needs a leaf certificate signed by a CA.
+    CaAsServer,
     /// Anything else (bad signature, revoked, wrong purpose...).
     Other,
 }
@@ -223,6 +226,10 @@ fn tls_kind(e: &rustls::Error) -> TransportKind {
             not_before: Some(not_before.as_secs()),
             now: Some(time.as_secs()),
         },
+        // webpki's reason arrives only inside rustls's opaque `Other`.
+        C::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+            CertProblem::CaAsServer
+        }
         _ => CertProblem::Other,
     })
 }

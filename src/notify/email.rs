@@ -104,6 +104,8 @@ pub struct EmailConfig {
     pub credentials: Option<Secret>,
     /// `EMAIL_DRY_RUN=1`: print the message instead of sending it.
     pub dry_run: bool,
+    /// Print it on stderr: stdout holds a `--json` summary.
+    pub dry_run_to_stderr: bool,
     pub ca_file: Option<PathBuf>,
     pub when: When,
 }
@@ -201,7 +203,11 @@ pub fn message(cfg: &EmailConfig, report: &RunReport) -> Result<Vec<u8>> {
 pub fn send(cfg: &EmailConfig, report: &RunReport) -> Result<String> {
     let bytes = message(cfg, report)?;
     if cfg.dry_run {
-        println!("{}", String::from_utf8_lossy(&bytes));
+        let text = String::from_utf8_lossy(&bytes);
+        match cfg.dry_run_to_stderr {
+            true => eprintln!("{text}"),
+            false => println!("{text}"),
+        }
         return Ok(format!(
             "EMAIL_DRY_RUN: email to {} printed, not sent",
             cfg.to.join(", ")

@@ -202,6 +202,7 @@ pub fn parse(
                 method,
                 credentials,
                 dry_run,
+                dry_run_to_stderr: args.flag("--json"),
                 ca_file,
                 when: When::parse("EMAIL_NOTIFY_ON", env("EMAIL_NOTIFY_ON"), When::Always)?,
             })

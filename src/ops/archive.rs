@@ -36,6 +36,7 @@ use crate::signal;
 use crate::store::Store;
 use crate::store::local::LocalStore;
 use crate::store::s3::{S3Options, S3Store};
+use crate::units::human_bytes;
 
 /// How long the writer waits for in-flight files after a stop signal
 /// (longer than notifications' [`signal::STOP_GRACE`]: a part in flight
@@ -115,10 +116,11 @@ impl Summary {
         let sent = if self.bytes_sent == 0 {
             format!("nothing sent, {secs:.2} s")
         } else {
-            let mb = self.bytes_sent as f64 / 1e6;
+            let rate = (self.bytes_sent as f64 / secs.max(1e-3)) as u64;
             format!(
-                "{mb:.1} MB sent in {secs:.2} s ({:.1} MB/s)",
-                mb / secs.max(1e-3)
+                "{} sent in {secs:.2} s ({}/s)",
+                human_bytes(self.bytes_sent),
+                human_bytes(rate)
             )
         };
         let mut text = format!(

@@ -3,6 +3,7 @@
 //! the API's `/backups`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 
 use crate::config::Target;
 use crate::db::Inventory;
@@ -25,6 +26,7 @@ pub struct LsOptions {
 
 /// Lists the newest row of every matching key in the inventory at `db`.
 pub fn inventory(db: &std::path::Path, opts: &LsOptions) -> Result<i32> {
+    let mut out = String::new();
     if !db.exists() {
         return Err(Error::usage(format!(
             "no inventory at {}: pass --db PATH or set DB_PATH (it is created by the first upload)",
@@ -57,30 +59,40 @@ pub fn inventory(db: &std::path::Path, opts: &LsOptions) -> Result<i32> {
         let total = serde_json::json!({
             "files": files, "total_files": rows.len(), "total_bytes": bytes, "counts": counts,
         });
-        println!("{total}");
-        return Ok(0);
+        let _ = writeln!(out, "{total}");
+        return emit(&out);
     }
-    println!(
+    let _ = writeln!(
+        out,
         "{:<19}  {:<21}  {:>10}  key",
         "uploaded_at", "status", "size"
     );
     for r in rows.iter().take(limit(opts, rows.len())) {
         let size = r.size.map(human_bytes).unwrap_or_else(|| "-".into());
         let at = r.uploaded_at.get(..19).unwrap_or(&r.uploaded_at);
-        println!("{at:<19}  {:<21}  {size:>10}  {}", r.status, r.key);
+        let _ = writeln!(out, "{at:<19}  {:<21}  {size:>10}  {}", r.status, r.key);
     }
     let by_status: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    println!(
-        "{} file(s), {} ({})",
+    let by_status = match by_status.is_empty() {
+        true => "none".to_string(),
+        false => by_status.join(", "),
+    };
+    let _ = writeln!(
+        out,
+        "{} file(s), {} ({by_status}){}",
         rows.len(),
         human_bytes(bytes),
-        if by_status.is_empty() {
-            "none".to_string()
-        } else {
-            by_status.join(", ")
-        }
+        shown(opts, rows.len())
     );
-    Ok(0)
+    emit(&out)
+}
+
+/// `; 20 of 350 shown (--limit)` when the list was cut.
+fn shown(opts: &LsOptions, all: usize) -> String {
+    match limit(opts, all) {
+        n if n < all => format!("; {n} of {all} shown (--limit)"),
+        _ => String::new(),
+    }
 }
 
 fn limit(opts: &LsOptions, all: usize) -> usize {
@@ -99,6 +111,10 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
     let known: Option<HashSet<String>> = if target.db_path.exists() {
         Some(Inventory::open(&target.db_path)?.known_keys()?)
     } else {
+        eprintln!(
+            "fgbackup: note: no inventory at {}: objects are listed without comparing them with it (--db/DB_PATH)",
+            target.db_path.display()
+        );
         None
     };
     let prefix = format!("{}{}", target.prefix, opts.selection.key_prefix);
@@ -110,8 +126,7 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
             }
         })
         .map_err(|e| Error::runtime(format!("cannot list {}: {e}", store.describe())))?;
-    print_objects(&objects, known.as_ref(), opts, &store.describe());
-    Ok(0)
+    print_objects(&objects, known.as_ref(), opts, &store.describe())
 }
 
 /// The archive's objects, as text or `--json`.
@@ -120,7 +135,8 @@ fn print_objects(
     known: Option<&HashSet<String>>,
     opts: &LsOptions,
     describe: &str,
-) {
+) -> Result<i32> {
+    let mut out = String::new();
     let bytes: u64 = objects.iter().map(|o| o.size).sum();
     let unknown = |k: &str| known.is_some_and(|set| !set.contains(k));
     if opts.json {
@@ -137,10 +153,10 @@ fn print_objects(
         let total = serde_json::json!({
             "files": files, "total_files": objects.len(), "total_bytes": bytes,
         });
-        println!("{total}");
-        return;
+        let _ = writeln!(out, "{total}");
+        return emit(&out);
     }
-    println!("{:<19}  {:>10}  key", "modified", "size");
+    let _ = writeln!(out, "{:<19}  {:>10}  key", "modified", "size");
     for o in objects.iter().take(limit(opts, objects.len())) {
         let at = o
             .modified
@@ -156,18 +172,38 @@ fn print_objects(
         } else {
             ""
         };
-        println!("{at:<19}  {:>10}  {}{mark}", human_bytes(o.size), o.key);
+        let _ = writeln!(
+            out,
+            "{at:<19}  {:>10}  {}{mark}",
+            human_bytes(o.size),
+            o.key
+        );
     }
     let strangers = objects.iter().filter(|o| unknown(&o.key)).count();
-    println!(
-        "{} object(s), {} in {}{}",
+    let _ = writeln!(
+        out,
+        "{} object(s), {} in {}{}{}",
         objects.len(),
         human_bytes(bytes),
         describe,
+        shown(opts, objects.len()),
         if strangers > 0 {
             format!("; {strangers} not in the inventory")
         } else {
             String::new()
         }
     );
+    emit(&out)
+}
+
+/// Writes a listing to stdout. A reader that goes away (`| head`) ends it
+/// quietly; `println!` would panic on the broken pipe.
+fn emit(text: &str) -> Result<i32> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::runtime(format!("cannot write the listing: {e}")))
+        }
+        _ => Ok(0),
+    }
 }

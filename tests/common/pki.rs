@@ -139,6 +139,28 @@ pub fn sign_expired_leaf(dir: &Path, out: &str) {
     );
 }
 
+/// `dir/<out>`: a self-signed certificate for `server.key` as `openssl req
+/// -x509` makes it (a CA certificate, CA:TRUE), for 127.0.0.1.
+pub fn self_signed_ca_as_server(dir: &Path, out: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-key",
+            "server.key",
+            "-out",
+            out,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+    );
+}
+
 pub fn start_tls_proxy(dir: &Path, upstream: u16) -> TlsProxy {
     start_tls_proxy_with(dir, "server.pem", upstream)
 }
