@@ -266,7 +266,10 @@ pub fn db_path(args: &Args, env: Env) -> Result<PathBuf> {
         )));
     }
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    // The default location counts as the default however it was given (the
+    // suite's env file spells it out as DB_PATH).
     if source != Source::Default
+        && path != Path::new(DEFAULT_DB_PATH)
         && let Some(parent) = parent
         && !parent.is_dir()
     {
@@ -753,6 +756,30 @@ mod tests {
         parse_upload(&args, &|k| {
             env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
         })
+    }
+
+    #[test]
+    fn the_default_database_spelled_out_is_still_the_default() {
+        // The suite's env files set DB_PATH to the default; on a fresh
+        // machine its directory does not exist yet and is created later.
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let c = parse(
+            &["--dir", d, "--dest", "file:///srv/a"],
+            &[("DB_PATH", DEFAULT_DB_PATH)],
+        )
+        .unwrap();
+        assert_eq!(c.db_path, PathBuf::from(DEFAULT_DB_PATH));
+        let e = parse(
+            &["--dir", d, "--dest", "file:///srv/a"],
+            &[("DB_PATH", "/nonexistent-fg-dir/x.db")],
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("DB_PATH /nonexistent-fg-dir/x.db"),
+            "{e}"
+        );
     }
 
     #[test]
