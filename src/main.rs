@@ -72,7 +72,11 @@ fn main() -> ExitCode {
 /// included) still prints one JSON object on stdout, for the wrapper that
 /// parses it.
 fn json_error(e: &error::Error) {
-    let words: Vec<String> = std::env::args().skip(1).collect();
+    // args_os: args() panics on a word that is not UTF-8.
+    let words: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
     if !words.iter().any(|w| w == "--json") {
         return;
     }

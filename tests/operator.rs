@@ -407,6 +407,21 @@ fn json_stdout_stays_one_object_on_usage_errors_and_email_dry_runs() {
     assert_eq!(j["ok"], false);
     assert!(j["error"].as_str().unwrap().contains("--workers"), "{j}");
 
+    // A word that is not UTF-8 is a usage error, never a panic.
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"--dir=\xff");
+    let out = ws.run(
+        &[
+            std::ffi::OsStr::new("upload"),
+            std::ffi::OsStr::new("--json"),
+            bad,
+        ],
+        &[],
+    );
+    assert_exit(&out, 2);
+    assert_eq!(json_of(&out)["exit_code"], 2);
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
     let out = ws.upload_local(
         &["--json", "--notify-email", "noc@example.org"],
         &[("EMAIL_DRY_RUN", "1")],
