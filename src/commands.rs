@@ -353,7 +353,29 @@ pub fn daemon(args: Args) -> Result<i32> {
             "--dry-run does not combine with daemon: use 'fgbackup upload --dry-run'",
         ));
     }
-    let presign = match (&cfg.destination, flags.presign) {
+    let presign = daemon_presign(&cfg, &flags)?;
+    signal::install();
+    let metrics = Arc::new(Metrics::default());
+    let server = api::start(
+        serve_config(flags, cfg.db_path.clone(), presign, true),
+        Arc::clone(&metrics),
+    )?;
+    log::info!("daemon: uploading every {} s", interval.as_secs());
+    while !signal::stop_requested() {
+        let started = Instant::now();
+        daemon_cycle(&cfg, &metrics, interval);
+        while !signal::stop_requested() && started.elapsed() < interval {
+            std::thread::sleep((interval - started.elapsed()).min(Duration::from_millis(200)));
+        }
+    }
+    server.join();
+    log::info!("stop signal received; daemon stopped");
+    Ok(0)
+}
+
+/// `--presign` in the daemon: the upload's own S3 destination signs links.
+fn daemon_presign(cfg: &UploadConfig, flags: &ServeFlags) -> Result<Option<Presign>> {
+    Ok(match (&cfg.destination, flags.presign) {
         (_, false) => None,
         (
             Destination::S3 {
@@ -373,61 +395,49 @@ pub fn daemon(args: Args) -> Result<i32> {
                 "--presign needs an S3 destination (--bucket), not --dest file://",
             ));
         }
-    };
-    signal::install();
-    let metrics = Arc::new(Metrics::default());
-    let server = api::start(
-        serve_config(flags, cfg.db_path.clone(), presign, true),
-        Arc::clone(&metrics),
-    )?;
-    log::info!("daemon: uploading every {} s", interval.as_secs());
-    while !signal::stop_requested() {
-        let started = Instant::now();
-        metrics.cycle_started(interval);
-        let result = upload::run(&cfg);
-        if result.is_ok() {
-            crate::ops::manifest::after_run(&cfg);
-        }
-        metrics.cycle_finished();
-        notify_run(&cfg, &result);
-        let now = timefmt::unix_seconds(std::time::SystemTime::now());
-        match result {
-            Ok(summary) => {
-                log::info!("{}", summary.render(false));
-                let ok = summary.exit_code() == 0;
-                metrics.record_run(|m| {
-                    if ok {
-                        m.runs_ok += 1;
-                        m.last_success_unix = Some(now);
-                    } else {
-                        m.runs_failed += 1;
-                    }
-                    m.last_run_unix = Some(now);
-                    m.last_files = summary.files;
-                    m.last_failed = summary.failed;
-                    m.last_bytes = summary.bytes_sent;
-                    m.last_duration_secs = summary.duration.as_secs_f64();
-                });
-            }
-            Err(e) => {
-                // One failed run (server down, lock held...) must not stop the daemon.
-                log::error!(
-                    "upload run failed: {e}; next try in {} s",
-                    interval.as_secs()
-                );
-                metrics.record_run(|m| {
+    })
+}
+
+/// One upload run of the daemon, its notifications and its metrics. A failed
+/// run (server down, lock held...) is logged and must not stop the daemon.
+fn daemon_cycle(cfg: &UploadConfig, metrics: &Metrics, interval: Duration) {
+    metrics.cycle_started(interval);
+    let result = upload::run(cfg);
+    if result.is_ok() {
+        crate::ops::manifest::after_run(cfg);
+    }
+    metrics.cycle_finished();
+    notify_run(cfg, &result);
+    let now = timefmt::unix_seconds(std::time::SystemTime::now());
+    match result {
+        Ok(summary) => {
+            log::info!("{}", summary.render(false));
+            let ok = summary.exit_code() == 0;
+            metrics.record_run(|m| {
+                if ok {
+                    m.runs_ok += 1;
+                    m.last_success_unix = Some(now);
+                } else {
                     m.runs_failed += 1;
-                    m.last_run_unix = Some(now);
-                });
-            }
+                }
+                m.last_run_unix = Some(now);
+                m.last_files = summary.files;
+                m.last_failed = summary.failed;
+                m.last_bytes = summary.bytes_sent;
+                m.last_duration_secs = summary.duration.as_secs_f64();
+            });
         }
-        while !signal::stop_requested() && started.elapsed() < interval {
-            std::thread::sleep((interval - started.elapsed()).min(Duration::from_millis(200)));
+        Err(e) => {
+            log::error!(
+                "upload run failed: {e}; next try in {} s",
+                interval.as_secs()
+            );
+            metrics.record_run(|m| {
+                m.runs_failed += 1;
+                m.last_run_unix = Some(now);
+            });
         }
     }
-    server.join();
-    log::info!("stop signal received; daemon stopped");
-    Ok(0)
 }
 
 /// `fgbackup doctor`.

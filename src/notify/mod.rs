@@ -129,84 +129,12 @@ pub fn parse(
     // systemd expands an unset ${VAR} to an empty word: treat empty as unset.
     let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let recipients = get("--notify-email");
-    let method = get("--email-method");
-    let host = get("--smtp-host");
-    let port = get("--smtp-port");
     let flag_file = get("--flag-file").map(PathBuf::from);
     let metrics_textfile = get("--metrics-textfile").map(PathBuf::from);
 
     let email = match recipients {
         None => None,
-        Some(list) => {
-            let to: Vec<String> = list
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
-            if let Some(bad) = to.iter().find(|a| !looks_like_address(a)) {
-                return Err(Error::usage(format!(
-                    "--notify-email/NOTIFY_EMAIL: '{bad}' is not an e-mail address"
-                )));
-            }
-            let method = email::Method::parse(method.as_deref())?;
-            let port = match port {
-                None => method.default_port(),
-                Some(p) => p
-                    .trim()
-                    .parse::<u16>()
-                    .ok()
-                    .filter(|p| *p > 0)
-                    .ok_or_else(|| {
-                        Error::usage(format!("--smtp-port/SMTP_PORT '{p}' is not a port number"))
-                    })?,
-            };
-            let user = env_nonempty("GMAIL_USER").or_else(|| env_nonempty("SMTP_USER"));
-            let password =
-                env_nonempty("GMAIL_APP_PASSWORD").or_else(|| env_nonempty("SMTP_PASSWORD"));
-            if let Some(p) = &password {
-                crate::redact::register_smtp_password(user.as_deref().unwrap_or(""), p);
-            }
-            let credentials = match (user.clone(), password) {
-                (Some(u), Some(p)) => Some(email::Secret::new(u, p)),
-                (None, None) => None,
-                (Some(_), None) => {
-                    return Err(Error::usage(
-                        "GMAIL_USER is set but GMAIL_APP_PASSWORD is not: set both, or neither for a relay without AUTH",
-                    ));
-                }
-                (None, Some(_)) => {
-                    return Err(Error::usage(
-                        "GMAIL_APP_PASSWORD is set but GMAIL_USER is not: set both",
-                    ));
-                }
-            };
-            if method == email::Method::Plain && credentials.is_some() {
-                return Err(Error::usage(
-                    "EMAIL_METHOD=plain never sends a password without TLS: use starttls or smtps, or unset GMAIL_USER and GMAIL_APP_PASSWORD for a local relay",
-                ));
-            }
-            let from = env_nonempty("EMAIL_FROM")
-                .or(user)
-                .unwrap_or_else(|| format!("fgbackup@{}", crate::db::hostname()));
-            let dry_run = match env("EMAIL_DRY_RUN") {
-                None => false,
-                Some(v) => parse_bool(&v).ok_or_else(|| {
-                    Error::usage(format!("EMAIL_DRY_RUN='{v}' is not a boolean: use 1 or 0"))
-                })?,
-            };
-            Some(email::EmailConfig {
-                to,
-                from,
-                host: host.unwrap_or_default(),
-                port,
-                method,
-                credentials,
-                dry_run,
-                dry_run_to_stderr: args.flag("--json"),
-                ca_file,
-                when: When::parse("EMAIL_NOTIFY_ON", env("EMAIL_NOTIFY_ON"), When::Always)?,
-            })
-        }
+        Some(list) => Some(email_config(args, env, &list, ca_file)?),
     };
     let webhooks = webhook::from_env(&env_nonempty)?;
     Ok(NotifyConfig {
@@ -215,6 +143,98 @@ pub fn parse(
         flag_file,
         metrics_textfile,
     })
+}
+
+/// The email channel's settings, once `--notify-email`/`NOTIFY_EMAIL` names
+/// recipients: method, server, login and sender.
+fn email_config(
+    args: &crate::cli::Args,
+    env: crate::cli::Env,
+    list: &str,
+    ca_file: Option<PathBuf>,
+) -> Result<email::EmailConfig> {
+    let get = |name: &str| args.get(name, env).filter(|s| !s.trim().is_empty());
+    let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let (method, host, port) = (
+        get("--email-method"),
+        get("--smtp-host"),
+        get("--smtp-port"),
+    );
+    let to: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if let Some(bad) = to.iter().find(|a| !looks_like_address(a)) {
+        return Err(Error::usage(format!(
+            "--notify-email/NOTIFY_EMAIL: '{bad}' is not an e-mail address"
+        )));
+    }
+    let method = email::Method::parse(method.as_deref())?;
+    let port = match port {
+        None => method.default_port(),
+        Some(p) => p
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                Error::usage(format!("--smtp-port/SMTP_PORT '{p}' is not a port number"))
+            })?,
+    };
+    let (user, credentials) = smtp_login(env)?;
+    if method == email::Method::Plain && credentials.is_some() {
+        return Err(Error::usage(
+            "EMAIL_METHOD=plain never sends a password without TLS: use starttls or smtps, or unset GMAIL_USER and GMAIL_APP_PASSWORD for a local relay",
+        ));
+    }
+    let from = env_nonempty("EMAIL_FROM")
+        .or(user)
+        .unwrap_or_else(|| format!("fgbackup@{}", crate::db::hostname()));
+    let dry_run = match env("EMAIL_DRY_RUN") {
+        None => false,
+        Some(v) => parse_bool(&v).ok_or_else(|| {
+            Error::usage(format!("EMAIL_DRY_RUN='{v}' is not a boolean: use 1 or 0"))
+        })?,
+    };
+    Ok(email::EmailConfig {
+        to,
+        from,
+        host: host.unwrap_or_default(),
+        port,
+        method,
+        credentials,
+        dry_run,
+        dry_run_to_stderr: args.flag("--json"),
+        ca_file,
+        when: When::parse("EMAIL_NOTIFY_ON", env("EMAIL_NOTIFY_ON"), When::Always)?,
+    })
+}
+
+/// `GMAIL_USER` + `GMAIL_APP_PASSWORD` (or `SMTP_USER` + `SMTP_PASSWORD`):
+/// both or neither. The password is registered for redaction at once.
+fn smtp_login(env: crate::cli::Env) -> Result<(Option<String>, Option<email::Secret>)> {
+    let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let user = env_nonempty("GMAIL_USER").or_else(|| env_nonempty("SMTP_USER"));
+    let password = env_nonempty("GMAIL_APP_PASSWORD").or_else(|| env_nonempty("SMTP_PASSWORD"));
+    if let Some(p) = &password {
+        crate::redact::register_smtp_password(user.as_deref().unwrap_or(""), p);
+    }
+    let credentials = match (user.clone(), password) {
+        (Some(u), Some(p)) => Some(email::Secret::new(u, p)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(Error::usage(
+                "GMAIL_USER is set but GMAIL_APP_PASSWORD is not: set both, or neither for a relay without AUTH",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::usage(
+                "GMAIL_APP_PASSWORD is set but GMAIL_USER is not: set both",
+            ));
+        }
+    };
+    Ok((user, credentials))
 }
 
 /// `local@domain`, no spaces or angle brackets: enough to catch a
