@@ -18,6 +18,7 @@ mod error;
 mod fsafe;
 mod loggen;
 mod logging;
+mod meter;
 mod metrics;
 mod notify;
 mod ops;

@@ -162,6 +162,12 @@ pub struct Progress {
     files: u64,
     total_files: u64,
     failed: u64,
+    /// Bytes of the files counted done (each by its size).
+    done_bytes: u64,
+    total_bytes: u64,
+    /// [`crate::meter::in_flight`] when the run started (a daemon's earlier
+    /// cycle may have left bytes there).
+    base: u64,
 }
 
 impl Progress {
@@ -174,6 +180,9 @@ impl Progress {
             files: 0,
             total_files,
             failed: 0,
+            done_bytes: 0,
+            total_bytes,
+            base: crate::meter::in_flight(),
         };
         if out.progress {
             let bar = ProgressBar::with_draw_target(Some(total_bytes), draw_target());
@@ -188,13 +197,26 @@ impl Progress {
         p
     }
 
-    /// One file (or object) is through, `bytes` of it accounted for.
-    pub fn file_done(&mut self, bytes: u64, failed: bool) {
+    /// One file (or object) is through, `bytes` of it accounted for;
+    /// `metered` is what it had sent on the way ([`crate::meter`]).
+    pub fn file_done(&mut self, bytes: u64, metered: u64, failed: bool) {
         self.files += 1;
         self.failed += u64::from(failed);
+        self.done_bytes += bytes;
+        crate::meter::settle(metered);
         if let Some(bar) = &self.bar {
             bar.set_message(self.message());
-            bar.inc(bytes);
+        }
+        self.refresh();
+    }
+
+    /// Moves the byte count to the files done plus the bytes of files still
+    /// on their way, never past the total (a retried body counts twice).
+    pub fn refresh(&self) {
+        if let Some(bar) = &self.bar {
+            let moving = crate::meter::in_flight().saturating_sub(self.base);
+            let shown = self.done_bytes.saturating_add(moving).min(self.total_bytes);
+            bar.set_position(shown.max(bar.position()));
         }
     }
 
@@ -302,8 +324,8 @@ mod tests {
     #[test]
     fn hidden_display_counts_and_draws_nothing() {
         let mut p = Progress::start(Output::default(), Job::Upload, 3, 30);
-        p.file_done(10, false);
-        p.file_done(10, true);
+        p.file_done(10, 0, false);
+        p.file_done(10, 0, true);
         p.failure();
         assert!(p.bar.is_none());
         assert_eq!(p.message(), "2 / 3, failures: 2");

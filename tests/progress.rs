@@ -318,3 +318,35 @@ fn verify_problems_print_whole_above_the_display() {
     let lines = screen_lines(&raw);
     assert_eq!(lines.len(), 2, "the problem and the summary: {raw}");
 }
+
+/// The percentage of a `Transferred:` line (`1.00 MiB / 3.00 MiB, 33%, ...`).
+fn percent(line: &str) -> Option<u32> {
+    let rest = line.strip_prefix("Transferred:")?;
+    rest.split(", ").nth(1)?.strip_suffix('%')?.parse().ok()
+}
+
+#[test]
+fn a_large_file_moves_the_byte_count_while_it_is_sent() {
+    // One 3 MiB file at 1 MiB/s: about three seconds on the wire, six
+    // redraws. The count must move during them, not jump from 0% to 100%
+    // when the file is done.
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    ws.write_noise_gz("FGT-0/big.log.gz", 3);
+    let out = ws.upload(&server, &["-P", "--bwlimit", "1M"]);
+    assert_exit(&out, 0);
+    let se = stderr(&out);
+    let shown: Vec<u32> = screen_lines(&se)
+        .iter()
+        .filter_map(|l| percent(l))
+        .collect();
+    assert_eq!(shown.last(), Some(&100), "{se}");
+    assert!(
+        shown.iter().any(|p| (1..100).contains(p)),
+        "no frame between 0% and 100% while the file was sent: {shown:?}\n{se}"
+    );
+    assert!(
+        shown.windows(2).all(|w| w[0] <= w[1]),
+        "the count never goes back: {shown:?}"
+    );
+}

@@ -540,7 +540,8 @@ fn work(shared: &Shared, n: usize, tx: &SyncSender<Outcome>) {
             break;
         };
         lock(&shared.in_flight).insert(n, candidate.clone());
-        let outcome = step::process(&ctx, candidate);
+        let mut outcome = step::process(&ctx, candidate);
+        outcome.metered = crate::meter::take_file();
         lock(&shared.in_flight).remove(&n);
         if tx.send(outcome).is_err() {
             break;
@@ -579,6 +580,7 @@ impl Recorder<'_> {
                 Ok(outcome) => self.record(outcome, shared, summary)?,
                 Err(RecvTimeoutError::Disconnected) => return Ok(false),
                 Err(RecvTimeoutError::Timeout) => {
+                    self.progress.borrow().refresh();
                     self.flush_if_due(&shared.root, summary)?;
                     if !signal::stop_requested()
                         || stop_seen.get_or_insert_with(Instant::now).elapsed() < DRAIN_GRACE
@@ -600,9 +602,11 @@ impl Recorder<'_> {
 
     /// The writer's part for one file: log, row, delete, totals.
     fn record(&self, outcome: Outcome, shared: &Shared, summary: &mut Summary) -> Result<()> {
-        self.progress
-            .borrow_mut()
-            .file_done(outcome.size, outcome.status.is_failure());
+        self.progress.borrow_mut().file_done(
+            outcome.size,
+            outcome.metered,
+            outcome.status.is_failure(),
+        );
         if outcome.status == Status::Deferred {
             summary.too_young += 1;
             log::info!(
@@ -834,6 +838,7 @@ fn interrupted(cfg: &UploadConfig, candidate: Candidate) -> Outcome {
         sha256: None,
         size: candidate.size,
         bytes_sent: 0,
+        metered: 0,
         duration: Duration::ZERO,
         error: Some(format!(
             "stopped by a signal while a request for this file was still waiting on the network (given up after {} s); whether it reached the server is unknown, the file is kept",

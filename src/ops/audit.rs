@@ -196,7 +196,7 @@ fn run_checks(
         tally.add(&v);
         let problem = v.finding != Finding::Ok;
         match sizes.get(&v.key) {
-            Some(&size) => progress.file_done(size, problem),
+            Some(&size) => progress.file_done(size, 0, problem),
             None if problem => progress.failure(),
             None => {}
         }

@@ -73,6 +73,9 @@ pub struct Outcome {
     pub sha256: Option<String>,
     pub size: u64,
     pub bytes_sent: u64,
+    /// What the progress display already counted while the file was sent
+    /// ([`crate::meter`]); the writer swaps it for `size`.
+    pub metered: u64,
     pub duration: Duration,
     /// Why it failed, or a note on a success (e.g. archived under another key).
     pub error: Option<String>,
@@ -121,6 +124,7 @@ pub fn process(ctx: &Ctx<'_>, candidate: Candidate) -> Outcome {
         sha256: None,
         size: candidate.size,
         bytes_sent: 0,
+        metered: 0,
         duration: Duration::ZERO,
         error: None,
         deletable: None,
