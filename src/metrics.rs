@@ -162,6 +162,15 @@ impl Metrics {
 
     /// Appends the in-process metrics in Prometheus text format.
     pub fn render(&self, out: &mut String, daemon_mode: bool) {
+        self.render_requests(out);
+        self.render_latency(out);
+        if daemon_mode {
+            self.render_daemon(out);
+        }
+    }
+
+    /// Requests answered, by route and status class (only those seen).
+    fn render_requests(&self, out: &mut String) {
         out.push_str("# HELP fgbackup_api_requests_total API requests answered, by route and status class.\n");
         out.push_str("# TYPE fgbackup_api_requests_total counter\n");
         for (r, route) in ROUTES.iter().enumerate() {
@@ -175,6 +184,10 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// The request latency histogram.
+    fn render_latency(&self, out: &mut String) {
         out.push_str("# HELP fgbackup_api_request_duration_seconds Time to answer API requests.\n");
         out.push_str("# TYPE fgbackup_api_request_duration_seconds histogram\n");
         for (i, bound) in BUCKETS.iter().enumerate() {
@@ -195,87 +208,92 @@ impl Metrics {
             self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "fgbackup_api_request_duration_seconds_count {count}");
-        if daemon_mode {
-            let d = self
-                .daemon
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
+    }
+
+    /// The daemon's upload runs: counts and the last run's figures.
+    fn render_daemon(&self, out: &mut String) {
+        let d = self
+            .daemon
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        gauge(
+            out,
+            "fgbackup_daemon_runs_total{result=\"ok\"}",
+            "Upload runs of this daemon.",
+            d.runs_ok as f64,
+            "counter",
+        );
+        let _ = writeln!(
+            out,
+            "fgbackup_daemon_runs_total{{result=\"failed\"}} {}",
+            d.runs_failed
+        );
+        if let Some(t) = d.last_run_unix {
             gauge(
                 out,
-                "fgbackup_daemon_runs_total{result=\"ok\"}",
-                "Upload runs of this daemon.",
-                d.runs_ok as f64,
-                "counter",
+                "fgbackup_daemon_last_run_timestamp_seconds",
+                "End of the daemon's last upload run.",
+                t as f64,
+                "gauge",
             );
-            let _ = writeln!(
-                out,
-                "fgbackup_daemon_runs_total{{result=\"failed\"}} {}",
-                d.runs_failed
-            );
-            if let Some(t) = d.last_run_unix {
-                gauge(
-                    out,
-                    "fgbackup_daemon_last_run_timestamp_seconds",
-                    "End of the daemon's last upload run.",
-                    t as f64,
-                    "gauge",
-                );
-            }
-            if let Some(t) = d.last_success_unix {
-                gauge(
-                    out,
-                    "fgbackup_daemon_last_success_timestamp_seconds",
-                    "End of the daemon's last run without failures.",
-                    t as f64,
-                    "gauge",
-                );
-            }
+        }
+        if let Some(t) = d.last_success_unix {
             gauge(
                 out,
+                "fgbackup_daemon_last_success_timestamp_seconds",
+                "End of the daemon's last run without failures.",
+                t as f64,
+                "gauge",
+            );
+        }
+        let last_run = [
+            (
                 "fgbackup_daemon_last_run_files",
                 "Files handled by the daemon's last run.",
                 d.last_files as f64,
-                "gauge",
-            );
-            gauge(
-                out,
+            ),
+            (
                 "fgbackup_daemon_last_run_failed_files",
                 "Files that failed in the daemon's last run.",
                 d.last_failed as f64,
-                "gauge",
-            );
-            gauge(
-                out,
+            ),
+            (
                 "fgbackup_daemon_last_run_bytes",
                 "Bytes sent by the daemon's last run.",
                 d.last_bytes as f64,
-                "gauge",
-            );
-            gauge(
-                out,
+            ),
+            (
                 "fgbackup_daemon_last_run_duration_seconds",
                 "Duration of the daemon's last run.",
                 d.last_duration_secs,
-                "gauge",
-            );
-            if let Some(u) = self.upload_health() {
-                gauge(
-                    out,
-                    "fgbackup_daemon_cycle_running_seconds",
-                    "Seconds the upload cycle in progress has run (0 between cycles).",
-                    u.running_secs.unwrap_or(0) as f64,
-                    "gauge",
-                );
-                gauge(
-                    out,
-                    "fgbackup_daemon_stalled",
-                    "1 while the upload cycle in progress runs longer than max(2 x interval, 10 s).",
-                    if u.stalled { 1.0 } else { 0.0 },
-                    "gauge",
-                );
-            }
+            ),
+        ];
+        for (name, help, value) in last_run {
+            gauge(out, name, help, value, "gauge");
         }
+        self.render_cycle(out);
+    }
+
+    /// The upload cycle in progress, for the stalled-cycle alert.
+    fn render_cycle(&self, out: &mut String) {
+        let Some(u) = self.upload_health() else {
+            return;
+        };
+        gauge(
+            out,
+            "fgbackup_daemon_cycle_running_seconds",
+            "Seconds the upload cycle in progress has run (0 between cycles).",
+            u.running_secs.unwrap_or(0) as f64,
+            "gauge",
+        );
+        gauge(
+            out,
+            "fgbackup_daemon_stalled",
+            "1 while the upload cycle in progress runs longer than max(2 x interval, 10 s).",
+            if u.stalled { 1.0 } else { 0.0 },
+            "gauge",
+        );
     }
 }
 
