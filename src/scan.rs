@@ -13,6 +13,31 @@ use std::time::{Duration, SystemTime};
 /// a log file: the scan skips a source directory of that name.
 pub const MANIFEST_DIR: &str = "_manifests/";
 
+/// The name of a host's public key in its manifest directory.
+pub const PUBLIC_KEY_FILE: &str = "ed25519.pub";
+
+/// Whether `rest`, a key below [`MANIFEST_DIR`], has the shape of an object
+/// fgbackup writes there (`ops::manifest`): `HOST/ed25519.pub`, or
+/// `HOST/YYYY/MM/DD/NAME.json`. Anything else in the reserved directory was
+/// put there by someone else, and `verify` reports it as extra.
+/// `ops::manifest`'s tests check the keys it writes pass.
+pub fn is_manifest_object(rest: &str) -> bool {
+    // Only the shape: whether a manifest is genuine is for the chain check.
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [host, name] => !host.is_empty() && *name == PUBLIC_KEY_FILE,
+        [host, y, m, d, name] => {
+            !host.is_empty()
+                && digits(y, 4)
+                && digits(m, 2)
+                && digits(d, 2)
+                && name.len() > ".json".len()
+                && name.ends_with(".json")
+        }
+        _ => false,
+    }
+}
+
 /// One file to archive, as seen when the directory was scanned.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -191,6 +216,29 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_shapes_fgbackup_writes_count_as_manifest_objects() {
+        assert!(is_manifest_object("fw-1/ed25519.pub"));
+        assert!(is_manifest_object(
+            "fw-1/2026/11/23/20261123T101500.123Z.json"
+        ));
+        for stray in [
+            "notes.txt",
+            "ed25519.pub",
+            "/ed25519.pub",
+            "fw-1/junk.bin",
+            "fw-1/ed25519.pub.bak",
+            "fw-1/2026/11/23/.json",
+            "fw-1/2026/11/23/x.json.gz",
+            "fw-1/26/11/23/x.json",
+            "fw-1/2026/11/x.json",
+            "fw-1/2026/11/23/extra/x.json",
+            "fw-1/2026/1a/23/x.json",
+        ] {
+            assert!(!is_manifest_object(stray), "{stray}");
+        }
+    }
 
     #[test]
     fn globs() {

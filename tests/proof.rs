@@ -435,6 +435,44 @@ fn the_manifest_chain_verifies_and_catches_a_removed_object() {
 }
 
 #[test]
+fn verify_reports_strays_in_the_manifest_directory_but_not_the_chain() {
+    let (server, ws, _key, _public) = chained_archive();
+    let ep = server.endpoint();
+    let out = ws.on_bucket("verify", &ep, &[]);
+    assert_exit(&out, 0);
+    assert!(lines_with(&out, "extra").is_empty(), "{}", stdout(&out));
+
+    // Something only an intruder or a careless admin puts there: a note at
+    // the top, a file beside a host's key, a look-alike name in a day.
+    let host_dir = manifests(&server)[0]
+        .ancestors()
+        .nth(4)
+        .unwrap()
+        .to_path_buf();
+    let host = host_dir.file_name().unwrap().to_string_lossy().to_string();
+    let strays = [
+        "_manifests/notes.txt".to_string(),
+        format!("_manifests/{host}/junk.bin"),
+        format!("_manifests/{host}/2026/11/23/copy.json.bak"),
+    ];
+    for key in &strays {
+        let path = server.object_path(BUCKET, key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"not ours").unwrap();
+    }
+    let out = ws.on_bucket("verify", &ep, &[]);
+    assert_exit(&out, 1);
+    let extra = lines_with(&out, "extra");
+    assert_eq!(extra.len(), strays.len(), "{}", stdout(&out));
+    for key in &strays {
+        assert!(
+            extra.iter().any(|l| l.contains(key.as_str())),
+            "{key} not reported: {extra:?}"
+        );
+    }
+}
+
+#[test]
 fn the_manifest_chain_catches_an_edited_manifest_a_removed_manifest_and_a_wrong_key() {
     let (server, ws, _key, public) = chained_archive();
     let ep = server.endpoint();

@@ -17,7 +17,7 @@ use crate::db::Expected;
 use crate::signal;
 use crate::store::{ReadBack, Store, StoreError, StoreErrorKind};
 
-use crate::scan::MANIFEST_DIR;
+use crate::scan::{MANIFEST_DIR, is_manifest_object};
 
 /// What verify found for one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -105,17 +105,18 @@ pub fn check(
     })?;
     if plan.extras {
         for (key, size) in &listed {
-            let own = key
+            let reserved = key
                 .strip_prefix(plan.prefix.as_str())
                 .unwrap_or(key)
-                .starts_with(MANIFEST_DIR);
-            if !own && !known.contains(key) {
-                each(verdict(
-                    key,
-                    Finding::Extra,
-                    format!("{size} bytes, not in the inventory"),
-                ));
-            }
+                .strip_prefix(MANIFEST_DIR);
+            let detail = match reserved {
+                // The chain's own objects: `verify --manifests` checks them.
+                Some(rest) if is_manifest_object(rest) => continue,
+                Some(_) => format!("{size} bytes in {MANIFEST_DIR}, not an object fgbackup writes"),
+                None if known.contains(key) => continue,
+                None => format!("{size} bytes, not in the inventory"),
+            };
+            each(verdict(key, Finding::Extra, detail));
         }
     }
     let chosen = sample(expected.len(), plan.sample);
