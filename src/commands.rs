@@ -278,7 +278,7 @@ pub fn gen_logs(args: Args) -> Result<i32> {
     let file_size = args.parse_with(
         "--size",
         env,
-        |s| config::parse_size(s).filter(|&n| n > 0),
+        |s| crate::units::parse_size(s).filter(|&n| n > 0),
         "is not a size such as 100K or 64M",
     )?;
     let spec = GenSpec {
@@ -340,7 +340,7 @@ pub fn daemon(args: Args) -> Result<i32> {
         .parse_with(
             "--interval",
             &process_env,
-            |v| config::parse_duration(v).filter(|d| d.as_secs() >= 1),
+            |v| crate::units::parse_duration(v).filter(|d| d.as_secs() >= 1),
             "is not a duration: use e.g. 15m, 1h, 3600",
         )?
         .unwrap_or(Duration::from_secs(1));

@@ -10,6 +10,7 @@ use crate::aws::{self, S3Flags, S3Settings};
 use crate::cli::{Args, Env, Source};
 use crate::error::{Error, Result};
 use crate::store::s3::ObjectLock;
+use crate::units::{parse_duration, parse_size};
 
 pub use crate::cli::table::DEFAULT_DB_PATH;
 
@@ -680,62 +681,9 @@ pub fn parse_presign_bucket(args: &Args, env: Env) -> Result<(String, S3Settings
     }
 }
 
-/// `true/false`, `1/0`, `yes/no`, `on/off`, as systemd env files write them.
-pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" | "" => Some(false),
-        _ => None,
-    }
-}
-
-/// `300`, `90s`, `5m`, `2h`, `1d`.
-pub fn parse_duration(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    n.checked_mul(mult).map(Duration::from_secs)
-}
-
-/// `5242880`, `512K`, `8M`, `8MiB`, `1G` (binary units).
-pub fn parse_size(v: &str) -> Option<u64> {
-    let v = v.trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1024,
-        "m" | "mb" | "mib" => 1024 * 1024,
-        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
-        _ => return None,
-    };
-    n.checked_mul(mult)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_units() {
-        assert_eq!(parse_duration("300"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("five"), None);
-        assert_eq!(parse_size("8MiB"), Some(8 * 1024 * 1024));
-        assert_eq!(parse_size("512k"), Some(512 * 1024));
-        assert_eq!(parse_size("8 bananas"), None);
-        assert_eq!(parse_bool("TRUE"), Some(true));
-        assert_eq!(parse_bool("maybe"), None);
-    }
 
     #[test]
     fn prefixes_and_buckets() {

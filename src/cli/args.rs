@@ -193,7 +193,7 @@ impl Args {
         }
         for var in self.entry(name).map(|f| f.env).unwrap_or_default() {
             if let Some(v) = env(var) {
-                return crate::config::parse_bool(&v).map(Some).ok_or_else(|| {
+                return crate::units::parse_bool(&v).map(Some).ok_or_else(|| {
                     Error::usage(format!("{var}='{v}' is not a boolean: use true or false"))
                 });
             }

@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::parse_bool;
 use crate::error::{Error, Result};
+use crate::units::parse_bool;
 
 /// When a channel speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
