@@ -79,7 +79,7 @@ fn notify_run(cfg: &UploadConfig, result: &Result<upload::Summary>) {
 /// The notifiers' view of a run: its figures plus the newest inventory row.
 fn run_report(cfg: &UploadConfig, result: &Result<upload::Summary>) -> crate::notify::RunReport {
     let mut r = crate::notify::RunReport {
-        host: crate::db::hostname(),
+        host: crate::host::hostname(),
         dry_run: cfg.dry_run,
         finished_unix: timefmt::unix_seconds(std::time::SystemTime::now()),
         ..Default::default()

@@ -547,10 +547,10 @@ fn probe(r: &mut Report, store: &dyn Store, what: &str, cfg: &UploadConfig) {
     let key = format!(
         "{}.fgbackup-doctor/{}-{}.probe",
         cfg.prefix,
-        crate::db::hostname(),
+        crate::host::hostname(),
         std::process::id()
     );
-    let body = format!("fgbackup doctor probe from {}\n", crate::db::hostname()).into_bytes();
+    let body = format!("fgbackup doctor probe from {}\n", crate::host::hostname()).into_bytes();
     let sha = hex(&Sha256::digest(&body));
     let step = |r: &mut Report, name: &str, result: std::result::Result<(), StoreError>| -> bool {
         match result {

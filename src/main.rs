@@ -16,6 +16,7 @@ mod engine;
 mod envfile;
 mod error;
 mod fsafe;
+mod host;
 mod loggen;
 mod logging;
 mod meter;

@@ -18,6 +18,7 @@ mod proof;
 pub use proof::{Current, Entry, Expected, ManifestRow, Selection, VerifyTotals};
 
 use crate::error::{Error, Result};
+use crate::host::hostname;
 use crate::{schema, timefmt};
 
 /// Schema version this build writes. 0 is the Python suite's schema; 1
@@ -137,7 +138,7 @@ pub fn create_default_dir(path: &Path) -> Result<()> {
     if parent.is_dir() {
         return Ok(());
     }
-    if path != Path::new(crate::config::DEFAULT_DB_PATH) {
+    if path != Path::new(crate::cli::table::DEFAULT_DB_PATH) {
         return Err(Error::usage(format!(
             "--db/DB_PATH {}: directory {} does not exist: correct the path or create the directory first",
             path.display(),
@@ -457,14 +458,4 @@ pub struct InventoryLine {
     pub object_key: String,
     pub size_bytes: Option<i64>,
     pub error: Option<String>,
-}
-
-/// The machine's host name, for the runs table and notifications.
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown".to_string())
 }

@@ -6,8 +6,9 @@ use std::time::SystemTime;
 
 use rusqlite::{params, params_from_iter};
 
-use super::{Inventory, hostname};
+use super::Inventory;
 use crate::error::Result;
+use crate::host::hostname;
 use crate::timefmt;
 
 /// An object the inventory says the archive holds, from its newest row.

@@ -190,7 +190,7 @@ fn email_config(
     }
     let from = env_nonempty("EMAIL_FROM")
         .or(user)
-        .unwrap_or_else(|| format!("fgbackup@{}", crate::db::hostname()));
+        .unwrap_or_else(|| format!("fgbackup@{}", crate::host::hostname()));
     let dry_run = match env("EMAIL_DRY_RUN") {
         None => false,
         Some(v) => parse_bool(&v).ok_or_else(|| {

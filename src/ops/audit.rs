@@ -368,7 +368,7 @@ fn notify(target: &Target, tally: &Tally, clean: bool, cut: &Option<Cut>, proble
     let shown = problems.len().min(crate::notify::MAX_PROBLEMS);
     let report = RunReport {
         job: "verify",
-        host: crate::db::hostname(),
+        host: crate::host::hostname(),
         ok: clean,
         files: tally.checked(),
         failed: tally.problems(),

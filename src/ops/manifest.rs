@@ -36,7 +36,7 @@ const LISTED: &[Status] = &[Status::Uploaded, Status::FailedGzip, Status::Reinde
 
 /// The host name as it appears in keys: anything but `[A-Za-z0-9._-]` is `_`.
 pub fn host_segment() -> String {
-    crate::db::hostname()
+    crate::host::hostname()
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
