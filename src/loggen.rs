@@ -5,6 +5,7 @@
 //! exercise the same kind of data a collector really holds. Output is
 //! deterministic for a given seed.
 
+use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -97,10 +98,10 @@ fn write_file(
     counter.inner.get_ref().sync_all()
 }
 
+/// One line: the syslog header every FortiGate line shares, then an admin
+/// login event (1 in 10), a web filter hit (2 in 10) or a traffic log. The
+/// random draws come in a fixed order, so a seed always gives the same lines.
 fn log_line(out: &mut String, devname: &str, devid: &str, t: i64, session: u64, rng: &mut Rng) {
-    use std::fmt::Write as _;
-    let stamp = timefmt::iso8601(timefmt::from_unix(t));
-    let (date, time) = (&stamp[..10], &stamp[11..19]);
     let src = format!(
         "10.{}.{}.{}",
         rng.below(4),
@@ -114,62 +115,81 @@ fn log_line(out: &mut String, devname: &str, devid: &str, t: i64, session: u64, 
         rng.below(255),
         1 + rng.below(253)
     );
+    header(out, devname, devid, t, rng);
+    match rng.below(10) {
+        0 => event_line(out, t, &src),
+        1 | 2 => webfilter_line(out, session, &src, &dst, rng),
+        _ => traffic_line(out, session, &src, &dst, rng),
+    }
+}
+
+/// `<189>date=… time=… devname=… devid=… eventtime=… tz=…`: the fields
+/// every log type starts with (eventtime: the second followed by nine digits).
+fn header(out: &mut String, devname: &str, devid: &str, t: i64, rng: &mut Rng) {
+    let stamp = timefmt::iso8601(timefmt::from_unix(t));
+    let (date, time) = (&stamp[..10], &stamp[11..19]);
     let _ = write!(
         out,
         "<189>date={date} time={time} devname=\"{devname}\" devid=\"{devid}\" eventtime={t}{:09} tz=\"-0300\" ",
         rng.below(1_000_000_000)
     );
-    match rng.below(10) {
-        0 => {
-            let _ = writeln!(
-                out,
-                "logid=\"0100032001\" type=\"event\" subtype=\"system\" level=\"information\" vd=\"root\" logdesc=\"Admin login successful\" sn=\"{}\" user=\"admin\" ui=\"https({src})\" method=\"https\" srcip={src} dstip=10.0.0.1 action=\"login\" status=\"success\" reason=\"none\" profile=\"super_admin\" msg=\"Administrator admin logged in successfully from https({src})\"",
-                t
-            );
-        }
-        1 | 2 => {
-            let hosts = [
-                "www.google.com",
-                "login.microsoftonline.com",
-                "cdn.jsdelivr.net",
-                "api.github.com",
-                "updates.example.org",
-            ];
-            let host = hosts[usize::try_from(rng.below(hosts.len() as u64)).unwrap_or(0)];
-            let _ = writeln!(
-                out,
-                "logid=\"0316013056\" type=\"utm\" subtype=\"webfilter\" eventtype=\"ftgd_allow\" level=\"notice\" vd=\"root\" policyid={} sessionid={session} srcip={src} srcport={} srcintf=\"internal\" srcintfrole=\"lan\" dstip={dst} dstport=443 dstintf=\"wan1\" dstintfrole=\"wan\" proto=6 service=\"HTTPS\" hostname=\"{host}\" profile=\"default\" action=\"passthrough\" reqtype=\"direct\" url=\"https://{host}/\" sentbyte={} rcvdbyte={} direction=\"outgoing\" msg=\"URL belongs to an allowed category in policy\" cat=52 catdesc=\"Information Technology\"",
-                1 + rng.below(20),
-                1024 + rng.below(64_000),
-                rng.below(5000),
-                rng.below(90_000)
-            );
-        }
-        _ => {
-            let (service, port) = match rng.below(5) {
-                0 => ("DNS", 53),
-                1 => ("HTTP", 80),
-                2 => ("NTP", 123),
-                _ => ("HTTPS", 443),
-            };
-            let action = if rng.below(20) == 0 { "deny" } else { "accept" };
-            let _ = writeln!(
-                out,
-                "logid=\"0000000013\" type=\"traffic\" subtype=\"forward\" level=\"notice\" vd=\"root\" srcip={src} srcport={} srcintf=\"internal\" srcintfrole=\"lan\" dstip={dst} dstport={port} dstintf=\"wan1\" dstintfrole=\"wan\" srccountry=\"Reserved\" dstcountry=\"United States\" sessionid={session} proto={} action=\"{action}\" policyid={} policytype=\"policy\" service=\"{service}\" trandisp=\"snat\" transip=200.160.{}.{} transport={} duration={} sentbyte={} rcvdbyte={} sentpkt={} rcvdpkt={} appcat=\"unscanned\"",
-                1024 + rng.below(64_000),
-                if port == 53 || port == 123 { 17 } else { 6 },
-                1 + rng.below(20),
-                rng.below(255),
-                1 + rng.below(253),
-                1024 + rng.below(64_000),
-                rng.below(600),
-                rng.below(50_000),
-                rng.below(900_000),
-                rng.below(200),
-                rng.below(800)
-            );
-        }
-    }
+}
+
+/// A successful admin login (type `event`); draws nothing from the rng.
+fn event_line(out: &mut String, t: i64, src: &str) {
+    let _ = writeln!(
+        out,
+        "logid=\"0100032001\" type=\"event\" subtype=\"system\" level=\"information\" vd=\"root\" logdesc=\"Admin login successful\" sn=\"{}\" user=\"admin\" ui=\"https({src})\" method=\"https\" srcip={src} dstip=10.0.0.1 action=\"login\" status=\"success\" reason=\"none\" profile=\"super_admin\" msg=\"Administrator admin logged in successfully from https({src})\"",
+        t
+    );
+}
+
+/// An allowed HTTPS request to one of a few well-known hosts (type `utm`,
+/// subtype `webfilter`).
+fn webfilter_line(out: &mut String, session: u64, src: &str, dst: &str, rng: &mut Rng) {
+    let hosts = [
+        "www.google.com",
+        "login.microsoftonline.com",
+        "cdn.jsdelivr.net",
+        "api.github.com",
+        "updates.example.org",
+    ];
+    let host = hosts[usize::try_from(rng.below(hosts.len() as u64)).unwrap_or(0)];
+    let _ = writeln!(
+        out,
+        "logid=\"0316013056\" type=\"utm\" subtype=\"webfilter\" eventtype=\"ftgd_allow\" level=\"notice\" vd=\"root\" policyid={} sessionid={session} srcip={src} srcport={} srcintf=\"internal\" srcintfrole=\"lan\" dstip={dst} dstport=443 dstintf=\"wan1\" dstintfrole=\"wan\" proto=6 service=\"HTTPS\" hostname=\"{host}\" profile=\"default\" action=\"passthrough\" reqtype=\"direct\" url=\"https://{host}/\" sentbyte={} rcvdbyte={} direction=\"outgoing\" msg=\"URL belongs to an allowed category in policy\" cat=52 catdesc=\"Information Technology\"",
+        1 + rng.below(20),
+        1024 + rng.below(64_000),
+        rng.below(5000),
+        rng.below(90_000)
+    );
+}
+
+/// A forwarded session (type `traffic`): mostly HTTPS, 1 in 20 denied,
+/// UDP for DNS and NTP.
+fn traffic_line(out: &mut String, session: u64, src: &str, dst: &str, rng: &mut Rng) {
+    let (service, port) = match rng.below(5) {
+        0 => ("DNS", 53),
+        1 => ("HTTP", 80),
+        2 => ("NTP", 123),
+        _ => ("HTTPS", 443),
+    };
+    let action = if rng.below(20) == 0 { "deny" } else { "accept" };
+    let _ = writeln!(
+        out,
+        "logid=\"0000000013\" type=\"traffic\" subtype=\"forward\" level=\"notice\" vd=\"root\" srcip={src} srcport={} srcintf=\"internal\" srcintfrole=\"lan\" dstip={dst} dstport={port} dstintf=\"wan1\" dstintfrole=\"wan\" srccountry=\"Reserved\" dstcountry=\"United States\" sessionid={session} proto={} action=\"{action}\" policyid={} policytype=\"policy\" service=\"{service}\" trandisp=\"snat\" transip=200.160.{}.{} transport={} duration={} sentbyte={} rcvdbyte={} sentpkt={} rcvdpkt={} appcat=\"unscanned\"",
+        1024 + rng.below(64_000),
+        if port == 53 || port == 123 { 17 } else { 6 },
+        1 + rng.below(20),
+        rng.below(255),
+        1 + rng.below(253),
+        1024 + rng.below(64_000),
+        rng.below(600),
+        rng.below(50_000),
+        rng.below(900_000),
+        rng.below(200),
+        rng.below(800)
+    );
 }
 
 struct CountingWriter<W> {

@@ -96,6 +96,16 @@ fn pinned_key(opts: &VerifyOptions) -> Result<Option<String>> {
     })
 }
 
+/// What a verify checks the archive against.
+struct Expectations {
+    /// The objects that must be there, as recorded.
+    expected: Vec<Expected>,
+    /// Every key the records name: an object outside it is an extra.
+    known: HashSet<String>,
+    /// With `--manifests`: broken signatures, links or missing manifests.
+    chain_problems: Vec<String>,
+}
+
 /// Runs `fgbackup verify`; returns the exit status (0 all ok, 1 problems).
 pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
     crate::signal::install();
@@ -103,41 +113,16 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
     inv.close_stale_verifications()?;
     let store = open_destination(&target.destination, &target.transfer, target.workers, true)?;
     store.check().map_err(|e| Error::runtime(e.message))?;
-    let mut chain_problems = Vec::new();
-    let (expected, known) = if opts.manifests {
-        let pinned = pinned_key(opts)?;
-        let walk =
-            super::manifest::walk_chains(store.as_ref(), &target.prefix, pinned.as_deref(), &inv)?;
-        chain_problems = walk.problems;
-        (walk.expected, walk.known)
-    } else {
-        let sel = Selection {
-            key_prefix: target.prefix.clone(),
-            since: opts.since.clone(),
-            until: opts.until.clone(),
-        };
-        let archived = inv.archived(&Status::archived_names(), &sel)?;
-        (archived, inv.known_keys()?)
-    };
+    let Expectations {
+        expected,
+        known,
+        chain_problems,
+    } = expectations(store.as_ref(), target, opts, &inv)?;
     if expected.is_empty() && !opts.manifests {
-        let why = format!(
-            "nothing to verify: the inventory {} has no archived files under this --prefix/--since/--until",
-            target.db_path.display()
-        );
-        match opts.json {
-            true => println!(
-                "{}",
-                serde_json::json!({"command": "verify", "ok": false, "exit_code": 1, "error": why})
-            ),
-            false => println!("verify: {why}"),
-        }
+        nothing_to_verify(target, opts);
         return Ok(1);
     }
-    if opts.manifests && opts.public_key.is_none() && !opts.output.quiet() {
-        eprintln!(
-            "verify: note: signatures checked with the public key stored in the archive; pass --public-key with your own copy, or whoever can replace objects can re-sign the chain"
-        );
-    }
+    note_unpinned_key(opts);
     let id = inv.start_verification(&store.describe(), &scope(target, opts))?;
     let mut tally = Tally {
         started: Some(Instant::now()),
@@ -168,6 +153,64 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         &chain_problems,
         problems,
     )
+}
+
+/// What is expected: with `--manifests`, what the signed chains record
+/// (walking them finds the chain problems too); otherwise the inventory's
+/// archived rows in the `--prefix/--since/--until` selection.
+fn expectations(
+    store: &dyn Store,
+    target: &Target,
+    opts: &VerifyOptions,
+    inv: &Inventory,
+) -> Result<Expectations> {
+    if opts.manifests {
+        let pinned = pinned_key(opts)?;
+        let walk = super::manifest::walk_chains(store, &target.prefix, pinned.as_deref(), inv)?;
+        return Ok(Expectations {
+            expected: walk.expected,
+            known: walk.known,
+            chain_problems: walk.problems,
+        });
+    }
+    let sel = Selection {
+        key_prefix: target.prefix.clone(),
+        since: opts.since.clone(),
+        until: opts.until.clone(),
+    };
+    let archived = inv.archived(&Status::archived_names(), &sel)?;
+    Ok(Expectations {
+        expected: archived,
+        known: inv.known_keys()?,
+        chain_problems: Vec::new(),
+    })
+}
+
+/// An empty selection of the inventory proves nothing: said plainly (as
+/// the `--json` object with `--json`), and the verify fails.
+fn nothing_to_verify(target: &Target, opts: &VerifyOptions) {
+    let why = format!(
+        "nothing to verify: the inventory {} has no archived files under this --prefix/--since/--until",
+        target.db_path.display()
+    );
+    match opts.json {
+        true => println!(
+            "{}",
+            serde_json::json!({"command": "verify", "ok": false, "exit_code": 1, "error": why})
+        ),
+        false => println!("verify: {why}"),
+    }
+}
+
+/// With `--manifests` and no `--public-key`, the chain is checked with a
+/// key anyone who can replace objects can replace too: the operator hears
+/// of it (unless `-q`).
+fn note_unpinned_key(opts: &VerifyOptions) {
+    if opts.manifests && opts.public_key.is_none() && !opts.output.quiet() {
+        eprintln!(
+            "verify: note: signatures checked with the public key stored in the archive; pass --public-key with your own copy, or whoever can replace objects can re-sign the chain"
+        );
+    }
 }
 
 /// Checks, printing and recording each problem the moment it is found.

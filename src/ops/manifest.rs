@@ -271,7 +271,8 @@ pub fn walk_chains(
     Ok(walk)
 }
 
-/// One host's chain: from its newest manifest back along `previous`.
+/// One host's chain: from its newest manifest back along `previous`, then
+/// every manifest the walk did not reach.
 fn walk_host(
     store: &dyn Store,
     root: &str,
@@ -291,8 +292,34 @@ fn walk_host(
         problem(&format!("{root}{host}/"), "no manifests".into());
         return;
     };
+    let seen = follow_chain(
+        store,
+        newest,
+        &public,
+        &mut walk.known,
+        records,
+        &mut problem,
+    );
+    unlinked(&manifests, &seen, &mut problem);
+}
+
+/// A manifest to read next: its key, and the SHA-256 its successor
+/// recorded for it (none for the newest, which nothing names).
+type Link = (String, Option<String>);
+
+/// Follows `previous` links from `newest` until the chain ends, loops or
+/// breaks; returns every manifest reached. Only manifests whose signature
+/// verifies add to the expectations.
+fn follow_chain(
+    store: &dyn Store,
+    newest: &str,
+    public: &str,
+    known: &mut HashSet<String>,
+    records: &mut BTreeMap<String, (String, Expected)>,
+    problem: &mut dyn FnMut(&str, String),
+) -> HashSet<String> {
     let mut seen: HashSet<String> = HashSet::new();
-    let mut next: Option<(String, Option<String>)> = Some(((*newest).clone(), None));
+    let mut next: Option<Link> = Some((newest.to_string(), None));
     // Newest first: a key's first record is its latest, pruning included.
     let mut pruned: HashSet<String> = HashSet::new();
     while let Some((key, want_sha)) = next.take() {
@@ -300,27 +327,10 @@ fn walk_host(
             problem(&key, "the chain loops back to this manifest".into());
             break;
         }
-        let bytes = match store.get(&key) {
-            Ok(b) => b,
-            Err(e) => {
-                problem(
-                    &key,
-                    format!("named as previous but cannot be read ({})", e.message),
-                );
-                break;
-            }
+        let Some(bytes) = read_link(store, &key, want_sha, problem) else {
+            break;
         };
-        let sha = hex(&Sha256::digest(&bytes));
-        if want_sha.as_ref().is_some_and(|w| *w != sha) {
-            problem(
-                &key,
-                format!(
-                    "sha256 {sha} differs from the {} its successor recorded (edited or replaced)",
-                    want_sha.unwrap_or_default()
-                ),
-            );
-        }
-        let (doc, trusted) = match check_signature(&bytes, &public) {
+        let (doc, trusted) = match check_signature(&bytes, public) {
             Ok(d) => (d, true),
             Err((d, why)) => {
                 problem(&key, why);
@@ -330,21 +340,66 @@ fn walk_host(
         // An unverified manifest's links are still followed, to check the
         // rest of the chain; its records are not trusted as expectations.
         if seen.len() == 1 {
-            stale_check(&doc, &key, &mut problem);
+            stale_check(&doc, &key, problem);
         }
         if trusted {
-            collect(&doc, &key, &mut walk.known, records, &mut pruned);
+            collect(&doc, &key, known, records, &mut pruned);
         }
-        next = doc.get("previous").and_then(|p| {
-            Some((
-                p.get("key")?.as_str()?.to_string(),
-                p.get("sha256")?.as_str().map(String::from),
-            ))
-        });
-        if next.is_none() && doc.get("previous").is_some_and(|p| !p.is_null()) {
-            problem(&key, "its previous link is malformed".into());
-        }
+        next = previous_link(&doc, &key, problem);
     }
+    seen
+}
+
+/// Reads one manifest of the chain. Its bytes must hash to what its
+/// successor recorded (a problem line if not; the walk goes on). One that
+/// cannot be read ends the walk: `None`.
+fn read_link(
+    store: &dyn Store,
+    key: &str,
+    want_sha: Option<String>,
+    problem: &mut dyn FnMut(&str, String),
+) -> Option<Vec<u8>> {
+    let bytes = match store.get(key) {
+        Ok(b) => b,
+        Err(e) => {
+            problem(
+                key,
+                format!("named as previous but cannot be read ({})", e.message),
+            );
+            return None;
+        }
+    };
+    let sha = hex(&Sha256::digest(&bytes));
+    if want_sha.as_ref().is_some_and(|w| *w != sha) {
+        problem(
+            key,
+            format!(
+                "sha256 {sha} differs from the {} its successor recorded (edited or replaced)",
+                want_sha.unwrap_or_default()
+            ),
+        );
+    }
+    Some(bytes)
+}
+
+/// The manifest `doc` names as its previous one; `None` at the chain's
+/// start, or (with a problem line) when the link is malformed.
+fn previous_link(doc: &Doc, key: &str, problem: &mut dyn FnMut(&str, String)) -> Option<Link> {
+    let next = doc.get("previous").and_then(|p| {
+        Some((
+            p.get("key")?.as_str()?.to_string(),
+            p.get("sha256")?.as_str().map(String::from),
+        ))
+    });
+    if next.is_none() && doc.get("previous").is_some_and(|p| !p.is_null()) {
+        problem(key, "its previous link is malformed".into());
+    }
+    next
+}
+
+/// Every manifest of the host the walk from the newest did not reach: a
+/// link was removed, or the manifest is forged.
+fn unlinked(manifests: &[&String], seen: &HashSet<String>, problem: &mut dyn FnMut(&str, String)) {
     for k in manifests {
         if !seen.contains(k.as_str()) {
             problem(

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use super::retry::{self, Breaker};
 use super::status::Status;
 use crate::config::Target;
-use crate::db::{Expected, Selection};
+use crate::db::{Expected, Inventory, Selection};
 use crate::error::{Error, Result};
 use crate::store::{RemoteObject, Store};
 use crate::timefmt;
@@ -31,11 +31,63 @@ pub struct PruneOptions {
     pub manifest_key: Option<std::path::PathBuf>,
 }
 
+/// What became of one old object.
+enum Fate {
+    /// Deleted (or, in a dry run, would be): its size in bytes.
+    Pruned(u64),
+    /// Locked (retention or legal hold): left in place.
+    Kept,
+    /// Its HEAD or its delete failed.
+    Failed,
+}
+
+/// The run's figures, for the summary and the exit status.
+#[derive(Default)]
+struct Totals {
+    pruned: u64,
+    bytes: u64,
+    kept: u64,
+    failed: u64,
+}
+
+impl Totals {
+    fn add(&mut self, fate: Fate) {
+        match fate {
+            Fate::Pruned(size) => {
+                self.pruned += 1;
+                self.bytes += size;
+            }
+            Fate::Kept => self.kept += 1,
+            Fate::Failed => self.failed += 1,
+        }
+    }
+}
+
 /// Runs `fgbackup prune`; returns the exit status.
 pub fn prune(target: &Target, opts: &PruneOptions) -> Result<i32> {
     crate::signal::install();
     let _lock = super::archive::lock_database(&target.db_path)?;
     let inv = super::audit::open_inventory(target)?;
+    let old = older_than(&inv, target, opts)?;
+    let store =
+        super::archive::open_destination(&target.destination, &target.transfer, 1, !opts.yes)?;
+    store.check().map_err(|e| Error::runtime(e.message))?;
+    let breaker = Breaker::default();
+    let mut t = Totals::default();
+    for e in &old {
+        if crate::signal::stop_requested() {
+            break;
+        }
+        t.add(prune_one(store.as_ref(), &inv, target, opts, &breaker, e)?);
+    }
+    summary(target, opts, t.pruned, t.bytes, t.kept, t.failed);
+    record_in_manifest(store.as_ref(), &inv, target, opts, t.pruned)?;
+    Ok(if t.failed == 0 { 0 } else { 1 })
+}
+
+/// The inventory's archived objects under the prefix first uploaded more
+/// than `--older-than` days ago: the candidates, before any lock is seen.
+fn older_than(inv: &Inventory, target: &Target, opts: &PruneOptions) -> Result<Vec<Expected>> {
     let cutoff = SystemTime::now()
         .checked_sub(Duration::from_secs(opts.older_than_days * 86_400))
         .map(timefmt::iso8601)
@@ -44,7 +96,7 @@ pub fn prune(target: &Target, opts: &PruneOptions) -> Result<i32> {
         key_prefix: target.prefix.clone(),
         ..Selection::default()
     };
-    let old: Vec<Expected> = inv
+    Ok(inv
         .archived(&Status::archived_names(), &sel)?
         .into_iter()
         .filter(|e| {
@@ -52,63 +104,71 @@ pub fn prune(target: &Target, opts: &PruneOptions) -> Result<i32> {
                 .as_deref()
                 .is_some_and(|t| t < cutoff.as_str())
         })
-        .collect();
-    let store =
-        super::archive::open_destination(&target.destination, &target.transfer, 1, !opts.yes)?;
-    store.check().map_err(|e| Error::runtime(e.message))?;
-    let breaker = Breaker::default();
-    let (mut pruned, mut bytes, mut kept, mut failed) = (0u64, 0u64, 0u64, 0u64);
-    for e in &old {
-        if crate::signal::stop_requested() {
-            break;
+        .collect())
+}
+
+/// One candidate: a locked object is kept, a dry run only says what would
+/// go, and a real delete is recorded in `prunes` so the next manifest
+/// lists it. Only a failure to record is an error; the rest is a line.
+fn prune_one(
+    store: &dyn Store,
+    inv: &Inventory,
+    target: &Target,
+    opts: &PruneOptions,
+    breaker: &Breaker,
+    e: &Expected,
+) -> Result<Fate> {
+    let head = match retry::with_retries(target.retries, breaker, || store.head(&e.key)) {
+        Ok(h) => h,
+        Err(err) => {
+            println!("failed    {}: {}", e.key, err.message);
+            return Ok(Fate::Failed);
         }
-        let head = match retry::with_retries(target.retries, &breaker, || store.head(&e.key)) {
-            Ok(h) => h,
-            Err(err) => {
-                println!("failed    {}: {}", e.key, err.message);
-                failed += 1;
-                continue;
-            }
-        };
-        if let Some(why) = head.as_ref().and_then(locked) {
-            println!("locked    {}: {why}; kept", e.key);
-            kept += 1;
-            continue;
+    };
+    if let Some(why) = head.as_ref().and_then(locked) {
+        println!("locked    {}: {why}; kept", e.key);
+        return Ok(Fate::Kept);
+    }
+    let size = head.as_ref().map_or(0, |h| h.size);
+    if !opts.yes {
+        println!(
+            "would prune {} (archived {}, {size} bytes)",
+            e.key,
+            e.first_uploaded_at.as_deref().unwrap_or("?")
+        );
+        return Ok(Fate::Pruned(size));
+    }
+    match remove(store, target.retries, breaker, e, head.is_some()) {
+        Ok(()) => {
+            inv.record_prune(e, head.as_ref().map(|h| h.size))?;
+            println!("pruned    {}", e.key);
+            Ok(Fate::Pruned(size))
         }
-        let size = head.as_ref().map_or(0, |h| h.size);
-        if !opts.yes {
-            println!(
-                "would prune {} (archived {}, {size} bytes)",
-                e.key,
-                e.first_uploaded_at.as_deref().unwrap_or("?")
-            );
-            pruned += 1;
-            bytes += size;
-            continue;
-        }
-        match remove(store.as_ref(), target.retries, &breaker, e, head.is_some()) {
-            Ok(()) => {
-                inv.record_prune(e, head.as_ref().map(|h| h.size))?;
-                println!("pruned    {}", e.key);
-                pruned += 1;
-                bytes += size;
-            }
-            Err(why) => {
-                println!("failed    {}: {why}", e.key);
-                failed += 1;
-            }
+        Err(why) => {
+            println!("failed    {}: {why}", e.key);
+            Ok(Fate::Failed)
         }
     }
-    summary(target, opts, pruned, bytes, kept, failed);
+}
+
+/// With `--manifest-key`, a real prune that removed anything is written
+/// into the signed chain at once.
+fn record_in_manifest(
+    store: &dyn Store,
+    inv: &Inventory,
+    target: &Target,
+    opts: &PruneOptions,
+    pruned: u64,
+) -> Result<()> {
     if let Some(k) = opts
         .manifest_key
         .as_ref()
         .filter(|_| opts.yes && pruned > 0)
-        && let Some(key) = super::manifest::write_next(store.as_ref(), &inv, &target.prefix, k)?
+        && let Some(key) = super::manifest::write_next(store, inv, &target.prefix, k)?
     {
         println!("prune: recorded in manifest {key}");
     }
-    Ok(if failed == 0 { 0 } else { 1 })
+    Ok(())
 }
 
 /// Why an object must not be deleted yet, if it is locked.

@@ -31,6 +31,34 @@ struct Counts {
     failed: u64,
 }
 
+impl Counts {
+    /// One row added, counted by what proved it.
+    fn added(&mut self, how: Proof) {
+        match how {
+            Proof::Checksum => self.by_checksum += 1,
+            Proof::Reading => self.by_reading += 1,
+            Proof::None => self.unproven += 1,
+        }
+    }
+
+    /// The closing lines: what was added and how it was proven.
+    fn report(&self, read: bool) {
+        println!(
+            "reindex: {} objects listed, {} added ({} proven by the stored checksum, {} read back, {} unproven), {} already in the inventory, {} failed",
+            self.listed,
+            self.by_checksum + self.by_reading + self.unproven,
+            self.by_checksum,
+            self.by_reading,
+            self.unproven,
+            self.known,
+            self.failed
+        );
+        if self.unproven > 0 && !read {
+            println!("reindex: rerun with --read to read the unproven objects back and prove them");
+        }
+    }
+}
+
 /// Runs `fgbackup reindex`; returns the exit status.
 pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     crate::signal::install();
@@ -39,23 +67,55 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     let store = super::archive::open_destination(&target.destination, &target.transfer, 1, true)?;
     store.check().map_err(|e| Error::runtime(e.message))?;
     let read = read || store.read_back_is_cheap();
-    // With --read, rows nothing proved are done again, this time proven.
+    let known = known_keys(&inv, read)?;
+    let breaker = Breaker::default();
+    let listed = list(store.as_ref(), target, &breaker)?;
+    let c = record(&inv, store.as_ref(), target, &breaker, listed, &known, read)?;
+    c.report(read);
+    Ok(if c.failed == 0 && !crate::signal::stop_requested() {
+        0
+    } else {
+        1
+    })
+}
+
+/// The keys that already have a row and are left alone. With `--read`,
+/// rows nothing proved are done again, this time proven.
+fn known_keys(inv: &Inventory, read: bool) -> Result<HashSet<String>> {
     let statuses: Vec<&str> = Status::archived_names()
         .into_iter()
         .filter(|s| !read || *s != Status::ReindexedUnproven.as_str())
         .collect();
-    let known: HashSet<String> = inv
+    Ok(inv
         .archived(&statuses, &Selection::default())?
         .into_iter()
         .map(|e| e.key)
-        .collect();
-    let breaker = Breaker::default();
+        .collect())
+}
+
+/// Every object under the prefix; a listing cut short is started over.
+fn list(store: &dyn Store, target: &Target, breaker: &Breaker) -> Result<Vec<Listed>> {
     let mut listed = Vec::new();
-    retry::with_retries(target.retries, &breaker, || {
+    retry::with_retries(target.retries, breaker, || {
         listed.clear();
         store.list_all(&target.prefix, &mut |l| listed.push(l))
     })
     .map_err(|e| Error::runtime(e.message))?;
+    Ok(listed)
+}
+
+/// Adds a row for each listed object the inventory lacks (manifests are
+/// ours, not archived files), in one transaction. A stop signal ends the
+/// loop; an object that cannot be proven is a failure line, not an error.
+fn record(
+    inv: &Inventory,
+    store: &dyn Store,
+    target: &Target,
+    breaker: &Breaker,
+    listed: Vec<Listed>,
+    known: &HashSet<String>,
+    read: bool,
+) -> Result<Counts> {
     let mut c = Counts::default();
     inv.begin()?;
     for l in listed {
@@ -75,14 +135,10 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
         if crate::signal::stop_requested() {
             break;
         }
-        match row_for(store.as_ref(), target.retries, &breaker, &l, read) {
+        match row_for(store, target.retries, breaker, &l, read) {
             Ok((row, how)) => {
                 inv.insert_backup(None, &row)?;
-                match how {
-                    Proof::Checksum => c.by_checksum += 1,
-                    Proof::Reading => c.by_reading += 1,
-                    Proof::None => c.unproven += 1,
-                }
+                c.added(how);
             }
             Err(e) => {
                 println!("failed  {}: {}", l.key, e.message);
@@ -91,24 +147,7 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
         }
     }
     inv.commit()?;
-    println!(
-        "reindex: {} objects listed, {} added ({} proven by the stored checksum, {} read back, {} unproven), {} already in the inventory, {} failed",
-        c.listed,
-        c.by_checksum + c.by_reading + c.unproven,
-        c.by_checksum,
-        c.by_reading,
-        c.unproven,
-        c.known,
-        c.failed
-    );
-    if c.unproven > 0 && !read {
-        println!("reindex: rerun with --read to read the unproven objects back and prove them");
-    }
-    Ok(if c.failed == 0 && !crate::signal::stop_requested() {
-        0
-    } else {
-        1
-    })
+    Ok(c)
 }
 
 enum Proof {
