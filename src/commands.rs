@@ -17,7 +17,7 @@ use crate::loggen::{self, GenSpec};
 use crate::metrics::Metrics;
 use crate::ops::archive as upload;
 use crate::ops::ls::LsOptions;
-use crate::ops::status::StatusFilter;
+use crate::status::StatusFilter;
 use crate::store::s3::{S3Options, S3Store};
 use crate::{signal, timefmt};
 

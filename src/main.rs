@@ -30,6 +30,7 @@ mod scan;
 mod schema;
 mod sign;
 mod signal;
+mod status;
 mod store;
 mod timefmt;
 mod tls;

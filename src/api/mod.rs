@@ -28,8 +28,8 @@ use reader::{Filters, Reader};
 
 use crate::error::{Error, Result};
 use crate::metrics::{self, Metrics};
-use crate::ops::status::StatusFilter;
 use crate::signal;
+use crate::status::StatusFilter;
 
 /// Largest `limit` of `GET /backups`.
 pub const MAX_LIMIT: u32 = 1000;

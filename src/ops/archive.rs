@@ -24,7 +24,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::listing::Listing;
 use super::retry::Breaker;
-use super::status::Status;
 use super::step::{self, Ctx, Outcome};
 use crate::config::{Destination, Transfer, UploadConfig};
 use crate::db::{BackupRow, Inventory, RunTotals};
@@ -33,6 +32,7 @@ use crate::fsafe::{self, Refusal};
 use crate::progress::{Job, Progress};
 use crate::scan::{self, Candidate};
 use crate::signal;
+use crate::status::Status;
 use crate::store::Store;
 use crate::store::local::LocalStore;
 use crate::store::s3::{S3Options, S3Store};

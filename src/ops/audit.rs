@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 use super::archive::open_destination;
-use super::status::Status;
 use super::verify::{self, Cut, Finding, Plan, Tally, Verdict};
 use crate::config::Target;
 use crate::db::{Expected, Inventory, Selection, VerifyTotals};
 use crate::error::{Error, Result};
 use crate::notify::RunReport;
 use crate::progress::{Job, Output, Progress};
+use crate::status::Status;
 use crate::store::Store;
 use crate::timefmt;
 

@@ -10,7 +10,7 @@ use crate::db::Inventory;
 use crate::db::{Current, Selection};
 use crate::error::{Error, Result};
 use crate::ops::restore::of_device;
-use crate::ops::status::StatusFilter;
+use crate::status::StatusFilter;
 use crate::units::human_bytes;
 
 /// What to list.

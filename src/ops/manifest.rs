@@ -17,12 +17,12 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::status::Status;
 use crate::db::{Entry, Expected, Inventory, ManifestRow};
 use crate::digest::hex;
 use crate::error::{Error, Result};
 use crate::scan::MANIFEST_DIR;
 use crate::sign::{self, Signer};
+use crate::status::Status;
 use crate::store::{Body, Store, StoreErrorKind, Upload};
 use crate::timefmt;
 

@@ -13,6 +13,5 @@ pub mod prune;
 pub mod reindex;
 pub mod restore;
 pub mod retry;
-pub mod status;
 pub mod step;
 pub mod verify;

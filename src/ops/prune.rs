@@ -11,10 +11,10 @@
 use std::time::{Duration, SystemTime};
 
 use super::retry::{self, Breaker};
-use super::status::Status;
 use crate::config::Target;
 use crate::db::{Expected, Inventory, Selection};
 use crate::error::{Error, Result};
+use crate::status::Status;
 use crate::store::{RemoteObject, Store};
 use crate::timefmt;
 

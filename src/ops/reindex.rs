@@ -12,11 +12,11 @@ use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::retry::{self, Breaker};
-use super::status::Status;
 use crate::config::Target;
 use crate::db::{BackupRow, Inventory, Selection};
 use crate::error::{Error, Result};
 use crate::scan::MANIFEST_DIR;
+use crate::status::Status;
 use crate::store::{Listed, Store, StoreError};
 use crate::timefmt;
 

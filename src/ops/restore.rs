@@ -12,10 +12,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::retry::{self, Breaker};
-use super::status::Status;
 use crate::config::Target;
 use crate::db::{Expected, Selection};
 use crate::error::{Error, Result};
+use crate::status::Status;
 use crate::store::{ReadBack, Store, StoreError};
 
 /// `restore`'s own flags.

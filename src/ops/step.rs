@@ -24,12 +24,12 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::retry::{Breaker, with_retries};
-use super::status::Status;
 use crate::config::{OnConflict, UploadConfig};
 use crate::digest::{self, FileDigest};
 use crate::fsafe::{self, OpenError};
 use crate::scan::Candidate;
 use crate::signal;
+use crate::status::Status;
 use crate::store::s3::ObjectLock;
 use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreErrorKind, Upload};
 use crate::timefmt;
