@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::db::{Entry, Expected, Inventory, ManifestRow};
 use crate::digest::hex;
 use crate::error::{Error, Result};
-use crate::scan::MANIFEST_DIR;
+use crate::scan::{MANIFEST_DIR, PUBLIC_KEY_FILE};
 use crate::sign::{self, Signer};
 use crate::status::Status;
 use crate::store::{Body, Store, StoreErrorKind, Upload};
@@ -168,7 +168,7 @@ fn document(
 /// Writes `DIR/ed25519.pub` once; a different key already there is an
 /// error: two keys signing one host's chain would make it unverifiable.
 fn publish_public_key(store: &dyn Store, dir: &str, signer: &Signer) -> Result<()> {
-    let key = format!("{dir}ed25519.pub");
+    let key = format!("{dir}{PUBLIC_KEY_FILE}");
     let line = sign::public_key_line(&signer.public_key());
     let sha = hex(&Sha256::digest(line.as_bytes()));
     let upload = Upload {
@@ -422,7 +422,7 @@ fn host_public_key(
     if let Some(p) = pinned {
         return Some(p.to_string());
     }
-    let pub_key = format!("{root}{host}/ed25519.pub");
+    let pub_key = format!("{root}{host}/{PUBLIC_KEY_FILE}");
     let found = store
         .get(&pub_key)
         .ok()
@@ -556,6 +556,19 @@ mod tests {
         let mut m = Map::new();
         m.insert("created_at".into(), Value::from(created_at));
         m
+    }
+
+    #[test]
+    fn the_keys_written_have_the_shape_verify_leaves_to_the_chain() {
+        let dir = host_dir("site-a/", &host_segment());
+        let rest = |key: &str| key[format!("site-a/{MANIFEST_DIR}").len()..].to_string();
+        let manifest = manifest_key(&dir, SystemTime::now());
+        assert!(
+            crate::scan::is_manifest_object(&rest(&manifest)),
+            "{manifest}"
+        );
+        let public = format!("{dir}{PUBLIC_KEY_FILE}");
+        assert!(crate::scan::is_manifest_object(&rest(&public)), "{public}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Operations on the archive. `archive` is one run of `fgbackup upload`;
 //! `step` carries one file through it. `verify` checks objects against
 //! expectations and `audit` runs a whole `fgbackup verify`; `restore`,
-//! `reindex`, `manifest` and `prune` are the other proof commands. `retry`
-//! and `status` are shared by all of them.
+//! `reindex`, `manifest` and `prune` are the other proof commands. `retry` is
+//! shared by all of them (status names live in `crate::status`).
 
 pub mod archive;
 pub mod audit;
