@@ -8,7 +8,9 @@
 //! [`suspend`], which lifts the display, writes the line above it and draws
 //! it again: nothing ever writes into the middle of a frame.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
@@ -162,12 +164,52 @@ pub struct Progress {
     files: u64,
     total_files: u64,
     failed: u64,
-    /// Bytes of the files counted done (each by its size).
-    done_bytes: u64,
+    /// Shared with the refresher thread while the display is drawn.
+    live: Arc<Live>,
+    refresher: Option<JoinHandle<()>>,
+}
+
+/// The byte count's inputs: the files done (each counted by its size) and
+/// the bytes still on their way ([`crate::meter`]), which move without any
+/// file finishing; a thread folds them into the display between files.
+#[derive(Debug, Default)]
+struct Live {
+    done_bytes: AtomicU64,
     total_bytes: u64,
     /// [`crate::meter::in_flight`] when the run started (a daemon's earlier
     /// cycle may have left bytes there).
     base: u64,
+    stop: AtomicBool,
+}
+
+impl Live {
+    /// Files done plus bytes on their way, never past the total (a retried
+    /// body counts twice) and never back.
+    fn show(&self, bar: &ProgressBar) {
+        let moving = crate::meter::in_flight().saturating_sub(self.base);
+        let shown = self
+            .done_bytes
+            .load(Ordering::Relaxed)
+            .saturating_add(moving)
+            .min(self.total_bytes);
+        bar.set_position(shown.max(bar.position()));
+    }
+}
+
+/// How often the byte count takes in the bytes on their way.
+const LIVE_TICK: Duration = Duration::from_millis(200);
+
+/// Refreshes the byte count every [`LIVE_TICK`] until told to stop.
+fn spawn_refresher(bar: ProgressBar, live: Arc<Live>) -> Option<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("progress".into())
+        .spawn(move || {
+            while !live.stop.load(Ordering::Relaxed) {
+                live.show(&bar);
+                std::thread::park_timeout(LIVE_TICK);
+            }
+        })
+        .ok()
 }
 
 impl Progress {
@@ -180,9 +222,12 @@ impl Progress {
             files: 0,
             total_files,
             failed: 0,
-            done_bytes: 0,
-            total_bytes,
-            base: crate::meter::in_flight(),
+            live: Arc::new(Live {
+                total_bytes,
+                base: crate::meter::in_flight(),
+                ..Live::default()
+            }),
+            refresher: None,
         };
         if out.progress {
             let bar = ProgressBar::with_draw_target(Some(total_bytes), draw_target());
@@ -192,6 +237,8 @@ impl Progress {
             bar.set_message(p.message());
             bar.enable_steady_tick(REFRESH);
             *active() = Some(bar.clone());
+            // No thread, no live bytes: the count still moves per file.
+            p.refresher = spawn_refresher(bar.clone(), Arc::clone(&p.live));
             p.bar = Some(bar);
         }
         p
@@ -202,21 +249,11 @@ impl Progress {
     pub fn file_done(&mut self, bytes: u64, metered: u64, failed: bool) {
         self.files += 1;
         self.failed += u64::from(failed);
-        self.done_bytes += bytes;
+        self.live.done_bytes.fetch_add(bytes, Ordering::Relaxed);
         crate::meter::settle(metered);
         if let Some(bar) = &self.bar {
             bar.set_message(self.message());
-        }
-        self.refresh();
-    }
-
-    /// Moves the byte count to the files done plus the bytes of files still
-    /// on their way, never past the total (a retried body counts twice).
-    pub fn refresh(&self) {
-        if let Some(bar) = &self.bar {
-            let moving = crate::meter::in_flight().saturating_sub(self.base);
-            let shown = self.done_bytes.saturating_add(moving).min(self.total_bytes);
-            bar.set_position(shown.max(bar.position()));
+            self.live.show(bar);
         }
     }
 
@@ -246,6 +283,11 @@ impl Progress {
 
 impl Drop for Progress {
     fn drop(&mut self) {
+        self.live.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.refresher.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
         if let Some(bar) = self.bar.take() {
             *active() = None;
             bar.finish();

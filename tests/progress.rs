@@ -10,6 +10,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
+use common::proxy::{FaultProxy, Options as ProxyOptions};
 use common::*;
 
 const FILES: usize = 36;
@@ -319,9 +320,12 @@ fn verify_problems_print_whole_above_the_display() {
     assert_eq!(lines.len(), 2, "the problem and the summary: {raw}");
 }
 
-/// The percentage of a `Transferred:` line (`1.00 MiB / 3.00 MiB, 33%, ...`).
+/// The percentage of a `Transferred:` (or `Checked:`) line
+/// (`1.00 MiB / 3.00 MiB, 33%, ...`).
 fn percent(line: &str) -> Option<u32> {
-    let rest = line.strip_prefix("Transferred:")?;
+    let rest = line
+        .strip_prefix("Transferred:")
+        .or_else(|| line.strip_prefix("Checked:"))?;
     rest.split(", ").nth(1)?.strip_suffix('%')?.parse().ok()
 }
 
@@ -349,4 +353,82 @@ fn a_large_file_moves_the_byte_count_while_it_is_sent() {
         shown.windows(2).all(|w| w[0] <= w[1]),
         "the count never goes back: {shown:?}"
     );
+}
+
+#[test]
+fn verify_moves_the_byte_count_while_an_object_is_read() {
+    // The read-back of one 4 MiB object stalls after 2 MiB until a frame
+    // between 0% and 100% has been drawn: the count must take in bytes
+    // read before the object is done. Before, it stayed at 0% (and the
+    // deadline below failed the test).
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    ws.write_noise_gz("FGT-0/big.log.gz", 4);
+    assert_exit(&ws.upload(&server, &[]), 0);
+    let proxy = FaultProxy::start_with(
+        server.port,
+        ProxyOptions {
+            stall_answer: Some(("GET", "big.log.gz", 2 << 20)),
+            ..ProxyOptions::default()
+        },
+    );
+    let db = ws.db().display().to_string();
+    let args = [
+        "verify",
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &proxy.endpoint(),
+        "--db",
+        &db,
+        "-P",
+    ];
+    let mut child = ws
+        .command(&args, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut pipe, &mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let moved = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(chunk) = rx.recv_timeout(left) else {
+            break false;
+        };
+        seen.extend(chunk);
+        let text = String::from_utf8_lossy(&seen).to_string();
+        if screen_lines(&text)
+            .iter()
+            .filter_map(|l| percent(l))
+            .any(|p| (1..100).contains(&p))
+        {
+            break true;
+        }
+    };
+    proxy.gate.open();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter().flatten());
+    let text = String::from_utf8_lossy(&seen).to_string();
+    assert!(
+        moved,
+        "no frame between 0% and 100% during the stalled read:\n{text}"
+    );
+    assert_eq!(status.code(), Some(0), "{text}");
+    let shown: Vec<u32> = screen_lines(&text)
+        .iter()
+        .filter_map(|l| percent(l))
+        .collect();
+    assert_eq!(shown.last(), Some(&100), "{text}");
 }

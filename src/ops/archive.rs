@@ -580,7 +580,6 @@ impl Recorder<'_> {
                 Ok(outcome) => self.record(outcome, shared, summary)?,
                 Err(RecvTimeoutError::Disconnected) => return Ok(false),
                 Err(RecvTimeoutError::Timeout) => {
-                    self.progress.borrow().refresh();
                     self.flush_if_due(&shared.root, summary)?;
                     if !signal::stop_requested()
                         || stop_seen.get_or_insert_with(Instant::now).elapsed() < DRAIN_GRACE

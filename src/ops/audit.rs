@@ -239,7 +239,7 @@ fn run_checks(
         tally.add(&v);
         let problem = v.finding != Finding::Ok;
         match sizes.get(&v.key) {
-            Some(&size) => progress.file_done(size, 0, problem),
+            Some(&size) => progress.file_done(size, v.metered, problem),
             None if problem => progress.failure(),
             None => {}
         }

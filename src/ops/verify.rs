@@ -76,6 +76,9 @@ pub struct Verdict {
     /// Bytes read back (0 when checked by listing only).
     pub bytes_read: u64,
     pub read_back: bool,
+    /// What the progress display already counted while it was read
+    /// ([`crate::meter`]).
+    pub metered: u64,
 }
 
 /// Why the checking stopped before the end.
@@ -147,6 +150,7 @@ fn verdict(key: &str, finding: Finding, detail: String) -> Verdict {
         detail,
         bytes_read: 0,
         read_back: false,
+        metered: 0,
     }
 }
 
@@ -229,6 +233,7 @@ fn read_one(store: &dyn Store, retries: u32, breaker: &Breaker, e: &Expected) ->
         Err(err) => verdict(&e.key, Finding::Error, err.message),
     };
     v.read_back = true;
+    v.metered = crate::meter::take_file();
     v
 }
 
@@ -289,6 +294,7 @@ impl Write for StopSink {
             // Not `Interrupted`: `write_all` retries that kind forever.
             return Err(io::Error::other("stopped by a signal"));
         }
+        crate::meter::moved(buf.len() as u64);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {

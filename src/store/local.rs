@@ -752,7 +752,7 @@ fn copy_hashed(file: &File, size: u64, out: &mut File, tmp: &Path) -> Result<Str
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n])
             .map_err(|e| io_err("write", tmp, e))?;
-        crate::meter::sent(n as u64);
+        crate::meter::moved(n as u64);
         left -= n as u64;
     }
     Ok(hex(&hasher.finalize()))

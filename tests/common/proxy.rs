@@ -90,6 +90,10 @@ pub struct Options {
     /// (method, target substring): such requests are answered `400
     /// BadDigest`, as AWS answers a body that does not match its checksum.
     pub reject_digest: Option<(&'static str, &'static str)>,
+    /// (method, target substring, bytes): such an answer sends its head and
+    /// `bytes` of its body, then waits at the gate before the rest (a
+    /// download that stalls half-way, for as long as the test likes).
+    pub stall_answer: Option<(&'static str, &'static str, usize)>,
 }
 
 /// What happens to requests and answers on the way (see [`Options`]).
@@ -102,6 +106,7 @@ struct Tweaks {
     cut_answer: Option<(&'static str, &'static str, usize)>,
     corrupt_body: Option<(&'static str, &'static str)>,
     reject_digest: Option<(&'static str, &'static str)>,
+    stall_answer: Option<(&'static str, &'static str, usize)>,
 }
 
 pub struct FaultProxy {
@@ -161,6 +166,7 @@ impl FaultProxy {
             cut_answer,
             corrupt_body,
             reject_digest,
+            stall_answer,
         } = opts;
         let strip = Arc::new(Tweaks {
             strip: strip_request_headers,
@@ -169,6 +175,7 @@ impl FaultProxy {
             cut_answer,
             corrupt_body,
             reject_digest,
+            stall_answer,
             ..Tweaks::default()
         });
         let gate = Arc::new(Gate::default());
@@ -402,7 +409,18 @@ fn serve(
             out.push_str(line);
         }
         client.write_all(out.as_bytes())?;
-        client.write_all(resp_body)?;
+        if let Some((m, t, n)) = tweaks.stall_answer
+            && picked((m, t))
+            && resp_body.len() > n
+        {
+            client.write_all(&resp_body[..n])?;
+            client.flush()?;
+            held.held.fetch_add(1, Ordering::SeqCst);
+            held.gate.wait();
+            client.write_all(&resp_body[n..])?;
+        } else {
+            client.write_all(resp_body)?;
+        }
         client.flush()?;
         let _ = client.shutdown(Shutdown::Both);
     }
