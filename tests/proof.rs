@@ -232,6 +232,52 @@ fn restore_round_trips_byte_identical_and_never_replaces_a_file() {
 }
 
 #[test]
+fn restore_fetches_with_the_workers_asked_for() {
+    // The first object's GET is held at a proxy: with --workers 2 a second
+    // GET must arrive while it waits (restore ran one at a time, whatever
+    // --workers said). Then everything is restored byte for byte.
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    for i in 0..4 {
+        ws.write_gz(&format!("FGT-A/{i}.log.gz"), 100, i);
+    }
+    let original = tree(&ws.logs());
+    assert_exit(&ws.upload(&server, &[]), 0);
+    let proxy = common::held::holding(&server, "GET", ".log.gz", 0);
+    let to = ws.home().join("restored");
+    let (to_s, db) = (to.display().to_string(), ws.db().display().to_string());
+    let args = [
+        "restore",
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &proxy.endpoint(),
+    ];
+    let args: Vec<String> = args
+        .iter()
+        .chain(&["--db", &db, "--to", &to_s, "--workers", "2"])
+        .map(|a| a.to_string())
+        .collect();
+    let mut child = common::held::spawn(&ws, &args, &[]);
+    common::held::wait_held(&proxy, &mut child);
+    let gets = || {
+        let seen = proxy.seen.lock().unwrap();
+        seen.iter().filter(|l| l.starts_with("GET ")).count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while gets() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let parallel = gets();
+    proxy.gate.open();
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(60));
+    assert!(parallel >= 2, "one GET at a time with --workers 2");
+    assert_exit(&out, 0);
+    assert!(stdout(&out).contains("4 restored"), "{}", stdout(&out));
+    assert_eq!(tree(&to), original, "every file back, byte for byte");
+}
+
+#[test]
 fn restore_refuses_a_damaged_object_and_leaves_nothing_behind() {
     let server = S3Server::start();
     let ws = Workspace::new();

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod listing;
 pub mod ls;
 pub mod manifest;
+pub mod pool;
 pub mod prune;
 pub mod reindex;
 pub mod restore;

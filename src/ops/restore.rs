@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::pool;
 use super::retry::{self, Breaker};
 use crate::config::Target;
 use crate::db::{Expected, Selection};
@@ -56,53 +57,101 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         println!("restore: nothing in the inventory matches; nothing restored");
         return Ok(1);
     }
+    let paths = chosen
+        .iter()
+        .map(|e| local_path(target, opts, &e.key))
+        .collect::<Result<Vec<_>>>()?;
     if opts.dry_run {
-        let bytes: u64 = chosen.iter().filter_map(|e| e.size).sum();
-        for e in &chosen {
-            println!(
-                "would restore {} -> {}",
-                e.key,
-                local_path(target, opts, &e.key)?.display()
-            );
-        }
-        println!("restore (dry run): {} file(s), {bytes} bytes", chosen.len());
-        return Ok(0);
+        return Ok(print_plan(&chosen, &paths));
     }
-    let store = super::archive::open_destination(&target.destination, &target.transfer, 1, true)?;
+    let store = super::archive::open_destination(
+        &target.destination,
+        &target.transfer,
+        target.workers,
+        true,
+    )?;
     let breaker = Breaker::default();
-    let (mut done, mut bytes, mut present, mut failed) = (0u64, 0u64, 0u64, 0u64);
-    for e in &chosen {
-        if crate::signal::stop_requested() {
-            println!("restore: stopped by a signal; {done} restored before it");
-            return Ok(1);
-        }
-        let path = local_path(target, opts, &e.key)?;
-        match restore_one(store.as_ref(), target.retries, &breaker, e, &opts.to, &path) {
+    let mut tally = Tally::default();
+    // Items are indices into `chosen` and `paths`.
+    let fetch_one = |i: usize| {
+        let r = restore_one(
+            store.as_ref(),
+            target.retries,
+            &breaker,
+            &chosen[i],
+            &opts.to,
+            &paths[i],
+        );
+        (i, r)
+    };
+    let left = pool::run(
+        target.workers,
+        (0..chosen.len()).collect(),
+        &crate::signal::stop_requested,
+        &fetch_one,
+        &mut |(i, r)| tally.add(&chosen[i], &paths[i], r),
+    );
+    if left > 0 {
+        println!(
+            "restore: stopped by a signal; {} restored before it",
+            tally.done
+        );
+        return Ok(1);
+    }
+    println!(
+        "restore: {} restored ({} bytes), {} already present, {} failed, into {}",
+        tally.done,
+        tally.bytes,
+        tally.present,
+        tally.failed,
+        opts.to.display()
+    );
+    Ok(if tally.failed == 0 { 0 } else { 1 })
+}
+
+/// `--dry-run`: what would be restored where; exit status 0.
+fn print_plan(chosen: &[Expected], paths: &[PathBuf]) -> i32 {
+    for (e, path) in chosen.iter().zip(paths) {
+        println!("would restore {} -> {}", e.key, path.display());
+    }
+    let bytes: u64 = chosen.iter().filter_map(|e| e.size).sum();
+    println!("restore (dry run): {} file(s), {bytes} bytes", chosen.len());
+    0
+}
+
+/// What a restore did so far, told one object at a time.
+#[derive(Debug, Default)]
+struct Tally {
+    done: u64,
+    bytes: u64,
+    present: u64,
+    failed: u64,
+}
+
+impl Tally {
+    /// Counts one object's outcome and prints what the admin must see.
+    fn add(&mut self, e: &Expected, path: &Path, result: std::result::Result<Restored, String>) {
+        match result {
             Ok(Restored::Done(n)) => {
                 log::info!("restored {} -> {}", e.key, path.display());
-                done += 1;
-                bytes += n;
+                self.done += 1;
+                self.bytes += n;
             }
-            Ok(Restored::Present) => present += 1,
+            Ok(Restored::Present) => self.present += 1,
             Ok(Restored::Exists) => {
                 println!(
                     "exists  {}: {} holds other bytes; not replaced",
                     e.key,
                     path.display()
                 );
-                failed += 1;
+                self.failed += 1;
             }
             Err(why) => {
                 println!("failed  {}: {why}", e.key);
-                failed += 1;
+                self.failed += 1;
             }
         }
     }
-    println!(
-        "restore: {done} restored ({bytes} bytes), {present} already present, {failed} failed, into {}",
-        opts.to.display()
-    );
-    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 /// Narrows the inventory's rows to `--key` and `--device`; a `--key` the

@@ -8,10 +8,9 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, Write};
-use std::sync::mpsc;
-use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::pool;
 use super::retry::{self, Breaker};
 use crate::db::Expected;
 use crate::signal;
@@ -178,39 +177,12 @@ fn read_all(
     queue: VecDeque<Expected>,
     each: &mut dyn FnMut(Verdict),
 ) -> Option<Cut> {
-    let queue = Mutex::new(queue);
-    let next = || {
-        queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
-    };
-    let (tx, rx) = mpsc::channel::<Verdict>();
-    std::thread::scope(|s| {
-        for _ in 0..plan.workers.max(1) {
-            let tx = tx.clone();
-            let next = &next;
-            s.spawn(move || {
-                while !signal::stop_requested() && breaker.tripped().is_none() {
-                    let Some(e) = next() else { break };
-                    if tx.send(read_one(store, plan.retries, breaker, &e)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        for v in rx {
-            each(v);
-        }
-    });
+    let stop = || signal::stop_requested() || breaker.tripped().is_some();
+    let read = |e: Expected| read_one(store, plan.retries, breaker, &e);
+    let left = pool::run(plan.workers, queue, &stop, &read, each);
     if let Some(why) = breaker.tripped() {
         Some(Cut::Aborted(why))
-    } else if queue
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .is_empty()
-    {
+    } else if left == 0 {
         None
     } else {
         Some(Cut::Interrupted)
