@@ -1274,6 +1274,8 @@ fn the_last_verify_is_served_at_verifications_last_health_and_metrics() {
     let (status, body, _) = api.get("/verifications/last", Some(TOKEN));
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("no verify has finished yet"), "{body}");
+    let stats = api.json("/stats");
+    assert!(stats[0]["last_verify"].is_null(), "{stats}");
     drop(api);
 
     std::fs::remove_file(ws.archive().join("FGT-1/fw-001.log.gz")).unwrap();
@@ -1308,5 +1310,37 @@ fn the_last_verify_is_served_at_verifications_last_health_and_metrics() {
     assert!(
         metrics.contains("fgbackup_verify_last_timestamp_seconds "),
         "{metrics}"
+    );
+    drop(api);
+
+    // /stats, day by day: the verdict of the newest verify finished by
+    // then. Fixed dates: the rows on two days, the verify between them.
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute_batch(
+        "UPDATE backups SET backup_date = CASE WHEN id % 2 = 0 THEN '2026-03-01' ELSE '2026-03-03' END;
+         UPDATE verifications SET finished_at = '2026-03-02T10:00:00Z';",
+    )
+    .unwrap();
+    drop(conn);
+    let api = serve(&ws, &[]);
+    let stats = api.json("/stats");
+    let days: Vec<(String, serde_json::Value)> = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["date"].as_str().unwrap().to_string(),
+                d["last_verify"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            ("2026-03-01".to_string(), serde_json::Value::Null),
+            ("2026-03-03".to_string(), serde_json::Value::from("failed")),
+        ],
+        "{stats}"
     );
 }

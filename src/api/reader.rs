@@ -187,7 +187,9 @@ impl Reader {
     /// Per-day counts by status and bytes archived, oldest day first.
     /// `total` counts rows (each run adds one per file it saw, so re-runs
     /// inflate it); `files` counts distinct files (object keys, or file
-    /// names in a suite database without keys).
+    /// names in a suite database without keys). `last_verify` is the verdict
+    /// of the newest verify finished by the end of that day (UTC), so a
+    /// dashboard shows, day by day, whether the archive was last proven.
     pub fn stats(
         &self,
         date_from: Option<&str>,
@@ -204,6 +206,13 @@ impl Reader {
             "COALESCE(object_key, filename)"
         };
         let failed = failed_condition();
+        let verify = if self.has_verifications {
+            "(SELECT v.status FROM verifications v
+              WHERE v.status != 'running' AND substr(v.finished_at, 1, 10) <= backup_date
+              ORDER BY v.id DESC LIMIT 1)"
+        } else {
+            "NULL"
+        };
         let sql = format!(
             "SELECT backup_date,
                     COUNT(*),
@@ -211,7 +220,8 @@ impl Reader {
                     COALESCE(SUM(status = 'skipped_exists'), 0),
                     COALESCE(SUM({failed}), 0),
                     {bytes},
-                    COUNT(DISTINCT {file})
+                    COUNT(DISTINCT {file}),
+                    {verify}
              FROM backups
              WHERE backup_date >= ?1 AND backup_date <= ?2
              GROUP BY backup_date ORDER BY backup_date"
@@ -366,6 +376,10 @@ fn stats_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     {
         m.insert(name.into(), Value::from(r.get::<_, i64>(i + 1)?));
     }
+    m.insert(
+        "last_verify".into(),
+        Value::from(r.get::<_, Option<String>>(7)?),
+    );
     Ok(Value::Object(m))
 }
 

@@ -119,7 +119,8 @@ ENDPOINTS:
     GET /backups/{id}
     GET /backups/{id}/presign        ?expires=SECONDS (with --presign)
     GET /stats                       per day: total (rows), files (distinct files), uploaded,
-                                     skipped_exists, failed, bytes_uploaded ?date_from= &date_to=
+                                     skipped_exists, failed, bytes_uploaded, last_verify (the
+                                     newest verify's verdict by that day) ?date_from= &date_to=
     GET /verifications/last          the newest finished verify; 404 before the first
     GET /metrics                     Prometheus text format
 
