@@ -23,6 +23,7 @@ mod meter;
 mod metrics;
 mod notify;
 mod ops;
+mod outdir;
 mod paths;
 mod progress;
 mod redact;

@@ -277,6 +277,161 @@ fn restore_fetches_with_the_workers_asked_for() {
     assert_eq!(tree(&to), original, "every file back, byte for byte");
 }
 
+/// `restore ... --to TO --workers 1` of the test bucket through `proxy`,
+/// in the background.
+fn spawn_restore(
+    ws: &Workspace,
+    proxy: &common::proxy::FaultProxy,
+    to: &std::path::Path,
+) -> std::process::Child {
+    let (to_s, db) = (to.display().to_string(), ws.db().display().to_string());
+    let args: Vec<String> = [
+        "restore",
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &proxy.endpoint(),
+        "--db",
+        &db,
+        "--to",
+        &to_s,
+        "--workers",
+        "1",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    common::held::spawn(ws, &args, &[])
+}
+
+/// A proxy whose answer to the GET of `big.log.gz` stalls after 2 MiB
+/// until its gate opens.
+fn stalling(server: &S3Server) -> common::proxy::FaultProxy {
+    common::proxy::FaultProxy::start_with(
+        server.port,
+        common::proxy::Options {
+            stall_answer: Some(("GET", "big.log.gz", 2 << 20)),
+            ..Default::default()
+        },
+    )
+}
+
+/// An archive of one 4 MiB object, and a restore of it started into a
+/// fresh `--to` with its download stalled half-way.
+fn stalled_restore() -> (
+    S3Server,
+    Workspace,
+    common::proxy::FaultProxy,
+    std::process::Child,
+    Vec<u8>,
+) {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    ws.write_noise_gz("FGT-A/big.log.gz", 4);
+    let original = std::fs::read(ws.logs().join("FGT-A/big.log.gz")).unwrap();
+    assert_exit(&ws.upload(&server, &[]), 0);
+    let proxy = stalling(&server);
+    let mut child = spawn_restore(&ws, &proxy, &ws.home().join("to"));
+    common::held::wait_held(&proxy, &mut child);
+    (server, ws, proxy, child, original)
+}
+
+#[test]
+fn restore_publishes_the_proven_file_not_a_swapped_temporary_one() {
+    // While the download stalls, someone with write access to --to puts
+    // their own bytes in place of every file they find there.
+    let (_server, ws, proxy, child, original) = stalled_restore();
+    let dir = ws.home().join("to/FGT-A");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::write(dir.join("evil.tmp"), b"EVIL: not the archived bytes").unwrap();
+        std::fs::rename(dir.join("evil.tmp"), &path).unwrap();
+    }
+    proxy.gate.open();
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(60));
+    assert_exit(&out, 0);
+    assert_eq!(std::fs::read(dir.join("big.log.gz")).unwrap(), original);
+}
+
+#[test]
+fn restore_never_publishes_through_a_directory_swapped_for_a_link() {
+    // While the download stalls, the object's directory is moved away and
+    // a link to a directory outside --to takes its place.
+    let (_server, ws, proxy, child, original) = stalled_restore();
+    let to = ws.home().join("to");
+    let outside = ws.home().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::rename(to.join("FGT-A"), to.join("FGT-A.moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, to.join("FGT-A")).unwrap();
+    proxy.gate.open();
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(60));
+    assert!(
+        tree(&outside).is_empty(),
+        "written through a link: {:?}",
+        tree(&outside)
+    );
+    assert_eq!(
+        std::fs::read(to.join("FGT-A.moved/big.log.gz")).unwrap(),
+        original,
+        "the proven bytes, in the directory they were written in"
+    );
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn restore_stops_early_when_the_endpoint_goes_away() {
+    // The server stops answering after a few objects: after a few refused
+    // connections in a row the run ends with one clear line, instead of a
+    // failure per remaining file.
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    for i in 0..30 {
+        ws.write_gz(&format!("FGT-A/{i:02}.log.gz"), 20, i);
+    }
+    assert_exit(&ws.upload(&server, &[]), 0);
+    let proxy = common::proxy::FaultProxy::start_with(
+        server.port,
+        common::proxy::Options {
+            close_after: Some(4),
+            ..Default::default()
+        },
+    );
+    let to = ws.home().join("to");
+    let out = common::held::exits_within(
+        spawn_restore(&ws, &proxy, &to),
+        std::time::Duration::from_secs(60),
+    );
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(text.contains("restore: endpoint unreachable ("), "{text}");
+    let failed = text.lines().filter(|l| l.starts_with("failed ")).count();
+    assert!(
+        failed < 10,
+        "{failed} failure lines for an endpoint that is gone:\n{text}"
+    );
+}
+
+#[test]
+fn a_stop_signal_ends_a_restore_mid_download_and_publishes_nothing() {
+    let (_server, ws, proxy, child, _) = stalled_restore();
+    common::held::signal(&child, libc::SIGTERM);
+    // The rest of the body now arrives: the signal must still win.
+    proxy.gate.open();
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(30));
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("restore: stopped by a signal; 0 restored before it"),
+        "{}",
+        stdout(&out)
+    );
+    let to = ws.home().join("to");
+    assert!(
+        tree(&to).is_empty(),
+        "nothing published, no temporary file: {:?}",
+        tree(&to)
+    );
+}
+
 #[test]
 fn restore_refuses_a_damaged_object_and_leaves_nothing_behind() {
     let server = S3Server::start();

@@ -1,13 +1,16 @@
 //! `fgbackup restore`: fetches archived objects into a directory, proving
 //! each against the inventory before it appears under its name.
 //!
-//! Each object streams into a temporary file in the destination directory
-//! while it is hashed; only when size and SHA-256 equal the inventory's is it
-//! published with `link(2)`, which never replaces an existing file. A file
-//! already at the name is left alone (reported as `exists`, or `present`
-//! when it already holds the archived bytes).
+//! Each object streams into a new file in its directory below `--to` while it
+//! is hashed (`--workers` at once); only when size and SHA-256 equal the
+//! inventory's is that very file given its name, with a link that never
+//! replaces an existing file (`crate::outdir`: no link below `--to` is ever
+//! followed, no temporary name can be swapped). A file already at the name
+//! is left alone (reported as `exists`, or `present` when it already holds
+//! the archived bytes). A stop signal, or an endpoint found unreachable,
+//! ends the run within seconds, downloads in progress included.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,8 @@ use super::retry::{self, Breaker};
 use crate::config::Target;
 use crate::db::{Expected, Selection};
 use crate::error::{Error, Result};
+use crate::fsafe::OpenError;
+use crate::outdir::{Existing, OutDir, OutRoot, Temp};
 use crate::status::Status;
 use crate::store::{ReadBack, Store, StoreError};
 
@@ -57,12 +62,12 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         println!("restore: nothing in the inventory matches; nothing restored");
         return Ok(1);
     }
-    let paths = chosen
+    let rels = chosen
         .iter()
-        .map(|e| local_path(target, opts, &e.key))
+        .map(|e| relative_path(target, opts, &e.key))
         .collect::<Result<Vec<_>>>()?;
     if opts.dry_run {
-        return Ok(print_plan(&chosen, &paths));
+        return Ok(print_plan(&chosen, &rels, &opts.to));
     }
     let store = super::archive::open_destination(
         &target.destination,
@@ -70,32 +75,37 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         target.workers,
         true,
     )?;
+    let root = OutRoot::open(&opts.to)
+        .map_err(|e| Error::runtime(format!("cannot open --to {}: {e}", opts.to.display())))?;
     let breaker = Breaker::default();
     let mut tally = Tally::default();
-    // Items are indices into `chosen` and `paths`.
+    // Items are indices into `chosen` and `rels`.
     let fetch_one = |i: usize| {
         let r = restore_one(
             store.as_ref(),
             target.retries,
             &breaker,
             &chosen[i],
-            &opts.to,
-            &paths[i],
+            &root,
+            &rels[i],
         );
         (i, r)
     };
-    let left = pool::run(
+    let stop = || crate::signal::stop_requested() || breaker.tripped().is_some();
+    pool::run(
         target.workers,
         (0..chosen.len()).collect(),
-        &crate::signal::stop_requested,
+        &stop,
         &fetch_one,
-        &mut |(i, r)| tally.add(&chosen[i], &paths[i], r),
+        &mut |(i, r)| tally.add(&chosen[i], &opts.to.join(&rels[i]), r),
     );
-    if left > 0 {
-        println!(
-            "restore: stopped by a signal; {} restored before it",
-            tally.done
-        );
+    let cut = match breaker.tripped() {
+        Some(why) => Some(why),
+        None if crate::signal::stop_requested() => Some("stopped by a signal".to_string()),
+        None => None,
+    };
+    if let Some(why) = cut {
+        println!("restore: {why}; {} restored before it", tally.done);
         return Ok(1);
     }
     println!(
@@ -110,9 +120,9 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
 }
 
 /// `--dry-run`: what would be restored where; exit status 0.
-fn print_plan(chosen: &[Expected], paths: &[PathBuf]) -> i32 {
-    for (e, path) in chosen.iter().zip(paths) {
-        println!("would restore {} -> {}", e.key, path.display());
+fn print_plan(chosen: &[Expected], rels: &[String], to: &Path) -> i32 {
+    for (e, rel) in chosen.iter().zip(rels) {
+        println!("would restore {} -> {}", e.key, to.join(rel).display());
     }
     let bytes: u64 = chosen.iter().filter_map(|e| e.size).sum();
     println!("restore (dry run): {} file(s), {bytes} bytes", chosen.len());
@@ -181,9 +191,9 @@ pub fn of_device(key: &str, d: &str) -> bool {
         || segments.any(|s| s == d)
 }
 
-/// `--to` + the key without the store prefix, refusing keys that would
-/// leave `--to` (`..`, absolute, empty segments).
-fn local_path(target: &Target, opts: &RestoreOptions, key: &str) -> Result<PathBuf> {
+/// The key without the store prefix: the path below `--to`, refusing keys
+/// that would leave it (`..`, absolute, empty segments).
+fn relative_path(target: &Target, opts: &RestoreOptions, key: &str) -> Result<String> {
     let rel = key.strip_prefix(&target.prefix).unwrap_or(key);
     if rel.is_empty()
         || rel
@@ -195,123 +205,105 @@ fn local_path(target: &Target, opts: &RestoreOptions, key: &str) -> Result<PathB
             opts.to.display()
         )));
     }
-    Ok(opts.to.join(rel))
+    Ok(rel.to_string())
 }
 
-/// Fetches one object into a temporary file beside `path`, proves it, and
-/// publishes it without replacing anything.
+/// Fetches one object into a new file in its directory below `--to`,
+/// proves it, and gives it its name without replacing anything.
 fn restore_one(
     store: &dyn Store,
     retries: u32,
     breaker: &Breaker,
     e: &Expected,
-    to: &Path,
-    path: &Path,
+    root: &OutRoot,
+    rel: &str,
 ) -> std::result::Result<Restored, String> {
-    let dir = path.parent().ok_or("no parent directory")?;
-    make_dirs(to, dir)?;
-    if let Some(existing) = already_there(path)? {
+    let parts: Vec<&str> = rel.split('/').collect();
+    let Some((name, dirs)) = parts.split_last() else {
+        return Err("empty path".into());
+    };
+    let dir = root.make_dirs(dirs).map_err(|e| match e {
+        OpenError::NotRegular(why) => why,
+        OpenError::Io(e) => format!("cannot create the directory of {rel}: {e}"),
+    })?;
+    if let Some(existing) = already_there(&dir, name, rel)? {
         return Ok(if Some(&existing) == e.sha256.as_ref() {
             Restored::Present
         } else {
             Restored::Exists
         });
     }
-    let result = fetch(store, retries, breaker, &e.key, dir).and_then(|(tmp, rb)| {
-        let published = prove(e, &rb).and_then(|()| publish(&tmp, path));
-        let _ = fs::remove_file(&tmp);
-        published.map(|p| (p, rb.size))
-    });
-    match result {
-        Ok((true, size)) => Ok(Restored::Done(size)),
-        Ok((false, _)) => Ok(Restored::Exists),
-        Err(why) => Err(why),
+    let (temp, rb) = fetch(store, retries, breaker, &e.key, &dir)?;
+    prove(e, &rb)?;
+    match dir.publish(&temp, name) {
+        Ok(true) => Ok(Restored::Done(rb.size)),
+        Ok(false) => Ok(Restored::Exists),
+        Err(err) => Err(format!("cannot create {rel}: {err}")),
     }
 }
 
-/// The SHA-256 of what is already at `path`, if anything is.
-fn already_there(path: &Path) -> std::result::Result<Option<String>, String> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot stat {}: {e}", path.display())),
-        Ok(m) if !m.is_file() => Ok(Some(String::new())),
-        Ok(_) => crate::digest::digest_reader(
-            File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?,
-            false,
-        )
-        .map(|d| Some(d.sha256))
-        .map_err(|e| format!("cannot read {}: {e}", path.display())),
+/// The SHA-256 of the regular file already at `name`, if anything is
+/// there (an empty string for a link or anything else: never followed).
+fn already_there(
+    dir: &OutDir,
+    name: &str,
+    rel: &str,
+) -> std::result::Result<Option<String>, String> {
+    match dir.existing(name) {
+        Ok(Existing::Nothing) => Ok(None),
+        Ok(Existing::Other) => Ok(Some(String::new())),
+        Ok(Existing::File(f)) => crate::digest::digest_reader(f, false)
+            .map(|d| Some(d.sha256))
+            .map_err(|e| format!("cannot read {rel}: {e}")),
+        Err(e) => Err(format!("cannot open {rel}: {e}")),
     }
 }
 
-/// Streams the object into a new temporary file in `dir` (each attempt
-/// starts over in a new one) and syncs it; returns its path.
-fn fetch(
+/// Streams the object into a new file in `dir` (each attempt starts over in
+/// a new one) and syncs it. A stop signal ends the write at once.
+fn fetch<'d>(
     store: &dyn Store,
     retries: u32,
     breaker: &Breaker,
     key: &str,
-    dir: &Path,
-) -> std::result::Result<(PathBuf, ReadBack), String> {
-    let mut tmp = PathBuf::new();
+    dir: &'d OutDir,
+) -> std::result::Result<(Temp<'d>, ReadBack), String> {
+    let mut kept = None;
     let attempt = || -> std::result::Result<Option<ReadBack>, StoreError> {
-        let _ = fs::remove_file(&tmp);
-        let (path, mut file) = create_tmp(dir).map_err(StoreError::permanent)?;
-        tmp = path;
-        let rb = store.read_object(key, &mut file)?;
-        file.flush()
-            .and_then(|()| file.sync_all())
-            .map_err(|e| StoreError::permanent(format!("cannot write {}: {e}", tmp.display())))?;
+        kept = None; // an earlier attempt's file goes
+        let mut temp = dir
+            .temp()
+            .map_err(|e| StoreError::permanent(format!("cannot create a file: {e}")))?;
+        let rb = store.read_object(key, &mut StopWriter(&mut temp.file))?;
+        temp.file
+            .sync_all()
+            .map_err(|e| StoreError::permanent(format!("cannot write: {e}")))?;
+        kept = Some(temp);
         Ok(rb)
     };
-    let result = retry::with_retries(retries, breaker, attempt);
-    match result {
-        Ok(Some(rb)) => Ok((tmp, rb)),
-        other => {
-            let _ = fs::remove_file(&tmp);
-            match other {
-                Ok(_) => {
-                    Err("the object is missing from the archive (run 'fgbackup verify')".into())
-                }
-                Err(e) => Err(e.message),
-            }
-        }
+    match retry::with_retries(retries, breaker, attempt) {
+        Ok(Some(rb)) => kept.map(|t| (t, rb)).ok_or_else(|| "internal error".into()),
+        Ok(None) => Err("the object is missing from the archive (run 'fgbackup verify')".into()),
+        Err(_) if crate::signal::stop_requested() => Err("interrupted by a stop signal".into()),
+        Err(e) => Err(e.message),
     }
 }
 
-/// A new file `.fgbackup-restore-PID-N-NANOS.tmp` in `dir`: `O_EXCL` and
-/// `O_NOFOLLOW`, so a file or link planted at a guessed name is never
-/// opened (it would redirect the bytes outside `--to`).
-fn create_tmp(dir: &Path) -> std::result::Result<(PathBuf, File), String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    for _ in 0..16 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!(
-            ".fgbackup-restore-{}-{n}-{nanos}.tmp",
-            std::process::id()
-        ));
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-        {
-            Ok(f) => return Ok((path, f)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+/// Writes through, unless a stop signal has arrived: then the write fails
+/// and the download ends (its file is dropped, nothing is published).
+struct StopWriter<'a>(&'a mut File);
+
+impl Write for StopWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if crate::signal::stop_requested() {
+            // Not `Interrupted`: `write_all` retries that kind forever.
+            return Err(io::Error::other("stopped by a signal"));
         }
+        self.0.write(buf)
     }
-    Err(format!(
-        "cannot create a temporary file in {}: every name taken",
-        dir.display()
-    ))
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// The bytes written must be the bytes archived.
@@ -328,56 +320,6 @@ fn prove(e: &Expected, rb: &ReadBack) -> std::result::Result<(), String> {
             v.detail
         ))
     }
-}
-
-/// `link(2)`: never replaces `path`. `Ok(false)` when something is there.
-fn publish(tmp: &Path, path: &Path) -> std::result::Result<bool, String> {
-    match fs::hard_link(tmp, path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-        // Filesystems without hard links (FAT): rename that refuses to replace.
-        Err(_) => match crate::store::local::rename_noreplace(tmp, path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
-        },
-    }
-    if let Some(dir) = path.parent()
-        && let Ok(d) = File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(true)
-}
-
-/// Creates `dir` below `to` one component at a time, refusing any
-/// component that is a link or not a directory: nothing may lead the
-/// restore outside `to`.
-fn make_dirs(to: &Path, dir: &Path) -> std::result::Result<(), String> {
-    let rel = dir
-        .strip_prefix(to)
-        .map_err(|_| format!("{} is outside {}", dir.display(), to.display()))?;
-    let mut at = to.to_path_buf();
-    for part in rel.components() {
-        at.push(part);
-        match fs::symlink_metadata(&at) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(format!(
-                    "{} is a link or a file, not a directory: nothing is restored through it",
-                    at.display()
-                ));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::create_dir(&at) {
-                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                    return Err(format!("cannot create {}: {e}", at.display()));
-                }
-                _ => {}
-            },
-            Err(e) => return Err(format!("cannot stat {}: {e}", at.display())),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
