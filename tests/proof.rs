@@ -379,6 +379,56 @@ fn restore_never_publishes_through_a_directory_swapped_for_a_link() {
 }
 
 #[test]
+fn a_stop_signal_ends_restore_and_verify_while_the_server_is_silent() {
+    // The server takes a GET and never answers (a read waits up to the
+    // client's 120 s answer timeout): a stop signal must still end either
+    // command within seconds, with exit 1, leaving nothing half-published
+    // and a truthful verification row.
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    for i in 0..3 {
+        ws.write_gz(&format!("FGT-A/{i}.log.gz"), 50, i);
+    }
+    assert_exit(&ws.upload(&server, &[]), 0);
+
+    let proxy = common::held::holding(&server, "GET", ".log.gz", 0);
+    let to = ws.home().join("to");
+    let mut child = spawn_restore(&ws, &proxy, &to);
+    common::held::wait_held(&proxy, &mut child);
+    common::held::signal(&child, libc::SIGTERM);
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(15));
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("restore: stopped by a signal"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(tree(&to).is_empty(), "{:?}", tree(&to));
+    drop(proxy);
+
+    let proxy = common::held::holding(&server, "GET", ".log.gz", 0);
+    let db = ws.db().display().to_string();
+    let args: Vec<String> = [
+        "verify",
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &proxy.endpoint(),
+        "--db",
+        &db,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let mut child = common::held::spawn(&ws, &args, &[]);
+    common::held::wait_held(&proxy, &mut child);
+    common::held::signal(&child, libc::SIGTERM);
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(15));
+    assert_ne!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(last_verification(&ws).0, "interrupted");
+}
+
+#[test]
 fn restore_stops_early_when_the_endpoint_goes_away() {
     // The server stops answering after a few objects: after a few refused
     // connections in a row the run ends with one clear line, instead of a

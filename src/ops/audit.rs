@@ -4,6 +4,7 @@
 //! notifiers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::archive::open_destination;
@@ -111,7 +112,12 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
     crate::signal::install();
     let inv = open_inventory(target)?;
     inv.close_stale_verifications()?;
-    let store = open_destination(&target.destination, &target.transfer, target.workers, true)?;
+    let store: Arc<dyn Store> = Arc::from(open_destination(
+        &target.destination,
+        &target.transfer,
+        target.workers,
+        true,
+    )?);
     store.check().map_err(|e| Error::runtime(e.message))?;
     let Expectations {
         expected,
@@ -133,7 +139,7 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         problems.add("chain", "", p, opts.json);
     }
     let cut = run_checks(
-        &*store,
+        &store,
         target,
         opts,
         expected,
@@ -216,7 +222,7 @@ fn note_unpinned_key(opts: &VerifyOptions) {
 /// Checks, printing and recording each problem the moment it is found.
 #[allow(clippy::too_many_arguments)] // one call site; the pieces of one run
 fn run_checks(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     target: &Target,
     opts: &VerifyOptions,
     expected: Vec<Expected>,

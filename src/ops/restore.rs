@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::pool;
 use super::retry::{self, Breaker};
@@ -69,41 +70,15 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     if opts.dry_run {
         return Ok(print_plan(&chosen, &rels, &opts.to));
     }
-    let store = super::archive::open_destination(
+    let store: Arc<dyn Store> = Arc::from(super::archive::open_destination(
         &target.destination,
         &target.transfer,
         target.workers,
         true,
-    )?;
+    )?);
     let root = OutRoot::open(&opts.to)
         .map_err(|e| Error::runtime(format!("cannot open --to {}: {e}", opts.to.display())))?;
-    let breaker = Breaker::default();
-    let mut tally = Tally::default();
-    // Items are indices into `chosen` and `rels`.
-    let fetch_one = |i: usize| {
-        let r = restore_one(
-            store.as_ref(),
-            target.retries,
-            &breaker,
-            &chosen[i],
-            &root,
-            &rels[i],
-        );
-        (i, r)
-    };
-    let stop = || crate::signal::stop_requested() || breaker.tripped().is_some();
-    pool::run(
-        target.workers,
-        (0..chosen.len()).collect(),
-        &stop,
-        &fetch_one,
-        &mut |(i, r)| tally.add(&chosen[i], &opts.to.join(&rels[i]), r),
-    );
-    let cut = match breaker.tripped() {
-        Some(why) => Some(why),
-        None if crate::signal::stop_requested() => Some("stopped by a signal".to_string()),
-        None => None,
-    };
+    let (tally, cut) = fetch_all(store, root, target, chosen, rels, &opts.to);
     if let Some(why) = cut {
         println!("restore: {why}; {} restored before it", tally.done);
         return Ok(1);
@@ -117,6 +92,50 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         opts.to.display()
     );
     Ok(if tally.failed == 0 { 0 } else { 1 })
+}
+
+/// Restores every chosen object on `--workers` threads, printing problems
+/// as they come; returns the tally and why the run was cut short, if it was.
+fn fetch_all(
+    store: Arc<dyn Store>,
+    root: OutRoot,
+    target: &Target,
+    chosen: Vec<Expected>,
+    rels: Vec<String>,
+    to: &Path,
+) -> (Tally, Option<String>) {
+    let breaker = Arc::new(Breaker::default());
+    let (chosen, rels, root) = (Arc::new(chosen), Arc::new(rels), Arc::new(root));
+    let b = Arc::clone(&breaker);
+    let stop: pool::Stop =
+        Arc::new(move || crate::signal::stop_requested() || b.tripped().is_some());
+    // Items are indices into `chosen` and `rels`.
+    let fetch_one = {
+        let (chosen, rels, b, retries) = (
+            Arc::clone(&chosen),
+            Arc::clone(&rels),
+            Arc::clone(&breaker),
+            target.retries,
+        );
+        Arc::new(move |i: usize| {
+            let r = restore_one(store.as_ref(), retries, &b, &chosen[i], &root, &rels[i]);
+            (i, r)
+        })
+    };
+    let mut tally = Tally::default();
+    pool::run(
+        target.workers,
+        (0..chosen.len()).collect(),
+        stop,
+        fetch_one,
+        &mut |(i, r)| tally.add(&chosen[i], &to.join(&rels[i]), r),
+    );
+    let cut = match breaker.tripped() {
+        Some(why) => Some(why),
+        None if crate::signal::stop_requested() => Some("stopped by a signal".to_string()),
+        None => None,
+    };
+    (tally, cut)
 }
 
 /// `--dry-run`: what would be restored where; exit status 0.

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::pool;
@@ -91,13 +92,13 @@ pub enum Cut {
 /// calling `each` with every verdict as it is reached. Returns how the
 /// checking ended: `None` when every object got a verdict.
 pub fn check(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     plan: &Plan,
     expected: Vec<Expected>,
     known: &HashSet<String>,
     each: &mut dyn FnMut(Verdict),
 ) -> Result<Option<Cut>, StoreError> {
-    let breaker = Breaker::default();
+    let breaker = Arc::new(Breaker::default());
     let listed = retry::with_retries(plan.retries, &breaker, || {
         let mut m = BTreeMap::new();
         store.list_all(&plan.prefix, &mut |l| {
@@ -171,18 +172,25 @@ fn expectation(e: &Expected) -> String {
 /// Reads every queued object back on `plan.workers` threads; verdicts flow
 /// to the caller's thread so `each` needs no locking.
 fn read_all(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     plan: &Plan,
-    breaker: &Breaker,
+    breaker: &Arc<Breaker>,
     queue: VecDeque<Expected>,
     each: &mut dyn FnMut(Verdict),
 ) -> Option<Cut> {
-    let stop = || signal::stop_requested() || breaker.tripped().is_some();
-    let read = |e: Expected| read_one(store, plan.retries, breaker, &e);
-    let left = pool::run(plan.workers, queue, &stop, &read, each);
+    let b = Arc::clone(breaker);
+    let stop: pool::Stop = Arc::new(move || signal::stop_requested() || b.tripped().is_some());
+    let (store, b, retries) = (Arc::clone(store), Arc::clone(breaker), plan.retries);
+    let read = Arc::new(move |e: Expected| read_one(store.as_ref(), retries, &b, &e));
+    let ended = pool::run(plan.workers, queue, stop, read, each);
     if let Some(why) = breaker.tripped() {
         Some(Cut::Aborted(why))
-    } else if left == 0 {
+    } else if ended
+        == (pool::Ended {
+            left: 0,
+            abandoned: 0,
+        })
+    {
         None
     } else {
         Some(Cut::Interrupted)
