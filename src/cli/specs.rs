@@ -268,7 +268,8 @@ already holds the same bytes counts as present). Keys keep their path below --pr
     ],
     outro: "EXIT STATUS:
     0 everything selected is restored or already present; 1 any file failed,
-    held other bytes, or nothing matched; 2 a usage or configuration error.",
+    held other bytes, or nothing matched, or the run was cut short (a stop signal,
+    the endpoint unreachable); 2 a usage or configuration error.",
 };
 
 pub const REINDEX: Spec = Spec {
