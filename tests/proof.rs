@@ -429,6 +429,105 @@ fn a_stop_signal_ends_restore_and_verify_while_the_server_is_silent() {
 }
 
 #[test]
+fn a_read_back_cut_by_a_stop_signal_is_no_finding() {
+    // The only object's read stalls half-way; SIGTERM, then the rest of the
+    // body arrives: the verification is 'interrupted', with no error
+    // recorded against an object that was simply not checked.
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    ws.write_noise_gz("FGT-A/big.log.gz", 4);
+    assert_exit(&ws.upload(&server, &[]), 0);
+    let proxy = stalling(&server);
+    let db = ws.db().display().to_string();
+    let args: Vec<String> = [
+        "verify",
+        "--bucket",
+        BUCKET,
+        "--endpoint",
+        &proxy.endpoint(),
+        "--db",
+        &db,
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let mut child = common::held::spawn(&ws, &args, &[]);
+    common::held::wait_held(&proxy, &mut child);
+    common::held::signal(&child, libc::SIGTERM);
+    proxy.gate.open();
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(15));
+    assert_ne!(out.status.code(), Some(0));
+    let (status, checked, ..) = last_verification(&ws);
+    assert_eq!(
+        (status.as_str(), checked),
+        ("interrupted", 0),
+        "{}",
+        stdout(&out)
+    );
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let findings: i64 = conn
+        .query_row("SELECT count(*) FROM verification_findings", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(findings, 0, "{}", stdout(&out));
+}
+
+#[test]
+fn restore_refuses_directories_someone_else_controls() {
+    // Someone who can move a directory below --to can move it, with files
+    // still arriving in it, out of --to: a --to anyone can write without
+    // the sticky bit is refused, and so is a directory below it owned by
+    // another user.
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    for i in 0..2 {
+        ws.write_gz(&format!("FGT-A/{i}.log.gz"), 20, i);
+        ws.write_gz(&format!("FGT-B/{i}.log.gz"), 20, 10 + i);
+    }
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    let to = ws.home().join("to");
+    std::fs::create_dir_all(&to).unwrap();
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let to_s = to.display().to_string();
+    let out = ws.on_archive("restore", &["--to", &to_s]);
+    assert_exit(&out, 2);
+    assert!(
+        stderr(&out).contains("without the sticky bit"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(tree(&to).is_empty());
+
+    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::fs::create_dir(to.join("FGT-A")).unwrap();
+        std::os::unix::fs::chown(to.join("FGT-A"), Some(65534), Some(65534)).unwrap();
+    }
+    let out = ws.on_archive("restore", &["--to", &to_s]);
+    if root {
+        assert_exit(&out, 1);
+        assert!(
+            stdout(&out).contains("owned by uid 65534"),
+            "{}",
+            stdout(&out)
+        );
+        assert!(stdout(&out).contains("2 restored"), "{}", stdout(&out));
+        assert!(
+            std::fs::read_dir(to.join("FGT-A"))
+                .unwrap()
+                .next()
+                .is_none()
+        );
+    } else {
+        assert_exit(&out, 0);
+    }
+    assert_eq!(std::fs::read_dir(to.join("FGT-B")).unwrap().count(), 2);
+}
+
+#[test]
 fn restore_stops_early_when_the_endpoint_goes_away() {
     // The server stops answering after a few objects: after a few refused
     // connections in a row the run ends with one clear line, instead of a

@@ -77,7 +77,7 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         true,
     )?);
     let root = OutRoot::open(&opts.to)
-        .map_err(|e| Error::runtime(format!("cannot open --to {}: {e}", opts.to.display())))?;
+        .map_err(|e| Error::usage(format!("--to {}: {e}", opts.to.display())))?;
     let (tally, cut) = fetch_all(store, root, target, chosen, rels, &opts.to);
     if let Some(why) = cut {
         println!("restore: {why}; {} restored before it", tally.done);
@@ -254,15 +254,15 @@ fn restore_one(
     }
     let (temp, rb) = fetch(store, retries, breaker, &e.key, &dir)?;
     prove(e, &rb)?;
-    match dir.publish(&temp, name) {
+    match dir.publish(&temp, name, &rb.sha256) {
         Ok(true) => Ok(Restored::Done(rb.size)),
         Ok(false) => Ok(Restored::Exists),
         Err(err) => Err(format!("cannot create {rel}: {err}")),
     }
 }
 
-/// The SHA-256 of the regular file already at `name`, if anything is
-/// there (an empty string for a link or anything else: never followed).
+/// The SHA-256 of the regular file already at `name`, if one is there; a
+/// link or anything else there is never followed nor replaced: an error.
 fn already_there(
     dir: &OutDir,
     name: &str,
@@ -270,7 +270,9 @@ fn already_there(
 ) -> std::result::Result<Option<String>, String> {
     match dir.existing(name) {
         Ok(Existing::Nothing) => Ok(None),
-        Ok(Existing::Other) => Ok(Some(String::new())),
+        Ok(Existing::Other) => Err(format!(
+            "{rel} is a link or not a regular file; not replaced"
+        )),
         Ok(Existing::File(f)) => crate::digest::digest_reader(f, false)
             .map(|d| Some(d.sha256))
             .map_err(|e| format!("cannot read {rel}: {e}")),

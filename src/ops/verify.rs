@@ -15,7 +15,7 @@ use super::pool;
 use super::retry::{self, Breaker};
 use crate::db::Expected;
 use crate::signal;
-use crate::store::{ReadBack, Store, StoreError, StoreErrorKind};
+use crate::store::{ReadBack, Store, StoreError};
 
 use crate::scan::{MANIFEST_DIR, is_manifest_object};
 
@@ -182,39 +182,41 @@ fn read_all(
     let stop: pool::Stop = Arc::new(move || signal::stop_requested() || b.tripped().is_some());
     let (store, b, retries) = (Arc::clone(store), Arc::clone(breaker), plan.retries);
     let read = Arc::new(move |e: Expected| read_one(store.as_ref(), retries, &b, &e));
-    let ended = pool::run(plan.workers, queue, stop, read, each);
+    // A read cut short by a stop signal is no finding: it was not checked.
+    let mut cut_reads = 0;
+    let mut pass = |v: Option<Verdict>| match v {
+        Some(v) => each(v),
+        None => cut_reads += 1,
+    };
+    let ended = pool::run(plan.workers, queue, stop, read, &mut pass);
+    let whole = ended.left == 0 && ended.abandoned == 0 && cut_reads == 0;
     if let Some(why) = breaker.tripped() {
         Some(Cut::Aborted(why))
-    } else if ended
-        == (pool::Ended {
-            left: 0,
-            abandoned: 0,
-        })
-    {
+    } else if whole && !signal::stop_requested() {
         None
     } else {
         Some(Cut::Interrupted)
     }
 }
 
-/// Streams one object through SHA-256 and judges it.
-fn read_one(store: &dyn Store, retries: u32, breaker: &Breaker, e: &Expected) -> Verdict {
+/// Streams one object through SHA-256 and judges it; `None` when a stop
+/// signal cut the read short.
+fn read_one(store: &dyn Store, retries: u32, breaker: &Breaker, e: &Expected) -> Option<Verdict> {
     let result = retry::with_retries(retries, breaker, || {
         store.read_object(&e.key, &mut StopSink)
     });
     let mut v = match result {
         Ok(Some(rb)) => judge(e, &rb),
         Ok(None) => verdict(&e.key, Finding::Missing, "gone when read back".into()),
-        Err(err) if err.kind == StoreErrorKind::Permanent && signal::stop_requested() => verdict(
-            &e.key,
-            Finding::Error,
-            "interrupted by a stop signal".into(),
-        ),
+        Err(_) if signal::stop_requested() => {
+            crate::meter::settle(crate::meter::take_file());
+            return None;
+        }
         Err(err) => verdict(&e.key, Finding::Error, err.message),
     };
     v.read_back = true;
     v.metered = crate::meter::take_file();
-    v
+    Some(v)
 }
 
 /// Compares what was read with what was archived and what the store claims.
