@@ -10,7 +10,6 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::proxy::{FaultProxy, Options as ProxyOptions};
 use common::*;
 
 const FILES: usize = 36;
@@ -365,24 +364,8 @@ fn verify_moves_the_byte_count_while_an_object_is_read() {
     let ws = Workspace::new();
     ws.write_noise_gz("FGT-0/big.log.gz", 4);
     assert_exit(&ws.upload(&server, &[]), 0);
-    let proxy = FaultProxy::start_with(
-        server.port,
-        ProxyOptions {
-            stall_answer: Some(("GET", "big.log.gz", 2 << 20)),
-            ..ProxyOptions::default()
-        },
-    );
-    let db = ws.db().display().to_string();
-    let args = [
-        "verify",
-        "--bucket",
-        BUCKET,
-        "--endpoint",
-        &proxy.endpoint(),
-        "--db",
-        &db,
-        "-P",
-    ];
+    let proxy = common::held::stalling(&server, "GET", "big.log.gz", 2 << 20);
+    let args = ws.bucket_args("verify", &proxy.endpoint(), &["-P"]);
     let mut child = ws
         .command(&args, &[])
         .stdout(Stdio::null())

@@ -245,19 +245,9 @@ fn restore_fetches_with_the_workers_asked_for() {
     assert_exit(&ws.upload(&server, &[]), 0);
     let proxy = common::held::holding(&server, "GET", ".log.gz", 0);
     let to = ws.home().join("restored");
-    let (to_s, db) = (to.display().to_string(), ws.db().display().to_string());
-    let args = [
-        "restore",
-        "--bucket",
-        BUCKET,
-        "--endpoint",
-        &proxy.endpoint(),
-    ];
-    let args: Vec<String> = args
-        .iter()
-        .chain(&["--db", &db, "--to", &to_s, "--workers", "2"])
-        .map(|a| a.to_string())
-        .collect();
+    let to_s = to.display().to_string();
+    let extra = ["--to", &to_s, "--workers", "2"];
+    let args = ws.bucket_args("restore", &proxy.endpoint(), &extra);
     let mut child = common::held::spawn(&ws, &args, &[]);
     common::held::wait_held(&proxy, &mut child);
     let gets = || {
@@ -284,36 +274,19 @@ fn spawn_restore(
     proxy: &common::proxy::FaultProxy,
     to: &std::path::Path,
 ) -> std::process::Child {
-    let (to_s, db) = (to.display().to_string(), ws.db().display().to_string());
-    let args: Vec<String> = [
-        "restore",
-        "--bucket",
-        BUCKET,
-        "--endpoint",
-        &proxy.endpoint(),
-        "--db",
-        &db,
-        "--to",
-        &to_s,
-        "--workers",
-        "1",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
-    common::held::spawn(ws, &args, &[])
+    let to_s = to.display().to_string();
+    let extra = ["--to", &to_s, "--workers", "1"];
+    common::held::spawn(
+        ws,
+        &ws.bucket_args("restore", &proxy.endpoint(), &extra),
+        &[],
+    )
 }
 
 /// A proxy whose answer to the GET of `big.log.gz` stalls after 2 MiB
 /// until its gate opens.
 fn stalling(server: &S3Server) -> common::proxy::FaultProxy {
-    common::proxy::FaultProxy::start_with(
-        server.port,
-        common::proxy::Options {
-            stall_answer: Some(("GET", "big.log.gz", 2 << 20)),
-            ..Default::default()
-        },
-    )
+    common::held::stalling(server, "GET", "big.log.gz", 2 << 20)
 }
 
 /// An archive of one 4 MiB object, and a restore of it started into a
@@ -407,19 +380,7 @@ fn a_stop_signal_ends_restore_and_verify_while_the_server_is_silent() {
     drop(proxy);
 
     let proxy = common::held::holding(&server, "GET", ".log.gz", 0);
-    let db = ws.db().display().to_string();
-    let args: Vec<String> = [
-        "verify",
-        "--bucket",
-        BUCKET,
-        "--endpoint",
-        &proxy.endpoint(),
-        "--db",
-        &db,
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    let args = ws.bucket_args("verify", &proxy.endpoint(), &[]);
     let mut child = common::held::spawn(&ws, &args, &[]);
     common::held::wait_held(&proxy, &mut child);
     common::held::signal(&child, libc::SIGTERM);
@@ -438,19 +399,7 @@ fn a_read_back_cut_by_a_stop_signal_is_no_finding() {
     ws.write_noise_gz("FGT-A/big.log.gz", 4);
     assert_exit(&ws.upload(&server, &[]), 0);
     let proxy = stalling(&server);
-    let db = ws.db().display().to_string();
-    let args: Vec<String> = [
-        "verify",
-        "--bucket",
-        BUCKET,
-        "--endpoint",
-        &proxy.endpoint(),
-        "--db",
-        &db,
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect();
+    let args = ws.bucket_args("verify", &proxy.endpoint(), &[]);
     let mut child = common::held::spawn(&ws, &args, &[]);
     common::held::wait_held(&proxy, &mut child);
     common::held::signal(&child, libc::SIGTERM);

@@ -39,6 +39,22 @@ pub fn holding(
     FaultProxy::start_with(server.port, opts)
 }
 
+/// A proxy in front of `server` whose answer to the `method` request for
+/// `target` sends its head and `after` bytes of body, then waits at the
+/// gate (a transfer stalled half-way).
+pub fn stalling(
+    server: &S3Server,
+    method: &'static str,
+    target: &'static str,
+    after: usize,
+) -> FaultProxy {
+    let opts = Options {
+        stall_answer: Some((method, target, after)),
+        ..Options::default()
+    };
+    FaultProxy::start_with(server.port, opts)
+}
+
 /// Waits until the held request reached the proxy's gate.
 pub fn wait_held(proxy: &FaultProxy, child: &mut Child) {
     eventually("the request to reach the proxy's gate", || {

@@ -264,11 +264,16 @@ impl Workspace {
     /// `fgbackup COMMAND --bucket BUCKET --endpoint ENDPOINT --db DB` plus
     /// `extra`: verify, restore, reindex, prune against the test bucket.
     pub fn on_bucket(&self, command: &str, endpoint: &str, extra: &[&str]) -> Output {
+        self.run(&self.bucket_args(command, endpoint, extra), &[])
+    }
+
+    /// The arguments [`Workspace::on_bucket`] runs.
+    pub fn bucket_args(&self, command: &str, endpoint: &str, extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec![command.to_string()];
         args.extend(["--bucket", BUCKET, "--endpoint", endpoint].map(String::from));
         args.extend(["--db".to_string(), self.db().display().to_string()]);
         args.extend(extra.iter().map(|a| a.to_string()));
-        self.run(&args, &[])
+        args
     }
 
     /// `fgbackup COMMAND --dest file://ARCHIVE --db DB` plus `extra`.
