@@ -423,6 +423,33 @@ fn a_read_back_cut_by_a_stop_signal_is_no_finding() {
 }
 
 #[test]
+fn a_huge_file_planted_at_a_restore_name_is_not_read() {
+    // A 64 GiB sparse file at the name: it cannot hold the archived bytes
+    // (the size differs), so it is reported without hashing it for minutes.
+    let ws = Workspace::new();
+    ws.write_gz("FGT-A/a.log.gz", 20, 1);
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    let to = ws.home().join("to");
+    std::fs::create_dir_all(to.join("FGT-A")).unwrap();
+    std::fs::File::create(to.join("FGT-A/a.log.gz"))
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let mut args = vec!["restore".to_string(), "--dest".into()];
+    args.push(format!("file://{}", ws.archive().display()));
+    args.extend(["--db".into(), ws.db().display().to_string()]);
+    args.extend(["--to".into(), to.display().to_string()]);
+    let child = common::held::spawn(&ws, &args, &[]);
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(20));
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("exists  FGT-A/a.log.gz"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn restore_refuses_directories_someone_else_controls() {
     // Someone who can move a directory below --to can move it, with files
     // still arriving in it, out of --to: a --to anyone can write without

@@ -245,7 +245,7 @@ fn restore_one(
         OpenError::NotRegular(why) => why,
         OpenError::Io(e) => format!("cannot create the directory of {rel}: {e}"),
     })?;
-    if let Some(existing) = already_there(&dir, name, rel)? {
+    if let Some(existing) = already_there(&dir, name, rel, e.size)? {
         return Ok(if Some(&existing) == e.sha256.as_ref() {
             Restored::Present
         } else {
@@ -261,18 +261,24 @@ fn restore_one(
     }
 }
 
-/// The SHA-256 of the regular file already at `name`, if one is there; a
-/// link or anything else there is never followed nor replaced: an error.
+/// The SHA-256 of the regular file already at `name`, if one is there (an
+/// empty string when its size already differs from `size`: a planted huge
+/// file is never read); a link or anything else there is never followed
+/// nor replaced: an error.
 fn already_there(
     dir: &OutDir,
     name: &str,
     rel: &str,
+    size: Option<u64>,
 ) -> std::result::Result<Option<String>, String> {
     match dir.existing(name) {
         Ok(Existing::Nothing) => Ok(None),
         Ok(Existing::Other) => Err(format!(
             "{rel} is a link or not a regular file; not replaced"
         )),
+        Ok(Existing::File(f)) if f.metadata().ok().map(|m| m.len()) != size && size.is_some() => {
+            Ok(Some(String::new()))
+        }
         Ok(Existing::File(f)) => crate::digest::digest_reader(f, false)
             .map(|d| Some(d.sha256))
             .map_err(|e| format!("cannot read {rel}: {e}")),
