@@ -523,7 +523,9 @@ pub fn restore(args: Args) -> Result<i32> {
     let since = date_flag(&args, "--since")?;
     let until = date_flag(&args, "--until")?;
     let dry_run = args.flag("--dry-run");
+    let output = crate::progress::parse_output(&args)?;
     let target = config::parse_target(&args, &process_env)?;
+    crate::logging::apply(output);
     date_range(&since, &until)?;
     let to = to
         .filter(|t| !t.is_empty())
@@ -544,6 +546,7 @@ pub fn restore(args: Args) -> Result<i32> {
         until,
         device,
         dry_run,
+        output,
     };
     crate::ops::restore::restore(&target, &opts)
 }

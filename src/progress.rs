@@ -111,6 +111,7 @@ fn stderr_can_draw() -> bool {
 pub enum Job {
     Upload,
     Verify,
+    Restore,
 }
 
 impl Job {
@@ -124,12 +125,16 @@ impl Job {
                 "Checked:     {binary_bytes} / {binary_total_bytes}, {percent}%, {binary_bytes_per_sec}, ETA {eta}\n\
                  Objects:     {msg}, elapsed {elapsed}"
             }
+            Job::Restore => {
+                "Restored:    {binary_bytes} / {binary_total_bytes}, {percent}%, {binary_bytes_per_sec}, ETA {eta}\n\
+                 Files:       {msg}, elapsed {elapsed}"
+            }
         }
     }
 
     fn failed_word(self) -> &'static str {
         match self {
-            Job::Upload => "failures",
+            Job::Upload | Job::Restore => "failures",
             Job::Verify => "problems",
         }
     }

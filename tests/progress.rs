@@ -319,12 +319,13 @@ fn verify_problems_print_whole_above_the_display() {
     assert_eq!(lines.len(), 2, "the problem and the summary: {raw}");
 }
 
-/// The percentage of a `Transferred:` (or `Checked:`) line
+/// The percentage of a `Transferred:` (`Checked:`, `Restored:`) line
 /// (`1.00 MiB / 3.00 MiB, 33%, ...`).
 fn percent(line: &str) -> Option<u32> {
     let rest = line
         .strip_prefix("Transferred:")
-        .or_else(|| line.strip_prefix("Checked:"))?;
+        .or_else(|| line.strip_prefix("Checked:"))
+        .or_else(|| line.strip_prefix("Restored:"))?;
     rest.split(", ").nth(1)?.strip_suffix('%')?.parse().ok()
 }
 
@@ -354,18 +355,19 @@ fn a_large_file_moves_the_byte_count_while_it_is_sent() {
     );
 }
 
-#[test]
-fn verify_moves_the_byte_count_while_an_object_is_read() {
-    // The read-back of one 4 MiB object stalls after 2 MiB until a frame
-    // between 0% and 100% has been drawn: the count must take in bytes
-    // read before the object is done. Before, it stayed at 0% (and the
-    // deadline below failed the test).
+/// Runs `fgbackup COMMAND -P` (verify or restore) on an archive of one
+/// 4 MiB object whose read-back stalls after 2 MiB until a frame between 0%
+/// and 100% has been drawn; the count must take in the bytes read before
+/// the object is done. Returns everything stderr showed.
+fn byte_count_moves_while_read(command: &str, extra: &[&str]) -> String {
     let server = S3Server::start();
     let ws = Workspace::new();
     ws.write_noise_gz("FGT-0/big.log.gz", 4);
     assert_exit(&ws.upload(&server, &[]), 0);
     let proxy = common::held::stalling(&server, "GET", "big.log.gz", 2 << 20);
-    let args = ws.bucket_args("verify", &proxy.endpoint(), &["-P"]);
+    let mut all = vec!["-P"];
+    all.extend(extra);
+    let args = ws.bucket_args(command, &proxy.endpoint(), &all);
     let mut child = ws
         .command(&args, &[])
         .stdout(Stdio::null())
@@ -414,4 +416,52 @@ fn verify_moves_the_byte_count_while_an_object_is_read() {
         .filter_map(|l| percent(l))
         .collect();
     assert_eq!(shown.last(), Some(&100), "{text}");
+    text
+}
+
+#[test]
+fn verify_moves_the_byte_count_while_an_object_is_read() {
+    let text = byte_count_moves_while_read("verify", &[]);
+    assert!(text.contains("Objects:     1 / 1, problems: 0"), "{text}");
+}
+
+#[test]
+fn restore_shows_the_display_and_moves_while_a_file_is_fetched() {
+    let to = tempfile::tempdir().unwrap();
+    let to_s = to.path().join("to").display().to_string();
+    let text = byte_count_moves_while_read("restore", &["--to", &to_s]);
+    assert!(text.contains("Files:       1 / 1, failures: 0"), "{text}");
+}
+
+#[test]
+fn restore_quiet_prints_nothing_after_a_clean_run_and_problems_always() {
+    let ws = Workspace::new();
+    let args = setup(&ws);
+    assert_exit(&on_pipes(&ws, &args, &[]), 0);
+    let to = ws.home().join("to");
+    let mut restore = vec![
+        "restore".to_string(),
+        "--to".into(),
+        to.display().to_string(),
+    ];
+    restore.extend(target(&ws));
+    let out = on_pipes(&ws, &with(&restore, &["-q"]), &[]);
+    assert_exit(&out, 0);
+    assert_eq!((stdout(&out), stderr(&out)), (String::new(), String::new()));
+    // A file already there with other bytes: the problem and the summary
+    // are printed even with -q.
+    std::fs::write(to.join("FGT-0/f00.log.gz"), b"other").unwrap();
+    std::fs::remove_file(to.join("FGT-1/f01.log.gz")).unwrap();
+    let out = on_pipes(&ws, &with(&restore, &["-q"]), &[]);
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("exists  FGT-0/f00.log.gz"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("restore: 1 restored"),
+        "{}",
+        stdout(&out)
+    );
 }

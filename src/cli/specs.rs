@@ -3,8 +3,8 @@
 //! appear here; the table renders them.
 
 use super::table::{
-    ARCHIVE, BEHAVIOUR, BUCKET, DATES, DB, Group, JSON_ONLY, NOTIFY, OUTPUT, SERVE, SOURCE, Spec,
-    TRANSFER, group, opt, switch,
+    ARCHIVE, BEHAVIOUR, BUCKET, DATES, DB, Group, JSON_ONLY, NOTIFY, OUTPUT, PROGRESS, SERVE,
+    SOURCE, Spec, TRANSFER, group, opt, switch,
 };
 
 const MANIFEST_KEY: Group = group(
@@ -265,6 +265,7 @@ already holds the same bytes counts as present). Keys keep their path below --pr
         &ARCHIVE,
         &DB,
         &TRANSFER,
+        &PROGRESS,
     ],
     outro: "EXIT STATUS:
     0 everything selected is restored or already present; 1 any file failed,

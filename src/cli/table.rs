@@ -314,29 +314,42 @@ Webhooks: SLACK_WEBHOOK_URL, DISCORD_WEBHOOK_URL, TELEGRAM_BOT_TOKEN + TELEGRAM_
 WEBHOOK_URL (JSON), each with <NAME>_NOTIFY_ON=always|success|failure (see README).",
 };
 
+const PROGRESS_ON: Flag = switch(
+    "--progress",
+    "Show live progress even when stderr is not a terminal",
+)
+.short("-P");
+const NO_PROGRESS: Flag = switch(
+    "--no-progress",
+    "No live progress, even on a terminal (it is on by default there)",
+);
+const VERBOSE: Flag = switch(
+    "--verbose",
+    "One line per file even while progress is shown",
+)
+.short("-v");
+const QUIET: Flag = switch("--quiet", "Errors only: no progress, no per-file lines").short("-q");
+
 pub const OUTPUT: Group = Group {
     title: "OUTPUT",
     flags: &[
-        switch(
-            "--progress",
-            "Show live progress even when stderr is not a terminal",
-        )
-        .short("-P"),
-        switch(
-            "--no-progress",
-            "No live progress, even on a terminal (it is on by default there)",
-        ),
-        switch(
-            "--verbose",
-            "One line per file even while progress is shown",
-        )
-        .short("-v"),
-        switch("--quiet", "Errors only: no progress, no per-file lines").short("-q"),
+        PROGRESS_ON,
+        NO_PROGRESS,
+        VERBOSE,
+        QUIET,
         switch(
             "--json",
             "Print the summary as one JSON object on stdout (counts, bytes, failures, exit code)",
         ),
     ],
+    note: "",
+};
+
+/// The display and verbosity flags without `--json` (restore: its summary
+/// is one line).
+pub const PROGRESS: Group = Group {
+    title: "OUTPUT",
+    flags: &[PROGRESS_ON, NO_PROGRESS, VERBOSE, QUIET],
     note: "",
 };
 

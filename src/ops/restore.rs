@@ -22,6 +22,7 @@ use crate::db::{Expected, Selection};
 use crate::error::{Error, Result};
 use crate::fsafe::OpenError;
 use crate::outdir::{Existing, OutDir, OutRoot, Temp};
+use crate::progress::{Job, Output, Progress};
 use crate::status::Status;
 use crate::store::{ReadBack, Store, StoreError};
 
@@ -36,6 +37,8 @@ pub struct RestoreOptions {
     /// FortiGate device name: a path segment, or the start of the file name.
     pub device: Option<String>,
     pub dry_run: bool,
+    /// The live display (on a terminal) and how much is said.
+    pub output: Output,
 }
 
 /// What happened to one object.
@@ -78,10 +81,13 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     )?);
     let root = OutRoot::open(&opts.to)
         .map_err(|e| Error::usage(format!("--to {}: {e}", opts.to.display())))?;
-    let (tally, cut) = fetch_all(store, root, target, chosen, rels, &opts.to);
+    let (tally, cut) = fetch_all(store, root, target, opts, chosen, rels);
     if let Some(why) = cut {
         println!("restore: {why}; {} restored before it", tally.done);
         return Ok(1);
+    }
+    if opts.output.quiet() && tally.failed == 0 {
+        return Ok(0);
     }
     println!(
         "restore: {} restored ({} bytes), {} already present, {} failed, into {}",
@@ -100,9 +106,9 @@ fn fetch_all(
     store: Arc<dyn Store>,
     root: OutRoot,
     target: &Target,
+    opts: &RestoreOptions,
     chosen: Vec<Expected>,
     rels: Vec<String>,
-    to: &Path,
 ) -> (Tally, Option<String>) {
     let breaker = Arc::new(Breaker::default());
     let (chosen, rels, root) = (Arc::new(chosen), Arc::new(rels), Arc::new(root));
@@ -119,17 +125,25 @@ fn fetch_all(
         );
         Arc::new(move |i: usize| {
             let r = restore_one(store.as_ref(), retries, &b, &chosen[i], &root, &rels[i]);
-            (i, r)
+            (i, r, crate::meter::take_file())
         })
     };
     let mut tally = Tally::default();
+    let bytes = chosen.iter().filter_map(|e| e.size).sum();
+    let mut progress = Progress::start(opts.output, Job::Restore, chosen.len() as u64, bytes);
     pool::run(
         target.workers,
         (0..chosen.len()).collect(),
         stop,
         fetch_one,
-        &mut |(i, r)| tally.add(&chosen[i], &to.join(&rels[i]), r),
+        &mut |(i, r, metered)| {
+            let failed = r.is_err() || matches!(r, Ok(Restored::Exists));
+            let size = chosen[i].size.unwrap_or(0);
+            tally.add(&chosen[i], &opts.to.join(&rels[i]), r);
+            progress.file_done(size, metered, failed);
+        },
     );
+    progress.finish();
     let cut = match breaker.tripped() {
         Some(why) => Some(why),
         None if crate::signal::stop_requested() => Some("stopped by a signal".to_string()),
@@ -168,15 +182,16 @@ impl Tally {
             }
             Ok(Restored::Present) => self.present += 1,
             Ok(Restored::Exists) => {
-                println!(
+                let line = format!(
                     "exists  {}: {} holds other bytes; not replaced",
                     e.key,
                     path.display()
                 );
+                crate::progress::suspend(|| println!("{line}"));
                 self.failed += 1;
             }
             Err(why) => {
-                println!("failed  {}: {why}", e.key);
+                crate::progress::suspend(|| println!("failed  {}: {why}", e.key));
                 self.failed += 1;
             }
         }
@@ -326,7 +341,9 @@ impl Write for StopWriter<'_> {
             // Not `Interrupted`: `write_all` retries that kind forever.
             return Err(io::Error::other("stopped by a signal"));
         }
-        self.0.write(buf)
+        let n = self.0.write(buf)?;
+        crate::meter::moved(n as u64);
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
