@@ -10,13 +10,12 @@
 //! the archived bytes). A stop signal, or an endpoint found unreachable,
 //! ends the run within seconds, downloads in progress included.
 
-use std::fs::File;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::pool;
 use super::retry::{self, Breaker};
+use super::verify::ReadBackSink;
 use crate::config::Target;
 use crate::db::{Expected, Selection};
 use crate::error::{Error, Result};
@@ -316,7 +315,7 @@ fn fetch<'d>(
         let mut temp = dir
             .temp()
             .map_err(|e| StoreError::permanent(format!("cannot create a file: {e}")))?;
-        let rb = store.read_object(key, &mut StopWriter(&mut temp.file))?;
+        let rb = store.read_object(key, &mut ReadBackSink(&mut temp.file))?;
         temp.file
             .sync_all()
             .map_err(|e| StoreError::permanent(format!("cannot write: {e}")))?;
@@ -328,25 +327,6 @@ fn fetch<'d>(
         Ok(None) => Err("the object is missing from the archive (run 'fgbackup verify')".into()),
         Err(_) if crate::signal::stop_requested() => Err("interrupted by a stop signal".into()),
         Err(e) => Err(e.message),
-    }
-}
-
-/// Writes through, unless a stop signal has arrived: then the write fails
-/// and the download ends (its file is dropped, nothing is published).
-struct StopWriter<'a>(&'a mut File);
-
-impl Write for StopWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if crate::signal::stop_requested() {
-            // Not `Interrupted`: `write_all` retries that kind forever.
-            return Err(io::Error::other("stopped by a signal"));
-        }
-        let n = self.0.write(buf)?;
-        crate::meter::moved(n as u64);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
     }
 }
 

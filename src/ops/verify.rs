@@ -203,7 +203,7 @@ fn read_all(
 /// signal cut the read short.
 fn read_one(store: &dyn Store, retries: u32, breaker: &Breaker, e: &Expected) -> Option<Verdict> {
     let result = retry::with_retries(retries, breaker, || {
-        store.read_object(&e.key, &mut StopSink)
+        store.read_object(&e.key, &mut ReadBackSink(io::sink()))
     });
     let mut v = match result {
         Ok(Some(rb)) => judge(e, &rb),
@@ -266,21 +266,23 @@ pub fn judge(e: &Expected, rb: &ReadBack) -> Verdict {
     v
 }
 
-/// Discards the bytes (they were hashed on the way) and ends a long read
-/// at once when a stop signal arrives.
-struct StopSink;
+/// Where a read-back's bytes go (verify: nowhere, they were hashed on the
+/// way; restore: a file): counted for the progress display, and the read
+/// ends at once when a stop signal arrives.
+pub struct ReadBackSink<W>(pub W);
 
-impl Write for StopSink {
+impl<W: Write> Write for ReadBackSink<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if signal::stop_requested() {
             // Not `Interrupted`: `write_all` retries that kind forever.
             return Err(io::Error::other("stopped by a signal"));
         }
-        crate::meter::moved(buf.len() as u64);
-        Ok(buf.len())
+        let n = self.0.write(buf)?;
+        crate::meter::moved(n as u64);
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.0.flush()
     }
 }
 
