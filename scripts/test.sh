@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests plus integration tests against real
-# servers: S3 (s3s-fs) and SMTP (aiosmtpd), installed here when missing;
-# openssl and python3 come with the machine.
+# servers: S3 (s3s-fs, moto) and SMTP (aiosmtpd), and the system tools the
+# tests run, installed here when missing; python3 comes with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -19,10 +19,15 @@ if ! python3 -c 'import moto.server' 2>/dev/null; then
   echo "test.sh: installing moto[server] (the second S3 server some tests start)" >&2
   python3 -m pip install --quiet 'moto[server]'
 fi
-# Some fault tests time their attack with strace (a delayed system call).
-if ! command -v strace >/dev/null; then
-  echo "test.sh: installing strace (some fault tests use it)" >&2
-  apt-get install -y -qq strace >/dev/null 2>&1 ||
-    { apt-get update -qq && apt-get install -y -qq strace >/dev/null; }
-fi
+# System tools the tests run: strace (fault tests time an attack with a
+# delayed system call), script (progress tests use a pseudo-terminal),
+# openssl (throwaway CAs), unshare/mount (a private tmpfs for disk-full).
+for need in strace:strace script:bsdutils openssl:openssl unshare:util-linux mount:mount; do
+  tool=${need%%:*} pkg=${need#*:}
+  if ! command -v "$tool" >/dev/null; then
+    echo "test.sh: installing $pkg (for $tool, which some tests run)" >&2
+    apt-get install -y -qq "$pkg" >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq "$pkg" >/dev/null; }
+  fi
+done
 cargo test --locked "$@"
