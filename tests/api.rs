@@ -574,28 +574,8 @@ fn presign_gives_a_working_link() {
 fn daemon_uploads_on_schedule_and_survives_a_failed_run() {
     let ws = Workspace::new();
     ws.write_gz("d.log.gz", 50, 1);
-    std::fs::create_dir_all(ws.archive()).unwrap();
-    let dest = format!("file://{}", ws.archive().display());
-    let logs = ws.logs();
-    let db = ws.db();
-    let api = Api::start(
-        &ws,
-        &[
-            "daemon",
-            "--interval",
-            "1h",
-            "--dir",
-            logs.to_str().unwrap(),
-            "--dest",
-            &dest,
-            "--db",
-            db.to_str().unwrap(),
-            "--min-age",
-            "0",
-            "--delete",
-        ],
-        &[("APP_TOKENS", TOKEN)],
-    );
+    let args = ws.local_upload_args(&["--delete"]);
+    let api = Api::daemon(&ws, &args, "1h", &[("APP_TOKENS", TOKEN)]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body, _) = api.get("/backups/last", Some(TOKEN));
@@ -628,30 +608,9 @@ fn daemon_uploads_on_schedule_and_survives_a_failed_run() {
     // A daemon whose S3 endpoint is down keeps serving and counts the failure.
     let ws2 = Workspace::new();
     ws2.write_gz("e.log.gz", 50, 2);
-    let logs2 = ws2.logs();
-    let db2 = ws2.db();
     let dead = format!("http://127.0.0.1:{}", free_port());
-    let api = Api::start(
-        &ws2,
-        &[
-            "daemon",
-            "--interval",
-            "1h",
-            "--dir",
-            logs2.to_str().unwrap(),
-            "--bucket",
-            BUCKET,
-            "--endpoint",
-            &dead,
-            "--db",
-            db2.to_str().unwrap(),
-            "--min-age",
-            "0",
-            "--retries",
-            "0",
-        ],
-        &[("APP_TOKENS", TOKEN)],
-    );
+    let args = ws2.s3_upload_args(&dead, &["--retries", "0"]);
+    let api = Api::daemon(&ws2, &args, "1h", &[("APP_TOKENS", TOKEN)]);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, text, _) = api.get("/metrics", Some(TOKEN));
@@ -1172,30 +1131,9 @@ fn daemon_health_degrades_when_an_upload_cycle_stalls() {
     let hang = rawhttp::Blackhole::start();
     let ws = Workspace::new();
     ws.write_gz("s.log.gz", 50, 3);
-    let logs = ws.logs();
-    let db = ws.db();
     let endpoint = format!("http://127.0.0.1:{}", hang.port);
-    let api = Api::start(
-        &ws,
-        &[
-            "daemon",
-            "--interval",
-            "1s",
-            "--dir",
-            logs.to_str().unwrap(),
-            "--bucket",
-            BUCKET,
-            "--endpoint",
-            &endpoint,
-            "--db",
-            db.to_str().unwrap(),
-            "--min-age",
-            "0",
-            "--retries",
-            "0",
-        ],
-        &[("APP_TOKENS", TOKEN)],
-    );
+    let args = ws.s3_upload_args(&endpoint, &["--retries", "0"]);
+    let api = Api::daemon(&ws, &args, "1s", &[("APP_TOKENS", TOKEN)]);
     rawhttp::wait_for(Duration::from_secs(10), "the upload to reach S3", || {
         (hang.accepted() > 0).then_some(())
     });

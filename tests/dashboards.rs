@@ -252,29 +252,8 @@ fn collector() -> Collector {
     ws.write_gz("FGT-0/fw-late.log.gz", 20, 9);
     let whole = std::fs::read(ws.write_gz("FGT-1/cut.log.gz", 300, 7)).unwrap();
     ws.write_raw("FGT-1/cut.log.gz", &whole[..whole.len() - 40]);
-    let (logs, db) = (ws.logs(), ws.db());
-    let dest = format!("file://{}", ws.archive().display());
-    let api = Api::start(
-        &ws,
-        &[
-            "daemon",
-            "--interval",
-            "1h",
-            "--dir",
-            logs.to_str().unwrap(),
-            "--dest",
-            &dest,
-            "--db",
-            db.to_str().unwrap(),
-            "--min-age",
-            "0",
-            "--metrics-textfile",
-            &tf,
-            "--gzip-check",
-            "always",
-        ],
-        &[("APP_TOKENS", TOKEN)],
-    );
+    let args = ws.local_upload_args(&["--metrics-textfile", &tf, "--gzip-check", "always"]);
+    let api = Api::daemon(&ws, &args, "1h", &[("APP_TOKENS", TOKEN)]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !api
         .get("/metrics", Some(TOKEN))

@@ -25,6 +25,19 @@ impl Api {
         Api::start_limited(ws, args, env, None)
     }
 
+    /// `fgbackup daemon --interval INTERVAL` with the arguments of an upload
+    /// (`upload_args`, e.g. [`Workspace::local_upload_args`]), serving the API.
+    pub fn daemon(
+        ws: &Workspace,
+        upload_args: &[String],
+        interval: &str,
+        env: &[(&str, &str)],
+    ) -> Api {
+        let mut args: Vec<&str> = vec!["daemon", "--interval", interval];
+        args.extend(upload_args.iter().skip(1).map(String::as_str));
+        Api::start(ws, &args, env)
+    }
+
     /// [`Api::start`] with the descriptor limit set to `nofile` (like
     /// `LimitNOFILE=` or `prlimit --nofile`) in the child before it runs.
     pub fn start_limited(
