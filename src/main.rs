@@ -11,6 +11,7 @@ mod commands;
 mod config;
 mod db;
 mod digest;
+mod dirfd;
 mod doctor;
 mod engine;
 mod envfile;

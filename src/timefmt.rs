@@ -62,6 +62,21 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
     Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
 }
 
+/// Seconds since the epoch of an HTTP date (`Wed, 02 Dec 2026 09:57:40
+/// GMT`, RFC 9110's IMF-fixdate, what S3 gives as `Last-Modified`).
+pub fn parse_http_date(s: &str) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let rest = s.trim().split_once(", ")?.1;
+    let f: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = f.as_slice() else {
+        return None;
+    };
+    let mo = MONTHS.iter().position(|m| m == month)? + 1;
+    parse_iso8601(&format!("{year:0>4}-{mo:02}-{day:0>2}T{time}Z"))
+}
+
 /// Inverse of [`civil_from_days`].
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -105,5 +120,11 @@ mod tests {
             Some(1_735_693_200)
         );
         assert_eq!(parse_iso8601("garbage"), None);
+        assert_eq!(
+            parse_http_date("Thu, 29 Feb 2024 12:34:56 GMT"),
+            Some(1_709_210_096)
+        );
+        assert_eq!(parse_http_date("Thu, 29 Feb 2024 12:34:56"), None);
+        assert_eq!(parse_http_date("29 Feb 2024"), None);
     }
 }

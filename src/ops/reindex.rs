@@ -169,9 +169,9 @@ fn row_for(
     let (sha256, proof, note) = if let Some(c) = head.checksum_sha256.clone() {
         (Some(c), Proof::Checksum, None)
     } else if read {
-        let (_, sha) = retry::with_retries(retries, breaker, || store.hash_object(&l.key))?
+        let rb = retry::with_retries(retries, breaker, || store.hash_object(&l.key))?
             .ok_or_else(|| StoreError::permanent("gone since the listing"))?;
-        (Some(sha), Proof::Reading, None)
+        (Some(rb.sha256), Proof::Reading, None)
     } else {
         let why = match &head.sha256 {
             Some(_) => "sha256 from the object's metadata only (no stored checksum)",

@@ -381,7 +381,16 @@ fn prove(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<(), Failed> {
                 ),
             )
         })?;
-    match read {
+    let source = (h.opened.file.id.dev, h.opened.file.id.ino);
+    if read.as_ref().is_some_and(|rb| rb.identity == Some(source)) {
+        return Err(fail(
+            Status::FailedVerify,
+            format!(
+                "the copy at {key} is the very file being archived (a hard link or a mount of --dir inside the destination): reading it back proves nothing; the file is kept"
+            ),
+        ));
+    }
+    match read.map(|rb| (rb.size, rb.sha256)) {
         Some((size, sha)) if size == h.size() && sha == h.digest.sha256 => Ok(()),
         // Fewer bytes than the object has: the transfer was cut, which
         // proves nothing either way.

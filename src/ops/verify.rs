@@ -394,6 +394,7 @@ mod tests {
             sha256: sha.into(),
             meta_sha256: Some(sha.into()),
             checksum_sha256: None,
+            identity: None,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct RemoteObject {
     /// A legal hold is on (`x-amz-object-lock-legal-hold: ON`): no delete
     /// until it is lifted, whatever the retention says.
     pub legal_hold: bool,
+    /// When the object was written (Unix seconds): `Last-Modified`, or the
+    /// file's mtime in the directory store.
+    pub modified: Option<i64>,
 }
 
 /// One object as a listing names it.
@@ -57,6 +60,11 @@ pub struct ReadBack {
     pub meta_sha256: Option<String>,
     /// The server's own full-object checksum, when it keeps one.
     pub checksum_sha256: Option<String>,
+    /// Device and inode of the file that was read, for a store on this
+    /// machine (the directory store): a proof must never read the very file
+    /// it is about to justify deleting (a hard link or bind mount of the
+    /// source inside the store).
+    pub identity: Option<(u64, u64)>,
 }
 
 /// Why streaming an object failed: the source broke off (worth retrying) or
@@ -226,12 +234,11 @@ pub trait Store: Send + Sync {
         false
     }
 
-    /// Reads the object back, streamed, and returns its size and SHA-256:
-    /// the only proof of what a store holds now. `Ok(None)` when it is gone.
-    fn hash_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
-        Ok(self
-            .read_object(key, &mut io::sink())?
-            .map(|r| (r.size, r.sha256)))
+    /// Reads the object back, streamed, and returns what was read (size,
+    /// SHA-256): the only proof of what a store holds now. `Ok(None)` when
+    /// it is gone.
+    fn hash_object(&self, key: &str) -> Result<Option<ReadBack>, StoreError> {
+        self.read_object(key, &mut io::sink())
     }
 
     /// Streams the object into `sink`, hashing it on the way, with what the

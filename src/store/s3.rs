@@ -316,6 +316,9 @@ impl S3Store {
             legal_hold: answer
                 .header("x-amz-object-lock-legal-hold")
                 .is_some_and(|h| h.eq_ignore_ascii_case("ON")),
+            modified: answer
+                .header("last-modified")
+                .and_then(crate::timefmt::parse_http_date),
         })
     }
 
@@ -686,6 +689,7 @@ impl Store for S3Store {
             sha256,
             meta_sha256,
             checksum_sha256,
+            identity: None,
         }))
     }
 
