@@ -449,3 +449,50 @@ fn prune_never_deletes_a_locked_object() {
     assert!(head("fw/locked.log.gz").starts_with("HTTP/1.1 200"));
     assert!(head("fw/free.log.gz").starts_with("HTTP/1.1 404"));
 }
+
+/// Second review, item 5: the object was already there, locked GOVERNANCE
+/// until a date that has passed. Only the lock's mode was checked, so
+/// `upload --delete --object-lock GOVERNANCE` took it for a WORM copy and
+/// deleted the file, though anyone may now delete that copy. The rule of a
+/// new upload applies: a retention that ended is no lock; the file is kept.
+#[test]
+fn item_05_an_expired_lock_on_an_existing_copy_is_no_worm_copy() {
+    let moto = MotoServer::start_with_object_lock();
+    let proxy = aws_like(&moto);
+    let ws = Workspace::new();
+    let file = ws.write_gz("fw/old.log.gz", 100, 9);
+    let bytes = std::fs::read(&file).unwrap();
+    let sha = sha256_file(&file);
+    let put = moto.request(
+        "PUT",
+        &format!("/{BUCKET}/fw/old.log.gz"),
+        &[
+            ("x-amz-meta-sha256", &sha),
+            ("x-amz-object-lock-mode", "GOVERNANCE"),
+            (
+                "x-amz-object-lock-retain-until-date",
+                "2020-01-01T00:00:00Z",
+            ),
+            ("x-amz-sdk-checksum-algorithm", "SHA256"),
+        ],
+        &bytes,
+    );
+    assert!(put.starts_with("HTTP/1.1 200"), "{put}");
+    let head = moto.request("HEAD", &format!("/{BUCKET}/fw/old.log.gz"), &[], b"");
+    assert_eq!(
+        header(&head, "x-amz-object-lock-retain-until-date"),
+        Some("2020-01-01T00:00:00Z"),
+        "moto keeps the expired retention: {head}"
+    );
+    let out = ws.upload_to(&proxy.endpoint(), &lock_and(&["--delete"]));
+    assert_exit(&out, 1);
+    assert!(
+        file.exists(),
+        "deleted on an expired lock: {}",
+        stderr(&out)
+    );
+    let row = row_for(&ws.rows(), "fw/old.log.gz").clone();
+    assert_eq!(row.status(), "failed_verify");
+    let why = row.error.unwrap_or_default();
+    assert!(why.contains("which has passed"), "{why}");
+}

@@ -558,25 +558,37 @@ fn check_lock(stored: &RemoteObject, lock: &ObjectLock, key: &str) -> Result<(),
 }
 
 /// With `--object-lock` and `--delete`, a copy that was already there
-/// justifies a delete only if it is locked as well (as asked, or in
-/// COMPLIANCE mode): one stored before `--object-lock`, or by a server that
-/// ignored the lock, is no WORM copy.
+/// justifies a delete only if it is locked as well, by the rule a new
+/// upload is held to: the mode asked (or COMPLIANCE) and a retention that
+/// has not ended. One stored before `--object-lock`, by a server that
+/// ignored the lock, or whose retention expired, is no WORM copy.
 fn already_locked(ctx: &Ctx<'_>, obj: &RemoteObject, key: &str) -> Result<(), Failed> {
     let Some(lock) = &ctx.cfg.transfer.object_lock else {
         return Ok(());
     };
-    if obj
-        .lock_mode
-        .as_deref()
-        .is_some_and(|m| m == lock.mode || m == "COMPLIANCE")
-    {
-        return Ok(());
-    }
+    let now = timefmt::unix_seconds(SystemTime::now());
+    let until = obj.lock_until.as_deref().and_then(timefmt::parse_iso8601);
+    let why = match obj.lock_mode.as_deref() {
+        Some(m) if m != lock.mode && m != "COMPLIANCE" => {
+            format!("is locked {m}, not {}", lock.mode)
+        }
+        Some(m) => match until {
+            Some(u) if u > now => return Ok(()),
+            Some(_) => format!(
+                "was locked {m} only until {}, which has passed: it can be deleted now",
+                obj.lock_until.as_deref().unwrap_or_default()
+            ),
+            None => format!("is locked {m} without a retain-until date"),
+        },
+        None => format!(
+            "is not locked {} (it was stored before --object-lock, or by a server that ignored the lock)",
+            lock.mode
+        ),
+    };
     Err(fail(
         Status::FailedVerify,
         format!(
-            "the copy already at {key} is not locked {} (it was stored before --object-lock, or by a server that ignored the lock); the file is kept. Remove that copy so the next run stores it locked, or drop --object-lock",
-            lock.mode
+            "the copy already at {key} {why}; the file is kept. Remove that copy so the next run stores it locked, or drop --object-lock"
         ),
     ))
 }
