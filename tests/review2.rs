@@ -96,3 +96,74 @@ fn item_01_a_hard_link_to_the_source_in_the_store_proves_nothing() {
     );
 }
 
+/// Makes every row look archived two years ago.
+fn age_all_rows(ws: &Workspace) {
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute(
+            "UPDATE backups SET uploaded_at = '2024-01-01T00:00:00Z', backup_date = '2024-01-01'",
+            [],
+        )
+        .unwrap();
+}
+
+/// Item 2: a key archived two years ago was pruned; a new file of the same
+/// name was archived today and its local copy deleted. Prune took the age
+/// of the key's oldest row and deleted today's object: no copy was left.
+/// The age is that of the content actually at the key.
+#[test]
+fn item_02_prune_never_deletes_a_fresh_object_under_a_reused_key() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT/a.log.gz", 100, 10);
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    age_all_rows(&ws);
+    let out = ws.on_archive("prune", &["--older-than", "400", "--yes"]);
+    assert_exit(&out, 0);
+    let object = ws.archive().join("FGT/a.log.gz");
+    assert!(
+        !object.exists(),
+        "the old object is pruned: {}",
+        stdout(&out)
+    );
+
+    let fresh = ws.write_gz("FGT/a.log.gz", 100, 11);
+    let bytes = std::fs::read(&fresh).unwrap();
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    assert!(!fresh.exists(), "archived today and deleted locally");
+    let out = ws.on_archive("prune", &["--older-than", "400", "--yes"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        std::fs::read(&object).ok(),
+        Some(bytes),
+        "today's only copy was pruned: {}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("recent    FGT/a.log.gz"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Item 2, the sibling: the object at an old key holds other content than
+/// the inventory's row (another writer replaced it). It cannot be tied to
+/// an old row, so it is kept and reported, and prune exits 1.
+#[test]
+fn item_02_prune_keeps_and_reports_an_object_it_cannot_tie_to_an_old_row() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT/a.log.gz", 100, 12);
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    age_all_rows(&ws);
+    let object = ws.archive().join("FGT/a.log.gz");
+    std::fs::remove_file(&object).unwrap();
+    std::fs::remove_file(meta_path(&ws.archive(), "FGT/a.log.gz")).unwrap();
+    std::fs::write(&object, b"someone else's only copy").unwrap();
+    let out = ws.on_archive("prune", &["--older-than", "400", "--yes"]);
+    assert_exit(&out, 1);
+    assert_eq!(std::fs::read(&object).unwrap(), b"someone else's only copy");
+    assert!(
+        stdout(&out).contains("untied    FGT/a.log.gz: the object holds other content"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -22,8 +22,9 @@ use crate::host::hostname;
 use crate::{schema, timefmt};
 
 /// Schema version this build writes. 0 is the Python suite's schema; 1
-/// added our `backups` columns and `runs`; 2 the proof tables.
-pub const SCHEMA_VERSION: i64 = 2;
+/// added our `backups` columns and `runs`; 2 the proof tables; 3 indexes
+/// by key and each manifest's sequence number.
+pub const SCHEMA_VERSION: i64 = 3;
 
 const RUNS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -97,6 +98,15 @@ CREATE TABLE IF NOT EXISTS prunes (
   pruned_at TEXT NOT NULL,
   manifest_id INTEGER
 );
+";
+
+/// Version 3: an index on each row's key, for the questions asked once per
+/// object at a site's scale (500k rows): which rows an object in the store
+/// belongs to (`prune`), whether a listed key is known at all (`verify`).
+/// The expression is the one every query writes ([`KEY`]), so SQLite uses it.
+const V3_SCHEMA: &str = "
+CREATE INDEX IF NOT EXISTS idx_backups_key ON backups(COALESCE(object_key, filename));
+CREATE INDEX IF NOT EXISTS idx_prunes_key ON prunes(object_key);
 ";
 
 /// One file's row, as the upload pipeline reports it.
@@ -200,11 +210,7 @@ impl Inventory {
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < SCHEMA_VERSION {
             tx.execute_batch(&schema::suite_ddl())?;
-            let existing: Vec<String> = {
-                let mut stmt = tx.prepare("SELECT name FROM pragma_table_info('backups')")?;
-                stmt.query_map([], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<_>>()?
-            };
+            let existing = columns(&tx, "backups")?;
             for c in schema::added_columns() {
                 if !existing.iter().any(|e| e == c.name) {
                     tx.execute_batch(&format!(
@@ -215,11 +221,25 @@ impl Inventory {
             }
             tx.execute_batch(RUNS_SCHEMA)?;
             tx.execute_batch(PROOF_SCHEMA)?;
+            let manifest_columns = columns(&tx, "manifests")?;
+            if !manifest_columns.iter().any(|c| c == "sequence") {
+                tx.execute_batch("ALTER TABLE manifests ADD COLUMN sequence INTEGER")?;
+            }
+            tx.execute_batch(V3_SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()
     }
+}
 
+/// The column names of `table`.
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    stmt.query_map([table], |r| r.get::<_, String>(0))?
+        .collect()
+}
+
+impl Inventory {
     /// Marks runs left `running` by a crash or kill as `interrupted`. Safe
     /// because the run lock guarantees no other run is alive.
     pub fn close_stale_runs(&self) -> Result<usize> {

@@ -136,6 +136,30 @@ impl Inventory {
         run().map_err(|e| self.err(e))
     }
 
+    /// When the content `sha256` was first archived at `key` since the key
+    /// was last pruned: the age of the object now there, if it holds that
+    /// content (a key pruned and archived again is as old as its new
+    /// content, not as its first row).
+    pub fn first_archived(
+        &self,
+        key: &str,
+        sha256: &str,
+        statuses: &[&str],
+    ) -> Result<Option<String>> {
+        let marks = vec!["?"; statuses.len()].join(",");
+        let sql = format!(
+            "SELECT MIN(uploaded_at) FROM backups
+             WHERE {KEY} = ? AND sha256 = ? AND status IN ({marks})
+               AND id > COALESCE((SELECT MAX(backup_id) FROM prunes WHERE object_key = ?), 0)"
+        );
+        let mut args: Vec<String> = vec![key.to_string(), sha256.to_string()];
+        args.extend(statuses.iter().map(|s| s.to_string()));
+        args.push(key.to_string());
+        self.conn
+            .query_row(&sql, params_from_iter(args.iter()), |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
     /// Every key any row names, archived or pruned: a listed object outside
     /// this set is one the inventory never heard of.
     pub fn known_keys(&self) -> Result<HashSet<String>> {

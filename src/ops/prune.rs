@@ -37,6 +37,14 @@ enum Fate {
     Pruned(u64),
     /// Locked (retention or legal hold): left in place.
     Kept,
+    /// The content now at the key was archived less than `--older-than`
+    /// days ago (the key was pruned and archived again): left in place.
+    Recent,
+    /// The object cannot be tied to an archived row old enough (other
+    /// content than the inventory's, or nothing to compare): left in place
+    /// and reported, since deleting it could delete the only copy of
+    /// something the inventory never recorded.
+    Untied,
     /// Its HEAD or its delete failed.
     Failed,
 }
@@ -47,6 +55,8 @@ struct Totals {
     pruned: u64,
     bytes: u64,
     kept: u64,
+    recent: u64,
+    untied: u64,
     failed: u64,
 }
 
@@ -58,9 +68,22 @@ impl Totals {
                 self.bytes += size;
             }
             Fate::Kept => self.kept += 1,
+            Fate::Recent => self.recent += 1,
+            Fate::Untied => self.untied += 1,
             Fate::Failed => self.failed += 1,
         }
     }
+}
+
+/// How the object at a key relates to the inventory's rows.
+enum Tie {
+    /// Its content was first archived (since the key's last prune) at this
+    /// time, before the cutoff.
+    Old(String),
+    /// Its content was archived at this time, after the cutoff.
+    Recent(String),
+    /// It cannot be tied to a row: why.
+    Untied(String),
 }
 
 /// Runs `fgbackup prune`; returns the exit status.
@@ -74,24 +97,32 @@ pub fn prune(target: &Target, opts: &PruneOptions) -> Result<i32> {
     store.check().map_err(|e| Error::runtime(e.message))?;
     let breaker = Breaker::default();
     let mut t = Totals::default();
+    let cutoff = cutoff(opts);
     for e in &old {
         if crate::signal::stop_requested() {
             break;
         }
-        t.add(prune_one(store.as_ref(), &inv, target, opts, &breaker, e)?);
+        let fate = prune_one(store.as_ref(), &inv, target, opts, &breaker, e, &cutoff)?;
+        t.add(fate);
     }
-    summary(target, opts, t.pruned, t.bytes, t.kept, t.failed);
+    summary(target, opts, &t);
     record_in_manifest(store.as_ref(), &inv, target, opts, t.pruned)?;
-    Ok(if t.failed == 0 { 0 } else { 1 })
+    Ok(if t.failed == 0 && t.untied == 0 { 0 } else { 1 })
 }
 
-/// The inventory's archived objects under the prefix first uploaded more
-/// than `--older-than` days ago: the candidates, before any lock is seen.
-fn older_than(inv: &Inventory, target: &Target, opts: &PruneOptions) -> Result<Vec<Expected>> {
-    let cutoff = SystemTime::now()
+/// `--older-than` days before now, as an ISO 8601 time.
+fn cutoff(opts: &PruneOptions) -> String {
+    SystemTime::now()
         .checked_sub(Duration::from_secs(opts.older_than_days * 86_400))
         .map(timefmt::iso8601)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The inventory's archived objects under the prefix whose key was first
+/// archived more than `--older-than` days ago: the candidates, before the
+/// object at each key is tied to its rows and any lock is seen.
+fn older_than(inv: &Inventory, target: &Target, opts: &PruneOptions) -> Result<Vec<Expected>> {
+    let cutoff = cutoff(opts);
     let sel = Selection {
         key_prefix: target.prefix.clone(),
         ..Selection::default()
@@ -107,9 +138,10 @@ fn older_than(inv: &Inventory, target: &Target, opts: &PruneOptions) -> Result<V
         .collect())
 }
 
-/// One candidate: a locked object is kept, a dry run only says what would
-/// go, and a real delete is recorded in `prunes` so the next manifest
-/// lists it. Only a failure to record is an error; the rest is a line.
+/// One candidate: a locked object is kept, so is one that cannot be tied
+/// to an archived row older than the cutoff; a dry run only says what would
+/// go, and a real delete is recorded in `prunes` so the next manifest lists
+/// it. Only a failure to record is an error; the rest is a line.
 fn prune_one(
     store: &dyn Store,
     inv: &Inventory,
@@ -117,6 +149,7 @@ fn prune_one(
     opts: &PruneOptions,
     breaker: &Breaker,
     e: &Expected,
+    cutoff: &str,
 ) -> Result<Fate> {
     let head = match retry::with_retries(target.retries, breaker, || store.head(&e.key)) {
         Ok(h) => h,
@@ -130,12 +163,25 @@ fn prune_one(
         return Ok(Fate::Kept);
     }
     let size = head.as_ref().map_or(0, |h| h.size);
+    let archived = match &head {
+        None => e.first_uploaded_at.clone().unwrap_or_else(|| "?".into()),
+        Some(h) => match tie(inv, e, h, cutoff)? {
+            Tie::Old(at) => at,
+            Tie::Recent(at) => {
+                println!(
+                    "recent    {}: its content was archived on {at}, less than {} days ago (the key was pruned and archived again); kept",
+                    e.key, opts.older_than_days
+                );
+                return Ok(Fate::Recent);
+            }
+            Tie::Untied(why) => {
+                println!("untied    {}: {why}; kept", e.key);
+                return Ok(Fate::Untied);
+            }
+        },
+    };
     if !opts.yes {
-        println!(
-            "would prune {} (archived {}, {size} bytes)",
-            e.key,
-            e.first_uploaded_at.as_deref().unwrap_or("?")
-        );
+        println!("would prune {} (archived {archived}, {size} bytes)", e.key);
         return Ok(Fate::Pruned(size));
     }
     match remove(store, target.retries, breaker, e, head.is_some()) {
@@ -149,6 +195,42 @@ fn prune_one(
             Ok(Fate::Failed)
         }
     }
+}
+
+/// Ties the object the store holds at `e.key` to the inventory: its
+/// content (the server's checksum, else its `sha256` metadata) and size
+/// must be those of the key's newest archived row, and its age is when
+/// that content was first archived there since the key's last prune. An
+/// object with no hash to compare is judged by its own Last-Modified.
+fn tie(inv: &Inventory, e: &Expected, h: &RemoteObject, cutoff: &str) -> Result<Tie> {
+    let stored = h.checksum_sha256.as_deref().or(h.sha256.as_deref());
+    let Some(stored) = stored else {
+        return Ok(match h.modified.map(|m| timefmt::iso8601(timefmt::from_unix(m))) {
+            Some(m) if m.as_str() < cutoff => Tie::Old(m),
+            Some(m) => Tie::Untied(format!(
+                "the object carries no sha256 to tie it to a row, and it was written on {m}"
+            )),
+            None => Tie::Untied(
+                "the object carries neither a sha256 nor a modification time to tie it to a row"
+                    .into(),
+            ),
+        });
+    };
+    let ours = (e.sha256.as_deref(), e.size);
+    if ours != (Some(stored), Some(h.size)) {
+        return Ok(Tie::Untied(format!(
+            "the object holds other content (sha256 {stored}, {} bytes) than the inventory's newest archived row ({}, {} bytes): it was not archived by this inventory",
+            h.size,
+            ours.0.unwrap_or("no sha256"),
+            ours.1.map_or("?".into(), |s| s.to_string())
+        )));
+    }
+    let statuses = Status::archived_names();
+    Ok(match inv.first_archived(&e.key, stored, &statuses)? {
+        Some(at) if at.as_str() < cutoff => Tie::Old(at),
+        Some(at) => Tie::Recent(at),
+        None => Tie::Untied("no archived row of the inventory holds its content".into()),
+    })
 }
 
 /// With `--manifest-key`, a real prune that removed anything is written
@@ -202,12 +284,22 @@ fn remove(
 }
 
 /// The last lines: totals, and the lifecycle rule doing the same in S3.
-fn summary(target: &Target, opts: &PruneOptions, pruned: u64, bytes: u64, kept: u64, failed: u64) {
+fn summary(target: &Target, opts: &PruneOptions, t: &Totals) {
     let verb = if opts.yes { "pruned" } else { "would prune" };
-    println!(
-        "prune: {verb} {pruned} object(s) ({bytes} bytes) archived more than {} days ago; {kept} locked and kept; {failed} failed",
-        opts.older_than_days
+    let mut line = format!(
+        "prune: {verb} {} object(s) ({} bytes) archived more than {} days ago; {} locked and kept; {} failed",
+        t.pruned, t.bytes, opts.older_than_days, t.kept, t.failed
     );
+    if t.recent > 0 {
+        line.push_str(&format!("; {} archived again recently and kept", t.recent));
+    }
+    if t.untied > 0 {
+        line.push_str(&format!(
+            "; {} not tied to the inventory's rows and kept (see the 'untied' lines)",
+            t.untied
+        ));
+    }
+    println!("{line}");
     if !opts.yes {
         println!("prune: dry run, nothing deleted: pass --yes to delete");
     }
