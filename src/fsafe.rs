@@ -273,6 +273,11 @@ impl Opened {
                 "{why} after it was archived, so its current content is not the archived one"
             ))
         })?;
+        if let Writers::Busy(who) = writers(&self.file, &self.id) {
+            return Err(Refusal::Changed(format!(
+                "{who}: its next write would be lost with the file, so it is kept"
+            )));
+        }
         // SAFETY: a valid directory descriptor and a NUL-terminated name.
         let rc = unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.name.as_ptr(), 0) };
         if rc == 0 {
@@ -289,6 +294,123 @@ impl Opened {
         let dup = self.dir.try_clone().ok()?;
         File::from(dup).metadata().ok()
     }
+}
+
+/// Whether some process holds a file open for writing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Writers {
+    /// Nobody does.
+    None,
+    /// Someone does: who, as far as known.
+    Busy(String),
+    /// This process cannot tell (not the file's owner and no `CAP_LEASE`, a
+    /// file system without leases, other users' processes hidden): why.
+    Unknown(String),
+}
+
+/// Asks whether any process has `file` open for writing. rsyslog keeps a
+/// dynafile open for minutes after its last line (`closeTimeout`, 10 min by
+/// default) and, with `veryRobustZip`, writes whole gzip members, so an idle,
+/// complete-looking `.gz` may still get its next line: deleting it would
+/// send that line to an unlinked inode.
+///
+/// First a read lease (`F_SETLEASE F_RDLCK`), which the kernel refuses while
+/// any descriptor has the file open for writing, taken and released at once
+/// (the owner of the file or root may); else a scan of `/proc/*/fd`, which
+/// sees the processes this user may inspect.
+pub fn writers(file: &File, id: &FileId) -> Writers {
+    match lease_refused(file) {
+        Ok(true) => Writers::Busy("a process holds it open for writing".into()),
+        Ok(false) => Writers::None,
+        Err(lease) => match proc_writers(id.dev, id.ino) {
+            Scan::Found(who) => Writers::Busy(who),
+            Scan::Clear => Writers::None,
+            Scan::Partial(hidden) => Writers::Unknown(format!(
+                "no lease ({lease}) and {hidden} process(es) whose descriptors this user cannot see"
+            )),
+        },
+    }
+}
+
+/// `Ok(true)` when the kernel refuses a read lease because the file is open
+/// for writing; `Err` when leases cannot be used here.
+fn lease_refused(file: &File) -> io::Result<bool> {
+    static IGNORE_SIGIO: std::sync::Once = std::sync::Once::new();
+    // A lease broken while held is announced with SIGIO, whose default is to
+    // end the process; the lease is released at once anyway.
+    // SAFETY: setting a signal to ignored has no preconditions.
+    IGNORE_SIGIO.call_once(|| unsafe {
+        libc::signal(libc::SIGIO, libc::SIG_IGN);
+    });
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a valid descriptor with integer arguments.
+    if unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) } == 0 {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return Ok(false);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) => Ok(true),
+        _ => Err(e),
+    }
+}
+
+/// What a `/proc` scan found.
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// A process with the file open for writing: which.
+    Found(String),
+    /// Every process was looked at; none has it open for writing.
+    Clear,
+    /// None found among those visible; this many could not be looked at.
+    Partial(usize),
+}
+
+/// Looks through every process's descriptors for one that names the file
+/// `(dev, ino)` and was opened for writing (its `fdinfo` flags).
+fn proc_writers(dev: u64, ino: u64) -> Scan {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Scan::Partial(1);
+    };
+    let me = std::process::id().to_string();
+    let mut hidden = 0;
+    for p in procs.flatten() {
+        let pid = p.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) || pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            // Gone since the listing, or another user's: only the latter hides.
+            hidden += usize::from(p.path().exists());
+            continue;
+        };
+        for fd in fds.flatten() {
+            let same = std::fs::metadata(fd.path())
+                .is_ok_and(|m| (m.dev(), m.ino()) == (dev, ino) && m.is_file());
+            if same && opened_for_writing(&p.path(), &fd.file_name().to_string_lossy()) {
+                let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+                return Scan::Found(format!(
+                    "process {pid} ({}) holds it open for writing",
+                    comm.trim()
+                ));
+            }
+        }
+    }
+    match hidden {
+        0 => Scan::Clear,
+        n => Scan::Partial(n),
+    }
+}
+
+/// Whether descriptor `fd` of the process at `proc_dir` was opened for
+/// writing (`flags:` in its fdinfo, octal, access mode not read-only).
+fn opened_for_writing(proc_dir: &Path, fd: &str) -> bool {
+    let info = std::fs::read_to_string(proc_dir.join("fdinfo").join(fd)).unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| i64::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & i64::from(libc::O_ACCMODE) != i64::from(libc::O_RDONLY))
 }
 
 /// Reads a file from its start with `pread`, leaving its offset alone.
@@ -449,6 +571,46 @@ mod tests {
         assert!(opened.confirm(&sha(b"TWO"), false).is_ok());
         opened.unlink_if_unchanged(&r, &sha(b"TWO")).unwrap();
         assert!(!root.join("a.gz").exists());
+    }
+
+    /// A child process holding the file open for writing is seen both by
+    /// the lease and by the `/proc` scan; once it is gone, neither sees one.
+    #[test]
+    fn a_writer_in_another_process_is_seen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("a.gz");
+        std::fs::write(&path, b"x").unwrap();
+        let ready = tmp.path().join("ready");
+        let mut writer = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec 3>>'{}'; : > '{}'; exec sleep 60",
+                path.display(),
+                ready.display()
+            ))
+            .spawn()
+            .unwrap();
+        while !ready.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let file = File::open(&path).unwrap();
+        let meta = file.metadata().unwrap();
+        let id = FileId::of(&meta);
+        assert!(lease_refused(&file).unwrap(), "the lease is refused");
+        match proc_writers(id.dev, id.ino) {
+            Scan::Found(who) => assert!(who.contains(&writer.id().to_string()), "{who}"),
+            other => panic!("the /proc scan missed the writer: {other:?}"),
+        }
+        assert!(matches!(writers(&file, &id), Writers::Busy(_)));
+        writer.kill().unwrap();
+        writer.wait().unwrap();
+        assert!(!lease_refused(&file).unwrap());
+        // SAFETY: geteuid has no preconditions.
+        match unsafe { libc::geteuid() } {
+            0 => assert_eq!(proc_writers(id.dev, id.ino), Scan::Clear),
+            _ => assert!(!matches!(proc_writers(id.dev, id.ino), Scan::Found(_))),
+        }
+        assert_eq!(writers(&file, &id), Writers::None);
     }
 
     #[test]

@@ -35,6 +35,9 @@ statuses! {
     /// Written to since the scan, younger than `--min-age` when opened: left
     /// for a later run, like the scan leaves young files. Never recorded.
     Deferred => "deferred",
+    /// Another process holds the file open for writing (rsyslog between two
+    /// gzip members): left for a later run. Never recorded.
+    Busy => "busy",
     /// The local file could not be opened or read.
     FailedRead => "failed_read",
     /// The file changed, was replaced or became a link while being archived.
@@ -69,7 +72,7 @@ impl Status {
     /// Whether rows with this status are ever written: a dry run writes no
     /// rows, and a deferred file is left for a later run.
     pub fn is_recorded(self) -> bool {
-        !matches!(self, Status::WouldUpload | Status::Deferred)
+        !matches!(self, Status::WouldUpload | Status::Deferred | Status::Busy)
     }
 
     /// Column texts of every status a row can have, in declaration order.
@@ -88,6 +91,7 @@ impl Status {
                 | Status::SkippedExists
                 | Status::WouldUpload
                 | Status::Deferred
+                | Status::Busy
                 | Status::Reindexed
                 | Status::ReindexedUnproven
         )

@@ -167,3 +167,82 @@ fn item_02_prune_keeps_and_reports_an_object_it_cannot_tie_to_an_old_row() {
         stdout(&out)
     );
 }
+
+/// A complete gzip member of `text`: what rsyslog's `veryRobustZip` writes.
+fn member(text: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(text).unwrap();
+    e.finish().unwrap()
+}
+
+/// Item 3: a writer keeps the `.gz` open and writes whole gzip members, so
+/// the file passes the gzip proof between writes and, idle longer than
+/// `--min-age`, was archived and deleted; the writer's next line went to
+/// the unlinked inode. A file some process holds open for writing is left
+/// for a later run, and archived (and deleted) once its writer closed it.
+#[test]
+fn item_03_a_file_still_open_for_writing_is_never_deleted() {
+    use std::io::Write;
+    let ws = Workspace::new();
+    let path = ws.write_raw("FGT/a.log.gz", &member(b"first line\n"));
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    writer.write_all(&member(b"second line\n")).unwrap();
+    set_old_mtime(&path);
+    let out = ws.upload_local(&["--delete"], &[]);
+    assert_exit(&out, 0);
+    writer.write_all(&member(b"third line\n")).unwrap();
+    drop(writer);
+    let text = stdout(&out);
+    assert!(
+        text.contains("1 still open for writing by another process left for a later run"),
+        "{text}"
+    );
+    assert!(ws.rows().is_empty(), "nothing archived while it is written");
+    let mut all = Vec::new();
+    let mut decoder = flate2::read::MultiGzDecoder::new(std::fs::File::open(&path).unwrap());
+    std::io::Read::read_to_end(&mut decoder, &mut all).unwrap();
+    assert_eq!(
+        all, b"first line\nsecond line\nthird line\n",
+        "no line lost"
+    );
+    set_old_mtime(&path);
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    assert!(
+        !path.exists(),
+        "archived and deleted once its writer closed it"
+    );
+}
+
+/// Item 3, at the last moment: the writer opens the file after it was
+/// read and uploaded, before the delete. It is kept, and its row says why.
+#[test]
+fn item_03_a_writer_that_opens_the_file_during_the_upload_keeps_it() {
+    use common::held::*;
+    let server = S3Server::start();
+    let proxy = holding(&server, "PUT", "/fg-logs/a.log.gz", 0);
+    let ws = Workspace::new();
+    let path = ws.write_gz("a.log.gz", 100, 20);
+    let child = start_held(&ws, &proxy, &["--delete"]);
+    let writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    proxy.gate.open();
+    let out = child.wait_with_output().unwrap();
+    drop(writer);
+    assert!(path.exists(), "deleted under its writer: {}", stderr(&out));
+    let rows = ws.rows();
+    let r = row_for(&rows, "a.log.gz");
+    assert_eq!(r.status(), "failed_changed", "{r:?}");
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("holds it open for writing"),
+        "{r:?}"
+    );
+}

@@ -79,6 +79,8 @@ pub struct Summary {
     pub bytes_sent: u64,
     pub duration: Duration,
     pub too_young: usize,
+    /// Files another process held open for writing, left for a later run.
+    pub busy: usize,
     /// Files of `--dir` whose name matches no `--include` pattern.
     pub excluded: usize,
     pub scan_warnings: usize,
@@ -147,6 +149,13 @@ impl Summary {
             ),
         );
         add(
+            self.busy > 0,
+            format!(
+                "; {} still open for writing by another process left for a later run",
+                self.busy
+            ),
+        );
+        add(
             self.excluded > 0,
             format!("; {} not matching --include skipped", self.excluded),
         );
@@ -197,6 +206,7 @@ impl Summary {
             "bytes_sent": self.bytes_sent,
             "duration_secs": self.duration.as_secs_f64(),
             "too_young": self.too_young,
+            "open_for_writing": self.busy,
             "excluded": self.excluded,
             "scan_warnings": self.scan_warnings,
             "not_attempted": self.not_attempted,
@@ -606,8 +616,11 @@ impl Recorder<'_> {
             outcome.metered,
             outcome.status.is_failure(),
         );
-        if outcome.status == Status::Deferred {
-            summary.too_young += 1;
+        if matches!(outcome.status, Status::Deferred | Status::Busy) {
+            match outcome.status {
+                Status::Busy => summary.busy += 1,
+                _ => summary.too_young += 1,
+            }
             log::info!(
                 "{}: {}",
                 &outcome.key,

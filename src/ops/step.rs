@@ -228,7 +228,29 @@ pub fn open(ctx: &Ctx<'_>, c: &Candidate) -> Result<Opened, Failed> {
             "written to since the scan (younger than --min-age); left for a later run",
         ));
     }
+    match fsafe::writers(&file.file, &file.id) {
+        fsafe::Writers::None => {}
+        fsafe::Writers::Busy(who) => {
+            return Err(fail(
+                Status::Busy,
+                format!("{who}; left for a later run (archived once its writer closes it)"),
+            ));
+        }
+        fsafe::Writers::Unknown(why) => unknown_writers(&why),
+    }
     Ok(Opened { file })
+}
+
+/// Says once per process that open writers cannot be seen here: a file a
+/// writer still holds could then be archived and deleted, as before this
+/// check existed; only `--min-age` guards it.
+fn unknown_writers(why: &str) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    SAID.call_once(|| {
+        log::warn!(
+            "cannot tell whether another process still writes to files in --dir ({why}): only --min-age keeps a file its writer still holds open from being deleted; run fgbackup as the files' owner or root (see README, open writers)"
+        );
+    });
 }
 
 /// Reads the file once: its SHA-256, each part's SHA-256 when it will go
