@@ -246,3 +246,105 @@ fn item_03_a_writer_that_opens_the_file_during_the_upload_keeps_it() {
         "{r:?}"
     );
 }
+
+/// Item 8: a server that keeps answering `IsTruncated=true` with the same
+/// continuation token made `reindex` page forever (129k requests, 10 GB in
+/// 10 minutes), and `verify` and `ls --remote` with it. A repeated token is
+/// an error naming the server, at once.
+#[test]
+fn item_08_a_repeated_continuation_token_ends_the_listing_with_an_error() {
+    use common::fakes3::*;
+    use std::sync::Arc;
+    let fake = FakeS3::start(Arc::new(|_r: &Request, n: usize| {
+        list_page(&[format!("k{n:06}.gz")], Some("same-token"))
+    }));
+    let ws = Workspace::new();
+    let real = S3Server::start();
+    ws.write_gz("a.log.gz", 10, 1);
+    assert_exit(&ws.upload(&real, &[]), 0);
+    for (command, extra) in [
+        ("reindex", vec![]),
+        ("verify", vec![]),
+        ("ls", vec!["--remote"]),
+    ] {
+        let before = fake.served();
+        let mut args = ws.bucket_args(command, &fake.endpoint(), &extra);
+        args.extend(["--retries".into(), "0".into()]);
+        let running = common::listeners::Running::spawn(ws.command(&args, &[]));
+        let (out, _) = running.finish_within(std::time::Duration::from_secs(20));
+        assert_exit(&out, 1);
+        assert!(
+            stderr(&out).contains("repeats a continuation token"),
+            "{command}: {}",
+            stderr(&out)
+        );
+        assert!(fake.served() - before < 10, "{command} kept paging");
+    }
+}
+
+/// Item 8: a listing whose every page has a new token never ends by
+/// itself; a stop signal ends it, within the grace, exit 1.
+#[test]
+fn item_08_a_stop_signal_ends_an_endless_listing() {
+    use common::fakes3::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let fake = FakeS3::start(Arc::new(|_r: &Request, n: usize| {
+        list_page(&[format!("k{n:09}.gz")], Some(&format!("token-{n}")))
+    }));
+    let ws = Workspace::new();
+    let args = ws.bucket_args("reindex", &fake.endpoint(), &["--retries", "0"]);
+    let running = common::listeners::Running::spawn(ws.command(&args, &[]));
+    common::listeners::eventually("the listing to page", || fake.served() > 50);
+    running.signal(libc::SIGTERM);
+    let (out, took) = running.finish_within(Duration::from_secs(10));
+    assert_exit(&out, 1);
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(
+        stderr(&out).contains("stopped by a signal"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Item 16: when listing the prefix took longer than the 10 s it is
+/// trusted, every file listed the whole prefix again, under a lock all
+/// workers waited on (20,000 files into a bucket of 100,000 objects: one
+/// file in 11 minutes). The prefix is listed once per run; after that a
+/// file gets a HEAD.
+#[test]
+fn item_16_a_slow_listing_is_taken_once_per_run() {
+    use common::held::*;
+    use std::time::Duration;
+    let server = S3Server::start();
+    let proxy = common::proxy::FaultProxy::start_with(
+        server.port,
+        common::proxy::Options {
+            hold: Some(common::proxy::Hold {
+                method: "GET",
+                target_contains: "max-keys=1000",
+                skip: 0,
+            }),
+            ..Default::default()
+        },
+    );
+    let ws = Workspace::new();
+    for i in 0..8 {
+        ws.write_gz(&format!("FGT/f{i}.log.gz"), 20, i);
+    }
+    let child = start_held(&ws, &proxy, &["--workers", "2"]);
+    // The listing answers only after it stopped being fresh.
+    std::thread::sleep(Duration::from_millis(10_500));
+    proxy.gate.open();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    let listings = proxy
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.contains("max-keys=1000"))
+        .count();
+    assert_eq!(listings, 1, "the prefix was listed again per file");
+    assert_eq!(ws.rows().len(), 8);
+}

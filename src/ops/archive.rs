@@ -530,14 +530,7 @@ fn start_workers(shared: &Arc<Shared>) -> Result<(Receiver<Outcome>, Workers)> {
 /// One worker: files from the queue until it is empty, a stop signal
 /// arrives or the endpoint is found unreachable.
 fn work(shared: &Shared, n: usize, tx: &SyncSender<Outcome>) {
-    let is_absent = |key: &str| {
-        shared.listing.is_absent(key, shared.store.as_ref(), || {
-            lock(&shared.queue)
-                .iter()
-                .map(|c| format!("{}{}", shared.cfg.prefix, c.relative))
-                .collect()
-        })
-    };
+    let is_absent = |key: &str| shared.listing.is_absent(key);
     let ctx = Ctx {
         store: shared.store.as_ref(),
         root: &shared.root,

@@ -1,17 +1,17 @@
-//! Which keys of a run are free at the destination, learnt from listings
-//! instead of a HEAD per file.
+//! Which keys of a run are free at the destination, learnt from one
+//! listing instead of a HEAD per file.
 //!
-//! A key a listing did not show goes straight to the PUT, whose
+//! A key the listing did not show goes straight to the PUT, whose
 //! `If-None-Match: *` keeps it from replacing an object that appeared
 //! since. A server that ignores that header (Garage 2.x) would replace such
-//! an object, so a listing is trusted only for [`FRESH`]: after that the
-//! keys still queued are listed again (or probed with a HEAD each when the
-//! listing fails), which keeps the window in which another writer's new
-//! object could be missed to seconds, as a HEAD before each PUT would not
-//! close entirely either.
+//! an object, so the listing is trusted only for [`FRESH`] after it began;
+//! after that every remaining file gets a HEAD. The listing is taken once
+//! per run: a slow one is never redone per file (a listing of 100,000
+//! objects that takes longer than [`FRESH`] would otherwise be redone for
+//! every file, under a lock all workers wait on).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::signal;
@@ -27,15 +27,17 @@ const NO_LIMIT: Duration = Duration::MAX;
 
 /// The keys known to be absent, and when the listing that said so began.
 pub struct Listing {
-    state: Mutex<(HashSet<String>, Option<Instant>)>,
+    absent: HashSet<String>,
+    began: Option<Instant>,
 }
 
 impl Listing {
     /// Lists the destination for `keys` (the run's object keys) on a helper
     /// thread that a stop signal abandons. Few keys: no listing, a HEAD each.
     pub fn start(store: &Arc<dyn Store>, keys: Vec<String>) -> Listing {
-        let listing = Listing {
-            state: Mutex::new((HashSet::new(), None)),
+        let mut listing = Listing {
+            absent: HashSet::new(),
+            began: None,
         };
         if keys.len() < MIN_KEYS {
             return listing;
@@ -45,38 +47,25 @@ impl Listing {
         if let Ok(absent) = signal::run_bounded("listing", NO_LIMIT, move || {
             absent_keys(store.as_ref(), keys)
         }) {
-            *listing.lock() = (absent, Some(began));
+            listing = Listing {
+                absent,
+                began: Some(began),
+            };
+        }
+        if began.elapsed() >= FRESH {
+            log::info!(
+                "listing the destination took {:.0} s, longer than the {} s it is trusted: every file is probed with a HEAD instead",
+                began.elapsed().as_secs_f64(),
+                FRESH.as_secs()
+            );
         }
         listing
     }
 
-    /// Whether `key` is known to be free. When the last listing is older
-    /// than [`FRESH`], the keys `pending()` names are listed again first.
-    pub fn is_absent(
-        &self,
-        key: &str,
-        store: &dyn Store,
-        pending: impl FnOnce() -> Vec<String>,
-    ) -> bool {
-        let mut state = self.lock();
-        let Some(at) = state.1 else {
-            return false; // no listing in this run: a HEAD each
-        };
-        if at.elapsed() >= FRESH {
-            let began = Instant::now();
-            let mut keys = pending();
-            keys.push(key.to_string());
-            *state = if keys.len() < MIN_KEYS {
-                (HashSet::new(), None)
-            } else {
-                (absent_keys(store, keys), Some(began))
-            };
-        }
-        state.0.contains(key)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashSet<String>, Option<Instant>)> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Whether `key` is known to be free: the listing showed it absent and
+    /// is younger than [`FRESH`]. No network call, no lock.
+    pub fn is_absent(&self, key: &str) -> bool {
+        self.began.is_some_and(|at| at.elapsed() < FRESH) && self.absent.contains(key)
     }
 }
 

@@ -456,6 +456,12 @@ impl LocalStore {
         each: &mut dyn FnMut(Listed),
     ) -> Result<(), StoreError> {
         let here = self.root.join(rel);
+        if crate::signal::stop_requested() {
+            return Err(StoreError::permanent(format!(
+                "listing {}: stopped by a signal",
+                here.display()
+            )));
+        }
         let mut entries: Vec<(String, Kind)> = dir
             .entries()
             .map_err(|e| io_err("list", &here, e))?

@@ -18,6 +18,7 @@
 //! [`Store::check`] reads the bucket's configuration first and refuses the
 //! run when it is not enabled, and every HEAD reports the lock an object has.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -694,24 +695,13 @@ impl Store for S3Store {
     }
 
     fn list_all(&self, prefix: &str, each: &mut dyn FnMut(Listed)) -> Result<(), StoreError> {
-        let mut token: Option<String> = None;
-        loop {
-            let page = self.list_page(prefix, token.as_deref())?;
-            let (truncated, next) = (page.truncated, page.next);
-            for o in page.objects {
+        let mut pages = Pages::new(self, prefix);
+        while let Some(page) = pages.next_page()? {
+            for o in page {
                 each(o);
             }
-            match (truncated, next) {
-                (false, _) => return Ok(()),
-                (true, Some(t)) => token = Some(t),
-                (true, None) => {
-                    return Err(StoreError::permanent(format!(
-                        "listing {prefix} at {}: the server says there is more but gives no continuation token",
-                        self.endpoint_label
-                    )));
-                }
-            }
         }
+        Ok(())
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -733,19 +723,74 @@ impl Store for S3Store {
         max_pages: usize,
         seen: &mut dyn FnMut(&str),
     ) -> Result<bool, StoreError> {
-        let mut token: Option<String> = None;
+        let mut pages = Pages::new(self, prefix);
         for _ in 0..max_pages {
-            let page = self.list_page(prefix, token.as_deref())?;
-            for o in &page.objects {
+            let Some(page) = pages.next_page()? else {
+                return Ok(true);
+            };
+            for o in &page {
                 seen(&o.key);
             }
-            match page.after(last) {
-                After::Complete => return Ok(true),
-                After::Incomplete => return Ok(false),
-                After::Next(t) => token = Some(t),
+            if pages.done || page.last().is_some_and(|o| o.key.as_str() > last) {
+                return Ok(true);
             }
         }
         Ok(false)
+    }
+}
+
+/// Walks the pages of one listing. A server that says "more" without a way
+/// on (no continuation token), or gives a token it gave before, would make
+/// a naive loop page forever, growing with every page: either is an error
+/// naming the server. A stop signal ends the walk between pages.
+struct Pages<'a> {
+    store: &'a S3Store,
+    prefix: &'a str,
+    /// The token of the next page; `None` before the first and after the last.
+    next: Option<String>,
+    done: bool,
+    /// Every token given so far: a repeat is a loop.
+    tokens: HashSet<String>,
+}
+
+impl<'a> Pages<'a> {
+    fn new(store: &'a S3Store, prefix: &'a str) -> Pages<'a> {
+        Pages {
+            store,
+            prefix,
+            next: None,
+            done: false,
+            tokens: HashSet::new(),
+        }
+    }
+
+    /// The next page's objects; `Ok(None)` once the listing is complete.
+    fn next_page(&mut self) -> Result<Option<Vec<Listed>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        if crate::signal::stop_requested() {
+            return Err(StoreError::permanent(format!(
+                "listing {} at {}: stopped by a signal",
+                self.prefix, self.store.endpoint_label
+            )));
+        }
+        let page = self.store.list_page(self.prefix, self.next.as_deref())?;
+        let broken = |why: &str| {
+            StoreError::permanent(format!(
+                "listing {} at {}: the server says there is more but {why}: its listing cannot be trusted (a bug or a proxy in the way)",
+                self.prefix, self.store.endpoint_label
+            ))
+        };
+        match (page.truncated, page.next) {
+            (false, _) => self.done = true,
+            (true, None) => return Err(broken("gives no continuation token")),
+            (true, Some(t)) if !self.tokens.insert(t.clone()) => {
+                return Err(broken("repeats a continuation token it gave before"));
+            }
+            (true, Some(t)) => self.next = Some(t),
+        }
+        Ok(Some(page.objects))
     }
 }
 
@@ -754,30 +799,6 @@ struct Page {
     objects: Vec<Listed>,
     truncated: bool,
     next: Option<String>,
-}
-
-/// What a page says about the keys up to `last`.
-#[derive(Debug, PartialEq, Eq)]
-enum After {
-    /// Every key up to `last` has been seen.
-    Complete,
-    /// More keys exist but the page gives no way to them (a server that
-    /// only half speaks ListObjectsV2): nothing may be taken as absent.
-    Incomplete,
-    /// Go on with this token.
-    Next(String),
-}
-
-impl Page {
-    fn after(self, last: &str) -> After {
-        if self.objects.last().is_some_and(|o| o.key.as_str() > last) || !self.truncated {
-            return After::Complete;
-        }
-        match self.next {
-            Some(t) => After::Next(t),
-            None => After::Incomplete,
-        }
-    }
 }
 
 /// A count from an XML field; `None` when absent, not a number, or 0
@@ -850,31 +871,6 @@ fn base64_to_hex(b64: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_truncated_page_without_a_token_proves_nothing() {
-        use super::{After, Page};
-        let page = |keys: &[&str], truncated, next: Option<&str>| Page {
-            objects: keys
-                .iter()
-                .map(|k| super::Listed {
-                    key: k.to_string(),
-                    size: 0,
-                    modified: None,
-                })
-                .collect(),
-            truncated,
-            next: next.map(String::from),
-        };
-        assert_eq!(page(&["a", "b"], false, None).after("z"), After::Complete);
-        assert_eq!(page(&["a", "b"], true, None).after("z"), After::Incomplete);
-        assert_eq!(
-            page(&["a", "b"], true, Some("t")).after("z"),
-            After::Next("t".into())
-        );
-        // Past the last key of interest: the rest does not matter.
-        assert_eq!(page(&["a", "zz"], true, None).after("z"), After::Complete);
-    }
-
     #[test]
     fn lock_configurations() {
         use super::{LockConfig, Retention};

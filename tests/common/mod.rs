@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod fakes3;
 pub mod held;
 pub mod listeners;
 pub mod moto;
