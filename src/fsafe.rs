@@ -539,6 +539,7 @@ mod tests {
         let f = File::options().write(true).open(root.join("new")).unwrap();
         f.set_modified(opened.file.metadata().unwrap().modified().unwrap())
             .unwrap();
+        drop(f);
         std::fs::rename(root.join("new"), root.join("a.gz")).unwrap();
         let err = opened.unlink_if_unchanged(&r, &sha(b"one")).unwrap_err();
         assert!(
@@ -557,6 +558,7 @@ mod tests {
         let mut w = File::options().write(true).open(root.join("a.gz")).unwrap();
         w.write_all(b"TWO").unwrap();
         w.set_modified(mtime).unwrap();
+        drop(w); // a writer still holding it would keep it anyway
         let err = opened.unlink_if_unchanged(&r, &sha(b"two")).unwrap_err();
         assert!(
             matches!(&err, Refusal::Changed(w) if w.contains("bytes changed")),
