@@ -109,6 +109,37 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// A new file named `stem` plus a suffix no one can predict (process,
+    /// time, counter), created with `O_EXCL | O_NOFOLLOW`: whatever someone
+    /// planted under a name this process might use (a link to the inventory,
+    /// to `/etc/shadow`) makes the creation fail and the next name is tried,
+    /// so nothing is ever written through it.
+    pub fn create_unique(&self, stem: &str, mode: u32) -> io::Result<(String, File)> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
+        let mut last = io::Error::other("no free temporary name");
+        for _ in 0..16 {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let name = format!("{stem}{}-{n}-{nanos:09}.tmp", std::process::id());
+            match self.open_file(&name, flags, mode) {
+                Ok(f) => return Ok((name, f)),
+                Err(e)
+                    if e.kind() == io::ErrorKind::AlreadyExists
+                        || e.raw_os_error() == Some(libc::ELOOP) =>
+                {
+                    last = e
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
     /// What `name` is, without following it; `Ok(None)` when nothing is there.
     pub fn stat(&self, name: &str) -> io::Result<Option<Metadata>> {
         match raw_open(
@@ -201,6 +232,39 @@ impl Dir {
         }
         Ok(out)
     }
+}
+
+/// Opens (creating when missing) the file at `path` for writing, without
+/// truncating it and never through a symlink at its last component: a link
+/// planted where a lock or flag file belongs is refused (`ELOOP`), not
+/// followed to whatever it points at. Directories above it are the admin's.
+pub fn open_own_file(path: &Path, mode: u32) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|f| match f.metadata()?.is_file() {
+            true => Ok(f),
+            false => Err(io::Error::other("not a regular file")),
+        })
+}
+
+/// `path`'s directory and last component, for [`Dir`] calls.
+pub fn split_path(path: &Path) -> io::Result<(Dir, String)> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?
+        .to_string();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Ok((Dir::open(parent)?, name))
 }
 
 /// Whether walking failed because a component is a link or not a directory:

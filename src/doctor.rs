@@ -237,14 +237,24 @@ fn check_log_dir(r: &mut Report, cfg: &UploadConfig) {
         }
     }
     if cfg.delete {
-        let probe = cfg
-            .dir
-            .join(format!(".fgbackup-doctor-{}", std::process::id()));
-        match std::fs::write(&probe, b"probe").and_then(|()| std::fs::remove_file(&probe)) {
+        match write_probe(&cfg.dir) {
             Ok(()) => r.line(Level::Ok, &what, "writable: --delete can remove archived files", ""),
             Err(e) => r.line(Level::Fail, &what, &format!("--delete is set but files cannot be removed here ({e})"), "give the service user write access to the directory, or drop --delete/DELETE_AFTER"),
         }
     }
+}
+
+/// Creates, writes and removes a probe file in `dir`: whether the service
+/// user may create and delete files there. The probe's name is fresh and
+/// created with `O_EXCL | O_NOFOLLOW`, so a link planted in a directory
+/// others can write is never written through.
+fn write_probe(dir: &Path) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let d = crate::dirfd::Dir::open(dir)?;
+    let (name, mut f) = d.create_unique(".fgbackup-doctor-", 0o600)?;
+    let written = f.write_all(b"probe");
+    let removed = d.unlink(&name);
+    written.and(removed)
 }
 
 fn check_database(r: &mut Report, db: &Path) {
@@ -257,7 +267,6 @@ fn check_database(r: &mut Report, db: &Path) {
             .ancestors()
             .find(|a| a.is_dir())
             .unwrap_or(Path::new("."));
-        let probe = dir.join(format!(".fgbackup-doctor-{}", std::process::id()));
         let detail = if dir == parent {
             "does not exist yet; its directory is writable, the first upload creates it".to_string()
         } else {
@@ -267,7 +276,7 @@ fn check_database(r: &mut Report, db: &Path) {
                 parent.display()
             )
         };
-        return match std::fs::write(&probe, b"").and_then(|()| std::fs::remove_file(&probe)) {
+        return match write_probe(dir) {
             Ok(()) => r.line(Level::Ok, &what, &detail, ""),
             Err(e) => r.line(
                 Level::Fail,

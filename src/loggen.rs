@@ -65,6 +65,18 @@ pub fn generate(spec: &GenSpec) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// `File::create`, except that a symlink at `path` is refused, not
+/// followed (the output directory may be shared).
+fn create_plain(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
 fn write_file(
     path: &Path,
     devname: &str,
@@ -74,7 +86,7 @@ fn write_file(
     rng: &mut Rng,
 ) -> io::Result<()> {
     let counter = CountingWriter {
-        inner: BufWriter::with_capacity(256 * 1024, File::create(path)?),
+        inner: BufWriter::with_capacity(256 * 1024, create_plain(path)?),
         written: 0,
     };
     let mut gz = GzEncoder::new(counter, Compression::default());

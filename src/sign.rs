@@ -27,8 +27,10 @@ pub struct Signer {
 }
 
 impl Signer {
-    /// Reads the PEM private key at `path`.
+    /// Reads the PEM private key at `path`, which must be private (see
+    /// [`check_private`]).
     pub fn load(path: &Path) -> Result<Signer> {
+        check_private(path)?;
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::usage(format!(
                 "manifest key {} cannot be read ({e}): create one with 'fgbackup keygen --key {}'",
@@ -62,6 +64,52 @@ impl Signer {
     pub fn public_key(&self) -> String {
         b64().encode(self.pair.public_key().as_ref())
     }
+}
+
+/// Refuses a private key others could read or swap, as ssh does: anyone
+/// who reads it can sign manifests as this collector, so a forged chain
+/// would verify. The file must be owned by this user (or root) and not
+/// readable or writable by group or others; a symlink to it must be ours
+/// (or root's) too, or its owner could point it at a key of their own.
+fn check_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let ours = |uid: u32| uid == me || uid == 0;
+    let shown = path.display();
+    let refuse =
+        |why: String, fix: String| Err(Error::usage(format!("manifest key {shown} {why}: {fix}")));
+    if let Ok(link) = std::fs::symlink_metadata(path)
+        && link.file_type().is_symlink()
+        && !ours(link.uid())
+    {
+        return refuse(
+            format!("is a symbolic link owned by uid {}", link.uid()),
+            "its owner could point it at a key of their own; use the key file itself (--manifest-key/MANIFEST_KEY)".to_string(),
+        );
+    }
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Ok(()); // Reading it says what is wrong.
+    };
+    if !ours(meta.uid()) {
+        return refuse(
+            format!(
+                "is owned by uid {}, not by the user fgbackup runs as",
+                meta.uid()
+            ),
+            format!("chown it to that user (and chmod 600 {shown})"),
+        );
+    }
+    if meta.mode() & 0o077 != 0 {
+        return refuse(
+            format!(
+                "can be read or written by group or others (mode {:04o}): whoever reads it can sign manifests as this collector",
+                meta.mode() & 0o7777
+            ),
+            format!("chmod 600 {shown}"),
+        );
+    }
+    Ok(())
 }
 
 /// `ed25519 BASE64\n`: the public key file's content.

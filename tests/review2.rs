@@ -348,3 +348,216 @@ fn item_16_a_slow_listing_is_taken_once_per_run() {
     assert_eq!(listings, 1, "the prefix was listed again per file");
     assert_eq!(ws.rows().len(), 8);
 }
+
+/// Starts `fgbackup ARGS` through `sh -c 'wait for GO; exec fgbackup'`, so
+/// its process id (the shell's, kept across `exec`) is known before it
+/// runs: what an attacker who plants links at pid-named files relies on.
+fn spawn_with_known_pid(ws: &Workspace, args: &[String], go: &Path) -> std::process::Child {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"while [ ! -e "$GO" ]; do sleep 0.01; done; exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_fgbackup"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", ws.home())
+        .env("RUST_LOG", "info")
+        .env("GO", go)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// Items 10 and 11: the metrics textfile's temporary name
+/// (`fgbackup.prom.<pid>.tmp`) and doctor's probe files
+/// (`.fgbackup-doctor-<pid>` in `--dir` and beside the database) were
+/// predictable and written with calls that follow links: a link planted
+/// there made fgbackup overwrite any file it can write (the inventory
+/// included). Temporary and probe files get names no one can predict and
+/// are created with `O_EXCL | O_NOFOLLOW`.
+#[test]
+fn item_10_11_links_planted_at_predictable_names_are_never_written_through() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    let victim = ws.tmp.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let prom_dir = ws.tmp.path().join("prom");
+    std::fs::create_dir(&prom_dir).unwrap();
+    let prom = prom_dir.join("fgbackup.prom");
+    let go = ws.tmp.path().join("go");
+
+    // The textfile, after an upload run.
+    let mut args = ws.local_upload_args(&["--metrics-textfile"]);
+    args.push(prom.display().to_string());
+    let child = spawn_with_known_pid(&ws, &args, &go);
+    symlink(
+        &victim,
+        prom_dir.join(format!("fgbackup.prom.{}.tmp", child.id())),
+    )
+    .unwrap();
+    std::fs::write(&go, b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"precious",
+        "written through the link"
+    );
+    assert!(
+        std::fs::read_to_string(&prom)
+            .unwrap()
+            .contains("fgbackup_run_success 1")
+    );
+    std::fs::remove_file(&go).unwrap();
+
+    // doctor's probes, in --dir (with --delete) and beside a database to come.
+    let db_dir = ws.tmp.path().join("newdb");
+    std::fs::create_dir(&db_dir).unwrap();
+    let args: Vec<String> = [
+        "doctor",
+        "--dir",
+        ws.logs().to_str().unwrap(),
+        "--dest",
+        &format!("file://{}", ws.archive().display()),
+        "--db",
+        db_dir.join("inventory.db").to_str().unwrap(),
+        "--delete",
+    ]
+    .map(String::from)
+    .to_vec();
+    let child = spawn_with_known_pid(&ws, &args, &go);
+    let probe = format!(".fgbackup-doctor-{}", child.id());
+    symlink(&victim, ws.logs().join(&probe)).unwrap();
+    symlink(&victim, db_dir.join(&probe)).unwrap();
+    std::fs::write(&go, b"").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        b"precious",
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("writable: --delete can remove archived files"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Item 12, the siblings: the flag file and the run lock were opened with
+/// calls that follow a link at their name (creating or touching whatever it
+/// points at). A link there is refused, with a line naming it.
+#[test]
+fn item_12_links_at_the_flag_file_and_the_lock_are_refused() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    let victim = ws.tmp.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    set_old_mtime(&victim);
+    let mtime = std::fs::metadata(&victim).unwrap().modified().unwrap();
+    let flag = ws.tmp.path().join("flag");
+    symlink(&victim, &flag).unwrap();
+    let out = ws.upload_local(&["--flag-file", flag.to_str().unwrap()], &[]);
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().modified().unwrap(),
+        mtime,
+        "touched through the link"
+    );
+    assert!(
+        stderr(&out).contains("is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+
+    let created = ws.tmp.path().join("created-through-the-lock");
+    let mut lock = ws.db().into_os_string();
+    lock.push(".lock");
+    let _ = std::fs::remove_file(&lock);
+    symlink(&created, &lock).unwrap();
+    let out = ws.upload_local(&[], &[]);
+    assert_exit(&out, 1);
+    assert!(!created.exists(), "the lock's link was followed");
+    assert!(
+        stderr(&out).contains("it is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Item 15: a private manifest key readable by everyone (`0644`) signed
+/// without complaint, and `doctor` said nothing. Whoever reads it can sign
+/// a forged chain. It is refused, as ssh refuses such a key, with one line
+/// saying how to fix it; `doctor` reports it too.
+#[test]
+fn item_15_a_private_key_others_can_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    let key = ws.tmp.path().join("m.key");
+    assert_exit(&ws.run(&["keygen", "--key", key.to_str().unwrap()], &[]), 0);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = ws.upload_local(&["--manifest-key", key.to_str().unwrap()], &[]);
+    assert_exit(&out, 2);
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("mode 0644") && err.contains(&format!("chmod 600 {}", key.display())),
+        "{err}"
+    );
+    assert!(!ws.db().exists(), "nothing ran");
+    let args: Vec<String> = vec![
+        "doctor".into(),
+        "--dir".into(),
+        ws.logs().display().to_string(),
+        "--dest".into(),
+        format!("file://{}", ws.archive().display()),
+        "--db".into(),
+        ws.db().display().to_string(),
+        "--manifest-key".into(),
+        key.display().to_string(),
+    ];
+    let out = ws.run(&args, &[]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("chmod 600"), "{}", stdout(&out));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_exit(
+        &ws.upload_local(&["--manifest-key", key.to_str().unwrap()], &[]),
+        0,
+    );
+}
+
+/// Item 14: one planted key that cannot be a path below `--to` (`/abs.gz`,
+/// reindexed from a bucket someone else writes) made `restore` refuse
+/// everything: 0 of 2 good files. The bad key is refused alone, named, and
+/// the exit status is 1; the good files come back.
+#[test]
+fn item_14_one_bad_key_does_not_block_the_restore() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT/a.log.gz", 50, 1);
+    ws.write_gz("FGT/b.log.gz", 50, 2);
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute(
+            "INSERT INTO backups (filename, sha256, uploaded_at, backup_date, status, object_key, size_bytes)
+             VALUES ('abs.gz', ?1, '2026-11-01T00:00:00Z', '2026-11-01', 'reindexed', '/abs.gz', 3)",
+            ["ab".repeat(32)],
+        )
+        .unwrap();
+    let to = ws.tmp.path().join("restored");
+    let out = ws.on_archive("restore", &["--to", to.to_str().unwrap()]);
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("refused /abs.gz: not a plain relative path"),
+        "{text}"
+    );
+    assert!(text.contains("2 restored"), "{text}");
+    for name in ["a.log.gz", "b.log.gz"] {
+        assert_eq!(
+            sha256_file(&to.join("FGT").join(name)),
+            sha256_file(&ws.logs().join("FGT").join(name))
+        );
+    }
+}

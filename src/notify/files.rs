@@ -10,13 +10,18 @@ use std::path::Path;
 use super::RunReport;
 use crate::error::{Error, Result};
 
-/// Creates `path` if needed and sets its modification time to now.
+/// Creates `path` if needed and sets its modification time to now. A
+/// symlink planted at `path` is refused, never followed: it would let
+/// anyone who can write its directory change another file's time (or
+/// create one where the link points).
 pub fn touch(path: &Path) -> Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io("open flag file", path, e))?;
+    let file = crate::dirfd::open_own_file(path, 0o644).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => Error::runtime(format!(
+            "flag file {} is a symbolic link: refused, never followed; remove the link or set --flag-file/FLAG_FILE to a plain file",
+            path.display()
+        )),
+        _ => Error::io("open flag file", path, e),
+    })?;
     file.set_modified(std::time::SystemTime::now())
         .map_err(|e| Error::io("touch flag file", path, e))
 }
@@ -84,19 +89,24 @@ pub fn textfile(r: &RunReport) -> String {
     s
 }
 
-/// Writes the textfile next to its final name, syncs, then renames it in place.
+/// Writes the textfile under a fresh, unpredictable name beside its final
+/// one (created with `O_EXCL | O_NOFOLLOW`, so a link planted at a name
+/// this process might use is never written through), syncs, then renames
+/// it in place: node_exporter never reads half a file, and a link at the
+/// final name is replaced, not followed.
 pub fn write_textfile(path: &Path, r: &RunReport) -> Result<()> {
-    let mut tmp = path.as_os_str().to_os_string();
-    tmp.push(format!(".{}.tmp", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(textfile(r).as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
+    let failed = |e: std::io::Error| Error::io("write metrics textfile", path, e);
+    let (dir, name) = crate::dirfd::split_path(path).map_err(failed)?;
+    // Not `*.prom`: the collector ignores it until the rename.
+    let (tmp, mut f) = dir
+        .create_unique(&format!(".{name}."), 0o644)
+        .map_err(failed)?;
+    let result = f
+        .write_all(textfile(r).as_bytes())
+        .and_then(|()| f.sync_all())
+        .and_then(|()| dir.rename(&tmp, &dir, &name));
     result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io("write metrics textfile", path, e)
+        let _ = dir.unlink(&tmp);
+        failed(e)
     })
 }

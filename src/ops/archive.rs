@@ -308,18 +308,19 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
     }
     let lock_path = lock_path(db_path)?;
     crate::db::create_default_dir(db_path)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| {
-            Error::runtime(format!(
-                "cannot open the lock file {} of --db/DB_PATH {} ({e}): check permissions",
-                lock_path.display(),
-                db_path.display()
-            ))
-        })?;
+    // A link planted at the lock's name is refused, never followed (it
+    // would create or lock whatever it points at).
+    let file = crate::dirfd::open_own_file(&lock_path, 0o644).map_err(|e| {
+        let why = match e.raw_os_error() {
+            Some(libc::ELOOP) => "it is a symbolic link; remove it".to_string(),
+            _ => format!("{e}; check permissions"),
+        };
+        Error::runtime(format!(
+            "cannot open the lock file {} of --db/DB_PATH {}: {why}",
+            lock_path.display(),
+            db_path.display()
+        ))
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(RunLock { _file: file }),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::runtime(format!(

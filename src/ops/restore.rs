@@ -65,12 +65,22 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         println!("restore: nothing in the inventory matches; nothing restored");
         return Ok(1);
     }
-    let rels = chosen
-        .iter()
-        .map(|e| relative_path(target, opts, &e.key))
-        .collect::<Result<Vec<_>>>()?;
+    // A key that cannot be a path below --to (absolute, `..`) is refused
+    // alone: one planted object must not keep every other file from coming back.
+    let mut refused = 0u64;
+    let (chosen, rels): (Vec<Expected>, Vec<String>) = chosen
+        .into_iter()
+        .filter_map(|e| match relative_path(target, opts, &e.key) {
+            Ok(rel) => Some((e, rel)),
+            Err(why) => {
+                println!("refused {}: {why}", crate::logging::one_line(&e.key));
+                refused += 1;
+                None
+            }
+        })
+        .unzip();
     if opts.dry_run {
-        return Ok(print_plan(&chosen, &rels, &opts.to));
+        return Ok(print_plan(&chosen, &rels, &opts.to).max(i32::from(refused > 0)));
     }
     let store: Arc<dyn Store> = Arc::from(super::archive::open_destination(
         &target.destination,
@@ -80,7 +90,8 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     )?);
     let root = OutRoot::open(&opts.to)
         .map_err(|e| Error::usage(format!("--to {}: {e}", opts.to.display())))?;
-    let (tally, cut) = fetch_all(store, root, target, opts, chosen, rels);
+    let (mut tally, cut) = fetch_all(store, root, target, opts, chosen, rels);
+    tally.failed += refused;
     if let Some(why) = cut {
         println!("restore: {why}; {} restored before it", tally.done);
         return Ok(1);
@@ -226,17 +237,21 @@ pub fn of_device(key: &str, d: &str) -> bool {
 
 /// The key without the store prefix: the path below `--to`, refusing keys
 /// that would leave it (`..`, absolute, empty segments).
-fn relative_path(target: &Target, opts: &RestoreOptions, key: &str) -> Result<String> {
+fn relative_path(
+    target: &Target,
+    opts: &RestoreOptions,
+    key: &str,
+) -> std::result::Result<String, String> {
     let rel = key.strip_prefix(&target.prefix).unwrap_or(key);
     if rel.is_empty()
         || rel
             .split('/')
             .any(|p| p.is_empty() || p == "." || p == "..")
     {
-        return Err(Error::runtime(format!(
-            "key '{key}' is not a plain relative path; it cannot be restored under {}",
+        return Err(format!(
+            "not a plain relative path (absolute, '..' or an empty segment); it cannot be restored under {}",
             opts.to.display()
-        )));
+        ));
     }
     Ok(rel.to_string())
 }
