@@ -198,10 +198,10 @@ fn print_inventory(inv: &Inventory, limit: u32) -> Result<()> {
             if r.deleted_local { "yes" } else { "no" },
             r.size_bytes.map(|b| b.to_string()).unwrap_or_default(),
             r.sha256.get(..12).unwrap_or(&r.sha256),
-            r.object_key
+            crate::logging::one_line(&r.object_key)
         );
         if let Some(err) = r.error.filter(|e| !e.is_empty()) {
-            println!("       ! {err}");
+            println!("       ! {}", crate::logging::one_line(&err));
         }
     }
     if let Some(run) = inv.last_run()? {

@@ -65,6 +65,14 @@ fn format_line(buf: &mut env_logger::fmt::Formatter, record: &Record<'_>) -> std
     )
 }
 
+/// Prints one line on stdout with its control characters escaped, so a
+/// key or file name holding a newline (or an escape sequence) cannot forge
+/// a second line of a report (`verify`, `ls`, `prune`...): `say(format_args!(..))`.
+pub fn say(line: std::fmt::Arguments<'_>) {
+    let text = line.to_string();
+    crate::progress::suspend(|| println!("{}", one_line(&text)));
+}
+
 /// `text` with control characters escaped (`\n`, `\u{1b}`...): a file name
 /// holding a newline must not forge a second log or plan line, nor an escape
 /// sequence repaint the terminal.

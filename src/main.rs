@@ -66,7 +66,10 @@ fn main() -> ExitCode {
     match code {
         Ok(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         Err(e) => {
-            eprintln!("fgbackup: error: {}", redact::redact(&e.to_string()));
+            eprintln!(
+                "fgbackup: error: {}",
+                logging::one_line(&redact::redact(&e.to_string()))
+            );
             json_error(&e);
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }

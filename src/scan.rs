@@ -135,7 +135,7 @@ impl Scan<'_> {
     fn consider(&mut self, path: PathBuf, meta: &std::fs::Metadata) {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             return self.warn(format!(
-                "skipping {}: the file name is not valid UTF-8 and cannot be an object key",
+                "skipping {}: the file name is not valid UTF-8, and object keys are UTF-8, so it has no faithful key; it stays in place and fails every run until renamed (e.g. convmv -f latin1 -t utf8 --notest)",
                 path.display()
             ));
         };
@@ -150,7 +150,7 @@ impl Scan<'_> {
         }
         let Some(relative) = relative_key(self.root, &path) else {
             return self.warn(format!(
-                "skipping {}: its path is not valid UTF-8 and cannot be an object key",
+                "skipping {}: its path is not valid UTF-8, and object keys are UTF-8, so it has no faithful key; it stays in place and fails every run until its directory is renamed (e.g. convmv -f latin1 -t utf8 --notest)",
                 path.display()
             ));
         };

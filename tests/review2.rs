@@ -561,3 +561,61 @@ fn item_14_one_bad_key_does_not_block_the_restore() {
         );
     }
 }
+
+/// Item 13: a file name holding a newline and a fake line printed a forged
+/// line in `verify`, `ls`, `inventory` (and reached emails), although
+/// README promises control characters are escaped in every line printed.
+#[test]
+fn item_13_a_name_with_a_newline_forges_no_line_anywhere() {
+    use common::listeners::SmtpServer;
+    let ws = Workspace::new();
+    let pki = ws.tmp.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    common::pki::make_pki(&pki);
+    let smtp = SmtpServer::start("smtps", Some(&pki), "ops@example.org", "pw-for-tests");
+    let forged = "250 ok forged.gz";
+    let name = format!("x\n{forged}\n.log.gz");
+    let f = ws.write_gz(&name, 50, 1);
+    // Truncated, so the run fails and mails the file's problem line.
+    let data = std::fs::read(&f).unwrap();
+    std::fs::write(&f, &data[..data.len() / 2]).unwrap();
+    set_old_mtime(&f);
+    let port = smtp.port.to_string();
+    let ca = pki.join("ca.pem");
+    let upload = ws.upload_local(
+        &["--ca-file", ca.to_str().unwrap(), "--gzip-check", "always"],
+        &[
+            ("NOTIFY_EMAIL", "noc@example.org"),
+            ("EMAIL_METHOD", "smtps"),
+            ("SMTP_HOST", "127.0.0.1"),
+            ("SMTP_PORT", &port),
+            ("GMAIL_USER", "ops@example.org"),
+            ("GMAIL_APP_PASSWORD", "pw-for-tests"),
+        ],
+    );
+    assert_exit(&upload, 1);
+    // The archived object goes missing: verify names it.
+    std::fs::remove_file(ws.archive().join(&name)).unwrap();
+    let verify = ws.on_archive("verify", &[]);
+    let ls = ws.run(&["ls", "--db", ws.db().to_str().unwrap()], &[]);
+    let inventory = ws.run(&["inventory", "--db", ws.db().to_str().unwrap()], &[]);
+    let msgs = smtp.messages();
+    assert_eq!(msgs.len(), 1, "{}", stderr(&upload));
+    let mail = msgs[0]["data"].as_str().unwrap().replace("\r\n", "\n");
+    for (what, text) in [
+        ("upload", format!("{}{}", stdout(&upload), stderr(&upload))),
+        ("verify", format!("{}{}", stdout(&verify), stderr(&verify))),
+        ("ls", stdout(&ls)),
+        ("inventory", stdout(&inventory)),
+        ("email", mail),
+    ] {
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with(forged)),
+            "{what} printed a forged line:\n{text}"
+        );
+        assert!(
+            text.contains("\\n250 ok forged.gz"),
+            "{what} does not name the file:\n{text}"
+        );
+    }
+}

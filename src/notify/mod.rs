@@ -88,6 +88,25 @@ pub struct RunReport {
     pub last_success_unix: Option<i64>,
 }
 
+impl RunReport {
+    /// The report with control characters escaped in everything a file
+    /// name or key can reach (problem lines, the fatal error, the newest
+    /// row's fields): a name holding a newline cannot forge a line in an
+    /// email, a chat message or a webhook's text.
+    fn escaped(&self) -> RunReport {
+        let esc = |s: &String| crate::logging::one_line(s).into_owned();
+        RunReport {
+            problems: self.problems.iter().map(esc).collect(),
+            fatal: self.fatal.as_ref().map(esc),
+            latest: self
+                .latest
+                .as_ref()
+                .map(|f| f.iter().map(|(k, v)| (esc(k), esc(v))).collect()),
+            ..self.clone()
+        }
+    }
+}
+
 /// Lines of per-file problems kept in a report.
 pub const MAX_PROBLEMS: usize = 20;
 
@@ -266,6 +285,7 @@ fn bounded<T: Send + 'static>(
 
 /// Runs every configured notifier for `report`; returns how many failed.
 pub fn notify_all(cfg: &NotifyConfig, report: &RunReport) -> usize {
+    let report = &report.escaped();
     let mut failures = 0;
     if let Some(path) = &cfg.metrics_textfile
         && let Err(e) = files::write_textfile(path, report)

@@ -53,9 +53,10 @@ impl Problems {
         } else {
             format!("{result:<13} {key}: {detail}")
         };
+        let shown = crate::logging::one_line(&line);
         crate::progress::suspend(|| match json {
-            true => eprintln!("{line}"),
-            false => println!("{line}"),
+            true => eprintln!("{shown}"),
+            false => println!("{shown}"),
         });
         self.lines.push(line);
         self.objects

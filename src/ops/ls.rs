@@ -9,6 +9,7 @@ use crate::config::Target;
 use crate::db::Inventory;
 use crate::db::{Current, Selection};
 use crate::error::{Error, Result};
+use crate::logging::one_line;
 use crate::ops::restore::of_device;
 use crate::status::StatusFilter;
 use crate::units::human_bytes;
@@ -70,7 +71,12 @@ pub fn inventory(db: &std::path::Path, opts: &LsOptions) -> Result<i32> {
     for r in rows.iter().take(limit(opts, rows.len())) {
         let size = r.size.map(human_bytes).unwrap_or_else(|| "-".into());
         let at = r.uploaded_at.get(..19).unwrap_or(&r.uploaded_at);
-        let _ = writeln!(out, "{at:<19}  {:<21}  {size:>10}  {}", r.status, r.key);
+        let _ = writeln!(
+            out,
+            "{at:<19}  {:<21}  {size:>10}  {}",
+            one_line(&r.status),
+            one_line(&r.key)
+        );
     }
     let by_status: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     let by_status = match by_status.is_empty() {
@@ -176,7 +182,7 @@ fn print_objects(
             out,
             "{at:<19}  {:>10}  {}{mark}",
             human_bytes(o.size),
-            o.key
+            one_line(&o.key)
         );
     }
     let strangers = objects.iter().filter(|o| unknown(&o.key)).count();

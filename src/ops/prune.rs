@@ -154,12 +154,12 @@ fn prune_one(
     let head = match retry::with_retries(target.retries, breaker, || store.head(&e.key)) {
         Ok(h) => h,
         Err(err) => {
-            println!("failed    {}: {}", e.key, err.message);
+            crate::logging::say(format_args!("failed    {}: {}", e.key, err.message));
             return Ok(Fate::Failed);
         }
     };
     if let Some(why) = head.as_ref().and_then(locked) {
-        println!("locked    {}: {why}; kept", e.key);
+        crate::logging::say(format_args!("locked    {}: {why}; kept", e.key));
         return Ok(Fate::Kept);
     }
     let size = head.as_ref().map_or(0, |h| h.size);
@@ -168,30 +168,33 @@ fn prune_one(
         Some(h) => match tie(inv, e, h, cutoff)? {
             Tie::Old(at) => at,
             Tie::Recent(at) => {
-                println!(
+                crate::logging::say(format_args!(
                     "recent    {}: its content was archived on {at}, less than {} days ago (the key was pruned and archived again); kept",
                     e.key, opts.older_than_days
-                );
+                ));
                 return Ok(Fate::Recent);
             }
             Tie::Untied(why) => {
-                println!("untied    {}: {why}; kept", e.key);
+                crate::logging::say(format_args!("untied    {}: {why}; kept", e.key));
                 return Ok(Fate::Untied);
             }
         },
     };
     if !opts.yes {
-        println!("would prune {} (archived {archived}, {size} bytes)", e.key);
+        crate::logging::say(format_args!(
+            "would prune {} (archived {archived}, {size} bytes)",
+            e.key
+        ));
         return Ok(Fate::Pruned(size));
     }
     match remove(store, target.retries, breaker, e, head.is_some()) {
         Ok(()) => {
             inv.record_prune(e, head.as_ref().map(|h| h.size))?;
-            println!("pruned    {}", e.key);
+            crate::logging::say(format_args!("pruned    {}", e.key));
             Ok(Fate::Pruned(size))
         }
         Err(why) => {
-            println!("failed    {}: {why}", e.key);
+            crate::logging::say(format_args!("failed    {}: {why}", e.key));
             Ok(Fate::Failed)
         }
     }

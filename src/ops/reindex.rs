@@ -141,7 +141,7 @@ fn record(
                 c.added(how);
             }
             Err(e) => {
-                println!("failed  {}: {}", l.key, e.message);
+                crate::logging::say(format_args!("failed  {}: {}", l.key, e.message));
                 c.failed += 1;
             }
         }

@@ -73,7 +73,7 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
         .filter_map(|e| match relative_path(target, opts, &e.key) {
             Ok(rel) => Some((e, rel)),
             Err(why) => {
-                println!("refused {}: {why}", crate::logging::one_line(&e.key));
+                crate::logging::say(format_args!("refused {}: {why}", e.key));
                 refused += 1;
                 None
             }
@@ -165,7 +165,11 @@ fn fetch_all(
 /// `--dry-run`: what would be restored where; exit status 0.
 fn print_plan(chosen: &[Expected], rels: &[String], to: &Path) -> i32 {
     for (e, rel) in chosen.iter().zip(rels) {
-        println!("would restore {} -> {}", e.key, to.join(rel).display());
+        crate::logging::say(format_args!(
+            "would restore {} -> {}",
+            e.key,
+            to.join(rel).display()
+        ));
     }
     let bytes: u64 = chosen.iter().filter_map(|e| e.size).sum();
     println!("restore (dry run): {} file(s), {bytes} bytes", chosen.len());
@@ -197,11 +201,11 @@ impl Tally {
                     e.key,
                     path.display()
                 );
-                crate::progress::suspend(|| println!("{line}"));
+                crate::logging::say(format_args!("{line}"));
                 self.failed += 1;
             }
             Err(why) => {
-                crate::progress::suspend(|| println!("failed  {}: {why}", e.key));
+                crate::logging::say(format_args!("failed  {}: {why}", e.key));
                 self.failed += 1;
             }
         }
