@@ -35,9 +35,6 @@ pub fn upload(args: Args) -> Result<i32> {
 fn run_upload(cfg: &UploadConfig) -> Result<i32> {
     signal::install();
     let result = upload::run(cfg);
-    if result.is_ok() {
-        crate::ops::manifest::after_run(cfg);
-    }
     match &result {
         Ok(summary) if cfg.json => println!("{}", summary.to_json(cfg.dry_run)),
         // -q: a clean run prints nothing at all (cron mails only failures).
@@ -98,7 +95,16 @@ fn run_report(cfg: &UploadConfig, result: &Result<upload::Summary>) -> crate::no
                 .map(|(k, v)| ((*k).to_string(), *v))
                 .collect();
             r.problems = s.problems.iter().map(ToString::to_string).collect();
+            r.problems.extend(
+                s.manifest_problems
+                    .iter()
+                    .map(|p| format!("manifest chain: {p}")),
+            );
             r.problems_omitted = s.problems_omitted;
+            r.manifest = s
+                .manifest
+                .as_ref()
+                .map(|m| (m.key.clone(), m.sequence, m.sha256.clone()));
             if let Some(why) = &s.aborted {
                 r.fatal = Some(why.clone());
             } else if s.interrupted {
@@ -403,9 +409,6 @@ fn daemon_presign(cfg: &UploadConfig, flags: &ServeFlags) -> Result<Option<Presi
 fn daemon_cycle(cfg: &UploadConfig, metrics: &Metrics, interval: Duration) {
     metrics.cycle_started(interval);
     let result = upload::run(cfg);
-    if result.is_ok() {
-        crate::ops::manifest::after_run(cfg);
-    }
     metrics.cycle_finished();
     notify_run(cfg, &result);
     let now = timefmt::unix_seconds(std::time::SystemTime::now());

@@ -1138,3 +1138,332 @@ fn a_manifest_is_written_daily_even_when_nothing_was_archived() {
     assert_exit(&out, 0);
     assert_eq!(manifests(&server).len(), 4, "the daily heartbeat manifest");
 }
+
+// ---------------------------------------------------------------------------
+// The second hostile review: the manifest chain (items 4, 6, 7, 9, 17).
+
+/// Item 4: after three signed runs, manifest 2 is copied over manifest 3's
+/// key, manifest 2's key removed, and run 3's objects deleted: a rollback
+/// to the chain as it was after run 2. `verify --manifests` said all was
+/// well. Each manifest names its own key and sequence, and the inventory
+/// recorded the SHA-256 of every manifest it wrote: both catch it. With an
+/// inventory rebuilt by `reindex` (no record), the moved manifest still
+/// gives it away, and verify says what it cannot check.
+#[test]
+fn item_04_a_rolled_back_chain_is_caught() {
+    let (server, ws, _key, public) = chained_archive();
+    let ep = server.endpoint();
+    let m = manifests(&server);
+    std::fs::copy(&m[1], &m[2]).unwrap();
+    std::fs::remove_file(&m[1]).unwrap();
+    for i in 0..2 {
+        std::fs::remove_file(server.object_path(BUCKET, &format!("FGT-A/r2-{i}.log.gz"))).unwrap();
+    }
+    let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
+    assert_exit(&out, 1);
+    let chain = lines_with(&out, "chain ").join("\n");
+    assert!(
+        chain.contains("moved or replayed (a rollback)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        chain.contains("is gone from the archive"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(chain.contains("holds other bytes"), "{}", stdout(&out));
+
+    // The inventory lost and rebuilt: no record of the manifests.
+    std::fs::remove_file(ws.db()).unwrap();
+    assert_exit(&ws.on_bucket("reindex", &ep, &[]), 0);
+    let out = ws.on_bucket("verify", &ep, &["--manifests", "--public-key", &public]);
+    assert_exit(&out, 1);
+    assert!(
+        lines_with(&out, "chain ")
+            .join("\n")
+            .contains("moved or replayed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("this inventory has no record of these manifests"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Item 4, the outside witness: the run's summary (`--json`, email,
+/// webhooks) and `/health` carry the chain head's sequence and SHA-256, and
+/// `verify --manifests` prints the head it found, so an auditor can compare
+/// the two.
+#[test]
+fn item_04_the_chain_head_is_reported_for_an_outside_witness() {
+    let (server, ws, key, public) = chained_archive();
+    ws.write_gz("FGT-A/w.log.gz", 50, 77);
+    let out = ws.upload(&server, &["--manifest-key", &key, "--json"]);
+    assert_exit(&out, 0);
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["manifest"]["sequence"], 4, "{json}");
+    let sha = json["manifest"]["sha256"].as_str().unwrap().to_string();
+    let newest = manifests(&server).pop().unwrap();
+    assert_eq!(sha, sha256_file(&newest));
+    let out = ws.on_bucket(
+        "verify",
+        &server.endpoint(),
+        &["--manifests", "--public-key", &public],
+    );
+    assert_exit(&out, 0);
+    let head = lines_with(&out, "chain head").join("\n");
+    assert!(
+        head.contains(&format!("sequence 4, sha256 {sha}")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Item 6: a manifest that reached the store but not the inventory (the
+/// run ended between its PUT and its row) was orphaned: the next manifest
+/// linked to the older row, and `verify --manifests` raised a false alarm
+/// for ever. It is adopted on the next run instead.
+#[test]
+fn item_06_a_manifest_stored_but_not_recorded_is_adopted() {
+    use common::proxy::{FaultProxy, Options};
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let key = ws.home().join("m.key").display().to_string();
+    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    ws.write_gz("FGT/a.log.gz", 50, 1);
+    assert_exit(&ws.upload(&server, &["--manifest-key", &key]), 0);
+    // The manifest's PUT is done by the server, its answer lost.
+    let proxy = FaultProxy::start_with(
+        server.port,
+        Options {
+            lose_answer: Some(("PUT", ".json")),
+            ..Options::default()
+        },
+    );
+    ws.write_gz("FGT/b.log.gz", 50, 2);
+    let out = ws.upload_to(&proxy.endpoint(), &["--manifest-key", &key]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("manifest not written"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(manifests(&server).len(), 2, "stored, though not recorded");
+    ws.write_gz("FGT/c.log.gz", 50, 3);
+    let out = ws.upload(&server, &["--manifest-key", &key]);
+    assert_exit(&out, 0);
+    assert!(stderr(&out).contains("adopted"), "{}", stderr(&out));
+    let out = ws.on_bucket(
+        "verify",
+        &server.endpoint(),
+        &["--manifests", "--public-key", &format!("{key}.pub")],
+    );
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("3 objects checked"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Item 6: the upload wrote its manifest after releasing the run lock, so
+/// a prune run meanwhile linked its manifest to the same predecessor: a
+/// fork, and a false tamper alarm. The manifest is the run's last step
+/// under the lock: the prune waits for it (here: is refused while it runs)
+/// and the chain stays one line.
+#[test]
+fn item_06_upload_and_prune_at_once_never_fork_the_chain() {
+    use common::held::*;
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let key = ws.home().join("m.key").display().to_string();
+    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    ws.write_gz("FGT/old.log.gz", 50, 1);
+    assert_exit(&ws.upload(&server, &["--manifest-key", &key]), 0);
+    age_rows(&ws.db(), "2024-01-01T00:00:00Z");
+    ws.write_gz("FGT/new.log.gz", 50, 2);
+    // The upload's manifest PUT waits at the gate while prune tries its luck.
+    let proxy = common::proxy::FaultProxy::start_with(
+        server.port,
+        common::proxy::Options {
+            hold: Some(common::proxy::Hold {
+                method: "PUT",
+                target_contains: ".json",
+                skip: 0,
+            }),
+            ..Default::default()
+        },
+    );
+    let child = start_held(&ws, &proxy, &["--manifest-key", &key]);
+    let prune = ws.on_bucket(
+        "prune",
+        &server.endpoint(),
+        &["--older-than", "400", "--yes", "--manifest-key", &key],
+    );
+    proxy.gate.open();
+    let upload = child.wait_with_output().unwrap();
+    assert_exit(&upload, 0);
+    assert_exit(&prune, 1);
+    assert!(
+        stderr(&prune).contains("already running"),
+        "{}",
+        stderr(&prune)
+    );
+    // Now the prune runs, after the upload's manifest.
+    let prune = ws.on_bucket(
+        "prune",
+        &server.endpoint(),
+        &["--older-than", "400", "--yes", "--manifest-key", &key],
+    );
+    assert_exit(&prune, 0);
+    let out = ws.on_bucket(
+        "verify",
+        &server.endpoint(),
+        &["--manifests", "--public-key", &format!("{key}.pub")],
+    );
+    assert_exit(&out, 0);
+}
+
+/// Item 7: uploads with `--prefix site-A`, then `site-B`, then `site-A`
+/// into one inventory, each with a manifest key: `verify --manifests`
+/// failed for both prefixes ("missing", "gone from the archive") though
+/// nothing was touched. One chain per prefix and host; no false alarm.
+#[test]
+fn item_07_prefixes_sharing_an_inventory_keep_their_own_chains() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let key = ws.home().join("m.key").display().to_string();
+    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    for (round, prefix) in ["site-A/", "site-B/", "site-A/"].iter().enumerate() {
+        ws.write_gz(&format!("FGT/r{round}.log.gz"), 50, round as u64);
+        let out = ws.upload(
+            &server,
+            &["--manifest-key", &key, "--prefix", prefix, "--delete"],
+        );
+        assert_exit(&out, 0);
+    }
+    for (prefix, objects) in [("site-A/", 2), ("site-B/", 1)] {
+        let out = ws.on_bucket(
+            "verify",
+            &server.endpoint(),
+            &[
+                "--manifests",
+                "--public-key",
+                &format!("{key}.pub"),
+                "--prefix",
+                prefix,
+            ],
+        );
+        assert_exit(&out, 0);
+        assert!(
+            stdout(&out).contains(&format!("{objects} objects checked")),
+            "{prefix}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+/// Item 9: a 1 GiB file planted under `_manifests/` was read whole by
+/// `verify --manifests` (1 GB of memory; larger ones got it killed), and
+/// the upload's manifest step read the newest object the same way. A
+/// manifest has a size cap: a bigger object is reported, never read.
+#[test]
+fn item_09_a_huge_object_under_manifests_is_never_read_whole() {
+    let (server, ws, key, public) = chained_archive();
+    let host_dir = manifests(&server)[0]
+        .ancestors()
+        .nth(4)
+        .unwrap()
+        .to_path_buf();
+    let planted = host_dir.join("2099/12/31/20991231T000000.000Z.json");
+    std::fs::create_dir_all(planted.parent().unwrap()).unwrap();
+    let f = std::fs::File::create(&planted).unwrap();
+    f.set_len(1 << 30).unwrap(); // sparse: no disk, 1 GiB to whoever reads it
+    ws.write_gz("FGT-A/late.log.gz", 50, 99);
+    let out = ws.upload(&server, &["--manifest-key", &key]);
+    assert_exit(&out, 0);
+    let out = ws.on_bucket(
+        "verify",
+        &server.endpoint(),
+        &["--manifests", "--public-key", &public],
+    );
+    assert_exit(&out, 1);
+    let chain = lines_with(&out, "chain ").join("\n");
+    assert!(
+        chain.contains("larger than a manifest may be"),
+        "{}",
+        stdout(&out)
+    );
+    // SAFETY: getrusage only writes the struct it is given.
+    let peak_kib = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        u.ru_maxrss
+    };
+    assert!(peak_kib < 256 * 1024, "a child used {peak_kib} KiB");
+}
+
+/// Item 17: a run that archives more rows than one manifest should hold
+/// (a migrated inventory: 60k rows gave a 10.7 MB manifest, beyond the
+/// reader's limit, and the chain was reported broken from there on) writes
+/// several manifests, each a link of the chain, and verify accepts them all.
+#[test]
+fn item_17_a_large_backlog_is_written_as_several_manifests_verify_accepts() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let key = ws.home().join("m.key").display().to_string();
+    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    ws.write_gz("FGT/first.log.gz", 20, 1);
+    assert_exit(&ws.upload(&server, &[]), 0);
+    // 12,000 objects archived by an earlier tool: in the bucket and in the
+    // inventory, never in a manifest.
+    let n = 12_000;
+    let sha1 = sha256_file(&{
+        let p = ws.tmp.path().join("one");
+        std::fs::write(&p, b"x").unwrap();
+        p
+    });
+    let dir = server.object_path(BUCKET, "bulk");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let tx = conn.transaction().unwrap();
+    for i in 0..n {
+        let k = format!("bulk/f{i:05}.gz");
+        std::fs::write(server.object_path(BUCKET, &k), b"x").unwrap();
+        tx.execute(
+            "INSERT INTO backups (filename, sha256, uploaded_at, backup_date, status, object_key, size_bytes)
+             VALUES (?1, ?2, '2026-11-01T00:00:00Z', '2026-11-01', 'uploaded', ?1, 1)",
+            rusqlite::params![k, sha1],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    let out = ws.upload(&server, &["--manifest-key", &key, "--json"]);
+    assert_exit(&out, 0);
+    let written = manifests(&server);
+    assert_eq!(written.len(), 3, "12,001 rows in parts of 5,000");
+    for m in &written {
+        assert!(std::fs::metadata(m).unwrap().len() < 2 << 20, "{m:?}");
+    }
+    let out = ws.on_bucket(
+        "verify",
+        &server.endpoint(),
+        &[
+            "--manifests",
+            "--public-key",
+            &format!("{key}.pub"),
+            "--sample",
+            "1",
+        ],
+    );
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains(&format!("{} objects checked", n + 1)),
+        "{}",
+        stdout(&out)
+    );
+}

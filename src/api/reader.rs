@@ -38,6 +38,8 @@ pub struct Reader {
     select: String,
     has_runs: bool,
     has_verifications: bool,
+    /// The manifests table has its `sequence` column (schema 3).
+    has_manifest_sequence: bool,
 }
 
 impl Reader {
@@ -89,11 +91,19 @@ impl Reader {
                 |r| r.get(0),
             )
             .map_err(|e| e.to_string())?;
+        let has_manifest_sequence: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info('manifests') WHERE name = 'sequence'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
         Ok(Reader {
             conn,
             select,
             has_runs,
             has_verifications,
+            has_manifest_sequence,
         })
     }
 
@@ -249,6 +259,27 @@ impl Reader {
             .query_row([], |r| r.get(0))
             .optional()
             .map(Option::flatten)
+    }
+
+    /// The newest manifest written: the chain head an auditor compares
+    /// with a copy kept elsewhere (key, sequence, SHA-256, time).
+    pub fn last_manifest(&self) -> rusqlite::Result<Option<serde_json::Value>> {
+        if !self.has_manifest_sequence {
+            return Ok(None);
+        }
+        self.conn
+            .prepare_cached(
+                "SELECT object_key, sequence, sha256, created_at FROM manifests ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([], |r| {
+                Ok(serde_json::json!({
+                    "key": r.get::<_, String>(0)?,
+                    "sequence": r.get::<_, Option<i64>>(1)?,
+                    "sha256": r.get::<_, String>(2)?,
+                    "created_at": r.get::<_, String>(3)?,
+                }))
+            })
+            .optional()
     }
 
     /// Row counts by status.

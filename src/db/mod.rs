@@ -14,8 +14,12 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod proof;
+mod scratch;
 
-pub use proof::{Current, Entry, Expected, ManifestRow, Selection, VerifyTotals};
+pub use proof::{
+    Archived, Current, Entry, Expectations, Expected, ManifestRow, Selection, VerifyTotals,
+};
+pub use scratch::Scratch;
 
 use crate::error::{Error, Result};
 use crate::host::hostname;

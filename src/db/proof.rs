@@ -1,7 +1,6 @@
 //! The inventory's side of proving the archive: what it says was archived,
 //! and the record of each `verify`.
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use rusqlite::{params, params_from_iter};
@@ -22,6 +21,40 @@ pub struct Expected {
     pub first_uploaded_at: Option<String>,
     /// The newest row's id (`None` for expectations from manifests).
     pub row_id: Option<i64>,
+}
+
+/// What a verify checks the archive against, read in key order a page at
+/// a time: the inventory's newest archived rows ([`Archived`]), or what the
+/// manifest chain records ([`super::Scratch`], on disk, not in memory).
+pub trait Expectations {
+    /// How many objects are expected, and their bytes.
+    fn totals(&self) -> Result<(u64, u64)>;
+    /// Up to `limit` expected objects with keys after `after`, in key order.
+    fn page(&self, after: &str, limit: usize) -> Result<Vec<Expected>>;
+    /// Whether any record names `key` (archived or pruned): a listed object
+    /// that is neither expected nor known is an extra.
+    fn is_known(&self, key: &str) -> Result<bool>;
+}
+
+/// The inventory's archived objects in a selection, as [`Expectations`]:
+/// the newest archived row of each key, keys pruned since left out.
+pub struct Archived<'a> {
+    pub inv: &'a Inventory,
+    pub statuses: Vec<&'static str>,
+    pub selection: Selection,
+}
+
+impl Expectations for Archived<'_> {
+    fn totals(&self) -> Result<(u64, u64)> {
+        self.inv.archived_totals(&self.statuses, &self.selection)
+    }
+    fn page(&self, after: &str, limit: usize) -> Result<Vec<Expected>> {
+        self.inv
+            .archived_page(&self.statuses, &self.selection, after, limit)
+    }
+    fn is_known(&self, key: &str) -> Result<bool> {
+        self.inv.is_known(key)
+    }
 }
 
 /// Which rows `verify` and `restore` look at.
@@ -62,6 +95,27 @@ pub struct VerifyTotals {
     pub exit_code: i32,
 }
 
+fn expected_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Expected> {
+    Ok(Expected {
+        key: r.get(0)?,
+        size: r.get::<_, Option<i64>>(1)?.map(|n| n.max(0) as u64),
+        sha256: r.get(2)?,
+        uploaded_at: r.get(3)?,
+        first_uploaded_at: r.get(4)?,
+        row_id: r.get(5)?,
+    })
+}
+
+fn manifest_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ManifestRow> {
+    Ok(ManifestRow {
+        key: r.get(0)?,
+        sha256: r.get(1)?,
+        created_at: r.get(2)?,
+        last_backup_id: r.get(3)?,
+        sequence: r.get(4)?,
+    })
+}
+
 /// `COALESCE(object_key, filename)`: rows of the Python suite have no key
 /// column; their key was the file name.
 const KEY: &str = "COALESCE(object_key, filename)";
@@ -91,24 +145,114 @@ impl Inventory {
         args.push(sel.until.clone().unwrap_or_else(|| "9999-99-99".into()));
         let run = || -> rusqlite::Result<Vec<Expected>> {
             let mut stmt = self.conn.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-                Ok(Expected {
-                    key: r.get(0)?,
-                    size: r.get::<_, Option<i64>>(1)?.map(|n| n.max(0) as u64),
-                    sha256: r.get(2)?,
-                    uploaded_at: r.get(3)?,
-                    first_uploaded_at: r.get(4)?,
-                    row_id: r.get(5)?,
-                })
-            })?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), expected_row)?;
             rows.collect()
         };
         run().map_err(|e| self.err(e))
     }
 
+    /// [`Inventory::archived`], one page at a time: up to `limit` keys
+    /// after `after`, walked along the key index, so a verify of 500k rows
+    /// holds one page.
+    pub fn archived_page(
+        &self,
+        statuses: &[&str],
+        sel: &Selection,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Expected>> {
+        let marks = vec!["?"; statuses.len()].join(",");
+        let sql = format!(
+            "SELECT g.k, b.size_bytes, b.sha256, b.uploaded_at, g.first_at, g.last_id
+             FROM (SELECT {KEY} AS k, MAX(id) AS last_id, MIN(uploaded_at) AS first_at
+                   FROM backups WHERE {KEY} > ? AND {KEY} >= ? AND status IN ({marks})
+                   GROUP BY {KEY} ORDER BY {KEY}) g
+             JOIN backups b ON b.id = g.last_id
+             WHERE substr(g.k, 1, length(?)) = ?
+               AND b.backup_date >= ? AND b.backup_date <= ?
+               AND NOT EXISTS (SELECT 1 FROM prunes p
+                               WHERE p.object_key = g.k AND p.backup_id >= g.last_id)
+             ORDER BY g.k LIMIT ?"
+        );
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![after.to_string().into(), sel.key_prefix.clone().into()];
+        args.extend(
+            statuses
+                .iter()
+                .map(|s| rusqlite::types::Value::from(s.to_string())),
+        );
+        args.push(sel.key_prefix.clone().into());
+        args.push(sel.key_prefix.clone().into());
+        args.push(
+            sel.since
+                .clone()
+                .unwrap_or_else(|| "0000-00-00".into())
+                .into(),
+        );
+        args.push(
+            sel.until
+                .clone()
+                .unwrap_or_else(|| "9999-99-99".into())
+                .into(),
+        );
+        args.push((limit as i64).into());
+        let run = || -> rusqlite::Result<Vec<Expected>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), expected_row)?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
+    }
+
+    /// How many objects [`Inventory::archived`] would give, and their bytes.
+    pub fn archived_totals(&self, statuses: &[&str], sel: &Selection) -> Result<(u64, u64)> {
+        let marks = vec!["?"; statuses.len()].join(",");
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(b.size_bytes), 0)
+             FROM (SELECT {KEY} AS k, MAX(id) AS last_id
+                   FROM backups WHERE status IN ({marks}) GROUP BY {KEY}) g
+             JOIN backups b ON b.id = g.last_id
+             WHERE substr(g.k, 1, length(?)) = ?
+               AND b.backup_date >= ? AND b.backup_date <= ?
+               AND NOT EXISTS (SELECT 1 FROM prunes p
+                               WHERE p.object_key = g.k AND p.backup_id >= g.last_id)"
+        );
+        let mut args: Vec<String> = statuses.iter().map(|s| s.to_string()).collect();
+        args.push(sel.key_prefix.clone());
+        args.push(sel.key_prefix.clone());
+        args.push(sel.since.clone().unwrap_or_else(|| "0000-00-00".into()));
+        args.push(sel.until.clone().unwrap_or_else(|| "9999-99-99".into()));
+        self.conn
+            .query_row(&sql, params_from_iter(args.iter()), |r| {
+                Ok((
+                    r.get::<_, i64>(0)?.max(0) as u64,
+                    r.get::<_, i64>(1)?.max(0) as u64,
+                ))
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Whether any row (archived or not) or prune names `key`.
+    pub fn is_known(&self, key: &str) -> Result<bool> {
+        let sql = format!(
+            "SELECT EXISTS(SELECT 1 FROM backups WHERE {KEY} = ?1)
+                 OR EXISTS(SELECT 1 FROM prunes WHERE object_key = ?1)"
+        );
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row([key], |r| r.get(0)))
+            .map_err(|e| self.err(e))
+    }
+
     /// The newest row of every key matching `sel` (whatever its status), in
-    /// key order: the current state of each file, for `fgbackup ls`.
-    pub fn current(&self, sel: &Selection) -> Result<Vec<Current>> {
+    /// key order: the current state of each file, for `fgbackup ls`. Rows
+    /// are handed to `each` as SQLite reads them along the key index, never
+    /// collected: `ls` of 500k rows holds one. `each` returns false to stop.
+    pub fn each_current(
+        &self,
+        sel: &Selection,
+        each: &mut dyn FnMut(Current) -> bool,
+    ) -> Result<()> {
         let sql = format!(
             "SELECT g.k, b.status, b.size_bytes, b.sha256, b.uploaded_at, b.deleted_local
              FROM (SELECT {KEY} AS k, MAX(id) AS last_id FROM backups GROUP BY {KEY}) g
@@ -119,7 +263,7 @@ impl Inventory {
         );
         let since = sel.since.clone().unwrap_or_default();
         let until = sel.until.clone().unwrap_or_else(|| "9999-99-99".into());
-        let run = || -> rusqlite::Result<Vec<Current>> {
+        let mut run = || -> rusqlite::Result<()> {
             let mut stmt = self.conn.prepare(&sql)?;
             let rows = stmt.query_map(params![sel.key_prefix, since, until], |r| {
                 Ok(Current {
@@ -131,7 +275,12 @@ impl Inventory {
                     deleted_local: r.get::<_, Option<i64>>(5)?.unwrap_or(0) != 0,
                 })
             })?;
-            rows.collect()
+            for row in rows {
+                if !each(row?) {
+                    break;
+                }
+            }
+            Ok(())
         };
         run().map_err(|e| self.err(e))
     }
@@ -160,17 +309,21 @@ impl Inventory {
             .map_err(|e| self.err(e))
     }
 
-    /// Every key any row names, archived or pruned: a listed object outside
-    /// this set is one the inventory never heard of.
-    pub fn known_keys(&self) -> Result<HashSet<String>> {
-        let run = || -> rusqlite::Result<HashSet<String>> {
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT {KEY} FROM backups UNION SELECT object_key FROM prunes"
-            ))?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
+    /// Whether `key` has a row with one of `statuses` that no prune
+    /// removed since: an object `reindex` leaves alone.
+    pub fn is_archived(&self, key: &str, statuses: &[&str]) -> Result<bool> {
+        let marks = vec!["?"; statuses.len()].join(",");
+        let sql = format!(
+            "SELECT EXISTS(SELECT 1 FROM backups b WHERE {KEY} = ? AND status IN ({marks})
+               AND NOT EXISTS (SELECT 1 FROM prunes p WHERE p.object_key = ? AND p.backup_id >= b.id))"
+        );
+        let mut args: Vec<&str> = vec![key];
+        args.extend_from_slice(statuses);
+        args.push(key);
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_row(params_from_iter(args.iter()), |r| r.get(0)))
+            .map_err(|e| self.err(e))
     }
 
     /// Records the start of a verify and returns its id.
@@ -244,13 +397,17 @@ impl Inventory {
     }
 }
 
-/// The newest manifest this inventory wrote.
-#[derive(Debug, Clone)]
+/// A manifest this inventory wrote (or adopted from the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestRow {
     pub key: String,
     pub sha256: String,
     pub created_at: String,
+    /// The last `backups` row it lists: the next manifest lists rows after it.
     pub last_backup_id: i64,
+    /// Its place in its chain (1, 2...); `None` for manifests of format 1,
+    /// which had none.
+    pub sequence: Option<i64>,
 }
 
 /// One archived file or pruned object a manifest lists.
@@ -264,33 +421,52 @@ pub struct Entry {
     pub at: Option<String>,
 }
 
+/// `LIKE` pattern for keys starting with `prefix` (`%`, `_` and `\`
+/// escaped: a prefix may hold them).
+fn starts_with(prefix: &str) -> String {
+    let mut p = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
 impl Inventory {
-    pub fn last_manifest(&self) -> Result<Option<ManifestRow>> {
-        use rusqlite::OptionalExtension;
-        self.conn
-            .query_row(
-                "SELECT object_key, sha256, created_at, last_backup_id FROM manifests ORDER BY id DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok(ManifestRow {
-                        key: r.get(0)?,
-                        sha256: r.get(1)?,
-                        created_at: r.get(2)?,
-                        last_backup_id: r.get(3)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+    /// Every manifest this inventory wrote under `dir`, oldest first: what
+    /// `verify --manifests` compares the store with (a manifest gone, or
+    /// replaced by an older one, is a rollback). A chain has one per run.
+    pub fn manifests_under(&self, dir: &str) -> Result<Vec<ManifestRow>> {
+        let run = || -> rusqlite::Result<Vec<ManifestRow>> {
+            let mut stmt = self.conn.prepare(
+                "SELECT object_key, sha256, created_at, last_backup_id, sequence FROM manifests
+                 WHERE object_key LIKE ?1 ESCAPE '\\' ORDER BY id",
+            )?;
+            let rows = stmt.query_map([starts_with(dir)], manifest_row)?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
     }
 
-    /// Rows after `after_id` with one of `statuses` and a SHA-256: the files
-    /// archived since the previous manifest.
-    pub fn archived_since(&self, after_id: i64, statuses: &[&str]) -> Result<Vec<Entry>> {
+    /// Up to `limit` rows after `after_id` under `key_prefix` with one of
+    /// `statuses` and a SHA-256, oldest first: the files archived since the
+    /// previous manifest, one manifest's worth at a time.
+    pub fn archived_since(
+        &self,
+        after_id: i64,
+        statuses: &[&str],
+        key_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
         let marks = vec!["?"; statuses.len()].join(",");
         let sql = format!(
             "SELECT id, {KEY}, size_bytes, sha256, uploaded_at FROM backups
-             WHERE id > ? AND sha256 IS NOT NULL AND status IN ({marks}) ORDER BY id"
+             WHERE id > ? AND sha256 IS NOT NULL AND status IN ({marks})
+               AND {KEY} LIKE ? ESCAPE '\\'
+             ORDER BY id LIMIT ?"
         );
         let mut args: Vec<rusqlite::types::Value> = vec![after_id.into()];
         args.extend(
@@ -298,14 +474,18 @@ impl Inventory {
                 .iter()
                 .map(|s| rusqlite::types::Value::from(s.to_string())),
         );
+        args.push(starts_with(key_prefix).into());
+        args.push((limit as i64).into());
         self.entries(&sql, args)
     }
 
-    /// Objects `prune` removed that no manifest has recorded yet.
-    pub fn unrecorded_prunes(&self) -> Result<Vec<Entry>> {
+    /// Up to `limit` objects under `key_prefix` that `prune` removed and no
+    /// manifest has recorded yet.
+    pub fn unrecorded_prunes(&self, key_prefix: &str, limit: usize) -> Result<Vec<Entry>> {
         self.entries(
-            "SELECT id, object_key, size_bytes, sha256, pruned_at FROM prunes WHERE manifest_id IS NULL ORDER BY id",
-            Vec::new(),
+            "SELECT id, object_key, size_bytes, sha256, pruned_at FROM prunes
+             WHERE manifest_id IS NULL AND object_key LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?2",
+            vec![starts_with(key_prefix).into(), (limit as i64).into()],
         )
     }
 
@@ -326,12 +506,18 @@ impl Inventory {
         run().map_err(|e| self.err(e))
     }
 
-    /// Records a written manifest and marks the prunes it lists.
+    /// Records a written (or adopted) manifest and marks the prunes it
+    /// lists, in one transaction unless one is open.
     pub fn record_manifest(&self, m: &ManifestRow, files: usize, prune_ids: &[i64]) -> Result<()> {
+        let own = self.conn.is_autocommit();
         let run = || -> rusqlite::Result<()> {
+            if own {
+                self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            }
             self.conn.execute(
-                "INSERT INTO manifests (object_key, sha256, created_at, last_backup_id, files) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![m.key, m.sha256, m.created_at, m.last_backup_id, files as i64],
+                "INSERT INTO manifests (object_key, sha256, created_at, last_backup_id, files, sequence)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![m.key, m.sha256, m.created_at, m.last_backup_id, files as i64, m.sequence],
             )?;
             let id = self.conn.last_insert_rowid();
             for p in prune_ids {
@@ -340,9 +526,17 @@ impl Inventory {
                     params![id, p],
                 )?;
             }
+            if own {
+                self.conn.execute_batch("COMMIT")?;
+            }
             Ok(())
         };
-        run().map_err(|e| self.err(e))
+        run().map_err(|e| {
+            if own && !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            self.err(e)
+        })
     }
 
     /// Records an object `prune` removed; `e.row_id` ties the removal to

@@ -176,6 +176,12 @@ pub fn body(report: &RunReport) -> String {
         }
         b.push('\n');
     }
+    if let Some((key, sequence, sha256)) = &report.manifest {
+        b.push_str(&format!(
+            "Manifest chain head: sequence {}, sha256 {sha256} ({key})\n\n",
+            sequence.map_or("-".into(), |s| s.to_string())
+        ));
+    }
     match &report.latest {
         Some(fields) => {
             b.push_str("Latest inventory entry:\n");

@@ -86,6 +86,9 @@ pub struct RunReport {
     pub latest: Option<Vec<(String, String)>>,
     /// End of the newest run without failures, from the inventory.
     pub last_success_unix: Option<i64>,
+    /// With `--manifest-key`: the chain head after the run (key, sequence,
+    /// SHA-256), for the auditor to keep outside the archive.
+    pub manifest: Option<(String, Option<i64>, String)>,
 }
 
 impl RunReport {

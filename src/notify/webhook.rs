@@ -203,6 +203,9 @@ pub fn generic_payload(r: &RunReport) -> Value {
         "counts": r.counts,
         "problems": r.problems,
         "error": r.fatal,
+        "manifest": r.manifest.as_ref().map(|(key, sequence, sha256)| {
+            json!({"key": key, "sequence": sequence, "sha256": sha256})
+        }),
         "latest": r.latest.as_ref().map(|fields| {
             fields
                 .iter()

@@ -26,7 +26,7 @@ use super::listing::Listing;
 use super::retry::Breaker;
 use super::step::{self, Ctx, Outcome};
 use crate::config::{Destination, Transfer, UploadConfig};
-use crate::db::{BackupRow, Inventory, RunTotals};
+use crate::db::{BackupRow, Inventory, ManifestRow, RunTotals};
 use crate::error::{Error, Result};
 use crate::fsafe::{self, Refusal};
 use crate::progress::{Job, Progress};
@@ -93,6 +93,12 @@ pub struct Summary {
     pub problems: Vec<Problem>,
     /// Failed files beyond those in `problems`.
     pub problems_omitted: u64,
+    /// With `--manifest-key`: the chain's newest manifest after the run
+    /// (written by it or not), the witness an auditor keeps elsewhere.
+    pub manifest: Option<ManifestRow>,
+    /// With `--manifest-key`: what is wrong with the chain (a manifest gone
+    /// or replaced), or why no manifest could be written.
+    pub manifest_problems: Vec<String>,
 }
 
 impl Summary {
@@ -102,7 +108,8 @@ impl Summary {
             || self.delete_failures > 0
             || self.scan_warnings > 0
             || self.interrupted
-            || self.aborted.is_some();
+            || self.aborted.is_some()
+            || !self.manifest_problems.is_empty();
         i32::from(bad)
     }
 
@@ -178,6 +185,15 @@ impl Summary {
         if let Some(why) = &self.aborted {
             text.push_str(&format!("; stopped early: {why}"));
         }
+        if let Some(m) = &self.manifest {
+            text.push_str(&format!("; {}", manifest_witness(m)));
+        }
+        if !self.manifest_problems.is_empty() {
+            text.push_str(&format!(
+                "; {} manifest chain problem(s) (see log)",
+                self.manifest_problems.len()
+            ));
+        }
         text
     }
 }
@@ -214,6 +230,10 @@ impl Summary {
             "aborted": self.aborted,
             "failures": failures,
             "failures_omitted": self.problems_omitted,
+            "manifest": self.manifest.as_ref().map(|m| serde_json::json!({
+                "key": m.key, "sequence": m.sequence, "sha256": m.sha256, "created_at": m.created_at,
+            })),
+            "manifest_problems": self.manifest_problems,
         })
     }
 }
@@ -426,9 +446,52 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     rec.progress.take().finish();
     flushed?;
     pooled?;
+    if let Some(inv) = &inventory {
+        manifests(cfg, shared.store.as_ref(), inv, &mut summary);
+    }
     summary.duration = clock.elapsed();
     rec.finish(&summary, summary.duration, None)?;
     Ok(summary)
+}
+
+/// With `--manifest-key`: the run's last step, under its lock (two runs
+/// never link to one predecessor), writes the manifests due. A run cut
+/// short writes none: the next run lists its files. Never fails the run's
+/// rows; a problem makes the exit status 1 and reaches the notifications.
+fn manifests(cfg: &UploadConfig, store: &dyn Store, inv: &Inventory, summary: &mut Summary) {
+    let Some(key_path) = &cfg.manifest_key else {
+        return;
+    };
+    if summary.interrupted || summary.aborted.is_some() {
+        log::warn!(
+            "no manifest written: the run was cut short; the next run's manifest lists its files"
+        );
+        return;
+    }
+    match super::manifest::write_chain(store, inv, &cfg.prefix, key_path) {
+        Ok(w) => {
+            summary.manifest = w.head;
+            summary.manifest_problems = w.problems;
+            if w.written == 0 {
+                log::debug!("no manifest needed: nothing archived since the last one");
+            }
+        }
+        Err(e) => {
+            log::error!("manifest not written: {e}");
+            summary
+                .manifest_problems
+                .push(format!("manifest not written: {e}"));
+        }
+    }
+}
+
+/// `manifest chain head: sequence 12, sha256 0123456789abcdef…`.
+pub fn manifest_witness(m: &ManifestRow) -> String {
+    format!(
+        "manifest chain head: sequence {}, sha256 {}",
+        m.sequence.map_or("-".into(), |s| s.to_string()),
+        m.sha256
+    )
 }
 
 /// The terminal display of the files found (hidden unless `cfg.output` has it on).

@@ -3,14 +3,15 @@
 //! problem as it is found, records the run in `verifications`, and tells the
 //! notifiers.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::archive::open_destination;
+use super::manifest::ChainHead;
 use super::verify::{self, Cut, Finding, Plan, Tally, Verdict};
 use crate::config::Target;
-use crate::db::{Expected, Inventory, Selection, VerifyTotals};
+use crate::db::{Archived, Expectations, Inventory, Selection, VerifyTotals};
 use crate::error::{Error, Result};
 use crate::notify::RunReport;
 use crate::progress::{Job, Output, Progress};
@@ -98,14 +99,17 @@ fn pinned_key(opts: &VerifyOptions) -> Result<Option<String>> {
     })
 }
 
-/// What a verify checks the archive against.
-struct Expectations {
-    /// The objects that must be there, as recorded.
-    expected: Vec<Expected>,
-    /// Every key the records name: an object outside it is an extra.
-    known: HashSet<String>,
+/// What a verify checks the archive against, and what the chain walk
+/// (with `--manifests`) found on the way.
+struct Checked<'a> {
+    /// The objects that must be there, and every key the records name.
+    source: Box<dyn Expectations + 'a>,
     /// With `--manifests`: broken signatures, links or missing manifests.
     chain_problems: Vec<String>,
+    /// With `--manifests`: each chain's newest manifest.
+    heads: Vec<ChainHead>,
+    /// With `--manifests`: what could not be checked, said.
+    notes: Vec<String>,
 }
 
 /// Runs `fgbackup verify`; returns the exit status (0 all ok, 1 problems).
@@ -120,12 +124,9 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         true,
     )?);
     store.check().map_err(|e| Error::runtime(e.message))?;
-    let Expectations {
-        expected,
-        known,
-        chain_problems,
-    } = expectations(store.as_ref(), target, opts, &inv)?;
-    if expected.is_empty() && !opts.manifests {
+    let checked = expectations(store.as_ref(), target, opts, &inv)?;
+    let (count, _) = checked.source.totals()?;
+    if count == 0 && !opts.manifests {
         nothing_to_verify(target, opts);
         return Ok(1);
     }
@@ -136,60 +137,90 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
         ..Tally::default()
     };
     let mut problems = Problems::default();
-    for p in &chain_problems {
+    for p in &checked.chain_problems {
         problems.add("chain", "", p, opts.json);
     }
-    let cut = run_checks(
-        &store,
+    for n in &checked.notes {
+        say(opts, &format!("note          {n}"));
+    }
+    for h in &checked.heads {
+        say(opts, &head_line(h));
+    }
+    let run = Run {
+        inv: &inv,
+        id,
         target,
         opts,
-        expected,
-        &known,
-        &inv,
-        id,
-        &mut tally,
-        &mut problems,
-    )?;
-    finish(
-        target,
-        opts,
-        &inv,
-        id,
+    };
+    let cut = run.checks(&store, checked.source.as_ref(), &mut tally, &mut problems)?;
+    run.finish(
         &tally,
         &cut,
-        &chain_problems,
+        &checked.chain_problems,
+        &checked.heads,
         problems,
+    )
+}
+
+/// A line that is no problem (a note, a chain head): stdout, or stderr with
+/// `--json`; not with `-q`.
+fn say(opts: &VerifyOptions, line: &str) {
+    if opts.output.quiet() {
+        return;
+    }
+    let shown = crate::logging::one_line(line);
+    crate::progress::suspend(|| match opts.json {
+        true => eprintln!("{shown}"),
+        false => println!("{shown}"),
+    });
+}
+
+/// `chain head    HOST: sequence 12, sha256 ..., KEY, written T`: what an
+/// auditor compares with the head the run notifications carried.
+fn head_line(h: &ChainHead) -> String {
+    format!(
+        "chain head    {}: sequence {}, sha256 {}, {}, written {}",
+        h.host,
+        h.sequence.map_or("- (format 1)".into(), |s| s.to_string()),
+        h.sha256,
+        h.key,
+        h.created_at
     )
 }
 
 /// What is expected: with `--manifests`, what the signed chains record
 /// (walking them finds the chain problems too); otherwise the inventory's
 /// archived rows in the `--prefix/--since/--until` selection.
-fn expectations(
+fn expectations<'a>(
     store: &dyn Store,
     target: &Target,
     opts: &VerifyOptions,
-    inv: &Inventory,
-) -> Result<Expectations> {
+    inv: &'a Inventory,
+) -> Result<Checked<'a>> {
     if opts.manifests {
         let pinned = pinned_key(opts)?;
         let walk = super::manifest::walk_chains(store, &target.prefix, pinned.as_deref(), inv)?;
-        return Ok(Expectations {
-            expected: walk.expected,
-            known: walk.known,
+        return Ok(Checked {
+            source: Box::new(walk.expected),
             chain_problems: walk.problems,
+            heads: walk.heads,
+            notes: walk.notes,
         });
     }
-    let sel = Selection {
+    let selection = Selection {
         key_prefix: target.prefix.clone(),
         since: opts.since.clone(),
         until: opts.until.clone(),
     };
-    let archived = inv.archived(&Status::archived_names(), &sel)?;
-    Ok(Expectations {
-        expected: archived,
-        known: inv.known_keys()?,
+    Ok(Checked {
+        source: Box::new(Archived {
+            inv,
+            statuses: Status::archived_names(),
+            selection,
+        }),
         chain_problems: Vec::new(),
+        heads: Vec::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -220,116 +251,107 @@ fn note_unpinned_key(opts: &VerifyOptions) {
     }
 }
 
-/// Checks, printing and recording each problem the moment it is found.
-#[allow(clippy::too_many_arguments)] // one call site; the pieces of one run
-fn run_checks(
-    store: &Arc<dyn Store>,
-    target: &Target,
-    opts: &VerifyOptions,
-    expected: Vec<Expected>,
-    known: &HashSet<String>,
-    inv: &Inventory,
+/// One verify's record in the inventory and its settings.
+struct Run<'a> {
+    inv: &'a Inventory,
     id: i64,
-    tally: &mut Tally,
-    problems: &mut Problems,
-) -> Result<Option<Cut>> {
-    let plan = Plan {
-        prefix: target.prefix.clone(),
-        sample: opts.sample,
-        extras: opts.since.is_none() && opts.until.is_none(),
-        workers: target.workers,
-        retries: target.retries,
-    };
-    let mut db_error = None;
-    let (mut progress, sizes) = display(opts.output, &expected);
-    let mut each = |v: Verdict| {
-        tally.add(&v);
-        let problem = v.finding != Finding::Ok;
-        match sizes.get(&v.key) {
-            Some(&size) => progress.file_done(size, v.metered, problem),
-            None if problem => progress.failure(),
-            None => {}
-        }
-        if problem {
-            problems.add(v.finding.as_str(), &v.key, &v.detail, opts.json);
-            if let Err(e) = inv.add_finding(id, &v.key, v.finding.as_str(), &v.detail) {
-                db_error.get_or_insert(e);
+    target: &'a Target,
+    opts: &'a VerifyOptions,
+}
+
+impl Run<'_> {
+    /// Checks, printing and recording each problem the moment it is found.
+    fn checks(
+        &self,
+        store: &Arc<dyn Store>,
+        source: &dyn Expectations,
+        tally: &mut Tally,
+        problems: &mut Problems,
+    ) -> Result<Option<Cut>> {
+        let (opts, inv) = (self.opts, self.inv);
+        let plan = Plan {
+            prefix: self.target.prefix.clone(),
+            sample: opts.sample,
+            extras: opts.since.is_none() && opts.until.is_none(),
+            workers: self.target.workers,
+            retries: self.target.retries,
+        };
+        let mut db_error = None;
+        // The display counts expected objects and their archived bytes,
+        // each object's when it is checked (read back, or only listed).
+        let (files, bytes) = source.totals()?;
+        let mut progress = Progress::start(opts.output, Job::Verify, files, bytes);
+        let mut each = |v: Verdict| {
+            tally.add(&v);
+            let problem = v.finding != Finding::Ok;
+            match v.finding {
+                Finding::Extra => progress.failure(),
+                _ => progress.file_done(v.size, v.metered, problem),
             }
-        } else {
-            // -v: one line per object, like upload's per-file lines.
-            let level = match opts.output.verbose() {
-                true => log::Level::Info,
-                false => log::Level::Debug,
-            };
-            log::log!(level, "ok {}: {}", v.key, v.detail);
+            if problem {
+                problems.add(v.finding.as_str(), &v.key, &v.detail, opts.json);
+                if let Err(e) = inv.add_finding(self.id, &v.key, v.finding.as_str(), &v.detail) {
+                    db_error.get_or_insert(e);
+                }
+            } else {
+                // -v: one line per object, like upload's per-file lines.
+                let level = match opts.output.verbose() {
+                    true => log::Level::Info,
+                    false => log::Level::Debug,
+                };
+                log::log!(level, "ok {}: {}", v.key, v.detail);
+            }
+        };
+        let cut = verify::check(store, &plan, source, &mut each);
+        progress.finish();
+        let cut = cut?;
+        match db_error {
+            Some(e) => Err(e),
+            None => Ok(cut),
         }
-    };
-    let cut = verify::check(store, &plan, expected, known, &mut each)
-        .map_err(|e| Error::runtime(e.message));
-    progress.finish();
-    let cut = cut?;
-    match db_error {
-        Some(e) => Err(e),
-        None => Ok(cut),
     }
-}
 
-/// The display of a verify (hidden unless `output` has it on): objects
-/// expected, and bytes by their archived sizes, each object's counted when
-/// it is checked (read back, or only listed with `--sample`). Returns it
-/// with each key's size.
-fn display(output: Output, expected: &[Expected]) -> (Progress, HashMap<String, u64>) {
-    let sizes: HashMap<String, u64> = expected
-        .iter()
-        .map(|e| (e.key.clone(), e.size.unwrap_or(0)))
-        .collect();
-    let bytes = sizes.values().sum();
-    let files = expected.len() as u64;
-    (Progress::start(output, Job::Verify, files, bytes), sizes)
-}
-
-/// Prints the summary, records it, notifies; returns the exit status.
-#[allow(clippy::too_many_arguments)] // one call site; the pieces of one run
-fn finish(
-    target: &Target,
-    opts: &VerifyOptions,
-    inv: &Inventory,
-    id: i64,
-    tally: &Tally,
-    cut: &Option<Cut>,
-    chain_problems: &[String],
-    problems: Problems,
-) -> Result<i32> {
-    let clean = tally.problems() == 0 && chain_problems.is_empty() && cut.is_none();
-    let exit_code = if clean { 0 } else { 1 };
-    let status = match cut {
-        Some(Cut::Interrupted) => "interrupted",
-        _ if clean => "ok",
-        _ => "failed",
-    };
-    let totals = VerifyTotals {
-        status,
-        checked: tally.checked(),
-        read_back: tally.read_back,
-        ok: tally.count(Finding::Ok),
-        missing: tally.count(Finding::Missing),
-        altered: tally.count(Finding::Altered),
-        size_mismatch: tally.count(Finding::SizeMismatch),
-        extra: tally.count(Finding::Extra),
-        errors: tally.count(Finding::Error) + chain_problems.len() as u64,
-        bytes_read: tally.bytes_read,
-        duration_ms: tally.elapsed().as_millis() as u64,
-        exit_code,
-    };
-    if opts.json {
-        println!("{}", json_summary(&totals, cut, &problems));
-    } else if !(clean && opts.output.quiet()) {
-        // -q: a clean verify prints nothing (its problems were printed above).
-        println!("{}", summary_line(tally, chain_problems, cut));
+    /// Prints the summary, records it, notifies; returns the exit status.
+    fn finish(
+        &self,
+        tally: &Tally,
+        cut: &Option<Cut>,
+        chain_problems: &[String],
+        heads: &[ChainHead],
+        problems: Problems,
+    ) -> Result<i32> {
+        let opts = self.opts;
+        let clean = tally.problems() == 0 && chain_problems.is_empty() && cut.is_none();
+        let exit_code = if clean { 0 } else { 1 };
+        let status = match cut {
+            Some(Cut::Interrupted) => "interrupted",
+            _ if clean => "ok",
+            _ => "failed",
+        };
+        let totals = VerifyTotals {
+            status,
+            checked: tally.checked(),
+            read_back: tally.read_back,
+            ok: tally.count(Finding::Ok),
+            missing: tally.count(Finding::Missing),
+            altered: tally.count(Finding::Altered),
+            size_mismatch: tally.count(Finding::SizeMismatch),
+            extra: tally.count(Finding::Extra),
+            errors: tally.count(Finding::Error) + chain_problems.len() as u64,
+            bytes_read: tally.bytes_read,
+            duration_ms: tally.elapsed().as_millis() as u64,
+            exit_code,
+        };
+        if opts.json {
+            println!("{}", json_summary(&totals, cut, heads, &problems));
+        } else if !(clean && opts.output.quiet()) {
+            // -q: a clean verify prints nothing (its problems were printed above).
+            println!("{}", summary_line(tally, chain_problems, cut));
+        }
+        self.inv.finish_verification(self.id, &totals)?;
+        notify(self.target, tally, clean, cut, problems.lines);
+        Ok(exit_code)
     }
-    inv.finish_verification(id, &totals)?;
-    notify(target, tally, clean, cut, problems.lines);
-    Ok(exit_code)
 }
 
 /// The last line of a verify.
@@ -351,7 +373,12 @@ fn summary_line(tally: &Tally, chain_problems: &[String], cut: &Option<Cut>) -> 
 
 /// `--json`: the verify as one object, with the figures recorded in the
 /// `verifications` row and every problem.
-fn json_summary(t: &VerifyTotals, cut: &Option<Cut>, problems: &Problems) -> serde_json::Value {
+fn json_summary(
+    t: &VerifyTotals,
+    cut: &Option<Cut>,
+    heads: &[ChainHead],
+    problems: &Problems,
+) -> serde_json::Value {
     serde_json::json!({
         "command": "verify",
         "ok": t.exit_code == 0,
@@ -371,6 +398,10 @@ fn json_summary(t: &VerifyTotals, cut: &Option<Cut>, problems: &Problems) -> ser
             None => None,
         },
         "problems": problems.objects,
+        "chain_heads": heads.iter().map(|h| serde_json::json!({
+            "host": h.host, "key": h.key, "sha256": h.sha256,
+            "sequence": h.sequence, "created_at": h.created_at,
+        })).collect::<Vec<_>>(),
     })
 }
 

@@ -1,9 +1,14 @@
 //! `fgbackup ls`: what the inventory (or the archive itself) holds, one line
 //! per file with a human-readable size and totals at the end, filtered like
 //! the API's `/backups`.
+//!
+//! Both listings stream: each line is written as its row (or object) is
+//! read, and only the totals are kept, so `ls` of a year of archives (half
+//! a million rows) holds one row at a time. With `--json` the document is
+//! written the same way, element by element.
 
-use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
 
 use crate::config::Target;
 use crate::db::Inventory;
@@ -12,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::logging::one_line;
 use crate::ops::restore::of_device;
 use crate::status::StatusFilter;
+use crate::store::Listed;
 use crate::units::human_bytes;
 
 /// What to list.
@@ -25,84 +31,149 @@ pub struct LsOptions {
     pub json: bool,
 }
 
+/// Where a listing goes: stdout, buffered. A reader that goes away (`| head`)
+/// ends the listing quietly (`println!` would panic on the broken pipe);
+/// any other write error is an error.
+struct Out {
+    w: BufWriter<std::io::Stdout>,
+    /// Lines written so far (the `--limit` count).
+    shown: usize,
+    /// The reader went away: write nothing more.
+    gone: bool,
+    failed: Option<std::io::Error>,
+    json: bool,
+}
+
+impl Out {
+    fn new(json: bool) -> Out {
+        Out {
+            w: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+            shown: 0,
+            gone: false,
+            failed: None,
+            json,
+        }
+    }
+
+    fn write(&mut self, text: &str) {
+        if self.gone || self.failed.is_some() {
+            return;
+        }
+        match self.w.write_all(text.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.gone = true,
+            Err(e) => self.failed = Some(e),
+            Ok(()) => {}
+        }
+    }
+
+    /// One entry (a text line, or a JSON element), up to the limit.
+    fn entry(&mut self, opts: &LsOptions, text: &str) {
+        if opts.limit != 0 && self.shown >= opts.limit {
+            return;
+        }
+        if self.json && self.shown > 0 {
+            self.write(",");
+        }
+        self.write(text);
+        if !self.json {
+            self.write("\n");
+        }
+        self.shown += 1;
+    }
+
+    fn finish(mut self) -> Result<i32> {
+        if let Err(e) = self.w.flush()
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+            && self.failed.is_none()
+        {
+            self.failed = Some(e);
+        }
+        match self.failed {
+            Some(e) => Err(Error::runtime(format!("cannot write the listing: {e}"))),
+            None => Ok(0),
+        }
+    }
+}
+
 /// Lists the newest row of every matching key in the inventory at `db`.
 pub fn inventory(db: &std::path::Path, opts: &LsOptions) -> Result<i32> {
-    let mut out = String::new();
     if !db.exists() {
         return Err(Error::usage(format!(
             "no inventory at {}: pass --db PATH or set DB_PATH (it is created by the first upload)",
             db.display()
         )));
     }
-    let rows: Vec<Current> = Inventory::open(db)?
-        .current(&opts.selection)?
-        .into_iter()
-        .filter(|r| opts.device.as_deref().is_none_or(|d| of_device(&r.key, d)))
-        .filter(|r| opts.status.is_none_or(|f| f.matches(&r.status)))
-        .collect();
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for r in &rows {
-        *counts.entry(r.status.as_str()).or_default() += 1;
+    let inv = Inventory::open(db)?;
+    let mut out = Out::new(opts.json);
+    out.write(match opts.json {
+        true => "{\"files\":[",
+        false => "",
+    });
+    if !opts.json {
+        out.write(&format!(
+            "{:<19}  {:<21}  {:>10}  key\n",
+            "uploaded_at", "status", "size"
+        ));
     }
-    let bytes: u64 = rows.iter().filter_map(|r| r.size).sum();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut files, mut bytes) = (0usize, 0u64);
+    inv.each_current(&opts.selection, &mut |r: Current| {
+        if !opts.device.as_deref().is_none_or(|d| of_device(&r.key, d))
+            || !opts.status.is_none_or(|f| f.matches(&r.status))
+        {
+            return true;
+        }
+        files += 1;
+        bytes += r.size.unwrap_or(0);
+        *counts.entry(r.status.clone()).or_default() += 1;
+        out.entry(opts, &row_text(&r, opts.json));
+        !out.gone
+    })?;
     if opts.json {
-        let files: Vec<serde_json::Value> = rows
-            .iter()
-            .take(limit(opts, rows.len()))
-            .map(|r| {
-                serde_json::json!({
-                    "key": r.key, "status": r.status, "size_bytes": r.size,
-                    "sha256": r.sha256, "uploaded_at": r.uploaded_at,
-                    "deleted_local": r.deleted_local,
-                })
-            })
-            .collect();
-        let total = serde_json::json!({
-            "files": files, "total_files": rows.len(), "total_bytes": bytes, "counts": counts,
-        });
-        let _ = writeln!(out, "{total}");
-        return emit(&out);
+        let tail =
+            serde_json::json!({"total_files": files, "total_bytes": bytes, "counts": counts});
+        let tail = tail.to_string();
+        out.write(&format!("],{}\n", &tail[1..]));
+    } else {
+        let by_status: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        let by_status = match by_status.is_empty() {
+            true => "none".to_string(),
+            false => by_status.join(", "),
+        };
+        out.write(&format!(
+            "{files} file(s), {} ({by_status}){}\n",
+            human_bytes(bytes),
+            shown(out.shown, files)
+        ));
     }
-    let _ = writeln!(
-        out,
-        "{:<19}  {:<21}  {:>10}  key",
-        "uploaded_at", "status", "size"
-    );
-    for r in rows.iter().take(limit(opts, rows.len())) {
-        let size = r.size.map(human_bytes).unwrap_or_else(|| "-".into());
-        let at = r.uploaded_at.get(..19).unwrap_or(&r.uploaded_at);
-        let _ = writeln!(
-            out,
-            "{at:<19}  {:<21}  {size:>10}  {}",
-            one_line(&r.status),
-            one_line(&r.key)
-        );
+    out.finish()
+}
+
+/// One inventory row: a text line, or its JSON object.
+fn row_text(r: &Current, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "key": r.key, "status": r.status, "size_bytes": r.size,
+            "sha256": r.sha256, "uploaded_at": r.uploaded_at,
+            "deleted_local": r.deleted_local,
+        })
+        .to_string();
     }
-    let by_status: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    let by_status = match by_status.is_empty() {
-        true => "none".to_string(),
-        false => by_status.join(", "),
-    };
-    let _ = writeln!(
-        out,
-        "{} file(s), {} ({by_status}){}",
-        rows.len(),
-        human_bytes(bytes),
-        shown(opts, rows.len())
-    );
-    emit(&out)
+    let size = r.size.map(human_bytes).unwrap_or_else(|| "-".into());
+    let at = r.uploaded_at.get(..19).unwrap_or(&r.uploaded_at);
+    format!(
+        "{at:<19}  {:<21}  {size:>10}  {}",
+        one_line(&r.status),
+        one_line(&r.key)
+    )
 }
 
 /// `; 20 of 350 shown (--limit)` when the list was cut.
-fn shown(opts: &LsOptions, all: usize) -> String {
-    match limit(opts, all) {
-        n if n < all => format!("; {n} of {all} shown (--limit)"),
-        _ => String::new(),
+fn shown(shown: usize, all: usize) -> String {
+    match shown < all {
+        true => format!("; {shown} of {all} shown (--limit)"),
+        false => String::new(),
     }
-}
-
-fn limit(opts: &LsOptions, all: usize) -> usize {
-    if opts.limit == 0 { all } else { opts.limit }
 }
 
 /// Lists the objects in the archive under the selection's key prefix,
@@ -114,8 +185,8 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
         target.workers,
         true,
     )?;
-    let known: Option<HashSet<String>> = if target.db_path.exists() {
-        Some(Inventory::open(&target.db_path)?.known_keys()?)
+    let inv = if target.db_path.exists() {
+        Some(Inventory::open(&target.db_path)?)
     } else {
         eprintln!(
             "fgbackup: note: no inventory at {}: objects are listed without comparing them with it (--db/DB_PATH)",
@@ -124,92 +195,81 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
         None
     };
     let prefix = format!("{}{}", target.prefix, opts.selection.key_prefix);
-    let mut objects = Vec::new();
-    store
-        .list_all(&prefix, &mut |o| {
-            if opts.device.as_deref().is_none_or(|d| of_device(&o.key, d)) {
-                objects.push(o);
+    let mut out = Out::new(opts.json);
+    out.write(match opts.json {
+        true => "{\"files\":[",
+        false => "",
+    });
+    if !opts.json {
+        out.write(&format!("{:<19}  {:>10}  key\n", "modified", "size"));
+    }
+    let (mut files, mut bytes, mut strangers) = (0usize, 0u64, 0usize);
+    let mut db_error = None;
+    let listed = store.list_all(&prefix, &mut |o: Listed| {
+        if out.gone || !opts.device.as_deref().is_none_or(|d| of_device(&o.key, d)) {
+            return;
+        }
+        let known = match inv.as_ref().map(|i| i.is_known(&o.key)).transpose() {
+            Ok(k) => k,
+            Err(e) => {
+                db_error.get_or_insert(e);
+                None
             }
-        })
-        .map_err(|e| Error::runtime(format!("cannot list {}: {e}", store.describe())))?;
-    print_objects(&objects, known.as_ref(), opts, &store.describe())
-}
-
-/// The archive's objects, as text or `--json`.
-fn print_objects(
-    objects: &[crate::store::Listed],
-    known: Option<&HashSet<String>>,
-    opts: &LsOptions,
-    describe: &str,
-) -> Result<i32> {
-    let mut out = String::new();
-    let bytes: u64 = objects.iter().map(|o| o.size).sum();
-    let unknown = |k: &str| known.is_some_and(|set| !set.contains(k));
-    if opts.json {
-        let files: Vec<serde_json::Value> = objects
-            .iter()
-            .take(limit(opts, objects.len()))
-            .map(|o| {
-                serde_json::json!({
-                    "key": o.key, "size_bytes": o.size, "modified_unix": o.modified,
-                    "in_inventory": known.map(|s| s.contains(&o.key)),
-                })
-            })
-            .collect();
-        let total = serde_json::json!({
-            "files": files, "total_files": objects.len(), "total_bytes": bytes,
-        });
-        let _ = writeln!(out, "{total}");
-        return emit(&out);
-    }
-    let _ = writeln!(out, "{:<19}  {:>10}  key", "modified", "size");
-    for o in objects.iter().take(limit(opts, objects.len())) {
-        let at = o
-            .modified
-            .map(|t| {
-                crate::timefmt::iso8601(crate::timefmt::from_unix(t))
-                    .chars()
-                    .take(19)
-                    .collect::<String>()
-            })
-            .unwrap_or_else(|| "-".into());
-        let mark = if unknown(&o.key) {
-            "  (not in the inventory)"
-        } else {
-            ""
         };
-        let _ = writeln!(
-            out,
-            "{at:<19}  {:>10}  {}{mark}",
-            human_bytes(o.size),
-            one_line(&o.key)
-        );
+        files += 1;
+        bytes += o.size;
+        strangers += usize::from(known == Some(false));
+        out.entry(opts, &object_text(&o, known, opts.json));
+    });
+    listed.map_err(|e| Error::runtime(format!("cannot list {}: {e}", store.describe())))?;
+    if let Some(e) = db_error {
+        return Err(e);
     }
-    let strangers = objects.iter().filter(|o| unknown(&o.key)).count();
-    let _ = writeln!(
-        out,
-        "{} object(s), {} in {}{}{}",
-        objects.len(),
-        human_bytes(bytes),
-        describe,
-        shown(opts, objects.len()),
-        if strangers > 0 {
-            format!("; {strangers} not in the inventory")
-        } else {
-            String::new()
-        }
-    );
-    emit(&out)
+    if opts.json {
+        out.write(&format!(
+            "],\"total_files\":{files},\"total_bytes\":{bytes}}}\n"
+        ));
+    } else {
+        out.write(&format!(
+            "{files} object(s), {} in {}{}{}\n",
+            human_bytes(bytes),
+            store.describe(),
+            shown(out.shown, files),
+            if strangers > 0 {
+                format!("; {strangers} not in the inventory")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    out.finish()
 }
 
-/// Writes a listing to stdout. A reader that goes away (`| head`) ends it
-/// quietly; `println!` would panic on the broken pipe.
-fn emit(text: &str) -> Result<i32> {
-    use std::io::Write;
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Error::runtime(format!("cannot write the listing: {e}")))
-        }
-        _ => Ok(0),
+/// One archived object: a text line, or its JSON object.
+fn object_text(o: &Listed, known: Option<bool>, json: bool) -> String {
+    if json {
+        return serde_json::json!({
+            "key": o.key, "size_bytes": o.size, "modified_unix": o.modified,
+            "in_inventory": known,
+        })
+        .to_string();
     }
+    let at = o
+        .modified
+        .map(|t| {
+            crate::timefmt::iso8601(crate::timefmt::from_unix(t))
+                .chars()
+                .take(19)
+                .collect::<String>()
+        })
+        .unwrap_or_else(|| "-".into());
+    let mark = match known {
+        Some(false) => "  (not in the inventory)",
+        _ => "",
+    };
+    format!(
+        "{at:<19}  {:>10}  {}{mark}",
+        human_bytes(o.size),
+        one_line(&o.key)
+    )
 }

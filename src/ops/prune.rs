@@ -249,9 +249,14 @@ fn record_in_manifest(
         .manifest_key
         .as_ref()
         .filter(|_| opts.yes && pruned > 0)
-        && let Some(key) = super::manifest::write_next(store, inv, &target.prefix, k)?
     {
-        println!("prune: recorded in manifest {key}");
+        let written = super::manifest::write_chain(store, inv, &target.prefix, k)?;
+        for p in &written.problems {
+            crate::logging::say(format_args!("prune: manifest chain: {p}"));
+        }
+        if let Some(head) = written.head.filter(|_| written.written > 0) {
+            crate::logging::say(format_args!("prune: recorded in manifest {}", head.key));
+        }
     }
     Ok(())
 }

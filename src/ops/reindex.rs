@@ -8,12 +8,11 @@
 //! object's metadata claims, or unknown, is marked `reindexed_unproven`.
 //! Running it again adds nothing: it is idempotent.
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::retry::{self, Breaker};
 use crate::config::Target;
-use crate::db::{BackupRow, Inventory, Selection};
+use crate::db::{BackupRow, Inventory};
 use crate::error::{Error, Result};
 use crate::scan::MANIFEST_DIR;
 use crate::status::Status;
@@ -67,10 +66,13 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     let store = super::archive::open_destination(&target.destination, &target.transfer, 1, true)?;
     store.check().map_err(|e| Error::runtime(e.message))?;
     let read = read || store.read_back_is_cheap();
-    let known = known_keys(&inv, read)?;
+    // With --read, rows nothing proved are done again, this time proven.
+    let statuses: Vec<&str> = Status::archived_names()
+        .into_iter()
+        .filter(|s| !read || *s != Status::ReindexedUnproven.as_str())
+        .collect();
     let breaker = Breaker::default();
-    let listed = list(store.as_ref(), target, &breaker)?;
-    let c = record(&inv, store.as_ref(), target, &breaker, listed, &known, read)?;
+    let c = record(&inv, store.as_ref(), target, &breaker, &statuses, read)?;
     c.report(read);
     Ok(if c.failed == 0 && !crate::signal::stop_requested() {
         0
@@ -79,75 +81,78 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     })
 }
 
-/// The keys that already have a row and are left alone. With `--read`,
-/// rows nothing proved are done again, this time proven.
-fn known_keys(inv: &Inventory, read: bool) -> Result<HashSet<String>> {
-    let statuses: Vec<&str> = Status::archived_names()
-        .into_iter()
-        .filter(|s| !read || *s != Status::ReindexedUnproven.as_str())
-        .collect();
-    Ok(inv
-        .archived(&statuses, &Selection::default())?
-        .into_iter()
-        .map(|e| e.key)
-        .collect())
-}
-
-/// Every object under the prefix; a listing cut short is started over.
-fn list(store: &dyn Store, target: &Target, breaker: &Breaker) -> Result<Vec<Listed>> {
-    let mut listed = Vec::new();
-    retry::with_retries(target.retries, breaker, || {
-        listed.clear();
-        store.list_all(&target.prefix, &mut |l| listed.push(l))
-    })
-    .map_err(|e| Error::runtime(e.message))?;
-    Ok(listed)
-}
-
 /// Adds a row for each listed object the inventory lacks (manifests are
-/// ours, not archived files), in one transaction. A stop signal ends the
-/// loop; an object that cannot be proven is a failure line, not an error.
+/// ours, not archived files), in one transaction, as the listing streams
+/// past: neither the listing nor the inventory's keys are held (a key is
+/// looked up along the key index). A listing cut short is started over;
+/// what it already added is then known. A stop signal ends it; an object
+/// that cannot be proven is a failure line, not an error.
 fn record(
     inv: &Inventory,
     store: &dyn Store,
     target: &Target,
     breaker: &Breaker,
-    listed: Vec<Listed>,
-    known: &HashSet<String>,
+    statuses: &[&str],
     read: bool,
 ) -> Result<Counts> {
     let mut c = Counts::default();
+    let mut db_error: Option<Error> = None;
     inv.begin()?;
-    for l in listed {
-        let own = l
-            .key
-            .strip_prefix(target.prefix.as_str())
-            .unwrap_or(&l.key)
-            .starts_with(MANIFEST_DIR);
-        if own {
-            continue;
-        }
-        c.listed += 1;
-        if known.contains(&l.key) {
-            c.known += 1;
-            continue;
-        }
-        if crate::signal::stop_requested() {
-            break;
-        }
-        match row_for(store, target.retries, breaker, &l, read) {
-            Ok((row, how)) => {
-                inv.insert_backup(None, &row)?;
-                c.added(how);
+    let listed = retry::with_retries(target.retries, breaker, || {
+        c = Counts::default();
+        store.list_all(&target.prefix, &mut |l: Listed| {
+            if db_error.is_some() || crate::signal::stop_requested() {
+                return;
             }
-            Err(e) => {
-                crate::logging::say(format_args!("failed  {}: {}", l.key, e.message));
-                c.failed += 1;
+            if let Err(e) = one(inv, store, target, breaker, statuses, read, &l, &mut c) {
+                db_error = Some(e);
             }
-        }
+        })
+    });
+    if let Some(e) = db_error {
+        return Err(e);
     }
     inv.commit()?;
+    listed.map_err(|e| Error::runtime(e.message))?;
     Ok(c)
+}
+
+/// One listed object: counted, and given a row unless known.
+#[allow(clippy::too_many_arguments)] // the pieces of one reindex
+fn one(
+    inv: &Inventory,
+    store: &dyn Store,
+    target: &Target,
+    breaker: &Breaker,
+    statuses: &[&str],
+    read: bool,
+    l: &Listed,
+    c: &mut Counts,
+) -> Result<()> {
+    let own = l
+        .key
+        .strip_prefix(target.prefix.as_str())
+        .unwrap_or(&l.key)
+        .starts_with(MANIFEST_DIR);
+    if own {
+        return Ok(());
+    }
+    c.listed += 1;
+    if inv.is_archived(&l.key, statuses)? {
+        c.known += 1;
+        return Ok(());
+    }
+    match row_for(store, target.retries, breaker, l, read) {
+        Ok((row, how)) => {
+            inv.insert_backup(None, &row)?;
+            c.added(how);
+        }
+        Err(e) => {
+            crate::logging::say(format_args!("failed  {}: {}", l.key, e.message));
+            c.failed += 1;
+        }
+    }
+    Ok(())
 }
 
 enum Proof {

@@ -143,7 +143,7 @@ fn fetch_all(
     let mut progress = Progress::start(opts.output, Job::Restore, chosen.len() as u64, bytes);
     pool::run(
         target.workers,
-        (0..chosen.len()).collect(),
+        &mut (0..chosen.len()),
         stop,
         fetch_one,
         &mut |(i, r, metered)| {

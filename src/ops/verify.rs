@@ -1,21 +1,26 @@
 //! `fgbackup verify`: proves the archive holds what the inventory (or the
 //! manifest chain) says was archived, by listing it and reading it back.
 //!
-//! One listing of the prefix answers "is it there, with the right size" for
-//! every object and finds objects nobody recorded; then every object chosen
-//! for read-back (all of them, or a random `--sample`) is streamed through
-//! SHA-256 by `--workers` threads, memory bounded by one chunk per thread.
+//! The listing of the prefix and the expectations (both in key order) are
+//! merged as they stream: one pass answers "is it there, with the right
+//! size" for every object and finds objects nobody recorded, and every
+//! object chosen for read-back (all of them, or a random `--sample`) goes
+//! through SHA-256 on `--workers` threads. Nothing holds the listing or the
+//! expectations whole: memory is one listing page, one page of expected
+//! rows and one chunk per thread, whatever the size of the archive.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, Write};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::{Duration, Instant};
 
 use super::pool;
 use super::retry::{self, Breaker};
-use crate::db::Expected;
+use crate::db::{Expectations, Expected};
+use crate::error::{Error, Result};
 use crate::signal;
-use crate::store::{ReadBack, Store, StoreError};
+use crate::store::{Listed, ReadBack, Store, StoreError};
 
 use crate::scan::{MANIFEST_DIR, is_manifest_object};
 
@@ -73,6 +78,9 @@ pub struct Verdict {
     pub key: String,
     pub finding: Finding,
     pub detail: String,
+    /// The size the records give it (0 for an extra): what the progress
+    /// display counts for it.
+    pub size: u64,
     /// Bytes read back (0 when checked by listing only).
     pub bytes_read: u64,
     pub read_back: bool,
@@ -88,66 +96,237 @@ pub enum Cut {
     Aborted(String),
 }
 
-/// Checks `expected` (and, with `known`, looks for extras) against `store`,
-/// calling `each` with every verdict as it is reached. Returns how the
-/// checking ended: `None` when every object got a verdict.
+/// Expected rows fetched per query.
+const PAGE: usize = 1000;
+/// Listed objects buffered between the listing thread and the merge.
+const LISTED_AHEAD: usize = 2000;
+
+/// Checks what `source` expects (and, with `plan.extras`, looks for extras)
+/// against `store`, calling `each` with every verdict as it is reached.
+/// Returns how the checking ended: `None` when every object got a verdict.
 pub fn check(
     store: &Arc<dyn Store>,
     plan: &Plan,
-    expected: Vec<Expected>,
-    known: &HashSet<String>,
+    source: &dyn Expectations,
     each: &mut dyn FnMut(Verdict),
-) -> Result<Option<Cut>, StoreError> {
+) -> Result<Option<Cut>> {
     let breaker = Arc::new(Breaker::default());
-    let listed = retry::with_retries(plan.retries, &breaker, || {
-        let mut m = BTreeMap::new();
-        store.list_all(&plan.prefix, &mut |l| {
-            m.insert(l.key, l.size);
-        })?;
-        Ok(m)
-    })?;
-    if plan.extras {
-        for (key, size) in &listed {
-            let reserved = key
-                .strip_prefix(plan.prefix.as_str())
-                .unwrap_or(key)
-                .strip_prefix(MANIFEST_DIR);
-            let detail = match reserved {
-                // The chain's own objects: `verify --manifests` checks them.
-                Some(rest) if is_manifest_object(rest) => continue,
-                Some(_) => format!("{size} bytes in {MANIFEST_DIR}, not an object fgbackup writes"),
-                None if known.contains(key) => continue,
-                None => format!("{size} bytes, not in the inventory"),
-            };
-            each(verdict(key, Finding::Extra, detail));
-        }
+    let (count, _) = source.totals()?;
+    let listed = list_in_background(store, plan, &breaker);
+    let mut merge = Merge {
+        source,
+        plan,
+        listed,
+        next_listed: None,
+        listing_done: false,
+        listing_error: None,
+        source_error: None,
+        expected: VecDeque::new(),
+        after: String::new(),
+        expected_done: false,
+        sampler: Sampler::new(count, plan.sample),
+    };
+    let cut = read_all(store, plan, &breaker, &mut merge, each);
+    if let Some(e) = merge.source_error.take() {
+        return Err(e);
     }
-    let chosen = sample(expected.len(), plan.sample);
-    let mut queue = VecDeque::new();
-    for (i, e) in expected.into_iter().enumerate() {
-        match (listed.get(&e.key), e.size) {
-            (None, _) => each(verdict(&e.key, Finding::Missing, expectation(&e))),
-            (Some(&got), Some(want)) if got != want => each(verdict(
+    if let Some(e) = merge.listing_error.take() {
+        return Err(Error::runtime(e.message));
+    }
+    Ok(cut)
+}
+
+/// Lists `plan.prefix` on a helper thread into a bounded channel, so the
+/// listing streams into the merge without being held whole. A listing that
+/// breaks off is started again and the keys already passed on are skipped
+/// (it is in key order); the last failure is sent at the end.
+fn list_in_background(
+    store: &Arc<dyn Store>,
+    plan: &Plan,
+    breaker: &Arc<Breaker>,
+) -> Receiver<std::result::Result<Listed, StoreError>> {
+    let (tx, rx) = sync_channel(LISTED_AHEAD);
+    let (store, breaker) = (Arc::clone(store), Arc::clone(breaker));
+    let (prefix, retries) = (plan.prefix.clone(), plan.retries);
+    let spawned = std::thread::Builder::new()
+        .name("listing".into())
+        .spawn(move || {
+            let mut last: Option<String> = None;
+            let result = retry::with_retries(retries, &breaker, || {
+                store.list_all(&prefix, &mut |l| {
+                    if last.as_ref().is_none_or(|k| l.key > *k) {
+                        last = Some(l.key.clone());
+                        let _ = tx.send(Ok(l));
+                    }
+                })
+            });
+            if let Err(e) = result {
+                let _ = tx.send(Err(e));
+            }
+        });
+    if let Err(e) = spawned {
+        let (tx, rx) = sync_channel(1);
+        let _ = tx.send(Err(StoreError::permanent(format!(
+            "cannot start the listing thread: {e}"
+        ))));
+        return rx;
+    }
+    rx
+}
+
+/// One step of the merge: a verdict reached without reading, or an object
+/// to read back.
+pub enum Item {
+    Verdict(Verdict),
+    Read(Expected),
+}
+
+/// The listing and the expectations, merged in key order.
+struct Merge<'a> {
+    source: &'a dyn Expectations,
+    plan: &'a Plan,
+    listed: Receiver<std::result::Result<Listed, StoreError>>,
+    next_listed: Option<Listed>,
+    listing_done: bool,
+    listing_error: Option<StoreError>,
+    source_error: Option<Error>,
+    expected: VecDeque<Expected>,
+    after: String,
+    expected_done: bool,
+    sampler: Sampler,
+}
+
+impl Merge<'_> {
+    /// The next listed object, without taking it.
+    fn peek_listed(&mut self) -> Option<&Listed> {
+        if self.next_listed.is_none() && !self.listing_done {
+            match self.listed.recv() {
+                Ok(Ok(l)) => self.next_listed = Some(l),
+                Ok(Err(e)) => {
+                    self.listing_error = Some(e);
+                    self.listing_done = true;
+                }
+                Err(_) => self.listing_done = true,
+            }
+        }
+        self.next_listed.as_ref()
+    }
+
+    /// The next expected object, without taking it.
+    fn peek_expected(&mut self) -> Option<&Expected> {
+        if self.expected.is_empty() && !self.expected_done {
+            match self.source.page(&self.after, PAGE) {
+                Ok(page) => {
+                    self.expected_done = page.len() < PAGE;
+                    if let Some(last) = page.last() {
+                        self.after = last.key.clone();
+                    }
+                    self.expected.extend(page);
+                }
+                Err(e) => {
+                    self.source_error = Some(e);
+                    self.expected_done = true;
+                }
+            }
+        }
+        self.expected.front()
+    }
+
+    /// A listed object nobody expects: an extra, unless some record names
+    /// it or it is one of the manifest chain's own objects.
+    fn unexpected(&mut self, l: Listed) -> Option<Item> {
+        if !self.plan.extras {
+            return None;
+        }
+        let reserved = l
+            .key
+            .strip_prefix(self.plan.prefix.as_str())
+            .unwrap_or(&l.key)
+            .strip_prefix(MANIFEST_DIR);
+        let detail = match reserved {
+            // The chain's own objects: `verify --manifests` checks them.
+            Some(rest) if is_manifest_object(rest) => return None,
+            Some(_) => format!(
+                "{} bytes in {MANIFEST_DIR}, not an object fgbackup writes",
+                l.size
+            ),
+            None => match self.source.is_known(&l.key) {
+                Ok(true) => return None,
+                Ok(false) => format!("{} bytes, not in the inventory", l.size),
+                Err(e) => {
+                    self.source_error = Some(e);
+                    return None;
+                }
+            },
+        };
+        Some(Item::Verdict(verdict(&l.key, Finding::Extra, detail, 0)))
+    }
+
+    /// An expected object, with what the listing says of it (`None`: absent).
+    fn judge_listed(&mut self, e: Expected, listed: Option<u64>) -> Item {
+        let chosen = self.sampler.take();
+        let size = e.size.unwrap_or(0);
+        match (listed, e.size) {
+            (None, _) => Item::Verdict(verdict(&e.key, Finding::Missing, expectation(&e), size)),
+            (Some(got), Some(want)) if got != want => Item::Verdict(verdict(
                 &e.key,
                 Finding::SizeMismatch,
                 format!("{got} bytes stored, {want} archived"),
+                size,
             )),
-            _ if chosen.contains(&i) => queue.push_back(e),
-            _ => each(verdict(
+            _ if chosen => Item::Read(e),
+            _ => Item::Verdict(verdict(
                 &e.key,
                 Finding::Ok,
                 "listed with the archived size".into(),
+                size,
             )),
         }
     }
-    Ok(read_all(store, plan, &breaker, queue, each))
 }
 
-fn verdict(key: &str, finding: Finding, detail: String) -> Verdict {
+impl Iterator for Merge<'_> {
+    type Item = Item;
+
+    fn next(&mut self) -> Option<Item> {
+        loop {
+            if self.source_error.is_some() || self.listing_error.is_some() {
+                // Half a listing must not turn the rest into "missing".
+                return None;
+            }
+            let listed = self.peek_listed().map(|l| l.key.clone());
+            let expected = self.peek_expected().map(|e| e.key.clone());
+            if self.listing_error.is_some() || self.source_error.is_some() {
+                return None;
+            }
+            match (listed, expected) {
+                (None, None) => return None,
+                (Some(l), e) if e.as_ref().is_none_or(|e| l < *e) => {
+                    let l = self.next_listed.take()?;
+                    if let Some(item) = self.unexpected(l) {
+                        return Some(item);
+                    }
+                }
+                (l, Some(e)) => {
+                    let exp = self.expected.pop_front()?;
+                    let size = match l {
+                        Some(l) if l == e => self.next_listed.take().map(|x| x.size),
+                        _ => None,
+                    };
+                    return Some(self.judge_listed(exp, size));
+                }
+                (Some(_), None) => unreachable!("handled by the arm above"),
+            }
+        }
+    }
+}
+
+fn verdict(key: &str, finding: Finding, detail: String, size: u64) -> Verdict {
     Verdict {
         key: key.to_string(),
         finding,
         detail,
+        size,
         bytes_read: 0,
         read_back: false,
         metered: 0,
@@ -169,27 +348,31 @@ fn expectation(e: &Expected) -> String {
     parts.join(", ")
 }
 
-/// Reads every queued object back on `plan.workers` threads; verdicts flow
-/// to the caller's thread so `each` needs no locking.
+/// Reads every object the merge asks for on `plan.workers` threads; the
+/// other verdicts pass through. Verdicts flow to the caller's thread so
+/// `each` needs no locking.
 fn read_all(
     store: &Arc<dyn Store>,
     plan: &Plan,
     breaker: &Arc<Breaker>,
-    queue: VecDeque<Expected>,
+    items: &mut dyn Iterator<Item = Item>,
     each: &mut dyn FnMut(Verdict),
 ) -> Option<Cut> {
     let b = Arc::clone(breaker);
     let stop: pool::Stop = Arc::new(move || signal::stop_requested() || b.tripped().is_some());
     let (store, b, retries) = (Arc::clone(store), Arc::clone(breaker), plan.retries);
-    let read = Arc::new(move |e: Expected| read_one(store.as_ref(), retries, &b, &e));
+    let work = Arc::new(move |item: Item| match item {
+        Item::Verdict(v) => Some(v),
+        Item::Read(e) => read_one(store.as_ref(), retries, &b, &e),
+    });
     // A read cut short by a stop signal is no finding: it was not checked.
     let mut cut_reads = 0;
     let mut pass = |v: Option<Verdict>| match v {
         Some(v) => each(v),
         None => cut_reads += 1,
     };
-    let ended = pool::run(plan.workers, queue, stop, read, &mut pass);
-    let whole = ended.left == 0 && ended.abandoned == 0 && cut_reads == 0;
+    let ended = pool::run(plan.workers, items, stop, work, &mut pass);
+    let whole = ended.complete && ended.abandoned == 0 && cut_reads == 0;
     if let Some(why) = breaker.tripped() {
         Some(Cut::Aborted(why))
     } else if whole && !signal::stop_requested() {
@@ -205,14 +388,15 @@ fn read_one(store: &dyn Store, retries: u32, breaker: &Breaker, e: &Expected) ->
     let result = retry::with_retries(retries, breaker, || {
         store.read_object(&e.key, &mut ReadBackSink(io::sink()))
     });
+    let size = e.size.unwrap_or(0);
     let mut v = match result {
         Ok(Some(rb)) => judge(e, &rb),
-        Ok(None) => verdict(&e.key, Finding::Missing, "gone when read back".into()),
+        Ok(None) => verdict(&e.key, Finding::Missing, "gone when read back".into(), size),
         Err(_) if signal::stop_requested() => {
             crate::meter::settle(crate::meter::take_file());
             return None;
         }
-        Err(err) => verdict(&e.key, Finding::Error, err.message),
+        Err(err) => verdict(&e.key, Finding::Error, err.message, size),
     };
     v.read_back = true;
     v.metered = crate::meter::take_file();
@@ -221,7 +405,7 @@ fn read_one(store: &dyn Store, retries: u32, breaker: &Breaker, e: &Expected) ->
 
 /// Compares what was read with what was archived and what the store claims.
 pub fn judge(e: &Expected, rb: &ReadBack) -> Verdict {
-    let mut v = verdict(&e.key, Finding::Ok, String::new());
+    let mut v = verdict(&e.key, Finding::Ok, String::new(), e.size.unwrap_or(0));
     v.bytes_read = rb.size;
     let (finding, detail) = if e.size.is_some_and(|s| s != rb.size) {
         (
@@ -286,25 +470,45 @@ impl<W: Write> Write for ReadBackSink<W> {
     }
 }
 
-/// The indices of `percent`% of `n` objects, chosen at random (at least
-/// one when `n > 0` and `percent > 0`), like restic's `--read-data-subset`.
-fn sample(n: usize, percent: f64) -> HashSet<usize> {
-    if percent >= 100.0 {
-        return (0..n).collect();
+/// Chooses `percent`% of `n` objects at random as they stream past, like
+/// restic's `--read-data-subset`: exactly that many (rounded up, at least
+/// one when `n > 0` and `percent > 0`), without knowing them in advance
+/// (Knuth's selection sampling: the next one is chosen with probability
+/// still-wanted / still-to-come).
+struct Sampler {
+    want: u64,
+    left: u64,
+    rng: u64,
+}
+
+impl Sampler {
+    fn new(n: u64, percent: f64) -> Sampler {
+        let want = if percent >= 100.0 {
+            n
+        } else {
+            ((n as f64 * percent / 100.0).ceil() as u64).min(n)
+        };
+        Sampler {
+            want,
+            left: n,
+            rng: seed(),
+        }
     }
-    let want = ((n as f64 * percent / 100.0).ceil() as usize).min(n);
-    let mut idx: Vec<usize> = (0..n).collect();
-    let mut rng = seed();
-    // Fisher-Yates, first `want` places only.
-    for i in 0..want {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let j = i + (rng % (n - i) as u64) as usize;
-        idx.swap(i, j);
+
+    /// Whether the next object is read back. Past the `n` announced
+    /// (rows added since), every further one is.
+    fn take(&mut self) -> bool {
+        if self.left == 0 {
+            return true;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let chosen = self.rng % self.left < self.want;
+        self.left -= 1;
+        self.want -= u64::from(chosen);
+        chosen
     }
-    idx.truncate(want);
-    idx.into_iter().collect()
 }
 
 fn seed() -> u64 {
@@ -424,12 +628,18 @@ mod tests {
     }
 
     #[test]
-    fn samples_the_asked_share_without_repeats() {
-        assert_eq!(sample(10, 100.0).len(), 10);
-        assert_eq!(sample(10, 10.0).len(), 1);
-        assert_eq!(sample(10, 0.1).len(), 1);
-        assert_eq!(sample(200, 25.0).len(), 50);
-        assert!(sample(200, 25.0).iter().all(|i| *i < 200));
-        assert!(sample(0, 50.0).is_empty());
+    fn samples_exactly_the_asked_share_as_objects_stream_past() {
+        let chosen = |n: u64, p: f64| {
+            let mut s = Sampler::new(n, p);
+            (0..n).filter(|_| s.take()).count()
+        };
+        assert_eq!(chosen(10, 100.0), 10);
+        assert_eq!(chosen(10, 10.0), 1);
+        assert_eq!(chosen(10, 0.1), 1);
+        assert_eq!(chosen(200, 25.0), 50);
+        assert_eq!(chosen(0, 50.0), 0);
+        assert_eq!(chosen(500_000, 1.0), 5000);
+        let mut s = Sampler::new(0, 50.0);
+        assert!(s.take(), "rows added since the count are read back");
     }
 }
