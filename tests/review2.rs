@@ -619,3 +619,56 @@ fn item_13_a_name_with_a_newline_forges_no_line_anywhere() {
         );
     }
 }
+
+/// Item 19: from the 6th PUT on the server answered `400 ExpiredToken`;
+/// the run tried every remaining file (36 failed rows, 36 error lines).
+/// A few refusals of the credentials in a row stop the run with one line
+/// naming them; the files not tried stay in place.
+#[test]
+fn item_19_expired_credentials_stop_the_run_after_a_few_files() {
+    use common::proxy::{FailAfter, FaultProxy, Options};
+    let server = S3Server::start();
+    let proxy = FaultProxy::start_with(
+        server.port,
+        Options {
+            fail_after: Some(FailAfter {
+                method: "PUT",
+                target_contains: ".log.gz",
+                after: 5,
+                status: 400,
+                code: "ExpiredToken",
+            }),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    let files: Vec<_> = (0..40)
+        .map(|i| ws.write_gz(&format!("FGT/f{i:02}.log.gz"), 20, i))
+        .collect();
+    let out = ws.upload_to(&proxy.endpoint(), &["--delete", "--workers", "2"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("refuses the credentials") && err.contains("have expired"),
+        "{err}"
+    );
+    assert!(err.contains("AWS_SESSION_TOKEN"), "{err}");
+    // Three in a row trip it; with two workers a few more are in flight.
+    let refused = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        refused <= 8,
+        "{refused} of 35 PUTs refused: the run went on"
+    );
+    let failed = ws
+        .rows()
+        .iter()
+        .filter(|r| r.status() == "failed_upload")
+        .count();
+    assert!(failed <= 8, "{failed} failed rows");
+    let kept = files.iter().filter(|f| f.exists()).count();
+    assert_eq!(
+        kept,
+        40 - 5,
+        "the 5 archived files go, every other file stays"
+    );
+}

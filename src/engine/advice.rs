@@ -201,6 +201,12 @@ fn status_answer(
             format!("{request}: {err}: {at} refuses requests signed with this machine's clock"),
             "set this machine's clock right (NTP)",
         ),
+        (_, "ExpiredToken" | "ExpiredTokenException" | "TokenRefreshRequired" | "InvalidToken") => {
+            advice(
+                format!("{request}: {err}: the S3 credentials have expired"),
+                "renew them (AWS_SESSION_TOKEN with its key pair, or the profile's) and run again",
+            )
+        }
         (403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => advice(
             format!("{request}: {err}"),
             "check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile, and the bucket policy",

@@ -110,6 +110,29 @@ impl EngineError {
         }
     }
 
+    /// The server refuses the credentials themselves (expired, unknown,
+    /// wrong secret, not allowed): no request signed with them can succeed
+    /// until they are renewed. A HEAD answered 400 carries no code; after
+    /// a PUT or GET said why, it is the same refusal.
+    pub fn is_credentials_refusal(&self) -> bool {
+        match self {
+            EngineError::Status { status, code, .. } => {
+                matches!(
+                    code.as_str(),
+                    "ExpiredToken"
+                        | "ExpiredTokenException"
+                        | "TokenRefreshRequired"
+                        | "InvalidToken"
+                        | "InvalidAccessKeyId"
+                        | "SignatureDoesNotMatch"
+                        | "AccessDenied"
+                        | "InvalidClientTokenId"
+                ) || (*status == 403 && code.is_empty())
+            }
+            _ => false,
+        }
+    }
+
     /// The server refused the body because it does not hash to what we
     /// signed or declared: the bytes changed on disk or were damaged in
     /// flight. Retrying the same request would send the same bytes.
@@ -136,8 +159,13 @@ impl fmt::Display for EngineError {
                 status,
                 code,
                 message,
-                ..
+                body,
             } => match (code.is_empty(), message.is_empty()) {
+                // A HEAD answer has no body to say why: say what it usually is.
+                (true, _) if *body == ErrorBody::None && *status == 400 => write!(
+                    f,
+                    "HTTP 400 without a reason (a HEAD answer has no body; expired or wrong credentials, or a wrong --region, are the usual causes)"
+                ),
                 (true, _) => write!(f, "HTTP {status}"),
                 (false, true) => write!(f, "HTTP {status} {code}"),
                 (false, false) => write!(f, "HTTP {status} {code}: {message}"),

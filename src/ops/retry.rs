@@ -18,14 +18,19 @@ use crate::store::{StoreError, StoreErrorKind};
 
 /// Consecutive unreachable-endpoint failures that end a run.
 pub const UNREACHABLE_LIMIT: u32 = 5;
+/// Consecutive refusals of the credentials that end a run (expired
+/// session tokens: every later request fails alike).
+pub const CREDENTIALS_LIMIT: u32 = 3;
 /// First backoff; doubled per retry up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// Trips when the endpoint is unreachable, for the whole run.
+/// Trips when the endpoint is unreachable, or refuses the credentials,
+/// for the whole run.
 #[derive(Debug, Default)]
 pub struct Breaker {
     consecutive: AtomicU32,
+    refused: AtomicU32,
     tripped: Mutex<Option<String>>,
 }
 
@@ -44,17 +49,35 @@ impl Breaker {
             Err(e) if e.kind == StoreErrorKind::Unreachable => {
                 let n = self.consecutive.fetch_add(1, Ordering::SeqCst) + 1;
                 if n >= UNREACHABLE_LIMIT {
-                    let mut t = self.tripped.lock().unwrap_or_else(PoisonError::into_inner);
-                    if t.is_none() {
-                        *t = Some(format!(
-                            "endpoint unreachable ({n} connection failures in a row): {}",
-                            e.message
-                        ));
-                    }
+                    self.trip(format!(
+                        "endpoint unreachable ({n} connection failures in a row): {}",
+                        e.message
+                    ));
+                }
+            }
+            Err(e) if e.kind == StoreErrorKind::Credentials => {
+                self.consecutive.store(0, Ordering::SeqCst);
+                let n = self.refused.fetch_add(1, Ordering::SeqCst) + 1;
+                if n >= CREDENTIALS_LIMIT {
+                    self.trip(format!(
+                        "the server refuses the credentials ({n} requests in a row): {}",
+                        e.message
+                    ));
                 }
             }
             // Any answer, even an error status, shows the endpoint is there.
-            _ => self.consecutive.store(0, Ordering::SeqCst),
+            Err(_) => self.consecutive.store(0, Ordering::SeqCst),
+            Ok(_) => {
+                self.consecutive.store(0, Ordering::SeqCst);
+                self.refused.store(0, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn trip(&self, why: String) {
+        let mut t = self.tripped.lock().unwrap_or_else(PoisonError::into_inner);
+        if t.is_none() {
+            *t = Some(why);
         }
     }
 
@@ -126,6 +149,29 @@ mod tests {
             b.tripped()
                 .unwrap()
                 .contains("endpoint unreachable (5 connection failures in a row): refused")
+        );
+    }
+
+    #[test]
+    fn refused_credentials_trip_it_and_a_success_resets_the_count() {
+        let b = Breaker::default();
+        let refused = || StoreError {
+            kind: StoreErrorKind::Credentials,
+            message: "ExpiredToken".into(),
+            advice: None,
+        };
+        b.record::<()>(&Err(refused()));
+        b.record::<()>(&Err(refused()));
+        b.record(&Ok(()));
+        b.record::<()>(&Err(StoreError::transient("HTTP 503")));
+        b.record::<()>(&Err(refused()));
+        assert_eq!(b.tripped(), None);
+        b.record::<()>(&Err(refused()));
+        b.record::<()>(&Err(refused()));
+        assert!(
+            b.tripped()
+                .unwrap()
+                .contains("refuses the credentials (3 requests in a row)")
         );
     }
 

@@ -146,7 +146,10 @@ pub enum StoreErrorKind {
     /// `XAmzContentSHA256Mismatch`...) the bytes were damaged in flight.
     /// Sending the same request again would send the same bytes.
     Changed,
-    /// Anything else (403, 400, missing bucket, disk full at the destination).
+    /// The server refuses the credentials (expired, unknown, not allowed):
+    /// every request with them fails alike, so several in a row end the run.
+    Credentials,
+    /// Anything else (400, missing bucket, disk full at the destination).
     Permanent,
 }
 

@@ -339,6 +339,7 @@ impl S3Store {
                     kind: TransportKind::Unreachable,
                     ..
                 } => StoreErrorKind::Unreachable,
+                e if e.is_credentials_refusal() => StoreErrorKind::Credentials,
                 _ => StoreErrorKind::Permanent,
             };
             return StoreError::advised(kind, advice);

@@ -94,6 +94,20 @@ pub struct Options {
     /// `bytes` of its body, then waits at the gate before the rest (a
     /// download that stalls half-way, for as long as the test likes).
     pub stall_answer: Option<(&'static str, &'static str, usize)>,
+    /// Such requests, once `after` of them went through, are answered with
+    /// an S3 error (`status`, `code`) instead: credentials that expire
+    /// mid-run (`400 ExpiredToken`).
+    pub fail_after: Option<FailAfter>,
+}
+
+/// See [`Options::fail_after`].
+#[derive(Clone, Copy, Debug)]
+pub struct FailAfter {
+    pub method: &'static str,
+    pub target_contains: &'static str,
+    pub after: usize,
+    pub status: u16,
+    pub code: &'static str,
 }
 
 /// What happens to requests and answers on the way (see [`Options`]).
@@ -107,6 +121,8 @@ struct Tweaks {
     corrupt_body: Option<(&'static str, &'static str)>,
     reject_digest: Option<(&'static str, &'static str)>,
     stall_answer: Option<(&'static str, &'static str, usize)>,
+    fail_after: Option<FailAfter>,
+    fail_seen: AtomicUsize,
 }
 
 pub struct FaultProxy {
@@ -167,6 +183,7 @@ impl FaultProxy {
             corrupt_body,
             reject_digest,
             stall_answer,
+            fail_after,
         } = opts;
         let strip = Arc::new(Tweaks {
             strip: strip_request_headers,
@@ -176,6 +193,7 @@ impl FaultProxy {
             corrupt_body,
             reject_digest,
             stall_answer,
+            fail_after,
             ..Tweaks::default()
         });
         let gate = Arc::new(Gate::default());
@@ -340,6 +358,13 @@ fn serve(
 
         held.maybe_wait(&method, &target);
         let picked = |(m, t): (&str, &str)| method == m && target.contains(t);
+        if let Some(f) = tweaks.fail_after
+            && picked((f.method, f.target_contains))
+            && tweaks.fail_seen.fetch_add(1, Ordering::SeqCst) >= f.after
+        {
+            injected.fetch_add(1, Ordering::SeqCst);
+            return write_error_code(&mut client, f.status, f.code);
+        }
         if tweaks.reject_digest.is_some_and(picked) {
             injected.fetch_add(1, Ordering::SeqCst);
             return write_error_code(&mut client, 400, "BadDigest");
