@@ -328,7 +328,7 @@ pub fn serve(args: Args) -> Result<i32> {
     } else {
         None
     };
-    signal::install();
+    signal::install_service();
     let db_path = flags.db_path.clone();
     let server = api::start(
         serve_config(flags, db_path, presign, false),
@@ -360,7 +360,7 @@ pub fn daemon(args: Args) -> Result<i32> {
         ));
     }
     let presign = daemon_presign(&cfg, &flags)?;
-    signal::install();
+    signal::install_service();
     let metrics = Arc::new(Metrics::default());
     let server = api::start(
         serve_config(flags, cfg.db_path.clone(), presign, true),
@@ -371,6 +371,7 @@ pub fn daemon(args: Args) -> Result<i32> {
         let started = Instant::now();
         daemon_cycle(&cfg, &metrics, interval);
         while !signal::stop_requested() && started.elapsed() < interval {
+            server.reload_if_asked();
             std::thread::sleep((interval - started.elapsed()).min(Duration::from_millis(200)));
         }
     }

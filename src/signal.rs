@@ -1,4 +1,10 @@
-//! SIGTERM/SIGINT handling for a clean stop.
+//! SIGTERM/SIGINT (and SIGHUP) handling for a clean stop.
+//!
+//! SIGHUP's default is to end the process on the spot, like `kill -9` for
+//! a run in progress (no rows, no summary, a daemon's API gone without a
+//! word). A command that runs once treats it as a stop signal (the
+//! terminal went away); the long-running ones (`serve`, `daemon`) take it
+//! as systemd's `reload` and go on ([`install_service`]).
 //!
 //! On a stop signal the workers finish (or abort) the file in hand, take no
 //! new file, and the run writes its rows and summary. No file is deleted
@@ -14,21 +20,46 @@ use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static HUP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     // Only an atomic store: async-signal-safe.
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// Installs the handler for SIGTERM and SIGINT.
-pub fn install() {
-    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-    // SAFETY: the handler only performs an atomic store, which is
+extern "C" fn on_hup(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    HUP.store(true, Ordering::SeqCst);
+}
+
+fn set(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) {
+    let handler = handler as libc::sighandler_t;
+    // SAFETY: the handlers only perform an atomic store, which is
     // async-signal-safe; `signal` has no other preconditions.
     unsafe {
-        libc::signal(libc::SIGTERM, handler);
-        libc::signal(libc::SIGINT, handler);
+        libc::signal(sig, handler);
     }
+}
+
+/// Installs the handler for SIGTERM, SIGINT and SIGHUP: each asks for a
+/// clean stop (a command that runs once).
+pub fn install() {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        set(sig, on_signal);
+    }
+}
+
+/// Like [`install`], but SIGHUP asks for a reload (see [`take_reload`]):
+/// for `serve` and `daemon`, which systemd reloads with `kill -HUP`.
+pub fn install_service() {
+    set(libc::SIGTERM, on_signal);
+    set(libc::SIGINT, on_signal);
+    set(libc::SIGHUP, on_hup);
+}
+
+/// True once per SIGHUP received since the last call (service mode).
+pub fn take_reload() -> bool {
+    HUP.swap(false, Ordering::SeqCst)
 }
 
 /// True once a stop signal arrived.
@@ -66,7 +97,7 @@ impl fmt::Display for Abandoned {
             Abandoned::TimedOut(d) => write!(f, "abandoned: timed out after {}", seconds(*d)),
             Abandoned::Stopped => write!(
                 f,
-                "abandoned: stop signal (SIGTERM/SIGINT) received, {} s grace over",
+                "abandoned: stop signal (SIGTERM/SIGINT/SIGHUP) received, {} s grace over",
                 STOP_GRACE.as_secs()
             ),
             Abandoned::Failed(why) => write!(f, "abandoned: {why}"),

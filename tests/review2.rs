@@ -672,3 +672,49 @@ fn item_19_expired_credentials_stop_the_run_after_a_few_files() {
         "the 5 archived files go, every other file stays"
     );
 }
+
+/// Item 20: SIGHUP killed the daemon silently (exit 129, no log line, the
+/// API and the schedule gone, a cycle cut off like `kill -9`). It is
+/// `systemctl reload`: the token file is read again, the daemon goes on and
+/// says so; SIGTERM still ends it cleanly. A one-shot command takes SIGHUP
+/// (its terminal went away) as a stop: rows and summary are written.
+#[test]
+fn item_20_sighup_reloads_a_daemon_and_stops_an_upload_cleanly() {
+    use common::api::{Api, TOKEN};
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    let mut api = Api::daemon(
+        &ws,
+        &ws.local_upload_args(&[]),
+        "1h",
+        &[("APP_TOKENS", TOKEN)],
+    );
+    common::listeners::eventually("the first cycle", || {
+        ws.db().exists() && !ws.rows().is_empty()
+    });
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(api.pid() as i32, libc::SIGHUP) };
+    common::listeners::eventually("the reload line", || !api.log_lines("SIGHUP").is_empty());
+    api.assert_alive();
+    assert_eq!(api.health_status(), Some(200));
+    let (code, log) = api.terminate();
+    assert_eq!(code, Some(0), "{log:#?}");
+
+    // An upload that gets SIGHUP mid-run: a clean stop, not exit 129.
+    use common::held::*;
+    let server = S3Server::start();
+    let proxy = holding(&server, "PUT", "/fg-logs/b.log.gz", 0);
+    ws.write_gz("b.log.gz", 10, 2);
+    let child = start_held(&ws, &proxy, &[]);
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    proxy.gate.open();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("interrupted by a stop signal"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(ws.runs().last().unwrap().0, "interrupted");
+}

@@ -89,6 +89,7 @@ type Answer = Response<Cursor<Vec<u8>>>;
 pub struct ApiServer {
     server: Arc<Server>,
     workers: Vec<std::thread::JoinHandle<()>>,
+    cfg: Arc<ServeConfig>,
 }
 
 /// Binds the listening socket and starts the worker threads.
@@ -129,7 +130,11 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
         cfg.threads,
         cfg.db_path.display()
     );
-    Ok(ApiServer { server, workers })
+    Ok(ApiServer {
+        server,
+        workers,
+        cfg,
+    })
 }
 
 /// How long writing an answer may block on a client that does not read.
@@ -223,8 +228,34 @@ fn tune_listener(listener: &std::net::TcpListener) {
 }
 
 impl ApiServer {
-    /// Waits until a stop signal arrived and every worker finished its request.
+    /// Waits until a stop signal arrived and every worker finished its
+    /// request; each SIGHUP meanwhile reloads the token file at once
+    /// (`systemctl reload`), and says so.
     pub fn join(self) {
+        while !signal::stop_requested() {
+            self.reload_if_asked();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        self.join_workers();
+    }
+
+    /// After a SIGHUP: the token file is read again now (it also is within
+    /// 250 ms of any change); every other setting is read at start.
+    pub fn reload_if_asked(&self) {
+        if !signal::take_reload() {
+            return;
+        }
+        match self.cfg.tokens.load_file() {
+            Ok(()) => log::info!(
+                "SIGHUP: API tokens read again; other settings are read at start only: restart the service to change them"
+            ),
+            Err(e) => log::error!(
+                "SIGHUP: the token file cannot be read ({e}); its tokens are revoked until it can"
+            ),
+        }
+    }
+
+    fn join_workers(self) {
         for w in self.workers {
             let _ = w.join();
         }

@@ -27,8 +27,9 @@ const DEVICE: Group = group(
 
 const UPLOAD_EXIT: &str = "\
 EXIT STATUS:
-    0 every file archived (or already archived), 1 any file failed, the run could not start, or
-    it stopped early (stop signal; endpoint unreachable: 5 connection failures in a row),
+    0 every file archived (or already archived), 1 any file failed, the run could not start, it
+    stopped early (stop signal or SIGHUP; endpoint unreachable: 5 connection failures in a row;
+    credentials refused: 3 in a row), or the manifest chain has a problem,
     2 usage or configuration error.";
 
 pub const UPLOAD: Spec = Spec {
