@@ -718,3 +718,63 @@ fn item_20_sighup_reloads_a_daemon_and_stops_an_upload_cleanly() {
     );
     assert_eq!(ws.runs().last().unwrap().0, "interrupted");
 }
+
+/// Item 21: `/health` waited behind heavy queries (16 parallel `/stats` on
+/// 500k rows: 4.0 s) because one pool of workers answered everything. Here
+/// the queries are made slow for certain: each asks for 1000 large rows and
+/// never reads the answer, so a worker writing it stays blocked. Probes
+/// have their own lane and are answered at once; a query past the queue's
+/// bound is refused at once (503), never queued without end.
+#[test]
+fn item_21_health_never_waits_behind_heavy_queries() {
+    use common::api::{Api, TOKEN};
+    use std::io::Write;
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    let mut conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let tx = conn.transaction().unwrap();
+    let big = "x".repeat(32 * 1024);
+    for i in 0..1000 {
+        tx.execute(
+            "INSERT INTO backups (filename, status, object_key, error, uploaded_at, backup_date)
+             VALUES ('f.gz', 'failed_upload', ?1, ?2, '2026-11-01T00:00:00Z', '2026-11-01')",
+            rusqlite::params![format!("big/{i}.gz"), big],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    let db = ws.db().display().to_string();
+    let mut api = Api::start(
+        &ws,
+        &["serve", "--db", &db, "--threads", "2"],
+        &[("APP_TOKENS", TOKEN)],
+    );
+    // More such readers than workers: every query worker is stuck writing.
+    let mut stuck = Vec::new();
+    for _ in 0..12 {
+        let mut s = common::rawhttp::connect(api.addr()).unwrap();
+        write!(
+            s,
+            "GET /backups?limit=1000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        )
+        .unwrap();
+        stuck.push(s);
+    }
+    let t0 = std::time::Instant::now();
+    assert_eq!(
+        api.health_status(),
+        Some(200),
+        "/health queued behind the queries"
+    );
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t0.elapsed()
+    );
+    let (status, body, _) = api.get("/stats", Some(TOKEN));
+    assert!(status == 200 || status == 503, "{status} {body}");
+    api.assert_alive();
+    drop(stuck);
+}

@@ -4,10 +4,14 @@
 //! optional presigned links).
 //!
 //! tiny_http (patched, see vendor/tiny_http/PATCHES.md) parses requests on its
-//! own connection threads; a fixed pool of worker threads, each with its own
-//! read-only SQLite connection, answers them. Slow clients therefore tie up
-//! only their connection thread, never a worker, and [`limits`] bound how many
-//! connections, how large a request head and how slow a client may be. Every
+//! own connection threads; two fixed pools of worker threads, each with its
+//! own read-only SQLite connection, answer them. The front lane takes every
+//! request, answers `/health` (and every refusal) itself and hands the
+//! queries to the query lane through a bounded queue (full: 503 at once), so
+//! a probe never waits behind heavy queries (`/stats` over 500k rows) or
+//! clients slow to read their answers. Slow clients tie up only their
+//! connection thread, and [`limits`] bound how many connections, how large a
+//! request head and how slow a client may be. Every
 //! answer is JSON (or Prometheus text), every error `{"error": "..."}` with
 //! the fitting status, including the ones tiny_http gives on its own.
 
@@ -53,8 +57,11 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// database. Each worker's SQLite connection adds [`FDS_PER_WORKER`].
 const FDS_RESERVED: u64 = 64;
 /// Descriptors of one worker's read-only SQLite connection (database, WAL,
-/// shared memory) plus one spare.
-const FDS_PER_WORKER: u64 = 4;
+/// shared memory) plus one spare; each of `--threads` has two workers (one
+/// per lane).
+const FDS_PER_WORKER: u64 = 8;
+/// Queries waiting for the query lane, per query worker: past that, 503.
+const QUEUED_PER_WORKER: usize = 4;
 /// Descriptors of one API connection: tiny_http duplicates each socket into a
 /// read and a write half.
 const FDS_PER_CONNECTION: u64 = 2;
@@ -114,17 +121,25 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
     let addr = server.server_addr().to_string();
     let server = Arc::new(server);
     let cfg = Arc::new(cfg);
+    let (queries, queue) = std::sync::mpsc::sync_channel(cfg.threads * QUEUED_PER_WORKER);
+    let queue = Arc::new(std::sync::Mutex::new(queue));
     let mut workers = Vec::new();
     for n in 0..cfg.threads {
-        let server = Arc::clone(&server);
-        let cfg = Arc::clone(&cfg);
-        let metrics = Arc::clone(&metrics);
-        let handle = std::thread::Builder::new()
+        let (srv, c, m) = (Arc::clone(&server), Arc::clone(&cfg), Arc::clone(&metrics));
+        let queries = queries.clone();
+        let front = std::thread::Builder::new()
             .name(format!("api-{n}"))
-            .spawn(move || worker(&server, &cfg, &metrics))
+            .spawn(move || front_worker(&srv, &c, &m, &queries))
             .map_err(|e| Error::runtime(format!("cannot start API worker thread: {e}")))?;
-        workers.push(handle);
+        workers.push(front);
+        let (q, c, m) = (Arc::clone(&queue), Arc::clone(&cfg), Arc::clone(&metrics));
+        let back = std::thread::Builder::new()
+            .name(format!("api-query-{n}"))
+            .spawn(move || query_worker(&q, &c, &m))
+            .map_err(|e| Error::runtime(format!("cannot start API worker thread: {e}")))?;
+        workers.push(back);
     }
+    drop(queries);
     log::info!(
         "API listening on http://{addr} ({} worker threads, at most {max_connections} connections, database {})",
         cfg.threads,
@@ -263,7 +278,14 @@ impl ApiServer {
     }
 }
 
-fn worker(server: &Server, cfg: &ServeConfig, metrics: &Metrics) {
+/// The front lane: takes every request, answers `/health` itself and
+/// hands the others to the query lane; when that queue is full, 503 at once.
+fn front_worker(
+    server: &Server,
+    cfg: &ServeConfig,
+    metrics: &Metrics,
+    queries: &std::sync::mpsc::SyncSender<(Request, Instant)>,
+) {
     let mut reader: Option<Reader> = None;
     while !signal::stop_requested() {
         let request = match server.recv_timeout(Duration::from_millis(200)) {
@@ -278,17 +300,74 @@ fn worker(server: &Server, cfg: &ServeConfig, metrics: &Metrics) {
             }
         };
         let started = Instant::now();
-        let (route, answer) = handle(&request, cfg, metrics, &mut reader);
-        let status = answer.status_code().0;
-        let path = request.url().split('?').next().unwrap_or("").to_string();
-        let method = request.method().to_string();
-        if let Err(e) = request.respond(answer) {
-            log::debug!("client went away before the answer to {method} {path}: {e}");
+        let path = request.url().split('?').next().unwrap_or("");
+        if route_name(path) == "health" {
+            answer(request, started, cfg, metrics, &mut reader);
+            continue;
         }
-        metrics.record(route, status, started.elapsed());
-        // The path only: a query string could carry something secret.
-        log::debug!("{method} {path} -> {status} in {:?}", started.elapsed());
+        match queries.try_send((request, started)) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full((request, started))) => {
+                let busy = error(503, "busy: every query worker is taken; retry in a second")
+                    .with_header(header("Retry-After", "1"));
+                respond(request, started, "busy", busy, metrics);
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected((request, started))) => {
+                answer(request, started, cfg, metrics, &mut reader);
+            }
+        }
     }
+}
+
+/// The query lane: answers what the front lane handed over.
+fn query_worker(
+    queue: &std::sync::Mutex<std::sync::mpsc::Receiver<(Request, Instant)>>,
+    cfg: &ServeConfig,
+    metrics: &Metrics,
+) {
+    let mut reader: Option<Reader> = None;
+    while !signal::stop_requested() {
+        let next = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv_timeout(Duration::from_millis(200));
+        match next {
+            Ok((request, started)) => answer(request, started, cfg, metrics, &mut reader),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+}
+
+/// Answers one request on this worker's database connection.
+fn answer(
+    request: Request,
+    started: Instant,
+    cfg: &ServeConfig,
+    metrics: &Metrics,
+    reader: &mut Option<Reader>,
+) {
+    let (route, answer) = handle(&request, cfg, metrics, reader);
+    respond(request, started, route, answer, metrics);
+}
+
+/// Sends `answer`, counts it, and logs the path (never the query string:
+/// it could carry something secret).
+fn respond(
+    request: Request,
+    started: Instant,
+    route: &'static str,
+    answer: Answer,
+    metrics: &Metrics,
+) {
+    let status = answer.status_code().0;
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    let method = request.method().to_string();
+    if let Err(e) = request.respond(answer) {
+        log::debug!("client went away before the answer to {method} {path}: {e}");
+    }
+    metrics.record(route, status, started.elapsed());
+    log::debug!("{method} {path} -> {status} in {:?}", started.elapsed());
 }
 
 fn json_answer(status: u16, body: &Value) -> Answer {
