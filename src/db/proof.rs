@@ -29,8 +29,11 @@ pub struct Expected {
 pub trait Expectations {
     /// How many objects are expected, and their bytes.
     fn totals(&self) -> Result<(u64, u64)>;
-    /// Up to `limit` expected objects with keys after `after`, in key order.
-    fn page(&self, after: &str, limit: usize) -> Result<Vec<Expected>>;
+    /// The expected objects among the next `limit` keys after `after`, in
+    /// key order, and the key to go on after (`None`: nothing is left). A
+    /// page may hold fewer objects than keys looked at (keys with no
+    /// archived row), even none.
+    fn page(&self, after: &str, limit: usize) -> Result<(Vec<Expected>, Option<String>)>;
     /// Whether any record names `key` (archived or pruned): a listed object
     /// that is neither expected nor known is an extra.
     fn is_known(&self, key: &str) -> Result<bool>;
@@ -48,7 +51,7 @@ impl Expectations for Archived<'_> {
     fn totals(&self) -> Result<(u64, u64)> {
         self.inv.archived_totals(&self.statuses, &self.selection)
     }
-    fn page(&self, after: &str, limit: usize) -> Result<Vec<Expected>> {
+    fn page(&self, after: &str, limit: usize) -> Result<(Vec<Expected>, Option<String>)> {
         self.inv
             .archived_page(&self.statuses, &self.selection, after, limit)
     }
@@ -151,31 +154,56 @@ impl Inventory {
         run().map_err(|e| self.err(e))
     }
 
-    /// [`Inventory::archived`], one page at a time: up to `limit` keys
-    /// after `after`, walked along the key index, so a verify of 500k rows
-    /// holds one page.
+    /// [`Inventory::archived`], one page at a time: the next `limit` keys
+    /// after `after` (within the selection's prefix) are read along the key
+    /// index, then the rows of just that key range are grouped, so each page
+    /// costs the same at any inventory size (a grouped query with a LIMIT
+    /// would group the whole table for every page). Returns the objects and
+    /// the last key looked at, to go on after.
     pub fn archived_page(
         &self,
         statuses: &[&str],
         sel: &Selection,
         after: &str,
         limit: usize,
-    ) -> Result<Vec<Expected>> {
+    ) -> Result<(Vec<Expected>, Option<String>)> {
+        let prefix = sel.key_prefix.as_str();
+        // Every key starting with the prefix sorts below the prefix followed
+        // by the highest code point (SQLite compares UTF-8 bytes).
+        let upper = match prefix.is_empty() {
+            true => String::new(),
+            false => format!("{prefix}\u{10FFFF}"),
+        };
+        let keys_sql = format!(
+            "SELECT DISTINCT {KEY} FROM backups INDEXED BY idx_backups_key
+             WHERE {KEY} > ?1 AND {KEY} >= ?2 AND (?3 = '' OR {KEY} < ?3)
+             ORDER BY {KEY} LIMIT ?4"
+        );
+        let keys = || -> rusqlite::Result<Vec<String>> {
+            let mut stmt = self.conn.prepare_cached(&keys_sql)?;
+            let rows = stmt.query_map(params![after, prefix, upper, limit as i64], |r| r.get(0))?;
+            rows.collect()
+        };
+        let keys = keys().map_err(|e| self.err(e))?;
+        let Some(last) = keys.last().cloned() else {
+            return Ok((Vec::new(), None));
+        };
         let marks = vec!["?"; statuses.len()].join(",");
         let sql = format!(
             "SELECT g.k, b.size_bytes, b.sha256, b.uploaded_at, g.first_at, g.last_id
              FROM (SELECT {KEY} AS k, MAX(id) AS last_id, MIN(uploaded_at) AS first_at
-                   FROM backups WHERE {KEY} > ? AND {KEY} >= ? AND status IN ({marks})
-                   GROUP BY {KEY} ORDER BY {KEY}) g
+                   FROM backups INDEXED BY idx_backups_key
+                   WHERE {KEY} > ? AND {KEY} <= ? AND status IN ({marks})
+                   GROUP BY {KEY}) g
              JOIN backups b ON b.id = g.last_id
              WHERE substr(g.k, 1, length(?)) = ?
                AND b.backup_date >= ? AND b.backup_date <= ?
                AND NOT EXISTS (SELECT 1 FROM prunes p
                                WHERE p.object_key = g.k AND p.backup_id >= g.last_id)
-             ORDER BY g.k LIMIT ?"
+             ORDER BY g.k"
         );
         let mut args: Vec<rusqlite::types::Value> =
-            vec![after.to_string().into(), sel.key_prefix.clone().into()];
+            vec![after.to_string().into(), last.clone().into()];
         args.extend(
             statuses
                 .iter()
@@ -195,13 +223,13 @@ impl Inventory {
                 .unwrap_or_else(|| "9999-99-99".into())
                 .into(),
         );
-        args.push((limit as i64).into());
         let run = || -> rusqlite::Result<Vec<Expected>> {
             let mut stmt = self.conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(params_from_iter(args.iter()), expected_row)?;
             rows.collect()
         };
-        run().map_err(|e| self.err(e))
+        let rows = run().map_err(|e| self.err(e))?;
+        Ok((rows, Some(last)))
     }
 
     /// How many objects [`Inventory::archived`] would give, and their bytes.
@@ -555,5 +583,68 @@ impl Inventory {
             )
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::BackupRow;
+
+    fn row(key: &str, status: &str) -> BackupRow {
+        BackupRow {
+            filename: key.rsplit('/').next().unwrap_or(key).into(),
+            s3_url: None,
+            sha256: Some("ab".repeat(32)),
+            uploaded_at: SystemTime::now(),
+            status: status.into(),
+            object_key: key.into(),
+            source_path: String::new(),
+            size_bytes: 1,
+            duration_ms: 0,
+            error: None,
+        }
+    }
+
+    /// Pages walk every key once in order, skip keys with no archived row
+    /// (a page may come back empty and still go on), and keep to the prefix.
+    #[test]
+    fn pages_walk_the_key_index_within_the_prefix() {
+        let d = tempfile::tempdir().unwrap();
+        let inv = Inventory::open(&d.path().join("i.db")).unwrap();
+        for k in ["a/1", "a/2", "a/3", "a/4", "a0", "b/1"] {
+            inv.insert_backup(None, &row(k, "uploaded")).unwrap();
+        }
+        for k in ["a/2", "a/3"] {
+            inv.insert_backup(None, &row(k, "skipped_exists")).unwrap();
+        }
+        inv.insert_backup(None, &row("a/25", "failed_upload"))
+            .unwrap();
+        inv.insert_backup(None, &row("a/26", "failed_upload"))
+            .unwrap();
+        let statuses = crate::status::Status::archived_names();
+        let walk = |prefix: &str, limit: usize| {
+            let sel = Selection {
+                key_prefix: prefix.into(),
+                ..Selection::default()
+            };
+            let (mut after, mut got, mut pages) = (String::new(), Vec::new(), 0);
+            loop {
+                let (rows, next) = inv.archived_page(&statuses, &sel, &after, limit).unwrap();
+                pages += 1;
+                got.extend(rows.into_iter().map(|e| e.key));
+                match next {
+                    Some(k) => after = k,
+                    None => break,
+                }
+            }
+            (got, pages)
+        };
+        let (keys, pages) = walk("a/", 2);
+        assert_eq!(keys, ["a/1", "a/2", "a/3", "a/4"]);
+        assert_eq!(pages, 4, "6 keys in pages of 2, then the end");
+        assert_eq!(walk("", 100).0, ["a/1", "a/2", "a/3", "a/4", "a0", "b/1"]);
+        let sel = Selection::default();
+        assert_eq!(inv.archived_totals(&statuses, &sel).unwrap(), (6, 6));
     }
 }

@@ -111,7 +111,7 @@ impl Expectations for Scratch {
             .map_err(Self::err)
     }
 
-    fn page(&self, after: &str, limit: usize) -> Result<Vec<Expected>> {
+    fn page(&self, after: &str, limit: usize) -> Result<(Vec<Expected>, Option<String>)> {
         let run = || -> rusqlite::Result<Vec<Expected>> {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT key, size, sha256, uploaded_at FROM expected WHERE key > ?1 ORDER BY key LIMIT ?2",
@@ -128,7 +128,12 @@ impl Expectations for Scratch {
             })?;
             rows.collect()
         };
-        run().map_err(Self::err)
+        let rows: Vec<Expected> = run().map_err(Self::err)?;
+        let next = rows
+            .last()
+            .filter(|_| rows.len() == limit)
+            .map(|e| e.key.clone());
+        Ok((rows, next))
     }
 
     fn is_known(&self, key: &str) -> Result<bool> {
@@ -166,6 +171,7 @@ mod tests {
         let keys: Vec<(String, Option<String>)> = s
             .page("", 10)
             .unwrap()
+            .0
             .into_iter()
             .map(|e| (e.key, e.sha256))
             .collect();
@@ -176,7 +182,9 @@ mod tests {
                 ("b".into(), Some("new".into()))
             ]
         );
-        assert_eq!(s.page("a", 1).unwrap()[0].key, "b");
+        assert_eq!(s.page("a", 1).unwrap().0[0].key, "b");
+        assert_eq!(s.page("a", 1).unwrap().1.as_deref(), Some("b"));
+        assert_eq!(s.page("b", 1).unwrap(), (vec![], None));
         assert!(s.is_known("c").unwrap() && !s.is_known("d").unwrap());
     }
 }

@@ -196,13 +196,10 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
     };
     let prefix = format!("{}{}", target.prefix, opts.selection.key_prefix);
     let mut out = Out::new(opts.json);
-    out.write(match opts.json {
-        true => "{\"files\":[",
-        false => "",
+    out.write(&match opts.json {
+        true => "{\"files\":[".to_string(),
+        false => format!("{:<19}  {:>10}  key\n", "modified", "size"),
     });
-    if !opts.json {
-        out.write(&format!("{:<19}  {:>10}  key\n", "modified", "size"));
-    }
     let (mut files, mut bytes, mut strangers) = (0usize, 0u64, 0usize);
     let mut db_error = None;
     let listed = store.list_all(&prefix, &mut |o: Listed| {
@@ -225,23 +222,20 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
     if let Some(e) = db_error {
         return Err(e);
     }
-    if opts.json {
-        out.write(&format!(
-            "],\"total_files\":{files},\"total_bytes\":{bytes}}}\n"
-        ));
-    } else {
-        out.write(&format!(
+    let footer = match opts.json {
+        true => format!("],\"total_files\":{files},\"total_bytes\":{bytes}}}\n"),
+        false => format!(
             "{files} object(s), {} in {}{}{}\n",
             human_bytes(bytes),
             store.describe(),
             shown(out.shown, files),
-            if strangers > 0 {
-                format!("; {strangers} not in the inventory")
-            } else {
-                String::new()
+            match strangers {
+                0 => String::new(),
+                n => format!("; {n} not in the inventory"),
             }
-        ));
-    }
+        ),
+    };
+    out.write(&footer);
     out.finish()
 }
 

@@ -214,12 +214,12 @@ impl Merge<'_> {
 
     /// The next expected object, without taking it.
     fn peek_expected(&mut self) -> Option<&Expected> {
-        if self.expected.is_empty() && !self.expected_done {
+        while self.expected.is_empty() && !self.expected_done {
             match self.source.page(&self.after, PAGE) {
-                Ok(page) => {
-                    self.expected_done = page.len() < PAGE;
-                    if let Some(last) = page.last() {
-                        self.after = last.key.clone();
+                Ok((page, next)) => {
+                    match next {
+                        Some(k) => self.after = k,
+                        None => self.expected_done = true,
                     }
                     self.expected.extend(page);
                 }
