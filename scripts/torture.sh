@@ -17,6 +17,13 @@
 #            writes are a server limit that is reported, not counted)
 #   flood    the API under LimitNOFILE=1024 with more idle connections than
 #            descriptors; it must answer /health afterwards and never exit
+#   chain    upload --delete --manifest-key to S3, SIGKILL at a random moment
+#            (the manifest step included), three times, then a clean run:
+#            nothing lost, and verify --manifests finds no broken chain
+#   prune    upload (with a manifest key) and prune --yes at the same moment,
+#            then prune again: nothing lost, the chain never forks
+#   reuse    a key archived, pruned, archived again with new content and its
+#            file deleted, pruned again: the new content is never pruned
 #
 # Needs s3s-fs (scripts/test.sh installs it) and python3. Uses the release
 # binary (built when missing) unless FGBACKUP points elsewhere.
@@ -210,6 +217,89 @@ EOF
   total_lost=$((total_lost + failures))
 }
 
+manifest_key() { # DIR: a signing key for the chain rounds
+  [ -f "$1/m.key" ] || "$BIN" keygen --key "$1/m.key" >/dev/null
+  echo "$1/m.key"
+}
+
+# Ages every row of the inventory DB by two years (prune candidates).
+age_rows() {
+  python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("UPDATE backups SET uploaded_at = ?, backup_date = ?", ("2024-01-01T00:00:00Z", "2024-01-01"))
+c.commit()' "$1"
+}
+
+verify_chain() { # DB PORT KEY: 0 when verify --manifests finds the chain whole
+  "$BIN" verify --manifests --public-key "$3.pub" --bucket fg-logs \
+    --endpoint "http://127.0.0.1:$2" --db "$1" --sample 1 >/dev/null 2>&1
+}
+
+round_chain() {
+  local d="$WORK/chain" lost_sum=0 alarms=0
+  for r in $(seq "$ROUNDS"); do
+    rm -rf "$d"; mkdir -p "$d/s3/fg-logs"
+    local key; key=$(manifest_key "$WORK")
+    local port; port=$(free_port); start_s3 "$d/s3" "$port"
+    for batch in 1 2 3; do
+      "$BIN" gen-logs --out "$d/logs/b$batch" --devices 2 --files 6 --size 100K --seed "$((r * 10 + batch + 500))" >/dev/null
+      manifest "$d/logs" >> "$d/manifest.all"
+      upload_s3 "$d/logs" "$d/db" "$port" --manifest-key "$key" & local pid=$!
+      sleep "$(rand_ms 20 700)"; kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    done
+    upload_s3 "$d/logs" "$d/db" "$port" --manifest-key "$key" || true
+    verify_chain "$d/db" "$port" "$key" || { alarms=$((alarms + 1)); echo "chain alarm in round $r" >&2; }
+    stop_s3
+    sort -u "$d/manifest.all" > "$d/manifest"
+    lost_sum=$((lost_sum + $(lost "$d/manifest" "$d/logs" "$d/s3/fg-logs")))
+  done
+  record "kill -9 around the manifest step (S3), then verify --manifests" "$ROUNDS" "$((lost_sum + alarms))"
+}
+
+round_prune() {
+  local d="$WORK/prune" lost_sum=0 alarms=0
+  for r in $(seq "$ROUNDS"); do
+    rm -rf "$d"; mkdir -p "$d/s3/fg-logs"
+    local key; key=$(manifest_key "$WORK")
+    local port; port=$(free_port); start_s3 "$d/s3" "$port"
+    local ep="http://127.0.0.1:$port"
+    "$BIN" gen-logs --out "$d/old" --devices 1 --files 4 --size 50K --seed "$((r + 600))" >/dev/null
+    upload_s3 "$d/old" "$d/db" "$port" --manifest-key "$key" || true
+    age_rows "$d/db"
+    "$BIN" gen-logs --out "$d/new" --devices 2 --files 6 --size 100K --seed "$((r + 700))" >/dev/null
+    manifest "$d/new" > "$d/manifest"
+    upload_s3 "$d/new" "$d/db" "$port" --manifest-key "$key" & local pu=$!
+    sleep "$(rand_ms 0 300)"
+    "$BIN" prune --older-than 400 --yes --manifest-key "$key" --bucket fg-logs --endpoint "$ep" --db "$d/db" >/dev/null 2>&1 || true
+    wait "$pu" 2>/dev/null || true
+    # Whichever was refused the lock now runs after the other.
+    "$BIN" prune --older-than 400 --yes --manifest-key "$key" --bucket fg-logs --endpoint "$ep" --db "$d/db" >/dev/null 2>&1 || true
+    upload_s3 "$d/new" "$d/db" "$port" --manifest-key "$key" || true
+    verify_chain "$d/db" "$port" "$key" || { alarms=$((alarms + 1)); echo "chain alarm in round $r" >&2; }
+    stop_s3
+    lost_sum=$((lost_sum + $(lost "$d/manifest" "$d/new" "$d/s3/fg-logs")))
+  done
+  record "upload and prune at once with a manifest key (S3), then verify --manifests" "$ROUNDS" "$((lost_sum + alarms))"
+}
+
+round_reuse() {
+  local d="$WORK/reuse" lost_sum=0
+  for r in $(seq "$ROUNDS"); do
+    rm -rf "$d"; mkdir -p "$d/archive"
+    "$BIN" gen-logs --out "$d/logs" --devices 1 --files 3 --size 50K --seed "$((r + 800))" >/dev/null
+    "$BIN" upload --dir "$d/logs" --dest "file://$d/archive" --db "$d/db" --min-age 0 --delete >/dev/null 2>&1 || true
+    age_rows "$d/db"
+    "$BIN" prune --older-than 400 --yes --dest "file://$d/archive" --db "$d/db" >/dev/null 2>&1 || true
+    # The same names again, new content (another seed, same device and hours).
+    "$BIN" gen-logs --out "$d/logs" --devices 1 --files 3 --size 50K --seed "$((r + 900))" >/dev/null
+    manifest "$d/logs" > "$d/manifest"
+    "$BIN" upload --dir "$d/logs" --dest "file://$d/archive" --db "$d/db" --min-age 0 --delete >/dev/null 2>&1 || true
+    "$BIN" prune --older-than 400 --yes --dest "file://$d/archive" --db "$d/db" >/dev/null 2>&1 || true
+    lost_sum=$((lost_sum + $(lost "$d/manifest" "$d/logs" "$d/archive")))
+  done
+  record "key archived, pruned, archived again, pruned again (directory store)" "$ROUNDS" "$lost_sum"
+}
+
 # ONLY="local writers" runs just those kinds.
 want() { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" $1 "* ]]; }
 if want kill; then round_kill; fi
@@ -217,6 +307,9 @@ if want restart; then round_restart; fi
 if want local; then round_local; fi
 if want writers; then round_writers dir; round_writers s3; fi
 if want flood; then round_flood; fi
+if want chain; then round_chain; fi
+if want prune; then round_prune; fi
+if want reuse; then round_reuse; fi
 printf '%s\n' "${report[@]}"
 if [ "$total_lost" -ne 0 ]; then echo "torture.sh: FAILED" >&2; exit 1; fi
 echo "torture.sh: every round survived, 0 files lost"
