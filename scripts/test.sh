@@ -21,8 +21,9 @@ if ! python3 -c 'import moto.server' 2>/dev/null; then
 fi
 # System tools the tests run: strace (fault tests time an attack with a
 # delayed system call), script (progress tests use a pseudo-terminal),
-# openssl (throwaway CAs), unshare/mount (a private tmpfs for disk-full).
-for need in strace:strace script:bsdutils openssl:openssl unshare:util-linux mount:mount; do
+# openssl (throwaway CAs), unshare/mount (a private tmpfs for disk-full),
+# GNU time (the peak memory of a command at scale).
+for need in strace:strace script:bsdutils openssl:openssl unshare:util-linux mount:mount /usr/bin/time:time; do
   tool=${need%%:*} pkg=${need#*:}
   if ! command -v "$tool" >/dev/null; then
     echo "test.sh: installing $pkg (for $tool, which some tests run)" >&2

@@ -790,3 +790,59 @@ fn item_21_health_never_waits_behind_heavy_queries() {
     api.assert_alive();
     drop(stuck);
 }
+
+/// Item 18: `ls` held every row of the inventory (218 MiB for 500k rows,
+/// `--device` filtered in memory), so a 1 GB collector could not list its
+/// own archive. It streams: memory does not grow with the rows (here
+/// 300,000 keys; GNU time measures the peak).
+#[test]
+fn item_18_ls_memory_does_not_grow_with_the_inventory() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    let mut conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO backups (filename, sha256, uploaded_at, backup_date, status, object_key, size_bytes, s3_url)
+                 VALUES ('f.log.gz', ?1, '2026-01-01T00:00:00Z', '2026-01-01', 'uploaded', ?2, 1000, ?3)",
+            )
+            .unwrap();
+        let sha = "ab".repeat(32);
+        for i in 0..300_000 {
+            let key = format!("FGT{:02}/FGT{:02}-2026-01-01T{i:07}.log.gz", i % 40, i % 40);
+            insert
+                .execute(rusqlite::params![sha, key, format!("s3://bucket/{key}")])
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    let report = ws.tmp.path().join("time");
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_fgbackup"))
+        .args(["ls", "--db", ws.db().to_str().unwrap(), "--device", "FGT07"])
+        .env_clear()
+        .env("HOME", ws.home())
+        .output()
+        .expect("GNU time (scripts/test.sh installs it)");
+    assert_exit(&out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains("7500 file(s)"),
+        "{}",
+        text.lines().last().unwrap_or("")
+    );
+    let kib: u64 = std::fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(kib < 40 * 1024, "ls of 300,000 rows peaked at {kib} KiB");
+}

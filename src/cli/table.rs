@@ -384,7 +384,12 @@ pub const SERVE: Group = Group {
     title: "API",
     flags: &[
         opt("--listen", "ADDR", "Address to bind").default("127.0.0.1:8080"),
-        opt("--threads", "N", "Workers per lane (probes and refusals; queries), 1-64").default("4"),
+        opt(
+            "--threads",
+            "N",
+            "Workers per lane (probes and refusals; queries), 1-64",
+        )
+        .default("4"),
         opt(
             "--tokens-file",
             "PATH",
