@@ -232,6 +232,38 @@ impl Inventory {
         Ok((rows, Some(last)))
     }
 
+    /// [`Inventory::archived`] for one key: its newest archived row in the
+    /// selection, if it has one.
+    pub fn archived_key(
+        &self,
+        statuses: &[&str],
+        sel: &Selection,
+        key: &str,
+    ) -> Result<Option<Expected>> {
+        use rusqlite::OptionalExtension;
+        let marks = vec!["?"; statuses.len()].join(",");
+        let sql = format!(
+            "SELECT g.k, b.size_bytes, b.sha256, b.uploaded_at, g.first_at, g.last_id
+             FROM (SELECT {KEY} AS k, MAX(id) AS last_id, MIN(uploaded_at) AS first_at
+                   FROM backups WHERE {KEY} = ? AND status IN ({marks})) g
+             JOIN backups b ON b.id = g.last_id
+             WHERE substr(g.k, 1, length(?)) = ?
+               AND b.backup_date >= ? AND b.backup_date <= ?
+               AND NOT EXISTS (SELECT 1 FROM prunes p
+                               WHERE p.object_key = g.k AND p.backup_id >= g.last_id)"
+        );
+        let mut args: Vec<String> = vec![key.to_string()];
+        args.extend(statuses.iter().map(|s| s.to_string()));
+        args.push(sel.key_prefix.clone());
+        args.push(sel.key_prefix.clone());
+        args.push(sel.since.clone().unwrap_or_else(|| "0000-00-00".into()));
+        args.push(sel.until.clone().unwrap_or_else(|| "9999-99-99".into()));
+        self.conn
+            .query_row(&sql, params_from_iter(args.iter()), expected_row)
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
     /// How many objects [`Inventory::archived`] would give, and their bytes.
     pub fn archived_totals(&self, statuses: &[&str], sel: &Selection) -> Result<(u64, u64)> {
         let marks = vec!["?"; statuses.len()].join(",");

@@ -8,8 +8,11 @@
 //! followed, no temporary name can be swapped). A file already at the name
 //! is left alone (reported as `exists`, or `present` when it already holds
 //! the archived bytes). A stop signal, or an endpoint found unreachable,
-//! ends the run within seconds, downloads in progress included.
+//! ends the run within seconds, downloads in progress included. The rows
+//! are read from the inventory a page at a time as the workers take them:
+//! a restore of a year of archives holds a page, not the selection.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,7 +20,7 @@ use super::pool;
 use super::retry::{self, Breaker};
 use super::verify::ReadBackSink;
 use crate::config::Target;
-use crate::db::{Expected, Selection};
+use crate::db::{Archived, Expected, Selection};
 use crate::error::{Error, Result};
 use crate::fsafe::OpenError;
 use crate::outdir::{Existing, OutDir, OutRoot, Temp};
@@ -55,32 +58,35 @@ enum Restored {
 pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     crate::signal::install();
     let inv = super::audit::open_inventory(target)?;
-    let sel = Selection {
-        key_prefix: target.prefix.clone(),
-        since: opts.since.clone(),
-        until: opts.until.clone(),
+    let source = Archived {
+        inv: &inv,
+        statuses: Status::archived_names(),
+        selection: Selection {
+            key_prefix: target.prefix.clone(),
+            since: opts.since.clone(),
+            until: opts.until.clone(),
+        },
     };
-    let chosen = choose(inv.archived(&Status::archived_names(), &sel)?, opts)?;
-    if chosen.is_empty() {
+    for k in &opts.keys {
+        if inv
+            .archived_key(&source.statuses, &source.selection, k)?
+            .is_none()
+        {
+            return Err(Error::usage(format!(
+                "--key {k} is not an archived file in the inventory (within --prefix/--since/--until): check the key with 'fgbackup inventory', or run 'fgbackup reindex' first"
+            )));
+        }
+    }
+    // A first pass counts what is chosen (the display's totals, the empty
+    // case); the second streams it. Neither holds the selection.
+    let (count, refused, bytes) = Picks::new(&source, target, opts, true).count_bytes()?;
+    if count + refused == 0 {
         println!("restore: nothing in the inventory matches; nothing restored");
         return Ok(1);
     }
-    // A key that cannot be a path below --to (absolute, `..`) is refused
-    // alone: one planted object must not keep every other file from coming back.
-    let mut refused = 0u64;
-    let (chosen, rels): (Vec<Expected>, Vec<String>) = chosen
-        .into_iter()
-        .filter_map(|e| match relative_path(target, opts, &e.key) {
-            Ok(rel) => Some((e, rel)),
-            Err(why) => {
-                crate::logging::say(format_args!("refused {}: {why}", e.key));
-                refused += 1;
-                None
-            }
-        })
-        .unzip();
+    let mut picks = Picks::new(&source, target, opts, false);
     if opts.dry_run {
-        return Ok(print_plan(&chosen, &rels, &opts.to).max(i32::from(refused > 0)));
+        return print_plan(&mut picks, &opts.to);
     }
     let store: Arc<dyn Store> = Arc::from(super::archive::open_destination(
         &target.destination,
@@ -90,8 +96,13 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     )?);
     let root = OutRoot::open(&opts.to)
         .map_err(|e| Error::usage(format!("--to {}: {e}", opts.to.display())))?;
-    let (mut tally, cut) = fetch_all(store, root, target, opts, chosen, rels);
-    tally.failed += refused;
+    let mut progress = Progress::start(opts.output, Job::Restore, count, bytes);
+    let (mut tally, cut) = fetch_all(store, root, target, opts, &mut picks, &mut progress);
+    progress.finish();
+    if let Some(e) = picks.error.take() {
+        return Err(e);
+    }
+    tally.failed += picks.refused;
     if let Some(why) = cut {
         println!("restore: {why}; {} restored before it", tally.done);
         return Ok(1);
@@ -110,50 +121,141 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     Ok(if tally.failed == 0 { 0 } else { 1 })
 }
 
-/// Restores every chosen object on `--workers` threads, printing problems
+/// The objects a restore picks, each with its path below `--to`: the
+/// `--key`s given, else the selection's archived rows read a page at a time
+/// and narrowed to `--device`. A key that cannot be a path below `--to`
+/// (absolute, `..`) is refused alone, with a line: one planted object must
+/// not keep every other file from coming back.
+struct Picks<'a> {
+    source: &'a Archived<'a>,
+    target: &'a Target,
+    opts: &'a RestoreOptions,
+    /// Counting only: no lines.
+    quiet: bool,
+    keys: std::vec::IntoIter<String>,
+    page: VecDeque<Expected>,
+    after: Option<String>,
+    refused: u64,
+    error: Option<Error>,
+}
+
+/// Rows read per page.
+const PAGE: usize = 1000;
+
+impl<'a> Picks<'a> {
+    fn new(
+        source: &'a Archived<'a>,
+        target: &'a Target,
+        opts: &'a RestoreOptions,
+        quiet: bool,
+    ) -> Picks<'a> {
+        Picks {
+            source,
+            target,
+            opts,
+            quiet,
+            keys: opts.keys.clone().into_iter(),
+            page: VecDeque::new(),
+            after: Some(String::new()),
+            refused: 0,
+            error: None,
+        }
+    }
+
+    /// How many objects are picked and refused, and the picked ones' bytes.
+    fn count_bytes(mut self) -> Result<(u64, u64, u64)> {
+        let (mut n, mut bytes) = (0, 0);
+        for (e, _) in self.by_ref() {
+            n += 1;
+            bytes += e.size.unwrap_or(0);
+        }
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok((n, self.refused, bytes)),
+        }
+    }
+
+    /// The next row of the selection (or the next `--key`'s), unfiltered.
+    fn next_row(&mut self) -> Option<Expected> {
+        let (s, sel) = (self.source, &self.source.selection);
+        if !self.opts.keys.is_empty() {
+            let key = self.keys.next()?;
+            return match s.inv.archived_key(&s.statuses, sel, &key) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.error = Some(e);
+                    None
+                }
+            };
+        }
+        while self.page.is_empty() {
+            let after = self.after.take()?;
+            match s.inv.archived_page(&s.statuses, sel, &after, PAGE) {
+                Ok((rows, next)) => {
+                    self.page.extend(rows);
+                    self.after = next;
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    return None;
+                }
+            }
+        }
+        self.page.pop_front()
+    }
+}
+
+impl Iterator for Picks<'_> {
+    type Item = (Expected, String);
+
+    fn next(&mut self) -> Option<(Expected, String)> {
+        loop {
+            let e = self.next_row()?;
+            if !self.opts.device.as_deref().is_none_or(|d| of_device(&e.key, d)) {
+                continue;
+            }
+            match relative_path(self.target, self.opts, &e.key) {
+                Ok(rel) => return Some((e, rel)),
+                Err(why) => {
+                    if !self.quiet {
+                        crate::logging::say(format_args!("refused {}: {why}", e.key));
+                    }
+                    self.refused += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Restores every picked object on `--workers` threads, printing problems
 /// as they come; returns the tally and why the run was cut short, if it was.
 fn fetch_all(
     store: Arc<dyn Store>,
     root: OutRoot,
     target: &Target,
     opts: &RestoreOptions,
-    chosen: Vec<Expected>,
-    rels: Vec<String>,
+    picks: &mut Picks<'_>,
+    progress: &mut Progress,
 ) -> (Tally, Option<String>) {
     let breaker = Arc::new(Breaker::default());
-    let (chosen, rels, root) = (Arc::new(chosen), Arc::new(rels), Arc::new(root));
+    let root = Arc::new(root);
     let b = Arc::clone(&breaker);
     let stop: pool::Stop =
         Arc::new(move || crate::signal::stop_requested() || b.tripped().is_some());
-    // Items are indices into `chosen` and `rels`.
     let fetch_one = {
-        let (chosen, rels, b, retries) = (
-            Arc::clone(&chosen),
-            Arc::clone(&rels),
-            Arc::clone(&breaker),
-            target.retries,
-        );
-        Arc::new(move |i: usize| {
-            let r = restore_one(store.as_ref(), retries, &b, &chosen[i], &root, &rels[i]);
-            (i, r, crate::meter::take_file())
+        let (b, retries) = (Arc::clone(&breaker), target.retries);
+        Arc::new(move |(e, rel): (Expected, String)| {
+            let r = restore_one(store.as_ref(), retries, &b, &e, &root, &rel);
+            (e, rel, r, crate::meter::take_file())
         })
     };
     let mut tally = Tally::default();
-    let bytes = chosen.iter().filter_map(|e| e.size).sum();
-    let mut progress = Progress::start(opts.output, Job::Restore, chosen.len() as u64, bytes);
-    pool::run(
-        target.workers,
-        &mut (0..chosen.len()),
-        stop,
-        fetch_one,
-        &mut |(i, r, metered)| {
-            let failed = r.is_err() || matches!(r, Ok(Restored::Exists));
-            let size = chosen[i].size.unwrap_or(0);
-            tally.add(&chosen[i], &opts.to.join(&rels[i]), r);
-            progress.file_done(size, metered, failed);
-        },
-    );
-    progress.finish();
+    pool::run(target.workers, picks, stop, fetch_one, &mut |(e, rel, r, metered)| {
+        let failed = r.is_err() || matches!(r, Ok(Restored::Exists));
+        let size = e.size.unwrap_or(0);
+        tally.add(&e, &opts.to.join(&rel), r);
+        progress.file_done(size, metered, failed);
+    });
     let cut = match breaker.tripped() {
         Some(why) => Some(why),
         None if crate::signal::stop_requested() => Some("stopped by a signal".to_string()),
@@ -162,18 +264,24 @@ fn fetch_all(
     (tally, cut)
 }
 
-/// `--dry-run`: what would be restored where; exit status 0.
-fn print_plan(chosen: &[Expected], rels: &[String], to: &Path) -> i32 {
-    for (e, rel) in chosen.iter().zip(rels) {
+/// `--dry-run`: what would be restored where; exit status 0 (1 when a key
+/// was refused).
+fn print_plan(picks: &mut Picks<'_>, to: &Path) -> Result<i32> {
+    let (mut n, mut bytes) = (0u64, 0u64);
+    for (e, rel) in picks.by_ref() {
         crate::logging::say(format_args!(
             "would restore {} -> {}",
             e.key,
             to.join(rel).display()
         ));
+        n += 1;
+        bytes += e.size.unwrap_or(0);
     }
-    let bytes: u64 = chosen.iter().filter_map(|e| e.size).sum();
-    println!("restore (dry run): {} file(s), {bytes} bytes", chosen.len());
-    0
+    if let Some(e) = picks.error.take() {
+        return Err(e);
+    }
+    println!("restore (dry run): {n} file(s), {bytes} bytes");
+    Ok(i32::from(picks.refused > 0))
 }
 
 /// What a restore did so far, told one object at a time.
@@ -210,23 +318,6 @@ impl Tally {
             }
         }
     }
-}
-
-/// Narrows the inventory's rows to `--key` and `--device`; a `--key` the
-/// inventory does not know is an error (nothing to prove it against).
-fn choose(rows: Vec<Expected>, opts: &RestoreOptions) -> Result<Vec<Expected>> {
-    for k in &opts.keys {
-        if !rows.iter().any(|e| &e.key == k) {
-            return Err(Error::usage(format!(
-                "--key {k} is not an archived file in the inventory (within --prefix/--since/--until): check the key with 'fgbackup inventory', or run 'fgbackup reindex' first"
-            )));
-        }
-    }
-    Ok(rows
-        .into_iter()
-        .filter(|e| opts.keys.is_empty() || opts.keys.contains(&e.key))
-        .filter(|e| opts.device.as_deref().is_none_or(|d| of_device(&e.key, d)))
-        .collect())
 }
 
 /// Whether `key` belongs to device `d`: a directory named `d`, or a file
