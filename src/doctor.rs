@@ -212,6 +212,7 @@ fn check_log_dir(r: &mut Report, cfg: &UploadConfig) {
                 cfg.min_age,
                 std::time::SystemTime::now(),
                 &upload::own_files(cfg),
+                upload::store_root_identity(cfg),
             );
             r.line(
                 Level::Ok,

@@ -71,6 +71,17 @@ impl FileId {
         }
     }
 
+    /// Whether `other` may be this very file seen through another mount:
+    /// the same device and inode, or (an overlay or bind mount shows the
+    /// same inode under another device number) the same inode, size, mtime
+    /// and ctime to the nanosecond, which two distinct files practically
+    /// never share. A false match only keeps a file.
+    pub fn same_file(&self, other: &FileId) -> bool {
+        (self.dev, self.ino) == (other.dev, other.ino)
+            || (self.ino, self.size, self.mtime, self.ctime)
+                == (other.ino, other.size, other.mtime, other.ctime)
+    }
+
     /// Only the ctime differs: a write that put the mtime back, a chmod, or
     /// a hard link added or removed. Only the bytes can tell which.
     fn only_ctime_differs(&self, now: &FileId) -> bool {
@@ -325,9 +336,7 @@ pub fn writers(file: &File, id: &FileId) -> Writers {
         Err(lease) => match proc_writers(id.dev, id.ino) {
             Scan::Found(who) => Writers::Busy(who),
             Scan::Clear => Writers::None,
-            Scan::Partial(hidden) => Writers::Unknown(format!(
-                "no lease ({lease}) and {hidden} process(es) whose descriptors this user cannot see"
-            )),
+            Scan::Partial(why) => Writers::Unknown(format!("no lease ({lease}) and {why}")),
         },
     }
 }
@@ -363,15 +372,24 @@ enum Scan {
     Found(String),
     /// Every process was looked at; none has it open for writing.
     Clear,
-    /// None found among those visible; this many could not be looked at.
-    Partial(usize),
+    /// None found among those visible, but not every process was: why.
+    Partial(String),
 }
 
 /// Looks through every process's descriptors for one that names the file
 /// `(dev, ino)` and was opened for writing (its `fdinfo` flags).
 fn proc_writers(dev: u64, ino: u64) -> Scan {
+    // In a PID namespace of its own (a container), /proc shows only the
+    // namespace's processes: a writer outside it (rsyslog on the host)
+    // is invisible, and "none found" would be a false all-clear.
+    if nested_pid_namespace() {
+        return Scan::Partial(
+            "this process runs in a PID namespace of its own (a container): writers outside it cannot be seen"
+                .into(),
+        );
+    }
     let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Scan::Partial(1);
+        return Scan::Partial("/proc cannot be read".into());
     };
     let me = std::process::id().to_string();
     let mut hidden = 0;
@@ -399,8 +417,19 @@ fn proc_writers(dev: u64, ino: u64) -> Scan {
     }
     match hidden {
         0 => Scan::Clear,
-        n => Scan::Partial(n),
+        n => Scan::Partial(format!(
+            "{n} process(es) whose descriptors this user cannot see"
+        )),
     }
+}
+
+/// Whether this process is in a PID namespace other than the first one:
+/// the first has the fixed inode number `PROC_PID_INIT_INO` (0xEFFFFFFC,
+/// since Linux 3.8). (`NSpid` would not do: a container's own `/proc`
+/// shows one level.) Unknown: assume another (the scan cannot be trusted).
+fn nested_pid_namespace() -> bool {
+    const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+    !std::fs::metadata("/proc/self/ns/pid").is_ok_and(|m| m.ino() == PROC_PID_INIT_INO)
 }
 
 /// Whether descriptor `fd` of the process at `proc_dir` was opened for

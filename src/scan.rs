@@ -64,13 +64,17 @@ pub struct ScanOutcome {
 }
 
 /// Recursively scans `root` for files matching any of `patterns`, except
-/// the (resolved) paths in `skip`: fgbackup's own files.
+/// the (resolved) paths in `skip`: fgbackup's own files; and never into a
+/// directory store (the destination's root, `store`'s device and inode, or
+/// any directory holding a store's stamp): mounted below `--dir`, its
+/// objects would be archived again and deleted from the archive.
 pub fn scan(
     root: &Path,
     patterns: &[String],
     min_age: Duration,
     now: SystemTime,
     skip: &[PathBuf],
+    store: Option<(u64, u64)>,
 ) -> ScanOutcome {
     let mut scan = Scan {
         root,
@@ -81,6 +85,7 @@ pub fn scan(
         min_age,
         now,
         skip,
+        store,
         out: ScanOutcome::default(),
     };
     let mut stack = vec![root.to_path_buf()];
@@ -101,6 +106,7 @@ struct Scan<'a> {
     min_age: Duration,
     now: SystemTime,
     skip: &'a [PathBuf],
+    store: Option<(u64, u64)>,
     out: ScanOutcome,
 }
 
@@ -121,6 +127,10 @@ impl Scan<'_> {
             };
             // symlink_metadata: never follow links.
             match std::fs::symlink_metadata(&path) {
+                Ok(m) if m.is_dir() && self.is_a_store(&path, &m) => self.warn(format!(
+                    "skipping {}: it is a directory store (the destination mounted inside --dir?): its objects are never archived again, nor deleted from it",
+                    path.display()
+                )),
                 Ok(m) if m.is_dir() => stack.push(path),
                 // Symlinks, sockets, fifos and devices are never candidates.
                 Ok(m) if m.file_type().is_file() => self.consider(path, &m),
@@ -175,6 +185,13 @@ impl Scan<'_> {
             dev: meta.dev(),
             ino: meta.ino(),
         });
+    }
+
+    /// The destination itself (same device and inode, as through a bind
+    /// mount), or any directory store (its stamp `.fgbackup/STORE`).
+    fn is_a_store(&self, dir: &Path, m: &std::fs::Metadata) -> bool {
+        self.store == Some((m.dev(), m.ino()))
+            || std::fs::symlink_metadata(dir.join(".fgbackup/STORE")).is_ok_and(|s| s.is_file())
     }
 
     fn warn(&mut self, warning: String) {
@@ -260,11 +277,18 @@ mod tests {
         std::os::unix::fs::symlink(root.join("b.log.gz"), root.join("link.gz")).unwrap();
         let pats = vec!["*.gz".to_string()];
         let later = SystemTime::now() + Duration::from_secs(3600);
-        let out = scan(root, &pats, Duration::from_secs(60), later, &[]);
+        let out = scan(root, &pats, Duration::from_secs(60), later, &[], None);
         let keys: Vec<&str> = out.candidates.iter().map(|c| c.relative.as_str()).collect();
         assert_eq!(keys, ["b.log.gz", "site/fw1/a.log.gz"]);
         assert_eq!(out.candidates[0].size, 2);
-        let now = scan(root, &pats, Duration::from_secs(60), SystemTime::now(), &[]);
+        let now = scan(
+            root,
+            &pats,
+            Duration::from_secs(60),
+            SystemTime::now(),
+            &[],
+            None,
+        );
         assert!(now.candidates.is_empty());
         assert_eq!(now.too_young, 2);
     }

@@ -1331,13 +1331,18 @@ fn item_06_upload_and_prune_at_once_never_fork_the_chain() {
 /// into one inventory, each with a manifest key: `verify --manifests`
 /// failed for both prefixes ("missing", "gone from the archive") though
 /// nothing was touched. One chain per prefix and host; no false alarm.
+/// Prefixes that differ only in case are two prefixes too (a `LIKE`
+/// filter had linked them).
 #[test]
 fn item_07_prefixes_sharing_an_inventory_keep_their_own_chains() {
     let server = S3Server::start();
     let ws = Workspace::new();
     let key = ws.home().join("m.key").display().to_string();
     assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
-    for (round, prefix) in ["site-A/", "site-B/", "site-A/"].iter().enumerate() {
+    for (round, prefix) in ["site-A/", "site-B/", "site-A/", "SITE-A/"]
+        .iter()
+        .enumerate()
+    {
         ws.write_gz(&format!("FGT/r{round}.log.gz"), 50, round as u64);
         let out = ws.upload(
             &server,
@@ -1345,7 +1350,7 @@ fn item_07_prefixes_sharing_an_inventory_keep_their_own_chains() {
         );
         assert_exit(&out, 0);
     }
-    for (prefix, objects) in [("site-A/", 2), ("site-B/", 1)] {
+    for (prefix, objects) in [("site-A/", 2), ("site-B/", 1), ("SITE-A/", 1)] {
         let out = ws.on_bucket(
             "verify",
             &server.endpoint(),

@@ -846,3 +846,282 @@ fn item_18_ls_memory_does_not_grow_with_the_inventory() {
         .unwrap();
     assert!(kib < 40 * 1024, "ls of 300,000 rows peaked at {kib} KiB");
 }
+
+/// Item 19, found again by a second look: S3 answers a HEAD signed with
+/// expired credentials with a bare 400 (a HEAD has no body), which was not
+/// counted as a refusal, so a run whose files all get a HEAD first tried
+/// every one. Three in a row stop it too.
+#[test]
+fn item_19_bare_400_answers_to_heads_stop_the_run_too() {
+    use common::fakes3::*;
+    use std::sync::Arc;
+    let fake = FakeS3::start(Arc::new(|r: &Request, _n: usize| {
+        if r.method == "GET"
+            && (r.target.contains("max-keys=1&") || r.target.ends_with("max-keys=1"))
+        {
+            return list_page(&[], None);
+        }
+        Answer::new(
+            400,
+            "<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>",
+        )
+    }));
+    let ws = Workspace::new();
+    for i in 0..20 {
+        ws.write_gz(&format!("FGT/f{i:02}.log.gz"), 20, i);
+    }
+    let out = ws.upload_to(&fake.endpoint(), &["--workers", "1"]);
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(err.contains("refuses the credentials"), "{err}");
+    let failed = ws
+        .rows()
+        .iter()
+        .filter(|r| r.status().starts_with("failed"))
+        .count();
+    assert!(failed <= 4, "{failed} of 20 files tried: {err}");
+}
+
+/// Item 18, found again by a second look: `verify` held every problem line
+/// (about 1.2 KB each: 516 MB for 428k objects missing, an inventory
+/// checked against an empty or wrong bucket) and wrote each finding with
+/// its own fsync. It keeps only what notifications and `--json` show, and
+/// writes findings in batches.
+#[test]
+fn item_18_verify_memory_does_not_grow_with_its_findings() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    let n = 60_000;
+    let mut conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut insert = tx
+            .prepare(
+                "INSERT INTO backups (filename, sha256, uploaded_at, backup_date, status, object_key, size_bytes)
+                 VALUES ('f.log.gz', ?1, '2026-01-01T00:00:00Z', '2026-01-01', 'uploaded', ?2, 1000)",
+            )
+            .unwrap();
+        for i in 0..n {
+            insert
+                .execute(rusqlite::params![
+                    "ab".repeat(32),
+                    format!("gone/FGT-{i:06}.log.gz")
+                ])
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    let report = ws.tmp.path().join("time");
+    let out = std::process::Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_fgbackup"))
+        .args(["verify", "--dest"])
+        .arg(format!("file://{}", ws.archive().display()))
+        .args(["--db", ws.db().to_str().unwrap(), "--sample", "1", "--json"])
+        .env_clear()
+        .env("HOME", ws.home())
+        .output()
+        .expect("GNU time (scripts/test.sh installs it)");
+    assert_exit(&out, 1);
+    let json: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(json["counts"]["missing"], n);
+    assert_eq!(json["problems_omitted"], n - 1000);
+    let kib: u64 = std::fs::read_to_string(&report)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        kib < 40 * 1024,
+        "verify with {n} findings peaked at {kib} KiB"
+    );
+    let recorded: i64 = rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .query_row("SELECT count(*) FROM verification_findings", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(recorded, n, "every finding is recorded");
+}
+
+/// Item 3, found again by a second look: in a PID namespace of its own (a
+/// container) without CAP_LEASE and not the files' owner, the lease is
+/// refused and the `/proc` scan sees no writer outside the namespace: it
+/// said "nobody writes" and the file was deleted under its writer without
+/// a word. Such a scan cannot tell, and the run says so.
+#[test]
+fn item_03_a_scan_inside_a_pid_namespace_cannot_tell_and_says_so() {
+    use std::os::unix::fs::chown;
+    let ws = Workspace::new();
+    let path = ws.write_gz("FGT/a.log.gz", 50, 1);
+    chown(&path, Some(1000), Some(1000)).unwrap();
+    let writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let mut args = vec![
+        "-p".to_string(),
+        "-f".into(),
+        "--mount-proc".into(),
+        "setpriv".into(),
+        "--bounding-set".into(),
+        "-lease".into(),
+        env!("CARGO_BIN_EXE_fgbackup").into(),
+    ];
+    args.extend(ws.local_upload_args(&["--delete"]));
+    let out = std::process::Command::new("unshare")
+        .args(&args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", ws.home())
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    drop(writer);
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot tell whether another process still writes")
+            && err.contains("PID namespace of its own"),
+        "no word that writers cannot be seen: {err}"
+    );
+}
+
+/// Runs `fgbackup ARGS` in a new mount namespace after `setup` (a shell
+/// line mounting things), as root (`unshare -m`).
+fn in_mount_namespace(ws: &Workspace, setup: &str, args: &[String]) -> std::process::Output {
+    std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c"])
+        .arg(format!("{setup} && exec \"$@\""))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_fgbackup"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", ws.home())
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap()
+}
+
+/// Item 1, found again by a second look: `--dir` an overlay mount whose
+/// upper layer lies inside the store shows each file with another device
+/// number than the store's copy of it, so the dev/inode comparison missed
+/// that the "archived copy" was the file itself: all deleted, no copy. The
+/// same inode, size and times to the nanosecond are the same file.
+#[test]
+fn item_01_an_overlay_of_the_store_as_dir_proves_nothing() {
+    let ws = Workspace::new();
+    let t = ws.tmp.path();
+    for d in ["lower", "archive/p", "work", "ov"] {
+        std::fs::create_dir_all(t.join(d)).unwrap();
+    }
+    let generated = t.join("gen");
+    ws.write_gz("x.log.gz", 100, 1);
+    std::fs::create_dir(&generated).unwrap();
+    std::fs::rename(ws.logs().join("x.log.gz"), generated.join("x.log.gz")).unwrap();
+    let args: Vec<String> = vec![
+        "upload".into(),
+        "--dir".into(),
+        t.join("ov").display().to_string(),
+        "--dest".into(),
+        format!("file://{}", ws.archive().display()),
+        "--prefix".into(),
+        "p".into(),
+        "--db".into(),
+        ws.db().display().to_string(),
+        "--min-age".into(),
+        "0".into(),
+        "--delete".into(),
+    ];
+    let setup = format!(
+        "mount -t overlay overlay -o lowerdir={0}/lower,upperdir={0}/archive/p,workdir={0}/work {0}/ov && cp -a {0}/gen/. {0}/ov/",
+        t.display()
+    );
+    let out = in_mount_namespace(&ws, &setup, &args);
+    let left: Vec<_> = std::fs::read_dir(ws.archive().join("p")).unwrap().collect();
+    assert_eq!(left.len(), 1, "the only copy was deleted: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the very file being archived"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Item 1 and the overlap rule, found again by a second look: the store
+/// bind-mounted below `--dir` passed the start-up check (paths only), so
+/// its objects were archived again under new keys and deleted from the
+/// archive, whose rows then said `uploaded` for objects gone. The scan
+/// never enters a directory store.
+#[test]
+fn item_01_the_store_mounted_inside_dir_is_never_scanned() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT/a.log.gz", 100, 1);
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    std::fs::create_dir(ws.logs().join("mnt")).unwrap();
+    let args = ws.local_upload_args(&["--delete"]);
+    let setup = format!(
+        "mount --bind {} {}",
+        ws.archive().display(),
+        ws.logs().join("mnt").display()
+    );
+    let out = in_mount_namespace(&ws, &setup, &args);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("it is a directory store"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        ws.archive().join("FGT/a.log.gz").exists(),
+        "deleted from the archive"
+    );
+    assert_exit(&ws.on_archive("verify", &[]), 0);
+}
+
+/// Item 4, found again by a second look: the check that every manifest
+/// this inventory wrote is still there ran only for the host directories
+/// the listing found, so removing a whole host's chain went unreported.
+#[test]
+fn item_04_a_whole_host_chain_removed_is_reported() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let key = ws.home().join("m.key").display().to_string();
+    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    for (i, host) in ["host-a", "host-b"].iter().enumerate() {
+        ws.write_gz(&format!("FGT/{host}.log.gz"), 20, i as u64);
+        let args = ws.s3_upload_args(&server.endpoint(), &["--manifest-key", &key]);
+        let out = std::process::Command::new("unshare")
+            .args(["-u", "sh", "-c"])
+            .arg(format!("hostname {host} && exec \"$@\""))
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_fgbackup"))
+            .args(&args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", ws.home())
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .output()
+            .unwrap();
+        assert_exit(&out, 0);
+    }
+    std::fs::remove_dir_all(server.object_path(BUCKET, "_manifests/host-a")).unwrap();
+    let out = ws.on_bucket(
+        "verify",
+        &server.endpoint(),
+        &["--manifests", "--public-key", &format!("{key}.pub")],
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out)
+            .contains("_manifests/host-a/: the 1 manifest(s) this inventory wrote for this host"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -235,7 +235,7 @@ pub const TRANSFER: Group = Group {
         opt(
             "--bwlimit",
             "RATE",
-            "Bandwidth for the whole process: 512k, 10M (bare number = KiB/s), off, or a timetable \"08:00,512k 19:00,off\" (local time)",
+            "Bandwidth to S3 for the whole process: 512k, 10M (bare number = KiB/s), off, or a timetable \"08:00,512k 19:00,off\" (local time); a directory store copies at disk speed",
         )
         .default("off"),
         opt("--multipart-cutoff", "SIZE", "Files up to this size go in one PUT").default("256MiB"),

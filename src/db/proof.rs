@@ -170,10 +170,7 @@ impl Inventory {
         let prefix = sel.key_prefix.as_str();
         // Every key starting with the prefix sorts below the prefix followed
         // by the highest code point (SQLite compares UTF-8 bytes).
-        let upper = match prefix.is_empty() {
-            true => String::new(),
-            false => format!("{prefix}\u{10FFFF}"),
-        };
+        let upper = prefix_end(prefix);
         let keys_sql = format!(
             "SELECT DISTINCT {KEY} FROM backups INDEXED BY idx_backups_key
              WHERE {KEY} > ?1 AND {KEY} >= ?2 AND (?3 = '' OR {KEY} < ?3)
@@ -404,15 +401,30 @@ impl Inventory {
     }
 
     /// Records one object that was not ok.
-    pub fn add_finding(&self, id: i64, key: &str, result: &str, detail: &str) -> Result<()> {
-        self.conn
-            .execute(
+    /// Records findings (key, result, detail) of verify `id` in one short
+    /// transaction: one fsync for many, and the write lock held for
+    /// milliseconds, never across a read-back.
+    pub fn add_findings(&self, id: i64, findings: &[(String, &'static str, String)]) -> Result<()> {
+        if findings.is_empty() {
+            return Ok(());
+        }
+        let run = || -> rusqlite::Result<()> {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            let mut stmt = self.conn.prepare_cached(
                 "INSERT INTO verification_findings (verification_id, object_key, result, detail)
                  VALUES (?1, ?2, ?3, ?4)",
-                params![id, key, result, detail],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
+            )?;
+            for (key, result, detail) in findings {
+                stmt.execute(params![id, key, result, detail])?;
+            }
+            self.conn.execute_batch("COMMIT")
+        };
+        run().map_err(|e| {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            self.err(e)
+        })
     }
 
     /// Writes the totals of a finished verify.
@@ -481,18 +493,21 @@ pub struct Entry {
     pub at: Option<String>,
 }
 
-/// `LIKE` pattern for keys starting with `prefix` (`%`, `_` and `\`
-/// escaped: a prefix may hold them).
-fn starts_with(prefix: &str) -> String {
-    let mut p = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
+/// The end of the range of keys starting with `prefix`: every such key
+/// sorts below it in SQLite's byte order (no UTF-8 character sorts above
+/// U+10FFFF), and `''` stands for no prefix. A range, not `LIKE`, which
+/// ignores ASCII case: `site/` and `SITE/` are two prefixes.
+fn prefix_end(prefix: &str) -> String {
+    match prefix.is_empty() {
+        true => String::new(),
+        false => format!("{prefix}\u{10FFFF}"),
     }
-    p.push('%');
-    p
+}
+
+/// `COL >= ?a AND (?b = '' OR COL < ?b)`: `COL` starts with the prefix
+/// bound to `?a` (whose end, [`prefix_end`], is bound to `?b`).
+fn in_prefix(col: &str, a: &str, b: &str) -> String {
+    format!("{col} >= {a} AND ({b} = '' OR {col} < {b})")
 }
 
 impl Inventory {
@@ -501,11 +516,12 @@ impl Inventory {
     /// replaced by an older one, is a rollback). A chain has one per run.
     pub fn manifests_under(&self, dir: &str) -> Result<Vec<ManifestRow>> {
         let run = || -> rusqlite::Result<Vec<ManifestRow>> {
-            let mut stmt = self.conn.prepare(
+            let mut stmt = self.conn.prepare(&format!(
                 "SELECT object_key, sha256, created_at, last_backup_id, sequence FROM manifests
-                 WHERE object_key LIKE ?1 ESCAPE '\\' ORDER BY id",
-            )?;
-            let rows = stmt.query_map([starts_with(dir)], manifest_row)?;
+                 WHERE {} ORDER BY id",
+                in_prefix("object_key", "?1", "?2")
+            ))?;
+            let rows = stmt.query_map(params![dir, prefix_end(dir)], manifest_row)?;
             rows.collect()
         };
         run().map_err(|e| self.err(e))
@@ -525,8 +541,9 @@ impl Inventory {
         let sql = format!(
             "SELECT id, {KEY}, size_bytes, sha256, uploaded_at FROM backups
              WHERE id > ? AND sha256 IS NOT NULL AND status IN ({marks})
-               AND {KEY} LIKE ? ESCAPE '\\'
-             ORDER BY id LIMIT ?"
+               AND {range}
+             ORDER BY id LIMIT ?",
+            range = in_prefix(KEY, "?", "?")
         );
         let mut args: Vec<rusqlite::types::Value> = vec![after_id.into()];
         args.extend(
@@ -534,7 +551,10 @@ impl Inventory {
                 .iter()
                 .map(|s| rusqlite::types::Value::from(s.to_string())),
         );
-        args.push(starts_with(key_prefix).into());
+        // `in_prefix` with anonymous parameters: the end is bound twice.
+        args.push(key_prefix.to_string().into());
+        args.push(prefix_end(key_prefix).into());
+        args.push(prefix_end(key_prefix).into());
         args.push((limit as i64).into());
         self.entries(&sql, args)
     }
@@ -542,10 +562,18 @@ impl Inventory {
     /// Up to `limit` objects under `key_prefix` that `prune` removed and no
     /// manifest has recorded yet.
     pub fn unrecorded_prunes(&self, key_prefix: &str, limit: usize) -> Result<Vec<Entry>> {
-        self.entries(
+        let sql = format!(
             "SELECT id, object_key, size_bytes, sha256, pruned_at FROM prunes
-             WHERE manifest_id IS NULL AND object_key LIKE ?1 ESCAPE '\\' ORDER BY id LIMIT ?2",
-            vec![starts_with(key_prefix).into(), (limit as i64).into()],
+             WHERE manifest_id IS NULL AND {} ORDER BY id LIMIT ?3",
+            in_prefix("object_key", "?1", "?2")
+        );
+        self.entries(
+            &sql,
+            vec![
+                key_prefix.to_string().into(),
+                prefix_end(key_prefix).into(),
+                (limit as i64).into(),
+            ],
         )
     }
 

@@ -116,6 +116,15 @@ impl EngineError {
     /// a PUT or GET said why, it is the same refusal.
     pub fn is_credentials_refusal(&self) -> bool {
         match self {
+            // A HEAD answered 400 gives no reason (no body); it is what S3
+            // answers a HEAD signed with expired or wrong credentials (or for
+            // the wrong region): every request fails alike.
+            EngineError::Status {
+                status: 400,
+                code,
+                body: ErrorBody::None,
+                ..
+            } if code.is_empty() => true,
             EngineError::Status { status, code, .. } => {
                 matches!(
                     code.as_str(),

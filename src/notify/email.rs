@@ -189,7 +189,9 @@ pub fn body(report: &RunReport) -> String {
                 b.push_str(&format!("  {k}: {v}\n"));
             }
         }
-        None => b.push_str("The inventory has no entry yet.\n"),
+        // A verify's report carries no entry: it does not mean none exists.
+        None if report.job.is_empty() => b.push_str("The inventory has no entry yet.\n"),
+        None => {}
     }
     b
 }

@@ -535,9 +535,17 @@ fn prepare(cfg: &UploadConfig, store: &Arc<dyn Store>) -> Result<(fsafe::Root, s
         .map_err(|e| Error::runtime(e.message))?;
     let (dir, include, min_age) = (cfg.dir.clone(), cfg.include.clone(), cfg.min_age);
     let skip = own_files(cfg);
+    let store_root = store_root_identity(cfg);
     let opened = signal::run_bounded("scan", CHECK_TIMEOUT, move || {
         let root = fsafe::Root::open(&dir)?;
-        let found = scan::scan(&dir, &include, min_age, SystemTime::now(), &skip);
+        let found = scan::scan(
+            &dir,
+            &include,
+            min_age,
+            SystemTime::now(),
+            &skip,
+            store_root,
+        );
         Ok::<_, std::io::Error>((root, found))
     })
     .map_err(|why| Error::runtime(format!("scanning --dir {}: {why}", cfg.dir.display())))?;
@@ -547,6 +555,16 @@ fn prepare(cfg: &UploadConfig, store: &Arc<dyn Store>) -> Result<(fsafe::Root, s
             cfg.dir.display()
         ))
     })
+}
+
+/// Device and inode of a directory store's root, which the scan never
+/// enters (a bind mount of it below `--dir` is not caught by the paths).
+pub fn store_root_identity(cfg: &UploadConfig) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    match &cfg.destination {
+        Destination::Local { root } => std::fs::metadata(root).ok().map(|m| (m.dev(), m.ino())),
+        Destination::S3 { .. } => None,
+    }
 }
 
 /// fgbackup's own files, never archived even when they live in `--dir`

@@ -42,9 +42,23 @@ pub struct VerifyOptions {
 /// as an object for `--json`.
 #[derive(Default)]
 struct Problems {
+    /// The first [`crate::notify::MAX_PROBLEMS`] lines, for notifications.
     lines: Vec<String>,
+    /// The first [`JSON_PROBLEMS`], for `--json`.
     objects: Vec<serde_json::Value>,
+    /// Every problem, kept or not.
+    count: u64,
 }
+
+/// Problems listed in `--json` at most: every one is printed as it is found
+/// and recorded in `verification_findings`; held in memory, an archive
+/// checked against the wrong bucket (every object missing) would need
+/// about a kilobyte for each of its objects.
+const JSON_PROBLEMS: usize = 1000;
+/// Findings written in one transaction at most...
+const FINDINGS_BATCH: usize = 500;
+/// ...and the longest one waits to be written.
+const FINDINGS_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Problems {
     /// Records a problem and prints its line (on stderr with `--json`).
@@ -59,9 +73,14 @@ impl Problems {
             true => eprintln!("{shown}"),
             false => println!("{shown}"),
         });
-        self.lines.push(line);
-        self.objects
-            .push(serde_json::json!({"result": result, "key": key, "detail": detail}));
+        self.count += 1;
+        if self.lines.len() < crate::notify::MAX_PROBLEMS {
+            self.lines.push(line);
+        }
+        if self.objects.len() < JSON_PROBLEMS {
+            self.objects
+                .push(serde_json::json!({"result": result, "key": key, "detail": detail}));
+        }
     }
 }
 
@@ -281,6 +300,11 @@ impl Run<'_> {
         // each object's when it is checked (read back, or only listed).
         let (files, bytes) = source.totals()?;
         let mut progress = Progress::start(opts.output, Job::Verify, files, bytes);
+        // Findings are written in batches (at most FINDINGS_BATCH, or
+        // FINDINGS_AGE old): an empty bucket against a big inventory would
+        // otherwise cost an fsync per object.
+        let mut pending: Vec<(String, &'static str, String)> = Vec::new();
+        let mut since = Instant::now();
         let mut each = |v: Verdict| {
             tally.add(&v);
             let problem = v.finding != Finding::Ok;
@@ -290,8 +314,13 @@ impl Run<'_> {
             }
             if problem {
                 problems.add(v.finding.as_str(), &v.key, &v.detail, opts.json);
-                if let Err(e) = inv.add_finding(self.id, &v.key, v.finding.as_str(), &v.detail) {
-                    db_error.get_or_insert(e);
+                pending.push((v.key.clone(), v.finding.as_str(), v.detail.clone()));
+                if pending.len() >= FINDINGS_BATCH || since.elapsed() >= FINDINGS_AGE {
+                    if let Err(e) = inv.add_findings(self.id, &pending) {
+                        db_error.get_or_insert(e);
+                    }
+                    pending.clear();
+                    since = Instant::now();
                 }
             } else {
                 // -v: one line per object, like upload's per-file lines.
@@ -304,6 +333,9 @@ impl Run<'_> {
         };
         let cut = verify::check(store, &plan, source, &mut each);
         progress.finish();
+        if let Err(e) = inv.add_findings(self.id, &pending) {
+            db_error.get_or_insert(e);
+        }
         let cut = cut?;
         match db_error {
             Some(e) => Err(e),
@@ -349,7 +381,7 @@ impl Run<'_> {
             println!("{}", summary_line(tally, chain_problems, cut));
         }
         self.inv.finish_verification(self.id, &totals)?;
-        notify(self.target, tally, clean, cut, problems.lines);
+        notify(self.target, tally, clean, cut, problems);
         Ok(exit_code)
     }
 }
@@ -398,6 +430,7 @@ fn json_summary(
             None => None,
         },
         "problems": problems.objects,
+        "problems_omitted": problems.count - problems.objects.len() as u64,
         "chain_heads": heads.iter().map(|h| serde_json::json!({
             "host": h.host, "key": h.key, "sha256": h.sha256,
             "sequence": h.sequence, "created_at": h.created_at,
@@ -435,7 +468,7 @@ fn scope(target: &Target, opts: &VerifyOptions) -> String {
 
 /// Email and webhooks, as after an upload; the textfile and flag file are
 /// the upload's and are left alone.
-fn notify(target: &Target, tally: &Tally, clean: bool, cut: &Option<Cut>, problems: Vec<String>) {
+fn notify(target: &Target, tally: &Tally, clean: bool, cut: &Option<Cut>, problems: Problems) {
     let n = &target.notify;
     if n.email.is_none() && n.webhooks.is_empty() {
         return;
@@ -446,7 +479,6 @@ fn notify(target: &Target, tally: &Tally, clean: bool, cut: &Option<Cut>, proble
         flag_file: None,
         metrics_textfile: None,
     };
-    let shown = problems.len().min(crate::notify::MAX_PROBLEMS);
     let report = RunReport {
         job: "verify",
         host: crate::host::hostname(),
@@ -460,8 +492,8 @@ fn notify(target: &Target, tally: &Tally, clean: bool, cut: &Option<Cut>, proble
             .filter(|f| tally.count(**f) > 0)
             .map(|f| (f.as_str().to_string(), tally.count(*f)))
             .collect::<BTreeMap<_, _>>(),
-        problems_omitted: (problems.len() - shown) as u64,
-        problems: problems.into_iter().take(shown).collect(),
+        problems_omitted: problems.count - problems.lines.len() as u64,
+        problems: problems.lines,
         fatal: match cut {
             Some(Cut::Aborted(why)) => Some(why.clone()),
             Some(Cut::Interrupted) => Some("interrupted by a stop signal".into()),

@@ -211,7 +211,12 @@ impl Iterator for Picks<'_> {
     fn next(&mut self) -> Option<(Expected, String)> {
         loop {
             let e = self.next_row()?;
-            if !self.opts.device.as_deref().is_none_or(|d| of_device(&e.key, d)) {
+            if !self
+                .opts
+                .device
+                .as_deref()
+                .is_none_or(|d| of_device(&e.key, d))
+            {
                 continue;
             }
             match relative_path(self.target, self.opts, &e.key) {
@@ -250,7 +255,12 @@ fn fetch_all(
         })
     };
     let mut tally = Tally::default();
-    pool::run(target.workers, picks, stop, fetch_one, &mut |(e, rel, r, metered)| {
+    pool::run(target.workers, picks, stop, fetch_one, &mut |(
+        e,
+        rel,
+        r,
+        metered,
+    )| {
         let failed = r.is_err() || matches!(r, Ok(Restored::Exists));
         let size = e.size.unwrap_or(0);
         tally.add(&e, &opts.to.join(&rel), r);

@@ -48,9 +48,11 @@ impl Breaker {
         match result {
             Err(e) if e.kind == StoreErrorKind::Unreachable => {
                 let n = self.consecutive.fetch_add(1, Ordering::SeqCst) + 1;
+                // The limit, not `n`: with several workers another failure
+                // may count between the two lines.
                 if n >= UNREACHABLE_LIMIT {
                     self.trip(format!(
-                        "endpoint unreachable ({n} connection failures in a row): {}",
+                        "endpoint unreachable ({UNREACHABLE_LIMIT} connection failures in a row): {}",
                         e.message
                     ));
                 }
@@ -60,7 +62,7 @@ impl Breaker {
                 let n = self.refused.fetch_add(1, Ordering::SeqCst) + 1;
                 if n >= CREDENTIALS_LIMIT {
                     self.trip(format!(
-                        "the server refuses the credentials ({n} requests in a row): {}",
+                        "the server refuses the credentials ({CREDENTIALS_LIMIT} requests in a row): {}",
                         e.message
                     ));
                 }

@@ -248,7 +248,7 @@ fn unknown_writers(why: &str) {
     static SAID: std::sync::Once = std::sync::Once::new();
     SAID.call_once(|| {
         log::warn!(
-            "cannot tell whether another process still writes to files in --dir ({why}): only --min-age keeps a file its writer still holds open from being deleted; run fgbackup as the files' owner or root (see README, open writers)"
+            "cannot tell whether another process still writes to files in --dir ({why}): only --min-age keeps a file its writer still holds open from being deleted; run fgbackup as the files' owner, or as root with CAP_LEASE (in a container: --cap-add LEASE) (see README, open writers)"
         );
     });
 }
@@ -403,8 +403,12 @@ fn prove(ctx: &Ctx<'_>, key: &str, h: &Hashed) -> Result<(), Failed> {
                 ),
             )
         })?;
-    let source = (h.opened.file.id.dev, h.opened.file.id.ino);
-    if read.as_ref().is_some_and(|rb| rb.identity == Some(source)) {
+    let source = &h.opened.file.id;
+    if read
+        .as_ref()
+        .and_then(|rb| rb.identity.as_ref())
+        .is_some_and(|id| id.same_file(source))
+    {
         return Err(fail(
             Status::FailedVerify,
             format!(

@@ -746,7 +746,7 @@ impl Store for LocalStore {
             sha256,
             meta_sha256: self.read_meta(key)?,
             checksum_sha256: None,
-            identity: Some((meta.dev(), meta.ino())),
+            identity: Some(crate::fsafe::FileId::of(&meta)),
         }))
     }
 

@@ -60,11 +60,11 @@ pub struct ReadBack {
     pub meta_sha256: Option<String>,
     /// The server's own full-object checksum, when it keeps one.
     pub checksum_sha256: Option<String>,
-    /// Device and inode of the file that was read, for a store on this
-    /// machine (the directory store): a proof must never read the very file
-    /// it is about to justify deleting (a hard link or bind mount of the
+    /// The identity of the file that was read, for a store on this machine
+    /// (the directory store): a proof must never read the very file it is
+    /// about to justify deleting (a hard link, bind or overlay mount of the
     /// source inside the store).
-    pub identity: Option<(u64, u64)>,
+    pub identity: Option<crate::fsafe::FileId>,
 }
 
 /// Why streaming an object failed: the source broke off (worth retrying) or

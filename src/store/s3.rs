@@ -367,6 +367,13 @@ impl S3Store {
                 "{text}: the server refused the bytes because they do not hash to the SHA-256 taken when the file was read (changed on disk, or damaged in flight)"
             ));
         }
+        if err.is_credentials_refusal() {
+            return StoreError {
+                kind: StoreErrorKind::Credentials,
+                message: text,
+                advice: None,
+            };
+        }
         let EngineError::Status { status, code, .. } = err else {
             return StoreError::permanent(text);
         };

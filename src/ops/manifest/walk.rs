@@ -73,6 +73,7 @@ pub fn walk_chains(
         walk.problems
             .push(chain_line(&root, "no manifests under this prefix"));
     }
+    chains_gone(inv, &root, &by_host, &mut walk.problems)?;
     for (host, objects) in &by_host {
         let mut chain = Chain {
             store,
@@ -345,6 +346,36 @@ impl Chain<'_> {
         }
         Ok(())
     }
+}
+
+/// The chains this inventory wrote under `root` of which the archive has
+/// nothing left: a whole host directory removed (the walk, which starts
+/// from what is listed, would not see it).
+fn chains_gone(
+    inv: &Inventory,
+    root: &str,
+    listed: &BTreeMap<String, HostObjects>,
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let mut by_host: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for m in inv.manifests_under(root)? {
+        if let Some((host, _)) = m.key[root.len()..].split_once('/') {
+            let e = by_host.entry(host.to_string()).or_default();
+            e.0 += 1;
+            e.1 = m.key;
+        }
+    }
+    for (host, (n, newest)) in by_host {
+        if !listed.contains_key(&host) {
+            problems.push(chain_line(
+                &format!("{root}{host}/"),
+                &format!(
+                    "the {n} manifest(s) this inventory wrote for this host (the newest {newest}) are all gone from the archive: removed"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `chain         KEY: WHY`, a chain problem as verify prints it.

@@ -263,10 +263,18 @@ fn chain_head(
     for candidate in unrecorded {
         if let Some(row) = adoptable(store, signer, recorded.as_ref(), candidate, problems) {
             inv.record_manifest(&row, 0, &[])?;
-            log::warn!(
-                "manifest {} was in the store but not in the inventory (a run ended between writing it and recording it): adopted",
-                row.key
-            );
+            match &recorded {
+                Some(_) => log::warn!(
+                    "manifest {} was in the store but not in the inventory (a run ended between writing it and recording it): adopted",
+                    row.key
+                ),
+                None => log::warn!(
+                    "this inventory has no record of the chain in {dir} (rebuilt by reindex?): it goes on from the newest manifest in the store, {} (sequence {}, sha256 {}); a rollback before it cannot be seen from here: compare with the chain head of earlier notifications",
+                    row.key,
+                    row.sequence.map_or("-".into(), |s| s.to_string()),
+                    row.sha256
+                ),
+            }
             return Ok(Some(row));
         }
     }
