@@ -1125,3 +1125,28 @@ fn item_04_a_whole_host_chain_removed_is_reported() {
         stdout(&out)
     );
 }
+
+/// A sibling of item 8: verify merges the listing with the inventory in
+/// key order, so a server that lists keys out of order would turn present
+/// objects into "missing" and "extra". It is an error naming the keys.
+#[test]
+fn item_08_a_listing_out_of_order_is_an_error_not_findings() {
+    use common::fakes3::*;
+    use std::sync::Arc;
+    let ws = Workspace::new();
+    let real = S3Server::start();
+    ws.write_gz("a.log.gz", 10, 1);
+    ws.write_gz("b.log.gz", 10, 2);
+    assert_exit(&ws.upload(&real, &[]), 0);
+    let fake = FakeS3::start(Arc::new(|_r: &Request, _n: usize| {
+        list_page(&["b.log.gz".to_string(), "a.log.gz".to_string()], None)
+    }));
+    let out = ws.on_bucket("verify", &fake.endpoint(), &["--sample", "1"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr(&out).contains("lists keys out of order"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stdout(&out).contains("missing"), "{}", stdout(&out));
+}

@@ -152,15 +152,29 @@ fn list_in_background(
         .name("listing".into())
         .spawn(move || {
             let mut last: Option<String> = None;
+            let (mut pass, mut broken) = (0, false);
             let result = retry::with_retries(retries, &breaker, || {
+                pass += 1;
                 store.list_all(&prefix, &mut |l| {
-                    if last.as_ref().is_none_or(|k| l.key > *k) {
+                    if broken {
+                        // Said once; the rest of the listing is ignored.
+                    } else if last.as_ref().is_none_or(|k| l.key > *k) {
                         last = Some(l.key.clone());
                         let _ = tx.send(Ok(l));
+                    } else if pass == 1 {
+                        // The merge needs S3's key order: keys out of order
+                        // would turn into "missing" and "extra". (A listing
+                        // started again repeats keys on purpose.)
+                        broken = true;
+                        let _ = tx.send(Err(StoreError::permanent(format!(
+                            "the server lists keys out of order (or twice): {} came after {}; verify needs S3's key order",
+                            l.key,
+                            last.as_deref().unwrap_or_default()
+                        ))));
                     }
                 })
             });
-            if let Err(e) = result {
+            if let (Err(e), false) = (result, broken) {
                 let _ = tx.send(Err(e));
             }
         });

@@ -759,6 +759,8 @@ struct Pages<'a> {
     done: bool,
     /// Every token given so far: a repeat is a loop.
     tokens: HashSet<String>,
+    /// The last key of the pages so far: keys must come in S3's order.
+    last: Option<String>,
 }
 
 impl<'a> Pages<'a> {
@@ -769,6 +771,7 @@ impl<'a> Pages<'a> {
             next: None,
             done: false,
             tokens: HashSet::new(),
+            last: None,
         }
     }
 
@@ -784,6 +787,18 @@ impl<'a> Pages<'a> {
             )));
         }
         let page = self.store.list_page(self.prefix, self.next.as_deref())?;
+        // Whoever merges a listing with sorted records (verify) relies on
+        // S3's key order; a page out of order is refused before any of it
+        // is used.
+        for o in &page.objects {
+            if let Some(prev) = self.last.as_ref().filter(|p| o.key <= **p) {
+                return Err(StoreError::permanent(format!(
+                    "listing {} at {}: the server lists keys out of order (or twice): {} came after {prev}",
+                    self.prefix, self.store.endpoint_label, o.key
+                )));
+            }
+            self.last = Some(o.key.clone());
+        }
         let broken = |why: &str| {
             StoreError::permanent(format!(
                 "listing {} at {}: the server says there is more but {why}: its listing cannot be trusted (a bug or a proxy in the way)",
