@@ -1472,3 +1472,47 @@ fn item_17_a_large_backlog_is_written_as_several_manifests_verify_accepts() {
         stdout(&out)
     );
 }
+
+/// Found by a second look at item 4's chain: a key pruned and archived
+/// again before the next manifest is listed there both as pruned and as a
+/// file; the prune hid the new file, so `verify --manifests` never checked
+/// it (its object deleted: still "ok"). The file counts unless it was
+/// pruned after it was archived.
+#[test]
+fn a_key_pruned_and_archived_again_in_one_manifest_is_still_checked() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let key = ws.home().join("m.key").display().to_string();
+    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    ws.write_gz("FGT/k1.log.gz", 50, 1);
+    ws.write_gz("FGT/k2.log.gz", 50, 2);
+    assert_exit(&ws.upload(&server, &["--manifest-key", &key]), 0);
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute(
+            "UPDATE backups SET uploaded_at = '2023-01-01T00:00:00Z', backup_date = '2023-01-01' WHERE object_key = 'FGT/k1.log.gz'",
+            [],
+        )
+        .unwrap();
+    let ep = server.endpoint();
+    assert_exit(
+        &ws.on_bucket("prune", &ep, &["--older-than", "365", "--yes"]),
+        0,
+    );
+    // The file is still here (no --delete): archived again.
+    assert_exit(&ws.upload(&server, &["--manifest-key", &key]), 0);
+    std::fs::remove_file(server.object_path(BUCKET, "FGT/k1.log.gz")).unwrap();
+    let out = ws.on_bucket(
+        "verify",
+        &ep,
+        &["--manifests", "--public-key", &format!("{key}.pub")],
+    );
+    assert_exit(&out, 1);
+    assert!(
+        lines_with(&out, "missing")
+            .join("\n")
+            .contains("FGT/k1.log.gz"),
+        "{}",
+        stdout(&out)
+    );
+}

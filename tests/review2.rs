@@ -1150,3 +1150,57 @@ fn item_08_a_listing_out_of_order_is_an_error_not_findings() {
     );
     assert!(!stdout(&out).contains("missing"), "{}", stdout(&out));
 }
+
+/// Item 21, found again by a second look: the probe lane wrote `/health`
+/// answers itself, so clients pipelining probes without reading (as many
+/// as `--threads`) kept every probe worker waiting on a full socket buffer
+/// for the write timeout, and a real probe waited 10 to 20 s. A probe's
+/// answer closes its connection: one answer per connection, no wait.
+#[test]
+fn item_21_pipelined_probes_that_are_never_read_do_not_stall_health() {
+    use common::api::{Api, TOKEN};
+    use common::rawhttp::{self, End};
+    use std::io::Write;
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    assert_exit(&ws.upload_local(&[], &[]), 0);
+    let db = ws.db().display().to_string();
+    let api = Api::start(
+        &ws,
+        &["serve", "--db", &db, "--threads", "2"],
+        &[("APP_TOKENS", TOKEN)],
+    );
+    let mut s = rawhttp::connect(api.addr()).unwrap();
+    s.write_all(
+        "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+            .repeat(50)
+            .as_bytes(),
+    )
+    .unwrap();
+    let (text, end) = rawhttp::read_until_close(
+        &mut s,
+        std::time::Instant::now() + std::time::Duration::from_secs(5),
+    );
+    assert_eq!(rawhttp::statuses(&text), vec![200], "{text}");
+    assert!(
+        matches!(end, End::Closed),
+        "the connection stays open: {end:?}"
+    );
+}
+
+/// Found by a second look at item 18's paging: the pages under a prefix
+/// stopped at the prefix followed by U+10FFFF, so a key with that character
+/// right after the prefix was never expected: its object deleted, `verify
+/// --prefix` said ok, and no manifest listed it.
+#[test]
+fn item_18_every_key_under_a_prefix_is_paged_whatever_follows_it() {
+    let ws = Workspace::new();
+    let odd = "\u{10FFFF}.log.gz";
+    ws.write_gz(odd, 20, 1);
+    ws.write_gz("a.log.gz", 20, 2);
+    assert_exit(&ws.upload_local(&["--prefix", "site"], &[]), 0);
+    std::fs::remove_file(ws.archive().join("site").join(odd)).unwrap();
+    let out = ws.on_archive("verify", &["--prefix", "site"]);
+    assert_exit(&out, 1);
+    assert!(stdout(&out).contains("1 missing"), "{}", stdout(&out));
+}

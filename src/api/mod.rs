@@ -302,14 +302,25 @@ fn front_worker(
         let started = Instant::now();
         let path = request.url().split('?').next().unwrap_or("");
         if route_name(path) == "health" {
-            answer(request, started, cfg, metrics, &mut reader);
+            // Closed after the answer: a client pipelining probes without
+            // reading gets one answer per connection, and this lane never
+            // waits on a full socket buffer.
+            let (route, answer) = handle(&request, cfg, metrics, &mut reader);
+            respond(
+                request,
+                started,
+                route,
+                answer.with_connection_close(),
+                metrics,
+            );
             continue;
         }
         match queries.try_send((request, started)) {
             Ok(()) => {}
             Err(std::sync::mpsc::TrySendError::Full((request, started))) => {
                 let busy = error(503, "busy: every query worker is taken; retry in a second")
-                    .with_header(header("Retry-After", "1"));
+                    .with_header(header("Retry-After", "1"))
+                    .with_connection_close();
                 respond(request, started, "busy", busy, metrics);
             }
             Err(std::sync::mpsc::TrySendError::Disconnected((request, started))) => {

@@ -21,7 +21,7 @@ const DEVICE: Group = group(
     &[opt(
         "--device",
         "NAME",
-        "Only this FortiGate: a directory NAME/ or files named NAME-...",
+        "Only this FortiGate: a directory NAME/ or files named NAME-<date>...",
     )],
 );
 

@@ -168,21 +168,22 @@ impl Inventory {
         limit: usize,
     ) -> Result<(Vec<Expected>, Option<String>)> {
         let prefix = sel.key_prefix.as_str();
-        // Every key starting with the prefix sorts below the prefix followed
-        // by the highest code point (SQLite compares UTF-8 bytes).
-        let upper = prefix_end(prefix);
+        // The keys under the prefix are one run of the index from the
+        // prefix on: the page ends at the first key past it (no computed
+        // upper bound: a key may hold any character after the prefix).
         let keys_sql = format!(
             "SELECT DISTINCT {KEY} FROM backups INDEXED BY idx_backups_key
-             WHERE {KEY} > ?1 AND {KEY} >= ?2 AND (?3 = '' OR {KEY} < ?3)
-             ORDER BY {KEY} LIMIT ?4"
+             WHERE {KEY} > ?1 AND {KEY} >= ?2
+             ORDER BY {KEY} LIMIT ?3"
         );
         let keys = || -> rusqlite::Result<Vec<String>> {
             let mut stmt = self.conn.prepare_cached(&keys_sql)?;
-            let rows = stmt.query_map(params![after, prefix, upper, limit as i64], |r| r.get(0))?;
+            let rows = stmt.query_map(params![after, prefix, limit as i64], |r| r.get(0))?;
             rows.collect()
         };
-        let keys = keys().map_err(|e| self.err(e))?;
-        let Some(last) = keys.last().cloned() else {
+        let keys: Vec<String> = keys().map_err(|e| self.err(e))?;
+        let past_prefix = keys.iter().any(|k| !k.starts_with(prefix));
+        let Some(last) = keys.iter().rev().find(|k| k.starts_with(prefix)).cloned() else {
             return Ok((Vec::new(), None));
         };
         let marks = vec!["?"; statuses.len()].join(",");
@@ -226,7 +227,7 @@ impl Inventory {
             rows.collect()
         };
         let rows = run().map_err(|e| self.err(e))?;
-        Ok((rows, Some(last)))
+        Ok((rows, (!past_prefix).then_some(last)))
     }
 
     /// [`Inventory::archived`] for one key: its newest archived row in the
@@ -493,21 +494,13 @@ pub struct Entry {
     pub at: Option<String>,
 }
 
-/// The end of the range of keys starting with `prefix`: every such key
-/// sorts below it in SQLite's byte order (no UTF-8 character sorts above
-/// U+10FFFF), and `''` stands for no prefix. A range, not `LIKE`, which
-/// ignores ASCII case: `site/` and `SITE/` are two prefixes.
-fn prefix_end(prefix: &str) -> String {
-    match prefix.is_empty() {
-        true => String::new(),
-        false => format!("{prefix}\u{10FFFF}"),
-    }
-}
-
-/// `COL >= ?a AND (?b = '' OR COL < ?b)`: `COL` starts with the prefix
-/// bound to `?a` (whose end, [`prefix_end`], is bound to `?b`).
-fn in_prefix(col: &str, a: &str, b: &str) -> String {
-    format!("{col} >= {a} AND ({b} = '' OR {col} < {b})")
+/// `COL >= ?a AND substr(COL, 1, length(?a)) = ?a`: `COL` starts with the
+/// prefix bound to every `?a` (the first part lets SQLite start at the
+/// prefix along an index). Not `LIKE`, which ignores ASCII case (`site/`
+/// and `SITE/` are two prefixes), nor a computed upper bound, which a key
+/// with the highest characters after the prefix would pass.
+fn in_prefix(col: &str, a: &str) -> String {
+    format!("{col} >= {a} AND substr({col}, 1, length({a})) = {a}")
 }
 
 impl Inventory {
@@ -519,9 +512,9 @@ impl Inventory {
             let mut stmt = self.conn.prepare(&format!(
                 "SELECT object_key, sha256, created_at, last_backup_id, sequence FROM manifests
                  WHERE {} ORDER BY id",
-                in_prefix("object_key", "?1", "?2")
+                in_prefix("object_key", "?1")
             ))?;
-            let rows = stmt.query_map(params![dir, prefix_end(dir)], manifest_row)?;
+            let rows = stmt.query_map(params![dir], manifest_row)?;
             rows.collect()
         };
         run().map_err(|e| self.err(e))
@@ -543,7 +536,7 @@ impl Inventory {
              WHERE id > ? AND sha256 IS NOT NULL AND status IN ({marks})
                AND {range}
              ORDER BY id LIMIT ?",
-            range = in_prefix(KEY, "?", "?")
+            range = in_prefix(KEY, "?")
         );
         let mut args: Vec<rusqlite::types::Value> = vec![after_id.into()];
         args.extend(
@@ -551,10 +544,10 @@ impl Inventory {
                 .iter()
                 .map(|s| rusqlite::types::Value::from(s.to_string())),
         );
-        // `in_prefix` with anonymous parameters: the end is bound twice.
-        args.push(key_prefix.to_string().into());
-        args.push(prefix_end(key_prefix).into());
-        args.push(prefix_end(key_prefix).into());
+        // `in_prefix` with an anonymous parameter: the prefix three times.
+        for _ in 0..3 {
+            args.push(key_prefix.to_string().into());
+        }
         args.push((limit as i64).into());
         self.entries(&sql, args)
     }
@@ -564,16 +557,12 @@ impl Inventory {
     pub fn unrecorded_prunes(&self, key_prefix: &str, limit: usize) -> Result<Vec<Entry>> {
         let sql = format!(
             "SELECT id, object_key, size_bytes, sha256, pruned_at FROM prunes
-             WHERE manifest_id IS NULL AND {} ORDER BY id LIMIT ?3",
-            in_prefix("object_key", "?1", "?2")
+             WHERE manifest_id IS NULL AND {} ORDER BY id LIMIT ?2",
+            in_prefix("object_key", "?1")
         );
         self.entries(
             &sql,
-            vec![
-                key_prefix.to_string().into(),
-                prefix_end(key_prefix).into(),
-                (limit as i64).into(),
-            ],
+            vec![key_prefix.to_string().into(), (limit as i64).into()],
         )
     }
 
@@ -672,7 +661,7 @@ mod tests {
     fn pages_walk_the_key_index_within_the_prefix() {
         let d = tempfile::tempdir().unwrap();
         let inv = Inventory::open(&d.path().join("i.db")).unwrap();
-        for k in ["a/1", "a/2", "a/3", "a/4", "a0", "b/1"] {
+        for k in ["a/1", "a/2", "a/3", "a/4", "a/\u{10FFFF}.gz", "a0", "b/1"] {
             inv.insert_backup(None, &row(k, "uploaded")).unwrap();
         }
         for k in ["a/2", "a/3"] {
@@ -701,10 +690,16 @@ mod tests {
             (got, pages)
         };
         let (keys, pages) = walk("a/", 2);
-        assert_eq!(keys, ["a/1", "a/2", "a/3", "a/4"]);
-        assert_eq!(pages, 4, "6 keys in pages of 2, then the end");
-        assert_eq!(walk("", 100).0, ["a/1", "a/2", "a/3", "a/4", "a0", "b/1"]);
+        assert_eq!(keys, ["a/1", "a/2", "a/3", "a/4", "a/\u{10FFFF}.gz"]);
+        assert_eq!(
+            pages, 4,
+            "7 keys under a/ in pages of 2; the last page runs past a/"
+        );
+        assert_eq!(
+            walk("", 100).0,
+            ["a/1", "a/2", "a/3", "a/4", "a/\u{10FFFF}.gz", "a0", "b/1"]
+        );
         let sel = Selection::default();
-        assert_eq!(inv.archived_totals(&statuses, &sel).unwrap(), (6, 6));
+        assert_eq!(inv.archived_totals(&statuses, &sel).unwrap(), (7, 7));
     }
 }

@@ -331,13 +331,31 @@ impl Tally {
 }
 
 /// Whether `key` belongs to device `d`: a directory named `d`, or a file
-/// name starting with `d-` (`FGT60F-SITE01-2026-11-01T10.log.gz`).
+/// named after it (`FGT60F-SITE01-2026-11-01T10.log.gz`): `d-` followed by
+/// the date, or by anything when the name holds no date. (`FGT60F` is not
+/// the device of `FGT60F-SITE01-2026-...`: device names hold dashes.)
 pub fn of_device(key: &str, d: &str) -> bool {
     let mut segments = key.split('/').rev();
     let name = segments.next().unwrap_or("");
-    name.strip_prefix(d)
-        .is_some_and(|rest| rest.starts_with('-'))
-        || segments.any(|s| s == d)
+    let has_date = name
+        .match_indices('-')
+        .any(|(i, _)| starts_with_date(&name[i + 1..]));
+    let named_after = name
+        .strip_prefix(d)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|rest| starts_with_date(rest) || !has_date);
+    named_after || segments.any(|s| s == d)
+}
+
+/// `YYYY-MM-DD` at the start of `s`.
+fn starts_with_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
 }
 
 /// The key without the store prefix: the path below `--to`, refusing keys
@@ -479,5 +497,16 @@ mod tests {
         ));
         assert!(!of_device("FGT60F-SITE011-2026.log.gz", "FGT60F-SITE01"));
         assert!(!of_device("other/FGT60F-SITE02-1.log.gz", "FGT60F-SITE01"));
+        // A shorter name that only starts the device's is another device.
+        assert!(!of_device(
+            "FGT60F-SITE01/FGT60F-SITE01-2026-11-01T10.log.gz",
+            "FGT60F"
+        ));
+        assert!(!of_device("fw-dmz-2026-11-01T10.log.gz", "fw"));
+        assert!(of_device("fw-2026-11-01T10.log.gz", "fw"));
+        assert!(
+            of_device("fw-ä-notes.log.gz", "fw"),
+            "no date: the prefix decides"
+        );
     }
 }

@@ -497,11 +497,11 @@ struct Sampler {
 
 impl Sampler {
     fn new(n: u64, percent: f64) -> Sampler {
-        let want = if percent >= 100.0 {
-            n
-        } else {
-            ((n as f64 * percent / 100.0).ceil() as u64).min(n)
-        };
+        // In millionths of a percent, in integers: 16.1% of 1000 is 161,
+        // not the 162 that 1000.0 * 16.1 / 100.0 rounds up to.
+        let micro = (percent.clamp(0.0, 100.0) * 1e6).round() as u128;
+        let want = (u128::from(n) * micro).div_ceil(100_000_000);
+        let want = u64::try_from(want).unwrap_or(n).min(n);
         Sampler {
             want,
             left: n,
@@ -653,6 +653,8 @@ mod tests {
         assert_eq!(chosen(200, 25.0), 50);
         assert_eq!(chosen(0, 50.0), 0);
         assert_eq!(chosen(500_000, 1.0), 5000);
+        assert_eq!(chosen(1000, 16.1), 161);
+        assert_eq!(chosen(500, 32.2), 161);
         let mut s = Sampler::new(0, 50.0);
         assert!(s.take(), "rows added since the count are read back");
     }

@@ -128,6 +128,8 @@ struct Record {
     size: Option<u64>,
     sha256: Option<String>,
     uploaded_at: Option<String>,
+    /// For a pruned object: when it was removed.
+    pruned_at: Option<String>,
 }
 
 /// The stored bytes split into the signed (canonical) bytes and the

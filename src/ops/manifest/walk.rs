@@ -274,13 +274,22 @@ impl Chain<'_> {
     }
 
     /// Adds a manifest's files (unless a newer manifest pruned or recorded
-    /// them again) to the expectations.
+    /// them again) to the expectations. Within one manifest a key can be
+    /// both pruned and archived (pruned, then archived again before the
+    /// next manifest): the file counts unless it was pruned after it was
+    /// archived. Its prunes then hide the key's records in older manifests.
     fn collect(&mut self, doc: &Doc) -> Result<()> {
         let s = &self.walk.expected;
-        for p in &doc.pruned {
-            s.mask(&p.key)?;
-        }
+        let pruned_at: HashMap<&str, &str> = doc
+            .pruned
+            .iter()
+            .map(|p| (p.key.as_str(), p.pruned_at.as_deref().unwrap_or("")))
+            .collect();
         for f in &doc.files {
+            let uploaded = f.uploaded_at.as_deref().unwrap_or("");
+            if pruned_at.get(f.key.as_str()).is_some_and(|p| *p > uploaded) {
+                continue;
+            }
             s.expect(&Expected {
                 key: f.key.clone(),
                 size: f.size,
@@ -289,6 +298,9 @@ impl Chain<'_> {
                 first_uploaded_at: None,
                 row_id: None,
             })?;
+        }
+        for p in &doc.pruned {
+            s.mask(&p.key)?;
         }
         Ok(())
     }

@@ -36,6 +36,10 @@ pub struct ClientConnection {
     // set to true if we know that the previous request is the last one
     no_more_requests: bool,
 
+    // set by a request whose answer carries `Connection: close`: once that
+    // answer is written, no further request is read
+    close_after: Arc<std::sync::atomic::AtomicBool>,
+
     // true if the connection goes through SSL
     secure: bool,
 
@@ -95,6 +99,7 @@ impl ClientConnection {
             remote_addr,
             next_header_source: first_header,
             no_more_requests: false,
+            close_after: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             secure,
             limits,
             deadline,
@@ -232,6 +237,14 @@ impl ClientConnection {
         };
 
         self.wait_previous_answer();
+        // The previous answer closed the connection: this request is never
+        // answered (the client was told), the connection ends here.
+        if self.close_after.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(ReadError::ReadIoError(std::io::Error::new(
+                ErrorKind::ConnectionAborted,
+                "the previous answer closed the connection",
+            )));
+        }
 
         // building the writer for the request
         let writer = self.sink.next().unwrap();
@@ -268,7 +281,7 @@ impl ClientConnection {
         })?;
 
         // return the request
-        Ok(request)
+        Ok(request.with_close_flag(Arc::clone(&self.close_after)))
     }
 }
 

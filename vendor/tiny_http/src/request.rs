@@ -75,6 +75,10 @@ pub struct Request {
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    // Set before an answer with `Connection: close` is written: the
+    // connection reads no further request (see `ClientConnection`).
+    close_after: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 struct NotifyOnDrop<R> {
@@ -297,6 +301,7 @@ where
         body_length: content_length,
         must_send_continue: expects_continue,
         notify_when_responded: None,
+        close_after: None,
     })
 }
 
@@ -492,6 +497,9 @@ impl Request {
     where
         R: Read,
     {
+        if let (true, Some(flag)) = (response.closes_connection(), &self.close_after) {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let res = self.respond_impl(response);
         if let Some(sender) = self.notify_when_responded.take() {
             sender.send(()).unwrap();
@@ -526,6 +534,14 @@ impl Request {
             ErrorKind::ConnectionReset => Ok(()),
             _ => Err(err),
         })
+    }
+
+    pub(crate) fn with_close_flag(
+        mut self,
+        flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        self.close_after = Some(flag);
+        self
     }
 
     pub(crate) fn with_notify_sender(mut self, sender: Sender<()>) -> Self {

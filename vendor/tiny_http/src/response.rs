@@ -246,9 +246,18 @@ where
         self.chunked_threshold.unwrap_or(32768)
     }
 
+    /// Whether the answer carries `Connection: close` (added by
+    /// [`Response::with_connection_close`]): the connection ends after it.
+    pub(crate) fn closes_connection(&self) -> bool {
+        self.headers.iter().any(|h| {
+            h.field.equiv("Connection") && h.value.as_str().eq_ignore_ascii_case("close")
+        })
+    }
+
     /// Adds `Connection: close`, which [`Response::add_header`] refuses, to
-    /// an answer after which tiny_http closes the connection.
-    pub(crate) fn with_connection_close(mut self) -> Self {
+    /// an answer after which tiny_http closes the connection: requests the
+    /// client pipelined after it are never read.
+    pub fn with_connection_close(mut self) -> Self {
         let close = Header::from_bytes(&b"Connection"[..], &b"close"[..]);
         self.headers.extend(close);
         self
