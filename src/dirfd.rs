@@ -218,10 +218,17 @@ impl Dir {
 
     /// The names in this directory (not `.`/`..`) with what each is, never
     /// following a link. Read through `/proc/self/fd`, which names this very
-    /// directory whatever happened to its path since it was opened.
-    pub fn entries(&self) -> io::Result<Vec<(OsString, Kind)>> {
+    /// directory whatever happened to its path since it was opened; where
+    /// there is no `/proc` (a bare chroot), through `path`, the directory's
+    /// path as last known.
+    pub fn entries(&self, path: &Path) -> io::Result<Vec<(OsString, Kind)>> {
+        let through_fd = std::fs::read_dir(format!("/proc/self/fd/{}", self.raw()));
+        let listing = match through_fd {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::read_dir(path)?,
+            other => other?,
+        };
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(format!("/proc/self/fd/{}", self.raw()))? {
+        for entry in listing {
             let entry = entry?;
             let kind = match entry.file_type()? {
                 t if t.is_file() => Kind::File,
@@ -332,7 +339,7 @@ mod tests {
         );
         let made = root.walk(&["a", "b"], Some(0o755)).unwrap();
         assert!(made.metadata().unwrap().is_dir());
-        let mut names = root.entries().unwrap();
+        let mut names = root.entries(d.path()).unwrap();
         names.sort();
         assert_eq!(
             names,

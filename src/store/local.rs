@@ -246,7 +246,7 @@ impl LocalStore {
         let Ok(dir) = self.store_dir(&["tmp"], false) else {
             return 0;
         };
-        let Ok(entries) = dir.entries() else {
+        let Ok(entries) = dir.entries(&self.root.join(STORE_DIR).join("tmp")) else {
             return 0;
         };
         let mut removed = 0;
@@ -463,7 +463,7 @@ impl LocalStore {
             )));
         }
         let mut entries: Vec<(String, Kind)> = dir
-            .entries()
+            .entries(&here)
             .map_err(|e| io_err("list", &here, e))?
             .into_iter()
             // A name that is not UTF-8 cannot be a key.
