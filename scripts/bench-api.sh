@@ -15,11 +15,15 @@ command -v wrk >/dev/null || { echo "bench-api: wrk missing: apt-get install wrk
 cargo build --release --quiet
 BIN=$PWD/target/release/fgbackup
 WORK=$(mktemp -d /tmp/fgapibench.XXXXXX)
-trap 'kill $SERVER_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVER_PID=
+trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 echo "== building a $ROWS-row inventory"
 # A real run creates the schema; then rows are bulk-inserted in its shape.
 $BIN gen-logs --out "$WORK/logs" --devices 1 --files 1 --size 10K >/dev/null
+# The directory store never creates its root (an unmounted disk must not
+# become an empty archive): the bench owns this one.
+mkdir -p "$WORK/archive"
 $BIN upload --dir "$WORK/logs" --dest "file://$WORK/archive" --db "$WORK/inv.db" --min-age 0 >/dev/null 2>&1
 python3 - "$WORK/inv.db" "$ROWS" <<'PY'
 import hashlib, sqlite3, sys

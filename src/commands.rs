@@ -497,14 +497,9 @@ pub fn verify(args: Args) -> Result<i32> {
 /// A `YYYY-MM-DD` flag: a real calendar day.
 fn date_flag(args: &Args, name: &'static str) -> Result<Option<String>> {
     match args.value(name) {
-        Some(v)
-            if !timefmt::is_date(&v)
-                || timefmt::parse_iso8601(&format!("{v}T00:00:00Z")).is_none() =>
-        {
-            Err(Error::usage(format!(
-                "{name} '{v}' is not a date: use YYYY-MM-DD, e.g. 2026-11-01"
-            )))
-        }
+        Some(v) if !timefmt::is_day(&v) => Err(Error::usage(format!(
+            "{name} '{v}' is not a date: use YYYY-MM-DD, e.g. 2026-11-01"
+        ))),
         other => Ok(other),
     }
 }

@@ -45,6 +45,22 @@ pub fn is_date(v: &str) -> bool {
         })
 }
 
+/// Whether `v` is a real calendar day written `YYYY-MM-DD`: the shape, a
+/// month from 1 to 12 and a day that month has (`2026-02-30` is none). The
+/// one check of a date given by a user, for the CLI and the API alike.
+pub fn is_day(v: &str) -> bool {
+    if !is_date(v) {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| v[r].parse::<i64>().unwrap_or(0);
+    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+    if !(1..=12).contains(&m) || d < 1 {
+        return false;
+    }
+    // The day after the last of the month is the 1st of the next.
+    civil_from_days(days_from_civil(y, m, d)) == (y, m as u32, d as u32)
+}
+
 /// The instant `secs` seconds after the epoch.
 pub fn from_unix(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
@@ -120,6 +136,17 @@ mod tests {
             Some(1_735_693_200)
         );
         assert_eq!(parse_iso8601("garbage"), None);
+        assert!(is_day("2024-02-29") && is_day("2026-12-31") && is_day("2026-01-01"));
+        for no in [
+            "2026-02-29",
+            "2026-99-99",
+            "2026-04-31",
+            "2026-00-10",
+            "2026-01-00",
+            "26-01-01",
+        ] {
+            assert!(!is_day(no), "{no}");
+        }
         assert_eq!(
             parse_http_date("Thu, 29 Feb 2024 12:34:56 GMT"),
             Some(1_709_210_096)

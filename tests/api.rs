@@ -189,6 +189,10 @@ fn list_filters_and_pagination() {
         ("/backups?limit=abc", "limit"),
         ("/backups?limit=5000", "limit"),
         ("/backups?date_from=yesterday", "date_from"),
+        // The shape of a date is not enough: a day that does not exist is
+        // refused as the CLI refuses it (one check for both).
+        ("/backups?date_from=2026-99-99", "date_from"),
+        ("/stats?date_to=2026-02-30", "date_to"),
         ("/backups?cursor=-3", "cursor"),
         ("/backups?colour=blue", "colour"),
         ("/backups?filename=%zz", "malformed"),

@@ -596,8 +596,10 @@ fn date_param(
 ) -> std::result::Result<Option<String>, Failure> {
     match param(params, name) {
         None => Ok(None),
-        Some(v) if crate::timefmt::is_date(v) => Ok(Some(v.to_string())),
-        Some(v) => Err(bad(format!("{name} '{v}' is not a date: use YYYY-MM-DD"))),
+        Some(v) if crate::timefmt::is_day(v) => Ok(Some(v.to_string())),
+        Some(v) => Err(bad(format!(
+            "{name} '{v}' is not a date: use a real day as YYYY-MM-DD, e.g. 2026-11-01"
+        ))),
     }
 }
 
