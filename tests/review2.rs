@@ -1204,3 +1204,29 @@ fn item_18_every_key_under_a_prefix_is_paged_whatever_follows_it() {
     assert_exit(&out, 1);
     assert!(stdout(&out).contains("1 missing"), "{}", stdout(&out));
 }
+
+/// Found by a second look at item 2: rows of the Python suite carry no
+/// size, so prune could never tie their objects ("untied", exit 1 on every
+/// run): retention was never enforced on a migrated archive. The hash ties
+/// them alone.
+#[test]
+fn item_02_prune_ties_the_suites_rows_by_their_hash() {
+    let ws = Workspace::new();
+    ws.write_gz("FGT/old.log.gz", 50, 1);
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    rusqlite::Connection::open(ws.db())
+        .unwrap()
+        .execute(
+            "UPDATE backups SET size_bytes = NULL, uploaded_at = '2024-01-01T00:00:00Z', backup_date = '2024-01-01'",
+            [],
+        )
+        .unwrap();
+    let out = ws.on_archive("prune", &["--older-than", "400", "--yes"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("pruned    FGT/old.log.gz"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!ws.archive().join("FGT/old.log.gz").exists());
+}
