@@ -143,48 +143,7 @@ impl Summary {
             },
             self.deleted,
         );
-        let mut add = |cond: bool, s: String| {
-            if cond {
-                text.push_str(&s);
-            }
-        };
-        add(
-            self.too_young > 0,
-            format!(
-                "; {} newer than --min-age left for a later run",
-                self.too_young
-            ),
-        );
-        add(
-            self.busy > 0,
-            format!(
-                "; {} still open for writing by another process left for a later run",
-                self.busy
-            ),
-        );
-        add(
-            self.excluded > 0,
-            format!("; {} not matching --include skipped", self.excluded),
-        );
-        add(
-            self.scan_warnings > 0,
-            format!("; {} scan problems (see log)", self.scan_warnings),
-        );
-        add(
-            self.delete_failures > 0,
-            format!("; {} local deletes failed", self.delete_failures),
-        );
-        add(
-            self.not_attempted > 0,
-            format!(
-                "; {} not attempted (left in place for the next run)",
-                self.not_attempted
-            ),
-        );
-        add(self.interrupted, "; interrupted by a stop signal".into());
-        if let Some(why) = &self.aborted {
-            text.push_str(&format!("; stopped early: {why}"));
-        }
+        text.push_str(&self.notes());
         if let Some(m) = &self.manifest {
             text.push_str(&format!("; {}", manifest_witness(m)));
         }
@@ -193,6 +152,37 @@ impl Summary {
                 "; {} manifest chain problem(s) (see log)",
                 self.manifest_problems.len()
             ));
+        }
+        text
+    }
+
+    /// `; 3 newer than --min-age left for a later run; ...`: what the run
+    /// left, skipped or could not do, each only when it happened.
+    fn notes(&self) -> String {
+        let notes = [
+            (self.too_young, "newer than --min-age left for a later run"),
+            (
+                self.busy,
+                "still open for writing by another process left for a later run",
+            ),
+            (self.excluded, "not matching --include skipped"),
+            (self.scan_warnings, "scan problems (see log)"),
+            (self.delete_failures as usize, "local deletes failed"),
+            (
+                self.not_attempted,
+                "not attempted (left in place for the next run)",
+            ),
+        ];
+        let mut text: String = notes
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("; {n} {what}"))
+            .collect();
+        if self.interrupted {
+            text.push_str("; interrupted by a stop signal");
+        }
+        if let Some(why) = &self.aborted {
+            text.push_str(&format!("; stopped early: {why}"));
         }
         text
     }

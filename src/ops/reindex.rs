@@ -71,8 +71,15 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
         .into_iter()
         .filter(|s| !read || *s != Status::ReindexedUnproven.as_str())
         .collect();
-    let breaker = Breaker::default();
-    let c = record(&inv, store.as_ref(), target, &breaker, &statuses, read)?;
+    let run = Run {
+        inv: &inv,
+        store: store.as_ref(),
+        target,
+        breaker: Breaker::default(),
+        statuses: &statuses,
+        read,
+    };
+    let c = run.record()?;
     c.report(read);
     Ok(if c.failed == 0 && !crate::signal::stop_requested() {
         0
@@ -81,78 +88,76 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     })
 }
 
-/// Adds a row for each listed object the inventory lacks (manifests are
-/// ours, not archived files), in one transaction, as the listing streams
-/// past: neither the listing nor the inventory's keys are held (a key is
-/// looked up along the key index). A listing cut short is started over;
-/// what it already added is then known. A stop signal ends it; an object
-/// that cannot be proven is a failure line, not an error.
-fn record(
-    inv: &Inventory,
-    store: &dyn Store,
-    target: &Target,
-    breaker: &Breaker,
-    statuses: &[&str],
+/// One reindex: what every listed object is looked at with.
+struct Run<'a> {
+    inv: &'a Inventory,
+    store: &'a dyn Store,
+    target: &'a Target,
+    breaker: Breaker,
+    /// The statuses of rows that leave an object alone.
+    statuses: &'a [&'a str],
+    /// Prove each SHA-256 by reading the object back.
     read: bool,
-) -> Result<Counts> {
-    let mut c = Counts::default();
-    let mut db_error: Option<Error> = None;
-    inv.begin()?;
-    let listed = retry::with_retries(target.retries, breaker, || {
-        c = Counts::default();
-        store.list_all(&target.prefix, &mut |l: Listed| {
-            if db_error.is_some() || crate::signal::stop_requested() {
-                return;
-            }
-            if let Err(e) = one(inv, store, target, breaker, statuses, read, &l, &mut c) {
-                db_error = Some(e);
-            }
-        })
-    });
-    if let Some(e) = db_error {
-        return Err(e);
-    }
-    inv.commit()?;
-    listed.map_err(|e| Error::runtime(e.message))?;
-    Ok(c)
 }
 
-/// One listed object: counted, and given a row unless known.
-#[allow(clippy::too_many_arguments)] // the pieces of one reindex
-fn one(
-    inv: &Inventory,
-    store: &dyn Store,
-    target: &Target,
-    breaker: &Breaker,
-    statuses: &[&str],
-    read: bool,
-    l: &Listed,
-    c: &mut Counts,
-) -> Result<()> {
-    let own = l
-        .key
-        .strip_prefix(target.prefix.as_str())
-        .unwrap_or(&l.key)
-        .starts_with(MANIFEST_DIR);
-    if own {
-        return Ok(());
-    }
-    c.listed += 1;
-    if inv.is_archived(&l.key, statuses)? {
-        c.known += 1;
-        return Ok(());
-    }
-    match row_for(store, target.retries, breaker, l, read) {
-        Ok((row, how)) => {
-            inv.insert_backup(None, &row)?;
-            c.added(how);
+impl Run<'_> {
+    /// Adds a row for each listed object the inventory lacks (manifests are
+    /// ours, not archived files), in one transaction, as the listing streams
+    /// past: neither the listing nor the inventory's keys are held (a key is
+    /// looked up along the key index). A listing cut short is started over;
+    /// what it already added is then known. A stop signal ends it; an object
+    /// that cannot be proven is a failure line, not an error.
+    fn record(&self) -> Result<Counts> {
+        let mut c = Counts::default();
+        let mut db_error: Option<Error> = None;
+        self.inv.begin()?;
+        let listed = retry::with_retries(self.target.retries, &self.breaker, || {
+            c = Counts::default();
+            self.store.list_all(&self.target.prefix, &mut |l: Listed| {
+                if db_error.is_some() || crate::signal::stop_requested() {
+                    return;
+                }
+                if let Err(e) = self.one(&l, &mut c) {
+                    db_error = Some(e);
+                }
+            })
+        });
+        if let Some(e) = db_error {
+            return Err(e);
         }
-        Err(e) => {
-            crate::logging::say(format_args!("failed  {}: {}", l.key, e.message));
-            c.failed += 1;
-        }
+        self.inv.commit()?;
+        listed.map_err(|e| Error::runtime(e.message))?;
+        Ok(c)
     }
-    Ok(())
+
+    /// One listed object: counted, and given a row unless known.
+    fn one(&self, l: &Listed, c: &mut Counts) -> Result<()> {
+        let own = l
+            .key
+            .strip_prefix(self.target.prefix.as_str())
+            .unwrap_or(&l.key)
+            .starts_with(MANIFEST_DIR);
+        if own {
+            return Ok(());
+        }
+        c.listed += 1;
+        if self.inv.is_archived(&l.key, self.statuses)? {
+            c.known += 1;
+            return Ok(());
+        }
+        let retries = self.target.retries;
+        match row_for(self.store, retries, &self.breaker, l, self.read) {
+            Ok((row, how)) => {
+                self.inv.insert_backup(None, &row)?;
+                c.added(how);
+            }
+            Err(e) => {
+                crate::logging::say(format_args!("failed  {}: {}", l.key, e.message));
+                c.failed += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 enum Proof {

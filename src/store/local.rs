@@ -163,6 +163,12 @@ impl LocalStore {
         (h[..2].to_string(), format!("{h}.sha256"))
     }
 
+    /// `ROOT/.fgbackup/meta/SUB/NAME`, for messages (records are reached by
+    /// descriptor, never by this path).
+    fn meta_path(&self, sub: &str, name: &str) -> PathBuf {
+        self.root.join(STORE_DIR).join("meta").join(sub).join(name)
+    }
+
     /// The recorded SHA-256 of `key`, if its metadata file is there and sound.
     fn read_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let (sub, name) = Self::meta_of(key);
@@ -171,16 +177,10 @@ impl LocalStore {
             // No record yet (or no store directory at all: a dry run).
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => {
-                let path = self.root.join(STORE_DIR).join("meta").join(&sub);
-                return Err(io_err("open", &path, e));
+                return Err(io_err("open", &self.meta_path(&sub, ""), e));
             }
         };
-        let path = self
-            .root
-            .join(STORE_DIR)
-            .join("meta")
-            .join(&sub)
-            .join(&name);
+        let path = self.meta_path(&sub, &name);
         let file = match dir.open_file(&name, libc::O_RDONLY | libc::O_NONBLOCK, 0) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -200,12 +200,7 @@ impl LocalStore {
     fn write_meta(&self, key: &str, sha256: &str) -> Result<(), StoreError> {
         let (sub, name) = Self::meta_of(key);
         let dir = self.store_dir(&["meta", &sub], true)?;
-        let path = self
-            .root
-            .join(STORE_DIR)
-            .join("meta")
-            .join(&sub)
-            .join(&name);
+        let path = self.meta_path(&sub, &name);
         let mut tmp = self.create_tmp()?;
         let result = tmp
             .file
