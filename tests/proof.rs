@@ -1231,8 +1231,7 @@ fn item_06_a_manifest_stored_but_not_recorded_is_adopted() {
     use common::proxy::{FaultProxy, Options};
     let server = S3Server::start();
     let ws = Workspace::new();
-    let key = ws.home().join("m.key").display().to_string();
-    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    let key = ws.manifest_key();
     ws.write_gz("FGT/a.log.gz", 50, 1);
     assert_exit(&ws.upload(&server, &["--manifest-key", &key]), 0);
     // The manifest's PUT is done by the server, its answer lost.
@@ -1279,8 +1278,7 @@ fn item_06_upload_and_prune_at_once_never_fork_the_chain() {
     use common::held::*;
     let server = S3Server::start();
     let ws = Workspace::new();
-    let key = ws.home().join("m.key").display().to_string();
-    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    let key = ws.manifest_key();
     ws.write_gz("FGT/old.log.gz", 50, 1);
     assert_exit(&ws.upload(&server, &["--manifest-key", &key]), 0);
     age_rows(&ws.db(), "2024-01-01T00:00:00Z");
@@ -1337,8 +1335,7 @@ fn item_06_upload_and_prune_at_once_never_fork_the_chain() {
 fn item_07_prefixes_sharing_an_inventory_keep_their_own_chains() {
     let server = S3Server::start();
     let ws = Workspace::new();
-    let key = ws.home().join("m.key").display().to_string();
-    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    let key = ws.manifest_key();
     for (round, prefix) in ["site-A/", "site-B/", "site-A/", "SITE-A/"]
         .iter()
         .enumerate()
@@ -1419,8 +1416,7 @@ fn item_09_a_huge_object_under_manifests_is_never_read_whole() {
 fn item_17_a_large_backlog_is_written_as_several_manifests_verify_accepts() {
     let server = S3Server::start();
     let ws = Workspace::new();
-    let key = ws.home().join("m.key").display().to_string();
-    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    let key = ws.manifest_key();
     ws.write_gz("FGT/first.log.gz", 20, 1);
     assert_exit(&ws.upload(&server, &[]), 0);
     // 12,000 objects archived by an earlier tool: in the bucket and in the
@@ -1482,8 +1478,7 @@ fn item_17_a_large_backlog_is_written_as_several_manifests_verify_accepts() {
 fn a_key_pruned_and_archived_again_in_one_manifest_is_still_checked() {
     let server = S3Server::start();
     let ws = Workspace::new();
-    let key = ws.home().join("m.key").display().to_string();
-    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    let key = ws.manifest_key();
     ws.write_gz("FGT/k1.log.gz", 50, 1);
     ws.write_gz("FGT/k2.log.gz", 50, 2);
     assert_exit(&ws.upload(&server, &["--manifest-key", &key]), 0);

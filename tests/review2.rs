@@ -1091,8 +1091,7 @@ fn item_01_the_store_mounted_inside_dir_is_never_scanned() {
 fn item_04_a_whole_host_chain_removed_is_reported() {
     let server = S3Server::start();
     let ws = Workspace::new();
-    let key = ws.home().join("m.key").display().to_string();
-    assert_exit(&ws.run(&["keygen", "--key", &key], &[]), 0);
+    let key = ws.manifest_key();
     for (i, host) in ["host-a", "host-b"].iter().enumerate() {
         ws.write_gz(&format!("FGT/{host}.log.gz"), 20, i as u64);
         let args = ws.s3_upload_args(&server.endpoint(), &["--manifest-key", &key]);

@@ -210,6 +210,14 @@ impl Workspace {
         path
     }
 
+    /// A manifest signing key made by `fgbackup keygen` in the private HOME
+    /// (`KEY` and `KEY.pub`); returns the private key's path.
+    pub fn manifest_key(&self) -> String {
+        let key = self.home().join("m.key").display().to_string();
+        assert_exit(&self.run(&["keygen", "--key", &key], &[]), 0);
+        key
+    }
+
     /// `fgbackup ARGS` with a clean environment: only the S3 credentials,
     /// a private HOME, and `extra_env`.
     pub fn command<S: AsRef<std::ffi::OsStr>>(
