@@ -22,8 +22,9 @@ fi
 # System tools the tests run: strace (fault tests time an attack with a
 # delayed system call), script (progress tests use a pseudo-terminal),
 # openssl (throwaway CAs), unshare/mount (a private tmpfs for disk-full),
-# GNU time (the peak memory of a command at scale).
-for need in strace:strace script:bsdutils openssl:openssl unshare:util-linux mount:mount /usr/bin/time:time; do
+# GNU time (the peak memory of a command at scale), setpriv and hostname
+# (a container without CAP_LEASE, a second host name, in namespaces).
+for need in strace:strace script:bsdutils openssl:openssl unshare:util-linux setpriv:util-linux mount:mount hostname:hostname /usr/bin/time:time; do
   tool=${need%%:*} pkg=${need#*:}
   if ! command -v "$tool" >/dev/null; then
     echo "test.sh: installing $pkg (for $tool, which some tests run)" >&2
