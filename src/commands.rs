@@ -266,7 +266,7 @@ pub fn demo(args: Args) -> Result<i32> {
         "--gzip-check".into(),
         "always".into(),
     ];
-    let spec = crate::cli::table::spec("upload").ok_or_else(|| Error::runtime("no upload spec"))?;
+    let spec = crate::cli::specs::spec("upload").ok_or_else(|| Error::runtime("no upload spec"))?;
     let cfg = config::parse_upload(&Args::parse(spec, words)?, &|_| None)?;
     crate::logging::apply(cfg.output);
     let code = run_upload(&cfg)?;

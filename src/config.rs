@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::store::s3::ObjectLock;
 use crate::units::{parse_duration, parse_size};
 
-pub use crate::cli::table::DEFAULT_DB_PATH;
+pub use crate::cli::flags::DEFAULT_DB_PATH;
 
 /// Smallest part S3 accepts in a multipart upload (all but the last part).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -696,7 +696,7 @@ mod tests {
     }
 
     fn parse(words: &[&str], env: &[(&str, &str)]) -> Result<UploadConfig> {
-        let args = Args::words(crate::cli::table::spec("upload").expect("upload"), words)?;
+        let args = Args::words(crate::cli::specs::spec("upload").expect("upload"), words)?;
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

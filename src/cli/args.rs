@@ -9,7 +9,8 @@
 use std::ffi::OsString;
 use std::ops::RangeInclusive;
 
-use super::table::{self, Flag, Spec};
+use super::specs;
+use super::table::{Flag, Spec};
 
 use crate::error::{Error, Result};
 
@@ -240,7 +241,7 @@ fn find(spec: &'static Spec, name: &str) -> Result<&'static Flag> {
             spec.name
         )));
     }
-    if let Some(other) = table::COMMANDS
+    if let Some(other) = specs::COMMANDS
         .iter()
         .find(|s| s.flags().any(|f| f.name == name))
     {
@@ -308,7 +309,7 @@ mod tests {
 
     #[test]
     fn both_value_forms_and_suggestions() {
-        let spec = table::spec("upload").expect("upload spec");
+        let spec = specs::spec("upload").expect("upload spec");
         let a = Args::words(spec, &["--dir=/var/log/fg", "--workers", "8", "--delete"])
             .expect("parses");
         assert_eq!(a.value("--dir").as_deref(), Some("/var/log/fg"));
@@ -336,7 +337,7 @@ mod tests {
 
     #[test]
     fn environment_and_defaults_come_from_the_table() {
-        let spec = table::spec("upload").expect("upload spec");
+        let spec = specs::spec("upload").expect("upload spec");
         let a = Args::words(spec, &[]).expect("parses");
         let env = |k: &str| (k == "WORKERS").then(|| "7".to_string());
         assert_eq!(

@@ -4,7 +4,8 @@
 
 use std::fmt::Write;
 
-use super::table::{COMMANDS, Flag, HELP, Spec};
+use super::specs::COMMANDS;
+use super::table::{Flag, HELP, Spec};
 
 /// Column where a flag's description starts.
 const DOC_COLUMN: usize = 25;

@@ -2,6 +2,7 @@
 //! parsing ([`args`]) and `--help` ([`help`]) are derived.
 
 pub mod args;
+pub mod flags;
 pub mod help;
 pub mod specs;
 pub mod table;
@@ -57,10 +58,10 @@ pub fn read(mut words: impl Iterator<Item = OsString>) -> Result<Invocation> {
 
 /// The spec of command `name`, or an error suggesting the nearest one.
 fn command(name: &str) -> Result<&'static table::Spec> {
-    if let Some(spec) = table::spec(name) {
+    if let Some(spec) = specs::spec(name) {
         return Ok(spec);
     }
-    let hint = match args::suggest(table::COMMANDS.iter().map(|s| s.name), name) {
+    let hint = match args::suggest(specs::COMMANDS.iter().map(|s| s.name), name) {
         Some(near) => format!("did you mean '{near}'? "),
         None => String::new(),
     };

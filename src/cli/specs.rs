@@ -2,28 +2,12 @@
 //! [`super::table`] flags each takes. Names and defaults of flags never
 //! appear here; the table renders them.
 
-use super::table::{
-    ARCHIVE, BEHAVIOUR, BUCKET, DATES, DB, Group, JSON_ONLY, NOTIFY, OUTPUT, PROGRESS, SERVE,
-    SOURCE, Spec, TRANSFER, group, opt, switch,
-};
+use super::flags;
+use super::table::{Group, Spec, group};
 
-const MANIFEST_KEY: Group = group(
-    "SIGNED MANIFESTS",
-    &[opt(
-            "--manifest-key",
-            "PATH",
-            "Sign a hash-chained manifest of what was archived (and at least daily) with this key from 'fgbackup keygen'",
-        ).env(&["MANIFEST_KEY"])],
-);
+const MANIFEST_KEY: Group = group("SIGNED MANIFESTS", &[flags::MANIFEST_KEY]);
 
-const DEVICE: Group = group(
-    "SELECTION",
-    &[opt(
-        "--device",
-        "NAME",
-        "Only this FortiGate: a directory NAME/ or files named NAME-<date>...",
-    )],
-);
+const DEVICE: Group = group("SELECTION", &[flags::DEVICE]);
 
 const UPLOAD_EXIT: &str = "\
 EXIT STATUS:
@@ -64,18 +48,7 @@ totals at the end. With --remote, lists the objects in the archive instead (need
         &DEVICE,
         &group(
             "SELECTION",
-            &[
-                opt(
-                    "--status",
-                    "STATUS",
-                    "Only rows with this status; 'failed' means every failed_* status",
-                ),
-                opt("--limit", "N", "Print at most N files (0: all)").default("0"),
-                switch(
-                    "--remote",
-                    "List the archive (--bucket or --dest) instead of the inventory",
-                ),
-            ],
+            &[flags::STATUS, flags::LS_LIMIT, flags::REMOTE],
         ),
         &BUCKET,
         &ARCHIVE,
@@ -93,13 +66,7 @@ pub const INVENTORY: Spec = Spec {
     about: "Print the newest rows of the inventory database",
     usage: "fgbackup inventory [--db PATH] [--limit N]",
     intro: "",
-    groups: &[
-        &DB,
-        &group(
-            "OPTIONS",
-            &[opt("--limit", "N", "Rows to print, newest first").default("20")],
-        ),
-    ],
+    groups: &[&DB, &group("OPTIONS", &[flags::INVENTORY_LIMIT])],
     outro: "",
 };
 
@@ -134,15 +101,7 @@ pub const DAEMON: Spec = Spec {
     usage: "fgbackup daemon --interval 1h [UPLOAD OPTIONS] [API OPTIONS]",
     intro: "The API and a periodic upload in one process (no systemd timer needed).",
     groups: &[
-        &group(
-            "SCHEDULE",
-            &[opt(
-                "--interval",
-                "AGE",
-                "Time between the starts of two upload runs",
-            )
-            .default("1h")],
-        ),
+        &group("SCHEDULE", &[flags::INTERVAL]),
         &SOURCE,
         &BUCKET,
         &ARCHIVE,
@@ -170,15 +129,7 @@ env file permissions (secrets must not be readable by others; default: the suite
 endpoint (reachable, TLS trusted, credentials valid, bucket exists), a probe object (written,
 verified, read back, deleted), and the SMTP server when email is configured.",
     groups: &[
-        &group(
-            "DOCTOR",
-            &[opt(
-                "--env-file",
-                "PATH",
-                "Check this env file's permissions (repeatable)",
-            )
-            .repeat()],
-        ),
+        &group("DOCTOR", &[flags::ENV_FILE]),
         &JSON_ONLY,
         &SOURCE,
         &BUCKET,
@@ -206,21 +157,10 @@ inventory (verifications, verification_findings) and served at /verifications/la
         &group(
             "VERIFY",
             &[
-                switch("--all", "Read back every object (the default)"),
-                opt(
-                    "--sample",
-                    "PERCENT",
-                    "Read back a random PERCENT of the objects (0.1-100); the rest are checked for presence and size by the listing",
-                ),
-                switch(
-                    "--manifests",
-                    "Check the signed manifest chain instead of the inventory: every signature and link, then every object the chain records",
-                ),
-                opt(
-                    "--public-key",
-                    "FILE",
-                    "The manifests' public key (keygen's .pub file); without it the copy stored in the archive is trusted",
-                ),
+                flags::ALL,
+                flags::SAMPLE,
+                flags::MANIFESTS,
+                flags::PUBLIC_KEY,
             ],
         ),
         &DATES,
@@ -249,16 +189,7 @@ already holds the same bytes counts as present). Keys keep their path below --pr
     groups: &[
         &group(
             "RESTORE",
-            &[
-                opt("--to", "DIR", "Where to restore (created if missing)"),
-                opt(
-                    "--key",
-                    "KEY",
-                    "One archived key (repeatable); default: every selected file",
-                )
-                .repeat(),
-                switch("--dry-run", "Print what would be restored, fetch nothing"),
-            ],
+            &[flags::TO, flags::RESTORE_KEY, flags::RESTORE_DRY_RUN],
         ),
         &DATES,
         &DEVICE,
@@ -286,13 +217,7 @@ the server's stored checksum when it keeps one, else from reading the object bac
 object's metadata claims (or none) and is marked reindexed_unproven. Idempotent: a second
 run adds nothing. Creates the database if it does not exist.",
     groups: &[
-        &group(
-            "REINDEX",
-            &[switch(
-                "--read",
-                "Read back objects without a stored checksum, to prove their SHA-256",
-            )],
-        ),
+        &group("REINDEX", &[flags::READ]),
         &BUCKET,
         &ARCHIVE,
         &DB,
@@ -312,10 +237,7 @@ and its public key to PATH.pub (one line: ed25519 BASE64). Then run uploads with
 --manifest-key PATH (or MANIFEST_KEY=PATH): after each run, and at least daily, a signed
 manifest of what was archived goes to PREFIX_manifests/HOST/. Auditors check the chain with
 'fgbackup verify --manifests --public-key PATH.pub'. The private key is never printed.",
-    groups: &[&group(
-        "OPTIONS",
-        &[opt("--key", "PATH", "Where to write the private key").env(&["MANIFEST_KEY"])],
-    )],
+    groups: &[&group("OPTIONS", &[flags::KEYGEN_KEY])],
     outro: "",
 };
 
@@ -330,18 +252,7 @@ Never deletes an object under Object Lock retention or legal hold. Each removal 
 in the inventory (prunes) and listed in the next signed manifest, so pruning is part of the
 record, not tampering. Also prints the equivalent S3 lifecycle rule.",
     groups: &[
-        &group(
-            "PRUNE",
-            &[
-                opt(
-                    "--older-than",
-                    "DAYS",
-                    "Retention in days; under 365 is refused unless --force",
-                ),
-                switch("--yes", "Delete for real"),
-                switch("--force", "Allow a retention under 365 days"),
-            ],
-        ),
+        &group("PRUNE", &[flags::OLDER_THAN, flags::YES, flags::FORCE]),
         &MANIFEST_KEY,
         &BUCKET,
         &ARCHIVE,
@@ -360,10 +271,7 @@ pub const DEMO: Spec = Spec {
 WORKDIR/logs, archives them to the directory store WORKDIR/archive with the inventory in
 WORKDIR/inventory.db, then prints the inventory. Running it again shows files skipped as
 already archived.",
-    groups: &[&group(
-        "OPTIONS",
-        &[opt("--workdir", "DIR", "Where the demo keeps its files").default("fgbackup-demo")],
-    )],
+    groups: &[&group("OPTIONS", &[flags::WORKDIR])],
     outro: "",
 };
 
@@ -375,21 +283,153 @@ pub const GEN_LOGS: Spec = Spec {
     groups: &[&group(
         "OPTIONS",
         &[
-            opt(
-                "--out",
-                "DIR",
-                "Where to write (one sub-directory per device)",
-            ),
-            opt("--devices", "N", "Number of FortiGate devices").default("3"),
-            opt("--files", "N", "Hourly files per device").default("4"),
-            opt(
-                "--size",
-                "SIZE",
-                "Compressed size of each file, e.g. 100K, 64M",
-            )
-            .default("100K"),
-            opt("--seed", "N", "Random seed; same seed, same content").default("1"),
+            flags::OUT,
+            flags::DEVICES,
+            flags::FILES,
+            flags::SIZE,
+            flags::SEED,
         ],
     )],
     outro: "",
 };
+
+pub const DB: Group = Group {
+    title: "INVENTORY",
+    flags: &[flags::DB],
+    note: "",
+};
+
+pub const SOURCE: Group = Group {
+    title: "SOURCE",
+    flags: &[flags::DIR, flags::INCLUDE, flags::MIN_AGE],
+    note: "",
+};
+
+pub const BUCKET: Group = Group {
+    title: "S3 BUCKET",
+    flags: &[
+        flags::BUCKET,
+        flags::ENDPOINT,
+        flags::REGION,
+        flags::PROFILE,
+    ],
+    note: "Credentials: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), or the profile.",
+};
+
+pub const ARCHIVE: Group = Group {
+    title: "ARCHIVE",
+    flags: &[
+        flags::DEST,
+        flags::PREFIX,
+        flags::CA_FILE,
+        flags::WORKERS,
+        flags::RETRIES,
+    ],
+    note: "",
+};
+
+pub const BEHAVIOUR: Group = Group {
+    title: "BEHAVIOUR",
+    flags: &[
+        flags::DELETE,
+        flags::NO_DELETE,
+        flags::DRY_RUN,
+        flags::ON_CONFLICT,
+    ],
+    note: "",
+};
+
+pub const TRANSFER: Group = Group {
+    title: "TRANSFER",
+    flags: &[
+        flags::GZIP_CHECK,
+        flags::NO_GZIP_CHECK,
+        flags::BWLIMIT,
+        flags::MULTIPART_CUTOFF,
+        flags::PART_SIZE,
+        flags::STORAGE_CLASS,
+        flags::SSE,
+        flags::SSE_KMS_KEY_ID,
+        flags::OBJECT_LOCK,
+        flags::OBJECT_LOCK_DAYS,
+        flags::MAX_MEMORY,
+    ],
+    note: "",
+};
+
+pub const NOTIFY: Group = Group {
+    title: "NOTIFICATIONS (after every run; they never change its outcome)",
+    flags: &[
+        flags::NOTIFY_EMAIL,
+        flags::EMAIL_METHOD,
+        flags::SMTP_HOST,
+        flags::SMTP_PORT,
+        flags::FLAG_FILE,
+        flags::METRICS_TEXTFILE,
+    ],
+    note: "SMTP login: GMAIL_USER + GMAIL_APP_PASSWORD. EMAIL_DRY_RUN=1 prints the message instead.
+Webhooks: SLACK_WEBHOOK_URL, DISCORD_WEBHOOK_URL, TELEGRAM_BOT_TOKEN + TELEGRAM_CHAT_ID,
+WEBHOOK_URL (JSON), each with <NAME>_NOTIFY_ON=always|success|failure (see README).",
+};
+
+pub const OUTPUT: Group = Group {
+    title: "OUTPUT",
+    flags: &[
+        flags::PROGRESS_ON,
+        flags::NO_PROGRESS,
+        flags::VERBOSE,
+        flags::QUIET,
+        flags::JSON,
+    ],
+    note: "",
+};
+
+/// The display and verbosity flags without `--json` (restore: its summary
+/// is one line).
+pub const PROGRESS: Group = Group {
+    title: "OUTPUT",
+    flags: &[
+        flags::PROGRESS_ON,
+        flags::NO_PROGRESS,
+        flags::VERBOSE,
+        flags::QUIET,
+    ],
+    note: "",
+};
+
+/// `--json` alone, for commands without progress (doctor).
+pub const JSON_ONLY: Group = Group {
+    title: "OUTPUT",
+    flags: &[flags::JSON_RESULT],
+    note: "",
+};
+
+pub const DATES: Group = Group {
+    title: "SELECTION",
+    flags: &[flags::SINCE, flags::UNTIL],
+    note: "",
+};
+
+pub const SERVE: Group = Group {
+    title: "API",
+    flags: &[
+        flags::LISTEN,
+        flags::THREADS,
+        flags::TOKENS_FILE,
+        flags::METRICS_NO_AUTH,
+        flags::PRESIGN,
+        flags::PRESIGN_MAX,
+    ],
+    note: "",
+};
+
+/// Every subcommand, in the order `fgbackup --help` lists them.
+pub static COMMANDS: &[Spec] = &[
+    UPLOAD, LS, INVENTORY, SERVE_CMD, DAEMON, DOCTOR, VERIFY, RESTORE, REINDEX, KEYGEN, PRUNE,
+    DEMO, GEN_LOGS,
+];
+
+/// The spec of subcommand `name`.
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    COMMANDS.iter().find(|s| s.name == name)
+}

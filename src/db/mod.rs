@@ -152,7 +152,7 @@ pub fn create_default_dir(path: &Path) -> Result<()> {
     if parent.is_dir() {
         return Ok(());
     }
-    if path != Path::new(crate::cli::table::DEFAULT_DB_PATH) {
+    if path != Path::new(crate::cli::flags::DEFAULT_DB_PATH) {
         return Err(Error::usage(format!(
             "--db/DB_PATH {}: directory {} does not exist: correct the path or create the directory first",
             path.display(),

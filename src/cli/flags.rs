@@ -1,0 +1,381 @@
+//! Every flag of every command and every setting read from the
+//! environment alone, defined once: name, environment variables, default
+//! and the line `--help` shows. Code reads a value through these constants
+//! (`args.value(&flags::SINCE)`), so a misspelt flag does not compile
+//! (ripgrep's `flags/defs.rs`). Which command takes which flag is
+//! [`super::specs`].
+
+use super::table::{Flag, opt, switch};
+
+/// The Python suite's database location, kept so deployments need no change.
+pub const DEFAULT_DB_PATH: &str = "/var/lib/backup_fg/backup_records.db";
+
+pub const DB: Flag = opt("--db", "PATH", "SQLite inventory")
+    .env(&["DB_PATH"])
+    .default(DEFAULT_DB_PATH);
+
+pub const DIR: Flag = opt("--dir", "DIR", "Directory scanned recursively").env(&["DIR"]);
+
+pub const INCLUDE: Flag = opt(
+    "--include",
+    "PATTERNS",
+    "Comma-separated file name patterns",
+)
+.default("*.gz");
+
+pub const MIN_AGE: Flag = opt(
+    "--min-age",
+    "AGE",
+    "Skip files modified less than AGE ago (300, 90s, 5m, 1h)",
+)
+.default("5m");
+
+pub const BUCKET: Flag = opt("--bucket", "NAME", "S3 bucket").env(&["BUCKET"]);
+
+pub const ENDPOINT: Flag = opt(
+    "--endpoint",
+    "URL",
+    "S3-compatible endpoint, path-style (MinIO, Ceph...) [env: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or endpoint_url in the profile]",
+);
+
+pub const REGION: Flag = opt(
+    "--region",
+    "REGION",
+    "[env: AWS_REGION, AWS_DEFAULT_REGION, or the profile; default us-east-1]",
+);
+
+pub const PROFILE: Flag = opt(
+    "--profile",
+    "NAME",
+    "Profile of ~/.aws/credentials and ~/.aws/config [env: AWS_PROFILE]",
+);
+
+pub const DEST: Flag = opt(
+    "--dest",
+    "URL",
+    "file:///DIR for a directory (NFS, USB disk; outside --dir), or s3://BUCKET; instead of --bucket",
+);
+
+pub const PREFIX: Flag = opt(
+    "--prefix",
+    "PREFIX",
+    "Key prefix; the key is PREFIX/<path relative to --dir>",
+);
+
+pub const CA_FILE: Flag = opt(
+    "--ca-file",
+    "PEM",
+    "Also trust this CA for HTTPS (private CA of an air-gapped MinIO)",
+);
+
+pub const WORKERS: Flag = opt("--workers", "N", "Files processed in parallel, 1-64")
+    .env(&["WORKERS"])
+    .default("4");
+
+pub const RETRIES: Flag = opt(
+    "--retries",
+    "N",
+    "Retries of transient network/server errors, 0-20",
+)
+.default("3");
+
+pub const DELETE: Flag = switch(
+    "--delete",
+    "Delete each local file after its copy is verified",
+)
+.env(&["DELETE_AFTER"]);
+
+pub const NO_DELETE: Flag = switch("--no-delete", "Keep local files even if DELETE_AFTER=true");
+
+pub const DRY_RUN: Flag = switch(
+    "--dry-run",
+    "Show what would happen; write nothing anywhere",
+);
+
+pub const ON_CONFLICT: Flag = opt(
+            "--on-conflict",
+            "MODE",
+            "When the key holds other content: keep (report failed_conflict, keep the file) or suffix (archive it beside, as NAME.<sha256 prefix>.EXT)",
+        )
+        .default("keep");
+
+pub const GZIP_CHECK: Flag = opt(
+            "--gzip-check",
+            "WHEN",
+            "Inflate .gz files to prove them complete before they may be deleted: auto (only with --delete), always, or never",
+        )
+        .default("auto");
+
+pub const NO_GZIP_CHECK: Flag = switch("--no-gzip-check", "Same as --gzip-check never");
+
+pub const BWLIMIT: Flag = opt(
+            "--bwlimit",
+            "RATE",
+            "Bandwidth to S3 for the whole process: 512k, 10M (bare number = KiB/s), off, or a timetable \"08:00,512k 19:00,off\" (local time); a directory store copies at disk speed",
+        )
+        .default("off");
+
+pub const MULTIPART_CUTOFF: Flag = opt(
+    "--multipart-cutoff",
+    "SIZE",
+    "Files up to this size go in one PUT",
+)
+.default("256MiB");
+
+pub const PART_SIZE: Flag = opt(
+    "--part-size",
+    "SIZE",
+    "Part size above the cutoff, 5MiB-5GiB",
+)
+.default("64MiB");
+
+pub const STORAGE_CLASS: Flag = opt(
+    "--storage-class",
+    "CLASS",
+    "Storage class of new objects, e.g. STANDARD_IA (default: the bucket's)",
+);
+
+pub const SSE: Flag = opt(
+    "--sse",
+    "MODE",
+    "Server-side encryption of new objects: AES256 or aws:kms",
+);
+
+pub const SSE_KMS_KEY_ID: Flag = opt(
+    "--sse-kms-key-id",
+    "ID",
+    "KMS key for --sse aws:kms (default: the bucket's)",
+);
+
+pub const OBJECT_LOCK: Flag = opt(
+            "--object-lock",
+            "MODE",
+            "Lock every new object (WORM): GOVERNANCE or COMPLIANCE; the bucket must have Object Lock enabled; needs --object-lock-days",
+        )
+        .env(&["OBJECT_LOCK_MODE"]);
+
+pub const OBJECT_LOCK_DAYS: Flag = opt(
+    "--object-lock-days",
+    "N",
+    "Days each new object stays locked, 1-36500",
+)
+.env(&["OBJECT_LOCK_DAYS"]);
+
+pub const MAX_MEMORY: Flag = opt(
+    "--max-memory",
+    "SIZE",
+    "Accepted and ignored: uploads stream from disk",
+);
+
+pub const NOTIFY_EMAIL: Flag = opt(
+    "--notify-email",
+    "LIST",
+    "Comma-separated recipients of the summary email",
+)
+.env(&["NOTIFY_EMAIL"]);
+
+pub const EMAIL_METHOD: Flag = opt(
+    "--email-method",
+    "M",
+    "starttls (587), smtps (465), or plain (local relay: no TLS, no password)",
+)
+.env(&["EMAIL_METHOD"])
+.default("starttls");
+
+pub const SMTP_HOST: Flag = opt("--smtp-host", "HOST", "SMTP server")
+    .env(&["SMTP_HOST"])
+    .default("smtp.gmail.com");
+
+pub const SMTP_PORT: Flag =
+    opt("--smtp-port", "PORT", "SMTP port (default: by method)").env(&["SMTP_PORT"]);
+
+pub const FLAG_FILE: Flag = opt(
+    "--flag-file",
+    "PATH",
+    "Touched after each run without failures",
+)
+.env(&["FLAG_FILE"]);
+
+pub const METRICS_TEXTFILE: Flag = opt(
+    "--metrics-textfile",
+    "PATH",
+    "node_exporter textfile with the run's figures",
+)
+.env(&["METRICS_TEXTFILE"]);
+
+pub const JSON: Flag = switch(
+    "--json",
+    "Print the summary as one JSON object on stdout (counts, bytes, failures, exit code)",
+);
+
+pub const JSON_RESULT: Flag = switch("--json", "Print the result as one JSON object on stdout");
+
+pub const SINCE: Flag = opt(
+    "--since",
+    "YYYY-MM-DD",
+    "Only files archived on or after this day (backup_date)",
+);
+
+pub const UNTIL: Flag = opt(
+    "--until",
+    "YYYY-MM-DD",
+    "Only files archived on or before this day",
+);
+
+pub const LISTEN: Flag = opt("--listen", "ADDR", "Address to bind").default("127.0.0.1:8080");
+
+pub const THREADS: Flag = opt(
+    "--threads",
+    "N",
+    "Workers per lane (probes and refusals; queries), 1-64",
+)
+.default("4");
+
+pub const TOKENS_FILE: Flag = opt(
+    "--tokens-file",
+    "PATH",
+    "Bearer tokens, one per line, re-read when changed (also: APP_TOKENS=comma,separated)",
+)
+.env(&["APP_TOKENS_FILE"]);
+
+pub const METRICS_NO_AUTH: Flag = switch(
+    "--metrics-no-auth",
+    "Serve /metrics without a token (for scrapers)",
+);
+
+pub const PRESIGN: Flag = switch(
+    "--presign",
+    "Enable GET /backups/{id}/presign (needs --bucket/BUCKET and S3 credentials)",
+);
+
+pub const PRESIGN_MAX: Flag =
+    opt("--presign-max", "SECS", "Longest allowed expiry, 1-604800").default("3600");
+
+pub const MANIFEST_KEY: Flag = opt(
+            "--manifest-key",
+            "PATH",
+            "Sign a hash-chained manifest of what was archived (and at least daily) with this key from 'fgbackup keygen'",
+        ).env(&["MANIFEST_KEY"]);
+
+pub const DEVICE: Flag = opt(
+    "--device",
+    "NAME",
+    "Only this FortiGate: a directory NAME/ or files named NAME-<date>...",
+);
+
+pub const STATUS: Flag = opt(
+    "--status",
+    "STATUS",
+    "Only rows with this status; 'failed' means every failed_* status",
+);
+
+pub const LS_LIMIT: Flag = opt("--limit", "N", "Print at most N files (0: all)").default("0");
+
+pub const REMOTE: Flag = switch(
+    "--remote",
+    "List the archive (--bucket or --dest) instead of the inventory",
+);
+
+pub const INVENTORY_LIMIT: Flag = opt("--limit", "N", "Rows to print, newest first").default("20");
+
+pub const INTERVAL: Flag = opt(
+    "--interval",
+    "AGE",
+    "Time between the starts of two upload runs",
+)
+.default("1h");
+
+pub const ENV_FILE: Flag = opt(
+    "--env-file",
+    "PATH",
+    "Check this env file's permissions (repeatable)",
+)
+.repeat();
+
+pub const ALL: Flag = switch("--all", "Read back every object (the default)");
+
+pub const SAMPLE: Flag = opt(
+    "--sample",
+    "PERCENT",
+    "Read back a random PERCENT of the objects (0.1-100); the rest are checked for presence and size by the listing",
+);
+
+pub const MANIFESTS: Flag = switch(
+    "--manifests",
+    "Check the signed manifest chain instead of the inventory: every signature and link, then every object the chain records",
+);
+
+pub const PUBLIC_KEY: Flag = opt(
+    "--public-key",
+    "FILE",
+    "The manifests' public key (keygen's .pub file); without it the copy stored in the archive is trusted",
+);
+
+pub const TO: Flag = opt("--to", "DIR", "Where to restore (created if missing)");
+
+pub const RESTORE_KEY: Flag = opt(
+    "--key",
+    "KEY",
+    "One archived key (repeatable); default: every selected file",
+)
+.repeat();
+
+pub const RESTORE_DRY_RUN: Flag =
+    switch("--dry-run", "Print what would be restored, fetch nothing");
+
+pub const READ: Flag = switch(
+    "--read",
+    "Read back objects without a stored checksum, to prove their SHA-256",
+);
+
+pub const KEYGEN_KEY: Flag =
+    opt("--key", "PATH", "Where to write the private key").env(&["MANIFEST_KEY"]);
+
+pub const OLDER_THAN: Flag = opt(
+    "--older-than",
+    "DAYS",
+    "Retention in days; under 365 is refused unless --force",
+);
+
+pub const YES: Flag = switch("--yes", "Delete for real");
+
+pub const FORCE: Flag = switch("--force", "Allow a retention under 365 days");
+
+pub const WORKDIR: Flag =
+    opt("--workdir", "DIR", "Where the demo keeps its files").default("fgbackup-demo");
+
+pub const OUT: Flag = opt(
+    "--out",
+    "DIR",
+    "Where to write (one sub-directory per device)",
+);
+
+pub const DEVICES: Flag = opt("--devices", "N", "Number of FortiGate devices").default("3");
+
+pub const FILES: Flag = opt("--files", "N", "Hourly files per device").default("4");
+
+pub const SIZE: Flag = opt(
+    "--size",
+    "SIZE",
+    "Compressed size of each file, e.g. 100K, 64M",
+)
+.default("100K");
+
+pub const SEED: Flag = opt("--seed", "N", "Random seed; same seed, same content").default("1");
+
+pub const PROGRESS_ON: Flag = switch(
+    "--progress",
+    "Show live progress even when stderr is not a terminal",
+)
+.short("-P");
+pub const NO_PROGRESS: Flag = switch(
+    "--no-progress",
+    "No live progress, even on a terminal (it is on by default there)",
+);
+pub const VERBOSE: Flag = switch(
+    "--verbose",
+    "One line per file even while progress is shown",
+)
+.short("-v");
+pub const QUIET: Flag =
+    switch("--quiet", "Errors only: no progress, no per-file lines").short("-q");
