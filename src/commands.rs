@@ -1,6 +1,8 @@
 //! The subcommands: each takes its remaining arguments and returns the exit
 //! status, or an error that `main` prints as one line.
 
+use crate::cli::flags;
+use crate::cli::table::Flag;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -131,30 +133,33 @@ fn run_report(cfg: &UploadConfig, result: &Result<upload::Summary>) -> crate::no
 /// `fgbackup ls`.
 pub fn ls(args: Args) -> Result<i32> {
     let env = &process_env;
-    let since = date_flag(&args, "--since")?;
-    let until = date_flag(&args, "--until")?;
+    let since = date_flag(&args, &flags::SINCE)?;
+    let until = date_flag(&args, &flags::UNTIL)?;
     date_range(&since, &until)?;
-    let status = match args.value("--status") {
+    let status = match args.value(&flags::STATUS) {
         None => None,
         Some(v) => Some(StatusFilter::parse(&v).map_err(|e| Error::usage(format!("--{e}")))?),
     };
     let mut opts = LsOptions {
         selection: Selection {
-            key_prefix: args.value("--prefix").unwrap_or_default(),
+            key_prefix: args.value(&flags::PREFIX).unwrap_or_default(),
             since,
             until,
         },
-        device: args.value("--device"),
+        device: args.value(&flags::DEVICE),
         status,
-        limit: args.number("--limit", env, 0..=usize::MAX)?.unwrap_or(0),
-        json: args.flag("--json"),
+        limit: args
+            .number(&flags::LS_LIMIT, env, 0..=usize::MAX)?
+            .unwrap_or(0),
+        json: args.flag(&flags::JSON),
     };
-    if !args.flag("--remote") {
+    if !args.flag(&flags::REMOTE) {
         return crate::ops::ls::inventory(&config::db_path(&args, env)?, &opts);
     }
-    if let Some(f) = ["--status", "--since", "--until"]
+    if let Some(f) = [&flags::STATUS, &flags::SINCE, &flags::UNTIL]
         .into_iter()
         .find(|f| args.flag(f))
+        .map(|f| f.name)
     {
         return Err(Error::usage(format!(
             "{f} filters the inventory's rows; the archive's objects have no {}: drop it or --remote",
@@ -173,7 +178,7 @@ pub fn ls(args: Args) -> Result<i32> {
 /// `fgbackup inventory`.
 pub fn inventory(args: Args) -> Result<i32> {
     let db = config::db_path(&args, &process_env)?;
-    let limit = args.number("--limit", &process_env, 1..=1_000_000)?;
+    let limit = args.number(&flags::LS_LIMIT, &process_env, 1..=1_000_000)?;
     if !db.exists() {
         return Err(Error::usage(format!(
             "no inventory at {}: pass --db PATH or set DB_PATH (it is created by the first upload)",
@@ -225,7 +230,7 @@ fn print_inventory(inv: &Inventory, limit: u32) -> Result<()> {
 /// `fgbackup demo`.
 pub fn demo(args: Args) -> Result<i32> {
     let workdir: PathBuf = args
-        .get("--workdir", &process_env)
+        .get(&flags::WORKDIR, &process_env)
         .unwrap_or_default()
         .into();
     let logs = workdir.join("logs");
@@ -279,20 +284,20 @@ pub fn demo(args: Args) -> Result<i32> {
 pub fn gen_logs(args: Args) -> Result<i32> {
     let env = &process_env;
     let out = args
-        .get("--out", env)
+        .get(&flags::OUT, env)
         .ok_or_else(|| Error::usage("gen-logs needs --out DIR"))?;
     let file_size = args.parse_with(
-        "--size",
+        &flags::SIZE,
         env,
         |s| crate::units::parse_size(s).filter(|&n| n > 0),
         "is not a size such as 100K or 64M",
     )?;
     let spec = GenSpec {
         out: out.into(),
-        devices: args.number("--devices", env, 1..=100_000)?.unwrap_or(1),
-        files_per_device: args.number("--files", env, 1..=1_000_000)?.unwrap_or(1),
+        devices: args.number(&flags::DEVICES, env, 1..=100_000)?.unwrap_or(1),
+        files_per_device: args.number(&flags::FILES, env, 1..=1_000_000)?.unwrap_or(1),
         file_size: file_size.unwrap_or(1),
-        seed: args.number("--seed", env, 0..=u64::MAX)?.unwrap_or(0),
+        seed: args.number(&flags::SEED, env, 0..=u64::MAX)?.unwrap_or(0),
     };
     let paths = loggen::generate(&spec)?;
     println!("wrote {} files under {}", paths.len(), spec.out.display());
@@ -344,7 +349,7 @@ pub fn daemon(args: Args) -> Result<i32> {
     let flags = config::parse_serve_flags(&args, &process_env)?;
     let interval = args
         .parse_with(
-            "--interval",
+            &flags::INTERVAL,
             &process_env,
             |v| crate::units::parse_duration(v).filter(|d| d.as_secs() >= 1),
             "is not a duration: use e.g. 15m, 1h, 3600",
@@ -451,12 +456,12 @@ pub fn doctor(args: Args) -> Result<i32> {
 
 /// `fgbackup verify`.
 pub fn verify(args: Args) -> Result<i32> {
-    let all = args.flag("--all");
-    let sample = args.value("--sample");
-    let since = date_flag(&args, "--since")?;
-    let until = date_flag(&args, "--until")?;
-    let manifests = args.flag("--manifests");
-    let public_key = args.value("--public-key").map(PathBuf::from);
+    let all = args.flag(&flags::ALL);
+    let sample = args.value(&flags::SAMPLE);
+    let since = date_flag(&args, &flags::SINCE)?;
+    let until = date_flag(&args, &flags::UNTIL)?;
+    let manifests = args.flag(&flags::MANIFESTS);
+    let public_key = args.value(&flags::PUBLIC_KEY).map(PathBuf::from);
     let output = crate::progress::parse_output(&args)?;
     let target = config::parse_target(&args, &process_env)?;
     crate::logging::apply(output);
@@ -489,14 +494,15 @@ pub fn verify(args: Args) -> Result<i32> {
         manifests,
         public_key,
         output,
-        json: args.flag("--json"),
+        json: args.flag(&flags::JSON),
     };
     crate::ops::audit::verify(&target, &opts)
 }
 
 /// A `YYYY-MM-DD` flag: a real calendar day.
-fn date_flag(args: &Args, name: &'static str) -> Result<Option<String>> {
-    match args.value(name) {
+fn date_flag(args: &Args, flag: &Flag) -> Result<Option<String>> {
+    let name = flag.name;
+    match args.value(flag) {
         Some(v) if !timefmt::is_day(&v) => Err(Error::usage(format!(
             "{name} '{v}' is not a date: use YYYY-MM-DD, e.g. 2026-11-01"
         ))),
@@ -516,12 +522,12 @@ fn date_range(since: &Option<String>, until: &Option<String>) -> Result<()> {
 
 /// `fgbackup restore`.
 pub fn restore(args: Args) -> Result<i32> {
-    let to = args.value("--to");
-    let keys = args.values("--key");
-    let device = args.value("--device");
-    let since = date_flag(&args, "--since")?;
-    let until = date_flag(&args, "--until")?;
-    let dry_run = args.flag("--dry-run");
+    let to = args.value(&flags::TO);
+    let keys = args.values(&flags::RESTORE_KEY);
+    let device = args.value(&flags::DEVICE);
+    let since = date_flag(&args, &flags::SINCE)?;
+    let until = date_flag(&args, &flags::UNTIL)?;
+    let dry_run = args.flag(&flags::DRY_RUN);
     let output = crate::progress::parse_output(&args)?;
     let target = config::parse_target(&args, &process_env)?;
     crate::logging::apply(output);
@@ -552,7 +558,7 @@ pub fn restore(args: Args) -> Result<i32> {
 
 /// `fgbackup reindex`.
 pub fn reindex(args: Args) -> Result<i32> {
-    let read = args.flag("--read");
+    let read = args.flag(&flags::READ);
     let target = config::parse_target(&args, &process_env)?;
     crate::ops::reindex::reindex(&target, read)
 }
@@ -560,7 +566,7 @@ pub fn reindex(args: Args) -> Result<i32> {
 /// `fgbackup keygen`.
 pub fn keygen(args: Args) -> Result<i32> {
     let key = args
-        .get("--key", &process_env)
+        .get(&flags::RESTORE_KEY, &process_env)
         .filter(|k| !k.is_empty())
         .ok_or_else(|| {
             Error::usage(
@@ -578,9 +584,9 @@ pub fn keygen(args: Args) -> Result<i32> {
 
 /// `fgbackup prune`.
 pub fn prune(args: Args) -> Result<i32> {
-    let days = args.value("--older-than");
-    let yes = args.flag("--yes");
-    let force = args.flag("--force");
+    let days = args.value(&flags::OLDER_THAN);
+    let yes = args.flag(&flags::YES);
+    let force = args.flag(&flags::FORCE);
     let target = config::parse_target(&args, &process_env)?;
     let days = days.ok_or_else(|| {
         Error::usage("prune needs --older-than DAYS: objects archived longer ago are removed")

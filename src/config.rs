@@ -3,10 +3,12 @@
 //! then defaults. Every problem becomes one line naming the flag or variable
 //! and the fix.
 
+use crate::cli::flags;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::aws::{self, S3Flags, S3Settings};
+use crate::cli::table::Flag;
 use crate::cli::{Args, Env, Source};
 use crate::error::{Error, Result};
 use crate::store::s3::ObjectLock;
@@ -86,26 +88,26 @@ pub struct UploadConfig {
 pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
     let target = parse_target(args, env)?;
     let dir = source_dir(args, env)?;
-    let delete = if args.flag("--no-delete") {
-        if args.flag("--delete") {
+    let delete = if args.flag(&flags::NO_DELETE) {
+        if args.flag(&flags::DELETE) {
             return Err(Error::usage(
                 "--delete and --no-delete contradict each other: pass one",
             ));
         }
         false
     } else {
-        args.switch_or_env("--delete", env)?.unwrap_or(false)
+        args.switch_or_env(&flags::DELETE, env)?.unwrap_or(false)
     };
     let min_age = args
         .parse_with(
-            "--min-age",
+            &flags::MIN_AGE,
             env,
             parse_duration,
             "is not a duration: use seconds or a unit, e.g. 300, 90s, 5m, 1h",
         )?
         .unwrap_or_default();
     let include: Vec<String> = args
-        .get("--include", env)
+        .get(&flags::INCLUDE, env)
         .unwrap_or_default()
         .split(',')
         .map(|p| p.trim().to_string())
@@ -118,7 +120,7 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
     }
     let on_conflict = args
         .parse_with(
-            "--on-conflict",
+            &flags::ON_CONFLICT,
             env,
             |v| match v {
                 "keep" => Some(OnConflict::Keep),
@@ -140,7 +142,7 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
         min_age,
         delete,
         workers: target.workers,
-        dry_run: args.flag("--dry-run"),
+        dry_run: args.flag(&flags::DRY_RUN),
         db_path: target.db_path,
         retries: target.retries,
         gzip_check: target.transfer.gzip.enabled(delete),
@@ -148,7 +150,7 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
         notify: target.notify,
         on_conflict,
         manifest_key,
-        json: args.flag("--json"),
+        json: args.flag(&flags::JSON),
         output: crate::progress::parse_output(args)?,
     })
 }
@@ -157,7 +159,7 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
 /// before the run, not after it.
 pub fn manifest_key(args: &Args, env: Env) -> Result<Option<PathBuf>> {
     let key = args
-        .get("--manifest-key", env)
+        .get(&flags::MANIFEST_KEY, env)
         .filter(|k| !k.is_empty())
         .map(PathBuf::from);
     if let Some(k) = &key {
@@ -169,7 +171,7 @@ pub fn manifest_key(args: &Args, env: Env) -> Result<Option<PathBuf>> {
 /// `--dir`/`DIR`: must name a readable directory.
 fn source_dir(args: &Args, env: Env) -> Result<PathBuf> {
     let dir = args
-        .get("--dir", env)
+        .get(&flags::DIR, env)
         .filter(|d| !d.is_empty())
         .ok_or_else(|| {
             Error::usage("no source directory: pass --dir /var/log/fortinet or set DIR")
@@ -204,7 +206,7 @@ pub struct Target {
 
 /// Reads the [`Target`] flags and their environment names.
 pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
-    let ca_file = args.get("--ca-file", env);
+    let ca_file = args.get(&flags::CA_FILE, env);
     if let Some(ca) = &ca_file
         && let Err(e) = std::fs::read(ca)
     {
@@ -214,9 +216,9 @@ pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
     }
     let transfer = parse_transfer(args, env)?;
     let notify = crate::notify::parse(args, env, ca_file.clone().map(PathBuf::from))?;
-    let workers = args.number("--workers", env, 1..=64)?.unwrap_or(1);
-    let retries = args.number("--retries", env, 0..=20)?.unwrap_or(0);
-    let prefix = normalize_prefix(&args.get("--prefix", env).unwrap_or_default())?;
+    let workers = args.number(&flags::WORKERS, env, 1..=64)?.unwrap_or(1);
+    let retries = args.number(&flags::RETRIES, env, 0..=20)?.unwrap_or(0);
+    let prefix = normalize_prefix(&args.get(&flags::PREFIX, env).unwrap_or_default())?;
     let destination = destination(args, ca_file, env)?;
     if let Destination::Local { .. } = &destination {
         if let Some(flag) = transfer.s3_only_flag() {
@@ -247,7 +249,7 @@ pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
 /// directory, so a typo fails instead of starting a second, empty inventory.
 pub fn db_path(args: &Args, env: Env) -> Result<PathBuf> {
     let (path, source) = args
-        .lookup("--db", env)
+        .lookup(&flags::DB, env)
         .unwrap_or_else(|| (DEFAULT_DB_PATH.to_string(), Source::Default));
     let name = match source {
         Source::Env(var) => var.to_string(),
@@ -287,8 +289,8 @@ pub fn db_path(args: &Args, env: Env) -> Result<PathBuf> {
 fn destination(args: &Args, ca_file: Option<String>, env: Env) -> Result<Destination> {
     let s3_flags = &s3_flags(args);
     match (
-        args.get("--bucket", env).filter(|b| !b.is_empty()),
-        args.value("--dest"),
+        args.get(&flags::BUCKET, env).filter(|b| !b.is_empty()),
+        args.value(&flags::DEST),
     ) {
         (Some(_), Some(_)) => Err(Error::usage(
             "both a bucket (--bucket/BUCKET) and --dest are set: choose one destination",
@@ -327,9 +329,9 @@ fn destination(args: &Args, ca_file: Option<String>, env: Env) -> Result<Destina
 /// resolved with the profile's by [`aws::resolve`].
 fn s3_flags(args: &Args) -> S3Flags {
     S3Flags {
-        profile: args.value("--profile"),
-        region: args.value("--region"),
-        endpoint: args.value("--endpoint"),
+        profile: args.value(&flags::PROFILE),
+        region: args.value(&flags::REGION),
+        endpoint: args.value(&flags::ENDPOINT),
     }
 }
 
@@ -388,7 +390,7 @@ impl Default for Transfer {
 
 /// Reads the data-path flags; each error names its flag and a valid example.
 fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
-    let size = |flag: &str| {
+    let size = |flag: &Flag| {
         args.parse_with(
             flag,
             env,
@@ -396,12 +398,12 @@ fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
             "must be a size from 5MiB to 5GiB, e.g. 64MiB",
         )
     };
-    if args.flag("--max-memory") {
+    if args.flag(&flags::MAX_MEMORY) {
         log::warn!(
             "--max-memory is no longer used and is ignored: uploads stream from disk, so memory does not grow with file size; remove the flag"
         );
     }
-    let bwlimit = match args.get("--bwlimit", env) {
+    let bwlimit = match args.get(&flags::BWLIMIT, env) {
         None => None,
         Some(v) => {
             let limit = crate::engine::throttle::BwLimit::parse(&v).map_err(|why| {
@@ -413,7 +415,7 @@ fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
         }
     };
     let storage_class = args.parse_with(
-        "--storage-class",
+        &flags::STORAGE_CLASS,
         env,
         |c| {
             (!c.is_empty() && c.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
@@ -423,8 +425,8 @@ fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
     )?;
     let (sse, sse_kms_key_id) = parse_sse(args, env)?;
     Ok(Transfer {
-        multipart_cutoff: size("--multipart-cutoff")?.unwrap_or(DEFAULT_MULTIPART_CUTOFF),
-        part_size: size("--part-size")?.unwrap_or(DEFAULT_PART_SIZE),
+        multipart_cutoff: size(&flags::MULTIPART_CUTOFF)?.unwrap_or(DEFAULT_MULTIPART_CUTOFF),
+        part_size: size(&flags::PART_SIZE)?.unwrap_or(DEFAULT_PART_SIZE),
         gzip: parse_gzip_check(args, env)?,
         bwlimit,
         storage_class,
@@ -436,8 +438,8 @@ fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
 
 /// `--sse AES256|aws:kms` and `--sse-kms-key-id` (only with `aws:kms`).
 fn parse_sse(args: &Args, env: Env) -> Result<(Option<String>, Option<String>)> {
-    let sse = args.get("--sse", env);
-    let key = args.get("--sse-kms-key-id", env);
+    let sse = args.get(&flags::SSE, env);
+    let key = args.get(&flags::SSE_KMS_KEY_ID, env);
     match (sse.as_deref(), &key) {
         (None | Some("AES256"), None) | (Some("aws:kms"), _) => Ok((sse, key)),
         (None | Some("AES256"), Some(_)) => {
@@ -453,8 +455,8 @@ fn parse_sse(args: &Args, env: Env) -> Result<(Option<String>, Option<String>)> 
 /// with `OBJECT_LOCK_DAYS`): both or neither. An empty value is unset, as
 /// systemd passes an unset variable.
 fn parse_object_lock(args: &Args, env: Env) -> Result<Option<ObjectLock>> {
-    let read = |flag: &str| args.get(flag, env).filter(|v| !v.trim().is_empty());
-    let (mode, days) = match (read("--object-lock"), read("--object-lock-days")) {
+    let read = |flag: &Flag| args.get(flag, env).filter(|v| !v.trim().is_empty());
+    let (mode, days) = match (read(&flags::OBJECT_LOCK), read(&flags::OBJECT_LOCK_DAYS)) {
         (None, None) => return Ok(None),
         (Some(m), Some(d)) => (m, d),
         _ => {
@@ -482,8 +484,8 @@ fn parse_object_lock(args: &Args, env: Env) -> Result<Option<ObjectLock>> {
 
 /// `--gzip-check auto|always|never`, or the older `--no-gzip-check`.
 fn parse_gzip_check(args: &Args, env: Env) -> Result<GzipCheck> {
-    if args.flag("--no-gzip-check") {
-        if args.flag("--gzip-check") {
+    if args.flag(&flags::NO_GZIP_CHECK) {
+        if args.flag(&flags::GZIP_CHECK) {
             return Err(Error::usage(
                 "--gzip-check and --no-gzip-check contradict each other: pass one",
             ));
@@ -492,7 +494,7 @@ fn parse_gzip_check(args: &Args, env: Env) -> Result<GzipCheck> {
     }
     Ok(args
         .parse_with(
-            "--gzip-check",
+            &flags::GZIP_CHECK,
             env,
             |v| match v {
                 "auto" => Some(GzipCheck::Auto),
@@ -641,36 +643,36 @@ pub struct ServeFlags {
 /// Reads the API flags (`--listen`, `--threads`, `--metrics-no-auth`,
 /// `--presign`, `--presign-max`, `--tokens-file`, `--db`) and `APP_TOKENS`.
 pub fn parse_serve_flags(args: &Args, env: Env) -> Result<ServeFlags> {
-    let listen = args.get("--listen", env).unwrap_or_default();
+    let listen = args.get(&flags::LISTEN, env).unwrap_or_default();
     if listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(Error::usage(format!(
             "--listen '{listen}' is not an address: use IP:PORT, e.g. 127.0.0.1:8080"
         )));
     }
     let presign_max = args.parse_with(
-        "--presign-max",
+        &flags::PRESIGN_MAX,
         env,
         |v| v.parse::<u32>().ok().filter(|n| (1..=604_800).contains(n)),
         "must be seconds from 1 to 604800 (7 days, the S3 limit)",
     )?;
     let tokens_file = args
-        .get("--tokens-file", env)
+        .get(&flags::TOKENS_FILE, env)
         .filter(|f| !f.is_empty())
         .map(PathBuf::from);
     Ok(ServeFlags {
         listen,
         db_path: db_path(args, env)?,
         tokens: crate::api::Tokens::new(env("APP_TOKENS").as_deref(), tokens_file),
-        threads: args.number("--threads", env, 1..=64)?.unwrap_or(1),
-        metrics_public: args.flag("--metrics-no-auth"),
-        presign: args.flag("--presign"),
+        threads: args.number(&flags::THREADS, env, 1..=64)?.unwrap_or(1),
+        metrics_public: args.flag(&flags::METRICS_NO_AUTH),
+        presign: args.flag(&flags::PRESIGN),
         presign_max: presign_max.unwrap_or(1),
     })
 }
 
 /// `--bucket`/`BUCKET` and the S3 connection flags, for `serve --presign`.
 pub fn parse_presign_bucket(args: &Args, env: Env) -> Result<(String, S3Settings)> {
-    let bucket = args.get("--bucket", env).ok_or_else(|| {
+    let bucket = args.get(&flags::BUCKET, env).ok_or_else(|| {
         Error::usage("--presign needs the bucket: pass --bucket NAME or set BUCKET")
     })?;
     match s3_destination(bucket, &s3_flags(args), None, env)? {

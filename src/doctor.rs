@@ -6,6 +6,7 @@
 //! It writes nothing but one probe object (written, read back and deleted)
 //! and a probe file in the log directory when `--delete` is set.
 
+use crate::cli::flags;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -93,10 +94,10 @@ pub fn run(args: &crate::cli::Args, env: crate::cli::Env) -> Result<i32> {
     let mut report = Report {
         failed: 0,
         warned: 0,
-        json: args.flag("--json").then(Vec::new),
+        json: args.flag(&flags::JSON).then(Vec::new),
     };
     let mut env_files: Vec<PathBuf> = args
-        .values("--env-file")
+        .values(&flags::ENV_FILE)
         .into_iter()
         .map(PathBuf::from)
         .collect();

@@ -8,6 +8,7 @@
 //! [`suspend`], which lifts the display, writes the line above it and draws
 //! it again: nothing ever writes into the middle of a frame.
 
+use crate::cli::flags;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -81,10 +82,10 @@ impl Output {
 /// `-v`/`--verbose`, `-q`/`--quiet`, `-P`/`--progress`, `--no-progress`,
 /// resolved against whether stderr is a terminal.
 pub fn parse_output(args: &crate::cli::Args) -> crate::error::Result<Output> {
-    let verbose = args.flag("--verbose");
-    let quiet = args.flag("--quiet");
-    let on = args.flag("--progress");
-    let off = args.flag("--no-progress");
+    let verbose = args.flag(&flags::VERBOSE);
+    let quiet = args.flag(&flags::QUIET);
+    let on = args.flag(&flags::PROGRESS_ON);
+    let off = args.flag(&flags::NO_PROGRESS);
     if verbose && quiet {
         return Err(crate::error::Error::usage(
             "--verbose and --quiet contradict each other: pass one",

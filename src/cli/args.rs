@@ -95,37 +95,38 @@ impl Args {
     }
 
     /// `--name/ENV`, how errors name a setting.
-    pub fn label(&self, name: &str) -> String {
-        match self.entry(name).and_then(|f| f.env.first()) {
-            Some(var) => format!("{name}/{var}"),
-            None => name.to_string(),
+    pub fn label(&self, flag: &Flag) -> String {
+        match self.entry(flag).and_then(|f| f.env.first()) {
+            Some(var) => format!("{}/{var}", flag.name),
+            None => flag.name.to_string(),
         }
     }
 
-    /// The table entry of `name`; settings shared by several commands ask
-    /// for flags some of them do not take, which then read as absent.
-    fn entry(&self, name: &str) -> Option<&'static Flag> {
-        self.spec.flag(name)
+    /// This command's table entry for `flag`; settings shared by several
+    /// commands ask for flags some of them do not take, which then read as
+    /// absent.
+    fn entry(&self, flag: &Flag) -> Option<&'static Flag> {
+        self.spec.flag(flag.name)
     }
 
-    /// Whether switch (or flag) `name` was given.
-    pub fn flag(&self, name: &str) -> bool {
-        self.given.iter().any(|(f, _)| f.name == name)
+    /// Whether switch (or flag) `flag` was given.
+    pub fn flag(&self, flag: &Flag) -> bool {
+        self.given.iter().any(|(f, _)| f.name == flag.name)
     }
 
-    /// The value given to flag `name` on the command line, if any.
-    pub fn value(&self, name: &str) -> Option<String> {
+    /// The value given to `flag` on the command line, if any.
+    pub fn value(&self, flag: &Flag) -> Option<String> {
         self.given
             .iter()
-            .find(|(f, _)| f.name == name)
+            .find(|(f, _)| f.name == flag.name)
             .and_then(|(_, v)| v.clone())
     }
 
     /// Every value of a repeatable flag, in order.
-    pub fn values(&self, name: &str) -> Vec<String> {
+    pub fn values(&self, flag: &Flag) -> Vec<String> {
         self.given
             .iter()
-            .filter(|(f, _)| f.name == name)
+            .filter(|(f, _)| f.name == flag.name)
             .filter_map(|(_, v)| v.clone())
             .collect()
     }
@@ -133,43 +134,43 @@ impl Args {
     /// The flag's value, else its first environment variable that is set and
     /// not empty (systemd expands an unset `${VAR}` to an empty word), else
     /// its default, with where it came from.
-    pub fn lookup(&self, name: &str, env: Env) -> Option<(String, Source)> {
-        if let Some(v) = self.value(name) {
+    pub fn lookup(&self, flag: &Flag, env: Env) -> Option<(String, Source)> {
+        if let Some(v) = self.value(flag) {
             return Some((v, Source::Flag));
         }
-        let flag = self.entry(name)?;
-        for var in flag.env {
+        let entry = self.entry(flag)?;
+        for var in entry.env {
             if let Some(v) = env(var).filter(|v| !v.trim().is_empty()) {
                 return Some((v, Source::Env(var)));
             }
         }
-        flag.default.map(|d| (d.to_string(), Source::Default))
+        entry.default.map(|d| (d.to_string(), Source::Default))
     }
 
     /// [`Args::lookup`] without the source.
-    pub fn get(&self, name: &str, env: Env) -> Option<String> {
-        self.lookup(name, env).map(|(v, _)| v)
+    pub fn get(&self, flag: &Flag, env: Env) -> Option<String> {
+        self.lookup(flag, env).map(|(v, _)| v)
     }
 
     /// The setting read by `parse`; a value it rejects is a usage error
     /// `--name/ENV 'value' {expect}`.
     pub fn parse_with<T>(
         &self,
-        name: &str,
+        flag: &Flag,
         env: Env,
         parse: impl Fn(&str) -> Option<T>,
         expect: &str,
     ) -> Result<Option<T>> {
-        match self.get(name, env) {
+        match self.get(flag, env) {
             None => Ok(None),
             Some(v) => parse(&v)
                 .map(Some)
-                .ok_or_else(|| Error::usage(format!("{} '{v}' {expect}", self.label(name)))),
+                .ok_or_else(|| Error::usage(format!("{} '{v}' {expect}", self.label(flag)))),
         }
     }
 
     /// A whole number in `range`.
-    pub fn number<T>(&self, name: &str, env: Env, range: RangeInclusive<T>) -> Result<Option<T>>
+    pub fn number<T>(&self, flag: &Flag, env: Env, range: RangeInclusive<T>) -> Result<Option<T>>
     where
         T: std::str::FromStr + PartialOrd + std::fmt::Display,
     {
@@ -179,7 +180,7 @@ impl Args {
             range.end()
         );
         self.parse_with(
-            name,
+            flag,
             env,
             |v| v.trim().parse::<T>().ok().filter(|n| range.contains(n)),
             &expect,
@@ -188,11 +189,11 @@ impl Args {
 
     /// A switch that an environment variable may also set (`--delete` /
     /// `DELETE_AFTER=true`): `None` when neither says anything.
-    pub fn switch_or_env(&self, name: &str, env: Env) -> Result<Option<bool>> {
-        if self.flag(name) {
+    pub fn switch_or_env(&self, flag: &Flag, env: Env) -> Result<Option<bool>> {
+        if self.flag(flag) {
             return Ok(Some(true));
         }
-        for var in self.entry(name).map(|f| f.env).unwrap_or_default() {
+        for var in self.entry(flag).map(|f| f.env).unwrap_or_default() {
             if let Some(v) = env(var) {
                 return crate::units::parse_bool(&v).map(Some).ok_or_else(|| {
                     Error::usage(format!("{var}='{v}' is not a boolean: use true or false"))
@@ -306,15 +307,16 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::flags;
 
     #[test]
     fn both_value_forms_and_suggestions() {
         let spec = specs::spec("upload").expect("upload spec");
         let a = Args::words(spec, &["--dir=/var/log/fg", "--workers", "8", "--delete"])
             .expect("parses");
-        assert_eq!(a.value("--dir").as_deref(), Some("/var/log/fg"));
-        assert_eq!(a.value("--workers").as_deref(), Some("8"));
-        assert!(a.flag("--delete"));
+        assert_eq!(a.value(&flags::DIR).as_deref(), Some("/var/log/fg"));
+        assert_eq!(a.value(&flags::WORKERS).as_deref(), Some("8"));
+        assert!(a.flag(&flags::DELETE));
         let e = Args::words(spec, &["--buckt", "x"])
             .unwrap_err()
             .to_string();
@@ -341,17 +343,17 @@ mod tests {
         let a = Args::words(spec, &[]).expect("parses");
         let env = |k: &str| (k == "WORKERS").then(|| "7".to_string());
         assert_eq!(
-            a.lookup("--workers", &env),
+            a.lookup(&flags::WORKERS, &env),
             Some(("7".into(), Source::Env("WORKERS")))
         );
         let none = |_: &str| None;
         assert_eq!(
-            a.lookup("--workers", &none).map(|x| x.1),
+            a.lookup(&flags::WORKERS, &none).map(|x| x.1),
             Some(Source::Default)
         );
         let e = Args::words(spec, &["--workers", "99"])
             .expect("parses")
-            .number::<usize>("--workers", &none, 1..=64)
+            .number::<usize>(&flags::WORKERS, &none, 1..=64)
             .unwrap_err()
             .to_string();
         assert_eq!(

@@ -49,7 +49,7 @@ pub fn read(mut words: impl Iterator<Item = OsString>) -> Result<Invocation> {
         return Ok(Invocation::Help(help::page(spec)));
     }
     let args = Args::parse(spec, words)?;
-    Ok(if args.flag("--help") {
+    Ok(if args.flag(&table::HELP) {
         Invocation::Help(help::page(spec))
     } else {
         Invocation::Command(args)

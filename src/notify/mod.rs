@@ -15,6 +15,7 @@ pub mod email;
 pub mod files;
 pub mod webhook;
 
+use crate::cli::flags;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -147,12 +148,12 @@ pub fn parse(
     ca_file: Option<PathBuf>,
 ) -> Result<NotifyConfig> {
     // Empty flag values count as unset, like empty variables.
-    let get = |name: &str| args.get(name, env).filter(|s| !s.trim().is_empty());
+    let get = |flag: &crate::cli::table::Flag| args.get(flag, env).filter(|s| !s.trim().is_empty());
     // systemd expands an unset ${VAR} to an empty word: treat empty as unset.
     let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let recipients = get("--notify-email");
-    let flag_file = get("--flag-file").map(PathBuf::from);
-    let metrics_textfile = get("--metrics-textfile").map(PathBuf::from);
+    let recipients = get(&flags::NOTIFY_EMAIL);
+    let flag_file = get(&flags::FLAG_FILE).map(PathBuf::from);
+    let metrics_textfile = get(&flags::METRICS_TEXTFILE).map(PathBuf::from);
 
     let email = match recipients {
         None => None,
@@ -175,12 +176,12 @@ fn email_config(
     list: &str,
     ca_file: Option<PathBuf>,
 ) -> Result<email::EmailConfig> {
-    let get = |name: &str| args.get(name, env).filter(|s| !s.trim().is_empty());
+    let get = |flag: &crate::cli::table::Flag| args.get(flag, env).filter(|s| !s.trim().is_empty());
     let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let (method, host, port) = (
-        get("--email-method"),
-        get("--smtp-host"),
-        get("--smtp-port"),
+        get(&flags::EMAIL_METHOD),
+        get(&flags::SMTP_HOST),
+        get(&flags::SMTP_PORT),
     );
     let to: Vec<String> = list
         .split(',')
@@ -227,7 +228,7 @@ fn email_config(
         method,
         credentials,
         dry_run,
-        dry_run_to_stderr: args.flag("--json"),
+        dry_run_to_stderr: args.flag(&flags::JSON),
         ca_file,
         when: When::parse("EMAIL_NOTIFY_ON", env("EMAIL_NOTIFY_ON"), When::Always)?,
     })
