@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use crate::api::{self, Presign, ServeConfig};
 use crate::cli::Args;
-use crate::config::{self, Destination, ServeFlags, UploadConfig};
 use crate::db::Inventory;
 use crate::db::Selection;
 use crate::error::{Error, Result};
@@ -19,6 +18,7 @@ use crate::loggen::{self, GenSpec};
 use crate::metrics::Metrics;
 use crate::ops::archive as upload;
 use crate::ops::ls::LsOptions;
+use crate::settings::{self, Destination, ServeFlags, UploadConfig};
 use crate::status::StatusFilter;
 use crate::store::s3::{S3Options, S3Store};
 use crate::{signal, timefmt};
@@ -29,7 +29,7 @@ fn process_env(name: &str) -> Option<String> {
 
 /// `fgbackup upload`.
 pub fn upload(args: Args) -> Result<i32> {
-    let cfg = config::parse_upload(&args, &process_env)?;
+    let cfg = settings::parse_upload(&args, &process_env)?;
     crate::logging::apply(cfg.output);
     run_upload(&cfg)
 }
@@ -154,7 +154,7 @@ pub fn ls(args: Args) -> Result<i32> {
         json: args.flag(&flags::JSON),
     };
     if !args.flag(&flags::REMOTE) {
-        return crate::ops::ls::inventory(&config::db_path(&args, env)?, &opts);
+        return crate::ops::ls::inventory(&settings::db_path(&args, env)?, &opts);
     }
     if let Some(f) = [&flags::STATUS, &flags::SINCE, &flags::UNTIL]
         .into_iter()
@@ -172,12 +172,12 @@ pub fn ls(args: Args) -> Result<i32> {
     }
     // --prefix is the archive's prefix here, as for every archive command.
     opts.selection.key_prefix.clear();
-    crate::ops::ls::remote(&config::parse_target(&args, env)?, &opts)
+    crate::ops::ls::remote(&settings::parse_target(&args, env)?, &opts)
 }
 
 /// `fgbackup inventory`.
 pub fn inventory(args: Args) -> Result<i32> {
-    let db = config::db_path(&args, &process_env)?;
+    let db = settings::db_path(&args, &process_env)?;
     let limit = args.number(&flags::LS_LIMIT, &process_env, 1..=1_000_000)?;
     if !db.exists() {
         return Err(Error::usage(format!(
@@ -272,7 +272,7 @@ pub fn demo(args: Args) -> Result<i32> {
         "always".into(),
     ];
     let spec = crate::cli::specs::spec("upload").ok_or_else(|| Error::runtime("no upload spec"))?;
-    let cfg = config::parse_upload(&Args::parse(spec, words)?, &|_| None)?;
+    let cfg = settings::parse_upload(&Args::parse(spec, words)?, &|_| None)?;
     crate::logging::apply(cfg.output);
     let code = run_upload(&cfg)?;
     println!();
@@ -323,9 +323,9 @@ fn serve_config(
 
 /// `fgbackup serve`.
 pub fn serve(args: Args) -> Result<i32> {
-    let flags = config::parse_serve_flags(&args, &process_env)?;
+    let flags = settings::parse_serve_flags(&args, &process_env)?;
     let presign = if flags.presign {
-        let (bucket, settings) = config::parse_presign_bucket(&args, &process_env)?;
+        let (bucket, settings) = settings::parse_presign_bucket(&args, &process_env)?;
         Some(Presign {
             store: S3Store::new(&bucket, &settings, S3Options::default())?,
             max_expires: flags.presign_max,
@@ -346,7 +346,7 @@ pub fn serve(args: Args) -> Result<i32> {
 
 /// `fgbackup daemon`: the API plus an upload run every `--interval`.
 pub fn daemon(args: Args) -> Result<i32> {
-    let flags = config::parse_serve_flags(&args, &process_env)?;
+    let flags = settings::parse_serve_flags(&args, &process_env)?;
     let interval = args
         .parse_with(
             &flags::INTERVAL,
@@ -355,7 +355,7 @@ pub fn daemon(args: Args) -> Result<i32> {
             "is not a duration: use e.g. 15m, 1h, 3600",
         )?
         .unwrap_or(Duration::from_secs(1));
-    let mut cfg = config::parse_upload(&args, &process_env)?;
+    let mut cfg = settings::parse_upload(&args, &process_env)?;
     // A service writes a log, not a display; -q and -v still apply.
     cfg.output.progress = false;
     crate::logging::apply(cfg.output);
@@ -463,7 +463,7 @@ pub fn verify(args: Args) -> Result<i32> {
     let manifests = args.flag(&flags::MANIFESTS);
     let public_key = args.value(&flags::PUBLIC_KEY).map(PathBuf::from);
     let output = crate::progress::parse_output(&args)?;
-    let target = config::parse_target(&args, &process_env)?;
+    let target = settings::parse_target(&args, &process_env)?;
     crate::logging::apply(output);
     date_range(&since, &until)?;
     if manifests && (since.is_some() || until.is_some()) {
@@ -529,7 +529,7 @@ pub fn restore(args: Args) -> Result<i32> {
     let until = date_flag(&args, &flags::UNTIL)?;
     let dry_run = args.flag(&flags::DRY_RUN);
     let output = crate::progress::parse_output(&args)?;
-    let target = config::parse_target(&args, &process_env)?;
+    let target = settings::parse_target(&args, &process_env)?;
     crate::logging::apply(output);
     date_range(&since, &until)?;
     let to = to
@@ -559,7 +559,7 @@ pub fn restore(args: Args) -> Result<i32> {
 /// `fgbackup reindex`.
 pub fn reindex(args: Args) -> Result<i32> {
     let read = args.flag(&flags::READ);
-    let target = config::parse_target(&args, &process_env)?;
+    let target = settings::parse_target(&args, &process_env)?;
     crate::ops::reindex::reindex(&target, read)
 }
 
@@ -587,7 +587,7 @@ pub fn prune(args: Args) -> Result<i32> {
     let days = args.value(&flags::OLDER_THAN);
     let yes = args.flag(&flags::YES);
     let force = args.flag(&flags::FORCE);
-    let target = config::parse_target(&args, &process_env)?;
+    let target = settings::parse_target(&args, &process_env)?;
     let days = days.ok_or_else(|| {
         Error::usage("prune needs --older-than DAYS: objects archived longer ago are removed")
     })?;
@@ -605,7 +605,7 @@ pub fn prune(args: Args) -> Result<i32> {
             "--older-than {older_than_days} is under {min} days (PCI DSS 10.5 keeps a year of logs): pass --force if your retention policy allows it"
         )));
     }
-    let manifest_key = config::manifest_key(&args, &process_env)?;
+    let manifest_key = settings::manifest_key(&args, &process_env)?;
     let opts = crate::ops::prune::PruneOptions {
         older_than_days,
         yes,

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{self, Destination, UploadConfig};
 use crate::digest::hex;
 use crate::error::Result;
 use crate::notify::email;
 use crate::ops::archive as upload;
+use crate::settings::{self, Destination, UploadConfig};
 use crate::store::s3::{LockConfig, S3Store};
 use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreError, StoreErrorKind, Upload};
 
@@ -112,7 +112,7 @@ pub fn run(args: &crate::cli::Args, env: crate::cli::Env) -> Result<i32> {
         check_env_file(&mut report, f);
     }
 
-    let cfg = match config::parse_upload(args, env) {
+    let cfg = match settings::parse_upload(args, env) {
         Ok(c) => c,
         Err(e) => {
             report.line(

@@ -11,9 +11,9 @@
 use std::time::{Duration, SystemTime};
 
 use super::retry::{self, Breaker};
-use crate::config::Target;
 use crate::db::{Expected, Inventory, Selection};
 use crate::error::{Error, Result};
+use crate::settings::Target;
 use crate::status::Status;
 use crate::store::{RemoteObject, Store};
 use crate::timefmt;
@@ -312,7 +312,7 @@ fn summary(target: &Target, opts: &PruneOptions, t: &Totals) {
     if !opts.yes {
         println!("prune: dry run, nothing deleted: pass --yes to delete");
     }
-    if let crate::config::Destination::S3 { bucket, .. } = &target.destination {
+    if let crate::settings::Destination::S3 { bucket, .. } = &target.destination {
         let rule = serde_json::json!({
             "Rules": [{
                 "ID": format!("fgbackup-retention-{}d", opts.older_than_days),

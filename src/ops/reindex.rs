@@ -11,10 +11,10 @@
 use std::time::SystemTime;
 
 use super::retry::{self, Breaker};
-use crate::config::Target;
 use crate::db::{BackupRow, Inventory};
 use crate::error::{Error, Result};
 use crate::scan::MANIFEST_DIR;
+use crate::settings::Target;
 use crate::status::Status;
 use crate::store::{Listed, Store, StoreError};
 use crate::timefmt;

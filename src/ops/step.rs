@@ -24,10 +24,10 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use super::retry::{Breaker, with_retries};
-use crate::config::{OnConflict, UploadConfig};
 use crate::digest::{self, FileDigest};
 use crate::fsafe::{self, OpenError};
 use crate::scan::Candidate;
+use crate::settings::{OnConflict, UploadConfig};
 use crate::signal;
 use crate::status::Status;
 use crate::store::s3::ObjectLock;
