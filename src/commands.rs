@@ -462,7 +462,7 @@ pub fn verify(args: Args) -> Result<i32> {
     let until = date_flag(&args, &flags::UNTIL)?;
     let manifests = args.flag(&flags::MANIFESTS);
     let public_key = args.value(&flags::PUBLIC_KEY).map(PathBuf::from);
-    let output = crate::progress::parse_output(&args)?;
+    let output = crate::settings::parse_output(&args)?;
     let target = settings::parse_target(&args, &process_env)?;
     crate::logging::apply(output);
     date_range(&since, &until)?;
@@ -528,7 +528,7 @@ pub fn restore(args: Args) -> Result<i32> {
     let since = date_flag(&args, &flags::SINCE)?;
     let until = date_flag(&args, &flags::UNTIL)?;
     let dry_run = args.flag(&flags::DRY_RUN);
-    let output = crate::progress::parse_output(&args)?;
+    let output = crate::settings::parse_output(&args)?;
     let target = settings::parse_target(&args, &process_env)?;
     crate::logging::apply(output);
     date_range(&since, &until)?;

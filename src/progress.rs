@@ -8,7 +8,6 @@
 //! [`suspend`], which lifts the display, writes the line above it and draws
 //! it again: nothing ever writes into the middle of a frame.
 
-use crate::cli::flags;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -79,30 +78,9 @@ impl Output {
     }
 }
 
-/// `-v`/`--verbose`, `-q`/`--quiet`, `-P`/`--progress`, `--no-progress`,
-/// resolved against whether stderr is a terminal.
-pub fn parse_output(args: &crate::cli::Args) -> crate::error::Result<Output> {
-    let verbose = args.flag(&flags::VERBOSE);
-    let quiet = args.flag(&flags::QUIET);
-    let on = args.flag(&flags::PROGRESS_ON);
-    let off = args.flag(&flags::NO_PROGRESS);
-    if verbose && quiet {
-        return Err(crate::error::Error::usage(
-            "--verbose and --quiet contradict each other: pass one",
-        ));
-    }
-    if on && off {
-        return Err(crate::error::Error::usage(
-            "--progress and --no-progress contradict each other: pass one",
-        ));
-    }
-    let progress = (on || off).then_some(on);
-    Ok(Output::resolve(verbose, quiet, progress, stderr_can_draw()))
-}
-
 /// stderr is a terminal that can redraw lines: not a pipe or file, and
 /// `TERM` is set and not `dumb` (an editor's shell buffer, a serial console).
-fn stderr_can_draw() -> bool {
+pub fn stderr_can_draw() -> bool {
     use std::io::IsTerminal;
     std::io::stderr().is_terminal() && !console::is_dumb()
 }

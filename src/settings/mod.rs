@@ -3,11 +3,15 @@
 //! defaults. Every problem becomes one line naming the flag or variable and
 //! the fix.
 
+mod notify;
+mod output;
 mod serve;
 mod target;
 mod transfer;
 mod upload;
 
+pub use notify::parse as parse_notify;
+pub use output::parse_output;
 pub use serve::*;
 pub use target::*;
 pub use transfer::*;

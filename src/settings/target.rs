@@ -47,7 +47,7 @@ pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
         )));
     }
     let transfer = parse_transfer(args, env)?;
-    let notify = crate::notify::parse(args, env, ca_file.clone().map(PathBuf::from))?;
+    let notify = crate::settings::parse_notify(args, env, ca_file.clone().map(PathBuf::from))?;
     let workers = args.number(&flags::WORKERS, env, 1..=64)?.unwrap_or(1);
     let retries = args.number(&flags::RETRIES, env, 0..=20)?.unwrap_or(0);
     let prefix = normalize_prefix(&args.get(&flags::PREFIX, env).unwrap_or_default())?;

@@ -119,7 +119,7 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
         on_conflict,
         manifest_key,
         json: args.flag(&flags::JSON),
-        output: crate::progress::parse_output(args)?,
+        output: crate::settings::parse_output(args)?,
     })
 }
 
