@@ -7,8 +7,8 @@
 
 use super::table::{Flag, opt, switch};
 
-/// The Python suite's database location, kept so deployments need no change.
-pub const DEFAULT_DB_PATH: &str = "/var/lib/backup_fg/backup_records.db";
+/// The inventory's default location, owned by the inventory.
+pub use crate::db::DEFAULT_PATH as DEFAULT_DB_PATH;
 
 pub const DB: Flag = opt("--db", "PATH", "SQLite inventory")
     .env(&["DB_PATH"])

@@ -25,6 +25,9 @@ use crate::error::{Error, Result};
 use crate::host::hostname;
 use crate::{schema, timefmt};
 
+/// The Python suite's database location, kept so deployments need no change.
+pub const DEFAULT_PATH: &str = "/var/lib/backup_fg/backup_records.db";
+
 /// Schema version this build writes. 0 is the Python suite's schema; 1
 /// added our `backups` columns and `runs`; 2 the proof tables; 3 indexes
 /// by key and each manifest's sequence number.
@@ -152,7 +155,7 @@ pub fn create_default_dir(path: &Path) -> Result<()> {
     if parent.is_dir() {
         return Ok(());
     }
-    if path != Path::new(crate::cli::flags::DEFAULT_DB_PATH) {
+    if path != Path::new(DEFAULT_PATH) {
         return Err(Error::usage(format!(
             "--db/DB_PATH {}: directory {} does not exist: correct the path or create the directory first",
             path.display(),
