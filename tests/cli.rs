@@ -332,6 +332,46 @@ fn help_lists_settings_but_never_secret_values() {
     }
 }
 
+/// Commands that only read the archive show, and take, only what they read:
+/// no upload-only transfer options (issue 20: `verify --help` listed
+/// `--gzip-check`, `--multipart-cutoff`...), and no `--workers` where the
+/// work is one object at a time.
+#[test]
+fn read_only_commands_offer_only_the_options_they_read() {
+    let ws = Workspace::new();
+    let upload_only = [
+        "--gzip-check",
+        "--no-gzip-check",
+        "--multipart-cutoff",
+        "--part-size",
+        "--storage-class",
+        "--sse",
+        "--object-lock",
+        "--max-memory",
+    ];
+    for cmd in ["verify", "restore", "reindex", "prune"] {
+        let help = stdout(&ws.run(&[cmd, "--help"], &[]));
+        assert!(help.contains("--bwlimit RATE"), "{cmd}: {help}");
+        for flag in upload_only {
+            assert!(
+                !help.contains(&format!("{flag} ")),
+                "{cmd} --help lists {flag}"
+            );
+        }
+        let out = ws.run(&[cmd, "--storage-class", "GLACIER"], &[]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--storage-class"), "{}", stderr(&out));
+    }
+    for cmd in ["reindex", "prune"] {
+        let help = stdout(&ws.run(&[cmd, "--help"], &[]));
+        assert!(!help.contains("--workers"), "{cmd} --help lists --workers");
+    }
+    let help = stdout(&ws.run(&["upload", "--help"], &[]));
+    for flag in upload_only {
+        assert!(help.contains(flag), "upload --help lacks {flag}");
+    }
+}
+
 #[test]
 fn suite_unit_email_flags_work_even_with_empty_values() {
     // The suite's unit passes `--email-method ${EMAIL_METHOD}`...: systemd turns

@@ -167,7 +167,7 @@ inventory (verifications, verification_findings) and served at /verifications/la
         &BUCKET,
         &ARCHIVE,
         &DB,
-        &TRANSFER,
+        &READ_TRANSFER,
         &NOTIFY,
         &OUTPUT,
     ],
@@ -196,7 +196,7 @@ already holds the same bytes counts as present). Keys keep their path below --pr
         &BUCKET,
         &ARCHIVE,
         &DB,
-        &TRANSFER,
+        &READ_TRANSFER,
         &PROGRESS,
     ],
     outro: "EXIT STATUS:
@@ -219,9 +219,9 @@ run adds nothing. Creates the database if it does not exist.",
     groups: &[
         &group("REINDEX", &[flags::READ]),
         &BUCKET,
-        &ARCHIVE,
+        &ARCHIVE_SERIAL,
         &DB,
-        &TRANSFER,
+        &READ_TRANSFER,
     ],
     outro: "EXIT STATUS:
     0 every object indexed; 1 an object could not be read; 2 a usage error.",
@@ -255,9 +255,9 @@ record, not tampering. Also prints the equivalent S3 lifecycle rule.",
         &group("PRUNE", &[flags::OLDER_THAN, flags::YES, flags::FORCE]),
         &MANIFEST_KEY,
         &BUCKET,
-        &ARCHIVE,
+        &ARCHIVE_SERIAL,
         &DB,
-        &TRANSFER,
+        &READ_TRANSFER,
     ],
     outro: "EXIT STATUS:
     0 done (or dry run); 1 an object could not be deleted; 2 a usage error.",
@@ -325,6 +325,23 @@ pub const ARCHIVE: Group = Group {
         flags::WORKERS,
         flags::RETRIES,
     ],
+    note: "",
+};
+
+/// What `prune` and `reindex` read of the archive: they work one object
+/// at a time, so they take no `--workers`.
+pub const ARCHIVE_SERIAL: Group = Group {
+    title: "ARCHIVE",
+    flags: &[flags::DEST, flags::PREFIX, flags::CA_FILE, flags::RETRIES],
+    note: "",
+};
+
+/// The one transfer setting of commands that only read the archive
+/// (`verify`, `restore`, `reindex`, `prune`): what they send is not an
+/// object, so multipart, storage class, encryption and locks do not apply.
+pub const READ_TRANSFER: Group = Group {
+    title: "TRANSFER",
+    flags: &[flags::BWLIMIT],
     note: "",
 };
 
