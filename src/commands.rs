@@ -148,9 +148,7 @@ pub fn ls(args: Args) -> Result<i32> {
         },
         device: args.value(&flags::DEVICE),
         status,
-        limit: args
-            .number(&flags::LS_LIMIT, env, 0..=usize::MAX)?
-            .unwrap_or(0),
+        limit: args.number_or_default(&flags::LS_LIMIT, env, 0..=usize::MAX)?,
         json: args.flag(&flags::JSON),
     };
     if !args.flag(&flags::REMOTE) {
@@ -178,14 +176,14 @@ pub fn ls(args: Args) -> Result<i32> {
 /// `fgbackup inventory`.
 pub fn inventory(args: Args) -> Result<i32> {
     let db = settings::db_path(&args, &process_env)?;
-    let limit = args.number(&flags::LS_LIMIT, &process_env, 1..=1_000_000)?;
+    let limit = args.number_or_default(&flags::INVENTORY_LIMIT, &process_env, 1..=1_000_000)?;
     if !db.exists() {
         return Err(Error::usage(format!(
             "no inventory at {}: pass --db PATH or set DB_PATH (it is created by the first upload)",
             db.display()
         )));
     }
-    print_inventory(&Inventory::open(&db)?, limit.unwrap_or(1))?;
+    print_inventory(&Inventory::open(&db)?, limit)?;
     Ok(0)
 }
 
@@ -286,7 +284,7 @@ pub fn gen_logs(args: Args) -> Result<i32> {
     let out = args
         .get(&flags::OUT, env)
         .ok_or_else(|| Error::usage("gen-logs needs --out DIR"))?;
-    let file_size = args.parse_with(
+    let file_size = args.parse_or_default(
         &flags::SIZE,
         env,
         |s| crate::units::parse_size(s).filter(|&n| n > 0),
@@ -294,10 +292,10 @@ pub fn gen_logs(args: Args) -> Result<i32> {
     )?;
     let spec = GenSpec {
         out: out.into(),
-        devices: args.number(&flags::DEVICES, env, 1..=100_000)?.unwrap_or(1),
-        files_per_device: args.number(&flags::FILES, env, 1..=1_000_000)?.unwrap_or(1),
-        file_size: file_size.unwrap_or(1),
-        seed: args.number(&flags::SEED, env, 0..=u64::MAX)?.unwrap_or(0),
+        devices: args.number_or_default(&flags::DEVICES, env, 1..=100_000)?,
+        files_per_device: args.number_or_default(&flags::FILES, env, 1..=1_000_000)?,
+        file_size,
+        seed: args.number_or_default(&flags::SEED, env, 0..=u64::MAX)?,
     };
     let paths = loggen::generate(&spec)?;
     println!("wrote {} files under {}", paths.len(), spec.out.display());
@@ -347,14 +345,12 @@ pub fn serve(args: Args) -> Result<i32> {
 /// `fgbackup daemon`: the API plus an upload run every `--interval`.
 pub fn daemon(args: Args) -> Result<i32> {
     let flags = settings::parse_serve_flags(&args, &process_env)?;
-    let interval = args
-        .parse_with(
-            &flags::INTERVAL,
-            &process_env,
-            |v| crate::units::parse_duration(v).filter(|d| d.as_secs() >= 1),
-            "is not a duration: use e.g. 15m, 1h, 3600",
-        )?
-        .unwrap_or(Duration::from_secs(1));
+    let interval = args.parse_or_default(
+        &flags::INTERVAL,
+        &process_env,
+        |v| crate::units::parse_duration(v).filter(|d| d.as_secs() >= 1),
+        "is not a duration: use e.g. 15m, 1h, 3600",
+    )?;
     let mut cfg = settings::parse_upload(&args, &process_env)?;
     // A service writes a log, not a display; -q and -v still apply.
     cfg.output.progress = false;

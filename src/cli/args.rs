@@ -169,8 +169,29 @@ impl Args {
         }
     }
 
-    /// A whole number in `range`.
-    pub fn number<T>(&self, flag: &Flag, env: Env, range: RangeInclusive<T>) -> Result<Option<T>>
+    /// [`Args::parse_with`], falling back on the default the flags table
+    /// gives `flag` when the command does not take it: defaults live in the
+    /// table alone, never in the code that reads them.
+    pub fn parse_or_default<T>(
+        &self,
+        flag: &Flag,
+        env: Env,
+        parse: impl Fn(&str) -> Option<T>,
+        expect: &str,
+    ) -> Result<T> {
+        if let Some(v) = self.parse_with(flag, env, &parse, expect)? {
+            return Ok(v);
+        }
+        flag.default.and_then(&parse).ok_or_else(|| {
+            Error::runtime(format!(
+                "{} has no usable default in the flags table: give it a value",
+                flag.name
+            ))
+        })
+    }
+
+    /// [`Args::number`] with the table's default (see [`Args::parse_or_default`]).
+    pub fn number_or_default<T>(&self, flag: &Flag, env: Env, range: RangeInclusive<T>) -> Result<T>
     where
         T: std::str::FromStr + PartialOrd + std::fmt::Display,
     {
@@ -179,7 +200,7 @@ impl Args {
             range.start(),
             range.end()
         );
-        self.parse_with(
+        self.parse_or_default(
             flag,
             env,
             |v| v.trim().parse::<T>().ok().filter(|n| range.contains(n)),
@@ -353,13 +374,49 @@ mod tests {
         );
         let e = Args::words(spec, &["--workers", "99"])
             .expect("parses")
-            .number::<usize>(&flags::WORKERS, &none, 1..=64)
+            .number_or_default::<usize>(&flags::WORKERS, &none, 1..=64)
             .unwrap_err()
             .to_string();
         assert_eq!(
             e,
             "--workers/WORKERS '99' must be a whole number from 1 to 64"
         );
+    }
+
+    /// A default lives in the table alone: a command that does not take
+    /// the flag still gets the table's value, never a second one in code.
+    #[test]
+    fn defaults_come_from_the_table() {
+        let none = |_: &str| None;
+        let env = |k: &str| (k == "WORKERS").then(|| "9".to_string());
+        let prune = specs::spec("prune").expect("prune");
+        let a = Args::words(prune, &[]).expect("parses");
+        assert_eq!(
+            a.number_or_default::<usize>(&flags::WORKERS, &env, 1..=64)
+                .unwrap(),
+            4
+        );
+        assert_eq!(
+            a.number_or_default::<u32>(&flags::RETRIES, &none, 0..=20)
+                .unwrap(),
+            3
+        );
+        let upload = specs::spec("upload").expect("upload");
+        let a = Args::words(upload, &[]).expect("parses");
+        assert_eq!(
+            a.number_or_default::<usize>(&flags::WORKERS, &env, 1..=64)
+                .unwrap(),
+            9
+        );
+        assert_eq!(
+            a.number_or_default::<usize>(&flags::WORKERS, &none, 1..=64)
+                .unwrap(),
+            4
+        );
+        let e = a
+            .parse_or_default(&flags::DIR, &none, |v| Some(v.to_string()), "")
+            .unwrap_err();
+        assert!(e.to_string().contains("--dir has no usable default"), "{e}");
     }
 
     #[test]

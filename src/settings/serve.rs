@@ -30,7 +30,7 @@ pub fn parse_serve_flags(args: &Args, env: Env) -> Result<ServeFlags> {
             "--listen '{listen}' is not an address: use IP:PORT, e.g. 127.0.0.1:8080"
         )));
     }
-    let presign_max = args.parse_with(
+    let presign_max = args.parse_or_default(
         &flags::PRESIGN_MAX,
         env,
         |v| v.parse::<u32>().ok().filter(|n| (1..=604_800).contains(n)),
@@ -44,10 +44,10 @@ pub fn parse_serve_flags(args: &Args, env: Env) -> Result<ServeFlags> {
         listen,
         db_path: db_path(args, env)?,
         tokens: crate::api::Tokens::new(env("APP_TOKENS").as_deref(), tokens_file),
-        threads: args.number(&flags::THREADS, env, 1..=64)?.unwrap_or(1),
+        threads: args.number_or_default(&flags::THREADS, env, 1..=64)?,
         metrics_public: args.flag(&flags::METRICS_NO_AUTH),
         presign: args.flag(&flags::PRESIGN),
-        presign_max: presign_max.unwrap_or(1),
+        presign_max,
     })
 }
 

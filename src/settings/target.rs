@@ -48,8 +48,8 @@ pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
     }
     let transfer = parse_transfer(args, env)?;
     let notify = crate::settings::parse_notify(args, env, ca_file.clone().map(PathBuf::from))?;
-    let workers = args.number(&flags::WORKERS, env, 1..=64)?.unwrap_or(1);
-    let retries = args.number(&flags::RETRIES, env, 0..=20)?.unwrap_or(0);
+    let workers = args.number_or_default(&flags::WORKERS, env, 1..=64)?;
+    let retries = args.number_or_default(&flags::RETRIES, env, 0..=20)?;
     let prefix = normalize_prefix(&args.get(&flags::PREFIX, env).unwrap_or_default())?;
     let destination = destination(args, ca_file, env)?;
     if let Destination::Local { .. } = &destination {

@@ -16,14 +16,6 @@ pub(super) const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
 /// Longest `--object-lock-days` (100 years, S3's limit).
 pub(super) const MAX_LOCK_DAYS: u32 = 36_500;
 
-/// Files up to this size go in one PUT: one request, one checksum the
-/// server verifies whole. FortiGate logs rotate far below it.
-pub const DEFAULT_MULTIPART_CUTOFF: u64 = 256 * 1024 * 1024;
-
-/// Parts of larger files. Parts stream from disk, so their size costs no
-/// memory; larger parts mean fewer requests.
-pub const DEFAULT_PART_SIZE: u64 = 64 * 1024 * 1024;
-
 /// `--gzip-check`: when to inflate `.gz` files to prove them complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GzipCheck {
@@ -62,25 +54,10 @@ pub struct Transfer {
     pub object_lock: Option<ObjectLock>,
 }
 
-impl Default for Transfer {
-    fn default() -> Transfer {
-        Transfer {
-            multipart_cutoff: DEFAULT_MULTIPART_CUTOFF,
-            part_size: DEFAULT_PART_SIZE,
-            gzip: GzipCheck::Auto,
-            bwlimit: None,
-            storage_class: None,
-            sse: None,
-            sse_kms_key_id: None,
-            object_lock: None,
-        }
-    }
-}
-
 /// Reads the data-path flags; each error names its flag and a valid example.
 pub(super) fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
     let size = |flag: &Flag| {
-        args.parse_with(
+        args.parse_or_default(
             flag,
             env,
             |v| parse_size(v).filter(|n| (MIN_PART_SIZE..=MAX_PART_SIZE).contains(n)),
@@ -114,8 +91,8 @@ pub(super) fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
     )?;
     let (sse, sse_kms_key_id) = parse_sse(args, env)?;
     Ok(Transfer {
-        multipart_cutoff: size(&flags::MULTIPART_CUTOFF)?.unwrap_or(DEFAULT_MULTIPART_CUTOFF),
-        part_size: size(&flags::PART_SIZE)?.unwrap_or(DEFAULT_PART_SIZE),
+        multipart_cutoff: size(&flags::MULTIPART_CUTOFF)?,
+        part_size: size(&flags::PART_SIZE)?,
         gzip: parse_gzip_check(args, env)?,
         bwlimit,
         storage_class,
@@ -181,19 +158,17 @@ pub(super) fn parse_gzip_check(args: &Args, env: Env) -> Result<GzipCheck> {
         }
         return Ok(GzipCheck::Never);
     }
-    Ok(args
-        .parse_with(
-            &flags::GZIP_CHECK,
-            env,
-            |v| match v {
-                "auto" => Some(GzipCheck::Auto),
-                "always" => Some(GzipCheck::Always),
-                "never" => Some(GzipCheck::Never),
-                _ => None,
-            },
-            "is not understood: use auto (check when --delete is set), always or never",
-        )?
-        .unwrap_or(GzipCheck::Auto))
+    args.parse_or_default(
+        &flags::GZIP_CHECK,
+        env,
+        |v| match v {
+            "auto" => Some(GzipCheck::Auto),
+            "always" => Some(GzipCheck::Always),
+            "never" => Some(GzipCheck::Never),
+            _ => None,
+        },
+        "is not understood: use auto (check when --delete is set), always or never",
+    )
 }
 
 impl Transfer {

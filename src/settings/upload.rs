@@ -86,18 +86,16 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
             "--include is empty: give a pattern such as '*.gz'",
         ));
     }
-    let on_conflict = args
-        .parse_with(
-            &flags::ON_CONFLICT,
-            env,
-            |v| match v {
-                "keep" => Some(OnConflict::Keep),
-                "suffix" => Some(OnConflict::Suffix),
-                _ => None,
-            },
-            "is not understood: use keep or suffix",
-        )?
-        .unwrap_or(OnConflict::Keep);
+    let on_conflict = args.parse_or_default(
+        &flags::ON_CONFLICT,
+        env,
+        |v| match v {
+            "keep" => Some(OnConflict::Keep),
+            "suffix" => Some(OnConflict::Suffix),
+            _ => None,
+        },
+        "is not understood: use keep or suffix",
+    )?;
     if let Destination::Local { root } = &target.destination {
         refuse_overlap(&dir, root)?;
     }
