@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod help;
+pub mod markdown;
 pub mod specs;
 pub mod table;
 
