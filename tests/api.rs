@@ -635,7 +635,7 @@ fn daemon_uploads_on_schedule_and_survives_a_failed_run() {
 // against the real binary.
 // ---------------------------------------------------------------------------
 
-/// The server's `HEAD_TIMEOUT` (src/api/mod.rs), as documented in the README.
+/// The server's `HEAD_TIMEOUT` (src/api/mod.rs), as documented in docs/API.md.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// "at most N connections" from the server's start-up line.
