@@ -645,6 +645,7 @@ fn settle(h: Hashed, delete: bool) -> Result<fsafe::Opened, Failed> {
 mod tests {
     use super::*;
 
+    // docs/SAFETY.md S10
     #[test]
     fn suffixed_keys_keep_the_extension() {
         let sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
