@@ -172,7 +172,7 @@ round_writers() {
   if [ "$target" = s3 ]; then
     # s3s-fs checks If-None-Match before it receives the body and renames the
     # object into place after: two PUTs of one key at the same instant can
-    # both pass. A server limit (see README, Safety guarantees), reported, not
+    # both pass. A server limit (see docs/SAFETY.md S2), reported, not
     # counted; AWS S3 and MinIO make the check and the write one step.
     report+=("two writers, same keys, s3s-fs (non-atomic If-None-Match): $ROUNDS rounds, files lost $lost_sum (server limit, not counted)")
   else

@@ -347,6 +347,7 @@ mod tests {
         );
     }
 
+    // docs/SAFETY.md S2
     #[test]
     fn rename_noreplace_never_replaces() {
         let d = tempfile::tempdir().unwrap();

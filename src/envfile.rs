@@ -144,6 +144,7 @@ mod tests {
         Some((k.to_string(), v.to_string()))
     }
 
+    // docs/SAFETY.md S30
     #[test]
     fn systemd_forms() {
         assert_eq!(kv("A=b"), some("A", "b"));

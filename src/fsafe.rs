@@ -522,6 +522,7 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
+    // docs/SAFETY.md S9
     #[test]
     fn opens_below_the_root_and_refuses_links() {
         let tmp = tempfile::tempdir().unwrap();
@@ -556,6 +557,7 @@ mod tests {
         crate::digest::digest_bytes(data, false).unwrap().sha256
     }
 
+    // docs/SAFETY.md S4
     #[test]
     fn unlink_only_the_same_version() {
         let tmp = tempfile::tempdir().unwrap();
@@ -606,6 +608,7 @@ mod tests {
 
     /// A child process holding the file open for writing is seen both by
     /// the lease and by the `/proc` scan; once it is gone, neither sees one.
+    // docs/SAFETY.md S5
     #[test]
     fn a_writer_in_another_process_is_seen() {
         let tmp = tempfile::tempdir().unwrap();
@@ -644,6 +647,7 @@ mod tests {
         assert_eq!(writers(&file, &id), Writers::None);
     }
 
+    // docs/SAFETY.md S4
     #[test]
     fn never_deletes_in_a_directory_moved_out_of_the_root() {
         let tmp = tempfile::tempdir().unwrap();

@@ -131,6 +131,7 @@ impl Log for Capped {
 mod tests {
     use super::*;
 
+    // docs/SAFETY.md S15
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(one_line("a.gz"), "a.gz");
@@ -143,6 +144,7 @@ mod tests {
         Metadata::builder().target(target).level(level).build()
     }
 
+    // docs/SAFETY.md S29
     #[test]
     fn other_crates_are_capped_ours_are_not() {
         assert!(allowed(&meta("fgbackup", Level::Trace)));

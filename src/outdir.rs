@@ -434,6 +434,7 @@ mod tests {
         assert_eq!(left.len(), 1, "no temporary file left");
     }
 
+    // docs/SAFETY.md S25
     #[test]
     fn a_swapped_temporary_name_is_never_published() {
         let d = tempfile::tempdir().unwrap();
@@ -487,6 +488,7 @@ mod tests {
         );
     }
 
+    // docs/SAFETY.md S25
     #[test]
     fn temporary_files_of_dead_runs_are_swept_once() {
         let d = tempfile::tempdir().unwrap();

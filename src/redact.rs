@@ -89,6 +89,7 @@ mod tests {
 
     // One registry per process: each test uses its own distinctive values.
 
+    // docs/SAFETY.md S29
     #[test]
     fn registered_values_are_masked_wherever_they_appear() {
         register("  s3cr3t-Aa1  ");

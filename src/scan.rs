@@ -234,6 +234,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
+    // docs/SAFETY.md S24
     #[test]
     fn only_the_shapes_fgbackup_writes_count_as_manifest_objects() {
         assert!(is_manifest_object("fw-1/ed25519.pub"));
@@ -266,6 +267,7 @@ mod tests {
         assert!(glob_match("*", ""));
     }
 
+    // docs/SAFETY.md S9
     #[test]
     fn skips_links_young_and_unmatched_files() {
         let dir = tempfile::tempdir().unwrap();

@@ -223,6 +223,7 @@ mod tests {
         );
     }
 
+    // docs/SAFETY.md S16
     #[test]
     fn a_stop_gives_hung_work_only_the_grace() {
         let flag = AtomicBool::new(false);

@@ -56,6 +56,7 @@ fn health_needs_no_token_and_reports_the_database() {
     assert_eq!(status, 503);
 }
 
+// docs/SAFETY.md S29
 #[test]
 fn auth_errors_are_json_and_tokens_never_logged() {
     let ws = inventory_with(1);
@@ -635,7 +636,7 @@ fn daemon_uploads_on_schedule_and_survives_a_failed_run() {
 // against the real binary.
 // ---------------------------------------------------------------------------
 
-/// The server's `HEAD_TIMEOUT` (src/api/mod.rs), as documented in the README.
+/// The server's `HEAD_TIMEOUT` (src/api/mod.rs), as documented in docs/API.md.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// "at most N connections" from the server's start-up line.
@@ -648,6 +649,7 @@ fn connection_cap(api: &Api) -> usize {
         .unwrap_or_else(|| panic!("no connection cap in {line}"))
 }
 
+// docs/SAFETY.md S19
 #[test]
 fn idle_connection_flood_beyond_the_descriptor_limit_is_capped_and_survived() {
     const NOFILE: u64 = 256;
@@ -718,6 +720,7 @@ fn idle_connection_flood_beyond_the_descriptor_limit_is_capped_and_survived() {
     assert!(api.log_lines("panicked").is_empty());
 }
 
+// docs/SAFETY.md S19
 #[test]
 fn accept_errors_are_retried_when_descriptors_run_out() {
     let ws = inventory_with(1);
@@ -745,6 +748,7 @@ fn accept_errors_are_retried_when_descriptors_run_out() {
     assert_eq!(reports, 1, "reported once a minute, not per retry");
 }
 
+// docs/SAFETY.md S19
 #[test]
 fn oversized_request_heads_get_414_or_431_and_memory_stays_flat() {
     use std::io::Write;
@@ -812,6 +816,7 @@ fn oversized_request_heads_get_414_or_431_and_memory_stays_flat() {
     api.assert_alive();
 }
 
+// docs/SAFETY.md S19
 #[test]
 fn half_sent_idle_and_trickling_clients_are_dropped_after_the_head_timeout() {
     use std::io::Write;
@@ -870,6 +875,7 @@ fn half_sent_idle_and_trickling_clients_are_dropped_after_the_head_timeout() {
     api.assert_alive();
 }
 
+// docs/SAFETY.md S20
 #[test]
 fn request_bodies_cannot_crash_stall_or_smuggle() {
     use std::io::Write;
@@ -919,6 +925,7 @@ fn request_bodies_cannot_crash_stall_or_smuggle() {
     api.assert_alive();
 }
 
+// docs/SAFETY.md S20
 #[test]
 fn ambiguous_body_framing_is_refused_and_the_connection_closed() {
     let ws = inventory_with(1);
@@ -945,6 +952,7 @@ fn ambiguous_body_framing_is_refused_and_the_connection_closed() {
     api.assert_alive();
 }
 
+// docs/SAFETY.md S19
 #[test]
 fn a_pipelining_client_that_never_reads_is_bounded_and_let_go() {
     use std::io::Write;
@@ -984,6 +992,7 @@ fn a_pipelining_client_that_never_reads_is_bounded_and_let_go() {
     drop(s);
     api.assert_alive();
 }
+// docs/SAFETY.md S20
 #[test]
 fn malformed_percent_escapes_are_rejected_over_a_raw_socket() {
     let ws = inventory_with(1);
@@ -1050,6 +1059,7 @@ fn wait_for_token_status(api: &Api, token: &str, status: u16) {
     );
 }
 
+// docs/SAFETY.md S21
 #[test]
 fn deleting_the_token_file_revokes_its_tokens_and_says_so_once() {
     let ws = inventory_with(1);
@@ -1078,6 +1088,7 @@ fn deleting_the_token_file_revokes_its_tokens_and_says_so_once() {
     assert!(!log.join("\n").contains("file-token"), "a token was logged");
 }
 
+// docs/SAFETY.md S21
 #[test]
 fn token_file_rewritten_with_the_same_size_and_mtime_is_reloaded() {
     use std::io::Write;
@@ -1097,6 +1108,7 @@ fn token_file_rewritten_with_the_same_size_and_mtime_is_reloaded() {
     assert_eq!(api.get("/backups", Some("token-AAAA")).0, 401);
 }
 
+// docs/SAFETY.md S21
 #[test]
 fn an_unreadable_or_half_written_token_file_fails_closed() {
     let ws = inventory_with(1);
@@ -1129,6 +1141,7 @@ fn an_unreadable_or_half_written_token_file_fails_closed() {
     assert!(!log.contains("second-tok"), "a token was logged: {log}");
 }
 
+// docs/SAFETY.md S22
 #[test]
 fn daemon_health_degrades_when_an_upload_cycle_stalls() {
     // An S3 endpoint that accepts connections and never answers.
@@ -1174,6 +1187,7 @@ fn daemon_health_degrades_when_an_upload_cycle_stalls() {
     unsafe { libc::kill(api.pid() as i32, libc::SIGTERM) };
 }
 
+// docs/SAFETY.md S19
 #[test]
 fn requests_inside_a_burst_of_idle_connections_are_answered_at_once() {
     use std::io::Write;

@@ -135,6 +135,7 @@ fn directory_store_archives_verifies_and_deletes() {
     );
 }
 
+// docs/SAFETY.md S13
 #[test]
 fn second_concurrent_run_is_refused() {
     let ws = Workspace::new();
@@ -151,6 +152,7 @@ fn second_concurrent_run_is_refused() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+// docs/SAFETY.md S4
 #[test]
 fn young_files_wait_for_a_later_run() {
     let ws = Workspace::new();

@@ -21,6 +21,7 @@ fn seen(proxy: &FaultProxy) -> Vec<String> {
     proxy.seen.lock().unwrap().clone()
 }
 
+// docs/SAFETY.md S3
 #[test]
 fn one_listing_replaces_the_probe_head_of_each_file() {
     let server = S3Server::start();
@@ -65,6 +66,7 @@ fn one_listing_replaces_the_probe_head_of_each_file() {
     );
 }
 
+// docs/SAFETY.md S6
 #[test]
 fn a_refused_digest_is_permanent_not_a_retry_loop() {
     let server = S3Server::start();
@@ -97,6 +99,7 @@ fn a_refused_digest_is_permanent_not_a_retry_loop() {
 /// s3s-fs answers a body that does not hash to its signed SHA-256 with a
 /// bare `500 InternalError`: not recognisable as a digest failure, so it is
 /// retried like any 5xx, within `--retries`, and never taken for an archive.
+// docs/SAFETY.md S6
 #[test]
 fn a_body_damaged_in_flight_is_never_archived() {
     let server = S3Server::start();
@@ -226,6 +229,7 @@ fn bwlimit_paces_the_whole_run() {
     assert!(ws.rows().iter().all(|r| r.status() == "uploaded"));
 }
 
+// docs/SAFETY.md S13
 #[test]
 fn rows_are_committed_in_batches_not_one_fsync_per_file() {
     assert!(
@@ -313,6 +317,7 @@ fn bad_data_path_flags_are_one_clear_line() {
     assert!(stderr(&out).contains("S3 buckets only"), "{}", stderr(&out));
 }
 
+// docs/SAFETY.md S3
 #[test]
 fn the_listing_pages_through_other_objects_under_the_prefix() {
     let server = S3Server::start();
@@ -364,6 +369,7 @@ fn the_listing_pages_through_other_objects_under_the_prefix() {
 /// (moto): a body damaged on the way is stored as it arrived, with the
 /// metadata we sent. Size, metadata and ETag are ours, so only the bytes
 /// can tell: with `--delete` they are read back before the file goes.
+// docs/SAFETY.md S6
 #[test]
 fn without_a_server_checksum_a_delete_waits_for_the_read_back() {
     let moto = MotoServer::start();
@@ -417,6 +423,7 @@ fn terminate(child: &mut std::process::Child, within: Duration) -> std::process:
     child.wait_with_output().unwrap()
 }
 
+// docs/SAFETY.md S16
 #[test]
 fn sigterm_ends_a_run_waiting_on_its_opening_listing() {
     let server = S3Server::start();
@@ -447,6 +454,7 @@ fn sigterm_ends_a_run_waiting_on_its_opening_listing() {
     assert_eq!(std::fs::read_dir(ws.logs()).unwrap().count(), 6);
 }
 
+// docs/SAFETY.md S16
 #[test]
 fn sigterm_mid_part_at_a_low_bwlimit_still_aborts_the_multipart_upload() {
     let server = S3Server::start();

@@ -96,6 +96,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+// docs/SAFETY.md S30
 #[test]
 fn each_problem_is_a_failure_with_a_fix() {
     let mut server = S3Server::start();
@@ -165,6 +166,7 @@ fn each_problem_is_a_failure_with_a_fix() {
 
 /// A server that ignores `If-None-Match` (Garage does) and does not verify
 /// checksums cannot keep two writers of one key apart: doctor says so.
+// docs/SAFETY.md S2
 #[test]
 fn server_without_conditional_writes_or_checksum_checks_is_reported() {
     use common::moto::MotoServer;

@@ -113,6 +113,7 @@ fn failed_multipart_part_aborts_the_upload() {
     );
 }
 
+// docs/SAFETY.md S7
 #[test]
 fn stripped_metadata_is_failed_nometa_and_kept() {
     let server = S3Server::start();
@@ -128,6 +129,7 @@ fn stripped_metadata_is_failed_nometa_and_kept() {
     assert_eq!(server.head_sha256("m.log.gz"), Some(sha256_file(&f)));
 }
 
+// docs/SAFETY.md S16
 #[test]
 fn sigterm_mid_upload_aborts_cleanly_and_keeps_the_file() {
     let server = S3Server::start();
@@ -193,6 +195,7 @@ fn sigterm_mid_upload_aborts_cleanly_and_keeps_the_file() {
     assert!(!server.object_path(BUCKET, "big.log.gz").exists());
 }
 
+// docs/SAFETY.md S6
 #[test]
 fn stored_copy_that_does_not_match_is_failed_verify_and_kept() {
     let server = S3Server::start();
@@ -211,6 +214,7 @@ fn stored_copy_that_does_not_match_is_failed_verify_and_kept() {
     assert!(f.exists());
 }
 
+// docs/SAFETY.md S13
 #[test]
 fn crash_mid_upload_loses_nothing_and_the_next_run_finishes() {
     let server = S3Server::start();

@@ -130,6 +130,7 @@ fn smtps_failure_mail_has_the_error_summary_then_the_entry() {
     assert!(summary < entry, "{body}");
 }
 
+// docs/SAFETY.md S17
 #[test]
 fn email_failures_are_clear_and_leave_the_run_alone() {
     let ws = Workspace::new();
@@ -243,6 +244,7 @@ fn email_dry_run_prints_the_message_and_plain_needs_an_explicit_opt_in() {
     assert_eq!(relay.messages().len(), 1);
 }
 
+// docs/SAFETY.md S29
 #[test]
 fn webhooks_get_their_payloads_and_secrets_stay_out_of_logs() {
     let ws = Workspace::new();
@@ -467,6 +469,7 @@ fn start_upload(ws: &Workspace, env: &[(&str, String)]) -> Running {
     Running::spawn(ws.command(&ws.local_upload_args(&[]), &env))
 }
 
+// docs/SAFETY.md S17
 #[test]
 fn smtp_servers_that_stall_cannot_hang_the_run() {
     // Each case: (method, what the fake server says before going silent).
@@ -523,6 +526,7 @@ fn smtp_servers_that_stall_cannot_hang_the_run() {
     }
 }
 
+// docs/SAFETY.md S17
 #[test]
 fn a_webhook_that_never_answers_is_given_up_on_in_bounded_time() {
     let ws = Workspace::new();
@@ -551,6 +555,7 @@ fn a_webhook_that_never_answers_is_given_up_on_in_bounded_time() {
     );
 }
 
+// docs/SAFETY.md S17
 #[test]
 fn sigterm_ends_a_hung_notification_within_seconds() {
     type Case = (

@@ -101,6 +101,7 @@ fn rows_of(ws: &Workspace, key: &str) -> Vec<Row> {
         .collect()
 }
 
+// docs/SAFETY.md S11
 #[test]
 fn a_locked_upload_cannot_be_deleted() {
     let moto = MotoServer::start_with_object_lock();
@@ -156,6 +157,7 @@ fn a_locked_upload_cannot_be_deleted() {
 /// A server that takes the lock headers and stores the object unlocked
 /// (here a proxy drops them on the way to moto) does not make a WORM copy:
 /// the file is `failed_verify` and kept, on that run and the next.
+// docs/SAFETY.md S11
 #[test]
 fn a_lock_the_server_ignores_is_caught_and_the_file_kept() {
     let moto = MotoServer::start_with_object_lock();
@@ -194,6 +196,7 @@ fn a_lock_the_server_ignores_is_caught_and_the_file_kept() {
 
 /// moto ignores lock headers on a multipart upload: the verification sees
 /// an unlocked object and keeps the file.
+// docs/SAFETY.md S11
 #[test]
 fn moto_ignores_the_lock_of_a_multipart_upload_and_the_file_is_kept() {
     let moto = MotoServer::start_with_object_lock();
@@ -241,6 +244,7 @@ fn refused_before_any_file(endpoint: &str, code: &str) -> Workspace {
     ws
 }
 
+// docs/SAFETY.md S11
 #[test]
 fn a_bucket_without_object_lock_is_refused_before_any_file() {
     let moto = MotoServer::start();
@@ -408,6 +412,7 @@ fn doctor_reports_a_bucket_without_object_lock() {
 
 /// `prune --yes` leaves a locked object in place, however old its row says
 /// it is, and removes an unlocked one beside it.
+// docs/SAFETY.md S28
 #[test]
 fn prune_never_deletes_a_locked_object() {
     let moto = MotoServer::start_with_object_lock();
@@ -455,6 +460,7 @@ fn prune_never_deletes_a_locked_object() {
 /// `upload --delete --object-lock GOVERNANCE` took it for a WORM copy and
 /// deleted the file, though anyone may now delete that copy. The rule of a
 /// new upload applies: a retention that ended is no lock; the file is kept.
+// docs/SAFETY.md S11
 #[test]
 fn item_05_an_expired_lock_on_an_existing_copy_is_no_worm_copy() {
     let moto = MotoServer::start_with_object_lock();

@@ -111,10 +111,10 @@ fn every_flag_in_help_parses() {
     assert!(upload.contains("[env: WORKERS] [default: 4]"), "{upload}");
     assert!(upload.contains("--dir DIR"), "{upload}");
 
-    // README's settings table documents upload's flags: each one must exist.
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let documented: Vec<&str> = readme
+    // docs/GUIDE.md's settings table documents upload's flags: each one must exist.
+    let guide =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/GUIDE.md")).unwrap();
+    let documented: Vec<&str> = guide
         .lines()
         .filter(|l| l.starts_with("| `--"))
         .flat_map(|l| l.split('|').nth(1).unwrap_or("").split('`'))
@@ -126,7 +126,7 @@ fn every_flag_in_help_parses() {
         let err = stderr(&ws.run(&["upload", "--help", flag, "x"], &[]));
         assert!(
             !err.contains("unknown option"),
-            "README documents {flag}: {err}"
+            "docs/GUIDE.md documents {flag}: {err}"
         );
     }
 }
@@ -486,4 +486,158 @@ fn ls_into_a_closed_pipe_ends_quietly() {
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 0);
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+/// docs/SAFETY.md numbers its guarantees (`### S4. ...`) and names the
+/// tests that attack each (`tests/FILE.rs::name`, `src/FILE.rs::tests::name`).
+/// Each named test carries the number in a comment right above its
+/// `#[test]`, and every number a test carries is a guarantee of the page
+/// that names that test: a renamed test or a dropped number fails here.
+#[test]
+fn safety_guarantees_and_their_tests_name_each_other() {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+    const TAG: &str = "// docs/SAFETY.md ";
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("docs/SAFETY.md")).unwrap();
+
+    // Guarantee -> the tests it names, as (file, function).
+    let mut named: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut order = Vec::new();
+    let mut current: Option<String> = None;
+    for line in page.lines() {
+        if let Some(rest) = line.strip_prefix("### S") {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            assert!(
+                !digits.is_empty() && rest[digits.len()..].starts_with(". "),
+                "docs/SAFETY.md: a guarantee's heading is `### S<number>. <title>`: {line}"
+            );
+            let id = format!("S{digits}");
+            assert!(!named.contains_key(&id), "docs/SAFETY.md has {id} twice");
+            order.push(digits.parse::<u32>().unwrap());
+            named.insert(id.clone(), Vec::new());
+            current = Some(id);
+        } else if line.starts_with("# ") || line.starts_with("## ") {
+            current = None;
+        } else if let Some(id) = &current {
+            // Code spans naming a test: `tests/x.rs::name`, `src/y.rs::tests::name`.
+            for span in line.split('`').skip(1).step_by(2) {
+                let Some((file, path)) = span.split_once("::") else {
+                    continue;
+                };
+                if file.ends_with(".rs") && (file.starts_with("tests/") || file.starts_with("src/"))
+                {
+                    let name = path.rsplit("::").next().unwrap().to_string();
+                    named.get_mut(id).unwrap().push((file.to_string(), name));
+                }
+            }
+        }
+    }
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "docs/SAFETY.md: guarantees out of order: {order:?}"
+    );
+
+    // Each named test exists and carries its guarantee's number.
+    let mut sources: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, tests) in &named {
+        assert!(!tests.is_empty(), "docs/SAFETY.md {id} names no test");
+        for (file, name) in tests {
+            let lines = sources.entry(file.clone()).or_insert_with(|| {
+                std::fs::read_to_string(root.join(file))
+                    .unwrap_or_else(|e| panic!("docs/SAFETY.md {id} names {file}: {e}"))
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            });
+            let decl = format!("fn {name}(");
+            let at: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].trim_start().starts_with(&decl))
+                .collect();
+            assert_eq!(
+                at.len(),
+                1,
+                "docs/SAFETY.md {id} names {file}::{name}, which is not a test there (renamed?)"
+            );
+            // Other attributes may sit between `#[test]` and the function.
+            let mut i = at[0];
+            while i > 0
+                && lines[i - 1].trim() != "#[test]"
+                && lines[i - 1].trim_start().starts_with("#[")
+            {
+                i -= 1;
+            }
+            assert!(
+                i >= 2 && lines[i - 1].trim() == "#[test]",
+                "{file}::{name} is not a #[test]"
+            );
+            let above = lines[i - 2].trim();
+            let ids: Vec<&str> = above
+                .strip_prefix(TAG)
+                .map(|t| t.split_whitespace().collect())
+                .unwrap_or_default();
+            assert!(
+                ids.contains(&id.as_str()),
+                "{file}::{name} is named by docs/SAFETY.md {id}: put `{TAG}{id}` right above its #[test] (found: {above})"
+            );
+        }
+    }
+
+    // Every number a test carries names a guarantee that names that test.
+    let mut files = Vec::new();
+    let mut dirs = vec![root.join("tests"), root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut tagged = 0;
+    for path in files {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(ids) = line.trim_start().strip_prefix(TAG) else {
+                continue;
+            };
+            assert_eq!(
+                lines.get(i + 1).map(|l| l.trim()),
+                Some("#[test]"),
+                "{rel}:{}: `{TAG}...` goes right above a #[test]",
+                i + 1
+            );
+            let name = lines[i + 1..]
+                .iter()
+                .find_map(|l| {
+                    let rest = l.trim_start().strip_prefix("fn ")?;
+                    rest.split('(').next().map(str::to_string)
+                })
+                .unwrap();
+            for id in ids.split_whitespace() {
+                let tests = named.get(id).unwrap_or_else(|| {
+                    panic!("{rel}::{name} carries {id}, which docs/SAFETY.md does not have")
+                });
+                assert!(
+                    tests.iter().any(|(f, n)| *f == rel && *n == name),
+                    "{rel}::{name} carries {id}, but docs/SAFETY.md {id} does not name it"
+                );
+                tagged += 1;
+            }
+        }
+    }
+    assert!(named.len() >= 30, "docs/SAFETY.md: {:?}", named.keys());
+    let total: usize = named.values().map(Vec::len).sum();
+    assert_eq!(
+        tagged, total,
+        "every test docs/SAFETY.md names is tagged once per guarantee"
+    );
 }

@@ -46,6 +46,7 @@ fn flip_byte(path: &std::path::Path, at: usize) {
     std::fs::write(path, data).unwrap();
 }
 
+// docs/SAFETY.md S24
 #[test]
 fn verify_catches_a_deleted_a_flipped_a_truncated_and_an_extra_object_on_s3() {
     let server = S3Server::start();
@@ -100,6 +101,7 @@ fn verify_catches_a_deleted_a_flipped_a_truncated_and_an_extra_object_on_s3() {
     assert_eq!(findings, 4);
 }
 
+// docs/SAFETY.md S24
 #[test]
 fn verify_catches_damage_in_the_directory_store_and_samples_on_request() {
     let ws = Workspace::new();
@@ -169,6 +171,7 @@ fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+// docs/SAFETY.md S25
 #[test]
 fn restore_round_trips_byte_identical_and_never_replaces_a_file() {
     let server = S3Server::start();
@@ -309,6 +312,7 @@ fn stalled_restore() -> (
     (server, ws, proxy, child, original)
 }
 
+// docs/SAFETY.md S25
 #[test]
 fn restore_publishes_the_proven_file_not_a_swapped_temporary_one() {
     // While the download stalls, someone with write access to --to puts
@@ -326,6 +330,7 @@ fn restore_publishes_the_proven_file_not_a_swapped_temporary_one() {
     assert_eq!(std::fs::read(dir.join("big.log.gz")).unwrap(), original);
 }
 
+// docs/SAFETY.md S25
 #[test]
 fn restore_never_publishes_through_a_directory_swapped_for_a_link() {
     // While the download stalls, the object's directory is moved away and
@@ -351,6 +356,7 @@ fn restore_never_publishes_through_a_directory_swapped_for_a_link() {
     assert_exit(&out, 0);
 }
 
+// docs/SAFETY.md S16
 #[test]
 fn a_stop_signal_ends_restore_and_verify_while_the_server_is_silent() {
     // The server takes a GET and never answers (a read waits up to the
@@ -389,6 +395,7 @@ fn a_stop_signal_ends_restore_and_verify_while_the_server_is_silent() {
     assert_eq!(last_verification(&ws).0, "interrupted");
 }
 
+// docs/SAFETY.md S16
 #[test]
 fn a_read_back_cut_by_a_stop_signal_is_no_finding() {
     // The only object's read stalls half-way; SIGTERM, then the rest of the
@@ -449,6 +456,7 @@ fn a_huge_file_planted_at_a_restore_name_is_not_read() {
     );
 }
 
+// docs/SAFETY.md S25
 #[test]
 fn restore_refuses_directories_someone_else_controls() {
     // Someone who can move a directory below --to can move it, with files
@@ -503,6 +511,7 @@ fn restore_refuses_directories_someone_else_controls() {
     assert_eq!(std::fs::read_dir(to.join("FGT-B")).unwrap().count(), 2);
 }
 
+// docs/SAFETY.md S25
 #[test]
 fn restore_stops_early_when_the_endpoint_goes_away() {
     // The server stops answering after a few objects: after a few refused
@@ -536,6 +545,7 @@ fn restore_stops_early_when_the_endpoint_goes_away() {
     );
 }
 
+// docs/SAFETY.md S25
 #[test]
 fn a_stop_signal_ends_a_restore_mid_download_and_publishes_nothing() {
     let (_server, ws, proxy, child, _) = stalled_restore();
@@ -557,6 +567,7 @@ fn a_stop_signal_ends_a_restore_mid_download_and_publishes_nothing() {
     );
 }
 
+// docs/SAFETY.md S25
 #[test]
 fn restore_refuses_a_damaged_object_and_leaves_nothing_behind() {
     let server = S3Server::start();
@@ -609,6 +620,7 @@ fn facts(ws: &Workspace) -> Vec<(String, String, String, String, i64)> {
     .unwrap()
 }
 
+// docs/SAFETY.md S26
 #[test]
 fn reindex_rebuilds_a_lost_inventory_to_the_same_rows_and_marks_what_it_cannot_prove() {
     let server = S3Server::start();
@@ -731,6 +743,7 @@ fn chained_archive() -> (S3Server, Workspace, String, String) {
     (server, ws, key, public)
 }
 
+// docs/SAFETY.md S27
 #[test]
 fn the_manifest_chain_verifies_and_catches_a_removed_object() {
     let (server, ws, _key, public) = chained_archive();
@@ -760,6 +773,7 @@ fn the_manifest_chain_verifies_and_catches_a_removed_object() {
     );
 }
 
+// docs/SAFETY.md S24
 #[test]
 fn verify_reports_strays_in_the_manifest_directory_but_not_the_chain() {
     let (server, ws, _key, _public) = chained_archive();
@@ -798,6 +812,7 @@ fn verify_reports_strays_in_the_manifest_directory_but_not_the_chain() {
     }
 }
 
+// docs/SAFETY.md S27
 #[test]
 fn the_manifest_chain_catches_an_edited_manifest_a_removed_manifest_and_a_wrong_key() {
     let (server, ws, _key, public) = chained_archive();
@@ -869,6 +884,7 @@ fn the_manifest_chain_catches_an_edited_manifest_a_removed_manifest_and_a_wrong_
     );
 }
 
+// docs/SAFETY.md S28
 #[test]
 fn prune_is_a_dry_run_by_default_refuses_short_retention_and_is_recorded_in_the_chain() {
     let ws = Workspace::new();
@@ -965,6 +981,7 @@ fn verify_shows_progress_on_a_terminal_and_not_in_a_pipe() {
     assert!(!stderr(&piped).contains('\x1b'), "{}", stderr(&piped));
 }
 
+// docs/SAFETY.md S16
 #[test]
 fn a_stop_signal_ends_a_long_read_back_within_seconds() {
     let ws = Workspace::new();
@@ -1027,6 +1044,7 @@ fn a_stop_signal_ends_a_long_read_back_within_seconds() {
     assert_eq!(status.code(), Some(1));
 }
 
+// docs/SAFETY.md S25
 #[test]
 fn restore_never_writes_through_a_planted_link() {
     let ws = Workspace::new();
@@ -1149,6 +1167,7 @@ fn a_manifest_is_written_daily_even_when_nothing_was_archived() {
 /// recorded the SHA-256 of every manifest it wrote: both catch it. With an
 /// inventory rebuilt by `reindex` (no record), the moved manifest still
 /// gives it away, and verify says what it cannot check.
+// docs/SAFETY.md S27
 #[test]
 fn item_04_a_rolled_back_chain_is_caught() {
     let (server, ws, _key, public) = chained_archive();

@@ -35,6 +35,7 @@ fn files_below(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// file itself back, and `--delete` removed it: no copy left, exit 0.
 /// Links inside the store are never followed: nothing is read, written or
 /// deleted through one, and every source file stays.
+// docs/SAFETY.md S1
 #[test]
 fn item_01_a_symlinked_directory_in_the_store_never_leads_back_to_the_source() {
     let ws = Workspace::new();
@@ -75,6 +76,7 @@ fn item_01_a_symlinked_directory_in_the_store_never_leads_back_to_the_source() {
 /// Item 1, the other way in: a hard link to the source file inside the
 /// store (same inode) holds "the same bytes", but reading it back reads the
 /// very file about to be deleted. No proof may rest on the source itself.
+// docs/SAFETY.md S1
 #[test]
 fn item_01_a_hard_link_to_the_source_in_the_store_proves_nothing() {
     let ws = Workspace::new();
@@ -111,6 +113,7 @@ fn age_all_rows(ws: &Workspace) {
 /// name was archived today and its local copy deleted. Prune took the age
 /// of the key's oldest row and deleted today's object: no copy was left.
 /// The age is that of the content actually at the key.
+// docs/SAFETY.md S28
 #[test]
 fn item_02_prune_never_deletes_a_fresh_object_under_a_reused_key() {
     let ws = Workspace::new();
@@ -148,6 +151,7 @@ fn item_02_prune_never_deletes_a_fresh_object_under_a_reused_key() {
 /// Item 2, the sibling: the object at an old key holds other content than
 /// the inventory's row (another writer replaced it). It cannot be tied to
 /// an old row, so it is kept and reported, and prune exits 1.
+// docs/SAFETY.md S28
 #[test]
 fn item_02_prune_keeps_and_reports_an_object_it_cannot_tie_to_an_old_row() {
     let ws = Workspace::new();
@@ -181,6 +185,7 @@ fn member(text: &[u8]) -> Vec<u8> {
 /// `--min-age`, was archived and deleted; the writer's next line went to
 /// the unlinked inode. A file some process holds open for writing is left
 /// for a later run, and archived (and deleted) once its writer closed it.
+// docs/SAFETY.md S5
 #[test]
 fn item_03_a_file_still_open_for_writing_is_never_deleted() {
     use std::io::Write;
@@ -219,6 +224,7 @@ fn item_03_a_file_still_open_for_writing_is_never_deleted() {
 
 /// Item 3, at the last moment: the writer opens the file after it was
 /// read and uploaded, before the delete. It is kept, and its row says why.
+// docs/SAFETY.md S5
 #[test]
 fn item_03_a_writer_that_opens_the_file_during_the_upload_keeps_it() {
     use common::held::*;
@@ -251,6 +257,7 @@ fn item_03_a_writer_that_opens_the_file_during_the_upload_keeps_it() {
 /// continuation token made `reindex` page forever (129k requests, 10 GB in
 /// 10 minutes), and `verify` and `ls --remote` with it. A repeated token is
 /// an error naming the server, at once.
+// docs/SAFETY.md S3 S16
 #[test]
 fn item_08_a_repeated_continuation_token_ends_the_listing_with_an_error() {
     use common::fakes3::*;
@@ -284,6 +291,7 @@ fn item_08_a_repeated_continuation_token_ends_the_listing_with_an_error() {
 
 /// Item 8: a listing whose every page has a new token never ends by
 /// itself; a stop signal ends it, within the grace, exit 1.
+// docs/SAFETY.md S16
 #[test]
 fn item_08_a_stop_signal_ends_an_endless_listing() {
     use common::fakes3::*;
@@ -312,6 +320,7 @@ fn item_08_a_stop_signal_ends_an_endless_listing() {
 /// workers waited on (20,000 files into a bucket of 100,000 objects: one
 /// file in 11 minutes). The prefix is listed once per run; after that a
 /// file gets a HEAD.
+// docs/SAFETY.md S3
 #[test]
 fn item_16_a_slow_listing_is_taken_once_per_run() {
     use common::held::*;
@@ -376,6 +385,7 @@ fn spawn_with_known_pid(ws: &Workspace, args: &[String], go: &Path) -> std::proc
 /// there made fgbackup overwrite any file it can write (the inventory
 /// included). Temporary and probe files get names no one can predict and
 /// are created with `O_EXCL | O_NOFOLLOW`.
+// docs/SAFETY.md S14
 #[test]
 fn item_10_11_links_planted_at_predictable_names_are_never_written_through() {
     let ws = Workspace::new();
@@ -448,6 +458,7 @@ fn item_10_11_links_planted_at_predictable_names_are_never_written_through() {
 /// Item 12, the siblings: the flag file and the run lock were opened with
 /// calls that follow a link at their name (creating or touching whatever it
 /// points at). A link there is refused, with a line naming it.
+// docs/SAFETY.md S14
 #[test]
 fn item_12_links_at_the_flag_file_and_the_lock_are_refused() {
     let ws = Workspace::new();
@@ -565,6 +576,7 @@ fn item_14_one_bad_key_does_not_block_the_restore() {
 /// Item 13: a file name holding a newline and a fake line printed a forged
 /// line in `verify`, `ls`, `inventory` (and reached emails), although
 /// README promises control characters are escaped in every line printed.
+// docs/SAFETY.md S15
 #[test]
 fn item_13_a_name_with_a_newline_forges_no_line_anywhere() {
     use common::listeners::SmtpServer;
@@ -624,6 +636,7 @@ fn item_13_a_name_with_a_newline_forges_no_line_anywhere() {
 /// the run tried every remaining file (36 failed rows, 36 error lines).
 /// A few refusals of the credentials in a row stop the run with one line
 /// naming them; the files not tried stay in place.
+// docs/SAFETY.md S18
 #[test]
 fn item_19_expired_credentials_stop_the_run_after_a_few_files() {
     use common::proxy::{FailAfter, FaultProxy, Options};
@@ -730,6 +743,7 @@ fn item_20_sighup_reloads_a_daemon_and_stops_an_upload_cleanly() {
 /// never reads the answer, so a worker writing it stays blocked. Probes
 /// have their own lane and are answered at once; a query past the queue's
 /// bound is refused at once (503), never queued without end.
+// docs/SAFETY.md S23
 #[test]
 fn item_21_health_never_waits_behind_heavy_queries() {
     use common::api::{Api, TOKEN};
@@ -851,6 +865,7 @@ fn item_18_ls_memory_does_not_grow_with_the_inventory() {
 /// expired credentials with a bare 400 (a HEAD has no body), which was not
 /// counted as a refusal, so a run whose files all get a HEAD first tried
 /// every one. Three in a row stop it too.
+// docs/SAFETY.md S18
 #[test]
 fn item_19_bare_400_answers_to_heads_stop_the_run_too() {
     use common::fakes3::*;
@@ -955,6 +970,7 @@ fn item_18_verify_memory_does_not_grow_with_its_findings() {
 /// refused and the `/proc` scan sees no writer outside the namespace: it
 /// said "nobody writes" and the file was deleted under its writer without
 /// a word. Such a scan cannot tell, and the run says so.
+// docs/SAFETY.md S5
 #[test]
 fn item_03_a_scan_inside_a_pid_namespace_cannot_tell_and_says_so() {
     use std::os::unix::fs::chown;
@@ -1014,6 +1030,7 @@ fn in_mount_namespace(ws: &Workspace, setup: &str, args: &[String]) -> std::proc
 /// number than the store's copy of it, so the dev/inode comparison missed
 /// that the "archived copy" was the file itself: all deleted, no copy. The
 /// same inode, size and times to the nanosecond are the same file.
+// docs/SAFETY.md S1
 #[test]
 fn item_01_an_overlay_of_the_store_as_dir_proves_nothing() {
     let ws = Workspace::new();
@@ -1058,6 +1075,7 @@ fn item_01_an_overlay_of_the_store_as_dir_proves_nothing() {
 /// its objects were archived again under new keys and deleted from the
 /// archive, whose rows then said `uploaded` for objects gone. The scan
 /// never enters a directory store.
+// docs/SAFETY.md S1
 #[test]
 fn item_01_the_store_mounted_inside_dir_is_never_scanned() {
     let ws = Workspace::new();
@@ -1087,6 +1105,7 @@ fn item_01_the_store_mounted_inside_dir_is_never_scanned() {
 /// Item 4, found again by a second look: the check that every manifest
 /// this inventory wrote is still there ran only for the host directories
 /// the listing found, so removing a whole host's chain went unreported.
+// docs/SAFETY.md S27
 #[test]
 fn item_04_a_whole_host_chain_removed_is_reported() {
     let server = S3Server::start();
@@ -1128,6 +1147,7 @@ fn item_04_a_whole_host_chain_removed_is_reported() {
 /// A sibling of item 8: verify merges the listing with the inventory in
 /// key order, so a server that lists keys out of order would turn present
 /// objects into "missing" and "extra". It is an error naming the keys.
+// docs/SAFETY.md S3
 #[test]
 fn item_08_a_listing_out_of_order_is_an_error_not_findings() {
     use common::fakes3::*;
@@ -1155,6 +1175,7 @@ fn item_08_a_listing_out_of_order_is_an_error_not_findings() {
 /// as `--threads`) kept every probe worker waiting on a full socket buffer
 /// for the write timeout, and a real probe waited 10 to 20 s. A probe's
 /// answer closes its connection: one answer per connection, no wait.
+// docs/SAFETY.md S23
 #[test]
 fn item_21_pipelined_probes_that_are_never_read_do_not_stall_health() {
     use common::api::{Api, TOKEN};
@@ -1191,6 +1212,7 @@ fn item_21_pipelined_probes_that_are_never_read_do_not_stall_health() {
 /// stopped at the prefix followed by U+10FFFF, so a key with that character
 /// right after the prefix was never expected: its object deleted, `verify
 /// --prefix` said ok, and no manifest listed it.
+// docs/SAFETY.md S24
 #[test]
 fn item_18_every_key_under_a_prefix_is_paged_whatever_follows_it() {
     let ws = Workspace::new();

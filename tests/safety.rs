@@ -1,9 +1,9 @@
-//! The fault suite: each test is an attack on one promise of README's
-//! "Safety guarantees", run against the real binary and a real S3 server
-//! (s3s-fs) or a real directory store. A proxy in front of the server holds
-//! a chosen request at a gate, so the attack happens at exactly the moment
-//! it must (between hashing and deleting, between PUT and verification...),
-//! with no sleeps deciding the order.
+//! The fault suite: each test is an attack on one promise of docs/SAFETY.md
+//! (the comment above it names the number), run against the real binary and
+//! a real S3 server (s3s-fs) or a real directory store. A proxy in front of
+//! the server holds a chosen request at a gate, so the attack happens at
+//! exactly the moment it must (between hashing and deleting, between PUT and
+//! verification...), with no sleeps deciding the order.
 
 mod common;
 
@@ -37,6 +37,7 @@ fn put_with_meta(server: &S3Server, key: &str, body: &[u8], sha256_meta: &str) {
 
 /// Item 1: an archive inside the log directory (or around it) would
 /// archive its own objects and, with --delete, delete them.
+// docs/SAFETY.md S1
 #[test]
 fn destination_overlapping_the_source_is_refused() {
     let ws = Workspace::new();
@@ -82,6 +83,7 @@ fn destination_overlapping_the_source_is_refused() {
 /// Item 2, S3: a second writer stores and verifies its copy (and deletes
 /// its file) while our PUT of the same key is in flight: ours must not
 /// replace it.
+// docs/SAFETY.md S2
 #[test]
 fn second_writer_never_replaces_a_verified_copy_on_s3() {
     let server = S3Server::start();
@@ -111,6 +113,7 @@ fn second_writer_never_replaces_a_verified_copy_on_s3() {
 
 /// Item 2, directory store: the same race, with the second writer
 /// publishing while the first is between its probe and its publish.
+// docs/SAFETY.md S2
 #[test]
 fn second_writer_never_replaces_a_verified_copy_in_a_directory() {
     let (a, b) = (Workspace::new(), Workspace::new());
@@ -179,6 +182,7 @@ fn find_tmp(dir: &Path) -> Option<PathBuf> {
 
 /// Item 2: an overwrite that lands between our PUT and our verification,
 /// even one that copies our size and sha256 metadata, is caught.
+// docs/SAFETY.md S2
 #[test]
 fn overwrite_between_upload_and_verification_is_caught() {
     let server = S3Server::start();
@@ -203,6 +207,7 @@ fn overwrite_between_upload_and_verification_is_caught() {
 
 /// Item 3: a file replaced (`mv`, same size, `touch -r`) after it was read
 /// is not deleted: its new content was never archived.
+// docs/SAFETY.md S4
 #[test]
 fn file_replaced_after_it_was_read_is_kept() {
     let server = S3Server::start();
@@ -242,6 +247,7 @@ fn file_replaced_after_it_was_read_is_kept() {
 }
 
 /// Item 3: rewritten in place with the mtime put back: ctime tells.
+// docs/SAFETY.md S4
 #[test]
 fn file_rewritten_in_place_after_it_was_read_is_kept() {
     use std::io::Write;
@@ -268,6 +274,7 @@ fn file_rewritten_in_place_after_it_was_read_is_kept() {
 /// Item 4, S3: an existing object whose metadata claims our hash but whose
 /// bytes differ (damaged, or written by something that lied) never
 /// justifies deleting the local file, and the failure is reported.
+// docs/SAFETY.md S7
 #[test]
 fn damaged_remote_copy_is_never_trusted_for_a_delete_on_s3() {
     let server = S3Server::start();
@@ -304,6 +311,7 @@ fn damaged_remote_copy_is_never_trusted_for_a_delete_on_s3() {
 
 /// Item 4: where the server keeps its own checksum of the bytes, a copy
 /// whose metadata lies is caught without a read-back, delete or not.
+// docs/SAFETY.md S7
 #[test]
 fn server_checksum_contradicting_metadata_is_reported() {
     use base64::Engine as _;
@@ -328,6 +336,7 @@ fn server_checksum_contradicting_metadata_is_reported() {
 }
 
 /// Item 4, directory store: a flipped byte in the archived copy.
+// docs/SAFETY.md S7
 #[test]
 fn damaged_copy_in_a_directory_store_is_never_trusted_for_a_delete() {
     let ws = Workspace::new();
@@ -344,6 +353,7 @@ fn damaged_copy_in_a_directory_store_is_never_trusted_for_a_delete() {
 
 /// Item 5: a source file named like a sidecar (`x.gz.sha256`) is archived
 /// like any other; store metadata lives where no key can land.
+// docs/SAFETY.md S8
 #[test]
 fn store_metadata_never_collides_with_a_source_file() {
     let ws = Workspace::new();
@@ -367,6 +377,7 @@ fn store_metadata_never_collides_with_a_source_file() {
 
 /// Item 5: an archive in the old layout (sidecars next to objects, a
 /// temporary file of a dead run) is migrated once, nothing deleted.
+// docs/SAFETY.md S8
 #[test]
 fn old_sidecar_layout_is_migrated_and_kept_aside() {
     let ws = Workspace::new();
@@ -397,6 +408,7 @@ fn old_sidecar_layout_is_migrated_and_kept_aside() {
 
 /// Item 6: a symlink (to a file, or as a directory) swapped in after the
 /// scan is never followed: nothing outside --dir is read, let alone deleted.
+// docs/SAFETY.md S9
 #[test]
 fn symlink_swapped_in_after_the_scan_is_never_followed() {
     let server = S3Server::start();
@@ -429,6 +441,7 @@ fn symlink_swapped_in_after_the_scan_is_never_followed() {
 }
 
 /// Item 7: a conflict has a way out that keeps both versions.
+// docs/SAFETY.md S10
 #[test]
 fn on_conflict_suffix_archives_both_versions() {
     let server = S3Server::start();
@@ -471,6 +484,7 @@ fn on_conflict_suffix_archives_both_versions() {
 
 /// Item 8: temporary files of a killed run are removed by a later run once
 /// their writer is gone, never while it lives.
+// docs/SAFETY.md S12
 #[test]
 fn leftovers_of_a_killed_run_are_cleaned_but_not_a_live_writers() {
     let ws = Workspace::new();
@@ -495,6 +509,7 @@ fn leftovers_of_a_killed_run_are_cleaned_but_not_a_live_writers() {
 }
 
 /// Item 8: every database error names the database and the setting.
+// docs/SAFETY.md S13
 #[test]
 fn database_errors_name_the_database() {
     let ws = Workspace::new();
@@ -513,6 +528,7 @@ fn database_errors_name_the_database() {
 
 /// Item 10: when the endpoint starts refusing connections mid-run, the run
 /// stops after a few failures instead of retrying every file.
+// docs/SAFETY.md S18
 #[test]
 fn unreachable_endpoint_stops_the_run_early() {
     let server = S3Server::start();
@@ -561,6 +577,7 @@ fn unreachable_endpoint_stops_the_run_early() {
 
 /// Item 9 (S3 side): a stop signal ends a run within seconds even when a
 /// request never gets an answer.
+// docs/SAFETY.md S16
 #[test]
 fn sigterm_ends_a_run_stuck_on_the_network_within_seconds() {
     let server = S3Server::start();
@@ -579,6 +596,7 @@ fn sigterm_ends_a_run_stuck_on_the_network_within_seconds() {
 }
 
 /// Item 15: a symlink alias of the database is the same database.
+// docs/SAFETY.md S13
 #[test]
 fn symlinked_database_path_shares_the_run_lock() {
     let server = S3Server::start();
@@ -604,6 +622,7 @@ fn symlinked_database_path_shares_the_run_lock() {
 
 /// Item 9 (S3 side): an endpoint that accepts connections and never answers
 /// holds neither the bucket check nor the run after a stop signal.
+// docs/SAFETY.md S16
 #[test]
 fn sigterm_ends_a_run_whose_endpoint_never_answers() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

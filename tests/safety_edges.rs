@@ -65,6 +65,7 @@ fn tree(root: &Path) -> Vec<(PathBuf, Option<Vec<u8>>)> {
 /// starts an empty inventory; and with the lock file gone a second run can
 /// start beside the first (promise 15). Either refuse this configuration
 /// or never treat the database's files as candidates.
+// docs/SAFETY.md S1
 #[test]
 fn database_inside_dir_is_never_archived_or_deleted() {
     let ws = Workspace::new();
@@ -99,6 +100,7 @@ fn database_inside_dir_is_never_archived_or_deleted() {
 /// says `failed_upload`, and every later run fails on the same metadata
 /// path (`read` gets ENAMETOOLONG, not ENOENT). The file can never be
 /// archived, and an orphan object stays behind.
+// docs/SAFETY.md S8
 #[test]
 fn longest_legal_file_name_is_archived_in_a_directory_store() {
     let ws = Workspace::new();
@@ -121,6 +123,7 @@ fn longest_legal_file_name_is_archived_in_a_directory_store() {
 /// directory `fw.gz.sha256/` holding `x.gz` are enough; the second key's
 /// object is published, its metadata cannot be written, and it fails on
 /// every later run (or, in the other order, `fw.gz` does).
+// docs/SAFETY.md S8
 #[test]
 fn metadata_of_two_keys_never_collide() {
     let ws = Workspace::new();
@@ -143,6 +146,7 @@ fn metadata_of_two_keys_never_collide() {
 /// is one-way), removes dead temporary files, and writes metadata files for
 /// objects that lack them. A dry run against an archive still used by an
 /// older fgbackup changes that archive under it.
+// docs/SAFETY.md S1
 #[test]
 fn dry_run_leaves_the_destination_untouched() {
     use sha2::Digest;
@@ -188,6 +192,7 @@ fn dry_run_leaves_the_destination_untouched() {
 /// A plain `write(2)` that overwrites in place and is in flight across the
 /// open/fstat and the read gives the same result (timestamps are updated
 /// before the data is copied), but is harder to time in a test.
+// docs/SAFETY.md S4
 #[test]
 fn file_changed_through_a_memory_mapping_is_not_deleted() {
     let shm = Path::new("/dev/shm");
@@ -260,6 +265,7 @@ fn file_changed_through_a_memory_mapping_is_not_deleted() {
 /// (say to keep it: `mv /var/log/fortinet/FGT-A /root/keep/`), fgbackup
 /// deletes the file in its new place, outside `--dir`. README: "nothing
 /// outside --dir is read or deleted".
+// docs/SAFETY.md S4
 #[test]
 fn directory_moved_out_of_dir_is_not_deleted_from() {
     let server = S3Server::start();
@@ -289,6 +295,7 @@ fn directory_moved_out_of_dir_is_not_deleted_from() {
 /// although the key holds exactly our bytes. A 412 (or `EEXIST`) should be
 /// followed by a probe: our sha256 and size there is `uploaded` (or
 /// `skipped_exists`, proven before a delete), not a conflict.
+// docs/SAFETY.md S2
 #[test]
 fn retried_put_whose_first_attempt_landed_is_not_a_conflict() {
     let server = S3Server::start();
@@ -329,6 +336,7 @@ fn retried_put_whose_first_attempt_landed_is_not_a_conflict() {
 /// the objects one level deeper (`archive/archive/...`). Compare (st_dev,
 /// st_ino) of `--dir` with every ancestor of `--dest` (and the reverse):
 /// bind mounts share them.
+// docs/SAFETY.md S1
 #[test]
 fn destination_inside_dir_through_a_bind_mount_is_refused() {
     let probe = Command::new("unshare")
@@ -395,6 +403,7 @@ fn destination_inside_dir_through_a_bind_mount_is_refused() {
 ///
 /// Timing: `strace` delays the return of our `linkat` (the publish) by a
 /// few seconds; the overwrite happens inside that window.
+// docs/SAFETY.md S2
 #[test]
 fn in_place_overwrite_between_publish_and_verification_is_caught() {
     assert!(
@@ -444,6 +453,7 @@ fn in_place_overwrite_between_publish_and_verification_is_caught() {
 /// beside the first. SQLite itself corrupts a database opened under two
 /// names in WAL mode (each name gets its own `-wal`/`-shm`), so refuse a
 /// database whose link count is not 1, or lock on (st_dev, st_ino).
+// docs/SAFETY.md S13
 #[test]
 fn hard_linked_database_is_refused() {
     let ws = Workspace::new();
@@ -478,6 +488,7 @@ fn hard_linked_database_is_refused() {
 /// and a false statement, for a file nobody touched. Low severity; a ctime
 /// change could be settled by re-reading the bytes (which R4 needs anyway),
 /// or hard-linked candidates grouped by (dev, ino).
+// docs/SAFETY.md S4
 #[test]
 fn hard_linked_log_files_are_not_reported_as_changed() {
     let server = S3Server::start();
@@ -512,6 +523,7 @@ fn hard_linked_log_files_are_not_reported_as_changed() {
 /// else that can create files in the log directory can inject lines that
 /// monitoring or an admin will trust. Escape control characters (e.g.
 /// `escape_debug`) wherever a path or key is printed.
+// docs/SAFETY.md S15
 #[test]
 fn control_characters_in_names_cannot_forge_lines() {
     let ws = Workspace::new();
@@ -549,6 +561,7 @@ fn control_characters_in_names_cannot_forge_lines() {
 /// Fix: when the layout marker is absent and `.fgbackup/` exists, move it
 /// to `legacy/` (or refuse) before using it; and let `clean_tmp` remove
 /// only names of the form `<pid>-<n>.tmp`.
+// docs/SAFETY.md S8
 #[test]
 fn archived_objects_under_dot_fgbackup_are_never_deleted() {
     let ws = Workspace::new();
@@ -587,6 +600,7 @@ fn archived_objects_under_dot_fgbackup_are_never_deleted() {
 /// Simulated here by `strace` delaying every `getdents64` on `--dir` by
 /// 30 s. Run the scan through `signal::run_bounded` (and check the stop
 /// flag between directories).
+// docs/SAFETY.md S16
 #[test]
 fn sigterm_ends_a_run_whose_source_directory_hangs() {
     use std::time::{Duration, Instant};
@@ -664,6 +678,7 @@ fn sigterm_ends_a_run_whose_source_directory_hangs() {
 /// admin who believes it (deleting or replacing the "damaged" object) is
 /// not. Count a body shorter than its Content-Length (or than the size the
 /// HEAD reported) as a transient read error and retry it.
+// docs/SAFETY.md S7
 #[test]
 fn read_back_cut_short_is_not_reported_as_a_damaged_archive() {
     let server = S3Server::start();
@@ -701,6 +716,7 @@ fn read_back_cut_short_is_not_reported_as_a_damaged_archive() {
 /// appends to its still-open descriptor afterwards goes to an unlinked
 /// inode: lost. Re-check the age from the `fstat` taken at open (and
 /// leave the file for a later run, like the scan does).
+// docs/SAFETY.md S4
 #[test]
 fn file_written_after_the_scan_is_left_for_a_later_run() {
     use std::io::Write as _;

@@ -120,6 +120,7 @@ fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
+// docs/SAFETY.md S29
 #[test]
 fn upload_at_every_log_level_delivers_and_prints_no_secret() {
     let ws = Workspace::new();
@@ -151,6 +152,7 @@ fn upload_at_every_log_level_delivers_and_prints_no_secret() {
     }
 }
 
+// docs/SAFETY.md S29
 #[test]
 fn s3_upload_at_trace_prints_no_credential() {
     let server = S3Server::start();
@@ -166,6 +168,7 @@ fn s3_upload_at_trace_prints_no_credential() {
     }
 }
 
+// docs/SAFETY.md S29 S30
 #[test]
 fn doctor_with_every_secret_set_prints_none() {
     let ws = Workspace::new();

@@ -67,6 +67,7 @@ fn uploads_verifies_records_and_rerun_skips() {
     );
 }
 
+// docs/SAFETY.md S6
 #[test]
 fn delete_removes_only_verified_files() {
     let server = S3Server::start();
@@ -104,6 +105,7 @@ fn delete_removes_only_verified_files() {
     assert_eq!(row_for(&ws.rows(), "again.log.gz").deleted_local, Some(1));
 }
 
+// docs/SAFETY.md S2
 #[test]
 fn existing_different_object_is_a_conflict_and_never_overwritten() {
     let server = S3Server::start();
@@ -292,6 +294,7 @@ fn missing_bucket_and_bad_credentials_are_clear_errors() {
 /// and closing it for each write (like `echo >> file`): whichever moment
 /// the run looks, the file is kept. Caught as open for writing (left for a
 /// later run, no row) or as changed while read (`failed_changed`, kept).
+// docs/SAFETY.md S4
 #[test]
 fn file_growing_during_the_run_is_kept() {
     let server = S3Server::start();

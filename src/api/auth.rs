@@ -255,6 +255,7 @@ mod tests {
         assert_eq!(parse_token_file(b"").unwrap(), TokenFile::default());
     }
 
+    // docs/SAFETY.md S21
     #[test]
     fn deleted_file_revokes_its_tokens() {
         let dir = tempfile::tempdir().unwrap();

@@ -66,6 +66,7 @@ pub fn encode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    // docs/SAFETY.md S20
     #[test]
     fn decodes_and_rejects() {
         assert_eq!(

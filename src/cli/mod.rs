@@ -4,6 +4,7 @@
 pub mod args;
 pub mod flags;
 pub mod help;
+pub mod markdown;
 pub mod specs;
 pub mod table;
 

@@ -386,7 +386,7 @@ pub const NOTIFY: Group = Group {
     ],
     note: "SMTP login: GMAIL_USER + GMAIL_APP_PASSWORD. EMAIL_DRY_RUN=1 prints the message instead.
 Webhooks: SLACK_WEBHOOK_URL, DISCORD_WEBHOOK_URL, TELEGRAM_BOT_TOKEN + TELEGRAM_CHAT_ID,
-WEBHOOK_URL (JSON), each with <NAME>_NOTIFY_ON=always|success|failure (see README).",
+WEBHOOK_URL (JSON), each with <NAME>_NOTIFY_ON=always|success|failure (see docs/GUIDE.md).",
 };
 
 pub const OUTPUT: Group = Group {

@@ -248,7 +248,7 @@ fn unknown_writers(why: &str) {
     static SAID: std::sync::Once = std::sync::Once::new();
     SAID.call_once(|| {
         log::warn!(
-            "cannot tell whether another process still writes to files in --dir ({why}): only --min-age keeps a file its writer still holds open from being deleted; run fgbackup as the files' owner, or as root with CAP_LEASE (in a container: --cap-add LEASE) (see README, open writers)"
+            "cannot tell whether another process still writes to files in --dir ({why}): only --min-age keeps a file its writer still holds open from being deleted; run fgbackup as the files' owner, or as root with CAP_LEASE (in a container: --cap-add LEASE) (see docs/SAFETY.md S5, open writers)"
         );
     });
 }
@@ -645,6 +645,7 @@ fn settle(h: Hashed, delete: bool) -> Result<fsafe::Opened, Failed> {
 mod tests {
     use super::*;
 
+    // docs/SAFETY.md S10
     #[test]
     fn suffixed_keys_keep_the_extension() {
         let sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -913,6 +913,7 @@ mod tests {
         assert_eq!(parse_sum_line("zz  a.gz\n", "a.gz"), None);
     }
 
+    // docs/SAFETY.md S8
     #[test]
     fn reserved_and_odd_keys_are_refused() {
         assert!(LocalStore::split(".fgbackup/meta/x.gz").is_err());
