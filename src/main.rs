@@ -7,7 +7,7 @@
 mod api;
 mod aws;
 mod cli;
-mod commands;
+mod cmd;
 mod db;
 mod digest;
 mod dirfd;
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
             eprint!("{}", cli::help::main_page());
             Ok(2)
         }
-        cli::Invocation::Command(args) => dispatch(args),
+        cli::Invocation::Command(args) => cmd::dispatch(args),
     });
     match code {
         Ok(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
@@ -94,28 +94,6 @@ fn json_error(e: &error::Error) {
         serde_json::json!({"command": command, "ok": false, "exit_code": e.exit_code(),
                            "error": redact::redact(&e.to_string())})
     );
-}
-
-/// Runs the subcommand the flags were checked for.
-fn dispatch(args: cli::Args) -> error::Result<i32> {
-    match args.spec().name {
-        "upload" => commands::upload(args),
-        "ls" => commands::ls(args),
-        "inventory" => commands::inventory(args),
-        "serve" => commands::serve(args),
-        "doctor" => commands::doctor(args),
-        "verify" => commands::verify(args),
-        "restore" => commands::restore(args),
-        "reindex" => commands::reindex(args),
-        "keygen" => commands::keygen(args),
-        "prune" => commands::prune(args),
-        "daemon" => commands::daemon(args),
-        "demo" => commands::demo(args),
-        "gen-logs" => commands::gen_logs(args),
-        other => Err(error::Error::runtime(format!(
-            "command '{other}' has no handler"
-        ))),
-    }
 }
 
 /// Version, git commit, target triple and TLS stack: what a support request needs.

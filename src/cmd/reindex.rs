@@ -1,0 +1,16 @@
+//! `fgbackup reindex`: rebuild inventory rows from the archive.
+
+use crate::cli::flags;
+
+use crate::cli::Args;
+use crate::error::Result;
+use crate::settings::{self};
+
+use super::*;
+
+/// `fgbackup reindex`.
+pub fn reindex(args: Args) -> Result<i32> {
+    let read = args.flag(&flags::READ);
+    let target = settings::parse_target(&args, &process_env)?;
+    crate::ops::reindex::reindex(&target, read)
+}
