@@ -21,7 +21,7 @@ pub(super) fn serve_config(
     ServeConfig {
         listen: flags.listen,
         db_path,
-        tokens: flags.tokens,
+        tokens: api::Tokens::new(flags.app_tokens.as_deref(), flags.tokens_file),
         threads: flags.threads,
         metrics_public: flags.metrics_public,
         presign,

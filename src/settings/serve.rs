@@ -14,7 +14,10 @@ use super::*;
 pub struct ServeFlags {
     pub listen: String,
     pub db_path: PathBuf,
-    pub tokens: crate::api::Tokens,
+    /// `APP_TOKENS`, comma-separated; the API builds its token set from
+    /// these and the file.
+    pub app_tokens: Option<String>,
+    pub tokens_file: Option<PathBuf>,
     pub threads: usize,
     pub metrics_public: bool,
     pub presign: bool,
@@ -43,7 +46,8 @@ pub fn parse_serve_flags(args: &Args, env: Env) -> Result<ServeFlags> {
     Ok(ServeFlags {
         listen,
         db_path: db_path(args, env)?,
-        tokens: crate::api::Tokens::new(env("APP_TOKENS").as_deref(), tokens_file),
+        app_tokens: env("APP_TOKENS"),
+        tokens_file,
         threads: args.number_or_default(&flags::THREADS, env, 1..=64)?,
         metrics_public: args.flag(&flags::METRICS_NO_AUTH),
         presign: args.flag(&flags::PRESIGN),
