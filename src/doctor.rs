@@ -452,7 +452,7 @@ fn check_destination(r: &mut Report, cfg: &UploadConfig) {
     // Object Lock is reported on a line of its own instead.
     let mut unlocked = cfg.clone();
     unlocked.transfer.object_lock = None;
-    let store = match upload::open_store(&unlocked) {
+    let store = match crate::build::open_store(&unlocked) {
         Ok(s) => s,
         Err(e) => {
             return r.line(
@@ -508,7 +508,7 @@ fn s3_store(cfg: &UploadConfig) -> std::result::Result<S3Store, String> {
     else {
         return Err("not an S3 destination".into());
     };
-    crate::ops::archive::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)
+    crate::build::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)
         .and_then(|o| S3Store::new(bucket, settings, o))
         .map_err(|e| e.to_string())
 }

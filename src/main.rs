@@ -6,6 +6,7 @@
 
 mod api;
 mod aws;
+mod build;
 mod cli;
 mod cmd;
 mod db;

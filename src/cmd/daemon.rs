@@ -71,7 +71,7 @@ pub(super) fn daemon_presign(cfg: &UploadConfig, flags: &ServeFlags) -> Result<O
             store: S3Store::new(
                 bucket,
                 settings,
-                upload::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)?,
+                crate::build::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)?,
             )?,
             max_expires: flags.presign_max,
         }),

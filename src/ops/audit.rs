@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::archive::open_destination;
 use super::manifest::ChainHead;
 use super::verify::{self, Cut, Finding, Plan, Tally, Verdict};
+use crate::build::open_destination;
 use crate::db::{Archived, Expectations, Inventory, Selection, VerifyTotals};
 use crate::error::{Error, Result};
 use crate::notify::RunReport;

@@ -181,7 +181,7 @@ fn shown(shown: usize, all: usize) -> String {
 pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
     // A stop signal ends the listing between pages with a line.
     crate::signal::install();
-    let store = crate::ops::archive::open_destination(
+    let store = crate::build::open_destination(
         &target.destination,
         &target.transfer,
         target.workers,

@@ -89,11 +89,11 @@ enum Tie {
 /// Runs `fgbackup prune`; returns the exit status.
 pub fn prune(target: &Target, opts: &PruneOptions) -> Result<i32> {
     crate::signal::install();
-    let _lock = super::archive::lock_database(&target.db_path)?;
+    let _lock = crate::build::lock_database(&target.db_path)?;
     let inv = super::audit::open_inventory(target)?;
     let old = older_than(&inv, target, opts)?;
     let store =
-        super::archive::open_destination(&target.destination, &target.transfer, 1, !opts.yes)?;
+        crate::build::open_destination(&target.destination, &target.transfer, 1, !opts.yes)?;
     store.check().map_err(|e| Error::runtime(e.message))?;
     let breaker = Breaker::default();
     let mut t = Totals::default();

@@ -61,9 +61,9 @@ impl Counts {
 /// Runs `fgbackup reindex`; returns the exit status.
 pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     crate::signal::install();
-    let _lock = super::archive::lock_database(&target.db_path)?;
+    let _lock = crate::build::lock_database(&target.db_path)?;
     let inv = Inventory::open(&target.db_path)?;
-    let store = super::archive::open_destination(&target.destination, &target.transfer, 1, true)?;
+    let store = crate::build::open_destination(&target.destination, &target.transfer, 1, true)?;
     store.check().map_err(|e| Error::runtime(e.message))?;
     let read = read || store.read_back_is_cheap();
     // With --read, rows nothing proved are done again, this time proven.

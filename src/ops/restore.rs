@@ -88,7 +88,7 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     if opts.dry_run {
         return print_plan(&mut picks, &opts.to);
     }
-    let store: Arc<dyn Store> = Arc::from(super::archive::open_destination(
+    let store: Arc<dyn Store> = Arc::from(crate::build::open_destination(
         &target.destination,
         &target.transfer,
         target.workers,
