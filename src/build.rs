@@ -129,3 +129,32 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
         ))),
     }
 }
+
+/// Device and inode of a directory store's root, which the scan never
+/// enters (a bind mount of it below `--dir` is not caught by the paths).
+pub fn store_root_identity(cfg: &UploadConfig) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    match &cfg.destination {
+        Destination::Local { root } => std::fs::metadata(root).ok().map(|m| (m.dev(), m.ino())),
+        Destination::S3 { .. } => None,
+    }
+}
+
+/// fgbackup's own files, never archived even when they live in `--dir`
+/// and match `--include`: the database and its companions, the run lock,
+/// the flag file and the metrics textfile.
+pub fn own_files(cfg: &UploadConfig) -> Vec<PathBuf> {
+    let mut own: Vec<PathBuf> = ["", "-wal", "-shm", "-journal", ".lock"]
+        .iter()
+        .map(|suffix| {
+            let mut p = cfg.db_path.as_os_str().to_os_string();
+            p.push(suffix);
+            PathBuf::from(p)
+        })
+        .collect();
+    own.extend(cfg.notify.flag_file.iter().cloned());
+    own.extend(cfg.notify.metrics_textfile.iter().cloned());
+    own.iter()
+        .filter_map(|p| crate::paths::resolve(p).ok())
+        .collect()
+}

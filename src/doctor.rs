@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 use crate::digest::hex;
 use crate::error::Result;
 use crate::notify::email;
-use crate::ops::archive as upload;
 use crate::settings::{self, Destination, UploadConfig};
 use crate::store::s3::{LockConfig, S3Store};
 use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreError, StoreErrorKind, Upload};
@@ -212,8 +211,8 @@ fn check_log_dir(r: &mut Report, cfg: &UploadConfig) {
                 &cfg.include,
                 cfg.min_age,
                 std::time::SystemTime::now(),
-                &upload::own_files(cfg),
-                upload::store_root_identity(cfg),
+                &crate::build::own_files(cfg),
+                crate::build::store_root_identity(cfg),
             );
             r.line(
                 Level::Ok,

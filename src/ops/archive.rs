@@ -17,7 +17,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -25,13 +24,13 @@ use std::time::{Duration, Instant, SystemTime};
 use super::listing::Listing;
 use super::retry::Breaker;
 use super::step::{self, Ctx, Outcome};
-use crate::build::{RunLock, lock_database, open_store};
+use crate::build::{RunLock, lock_database, open_store, own_files, store_root_identity};
 use crate::db::{BackupRow, Inventory, ManifestRow, RunTotals};
 use crate::error::{Error, Result};
 use crate::fsafe::{self, Refusal};
 use crate::progress::{Job, Progress};
 use crate::scan::{self, Candidate};
-use crate::settings::{Destination, UploadConfig};
+use crate::settings::UploadConfig;
 use crate::signal;
 use crate::status::Status;
 use crate::store::Store;
@@ -426,35 +425,6 @@ fn prepare(cfg: &UploadConfig, store: &Arc<dyn Store>) -> Result<(fsafe::Root, s
             cfg.dir.display()
         ))
     })
-}
-
-/// Device and inode of a directory store's root, which the scan never
-/// enters (a bind mount of it below `--dir` is not caught by the paths).
-pub fn store_root_identity(cfg: &UploadConfig) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    match &cfg.destination {
-        Destination::Local { root } => std::fs::metadata(root).ok().map(|m| (m.dev(), m.ino())),
-        Destination::S3 { .. } => None,
-    }
-}
-
-/// fgbackup's own files, never archived even when they live in `--dir`
-/// and match `--include`: the database and its companions, the run lock,
-/// the flag file and the metrics textfile.
-pub fn own_files(cfg: &UploadConfig) -> Vec<PathBuf> {
-    let mut own: Vec<PathBuf> = ["", "-wal", "-shm", "-journal", ".lock"]
-        .iter()
-        .map(|suffix| {
-            let mut p = cfg.db_path.as_os_str().to_os_string();
-            p.push(suffix);
-            PathBuf::from(p)
-        })
-        .collect();
-    own.extend(cfg.notify.flag_file.iter().cloned());
-    own.extend(cfg.notify.metrics_textfile.iter().cloned());
-    own.iter()
-        .filter_map(|p| crate::paths::resolve(p).ok())
-        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
