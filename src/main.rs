@@ -12,7 +12,6 @@ mod cmd;
 mod db;
 mod digest;
 mod dirfd;
-mod doctor;
 mod engine;
 mod envfile;
 mod error;

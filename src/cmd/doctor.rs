@@ -7,5 +7,5 @@ use super::*;
 
 /// `fgbackup doctor`.
 pub fn doctor(args: Args) -> Result<i32> {
-    crate::doctor::run(&args, &process_env)
+    crate::ops::doctor::run(&args, &process_env)
 }

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod audit;
+pub mod doctor;
 pub mod listing;
 pub mod ls;
 pub mod manifest;
