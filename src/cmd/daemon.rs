@@ -10,7 +10,7 @@ use crate::api::{self, Presign};
 use crate::cli::Args;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::ops::archive as upload;
+use crate::ops::upload;
 use crate::settings::{self, Destination, ServeFlags, UploadConfig};
 use crate::store::s3::S3Store;
 use crate::{signal, timefmt};

@@ -3,7 +3,7 @@
 use crate::cli::Args;
 use crate::db::Inventory;
 use crate::error::Result;
-use crate::ops::archive as upload;
+use crate::ops::upload;
 use crate::settings::{self, UploadConfig};
 use crate::{signal, timefmt};
 

@@ -42,7 +42,7 @@ pub fn verify(args: Args) -> Result<i32> {
             }
         },
     };
-    let opts = crate::ops::audit::VerifyOptions {
+    let opts = crate::ops::verify::VerifyOptions {
         since,
         until,
         sample,
@@ -51,5 +51,5 @@ pub fn verify(args: Args) -> Result<i32> {
         output,
         json: args.flag(&flags::JSON),
     };
-    crate::ops::audit::verify(&target, &opts)
+    crate::ops::verify::verify(&target, &opts)
 }

@@ -1,13 +1,12 @@
-//! Operations on the archive. `archive` is one run of `fgbackup upload`;
-//! `step` carries one file through it. `verify` checks objects against
-//! expectations and `audit` runs a whole `fgbackup verify`; `restore`,
-//! `reindex`, `manifest` and `prune` are the other proof commands. `retry` is
-//! shared by all of them (status names live in `crate::status`).
+//! Operations, one per command that works on the archive, named after it:
+//! `upload` (one run; `upload::step` carries one file through it), `verify`
+//! (`verify::compare` checks objects against expectations, also for
+//! `restore`), `restore`, `reindex`, `prune`, `ls`, `doctor`. `manifest`,
+//! `pool` and `retry` are shared by them (status names live in the
+//! inventory). Each takes built settings and returns a report or an exit
+//! status; none reads the command line.
 
-pub mod archive;
-pub mod audit;
 pub mod doctor;
-pub mod listing;
 pub mod ls;
 pub mod manifest;
 pub mod pool;
@@ -15,5 +14,5 @@ pub mod prune;
 pub mod reindex;
 pub mod restore;
 pub mod retry;
-pub mod step;
+pub mod upload;
 pub mod verify;

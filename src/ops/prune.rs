@@ -90,7 +90,7 @@ enum Tie {
 pub fn prune(target: &Target, opts: &PruneOptions) -> Result<i32> {
     crate::signal::install();
     let _lock = crate::build::lock_database(&target.db_path)?;
-    let inv = super::audit::open_inventory(target)?;
+    let inv = super::verify::open_inventory(target)?;
     let old = older_than(&inv, target, opts)?;
     let store =
         crate::build::open_destination(&target.destination, &target.transfer, 1, !opts.yes)?;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::pool;
 use super::retry::{self, Breaker};
-use super::verify::ReadBackSink;
+use super::verify::compare::ReadBackSink;
 use crate::db::{Archived, Expected, Selection};
 use crate::error::{Error, Result};
 use crate::fsafe::OpenError;
@@ -57,7 +57,7 @@ enum Restored {
 /// Runs `fgbackup restore`; returns the exit status.
 pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     crate::signal::install();
-    let inv = super::audit::open_inventory(target)?;
+    let inv = super::verify::open_inventory(target)?;
     let source = Archived {
         inv: &inv,
         statuses: Status::archived_names(),
@@ -470,8 +470,8 @@ fn fetch<'d>(
 
 /// The bytes written must be the bytes archived.
 fn prove(e: &Expected, rb: &ReadBack) -> std::result::Result<(), String> {
-    let v = super::verify::judge(e, rb);
-    if v.finding == super::verify::Finding::Ok && e.sha256.is_some() {
+    let v = super::verify::compare::judge(e, rb);
+    if v.finding == super::verify::compare::Finding::Ok && e.sha256.is_some() {
         Ok(())
     } else if e.sha256.is_none() {
         Err("the inventory has no sha256 for it, so the copy cannot be proven; not restored".into())

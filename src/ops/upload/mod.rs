@@ -1,5 +1,5 @@
 //! One run of `fgbackup upload`: scan, a pool of workers that each carry one
-//! file through the steps of [`super::step`], and a single writer (the
+//! file through the steps of [`step`], and a single writer (the
 //! calling thread) that records every outcome and performs the deletes.
 //!
 //! Rows are committed in batches (one transaction per [`BATCH_ROWS`] files
@@ -21,13 +21,14 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::listing::Listing;
-use super::retry::Breaker;
-use super::step::{self, Ctx, Outcome};
+mod listing;
+pub mod step;
+
 use crate::build::{RunLock, lock_database, open_store, own_files, store_root_identity};
 use crate::db::{BackupRow, Inventory, ManifestRow, RunTotals};
 use crate::error::{Error, Result};
 use crate::fsafe::{self, Refusal};
+use crate::ops::retry::Breaker;
 use crate::progress::{Job, Progress};
 use crate::scan::{self, Candidate};
 use crate::settings::UploadConfig;
@@ -35,6 +36,8 @@ use crate::signal;
 use crate::status::Status;
 use crate::store::Store;
 use crate::units::human_bytes;
+use listing::Listing;
+use step::{Ctx, Outcome};
 
 /// How long the writer waits for in-flight files after a stop signal
 /// (longer than notifications' [`signal::STOP_GRACE`]: a part in flight
@@ -338,7 +341,7 @@ fn manifests(cfg: &UploadConfig, store: &dyn Store, inv: &Inventory, summary: &m
         );
         return;
     }
-    match super::manifest::write_chain(store, inv, &cfg.prefix, key_path) {
+    match crate::ops::manifest::write_chain(store, inv, &cfg.prefix, key_path) {
         Ok(w) => {
             summary.manifest = w.head;
             summary.manifest_problems = w.problems;

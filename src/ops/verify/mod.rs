@@ -1,5 +1,5 @@
 //! One `fgbackup verify`: decides what is expected (inventory rows, or the
-//! manifest chain), runs the checks of [`super::verify`], prints each
+//! manifest chain), runs the checks of [`compare`], prints each
 //! problem as it is found, records the run in `verifications`, and tells the
 //! notifiers.
 
@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::manifest::ChainHead;
-use super::verify::{self, Cut, Finding, Plan, Tally, Verdict};
+use crate::ops::manifest::ChainHead;
+pub mod compare;
+
 use crate::build::open_destination;
 use crate::db::{Archived, Expectations, Inventory, Selection, VerifyTotals};
 use crate::error::{Error, Result};
@@ -18,6 +19,7 @@ use crate::settings::Target;
 use crate::status::Status;
 use crate::store::Store;
 use crate::timefmt;
+use compare::{self as verify, Cut, Finding, Plan, Tally, Verdict};
 
 /// `verify`'s own flags.
 #[derive(Debug, Clone, Default)]
@@ -218,7 +220,8 @@ fn expectations<'a>(
 ) -> Result<Checked<'a>> {
     if opts.manifests {
         let pinned = pinned_key(opts)?;
-        let walk = super::manifest::walk_chains(store, &target.prefix, pinned.as_deref(), inv)?;
+        let walk =
+            crate::ops::manifest::walk_chains(store, &target.prefix, pinned.as_deref(), inv)?;
         return Ok(Checked {
             source: Box::new(walk.expected),
             chain_problems: walk.problems,

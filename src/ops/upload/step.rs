@@ -23,9 +23,9 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::retry::{Breaker, with_retries};
 use crate::digest::{self, FileDigest};
 use crate::fsafe::{self, OpenError};
+use crate::ops::retry::{Breaker, with_retries};
 use crate::scan::Candidate;
 use crate::settings::{OnConflict, UploadConfig};
 use crate::signal;

@@ -1,5 +1,6 @@
-//! `fgbackup verify`: proves the archive holds what the inventory (or the
-//! manifest chain) says was archived, by listing it and reading it back.
+//! The comparison under `fgbackup verify` (and restore's proof): proves the
+//! archive holds what the inventory (or the manifest chain) says was
+//! archived, by listing it and reading it back.
 //!
 //! The listing of the prefix and the expectations (both in key order) are
 //! merged as they stream: one pass answers "is it there, with the right
@@ -15,10 +16,10 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::{Duration, Instant};
 
-use super::pool;
-use super::retry::{self, Breaker};
 use crate::db::{Expectations, Expected};
 use crate::error::{Error, Result};
+use crate::ops::pool;
+use crate::ops::retry::{self, Breaker};
 use crate::signal;
 use crate::store::{Listed, ReadBack, Store, StoreError};
 
