@@ -17,17 +17,22 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 mod listing;
+mod recorder;
 pub mod step;
+mod summary;
+
+use recorder::Recorder;
+pub use summary::{Problem, Summary};
 
 use crate::build::{RunLock, lock_database, open_store, own_files, store_root_identity};
-use crate::db::{BackupRow, Inventory, ManifestRow, RunTotals};
+use crate::db::Inventory;
 use crate::error::{Error, Result};
-use crate::fsafe::{self, Refusal};
+use crate::fsafe::{self};
 use crate::ops::retry::Breaker;
 use crate::progress::{Job, Progress};
 use crate::scan::{self, Candidate};
@@ -35,7 +40,6 @@ use crate::settings::UploadConfig;
 use crate::signal;
 use crate::status::Status;
 use crate::store::Store;
-use crate::units::human_bytes;
 use listing::Listing;
 use step::{Ctx, Outcome};
 
@@ -54,181 +58,6 @@ const BATCH_ROWS: usize = 100;
 /// ...and the longest a row waits for its commit (a file to delete waits
 /// for it too, so this bounds how late a delete comes).
 const BATCH_AGE: Duration = Duration::from_millis(250);
-/// One failed file of a run.
-#[derive(Debug, Clone)]
-pub struct Problem {
-    pub status: Status,
-    pub key: String,
-    pub reason: String,
-}
-
-impl std::fmt::Display for Problem {
-    /// `status key: reason`, the form notifications list.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_str(), self.key, self.reason)
-    }
-}
-
-/// Final figures of a run, also used for the exit status.
-#[derive(Debug, Default)]
-pub struct Summary {
-    pub counts: BTreeMap<&'static str, u64>,
-    pub files: u64,
-    pub failed: u64,
-    pub deleted: u64,
-    pub delete_failures: u64,
-    pub bytes_sent: u64,
-    pub duration: Duration,
-    pub too_young: usize,
-    /// Files another process held open for writing, left for a later run.
-    pub busy: usize,
-    /// Files of `--dir` whose name matches no `--include` pattern.
-    pub excluded: usize,
-    pub scan_warnings: usize,
-    pub interrupted: bool,
-    /// Set when the run stopped early because the endpoint is unreachable.
-    pub aborted: Option<String>,
-    /// Files found but never tried (stop signal or unreachable endpoint).
-    pub not_attempted: usize,
-    /// Failed files, at most [`crate::notify::MAX_PROBLEMS`].
-    pub problems: Vec<Problem>,
-    /// Failed files beyond those in `problems`.
-    pub problems_omitted: u64,
-    /// With `--manifest-key`: the chain's newest manifest after the run
-    /// (written by it or not), the witness an auditor keeps elsewhere.
-    pub manifest: Option<ManifestRow>,
-    /// With `--manifest-key`: what is wrong with the chain (a manifest gone
-    /// or replaced), or why no manifest could be written.
-    pub manifest_problems: Vec<String>,
-}
-
-impl Summary {
-    /// 0 when everything succeeded, 1 when anything failed.
-    pub fn exit_code(&self) -> i32 {
-        let bad = self.failed > 0
-            || self.delete_failures > 0
-            || self.scan_warnings > 0
-            || self.interrupted
-            || self.aborted.is_some()
-            || !self.manifest_problems.is_empty();
-        i32::from(bad)
-    }
-
-    /// The one-paragraph report printed at the end of a run.
-    pub fn render(&self, dry_run: bool) -> String {
-        let secs = self.duration.as_secs_f64();
-        let per_status: Vec<String> = self
-            .counts
-            .iter()
-            .map(|(s, n)| format!("{s}={n}"))
-            .collect();
-        // No "0.0 MB sent (0.0 MB/s)" on a run that sent nothing.
-        let sent = if self.bytes_sent == 0 {
-            format!("nothing sent, {secs:.2} s")
-        } else {
-            let rate = (self.bytes_sent as f64 / secs.max(1e-3)) as u64;
-            format!(
-                "{} sent in {secs:.2} s ({}/s)",
-                human_bytes(self.bytes_sent),
-                human_bytes(rate)
-            )
-        };
-        let mut text = format!(
-            "{}{} files: {}; {} deleted; {sent}",
-            if dry_run { "dry run: " } else { "" },
-            self.files,
-            if per_status.is_empty() {
-                "nothing to do".to_string()
-            } else {
-                per_status.join(", ")
-            },
-            self.deleted,
-        );
-        text.push_str(&self.notes());
-        if let Some(m) = &self.manifest {
-            text.push_str(&format!("; {}", manifest_witness(m)));
-        }
-        if !self.manifest_problems.is_empty() {
-            text.push_str(&format!(
-                "; {} manifest chain problem(s) (see log)",
-                self.manifest_problems.len()
-            ));
-        }
-        text
-    }
-
-    /// `; 3 newer than --min-age left for a later run; ...`: what the run
-    /// left, skipped or could not do, each only when it happened.
-    fn notes(&self) -> String {
-        let notes = [
-            (self.too_young, "newer than --min-age left for a later run"),
-            (
-                self.busy,
-                "still open for writing by another process left for a later run",
-            ),
-            (self.excluded, "not matching --include skipped"),
-            (self.scan_warnings, "scan problems (see log)"),
-            (self.delete_failures as usize, "local deletes failed"),
-            (
-                self.not_attempted,
-                "not attempted (left in place for the next run)",
-            ),
-        ];
-        let mut text: String = notes
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("; {n} {what}"))
-            .collect();
-        if self.interrupted {
-            text.push_str("; interrupted by a stop signal");
-        }
-        if let Some(why) = &self.aborted {
-            text.push_str(&format!("; stopped early: {why}"));
-        }
-        text
-    }
-}
-
-impl Summary {
-    /// `--json`: the run as one object, for cron wrappers and configuration
-    /// management (the same figures as [`Summary::render`]).
-    pub fn to_json(&self, dry_run: bool) -> serde_json::Value {
-        let failures: Vec<serde_json::Value> = self
-            .problems
-            .iter()
-            .map(|p| {
-                serde_json::json!({"status": p.status.as_str(), "key": p.key, "reason": p.reason})
-            })
-            .collect();
-        serde_json::json!({
-            "command": "upload",
-            "ok": self.exit_code() == 0,
-            "exit_code": self.exit_code(),
-            "dry_run": dry_run,
-            "files": self.files,
-            "counts": self.counts,
-            "failed": self.failed,
-            "deleted": self.deleted,
-            "delete_failures": self.delete_failures,
-            "bytes_sent": self.bytes_sent,
-            "duration_secs": self.duration.as_secs_f64(),
-            "too_young": self.too_young,
-            "open_for_writing": self.busy,
-            "excluded": self.excluded,
-            "scan_warnings": self.scan_warnings,
-            "not_attempted": self.not_attempted,
-            "interrupted": self.interrupted,
-            "aborted": self.aborted,
-            "failures": failures,
-            "failures_omitted": self.problems_omitted,
-            "manifest": self.manifest.as_ref().map(|m| serde_json::json!({
-                "key": m.key, "sequence": m.sequence, "sha256": m.sha256, "created_at": m.created_at,
-            })),
-            "manifest_problems": self.manifest_problems,
-        })
-    }
-}
-
 /// What the workers share; owned, so the writer can leave a stuck worker behind.
 struct Shared {
     store: Arc<dyn Store>,
@@ -240,25 +69,6 @@ struct Shared {
     queue: Mutex<VecDeque<Candidate>>,
     /// The file each busy worker holds, by worker number.
     in_flight: Mutex<BTreeMap<usize, Candidate>>,
-}
-
-/// The database side of a run (absent in a dry run).
-struct Recorder<'a> {
-    cfg: &'a UploadConfig,
-    inventory: Option<&'a Inventory>,
-    run_id: i64,
-    batch: RefCell<Batch>,
-    /// The terminal display (hidden unless `cfg.output` has it on).
-    progress: RefCell<Progress>,
-}
-
-/// The open transaction, and the files waiting for it to commit before
-/// they may be deleted.
-#[derive(Default)]
-struct Batch {
-    open_since: Option<Instant>,
-    rows: usize,
-    deletes: Vec<(i64, Outcome)>,
 }
 
 /// Runs one upload (or dry run) and returns its summary.
@@ -356,15 +166,6 @@ fn manifests(cfg: &UploadConfig, store: &dyn Store, inv: &Inventory, summary: &m
                 .push(format!("manifest not written: {e}"));
         }
     }
-}
-
-/// `manifest chain head: sequence 12, sha256 0123456789abcdef…`.
-pub fn manifest_witness(m: &ManifestRow) -> String {
-    format!(
-        "manifest chain head: sequence {}, sha256 {}",
-        m.sequence.map_or("-".into(), |s| s.to_string()),
-        m.sha256
-    )
 }
 
 /// The terminal display of the files found (hidden unless `cfg.output` has it on).
@@ -478,287 +279,6 @@ fn work(shared: &Shared, n: usize, tx: &SyncSender<Outcome>) {
     }
 }
 
-impl Recorder<'_> {
-    /// Starts the workers, records their outcomes, and fills in how the
-    /// run ended (stop signal, unreachable endpoint, files left).
-    fn run_pool(&self, shared: &Arc<Shared>, summary: &mut Summary) -> Result<()> {
-        let (rx, workers) = start_workers(shared)?;
-        let abandoned = self.collect(&rx, shared, summary)?;
-        if !abandoned {
-            for w in workers {
-                let _ = w.join();
-            }
-        }
-        summary.not_attempted = lock(&shared.queue).len();
-        summary.interrupted = signal::stop_requested();
-        summary.aborted = shared.breaker.tripped();
-        Ok(())
-    }
-
-    /// Records outcomes until every worker is done, or until [`DRAIN_GRACE`]
-    /// after a stop signal; returns whether workers were left behind.
-    fn collect(
-        &self,
-        rx: &Receiver<Outcome>,
-        shared: &Shared,
-        summary: &mut Summary,
-    ) -> Result<bool> {
-        let mut stop_seen: Option<Instant> = None;
-        loop {
-            match rx.recv_timeout(TICK) {
-                Ok(outcome) => self.record(outcome, shared, summary)?,
-                Err(RecvTimeoutError::Disconnected) => return Ok(false),
-                Err(RecvTimeoutError::Timeout) => {
-                    self.flush_if_due(&shared.root, summary)?;
-                    if !signal::stop_requested()
-                        || stop_seen.get_or_insert_with(Instant::now).elapsed() < DRAIN_GRACE
-                    {
-                        continue;
-                    }
-                    while let Ok(outcome) = rx.try_recv() {
-                        self.record(outcome, shared, summary)?;
-                    }
-                    let stuck: Vec<Candidate> = lock(&shared.in_flight).values().cloned().collect();
-                    for c in stuck {
-                        self.record(interrupted(&shared.cfg, c), shared, summary)?;
-                    }
-                    return Ok(true);
-                }
-            }
-        }
-    }
-
-    /// The writer's part for one file: log, row, delete, totals.
-    fn record(&self, outcome: Outcome, shared: &Shared, summary: &mut Summary) -> Result<()> {
-        self.progress.borrow_mut().file_done(
-            outcome.size,
-            outcome.metered,
-            outcome.status.is_failure(),
-        );
-        if matches!(outcome.status, Status::Deferred | Status::Busy) {
-            match outcome.status {
-                Status::Busy => summary.busy += 1,
-                _ => summary.too_young += 1,
-            }
-            log::info!(
-                "{}: {}",
-                &outcome.key,
-                outcome.error.as_deref().unwrap_or("")
-            );
-            return Ok(());
-        }
-        summary.files += 1;
-        *summary.counts.entry(outcome.status.as_str()).or_insert(0) += 1;
-        summary.bytes_sent += outcome.bytes_sent;
-        if outcome.status.is_failure() {
-            note_failure(
-                summary,
-                outcome.status,
-                &outcome.key,
-                outcome.error.as_deref(),
-            );
-        }
-        log_outcome(&outcome);
-        let Some(inv) = self.inventory else {
-            // Dry run: the plan goes to stdout, one line per file (with
-            // --json stdout holds only the summary, which counts them).
-            if self.cfg.json {
-                return Ok(());
-            }
-            let line = format!(
-                "{:<15} {} -> {}",
-                outcome.status.as_str(),
-                outcome.candidate.path.display(),
-                outcome.url.as_deref().unwrap_or(&outcome.key)
-            );
-            crate::progress::suspend(|| println!("{}", crate::logging::one_line(&line)));
-            return Ok(());
-        };
-        self.open_batch(inv)?;
-        let id = inv.insert_backup(Some(self.run_id), &row_of(&outcome))?;
-        let mut batch = self.batch.borrow_mut();
-        batch.rows += 1;
-        if self.cfg.delete && outcome.deletable.is_some() {
-            batch.deletes.push((id, outcome));
-        }
-        drop(batch);
-        self.flush_if_due(&shared.root, summary)
-    }
-
-    /// Opens a transaction unless one is open.
-    fn open_batch(&self, inv: &Inventory) -> Result<()> {
-        let mut batch = self.batch.borrow_mut();
-        if batch.open_since.is_none() {
-            inv.begin()?;
-            batch.open_since = Some(Instant::now());
-        }
-        Ok(())
-    }
-
-    fn flush_if_due(&self, root: &fsafe::Root, summary: &mut Summary) -> Result<()> {
-        let due = {
-            let b = self.batch.borrow();
-            b.open_since.is_some_and(|t| t.elapsed() >= BATCH_AGE)
-                || b.rows >= BATCH_ROWS
-                || b.deletes.len() >= self.cfg.workers * 8
-        };
-        if due {
-            self.flush(root, summary)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Commits the open transaction, then deletes the files whose rows it
-    /// made durable and commits what the deletes did (two fsyncs a batch).
-    fn flush(&self, root: &fsafe::Root, summary: &mut Summary) -> Result<()> {
-        let Some(inv) = self.inventory else {
-            return Ok(());
-        };
-        let deletes = {
-            let mut b = self.batch.borrow_mut();
-            if b.open_since.take().is_none() {
-                return Ok(());
-            }
-            b.rows = 0;
-            std::mem::take(&mut b.deletes)
-        };
-        inv.commit()?;
-        if deletes.is_empty() {
-            return Ok(());
-        }
-        // What the deletes did is committed at once: a crash must not leave
-        // a batch of deleted files whose rows still say they are here.
-        inv.begin()?;
-        for (id, outcome) in &deletes {
-            if let Some(file) = &outcome.deletable {
-                self.delete(inv, *id, file, root, outcome, summary)?;
-            }
-        }
-        inv.commit()
-    }
-
-    /// Deletes the local file of a committed row, if it is still the
-    /// archived version; otherwise the row says why it was kept.
-    fn delete(
-        &self,
-        inv: &Inventory,
-        id: i64,
-        file: &fsafe::Opened,
-        root: &fsafe::Root,
-        outcome: &Outcome,
-        summary: &mut Summary,
-    ) -> Result<()> {
-        let path = outcome.candidate.path.display();
-        let sha = outcome.sha256.as_deref().unwrap_or_default();
-        match file.unlink_if_unchanged(root, sha) {
-            Ok(()) => {
-                inv.mark_deleted(id)?;
-                summary.deleted += 1;
-                log::info!(
-                    "deleted {path} (verified copy at {})",
-                    outcome.url.as_deref().unwrap_or("")
-                );
-            }
-            Err(Refusal::Changed(why)) => {
-                let note = format!("kept {path}: {why}");
-                log::error!("failed_changed {}: {note}", outcome.key);
-                inv.set_status(id, Status::FailedChanged.as_str(), &note)?;
-                if let Some(n) = summary.counts.get_mut(outcome.status.as_str()) {
-                    *n = n.saturating_sub(1);
-                }
-                *summary
-                    .counts
-                    .entry(Status::FailedChanged.as_str())
-                    .or_insert(0) += 1;
-                note_failure(summary, Status::FailedChanged, &outcome.key, Some(&note));
-                self.progress.borrow_mut().failure();
-            }
-            Err(Refusal::Failed(why)) => {
-                summary.delete_failures += 1;
-                self.progress.borrow_mut().failure();
-                log::error!("kept {path}: {why}");
-                inv.append_error(id, &format!("local delete failed: {why}"))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the run's totals (`status` overrides the computed one).
-    fn finish(&self, s: &Summary, took: Duration, status: Option<&'static str>) -> Result<()> {
-        let Some(inv) = self.inventory else {
-            return Ok(());
-        };
-        let count = |st: Status| s.counts.get(st.as_str()).copied().unwrap_or(0);
-        let exit_code = if status.is_some() { 1 } else { s.exit_code() };
-        let totals = RunTotals {
-            files_seen: s.files,
-            uploaded: count(Status::Uploaded),
-            skipped: count(Status::SkippedExists),
-            failed: s.failed,
-            deleted: s.deleted,
-            bytes_uploaded: s.bytes_sent,
-            duration_ms: millis(took),
-            exit_code,
-            status: status.unwrap_or(if s.interrupted {
-                "interrupted"
-            } else if exit_code == 0 {
-                "ok"
-            } else {
-                "failed"
-            }),
-        };
-        inv.finish_run(self.run_id, SystemTime::now(), &totals)
-    }
-}
-
-fn note_failure(summary: &mut Summary, status: Status, key: &str, why: Option<&str>) {
-    summary.failed += 1;
-    if summary.problems.len() < crate::notify::MAX_PROBLEMS {
-        summary.problems.push(Problem {
-            status,
-            key: key.to_string(),
-            reason: why.unwrap_or("").to_string(),
-        });
-    } else {
-        summary.problems_omitted += 1;
-    }
-}
-
-fn log_outcome(o: &Outcome) {
-    match (&o.error, o.status.is_failure()) {
-        (Some(err), true) => log::error!("{} {}: {err}", o.status.as_str(), o.key),
-        (Some(err), false) => log::warn!("{} {}: {err}", o.status.as_str(), o.key),
-        (None, _) => log::info!(
-            "{} {} ({} bytes, {} ms)",
-            o.status.as_str(),
-            o.key,
-            o.size,
-            millis(o.duration)
-        ),
-    }
-}
-
-fn row_of(o: &Outcome) -> BackupRow {
-    BackupRow {
-        filename: o
-            .candidate
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| o.key.clone()),
-        s3_url: o.url.clone(),
-        sha256: o.sha256.clone(),
-        uploaded_at: SystemTime::now(),
-        status: o.status.as_str().to_string(),
-        object_key: o.key.clone(),
-        source_path: o.candidate.path.display().to_string(),
-        size_bytes: o.size,
-        duration_ms: millis(o.duration),
-        error: o.error.clone(),
-    }
-}
-
 /// The outcome of a file whose worker was left behind after a stop signal.
 fn interrupted(cfg: &UploadConfig, candidate: Candidate) -> Outcome {
     let key = format!("{}{}", cfg.prefix, candidate.relative);
@@ -778,8 +298,4 @@ fn interrupted(cfg: &UploadConfig, candidate: Candidate) -> Outcome {
         deletable: None,
         candidate,
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
