@@ -17,16 +17,23 @@
 #
 #   scripts/bench-scale.sh            (release build; about 10 minutes on 2 cores)
 #   ROWS=100000 scripts/bench-scale.sh    (a smaller inventory: 20,000 objects)
+#   FGBACKUP_BIN=path runs that binary (default target/release/fgbackup,
+#   built when missing).
+#   BENCH_SMOKE=1: 500 rows and 8 files, every stage in a second or two:
+#   the check (tests/scripts.rs) that this script still runs.
 #
 # Needs s3s-fs (scripts/test.sh installs it), python3, GNU time and curl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 unset AWS_CA_BUNDLE REQUESTS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE
-ROWS=${ROWS:-500000}
-FILES=${FILES:-20000}
+if [ -n "${BENCH_SMOKE:-}" ]; then
+  ROWS=${ROWS:-500} FILES=${FILES:-8}
+else
+  ROWS=${ROWS:-500000} FILES=${FILES:-20000}
+fi
 OBJECTS=$((ROWS / 5))
-BIN=${FGBACKUP:-target/release/fgbackup}
+BIN=${FGBACKUP_BIN:-${FGBACKUP:-target/release/fgbackup}}
 [ -x "$BIN" ] || cargo build --release --locked
 BIN=$(realpath "$BIN")
 for tool in s3s-fs python3 curl /usr/bin/time; do
@@ -74,32 +81,38 @@ c.executemany("INSERT INTO backups (filename, s3_url, sha256, uploaded_at, backu
 c.commit()
 print(c.execute("SELECT count(*) FROM backups").fetchone()[0], "rows", file=sys.stderr)
 EOF
-devices=40
+devices=$((FILES < 40 ? FILES : 40))
 "$BIN" gen-logs --out "$WORK/logs" --devices "$devices" --files "$((FILES / devices))" --size 2K --seed 7 >/dev/null
 "$BIN" keygen --key "$WORK/m.key" >/dev/null
 echo "bench-scale: built in $(($(date +%s) - t0)) s" >&2
 
+# PORT: waits until something listens there (5 s at most).
+wait_port() {
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done
+  echo "bench-scale.sh: nothing listens on port $1" >&2; exit 1
+}
 s3s-fs --host 127.0.0.1 --port "$port" --access-key scale --secret-key scale-secret-0123 "$WORK/s3" >/dev/null 2>&1 &
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+wait_port "$port"
 
 # LABEL COMMAND...: wall time and peak RSS (GNU time forks the command, so the
-# figure is the command's own); the command's output goes to a log.
-declare -a over=()
+# figure is the command's own); the command's output goes to a log. A command that fails fails the bench.
+declare -a over=() failed=()
 measure() {
   local label=$1; shift
   local report="$WORK/time.$label"
   local rc=0
   /usr/bin/time -o "$report" -f "%e %U %S %M" "$@" >"$WORK/out.$label" 2>&1 || rc=$?
-  local wall cpu rss
-  wall=$(tail -1 "$report" | awk '{print $1}'); rss=$(tail -1 "$report" | awk '{print $4}')
-  cpu=$(tail -1 "$report" | awk '{print $2 + $3}')
-  local mib; mib=$(python3 -c "print(f'{$rss/1024:.1f}')")
-  printf '%-34s wall=%7.2fs cpu=%7.2fs peak_rss=%6s MiB exit=%d\n' "$label" "$wall" "$cpu" "$mib" "$rc"
-  python3 -c "import sys; sys.exit(0 if $rss <= 64*1024 else 1)" || over+=("$label")
+  local wall user sys rss
+  read -r wall user sys rss < <(tail -1 "$report")
+  awk -v l="$label" -v w="$wall" -v c="$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" -v k="$rss" -v rc="$rc" \
+    'BEGIN { printf "%-34s wall=%7.2fs cpu=%7.2fs peak_rss=%6.1f MiB exit=%d\n", l, w, c, k / 1024, rc }'
+  [ "$rss" -le $((64 * 1024)) ] || over+=("$label")
+  [ "$rc" = 0 ] || failed+=("$label")
 }
 
 bucket=(--bucket fg-logs --endpoint "$EP" --db "$DB")
-measure "upload 20k files, manifest key" "$BIN" upload --dir "$WORK/logs" "${bucket[@]}" \
+upload_label="upload $FILES files, manifest key"
+measure "$upload_label" "$BIN" upload --dir "$WORK/logs" "${bucket[@]}" \
   --min-age 0 --retries 1 --manifest-key "$WORK/m.key" --no-progress
 measure "ls (whole inventory)" "$BIN" ls --db "$DB"
 measure "verify --sample 1" "$BIN" verify "${bucket[@]}" --sample 1 --no-progress
@@ -110,19 +123,23 @@ measure "verify --manifests --sample 1" "$BIN" verify "${bucket[@]}" --manifests
 api_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 APP_TOKENS=scale-token "$BIN" serve --db "$DB" --listen "127.0.0.1:$api_port" >/dev/null 2>&1 &
 api=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$api_port") 2>/dev/null && break; sleep 0.05; done
-t1=$(python3 -c 'import time; print(time.time())')
-curl -sf -H "Authorization: Bearer scale-token" "http://127.0.0.1:$api_port/stats" >"$WORK/stats.json"
-t2=$(python3 -c 'import time; print(time.time())')
+wait_port "$api_port"
+wall=$(curl -sf -H "Authorization: Bearer scale-token" -o "$WORK/stats.json" -w '%{time_total}' \
+  "http://127.0.0.1:$api_port/stats")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$api/status")
 kill "$api"; wait "$api" 2>/dev/null || true
-printf '%-34s wall=%7.2fs peak_rss=%6s MiB exit=0\n' "/stats (serve)" \
-  "$(python3 -c "print($t2 - $t1)")" "$(python3 -c "print(f'{$hwm/1024:.1f}')")"
-python3 -c "import sys; sys.exit(0 if $hwm <= 64*1024 else 1)" || over+=("/stats")
+awk -v w="$wall" -v k="$hwm" \
+  'BEGIN { printf "%-34s wall=%7.2fs peak_rss=%6.1f MiB exit=0\n", "/stats (serve)", w, k / 1024 }'
+[ "$hwm" -le $((64 * 1024)) ] || over+=("/stats")
 
-for label in "upload 20k files, manifest key" "verify --sample 1" "verify --manifests --sample 1"; do
+for label in "$upload_label" "verify --sample 1" "verify --manifests --sample 1"; do
   tail -1 "$WORK/out.$label" | sed "s/^/  $label: /"
 done
+for label in "${failed[@]}"; do
+  echo "bench-scale.sh: FAILED: $label exited non-zero:" >&2
+  tail -20 "$WORK/out.$label" >&2
+done
+[ "${#failed[@]}" = 0 ] || exit 1
 if [ "${#over[@]}" -gt 0 ]; then
   echo "bench-scale.sh: above 64 MiB: ${over[*]}" >&2
   exit 1

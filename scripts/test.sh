@@ -23,8 +23,11 @@ fi
 # delayed system call), script (progress tests use a pseudo-terminal),
 # openssl (throwaway CAs), unshare/mount (a private tmpfs for disk-full),
 # GNU time (the peak memory of a command at scale), setpriv and hostname
-# (a container without CAP_LEASE, a second host name, in namespaces).
-for need in strace:strace script:bsdutils openssl:openssl unshare:util-linux setpriv:util-linux mount:mount hostname:hostname /usr/bin/time:time; do
+# (a container without CAP_LEASE, a second host name, in namespaces),
+# bindfs (a FUSE mount without O_TMPFILE, where restore names its
+# temporary files), haproxy and wrk (the benchmark scripts' smoke runs,
+# tests/scripts.rs: TLS in front of s3s-fs, load on the API).
+for need in strace:strace script:bsdutils openssl:openssl unshare:util-linux setpriv:util-linux mount:mount hostname:hostname /usr/bin/time:time bindfs:bindfs haproxy:haproxy wrk:wrk; do
   tool=${need%%:*} pkg=${need#*:}
   if ! command -v "$tool" >/dev/null; then
     echo "test.sh: installing $pkg (for $tool, which some tests run)" >&2

@@ -312,22 +312,138 @@ fn stalled_restore() -> (
     (server, ws, proxy, child, original)
 }
 
+/// Whether the filesystem of `dir` makes nameless files (`O_TMPFILE`).
+fn has_o_tmpfile(dir: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a NUL-terminated path; the descriptor is closed at once.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_TMPFILE | libc::O_RDWR, 0o600) };
+    if fd >= 0 {
+        // SAFETY: a descriptor we just opened.
+        unsafe { libc::close(fd) };
+    }
+    fd >= 0
+}
+
+/// Puts the attacker's bytes in place of every file in `dir`, through a
+/// rename as an attacker would; returns the names it replaced.
+fn swap_every_file(dir: &std::path::Path) -> Vec<String> {
+    let mut swapped = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::write(dir.join("evil.part"), b"EVIL: not the archived bytes").unwrap();
+        std::fs::rename(dir.join("evil.part"), entry.path()).unwrap();
+        swapped.push(entry.file_name().into_string().unwrap());
+    }
+    swapped
+}
+
 // docs/SAFETY.md S25
 #[test]
-fn restore_publishes_the_proven_file_not_a_swapped_temporary_one() {
-    // While the download stalls, someone with write access to --to puts
-    // their own bytes in place of every file they find there.
+fn restore_writes_into_a_nameless_file_that_nobody_can_swap() {
+    // Where the filesystem has O_TMPFILE (ext4, tmpfs, xfs, btrfs), the
+    // bytes being downloaded have no name in --to until they are proven:
+    // someone with write access to --to finds nothing there to put their
+    // own bytes in place of. (Where it has none, a temporary name is
+    // used: the next test attacks that one.)
     let (_server, ws, proxy, child, original) = stalled_restore();
     let dir = ws.home().join("to/FGT-A");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::write(dir.join("evil.tmp"), b"EVIL: not the archived bytes").unwrap();
-        std::fs::rename(dir.join("evil.tmp"), &path).unwrap();
-    }
+    assert!(
+        has_o_tmpfile(&dir),
+        "this test needs O_TMPFILE where the tests' temporary directories are"
+    );
+    let swapped = swap_every_file(&dir);
     proxy.gate.open();
     let out = common::held::exits_within(child, std::time::Duration::from_secs(60));
+    assert_eq!(
+        swapped,
+        Vec::<String>::new(),
+        "a name for the bytes being written was there to swap"
+    );
     assert_exit(&out, 0);
-    assert_eq!(std::fs::read(dir.join("big.log.gz")).unwrap(), original);
+    assert_eq!(
+        tree(&ws.home().join("to")),
+        vec![("FGT-A/big.log.gz".to_string(), original)],
+        "the proven file, and nothing else left behind"
+    );
+}
+
+// docs/SAFETY.md S25
+#[test]
+fn restore_never_publishes_a_swapped_temporary_name_where_there_is_no_o_tmpfile() {
+    // --to on a FUSE mount (bindfs, in a private mount namespace): no
+    // O_TMPFILE there, so restore writes under a temporary name. While the
+    // download stalls, someone with write access to --to puts their own
+    // bytes in place of every file they find there: the temporary file is
+    // really swapped, and restore must then publish nothing.
+    assert!(
+        std::process::Command::new("bindfs")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "this test needs bindfs (scripts/test.sh installs it)"
+    );
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    ws.write_noise_gz("FGT-A/big.log.gz", 4);
+    assert_exit(&ws.upload(&server, &[]), 0);
+    let disk = ws.home().join("to-disk");
+    let to = ws.home().join("to");
+    std::fs::create_dir(&disk).unwrap();
+    std::fs::create_dir(&to).unwrap();
+    let proxy = stalling(&server);
+    let to_s = to.display().to_string();
+    let args = ws.bucket_args(
+        "restore",
+        &proxy.endpoint(),
+        &["--to", &to_s, "--workers", "1"],
+    );
+    // bindfs daemonizes once mounted; unmounting ends it.
+    let script = r#"bindfs "$1" "$2" || exit 97
+        to=$2; shift 2; rc=0; "$@" || rc=$?
+        umount "$to"; exit $rc"#;
+    let inner = ws.command(&args, &[]);
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["-m", "sh", "-c", script, "sh"])
+        .arg(&disk)
+        .arg(&to)
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in inner.get_envs() {
+        cmd.env(k, v.unwrap());
+    }
+    let mut child = cmd.spawn().unwrap();
+    common::held::wait_held(&proxy, &mut child);
+    // The mount as the restore sees it, from its own mount namespace.
+    let mounted = std::path::PathBuf::from(format!("/proc/{}/root", child.id()))
+        .join(to.strip_prefix("/").unwrap());
+    assert!(
+        !has_o_tmpfile(&mounted),
+        "--to has O_TMPFILE: the named fallback is not what runs"
+    );
+    let swapped = swap_every_file(&mounted.join("FGT-A"));
+    proxy.gate.open();
+    let out = common::held::exits_within(child, std::time::Duration::from_secs(60));
+    assert!(
+        swapped.len() == 1
+            && swapped[0].starts_with(".fgbackup-restore-")
+            && swapped[0].ends_with(".tmp"),
+        "the attack did not hit a temporary file: swapped {swapped:?}"
+    );
+    assert_eq!(
+        tree(&disk),
+        vec![],
+        "the attacker's bytes published, or a temporary file left behind"
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("the temporary file was replaced while the object was written"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 // docs/SAFETY.md S25

@@ -310,7 +310,9 @@ fn damaged_remote_copy_is_never_trusted_for_a_delete_on_s3() {
 }
 
 /// Item 4: where the server keeps its own checksum of the bytes, a copy
-/// whose metadata lies is caught without a read-back, delete or not.
+/// whose metadata lies is caught without a read-back, delete or not: the
+/// HEAD answer alone tells, no GET of the object goes out, and the file
+/// is kept.
 // docs/SAFETY.md S7
 #[test]
 fn server_checksum_contradicting_metadata_is_reported() {
@@ -330,9 +332,34 @@ fn server_checksum_contradicting_metadata_is_reported() {
         .execute()
         .unwrap();
     assert_eq!(r.status_code(), 200);
-    let out = ws.upload(&server, &[]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert_eq!(ws.rows()[0].status(), "failed_remote_corrupt");
+    // Every request of the runs passes through (and is seen by) a proxy.
+    let proxy = FaultProxy::start_with(server.port, Options::default());
+    for extra in [&[][..], &["--delete"][..]] {
+        let before = proxy.seen.lock().unwrap().len();
+        let out = ws.upload_to(&proxy.endpoint(), extra);
+        let seen = proxy.seen.lock().unwrap()[before..].to_vec();
+        assert_eq!(out.status.code(), Some(1), "{extra:?}: {}", stderr(&out));
+        let row = ws.rows().pop().unwrap();
+        assert_eq!(row.status(), "failed_remote_corrupt", "{extra:?}: {row:?}");
+        assert!(
+            row.error
+                .as_deref()
+                .is_some_and(|e| e.contains("the server's own checksum of its bytes")),
+            "{extra:?}: not caught by the server's checksum: {row:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|l| l.starts_with("HEAD ") && l.contains("/fw.log.gz")),
+            "{extra:?}: no HEAD of the object seen: {seen:?}"
+        );
+        assert!(
+            !seen
+                .iter()
+                .any(|l| l.starts_with("GET ") && l.contains("/fw.log.gz")),
+            "{extra:?}: the object was read back: {seen:?}"
+        );
+        assert!(f.exists(), "{extra:?}: the local file is kept");
+    }
 }
 
 /// Item 4, directory store: a flipped byte in the archived copy.
