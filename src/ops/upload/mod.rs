@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 mod listing;
+mod lock;
 mod recorder;
 pub mod step;
 mod summary;

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::ops::manifest::ChainHead;
 pub mod compare;
+mod tally;
 
 use crate::build::open_destination;
 use crate::db::{Archived, Expectations, Inventory, Selection, VerifyTotals};
