@@ -49,7 +49,7 @@ pub fn s3_options(
         Destination::S3 {
             ca_file: Some(path),
             ..
-        } => crate::tls::load_ca_file(path).map_err(Error::usage)?,
+        } => crate::tls::load_ca_file(path)?,
         _ => Vec::new(),
     };
     Ok(S3Options {

@@ -4,23 +4,28 @@
 
 use std::path::Path;
 
+use crate::error::{Error, Result};
+
 /// The certificates of a `--ca-file` PEM (one or more CAs).
-pub fn load_ca_file(path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+pub fn load_ca_file(path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject as _;
     let mut out = Vec::new();
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read --ca-file {}: {e}", path.display()))?;
+        .map_err(|e| Error::usage(format!("cannot read --ca-file {}: {e}", path.display())))?;
     for cert in certs {
-        out.push(
-            cert.map_err(|e| format!("bad certificate in --ca-file {}: {e}", path.display()))?,
-        );
+        out.push(cert.map_err(|e| {
+            Error::usage(format!(
+                "bad certificate in --ca-file {}: {e}",
+                path.display()
+            ))
+        })?);
     }
     if out.is_empty() {
-        return Err(format!(
+        return Err(Error::usage(format!(
             "--ca-file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
             path.display()
-        ));
+        )));
     }
     Ok(out)
 }

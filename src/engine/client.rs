@@ -145,12 +145,13 @@ impl Answer {
 
 impl Client {
     /// Builds the client; no network traffic happens here.
-    pub fn new(s: Settings) -> Result<Client, String> {
-        let url = Url::parse(&s.bucket_url)
-            .map_err(|e| format!("endpoint URL '{}' is not valid: {e}", s.bucket_url))?;
+    pub fn new(s: Settings) -> Result<Client, EngineError> {
+        let url = Url::parse(&s.bucket_url).map_err(|e| {
+            EngineError::Request(format!("endpoint URL '{}' is not valid: {e}", s.bucket_url))
+        })?;
         let host = url[url::Position::BeforeHost..url::Position::AfterPort].to_string();
         let host = HeaderValue::from_str(&host)
-            .map_err(|_| format!("endpoint host '{host}' is not valid"))?;
+            .map_err(|_| EngineError::Request(format!("endpoint host '{host}' is not valid")))?;
         let tls = crate::tls::ureq_config(s.extra_roots);
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -226,8 +227,7 @@ impl Client {
             headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(length));
         }
         self.signer
-            .sign(call.method, &url, &mut headers, &payload_sha)
-            .map_err(EngineError::Request)?;
+            .sign(call.method, &url, &mut headers, &payload_sha)?;
         let mut builder = http::Request::builder()
             .method(call.method)
             .uri(url.as_str());

@@ -13,6 +13,7 @@ use s3::signing;
 use time::OffsetDateTime;
 use url::Url;
 
+use super::error::EngineError;
 use crate::digest::hex;
 
 /// `x-amz-content-sha256` of an empty body.
@@ -36,7 +37,7 @@ impl Signer {
         url: &Url,
         headers: &mut HeaderMap,
         payload_sha256: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         self.sign_at(
             method,
             url,
@@ -53,21 +54,24 @@ impl Signer {
         headers: &mut HeaderMap,
         payload_sha256: &str,
         now: OffsetDateTime,
-    ) -> Result<(), String> {
-        let value = |v: &str| HeaderValue::from_str(v).map_err(|e| format!("bad header: {e}"));
+    ) -> Result<(), EngineError> {
+        let value = |v: &str| {
+            HeaderValue::from_str(v).map_err(|e| EngineError::Request(format!("bad header: {e}")))
+        };
         headers.insert("x-amz-date", value(&long_datetime(&now))?);
         headers.insert("x-amz-content-sha256", value(payload_sha256)?);
         if let Some(token) = &self.session_token {
             headers.insert("x-amz-security-token", value(token)?);
         }
-        let failed = |e: s3::error::S3Error| format!("cannot sign the request: {e}");
+        let failed =
+            |e: s3::error::S3Error| EngineError::Request(format!("cannot sign the request: {e}"));
         let canonical =
             signing::canonical_request(method, url, headers, payload_sha256).map_err(failed)?;
         let to_sign = signing::string_to_sign(&now, &self.region, &canonical).map_err(failed)?;
         let key =
             signing::signing_key(&now, &self.secret_key, &self.region, "s3").map_err(failed)?;
         let mut mac = signing::HmacSha256::new_from_slice(&key)
-            .map_err(|e| format!("cannot sign the request: {e}"))?;
+            .map_err(|e| EngineError::Request(format!("cannot sign the request: {e}")))?;
         mac.update(to_sign.as_bytes());
         let signature = hex(&mac.finalize().into_bytes());
         let auth = signing::authorization_header(

@@ -9,6 +9,8 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::error::{Error, Result};
+
 /// Largest grant at a time, so workers share the budget in small turns.
 const GRANT: usize = 64 * 1024;
 
@@ -25,7 +27,7 @@ pub struct BwLimit {
 
 impl BwLimit {
     /// Parses `--bwlimit`; the error says what is wrong with which part.
-    pub fn parse(text: &str) -> Result<BwLimit, String> {
+    pub fn parse(text: &str) -> Result<BwLimit> {
         let text = text.trim();
         if !text.contains(',') {
             return Ok(BwLimit {
@@ -36,12 +38,12 @@ impl BwLimit {
         for entry in text.split_whitespace() {
             let (time, rate) = entry
                 .split_once(',')
-                .ok_or_else(|| format!("'{entry}' is not HH:MM,RATE"))?;
+                .ok_or_else(|| Error::usage(format!("'{entry}' is not HH:MM,RATE")))?;
             table.push((parse_time(time)?, parse_rate(rate)?));
         }
         table.sort_by_key(|(minute, _)| *minute);
         if table.windows(2).any(|w| w[0].0 == w[1].0) {
-            return Err("two entries for the same time of day".into());
+            return Err(Error::usage("two entries for the same time of day"));
         }
         Ok(BwLimit { table })
     }
@@ -80,7 +82,7 @@ impl BwLimit {
 }
 
 /// `512k` (KiB/s when bare), `10M`, `1.5M`, `off`.
-fn parse_rate(text: &str) -> Result<Rate, String> {
+fn parse_rate(text: &str) -> Result<Rate> {
     let t = text.trim().to_ascii_lowercase();
     if t == "off" {
         return Ok(None);
@@ -91,24 +93,28 @@ fn parse_rate(text: &str) -> Result<Rate, String> {
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("'{text}' is not a rate like 512k, 10M or off"))?;
+        .map_err(|_| Error::usage(format!("'{text}' is not a rate like 512k, 10M or off")))?;
     let mult = match unit.trim_end_matches("/s").trim_end_matches("ib") {
         "" | "k" => 1024.0,
         "b" => 1.0,
         "m" => 1024.0 * 1024.0,
         "g" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("'{text}' has an unknown unit (use B, K, M or G)")),
+        _ => {
+            return Err(Error::usage(format!(
+                "'{text}' has an unknown unit (use B, K, M or G)"
+            )));
+        }
     };
     let bytes = (n * mult).round();
     if !(1.0..=1e15).contains(&bytes) {
-        return Err(format!("'{text}' is not a usable rate"));
+        return Err(Error::usage(format!("'{text}' is not a usable rate")));
     }
     Ok(Some(bytes as u64))
 }
 
 /// `08:00` → minute of the day.
-fn parse_time(text: &str) -> Result<u32, String> {
-    let bad = || format!("'{text}' is not a time of day like 08:00");
+fn parse_time(text: &str) -> Result<u32> {
+    let bad = || Error::usage(format!("'{text}' is not a time of day like 08:00"));
     let (h, m) = text.split_once(':').ok_or_else(bad)?;
     let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
     if h > 23 || m > 59 {
@@ -181,11 +187,11 @@ mod tests {
 
     #[test]
     fn parses_rates_and_timetables() {
-        assert_eq!(parse_rate("512k"), Ok(Some(512 * 1024)));
-        assert_eq!(parse_rate("100"), Ok(Some(100 * 1024)));
-        assert_eq!(parse_rate("1.5M"), Ok(Some(1_572_864)));
-        assert_eq!(parse_rate("10MiB/s"), Ok(Some(10 * 1024 * 1024)));
-        assert_eq!(parse_rate("off"), Ok(None));
+        assert_eq!(parse_rate("512k").ok(), Some(Some(512 * 1024)));
+        assert_eq!(parse_rate("100").ok(), Some(Some(100 * 1024)));
+        assert_eq!(parse_rate("1.5M").ok(), Some(Some(1_572_864)));
+        assert_eq!(parse_rate("10MiB/s").ok(), Some(Some(10 * 1024 * 1024)));
+        assert_eq!(parse_rate("off").ok(), Some(None));
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("10X").is_err());
         let t = BwLimit::parse("19:00,off 08:00,512k 12:30,10M").unwrap();

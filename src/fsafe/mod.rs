@@ -187,6 +187,31 @@ pub struct Opened {
     relative: String,
 }
 
+/// How a file is no longer the version that was read, with the I/O error
+/// where one stopped the check.
+#[derive(Debug)]
+pub enum Changed {
+    Stat(io::Error),
+    /// No file at its name any more.
+    Gone,
+    /// Another inode, size or time: what [`FileId::change_to`] saw.
+    Version(String),
+    Reread(io::Error),
+    Bytes,
+}
+
+impl std::fmt::Display for Changed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Changed::Stat(e) => write!(f, "it cannot be stat'ed ({e})"),
+            Changed::Gone => f.write_str("it was removed or renamed"),
+            Changed::Version(why) => f.write_str(why),
+            Changed::Reread(e) => write!(f, "it cannot be read again ({e})"),
+            Changed::Bytes => f.write_str("its bytes changed after they were read"),
+        }
+    }
+}
+
 /// Tells the kernel `file` is about to be read front to back, so it reads
 /// ahead further. Only a hint: failure changes nothing.
 pub fn advise_sequential(file: &File) {
@@ -228,28 +253,25 @@ impl Opened {
     /// removed, a chmod, a rewrite that put the mtime back) is settled by
     /// reading the bytes again; `reread` always reads them again, which also
     /// catches what leaves no timestamp (a write through a shared mapping).
-    pub fn confirm(&self, sha256: &str, reread: bool) -> Result<(), String> {
-        let stat_failed = |e: io::Error| format!("it cannot be stat'ed ({e})");
-        let now = self.current().map_err(stat_failed)?;
+    pub fn confirm(&self, sha256: &str, reread: bool) -> Result<(), Changed> {
+        let now = self.current().map_err(Changed::Stat)?;
         let at = self
             .at_name()
-            .map_err(stat_failed)?
-            .ok_or_else(|| "it was removed or renamed".to_string())?;
+            .map_err(Changed::Stat)?
+            .ok_or(Changed::Gone)?;
         let mut must_reread = reread;
         for seen in [now, at] {
             if let Some(why) = self.id.change_to(&seen) {
                 if !self.id.only_ctime_differs(&seen) {
-                    return Err(why);
+                    return Err(Changed::Version(why));
                 }
                 must_reread = true;
             }
         }
         if must_reread {
-            let (size, sha) = self
-                .rehash()
-                .map_err(|e| format!("it cannot be read again ({e})"))?;
+            let (size, sha) = self.rehash().map_err(Changed::Reread)?;
             if size != self.id.size || sha != sha256 {
-                return Err("its bytes changed after they were read".to_string());
+                return Err(Changed::Bytes);
             }
         }
         Ok(())

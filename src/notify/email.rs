@@ -268,14 +268,14 @@ async fn deliver(cfg: &EmailConfig, body: Vec<u8>) -> std::result::Result<(), Se
 }
 
 enum SendError {
-    Setup(String),
+    Setup(crate::error::Error),
     Smtp(mail_send::Error),
 }
 
 /// One line a user can act on; never contains the password.
 fn describe(e: &SendError, cfg: &EmailConfig) -> String {
     match e {
-        SendError::Setup(s) => s.clone(),
+        SendError::Setup(e) => e.to_string(),
         SendError::Smtp(mail_send::Error::AuthenticationFailed(r)) => format!(
             "authentication failed ({}): check GMAIL_USER and GMAIL_APP_PASSWORD (Gmail needs an App Password)",
             r.message()
@@ -306,14 +306,17 @@ fn describe(e: &SendError, cfg: &EmailConfig) -> String {
 /// Bundled Mozilla roots plus the CAs of `ca_file`, on the aws-lc-rs provider.
 fn tls_connector(
     ca_file: Option<&std::path::Path>,
-) -> std::result::Result<tokio_rustls::TlsConnector, String> {
+) -> crate::error::Result<tokio_rustls::TlsConnector> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if let Some(path) = ca_file {
         for cert in crate::tls::load_ca_file(path)? {
             roots.add(cert).map_err(|e| {
-                format!("unusable certificate in --ca-file {}: {e}", path.display())
+                crate::error::Error::usage(format!(
+                    "unusable certificate in --ca-file {}: {e}",
+                    path.display()
+                ))
             })?;
         }
     }
@@ -321,7 +324,7 @@ fn tls_connector(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS setup: {e}"))?
+    .map_err(|e| crate::error::Error::runtime(format!("TLS setup: {e}")))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))

@@ -15,7 +15,7 @@ use crate::db::{Expected, Inventory, Selection};
 use crate::error::{Error, Result};
 use crate::settings::Target;
 use crate::status::Status;
-use crate::store::{RemoteObject, Store};
+use crate::store::{RemoteObject, Store, StoreError};
 use crate::timefmt;
 
 /// The shortest retention `prune` accepts without `--force`.
@@ -194,7 +194,7 @@ fn prune_one(
             Ok(Fate::Pruned(size))
         }
         Err(why) => {
-            crate::logging::say(format_args!("failed    {}: {why}", e.key));
+            crate::logging::say(format_args!("failed    {}: {}", e.key, why.message));
             Ok(Fate::Failed)
         }
     }
@@ -285,11 +285,11 @@ fn remove(
     breaker: &Breaker,
     e: &Expected,
     present: bool,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), StoreError> {
     if !present {
         return Ok(());
     }
-    retry::with_retries(retries, breaker, || store.delete(&e.key)).map_err(|err| err.message)
+    retry::with_retries(retries, breaker, || store.delete(&e.key))
 }
 
 /// The last lines: totals, and the lifecycle rule doing the same in S3.

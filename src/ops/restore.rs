@@ -294,6 +294,35 @@ fn print_plan(picks: &mut Picks<'_>, to: &Path) -> Result<i32> {
     Ok(i32::from(picks.refused > 0))
 }
 
+/// Why one object was not restored, with its cause kept until the report
+/// line: the store's typed error, or what was found below `--to`.
+#[derive(Debug)]
+enum NotRestored {
+    /// The archive could not give the object (HTTP status, S3 code...).
+    Store(StoreError),
+    /// The archive does not hold it.
+    Missing,
+    /// A stop signal ended the download.
+    Interrupted,
+    /// The bytes read are not the bytes archived, or nothing proves them.
+    Unproven(String),
+    /// The key or the place for it below `--to` (a link, an unreadable file).
+    Local(String),
+}
+
+impl std::fmt::Display for NotRestored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotRestored::Store(e) => f.write_str(&e.message),
+            NotRestored::Missing => {
+                f.write_str("the object is missing from the archive (run 'fgbackup verify')")
+            }
+            NotRestored::Interrupted => f.write_str("interrupted by a stop signal"),
+            NotRestored::Unproven(why) | NotRestored::Local(why) => f.write_str(why),
+        }
+    }
+}
+
 /// What a restore did so far, told one object at a time.
 #[derive(Debug, Default)]
 struct Tally {
@@ -305,7 +334,12 @@ struct Tally {
 
 impl Tally {
     /// Counts one object's outcome and prints what the admin must see.
-    fn add(&mut self, e: &Expected, path: &Path, result: std::result::Result<Restored, String>) {
+    fn add(
+        &mut self,
+        e: &Expected,
+        path: &Path,
+        result: std::result::Result<Restored, NotRestored>,
+    ) {
         match result {
             Ok(Restored::Done(n)) => {
                 log::info!("restored {} -> {}", e.key, path.display());
@@ -364,17 +398,17 @@ fn relative_path(
     target: &Target,
     opts: &RestoreOptions,
     key: &str,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<String, NotRestored> {
     let rel = key.strip_prefix(&target.prefix).unwrap_or(key);
     if rel.is_empty()
         || rel
             .split('/')
             .any(|p| p.is_empty() || p == "." || p == "..")
     {
-        return Err(format!(
+        return Err(NotRestored::Local(format!(
             "not a plain relative path (absolute, '..' or an empty segment); it cannot be restored under {}",
             opts.to.display()
-        ));
+        )));
     }
     Ok(rel.to_string())
 }
@@ -388,14 +422,16 @@ fn restore_one(
     e: &Expected,
     root: &OutRoot,
     rel: &str,
-) -> std::result::Result<Restored, String> {
+) -> std::result::Result<Restored, NotRestored> {
     let parts: Vec<&str> = rel.split('/').collect();
     let Some((name, dirs)) = parts.split_last() else {
-        return Err("empty path".into());
+        return Err(NotRestored::Local("empty path".into()));
     };
-    let dir = root.make_dirs(dirs).map_err(|e| match e {
-        OpenError::NotRegular(why) => why,
-        OpenError::Io(e) => format!("cannot create the directory of {rel}: {e}"),
+    let dir = root.make_dirs(dirs).map_err(|e| {
+        NotRestored::Local(match e {
+            OpenError::NotRegular(why) => why,
+            OpenError::Io(e) => format!("cannot create the directory of {rel}: {e}"),
+        })
     })?;
     if let Some(existing) = already_there(&dir, name, rel, e.size)? {
         return Ok(if Some(&existing) == e.sha256.as_ref() {
@@ -409,7 +445,7 @@ fn restore_one(
     match dir.publish(&temp, name, &rb.sha256) {
         Ok(true) => Ok(Restored::Done(rb.size)),
         Ok(false) => Ok(Restored::Exists),
-        Err(err) => Err(format!("cannot create {rel}: {err}")),
+        Err(err) => Err(NotRestored::Local(format!("cannot create {rel}: {err}"))),
     }
 }
 
@@ -422,19 +458,19 @@ fn already_there(
     name: &str,
     rel: &str,
     size: Option<u64>,
-) -> std::result::Result<Option<String>, String> {
+) -> std::result::Result<Option<String>, NotRestored> {
     match dir.existing(name) {
         Ok(Existing::Nothing) => Ok(None),
-        Ok(Existing::Other) => Err(format!(
+        Ok(Existing::Other) => Err(NotRestored::Local(format!(
             "{rel} is a link or not a regular file; not replaced"
-        )),
+        ))),
         Ok(Existing::File(f)) if f.metadata().ok().map(|m| m.len()) != size && size.is_some() => {
             Ok(Some(String::new()))
         }
         Ok(Existing::File(f)) => crate::digest::digest_reader(f, false)
             .map(|d| Some(d.sha256))
-            .map_err(|e| format!("cannot read {rel}: {e}")),
-        Err(e) => Err(format!("cannot open {rel}: {e}")),
+            .map_err(|e| NotRestored::Local(format!("cannot read {rel}: {e}"))),
+        Err(e) => Err(NotRestored::Local(format!("cannot open {rel}: {e}"))),
     }
 }
 
@@ -446,7 +482,7 @@ fn fetch<'d>(
     breaker: &Breaker,
     key: &str,
     dir: &'d OutDir,
-) -> std::result::Result<(Temp<'d>, ReadBack), String> {
+) -> std::result::Result<(Temp<'d>, ReadBack), NotRestored> {
     let mut kept = None;
     let attempt = || -> std::result::Result<Option<ReadBack>, StoreError> {
         kept = None; // an earlier attempt's file goes
@@ -461,26 +497,30 @@ fn fetch<'d>(
         Ok(rb)
     };
     match retry::with_retries(retries, breaker, attempt) {
-        Ok(Some(rb)) => kept.map(|t| (t, rb)).ok_or_else(|| "internal error".into()),
-        Ok(None) => Err("the object is missing from the archive (run 'fgbackup verify')".into()),
-        Err(_) if crate::signal::stop_requested() => Err("interrupted by a stop signal".into()),
-        Err(e) => Err(e.message),
+        Ok(Some(rb)) => kept
+            .map(|t| (t, rb))
+            .ok_or_else(|| NotRestored::Local("internal error: no file kept".into())),
+        Ok(None) => Err(NotRestored::Missing),
+        Err(_) if crate::signal::stop_requested() => Err(NotRestored::Interrupted),
+        Err(e) => Err(NotRestored::Store(e)),
     }
 }
 
 /// The bytes written must be the bytes archived.
-fn prove(e: &Expected, rb: &ReadBack) -> std::result::Result<(), String> {
+fn prove(e: &Expected, rb: &ReadBack) -> std::result::Result<(), NotRestored> {
     let v = super::verify::compare::judge(e, rb);
     if v.finding == super::verify::compare::Finding::Ok && e.sha256.is_some() {
         Ok(())
     } else if e.sha256.is_none() {
-        Err("the inventory has no sha256 for it, so the copy cannot be proven; not restored".into())
+        Err(NotRestored::Unproven(
+            "the inventory has no sha256 for it, so the copy cannot be proven; not restored".into(),
+        ))
     } else {
-        Err(format!(
+        Err(NotRestored::Unproven(format!(
             "{}: {}; not restored",
             v.finding.as_str(),
             v.detail
-        ))
+        )))
     }
 }
 

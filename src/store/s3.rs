@@ -186,7 +186,7 @@ impl S3Store {
             extra_roots: options.extra_roots.clone(),
             throttle: options.throttle.clone(),
         })
-        .map_err(Error::usage)?;
+        .map_err(|e| Error::usage(e.to_string()))?;
         let endpoint_label = settings
             .endpoint
             .clone()

@@ -79,22 +79,47 @@ pub(super) fn check_fix(e: &StoreError, destination: &Destination) -> &'static s
 }
 
 /// The S3 store of `cfg`, for the checks only an S3 server can answer.
-pub(super) fn s3_store(cfg: &UploadConfig) -> std::result::Result<S3Store, String> {
+pub(super) fn s3_store(cfg: &UploadConfig) -> crate::error::Result<S3Store> {
     let Destination::S3 {
         bucket, settings, ..
     } = &cfg.destination
     else {
-        return Err("not an S3 destination".into());
+        return Err(crate::error::Error::runtime("not an S3 destination"));
     };
     crate::build::s3_options(&cfg.destination, &cfg.transfer, cfg.workers)
         .and_then(|o| S3Store::new(bucket, settings, o))
-        .map_err(|e| e.to_string())
+}
+
+/// Why a check only the S3 server can answer was not answered: the store
+/// could not be set up, or the server's error (status and S3 code kept).
+#[derive(Debug)]
+pub(super) enum Unanswered {
+    Setup(crate::error::Error),
+    Server(StoreError),
+}
+
+impl std::fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unanswered::Setup(e) => write!(f, "{e}"),
+            Unanswered::Server(e) => f.write_str(&e.message),
+        }
+    }
+}
+
+/// Asks the S3 server of `cfg` one question.
+fn ask_s3<T>(
+    cfg: &UploadConfig,
+    ask: impl FnOnce(&S3Store) -> std::result::Result<T, StoreError>,
+) -> std::result::Result<T, Unanswered> {
+    let store = s3_store(cfg).map_err(Unanswered::Setup)?;
+    ask(&store).map_err(Unanswered::Server)
 }
 
 /// One line on the bucket's Object Lock: informative, unless
 /// `--object-lock` is set and the bucket cannot keep locks.
 pub(super) fn check_object_lock(r: &mut Report, what: &str, cfg: &UploadConfig) {
-    let found = s3_store(cfg).and_then(|s| s.object_lock_config().map_err(|e| e.message));
+    let found = ask_s3(cfg, |s| s.object_lock_config());
     let Some(lock) = &cfg.transfer.object_lock else {
         let detail = match found {
             Ok(c) => format!("Object Lock: {}", c.describe()),
@@ -282,7 +307,7 @@ pub(super) fn check_checksum_enforced(r: &mut Report, what: &str, cfg: &UploadCo
     if !matches!(cfg.destination, Destination::S3 { .. }) {
         return;
     }
-    let result = s3_store(cfg).and_then(|s| s.rejects_bad_checksum(key).map_err(|e| e.message));
+    let result = ask_s3(cfg, |s| s.rejects_bad_checksum(key));
     match result {
         Ok(true) => r.line(
             Level::Ok,

@@ -19,7 +19,7 @@ pub(super) fn check_smtp(r: &mut Report, mail: &email::EmailConfig) {
     });
     match probe {
         Ok(Ok(detail)) => r.line(Level::Ok, &label, &detail, ""),
-        Ok(Err(why)) => r.line(Level::Fail, &label, &why, fix),
+        Ok(Err(why)) => r.line(Level::Fail, &label, &why.to_string(), fix),
         Err(why) => r.line(Level::Fail, &label, &why.to_string(), fix),
     }
 }
@@ -30,11 +30,11 @@ pub(super) fn smtp_greeting(
     host: &str,
     port: u16,
     method: email::Method,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<String, NoGreeting> {
     let addrs = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("name does not resolve ({e})"))?;
-    let mut last = String::from("no address");
+        .map_err(NoGreeting::Resolve)?;
+    let mut last = None;
     let mut conn = None;
     for a in addrs {
         match TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
@@ -42,15 +42,15 @@ pub(super) fn smtp_greeting(
                 conn = Some(c);
                 break;
             }
-            Err(e) => last = e.to_string(),
+            Err(e) => last = Some(e),
         }
     }
-    let conn = conn.ok_or_else(|| format!("not reachable ({last})"))?;
+    let conn = conn.ok_or(NoGreeting::Connect(last))?;
     if method == email::Method::Smtps {
         return Ok("reachable (smtps: TLS from the first byte, tried by the first email)".into());
     }
     conn.set_read_timeout(Some(email::SMTP_STEP_TIMEOUT))
-        .map_err(|e| format!("cannot set a read timeout: {e}"))?;
+        .map_err(NoGreeting::Socket)?;
     let mut line = String::new();
     let read = std::io::BufRead::read_line(
         &mut std::io::BufReader::new(std::io::Read::take(conn, 512)),
@@ -64,21 +64,52 @@ pub(super) fn smtp_greeting(
         .collect();
     match read {
         Ok(_) if line.starts_with("220") => Ok(format!("reachable, greets: {shown}")),
-        Ok(0) => Err("closes the connection without a greeting".into()),
-        Ok(_) => Err(format!("answers '{shown}' instead of a 220 greeting")),
+        Ok(0) => Err(NoGreeting::Closed),
+        Ok(_) => Err(NoGreeting::Other(shown)),
         Err(e)
             if matches!(
                 e.kind(),
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) =>
         {
-            Err(format!(
+            Err(NoGreeting::Silent(method))
+        }
+        Err(e) => Err(NoGreeting::Read(e)),
+    }
+}
+
+/// Why the mail server gave no SMTP greeting, with the socket's own error.
+#[derive(Debug)]
+pub(super) enum NoGreeting {
+    Resolve(std::io::Error),
+    /// No address accepted; the last connect error, if any address was tried.
+    Connect(Option<std::io::Error>),
+    Socket(std::io::Error),
+    Closed,
+    /// Something else than a 220 line (control characters removed).
+    Other(String),
+    /// Connected, but nothing within the step timeout.
+    Silent(email::Method),
+    Read(std::io::Error),
+}
+
+impl std::fmt::Display for NoGreeting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NoGreeting::Resolve(e) => write!(f, "name does not resolve ({e})"),
+            NoGreeting::Connect(None) => f.write_str("not reachable (no address)"),
+            NoGreeting::Connect(Some(e)) => write!(f, "not reachable ({e})"),
+            NoGreeting::Socket(e) => write!(f, "cannot set a read timeout: {e}"),
+            NoGreeting::Closed => f.write_str("closes the connection without a greeting"),
+            NoGreeting::Other(shown) => write!(f, "answers '{shown}' instead of a 220 greeting"),
+            NoGreeting::Silent(method) => write!(
+                f,
                 "accepts connections but sends no greeting within {} s (an SMTPS port with EMAIL_METHOD={}?)",
                 email::SMTP_STEP_TIMEOUT.as_secs(),
                 method.as_str()
-            ))
+            ),
+            NoGreeting::Read(e) => write!(f, "greeting not readable ({e})"),
         }
-        Err(e) => Err(format!("greeting not readable ({e})")),
     }
 }
 

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use crate::digest::hex;
 use crate::scan::MANIFEST_DIR;
 use crate::status::Status;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::timefmt;
 
 /// The `format` field of every manifest this build writes.
@@ -206,11 +206,9 @@ fn fetch(
     store: &dyn Store,
     key: &str,
     listed_size: Option<u64>,
-) -> std::result::Result<Vec<u8>, String> {
-    let too_big =
-        |n: u64| format!("{n} bytes: larger than a manifest may be ({MAX_BYTES} bytes); not read");
+) -> std::result::Result<Vec<u8>, Unreadable> {
     if let Some(n) = listed_size.filter(|n| *n > MAX_BYTES) {
-        return Err(too_big(n));
+        return Err(Unreadable::TooBig(n));
     }
     let mut sink = Capped {
         data: Vec::new(),
@@ -218,9 +216,32 @@ fn fetch(
     };
     match store.read_object(key, &mut sink) {
         Ok(Some(_)) => Ok(sink.data),
-        Ok(None) => Err("cannot be read (not found)".into()),
-        Err(_) if sink.over => Err(too_big(MAX_BYTES + 1)),
-        Err(e) => Err(format!("cannot be read ({})", e.message)),
+        Ok(None) => Err(Unreadable::NotFound),
+        Err(_) if sink.over => Err(Unreadable::TooBig(MAX_BYTES + 1)),
+        Err(e) => Err(Unreadable::Store(e)),
+    }
+}
+
+/// Why a manifest's bytes were not read; the line names the key before it.
+#[derive(Debug)]
+pub enum Unreadable {
+    /// Over [`MAX_BYTES`] (listed, or found while reading): never read whole.
+    TooBig(u64),
+    NotFound,
+    /// The store's error (HTTP status, S3 code kept).
+    Store(StoreError),
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unreadable::TooBig(n) => write!(
+                f,
+                "{n} bytes: larger than a manifest may be ({MAX_BYTES} bytes); not read"
+            ),
+            Unreadable::NotFound => f.write_str("cannot be read (not found)"),
+            Unreadable::Store(e) => write!(f, "cannot be read ({})", e.message),
+        }
     }
 }
 
