@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 
 use crate::config::Target;
-use crate::db::Inventory;
-use crate::db::{Current, Selection};
 use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+use crate::inventory::{Current, Selection};
 use crate::logging::one_line;
 use crate::ops::restore::of_device;
 use crate::status::StatusFilter;

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use super::retry::{self, Breaker};
 use crate::config::Target;
-use crate::db::{Expected, Inventory, Selection};
 use crate::error::{Error, Result};
+use crate::inventory::{Expected, Inventory, Selection};
 use crate::status::Status;
 use crate::store::{RemoteObject, Store};
 use crate::timefmt;

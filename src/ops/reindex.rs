@@ -12,8 +12,8 @@ use std::time::SystemTime;
 
 use super::retry::{self, Breaker};
 use crate::config::Target;
-use crate::db::{BackupRow, Inventory};
 use crate::error::{Error, Result};
+use crate::inventory::{BackupRow, Inventory};
 use crate::scan::MANIFEST_DIR;
 use crate::status::Status;
 use crate::store::{Listed, Store, StoreError};

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use super::pool;
 use super::retry::{self, Breaker};
-use crate::db::{Expectations, Expected};
 use crate::error::{Error, Result};
+use crate::inventory::{Expectations, Expected};
 use crate::signal;
 use crate::store::{Listed, ReadBack, Store, StoreError};
 

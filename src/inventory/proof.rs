@@ -638,7 +638,7 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::BackupRow;
+    use crate::inventory::BackupRow;
 
     fn row(key: &str, status: &str) -> BackupRow {
         BackupRow {
