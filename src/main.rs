@@ -29,7 +29,6 @@ mod paths;
 mod progress;
 mod redact;
 mod scan;
-mod schema;
 mod sign;
 mod signal;
 mod status;

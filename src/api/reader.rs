@@ -11,7 +11,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde_json::{Map, Value};
 
-use crate::schema::BACKUP_COLUMNS;
+use crate::inventory::schema::BACKUP_COLUMNS;
 use crate::status::{Status, StatusFilter};
 
 /// SQL condition true for rows of any failure status (the suite's

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod proof;
+pub mod schema;
 mod scratch;
 
 pub use proof::{
@@ -23,7 +24,7 @@ pub use scratch::Scratch;
 
 use crate::error::{Error, Result};
 use crate::host::hostname;
-use crate::{schema, timefmt};
+use crate::timefmt;
 
 /// Schema version this build writes. 0 is the Python suite's schema; 1
 /// added our `backups` columns and `runs`; 2 the proof tables; 3 indexes
