@@ -13,11 +13,11 @@ use crate::config::{self, Destination, ServeFlags, UploadConfig};
 use crate::error::{Error, Result};
 use crate::inventory::Inventory;
 use crate::inventory::Selection;
+use crate::inventory::status::StatusFilter;
 use crate::loggen::{self, GenSpec};
 use crate::metrics::Metrics;
 use crate::ops::archive as upload;
 use crate::ops::ls::LsOptions;
-use crate::status::StatusFilter;
 use crate::store::s3::{S3Options, S3Store};
 use crate::{signal, timefmt};
 

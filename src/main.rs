@@ -31,7 +31,6 @@ mod redact;
 mod scan;
 mod sign;
 mod signal;
-mod status;
 mod store;
 mod timefmt;
 mod tls;

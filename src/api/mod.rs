@@ -31,9 +31,9 @@ pub use auth::Tokens;
 use reader::{Filters, Reader};
 
 use crate::error::{Error, Result};
+use crate::inventory::status::StatusFilter;
 use crate::metrics::{self, Metrics};
 use crate::signal;
-use crate::status::StatusFilter;
 
 /// Largest `limit` of `GET /backups`.
 pub const MAX_LIMIT: u32 = 1000;

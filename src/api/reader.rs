@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::inventory::schema::BACKUP_COLUMNS;
-use crate::status::{Status, StatusFilter};
+use crate::inventory::status::{Status, StatusFilter};
 
 /// SQL condition true for rows of any failure status (the suite's
 /// `failed_*`, also ones this version does not know): the same rows for

@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 mod proof;
 pub mod schema;
 mod scratch;
+pub mod status;
 
 pub use proof::{
     Archived, Current, Entry, Expectations, Expected, ManifestRow, Selection, VerifyTotals,

@@ -671,7 +671,7 @@ mod tests {
             .unwrap();
         inv.insert_backup(None, &row("a/26", "failed_upload"))
             .unwrap();
-        let statuses = crate::status::Status::archived_names();
+        let statuses = crate::inventory::status::Status::archived_names();
         let walk = |prefix: &str, limit: usize| {
             let sel = Selection {
                 key_prefix: prefix.into(),

@@ -12,10 +12,10 @@ use super::manifest::ChainHead;
 use super::verify::{self, Cut, Finding, Plan, Tally, Verdict};
 use crate::config::Target;
 use crate::error::{Error, Result};
+use crate::inventory::status::Status;
 use crate::inventory::{Archived, Expectations, Inventory, Selection, VerifyTotals};
 use crate::notify::RunReport;
 use crate::progress::{Job, Output, Progress};
-use crate::status::Status;
 use crate::store::Store;
 use crate::timefmt;
 

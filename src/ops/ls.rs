@@ -13,10 +13,10 @@ use std::io::{BufWriter, Write};
 use crate::config::Target;
 use crate::error::{Error, Result};
 use crate::inventory::Inventory;
+use crate::inventory::status::StatusFilter;
 use crate::inventory::{Current, Selection};
 use crate::logging::one_line;
 use crate::ops::restore::of_device;
-use crate::status::StatusFilter;
 use crate::store::Listed;
 use crate::units::human_bytes;
 

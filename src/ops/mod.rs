@@ -2,7 +2,7 @@
 //! `step` carries one file through it. `verify` checks objects against
 //! expectations and `audit` runs a whole `fgbackup verify`; `restore`,
 //! `reindex`, `manifest` and `prune` are the other proof commands. `retry` is
-//! shared by all of them (status names live in `crate::status`).
+//! shared by all of them (status names live in `crate::inventory::status`).
 
 pub mod archive;
 pub mod audit;

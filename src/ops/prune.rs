@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use super::retry::{self, Breaker};
 use crate::config::Target;
 use crate::error::{Error, Result};
+use crate::inventory::status::Status;
 use crate::inventory::{Expected, Inventory, Selection};
-use crate::status::Status;
 use crate::store::{RemoteObject, Store};
 use crate::timefmt;
 

@@ -22,10 +22,10 @@ use super::verify::ReadBackSink;
 use crate::config::Target;
 use crate::error::{Error, Result};
 use crate::fsafe::OpenError;
+use crate::inventory::status::Status;
 use crate::inventory::{Archived, Expected, Selection};
 use crate::outdir::{Existing, OutDir, OutRoot, Temp};
 use crate::progress::{Job, Output, Progress};
-use crate::status::Status;
 use crate::store::{ReadBack, Store, StoreError};
 
 /// `restore`'s own flags.
