@@ -17,7 +17,6 @@
 
 mod auth;
 mod query;
-mod reader;
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -28,10 +27,10 @@ use serde_json::{Value, json};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 pub use auth::Tokens;
-use reader::{Filters, Reader};
 
 use crate::error::{Error, Result};
 use crate::inventory::status::StatusFilter;
+use crate::inventory::{Filters, Reader};
 use crate::metrics::{self, Metrics};
 use crate::signal;
 

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod proof;
+mod reader;
 pub mod schema;
 mod scratch;
 pub mod status;
@@ -21,6 +22,7 @@ pub mod status;
 pub use proof::{
     Archived, Current, Entry, Expectations, Expected, ManifestRow, Selection, VerifyTotals,
 };
+pub use reader::{Filters, Reader};
 pub use scratch::Scratch;
 
 use crate::error::{Error, Result};
