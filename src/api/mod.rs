@@ -29,7 +29,7 @@ use tiny_http::{Header, Method, Request, Response, Server};
 pub use auth::Tokens;
 
 use crate::error::{Error, Result};
-use crate::inventory::status::StatusFilter;
+use crate::inventory::status::{Status, StatusFilter};
 use crate::inventory::{Filters, Reader};
 use crate::metrics::{self, Metrics};
 use crate::signal;
@@ -826,8 +826,8 @@ fn presign(
         return Err(Failure::Client(404, format!("no backup with id {id}")));
     };
     if !matches!(
-        status.as_deref(),
-        Some("uploaded" | "skipped_exists" | "failed_gzip")
+        status.as_deref().and_then(Status::from_column),
+        Some(Status::Uploaded | Status::SkippedExists | Status::FailedGzip)
     ) {
         return Err(Failure::Client(
             404,

@@ -28,6 +28,7 @@ pub use scratch::Scratch;
 use crate::error::{Error, Result};
 use crate::host::hostname;
 use crate::timefmt;
+use status::RunStatus;
 
 /// Schema version this build writes. 0 is the Python suite's schema; 1
 /// added our `backups` columns and `runs`; 2 the proof tables; 3 indexes
@@ -133,7 +134,7 @@ pub struct BackupRow {
 }
 
 /// Totals of one run, written to its `runs` row at the end.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunTotals {
     pub files_seen: u64,
     pub uploaded: u64,
@@ -143,7 +144,7 @@ pub struct RunTotals {
     pub bytes_uploaded: u64,
     pub duration_ms: u64,
     pub exit_code: i32,
-    pub status: &'static str,
+    pub status: RunStatus,
 }
 
 /// Creates the directory of the default database location when missing.
@@ -253,8 +254,8 @@ impl Inventory {
     pub fn close_stale_runs(&self) -> Result<usize> {
         self.conn
             .execute(
-                "UPDATE runs SET status = 'interrupted', exit_code = NULL WHERE status = 'running'",
-                [],
+                "UPDATE runs SET status = ?1, exit_code = NULL WHERE status = ?2",
+                [RunStatus::Interrupted.as_str(), RunStatus::Running.as_str()],
             )
             .map_err(|e| self.err(e))
     }
@@ -267,8 +268,14 @@ impl Inventory {
         destination: &str,
     ) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO runs (started_at, host, source_dir, destination, status) VALUES (?1, ?2, ?3, ?4, 'running')",
-            params![timefmt::iso8601(started), hostname(), source_dir, destination],
+            "INSERT INTO runs (started_at, host, source_dir, destination, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                timefmt::iso8601(started),
+                hostname(),
+                source_dir,
+                destination,
+                RunStatus::Running.as_str()
+            ],
         ).map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -282,7 +289,7 @@ impl Inventory {
             params![
                 run_id,
                 timefmt::iso8601(finished),
-                t.status,
+                t.status.as_str(),
                 t.files_seen as i64,
                 t.uploaded as i64,
                 t.skipped as i64,
@@ -412,16 +419,7 @@ impl Inventory {
 
     /// `finished_at` (Unix seconds) of the newest run that ended `ok`.
     pub fn last_success_unix(&self) -> Result<Option<i64>> {
-        let text: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT finished_at FROM runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?
-            .flatten();
+        let text = last_success(&self.conn).map_err(|e| self.err(e))?;
         Ok(text.and_then(|t| timefmt::parse_iso8601(&t)))
     }
 
@@ -466,6 +464,15 @@ impl Inventory {
     }
 }
 
+/// `finished_at` of the newest run that ended `ok`: the one query behind
+/// the notifications' last success and the API's `/health` and `/metrics`.
+fn last_success(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT finished_at FROM runs WHERE status = ?1 ORDER BY id DESC LIMIT 1")?
+        .query_row([RunStatus::Ok.as_str()], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}
+
 /// Start, end and outcome of one run.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
@@ -486,4 +493,19 @@ pub struct InventoryLine {
     pub object_key: String,
     pub size_bytes: Option<i64>,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tables' comments list the run statuses for whoever reads the
+    /// schema with `sqlite3`; they must list exactly [`RunStatus::ALL`].
+    #[test]
+    fn schema_comments_name_every_run_status() {
+        let names: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+        let comment = format!("-- {}", names.join(" | "));
+        assert!(RUNS_SCHEMA.contains(&comment), "{comment}");
+        assert!(PROOF_SCHEMA.contains(&comment), "{comment}");
+    }
 }

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use rusqlite::{params, params_from_iter};
 
 use super::Inventory;
+use super::status::RunStatus;
 use crate::error::Result;
 use crate::host::hostname;
 use crate::timefmt;
@@ -82,9 +83,9 @@ pub struct Current {
 }
 
 /// Totals of one verify, written to its `verifications` row.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct VerifyTotals {
-    pub status: &'static str,
+    pub status: RunStatus,
     pub checked: u64,
     pub read_back: u64,
     pub ok: u64,
@@ -389,12 +390,13 @@ impl Inventory {
         self.conn
             .execute(
                 "INSERT INTO verifications (started_at, host, destination, scope, status)
-                 VALUES (?1, ?2, ?3, ?4, 'running')",
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     timefmt::iso8601(SystemTime::now()),
                     hostname(),
                     destination,
-                    scope
+                    scope,
+                    RunStatus::Running.as_str()
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -440,7 +442,7 @@ impl Inventory {
                 params![
                     id,
                     timefmt::iso8601(SystemTime::now()),
-                    t.status,
+                    t.status.as_str(),
                     n(t.checked),
                     n(t.read_back),
                     n(t.ok),
@@ -462,8 +464,8 @@ impl Inventory {
     pub fn close_stale_verifications(&self) -> Result<()> {
         self.conn
             .execute(
-                "UPDATE verifications SET status = 'interrupted' WHERE status = 'running'",
-                [],
+                "UPDATE verifications SET status = ?1 WHERE status = ?2",
+                [RunStatus::Interrupted.as_str(), RunStatus::Running.as_str()],
             )
             .map_err(|e| self.err(e))?;
         Ok(())

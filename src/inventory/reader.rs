@@ -12,13 +12,21 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::inventory::schema::BACKUP_COLUMNS;
-use crate::inventory::status::{Status, StatusFilter};
+use crate::inventory::status::{RunStatus, Status, StatusFilter};
 
 /// SQL condition true for rows of any failure status (the suite's
 /// `failed_*`, also ones this version does not know): the same rows for
 /// `/backups?status=failed` and the `failed` count of `/stats`.
 fn failed_condition() -> String {
     format!("status GLOB '{}*'", Status::FAILED_PREFIX)
+}
+
+/// A status as an SQL string literal, for a condition inside a query whose
+/// parameters are the caller's values (and whose shape varies with the
+/// schema, so numbered parameters would not line up). Every status text is
+/// ours, lower-case letters and `_`: quoting it cannot be broken out of.
+fn literal(status: &'static str) -> String {
+    format!("'{status}'")
 }
 
 /// Filters of `GET /backups`, already validated.
@@ -205,10 +213,12 @@ impl Reader {
         date_from: Option<&str>,
         date_to: Option<&str>,
     ) -> rusqlite::Result<Vec<Value>> {
+        let uploaded = literal(Status::Uploaded.as_str());
+        let skipped = literal(Status::SkippedExists.as_str());
         let bytes = if self.select.contains("NULL AS size_bytes") {
-            "0"
+            "0".to_string()
         } else {
-            "COALESCE(SUM(CASE WHEN status = 'uploaded' THEN size_bytes END), 0)"
+            format!("COALESCE(SUM(CASE WHEN status = {uploaded} THEN size_bytes END), 0)")
         };
         let file = if self.select.contains("NULL AS object_key") {
             "filename"
@@ -217,17 +227,20 @@ impl Reader {
         };
         let failed = failed_condition();
         let verify = if self.has_verifications {
-            "(SELECT v.status FROM verifications v
-              WHERE v.status != 'running' AND substr(v.finished_at, 1, 10) <= backup_date
-              ORDER BY v.id DESC LIMIT 1)"
+            format!(
+                "(SELECT v.status FROM verifications v
+                  WHERE v.status != {} AND substr(v.finished_at, 1, 10) <= backup_date
+                  ORDER BY v.id DESC LIMIT 1)",
+                literal(RunStatus::Running.as_str())
+            )
         } else {
-            "NULL"
+            "NULL".to_string()
         };
         let sql = format!(
             "SELECT backup_date,
                     COUNT(*),
-                    COALESCE(SUM(status = 'uploaded'), 0),
-                    COALESCE(SUM(status = 'skipped_exists'), 0),
+                    COALESCE(SUM(status = {uploaded}), 0),
+                    COALESCE(SUM(status = {skipped}), 0),
                     COALESCE(SUM({failed}), 0),
                     {bytes},
                     COUNT(DISTINCT {file}),
@@ -252,13 +265,7 @@ impl Reader {
         if !self.has_runs {
             return Ok(None);
         }
-        self.conn
-            .prepare_cached(
-                "SELECT finished_at FROM runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([], |r| r.get(0))
-            .optional()
-            .map(Option::flatten)
+        super::last_success(&self.conn)
     }
 
     /// The newest manifest written: the chain head an auditor compares
@@ -300,11 +307,12 @@ impl Reader {
             .prepare_cached(
                 "SELECT status, files_seen, failed, bytes_uploaded, duration_ms,
                         CAST(strftime('%s', finished_at) AS INTEGER)
-                 FROM runs WHERE status != 'running' ORDER BY id DESC LIMIT 1",
+                 FROM runs WHERE status != ?1 ORDER BY id DESC LIMIT 1",
             )?
-            .query_row([], |r| {
+            .query_row([RunStatus::Running.as_str()], |r| {
+                let status = r.get::<_, String>(0)?;
                 Ok(LastRun {
-                    ok: r.get::<_, String>(0)? == "ok",
+                    ok: RunStatus::from_column(&status) == Some(RunStatus::Ok),
                     files: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
                     failed: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
                     bytes: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
@@ -345,9 +353,9 @@ impl Reader {
                 "SELECT id, started_at, finished_at, destination, scope, status, checked, read_back,
                         ok, missing, altered, size_mismatch, extra, errors, bytes_read, duration_ms,
                         exit_code, CAST(strftime('%s', finished_at) AS INTEGER)
-                 FROM verifications WHERE status != 'running' ORDER BY id DESC LIMIT 1",
+                 FROM verifications WHERE status != ?1 ORDER BY id DESC LIMIT 1",
             )?
-            .query_row([], |r| {
+            .query_row([RunStatus::Running.as_str()], |r| {
                 let names = [
                     "id", "started_at", "finished_at", "destination", "scope", "status", "checked",
                     "read_back", "ok", "missing", "altered", "size_mismatch", "extra", "errors",
@@ -369,7 +377,7 @@ impl Reader {
                     .map(|c| (*c, m.get(*c).and_then(Value::as_i64).unwrap_or(0)))
                     .collect();
                 Ok(LastVerify {
-                    ok: m.get("status").and_then(Value::as_str) == Some("ok"),
+                    ok: m.get("status").and_then(Value::as_str) == Some(RunStatus::Ok.as_str()),
                     finished_unix: r.get(17)?,
                     counts,
                     json: Value::Object(m),

@@ -28,7 +28,7 @@ use super::step::{self, Ctx, Outcome};
 use crate::config::{Destination, Transfer, UploadConfig};
 use crate::error::{Error, Result};
 use crate::fsafe::{self, Refusal};
-use crate::inventory::status::Status;
+use crate::inventory::status::{RunStatus, Status};
 use crate::inventory::{BackupRow, Inventory, ManifestRow, RunTotals};
 use crate::progress::{Job, Progress};
 use crate::scan::{self, Candidate};
@@ -394,7 +394,11 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     let (root, found) = match prepare(cfg, &store) {
         Ok(ready) => ready,
         Err(e) => {
-            rec.finish(&Summary::default(), clock.elapsed(), Some("failed"))?;
+            rec.finish(
+                &Summary::default(),
+                clock.elapsed(),
+                Some(RunStatus::Failed),
+            )?;
             return Err(e);
         }
     };
@@ -831,7 +835,7 @@ impl Recorder<'_> {
     }
 
     /// Writes the run's totals (`status` overrides the computed one).
-    fn finish(&self, s: &Summary, took: Duration, status: Option<&'static str>) -> Result<()> {
+    fn finish(&self, s: &Summary, took: Duration, status: Option<RunStatus>) -> Result<()> {
         let Some(inv) = self.inventory else {
             return Ok(());
         };
@@ -847,11 +851,11 @@ impl Recorder<'_> {
             duration_ms: millis(took),
             exit_code,
             status: status.unwrap_or(if s.interrupted {
-                "interrupted"
+                RunStatus::Interrupted
             } else if exit_code == 0 {
-                "ok"
+                RunStatus::Ok
             } else {
-                "failed"
+                RunStatus::Failed
             }),
         };
         inv.finish_run(self.run_id, SystemTime::now(), &totals)
