@@ -105,7 +105,9 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
             "no API tokens: set APP_TOKENS (comma-separated) or APP_TOKENS_FILE (one token per line)",
         ));
     }
-    cfg.tokens.load_file().map_err(Error::usage)?;
+    cfg.tokens
+        .load_file()
+        .map_err(|e| Error::usage(e.to_string()))?;
     let listener = std::net::TcpListener::bind(&cfg.listen).map_err(|e| {
         Error::runtime(format!(
             "cannot listen on {} ({e}): choose another --listen address or stop what uses it",
@@ -528,7 +530,7 @@ fn connect<'a>(
             Err(e) => {
                 log::warn!("{e}");
                 return Err(if route == "health" {
-                    json_answer(503, &json!({"status": "error", "database": e}))
+                    json_answer(503, &json!({"status": "error", "database": e.to_string()}))
                 } else {
                     error(503, format!("database unavailable: {e}"))
                 });
@@ -607,7 +609,9 @@ fn date_param(
 fn status_param(params: &[(String, String)]) -> std::result::Result<Option<StatusFilter>, Failure> {
     match param(params, "status").filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => StatusFilter::parse(v).map(Some).map_err(bad),
+        Some(v) => StatusFilter::parse(v)
+            .map(Some)
+            .map_err(|e| bad(e.to_string())),
     }
 }
 

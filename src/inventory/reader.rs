@@ -5,7 +5,7 @@
 //! A database straight from the Python suite lacks our added columns; they are
 //! selected as NULL there, so the API serves it unchanged.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
@@ -40,6 +40,58 @@ pub struct Filters {
     pub before_id: Option<i64>,
 }
 
+/// Why the read-only view cannot be had: the database file, and SQLite's
+/// own error kept as the cause (the API logs it and answers 503).
+#[derive(Debug)]
+pub enum OpenError {
+    /// SQLite cannot open the file read-only (missing, no permission).
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// The file opened, but reading its schema failed (not a database,
+    /// locked past the busy timeout).
+    Read {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A database without a `backups` table: not an inventory.
+    NoBackups { path: PathBuf },
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Open { path, source } => {
+                write!(f, "cannot open {} read-only: {source}", path.display())
+            }
+            OpenError::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            OpenError::NoBackups { path } => write!(f, "{} has no backups table", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Open { source, .. } | OpenError::Read { source, .. } => Some(source),
+            OpenError::NoBackups { .. } => None,
+        }
+    }
+}
+
+/// Whether the database has the table `name` (a suite database has no
+/// `runs`, one older than schema 2 no `verifications`).
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get(0),
+    )
+}
+
 /// One worker's read-only view of the database.
 pub struct Reader {
     conn: Connection,
@@ -53,26 +105,28 @@ pub struct Reader {
 impl Reader {
     /// Opens `path` read-only; fails if it does not exist or is not a
     /// fgbackup/suite database.
-    pub fn open(path: &Path) -> Result<Reader, String> {
+    pub fn open(path: &Path) -> Result<Reader, OpenError> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )
-        .map_err(|e| format!("cannot open {} read-only: {e}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
-        let present: Vec<String> = {
-            let mut stmt = conn
-                .prepare("SELECT name FROM pragma_table_info('backups')")
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            stmt.query_map([], |r| r.get::<_, String>(0))
-                .and_then(|rows| rows.collect())
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(|source| OpenError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let read = |source| OpenError::Read {
+            path: path.to_path_buf(),
+            source,
         };
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(read)?;
+        let present = super::columns(&conn, "backups").map_err(read)?;
         if present.is_empty() {
-            return Err(format!("{} has no backups table", path.display()));
+            return Err(OpenError::NoBackups {
+                path: path.to_path_buf(),
+            });
         }
         let select = BACKUP_COLUMNS
             .iter()
@@ -85,33 +139,15 @@ impl Reader {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let has_runs: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
-        let has_verifications: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'verifications'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
-        let has_manifest_sequence: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM pragma_table_info('manifests') WHERE name = 'sequence'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
         Ok(Reader {
-            conn,
             select,
-            has_runs,
-            has_verifications,
-            has_manifest_sequence,
+            has_runs: has_table(&conn, "runs").map_err(read)?,
+            has_verifications: has_table(&conn, "verifications").map_err(read)?,
+            has_manifest_sequence: super::columns(&conn, "manifests")
+                .map_err(read)?
+                .iter()
+                .any(|c| c == "sequence"),
+            conn,
         })
     }
 

@@ -155,20 +155,14 @@ pub enum StatusFilter {
 
 impl StatusFilter {
     /// A status a row can have, or `failed`; else a message listing both.
-    pub fn parse(v: &str) -> Result<StatusFilter, String> {
+    pub fn parse(v: &str) -> Result<StatusFilter, UnknownStatus> {
         if v == Status::FAILED_PREFIX {
             return Ok(StatusFilter::AnyFailure);
         }
         Status::from_column(v)
             .filter(|s| s.is_recorded())
             .map(StatusFilter::One)
-            .ok_or_else(|| {
-                format!(
-                    "status '{v}' is not valid: use {} (every failed_* status) or one of {}",
-                    Status::FAILED_PREFIX,
-                    Status::recorded_names().join(", ")
-                )
-            })
+            .ok_or_else(|| UnknownStatus(v.to_string()))
     }
 
     /// The value that selects these rows.
@@ -189,6 +183,26 @@ impl StatusFilter {
         }
     }
 }
+
+/// A `status` filter value that names no status a row can have. Its text
+/// lists the valid ones, so the CLI (`--status`) and the API
+/// (`?status=`) refuse it with the same help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus(String);
+
+impl std::fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status '{}' is not valid: use {} (every failed_* status) or one of {}",
+            self.0,
+            Status::FAILED_PREFIX,
+            Status::recorded_names().join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
 
 #[cfg(test)]
 mod tests {
