@@ -7,22 +7,22 @@ use std::path::Path;
 use serde_json::json;
 use tiny_http::{Method, Request};
 
-use super::routes::route_name;
+use super::routes::Route;
 use super::{Answer, MAX_URL, ServeConfig, error, header, json_answer, query};
 use crate::inventory::Reader;
 
 /// A request's route, path and query, or the answer refusing it: target
 /// too long, a body, a method that writes, a bad query, no valid token.
-type Admitted<'r> = (&'static str, &'r str, Vec<(String, String)>);
+type Admitted<'r> = (Route, &'r str, Vec<(String, String)>);
 
 pub(super) fn admit<'r>(
     request: &'r Request,
     cfg: &ServeConfig,
-) -> std::result::Result<Admitted<'r>, (&'static str, Answer)> {
+) -> std::result::Result<Admitted<'r>, (Route, Answer)> {
     let url = request.url();
     if url.len() > MAX_URL {
         let msg = format!("request target longer than {MAX_URL} bytes");
-        return Err(("other", error(414, msg)));
+        return Err((Route::Other, error(414, msg)));
     }
     // A chunked body has no body_length. Left unread, either kind makes
     // tiny_http close the connection after this answer.
@@ -31,10 +31,10 @@ pub(super) fn admit<'r>(
         .iter()
         .any(|h| h.field.equiv("Transfer-Encoding"));
     if chunked || request.body_length().is_some_and(|n| n > 0) {
-        return Err(("other", error(413, "this API takes no request body")));
+        return Err((Route::Other, error(413, "this API takes no request body")));
     }
     let (path, raw_query) = url.split_once('?').unwrap_or((url, ""));
-    let route = route_name(path);
+    let route = Route::parse(path);
     if !matches!(request.method(), Method::Get | Method::Head) {
         let msg = format!(
             "method {} not allowed: this API is read-only, use GET",
@@ -71,9 +71,12 @@ fn query_params(raw: &str) -> std::result::Result<Vec<(String, String)>, Answer>
 
 /// Every route but `/health` (and `/metrics` when made public) needs a
 /// valid bearer token.
-fn authorize(request: &Request, cfg: &ServeConfig, route: &str) -> std::result::Result<(), Answer> {
-    let public = route == "health" || (route == "metrics" && cfg.metrics_public);
-    if public {
+fn authorize(
+    request: &Request,
+    cfg: &ServeConfig,
+    route: Route,
+) -> std::result::Result<(), Answer> {
+    if route.is_public(cfg.metrics_public) {
         return Ok(());
     }
     let auth = request
@@ -97,14 +100,14 @@ fn authorize(request: &Request, cfg: &ServeConfig, route: &str) -> std::result::
 pub(super) fn connect<'a>(
     reader: &'a mut Option<Reader>,
     db_path: &Path,
-    route: &str,
+    route: Route,
 ) -> std::result::Result<&'a Reader, Answer> {
     if reader.is_none() {
         match Reader::open(db_path) {
             Ok(r) => *reader = Some(r),
             Err(e) => {
                 log::warn!("{e}");
-                return Err(if route == "health" {
+                return Err(if route == Route::Health {
                     json_answer(503, &json!({"status": "error", "database": e.to_string()}))
                 } else {
                     error(503, format!("database unavailable: {e}"))

@@ -10,10 +10,14 @@
 //! queries to the query lane through a bounded queue (full: 503 at once), so
 //! a probe never waits behind heavy queries (`/stats` over 500k rows) or
 //! clients slow to read their answers. Slow clients tie up only their
-//! connection thread, and [`limits`] bound how many connections, how large a
-//! request head and how slow a client may be. Every
-//! answer is JSON (or Prometheus text), every error `{"error": "..."}` with
-//! the fitting status, including the ones tiny_http gives on its own.
+//! connection thread, and the limits below bound how many connections, how
+//! large a request head and how slow a client may be. Every answer is JSON
+//! (or Prometheus text), every error `{"error": "..."}` with the fitting
+//! status, including the ones tiny_http gives on its own.
+//!
+//! `server` runs the lanes, `gate` checks what every request must pass,
+//! `routes` names the endpoints and answers them, `prometheus` renders
+//! `/metrics`; the SQL is the inventory's ([`crate::inventory::Reader`]).
 
 mod auth;
 mod gate;

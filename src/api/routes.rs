@@ -1,4 +1,4 @@
-//! The endpoints: which route a path names, the one dispatch, and each
+//! The endpoints: which [`Route`] a path names, the one dispatch, and each
 //! route's parameters and answer.
 
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ pub(super) fn handle(
     cfg: &ServeConfig,
     metrics: &Metrics,
     reader: &mut Option<Reader>,
-) -> (&'static str, Answer) {
+) -> (Route, Answer) {
     let (route, path, params) = match admit(request, cfg) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
@@ -34,7 +34,7 @@ pub(super) fn handle(
             log::error!("database query failed: {e}");
             // Reopen on the next request: the file may have been replaced.
             *reader = None;
-            if route == "health" {
+            if route == Route::Health {
                 json_answer(503, &json!({"status": "error", "database": e.to_string()}))
             } else {
                 error(500, "database query failed (see the server log)")
@@ -44,18 +44,61 @@ pub(super) fn handle(
     (route, answer)
 }
 
-pub(super) fn route_name(path: &str) -> &'static str {
-    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    match parts.as_slice() {
-        ["", "health"] => "health",
-        ["", "metrics"] => "metrics",
-        ["", "stats"] => "stats",
-        ["", "backups"] => "backups",
-        ["", "backups", "last"] => "backups_last",
-        ["", "backups", _] => "backup",
-        ["", "backups", _, "presign"] => "presign",
-        ["", "verifications", "last"] => "verifications_last",
-        _ => "other",
+/// An endpoint, named by a request's path. The method is no part of it:
+/// the API is read-only, so the gate refuses any method but GET and HEAD
+/// for every route alike (counted under the route the path names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Route {
+    Health,
+    Metrics,
+    Stats,
+    Backups,
+    BackupsLast,
+    /// `/backups/{id}`; the id is read from the path when answering, so a
+    /// bad one gets its own 400 rather than a 404.
+    Backup,
+    Presign,
+    VerificationsLast,
+    /// No endpoint (404), or a request refused before its path was read.
+    Other,
+}
+
+impl Route {
+    /// The route a path names; a trailing `/` is ignored.
+    pub(super) fn parse(path: &str) -> Route {
+        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        match parts.as_slice() {
+            ["", "health"] => Route::Health,
+            ["", "metrics"] => Route::Metrics,
+            ["", "stats"] => Route::Stats,
+            ["", "backups"] => Route::Backups,
+            ["", "backups", "last"] => Route::BackupsLast,
+            ["", "backups", _] => Route::Backup,
+            ["", "backups", _, "presign"] => Route::Presign,
+            ["", "verifications", "last"] => Route::VerificationsLast,
+            _ => Route::Other,
+        }
+    }
+
+    /// The `route` label of the request counters ([`metrics::ROUTES`]).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Route::Health => "health",
+            Route::Metrics => "metrics",
+            Route::Stats => "stats",
+            Route::Backups => "backups",
+            Route::BackupsLast => "backups_last",
+            Route::Backup => "backup",
+            Route::Presign => "presign",
+            Route::VerificationsLast => "verifications_last",
+            Route::Other => "other",
+        }
+    }
+
+    /// Answered without a token: `/health` always (probes carry none),
+    /// `/metrics` when the server was started to make it public.
+    pub(super) fn is_public(self, metrics_public: bool) -> bool {
+        self == Route::Health || (self == Route::Metrics && metrics_public)
     }
 }
 
@@ -151,7 +194,7 @@ fn health(
 }
 
 fn dispatch(
-    route: &str,
+    route: Route,
     path: &str,
     params: &[(String, String)],
     cfg: &ServeConfig,
@@ -159,16 +202,16 @@ fn dispatch(
     db: &Reader,
 ) -> std::result::Result<Answer, Failure> {
     match route {
-        "health" => health(params, cfg, metrics, db),
-        "backups" => list(params, db),
-        "backups_last" => {
+        Route::Health => health(params, cfg, metrics, db),
+        Route::Backups => list(params, db),
+        Route::BackupsLast => {
             only_params(params, &[])?;
             match db.last()? {
                 Some(row) => Ok(json_text(200, row)),
                 None => Err(Failure::Client(404, "the inventory is empty".into())),
             }
         }
-        "backup" => {
+        Route::Backup => {
             only_params(params, &[])?;
             let id = id_segment(path, 2)?;
             match db.by_id(id)? {
@@ -176,8 +219,8 @@ fn dispatch(
                 None => Err(Failure::Client(404, format!("no backup with id {id}"))),
             }
         }
-        "presign" => presign(path, params, cfg, db),
-        "verifications_last" => {
+        Route::Presign => presign(path, params, cfg, db),
+        Route::VerificationsLast => {
             only_params(params, &[])?;
             match db.last_verification()? {
                 Some(v) => Ok(json_answer(200, &v.json)),
@@ -187,7 +230,7 @@ fn dispatch(
                 )),
             }
         }
-        "stats" => {
+        Route::Stats => {
             only_params(params, &["date_from", "date_to"])?;
             let from = date_param(params, "date_from")?;
             let to = date_param(params, "date_to")?;
@@ -196,7 +239,7 @@ fn dispatch(
                 &Value::Array(db.stats(from.as_deref(), to.as_deref())?),
             ))
         }
-        "metrics" => {
+        Route::Metrics => {
             only_params(params, &[])?;
             let mut out = String::with_capacity(4096);
             render_db_metrics(&mut out, cfg, db)?;
@@ -204,7 +247,7 @@ fn dispatch(
             Ok(Response::from_data(out.into_bytes())
                 .with_header(header("Content-Type", "text/plain; version=0.0.4")))
         }
-        _ => Err(Failure::Client(
+        Route::Other => Err(Failure::Client(
             404,
             format!(
                 "no such endpoint {path}: try /health, /backups, /backups/last, /backups/{{id}}, /stats, /verifications/last, /metrics"
@@ -361,6 +404,7 @@ mod tests {
 
     #[test]
     fn routes_and_dates() {
+        let route_name = |path| Route::parse(path).name();
         assert_eq!(route_name("/backups"), "backups");
         assert_eq!(route_name("/backups/"), "backups");
         assert_eq!(route_name("/backups/last"), "backups_last");
@@ -370,5 +414,24 @@ mod tests {
         assert!(crate::timefmt::is_date("2026-11-22"));
         assert!(!crate::timefmt::is_date("2026-1-22"));
         assert!(!crate::timefmt::is_date("22/11/2026"));
+    }
+
+    /// Every route is counted under its own label: the names are the
+    /// request counters' list, in its order.
+    #[test]
+    fn route_names_are_the_counters_labels() {
+        let all = [
+            Route::Health,
+            Route::Backups,
+            Route::BackupsLast,
+            Route::Backup,
+            Route::Presign,
+            Route::Stats,
+            Route::VerificationsLast,
+            Route::Metrics,
+            Route::Other,
+        ];
+        let names: Vec<&str> = all.iter().map(|r| r.name()).collect();
+        assert_eq!(names, metrics::ROUTES);
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tiny_http::{Request, Server};
 
-use super::routes::{handle, route_name};
+use super::routes::{Route, handle};
 use super::{
     Answer, FDS_PER_CONNECTION, FDS_PER_WORKER, FDS_RESERVED, HEAD_TIMEOUT, MAX_CONNECTIONS,
     MAX_HEAD_BYTES, MIN_CONNECTIONS, QUEUED_PER_WORKER, ServeConfig, error, header,
@@ -229,7 +229,7 @@ fn front_worker(
         };
         let started = Instant::now();
         let path = request.url().split('?').next().unwrap_or("");
-        if route_name(path) == "health" {
+        if Route::parse(path) == Route::Health {
             // Closed after the answer: a client pipelining probes without
             // reading gets one answer per connection, and this lane never
             // waits on a full socket buffer.
@@ -249,7 +249,8 @@ fn front_worker(
                 let busy = error(503, "busy: every query worker is taken; retry in a second")
                     .with_header(header("Retry-After", "1"))
                     .with_connection_close();
-                respond(request, started, "busy", busy, metrics);
+                // Counted under `other`: the query was never looked at.
+                respond(request, started, Route::Other, busy, metrics);
             }
             Err(std::sync::mpsc::TrySendError::Disconnected((request, started))) => {
                 answer(request, started, cfg, metrics, &mut reader);
@@ -292,19 +293,13 @@ fn answer(
 
 /// Sends `answer`, counts it, and logs the path (never the query string:
 /// it could carry something secret).
-fn respond(
-    request: Request,
-    started: Instant,
-    route: &'static str,
-    answer: Answer,
-    metrics: &Metrics,
-) {
+fn respond(request: Request, started: Instant, route: Route, answer: Answer, metrics: &Metrics) {
     let status = answer.status_code().0;
     let path = request.url().split('?').next().unwrap_or("").to_string();
     let method = request.method().to_string();
     if let Err(e) = request.respond(answer) {
         log::debug!("client went away before the answer to {method} {path}: {e}");
     }
-    metrics.record(route, status, started.elapsed());
+    metrics.record(route.name(), status, started.elapsed());
     log::debug!("{method} {path} -> {status} in {:?}", started.elapsed());
 }
