@@ -13,17 +13,19 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod manifests;
 mod proof;
 mod reader;
 pub mod schema;
 mod scratch;
 pub mod status;
+mod verifications;
 
-pub use proof::{
-    Archived, Current, Entry, Expectations, Expected, ManifestRow, Selection, VerifyTotals,
-};
+pub use manifests::{Entry, ManifestRow};
+pub use proof::{Archived, Current, Expectations, Expected, Selection};
 pub use reader::{Filters, Reader};
 pub use scratch::Scratch;
+pub use verifications::VerifyTotals;
 
 use crate::error::{Error, Result};
 use crate::host::hostname;
