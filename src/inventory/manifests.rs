@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use rusqlite::{params, params_from_iter};
 
-use super::Inventory;
-use super::proof::{Expected, KEY};
+use super::proof::Expected;
+use super::{Inventory, KEY};
 use crate::error::Result;
 use crate::timefmt;
 

@@ -1,9 +1,11 @@
 //! The inventory's side of proving the archive: what it says was archived,
-//! and the record of each `verify`.
+//! as the expectations `verify`, `restore` and `prune` check the store
+//! against. The record of each verify is in `verifications`, the manifest
+//! chain's in `manifests`.
 
 use rusqlite::{params, params_from_iter};
 
-use super::Inventory;
+use super::{Inventory, KEY};
 use crate::error::Result;
 
 /// An object the inventory says the archive holds, from its newest row.
@@ -88,10 +90,6 @@ fn expected_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Expected> {
     })
 }
 
-/// `COALESCE(object_key, filename)`: rows of the Python suite have no key
-/// column; their key was the file name.
-pub(super) const KEY: &str = "COALESCE(object_key, filename)";
-
 impl Inventory {
     /// The newest archived row of every key matching `sel`, in key order.
     /// `statuses` are the statuses whose object exists in the archive;
@@ -137,20 +135,7 @@ impl Inventory {
         limit: usize,
     ) -> Result<(Vec<Expected>, Option<String>)> {
         let prefix = sel.key_prefix.as_str();
-        // The keys under the prefix are one run of the index from the
-        // prefix on: the page ends at the first key past it (no computed
-        // upper bound: a key may hold any character after the prefix).
-        let keys_sql = format!(
-            "SELECT DISTINCT {KEY} FROM backups INDEXED BY idx_backups_key
-             WHERE {KEY} > ?1 AND {KEY} >= ?2
-             ORDER BY {KEY} LIMIT ?3"
-        );
-        let keys = || -> rusqlite::Result<Vec<String>> {
-            let mut stmt = self.conn.prepare_cached(&keys_sql)?;
-            let rows = stmt.query_map(params![after, prefix, limit as i64], |r| r.get(0))?;
-            rows.collect()
-        };
-        let keys: Vec<String> = keys().map_err(|e| self.err(e))?;
+        let keys = self.keys_after(prefix, after, limit)?;
         let past_prefix = keys.iter().any(|k| !k.starts_with(prefix));
         let Some(last) = keys.iter().rev().find(|k| k.starts_with(prefix)).cloned() else {
             return Ok((Vec::new(), None));
@@ -197,6 +182,24 @@ impl Inventory {
         };
         let rows = run().map_err(|e| self.err(e))?;
         Ok((rows, (!past_prefix).then_some(last)))
+    }
+
+    /// Up to `limit` distinct keys after `after`, from `prefix` on, read
+    /// along the key index. The keys under the prefix are one run of the
+    /// index from the prefix on: the page ends at the first key past it (no
+    /// computed upper bound: a key may hold any character after the prefix).
+    fn keys_after(&self, prefix: &str, after: &str, limit: usize) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT DISTINCT {KEY} FROM backups INDEXED BY idx_backups_key
+             WHERE {KEY} > ?1 AND {KEY} >= ?2
+             ORDER BY {KEY} LIMIT ?3"
+        );
+        let run = || -> rusqlite::Result<Vec<String>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![after, prefix, limit as i64], |r| r.get(0))?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
     }
 
     /// [`Inventory::archived`] for one key: its newest archived row in the

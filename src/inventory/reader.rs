@@ -11,8 +11,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde_json::{Map, Value};
 
-use crate::inventory::schema::BACKUP_COLUMNS;
-use crate::inventory::status::{RunStatus, Status, StatusFilter};
+use super::KEY;
+use super::schema::BACKUP_COLUMNS;
+use super::status::{RunStatus, Status, StatusFilter};
 
 /// SQL condition true for rows of any failure status (the suite's
 /// `failed_*`, also ones this version does not know): the same rows for
@@ -228,7 +229,7 @@ impl Reader {
         let key_col = if self.select.contains("NULL AS object_key") {
             "filename"
         } else {
-            "COALESCE(object_key, filename)"
+            KEY
         };
         self.conn
             .prepare_cached(&format!(
@@ -259,7 +260,7 @@ impl Reader {
         let file = if self.select.contains("NULL AS object_key") {
             "filename"
         } else {
-            "COALESCE(object_key, filename)"
+            KEY
         };
         let failed = failed_condition();
         let verify = if self.has_verifications {
