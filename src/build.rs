@@ -101,7 +101,7 @@ pub fn lock_database(db_path: &Path) -> Result<RunLock> {
         )));
     }
     let lock_path = lock_path(db_path)?;
-    crate::db::create_default_dir(db_path)?;
+    crate::inventory::create_default_dir(db_path)?;
     // A link planted at the lock's name is refused, never followed (it
     // would create or lock whatever it points at).
     let file = crate::dirfd::open_own_file(&lock_path, 0o644).map_err(|e| {

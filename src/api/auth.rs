@@ -54,9 +54,8 @@ pub struct TokenFile {
 /// weaker one. A line holding anything but printable ASCII (spaces inside,
 /// control characters, non-ASCII) is no token and is skipped. Bytes that are
 /// not UTF-8 make the whole file an error.
-pub fn parse_token_file(bytes: &[u8]) -> Result<TokenFile, String> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| format!("not UTF-8 text (byte {})", e.valid_up_to()))?;
+pub fn parse_token_file(bytes: &[u8]) -> Result<TokenFile, NotText> {
+    let text = std::str::from_utf8(bytes).map_err(NotText)?;
     let mut parsed = TokenFile::default();
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let token = line.trim();
@@ -76,6 +75,54 @@ pub fn parse_token_file(bytes: &[u8]) -> Result<TokenFile, String> {
         }
     }
     Ok(parsed)
+}
+
+/// A token file whose bytes are not UTF-8: the decoder's error, which says
+/// where, is kept as the cause.
+#[derive(Debug)]
+pub struct NotText(std::str::Utf8Error);
+
+impl std::fmt::Display for NotText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not UTF-8 text (byte {})", self.0.valid_up_to())
+    }
+}
+
+impl std::error::Error for NotText {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Why the token file's tokens are refused: the file, and the cause kept.
+#[derive(Debug)]
+pub enum TokenFileError {
+    /// Missing, unreadable, or larger than [`MAX_FILE_BYTES`].
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Read, but not text.
+    NotText { path: PathBuf, source: NotText },
+}
+
+impl std::fmt::Display for TokenFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (path, cause): (&Path, &dyn std::fmt::Display) = match self {
+            TokenFileError::Read { path, source } => (path, source),
+            TokenFileError::NotText { path, source } => (path, source),
+        };
+        write!(f, "cannot read APP_TOKENS_FILE {}: {cause}", path.display())
+    }
+}
+
+impl std::error::Error for TokenFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TokenFileError::Read { source, .. } => Some(source),
+            TokenFileError::NotText { source, .. } => Some(source),
+        }
+    }
 }
 
 impl std::fmt::Debug for Tokens {
@@ -126,14 +173,14 @@ impl Tokens {
     }
 
     /// Reads the token file now; an error names the file.
-    pub fn load_file(&self) -> Result<(), String> {
+    pub fn load_file(&self) -> Result<(), TokenFileError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         self.refresh(&mut state, true)
     }
 
     /// Re-reads the file (at most every [`RECHECK`] unless `force`). On any
     /// failure the file's tokens are dropped, and the failure is logged once.
-    fn refresh(&self, state: &mut FileState, force: bool) -> Result<(), String> {
+    fn refresh(&self, state: &mut FileState, force: bool) -> Result<(), TokenFileError> {
         let Some(path) = &self.file else {
             return Ok(());
         };
@@ -142,13 +189,21 @@ impl Tokens {
         }
         state.checked = Some(Instant::now());
         let loaded = read_capped(path)
-            .map_err(|e| e.to_string())
+            .map_err(|source| TokenFileError::Read {
+                path: path.clone(),
+                source,
+            })
             .and_then(|bytes| {
                 let digest: [u8; 32] = Sha256::digest(&bytes).into();
                 if state.digest == Some(digest) {
                     return Ok(None);
                 }
-                parse_token_file(&bytes).map(|parsed| Some((digest, parsed)))
+                parse_token_file(&bytes)
+                    .map(|parsed| Some((digest, parsed)))
+                    .map_err(|source| TokenFileError::NotText {
+                        path: path.clone(),
+                        source,
+                    })
             });
         match loaded {
             Ok(None) => Ok(()),
@@ -174,14 +229,14 @@ impl Tokens {
                 Ok(())
             }
             Err(e) => {
-                let msg = format!("cannot read APP_TOKENS_FILE {}: {e}", path.display());
+                let msg = e.to_string();
                 if state.failure.as_deref() != Some(msg.as_str()) {
                     log::error!("{msg}; its tokens are refused until it can be read");
-                    state.failure = Some(msg.clone());
+                    state.failure = Some(msg);
                 }
                 state.tokens.clear();
                 state.digest = None;
-                Err(msg)
+                Err(e)
             }
         }
     }

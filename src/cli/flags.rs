@@ -8,7 +8,7 @@
 use super::table::{Flag, opt, switch};
 
 /// The inventory's default location, owned by the inventory.
-pub use crate::db::DEFAULT_PATH as DEFAULT_DB_PATH;
+pub use crate::inventory::DEFAULT_PATH as DEFAULT_DB_PATH;
 
 pub const DB: Flag = opt("--db", "PATH", "SQLite inventory")
     .env(&["DB_PATH"])

@@ -4,8 +4,8 @@ use crate::cli::flags;
 use std::path::PathBuf;
 
 use crate::cli::Args;
-use crate::db::Inventory;
 use crate::error::{Error, Result};
+use crate::inventory::Inventory;
 use crate::loggen::{self, GenSpec};
 use crate::settings::{self};
 

@@ -3,8 +3,8 @@
 use crate::cli::flags;
 
 use crate::cli::Args;
-use crate::db::Inventory;
 use crate::error::{Error, Result};
+use crate::inventory::Inventory;
 use crate::settings::{self};
 
 use super::*;

@@ -3,11 +3,11 @@
 use crate::cli::flags;
 
 use crate::cli::Args;
-use crate::db::Selection;
 use crate::error::{Error, Result};
+use crate::inventory::Selection;
+use crate::inventory::status::StatusFilter;
 use crate::ops::ls::LsOptions;
 use crate::settings::{self};
-use crate::status::StatusFilter;
 
 use super::*;
 

@@ -1,8 +1,8 @@
 //! `fgbackup upload`: archive a directory, then tell the notifiers.
 
 use crate::cli::Args;
-use crate::db::Inventory;
 use crate::error::Result;
+use crate::inventory::Inventory;
 use crate::ops::upload;
 use crate::settings::{self, UploadConfig};
 use crate::{signal, timefmt};

@@ -10,13 +10,13 @@
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 
-use crate::db::Inventory;
-use crate::db::{Current, Selection};
 use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+use crate::inventory::status::StatusFilter;
+use crate::inventory::{Current, Selection};
 use crate::logging::one_line;
 use crate::ops::restore::of_device;
 use crate::settings::Target;
-use crate::status::StatusFilter;
 use crate::store::Listed;
 use crate::units::human_bytes;
 

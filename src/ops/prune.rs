@@ -11,10 +11,10 @@
 use std::time::{Duration, SystemTime};
 
 use super::retry::{self, Breaker};
-use crate::db::{Expected, Inventory, Selection};
 use crate::error::{Error, Result};
+use crate::inventory::status::Status;
+use crate::inventory::{Expected, Inventory, Selection};
 use crate::settings::Target;
-use crate::status::Status;
 use crate::store::{RemoteObject, Store, StoreError};
 use crate::timefmt;
 

@@ -11,11 +11,11 @@
 use std::time::SystemTime;
 
 use super::retry::{self, Breaker};
-use crate::db::{BackupRow, Inventory};
 use crate::error::{Error, Result};
+use crate::inventory::status::Status;
+use crate::inventory::{BackupRow, Inventory};
 use crate::scan::MANIFEST_DIR;
 use crate::settings::Target;
-use crate::status::Status;
 use crate::store::{Listed, Store, StoreError};
 use crate::timefmt;
 

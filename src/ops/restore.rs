@@ -19,13 +19,13 @@ use std::sync::Arc;
 use super::pool;
 use super::retry::{self, Breaker};
 use super::verify::compare::ReadBackSink;
-use crate::db::{Archived, Expected, Selection};
 use crate::error::{Error, Result};
 use crate::fsafe::OpenError;
+use crate::inventory::status::Status;
+use crate::inventory::{Archived, Expected, Selection};
 use crate::outdir::{Existing, OutDir, OutRoot, Temp};
 use crate::progress::{Job, Output, Progress};
 use crate::settings::Target;
-use crate::status::Status;
 use crate::store::{ReadBack, Store, StoreError};
 
 /// `restore`'s own flags.

@@ -161,10 +161,10 @@ pub(super) fn check_database(r: &mut Report, db: &Path) {
     let writable = conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
     match (version, writable) {
         (Ok(v), Ok(())) => {
-            let note = if v < crate::db::SCHEMA_VERSION {
+            let note = if v < crate::inventory::SCHEMA_VERSION {
                 format!(
                     "writable, schema version {v} (the next upload migrates it to {})",
-                    crate::db::SCHEMA_VERSION
+                    crate::inventory::SCHEMA_VERSION
                 )
             } else {
                 format!("writable, schema version {v}")

@@ -33,8 +33,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::digest::hex;
+use crate::inventory::status::Status;
 use crate::scan::MANIFEST_DIR;
-use crate::status::Status;
 use crate::store::{Store, StoreError};
 use crate::timefmt;
 

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use super::{Doc, HEARTBEAT, check_signature, fetch, older_than_heartbeat, sha256_hex};
-use crate::db::{Expected, Inventory, Scratch};
 use crate::error::{Error, Result};
+use crate::inventory::{Expected, Inventory, Scratch};
 use crate::scan::{MANIFEST_DIR, PUBLIC_KEY_FILE};
 use crate::sign;
 use crate::store::Store;

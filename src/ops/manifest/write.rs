@@ -17,8 +17,8 @@ use super::{
     Doc, LISTED, PART, check_signature, fetch, host_dir, host_segment, manifest_key,
     older_than_heartbeat, sha256_hex,
 };
-use crate::db::{Entry, Inventory, ManifestRow};
 use crate::error::{Error, Result};
+use crate::inventory::{Entry, Inventory, ManifestRow};
 use crate::scan::PUBLIC_KEY_FILE;
 use crate::sign::{self, Signer};
 use crate::store::{Body, Listed, Store, StoreErrorKind, Upload};

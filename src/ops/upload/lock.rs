@@ -1,7 +1,7 @@
 //! Object Lock on the copy that holds a key: it must carry the asked
 //! mode (or COMPLIANCE) with a retain-until date still ahead.
 
-use crate::status::Status;
+use crate::inventory::status::Status;
 use crate::store::RemoteObject;
 use crate::store::s3::ObjectLock;
 use crate::timefmt;

@@ -31,15 +31,15 @@ use recorder::Recorder;
 pub use summary::{Problem, Summary};
 
 use crate::build::{RunLock, lock_database, open_store, own_files, store_root_identity};
-use crate::db::Inventory;
 use crate::error::{Error, Result};
 use crate::fsafe::{self};
+use crate::inventory::Inventory;
+use crate::inventory::status::{RunStatus, Status};
 use crate::ops::retry::Breaker;
 use crate::progress::{Job, Progress};
 use crate::scan::{self, Candidate};
 use crate::settings::UploadConfig;
 use crate::signal;
-use crate::status::Status;
 use crate::store::Store;
 use listing::Listing;
 use step::{Ctx, Outcome};
@@ -88,7 +88,11 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     let (root, found) = match prepare(cfg, &store) {
         Ok(ready) => ready,
         Err(e) => {
-            rec.finish(&Summary::default(), clock.elapsed(), Some("failed"))?;
+            rec.finish(
+                &Summary::default(),
+                clock.elapsed(),
+                Some(RunStatus::Failed),
+            )?;
             return Err(e);
         }
     };

@@ -2,14 +2,14 @@
 //! batched transactions and performs the deletes once a row is committed.
 
 use super::step::Outcome;
-use crate::db::{BackupRow, Inventory, RunTotals};
 use crate::error::Result;
 use crate::fsafe::{self, Refusal};
+use crate::inventory::status::{RunStatus, Status};
+use crate::inventory::{BackupRow, Inventory, RunTotals};
 use crate::progress::Progress;
 use crate::scan::Candidate;
 use crate::settings::UploadConfig;
 use crate::signal;
-use crate::status::Status;
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -252,7 +252,7 @@ impl Recorder<'_> {
         &self,
         s: &Summary,
         took: Duration,
-        status: Option<&'static str>,
+        status: Option<RunStatus>,
     ) -> Result<()> {
         let Some(inv) = self.inventory else {
             return Ok(());
@@ -269,11 +269,11 @@ impl Recorder<'_> {
             duration_ms: millis(took),
             exit_code,
             status: status.unwrap_or(if s.interrupted {
-                "interrupted"
+                RunStatus::Interrupted
             } else if exit_code == 0 {
-                "ok"
+                RunStatus::Ok
             } else {
-                "failed"
+                RunStatus::Failed
             }),
         };
         inv.finish_run(self.run_id, SystemTime::now(), &totals)

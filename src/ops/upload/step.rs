@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 
 use crate::digest::{self, FileDigest};
 use crate::fsafe::{self, OpenError};
+use crate::inventory::status::Status;
 use crate::ops::retry::{Breaker, with_retries};
 use crate::scan::Candidate;
 use crate::settings::{OnConflict, UploadConfig};
 use crate::signal;
-use crate::status::Status;
 use crate::store::{Body, PutReceipt, RemoteObject, Store, StoreErrorKind, Upload};
 
 use super::lock::{already_locked, check_lock};

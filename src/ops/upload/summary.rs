@@ -1,8 +1,8 @@
 //! What one upload run reports: its figures, failures and manifest, as
 //! the summary line, the JSON object and the notifiers read them.
 
-use crate::db::ManifestRow;
-use crate::status::Status;
+use crate::inventory::ManifestRow;
+use crate::inventory::status::Status;
 use crate::units::human_bytes;
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -15,8 +15,8 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
-use crate::db::{Expectations, Expected};
 use crate::error::{Error, Result};
+use crate::inventory::{Expectations, Expected};
 use crate::ops::pool;
 use crate::ops::retry::{self, Breaker};
 use crate::signal;

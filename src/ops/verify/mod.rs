@@ -12,12 +12,13 @@ pub mod compare;
 mod tally;
 
 use crate::build::open_destination;
-use crate::db::{Archived, Expectations, Inventory, Selection, VerifyTotals};
 use crate::error::{Error, Result};
+use crate::inventory::status::{RunStatus, Status};
+use crate::inventory::{Archived, Expectations, Inventory, Selection, VerifyTotals};
 use crate::notify::RunReport;
 use crate::progress::{Job, Output, Progress};
 use crate::settings::Target;
-use crate::status::Status;
+
 use crate::store::Store;
 use crate::timefmt;
 use compare::{self as verify, Cut, Finding, Plan, Tally, Verdict};
@@ -360,9 +361,9 @@ impl Run<'_> {
         let clean = tally.problems() == 0 && chain_problems.is_empty() && cut.is_none();
         let exit_code = if clean { 0 } else { 1 };
         let status = match cut {
-            Some(Cut::Interrupted) => "interrupted",
-            _ if clean => "ok",
-            _ => "failed",
+            Some(Cut::Interrupted) => RunStatus::Interrupted,
+            _ if clean => RunStatus::Ok,
+            _ => RunStatus::Failed,
         };
         let totals = VerifyTotals {
             status,
@@ -419,7 +420,7 @@ fn json_summary(
         "command": "verify",
         "ok": t.exit_code == 0,
         "exit_code": t.exit_code,
-        "status": t.status,
+        "status": t.status.as_str(),
         "checked": t.checked,
         "read_back": t.read_back,
         "counts": {

@@ -13,17 +13,24 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod manifests;
 mod proof;
+mod reader;
+pub mod schema;
 mod scratch;
+pub mod status;
+mod verifications;
 
-pub use proof::{
-    Archived, Current, Entry, Expectations, Expected, ManifestRow, Selection, VerifyTotals,
-};
+pub use manifests::{Entry, ManifestRow};
+pub use proof::{Archived, Current, Expectations, Expected, Selection};
+pub use reader::{Filters, Reader};
 pub use scratch::Scratch;
+pub use verifications::VerifyTotals;
 
 use crate::error::{Error, Result};
 use crate::host::hostname;
-use crate::{schema, timefmt};
+use crate::timefmt;
+use status::RunStatus;
 
 /// The Python suite's database location, kept so deployments need no change.
 pub const DEFAULT_PATH: &str = "/var/lib/backup_fg/backup_records.db";
@@ -107,6 +114,11 @@ CREATE TABLE IF NOT EXISTS prunes (
 );
 ";
 
+/// A row's object key, as every query writes it (and as the key index is
+/// built, so SQLite uses it): rows of the Python suite have no key column;
+/// their key was the file name.
+const KEY: &str = "COALESCE(object_key, filename)";
+
 /// Version 3: an index on each row's key, for the questions asked once per
 /// object at a site's scale (500k rows): which rows an object in the store
 /// belongs to (`prune`), whether a listed key is known at all (`verify`).
@@ -132,7 +144,7 @@ pub struct BackupRow {
 }
 
 /// Totals of one run, written to its `runs` row at the end.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunTotals {
     pub files_seen: u64,
     pub uploaded: u64,
@@ -142,7 +154,7 @@ pub struct RunTotals {
     pub bytes_uploaded: u64,
     pub duration_ms: u64,
     pub exit_code: i32,
-    pub status: &'static str,
+    pub status: RunStatus,
 }
 
 /// Creates the directory of the default database location when missing.
@@ -252,8 +264,8 @@ impl Inventory {
     pub fn close_stale_runs(&self) -> Result<usize> {
         self.conn
             .execute(
-                "UPDATE runs SET status = 'interrupted', exit_code = NULL WHERE status = 'running'",
-                [],
+                "UPDATE runs SET status = ?1, exit_code = NULL WHERE status = ?2",
+                [RunStatus::Interrupted.as_str(), RunStatus::Running.as_str()],
             )
             .map_err(|e| self.err(e))
     }
@@ -266,8 +278,14 @@ impl Inventory {
         destination: &str,
     ) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO runs (started_at, host, source_dir, destination, status) VALUES (?1, ?2, ?3, ?4, 'running')",
-            params![timefmt::iso8601(started), hostname(), source_dir, destination],
+            "INSERT INTO runs (started_at, host, source_dir, destination, status) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                timefmt::iso8601(started),
+                hostname(),
+                source_dir,
+                destination,
+                RunStatus::Running.as_str()
+            ],
         ).map_err(|e| self.err(e))?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -281,7 +299,7 @@ impl Inventory {
             params![
                 run_id,
                 timefmt::iso8601(finished),
-                t.status,
+                t.status.as_str(),
                 t.files_seen as i64,
                 t.uploaded as i64,
                 t.skipped as i64,
@@ -356,11 +374,10 @@ impl Inventory {
     }
 
     fn recent_rows(&self, limit: u32) -> rusqlite::Result<Vec<InventoryLine>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, status, sha256, uploaded_at, deleted_local,
-                    COALESCE(object_key, filename), size_bytes, error
-             FROM backups ORDER BY id DESC LIMIT ?1",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, status, sha256, uploaded_at, deleted_local, {KEY}, size_bytes, error
+             FROM backups ORDER BY id DESC LIMIT ?1"
+        ))?;
         let rows = stmt.query_map([limit], |r| {
             Ok(InventoryLine {
                 id: r.get(0)?,
@@ -411,16 +428,7 @@ impl Inventory {
 
     /// `finished_at` (Unix seconds) of the newest run that ended `ok`.
     pub fn last_success_unix(&self) -> Result<Option<i64>> {
-        let text: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT finished_at FROM runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?
-            .flatten();
+        let text = last_success(&self.conn).map_err(|e| self.err(e))?;
         Ok(text.and_then(|t| timefmt::parse_iso8601(&t)))
     }
 
@@ -465,6 +473,15 @@ impl Inventory {
     }
 }
 
+/// `finished_at` of the newest run that ended `ok`: the one query behind
+/// the notifications' last success and the API's `/health` and `/metrics`.
+fn last_success(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.prepare_cached("SELECT finished_at FROM runs WHERE status = ?1 ORDER BY id DESC LIMIT 1")?
+        .query_row([RunStatus::Ok.as_str()], |r| r.get(0))
+        .optional()
+        .map(Option::flatten)
+}
+
 /// Start, end and outcome of one run.
 #[derive(Debug, Clone)]
 pub struct RunInfo {
@@ -485,4 +502,26 @@ pub struct InventoryLine {
     pub object_key: String,
     pub size_bytes: Option<i64>,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tables' comments list the run statuses for whoever reads the
+    /// schema with `sqlite3`; they must list exactly [`RunStatus::ALL`].
+    #[test]
+    fn schema_comments_name_every_run_status() {
+        let names: Vec<&str> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+        let comment = format!("-- {}", names.join(" | "));
+        assert!(RUNS_SCHEMA.contains(&comment), "{comment}");
+        assert!(PROOF_SCHEMA.contains(&comment), "{comment}");
+    }
+
+    /// The key index is built on the very expression the queries write,
+    /// or SQLite would not use it and every page would scan the table.
+    #[test]
+    fn the_key_index_is_on_the_queries_key() {
+        assert!(V3_SCHEMA.contains(&format!("idx_backups_key ON backups({KEY});")));
+    }
 }

@@ -1,31 +1,44 @@
-//! The `status` column: its values are defined here and nowhere else.
-//! Compatible with the suite's `uploaded | skipped_exists | failed_*`.
+//! The `status` columns: their values are defined here and nowhere else.
+//! A file's status ([`Status`], the `backups` table) is compatible with the
+//! suite's `uploaded | skipped_exists | failed_*`; a run's ([`RunStatus`],
+//! the `runs` and `verifications` tables) is ours.
 
-/// Defines [`Status`], its column text and [`Status::ALL`] from one list, so
-/// no status can be left out of the list the API validates filters against.
+/// Defines a status enum, its column text and its `ALL` list from one list,
+/// so no value can be left out of the list the API validates filters
+/// against, and no query or caller writes the text a second time.
 macro_rules! statuses {
-    ($($(#[$doc:meta])* $variant:ident => $text:literal,)*) => {
-        /// What happened to one file.
+    ($(#[$enum_doc:meta])* enum $name:ident;
+     $($(#[$doc:meta])* $variant:ident => $text:literal,)*) => {
+        $(#[$enum_doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-        pub enum Status {
+        pub enum $name {
             $($(#[$doc])* $variant,)*
         }
 
-        impl Status {
-            /// Every status, in declaration order.
-            pub const ALL: &[Status] = &[$(Status::$variant,)*];
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &[$name] = &[$($name::$variant,)*];
 
             /// The text stored in the `status` column.
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $(Status::$variant => $text,)*
+                    $($name::$variant => $text,)*
                 }
+            }
+
+            /// The value a column holds, `None` for a text this version
+            /// does not know (a newer version's, or the suite's).
+            pub fn from_column(text: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == text)
             }
         }
     };
 }
 
 statuses! {
+    /// What happened to one file.
+    enum Status;
+
     /// Stored and verified (size, sha256, and the very object we wrote).
     Uploaded => "uploaded",
     /// Already stored with the same content: nothing sent.
@@ -62,6 +75,23 @@ statuses! {
     /// Found by `reindex` with nothing proving its content (no stored
     /// checksum; the SHA-256, if any, is only what its metadata claims).
     ReindexedUnproven => "reindexed_unproven",
+}
+
+statuses! {
+    /// How an upload run (`runs`) or a verify (`verifications`) ended, or
+    /// that it has not yet: a row is written `running` at the start and
+    /// given its outcome at the end.
+    enum RunStatus;
+
+    /// Started and not finished. After a crash or kill the row stays so
+    /// until the next run (under the run lock) closes it as interrupted.
+    Running => "running",
+    /// Finished with nothing failed.
+    Ok => "ok",
+    /// Finished, with at least one failure (or did not get going).
+    Failed => "failed",
+    /// Stopped by a signal, or found still running after a crash.
+    Interrupted => "interrupted",
 }
 
 impl Status {
@@ -125,21 +155,14 @@ pub enum StatusFilter {
 
 impl StatusFilter {
     /// A status a row can have, or `failed`; else a message listing both.
-    pub fn parse(v: &str) -> Result<StatusFilter, String> {
+    pub fn parse(v: &str) -> Result<StatusFilter, UnknownStatus> {
         if v == Status::FAILED_PREFIX {
             return Ok(StatusFilter::AnyFailure);
         }
-        Status::ALL
-            .iter()
-            .find(|s| s.is_recorded() && s.as_str() == v)
-            .map(|s| StatusFilter::One(*s))
-            .ok_or_else(|| {
-                format!(
-                    "status '{v}' is not valid: use {} (every failed_* status) or one of {}",
-                    Status::FAILED_PREFIX,
-                    Status::recorded_names().join(", ")
-                )
-            })
+        Status::from_column(v)
+            .filter(|s| s.is_recorded())
+            .map(StatusFilter::One)
+            .ok_or_else(|| UnknownStatus(v.to_string()))
     }
 
     /// The value that selects these rows.
@@ -160,6 +183,26 @@ impl StatusFilter {
         }
     }
 }
+
+/// A `status` filter value that names no status a row can have. Its text
+/// lists the valid ones, so the CLI (`--status`) and the API
+/// (`?status=`) refuse it with the same help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStatus(String);
+
+impl std::fmt::Display for UnknownStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status '{}' is not valid: use {} (every failed_* status) or one of {}",
+            self.0,
+            Status::FAILED_PREFIX,
+            Status::recorded_names().join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownStatus {}
 
 #[cfg(test)]
 mod tests {

@@ -5,20 +5,29 @@
 //! A database straight from the Python suite lacks our added columns; they are
 //! selected as NULL there, so the API serves it unchanged.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
 use serde_json::{Map, Value};
 
-use crate::schema::BACKUP_COLUMNS;
-use crate::status::{Status, StatusFilter};
+use super::KEY;
+use super::schema::BACKUP_COLUMNS;
+use super::status::{RunStatus, Status, StatusFilter};
 
 /// SQL condition true for rows of any failure status (the suite's
 /// `failed_*`, also ones this version does not know): the same rows for
 /// `/backups?status=failed` and the `failed` count of `/stats`.
 fn failed_condition() -> String {
     format!("status GLOB '{}*'", Status::FAILED_PREFIX)
+}
+
+/// A status as an SQL string literal, for a condition inside a query whose
+/// parameters are the caller's values (and whose shape varies with the
+/// schema, so numbered parameters would not line up). Every status text is
+/// ours, lower-case letters and `_`: quoting it cannot be broken out of.
+fn literal(status: &'static str) -> String {
+    format!("'{status}'")
 }
 
 /// Filters of `GET /backups`, already validated.
@@ -30,6 +39,58 @@ pub struct Filters {
     pub date_to: Option<String>,
     /// Only rows with `id` below this (keyset pagination, newest first).
     pub before_id: Option<i64>,
+}
+
+/// Why the read-only view cannot be had: the database file, and SQLite's
+/// own error kept as the cause (the API logs it and answers 503).
+#[derive(Debug)]
+pub enum OpenError {
+    /// SQLite cannot open the file read-only (missing, no permission).
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// The file opened, but reading its schema failed (not a database,
+    /// locked past the busy timeout).
+    Read {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A database without a `backups` table: not an inventory.
+    NoBackups { path: PathBuf },
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Open { path, source } => {
+                write!(f, "cannot open {} read-only: {source}", path.display())
+            }
+            OpenError::Read { path, source } => {
+                write!(f, "cannot read {}: {source}", path.display())
+            }
+            OpenError::NoBackups { path } => write!(f, "{} has no backups table", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Open { source, .. } | OpenError::Read { source, .. } => Some(source),
+            OpenError::NoBackups { .. } => None,
+        }
+    }
+}
+
+/// Whether the database has the table `name` (a suite database has no
+/// `runs`, one older than schema 2 no `verifications`).
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get(0),
+    )
 }
 
 /// One worker's read-only view of the database.
@@ -45,26 +106,28 @@ pub struct Reader {
 impl Reader {
     /// Opens `path` read-only; fails if it does not exist or is not a
     /// fgbackup/suite database.
-    pub fn open(path: &Path) -> Result<Reader, String> {
+    pub fn open(path: &Path) -> Result<Reader, OpenError> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX
                 | OpenFlags::SQLITE_OPEN_URI,
         )
-        .map_err(|e| format!("cannot open {} read-only: {e}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
-        let present: Vec<String> = {
-            let mut stmt = conn
-                .prepare("SELECT name FROM pragma_table_info('backups')")
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            stmt.query_map([], |r| r.get::<_, String>(0))
-                .and_then(|rows| rows.collect())
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .map_err(|source| OpenError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let read = |source| OpenError::Read {
+            path: path.to_path_buf(),
+            source,
         };
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(read)?;
+        let present = super::columns(&conn, "backups").map_err(read)?;
         if present.is_empty() {
-            return Err(format!("{} has no backups table", path.display()));
+            return Err(OpenError::NoBackups {
+                path: path.to_path_buf(),
+            });
         }
         let select = BACKUP_COLUMNS
             .iter()
@@ -77,33 +140,15 @@ impl Reader {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let has_runs: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'runs'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
-        let has_verifications: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'verifications'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
-        let has_manifest_sequence: bool = conn
-            .query_row(
-                "SELECT count(*) > 0 FROM pragma_table_info('manifests') WHERE name = 'sequence'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(|e| e.to_string())?;
         Ok(Reader {
-            conn,
             select,
-            has_runs,
-            has_verifications,
-            has_manifest_sequence,
+            has_runs: has_table(&conn, "runs").map_err(read)?,
+            has_verifications: has_table(&conn, "verifications").map_err(read)?,
+            has_manifest_sequence: super::columns(&conn, "manifests")
+                .map_err(read)?
+                .iter()
+                .any(|c| c == "sequence"),
+            conn,
         })
     }
 
@@ -184,7 +229,7 @@ impl Reader {
         let key_col = if self.select.contains("NULL AS object_key") {
             "filename"
         } else {
-            "COALESCE(object_key, filename)"
+            KEY
         };
         self.conn
             .prepare_cached(&format!(
@@ -205,29 +250,34 @@ impl Reader {
         date_from: Option<&str>,
         date_to: Option<&str>,
     ) -> rusqlite::Result<Vec<Value>> {
+        let uploaded = literal(Status::Uploaded.as_str());
+        let skipped = literal(Status::SkippedExists.as_str());
         let bytes = if self.select.contains("NULL AS size_bytes") {
-            "0"
+            "0".to_string()
         } else {
-            "COALESCE(SUM(CASE WHEN status = 'uploaded' THEN size_bytes END), 0)"
+            format!("COALESCE(SUM(CASE WHEN status = {uploaded} THEN size_bytes END), 0)")
         };
         let file = if self.select.contains("NULL AS object_key") {
             "filename"
         } else {
-            "COALESCE(object_key, filename)"
+            KEY
         };
         let failed = failed_condition();
         let verify = if self.has_verifications {
-            "(SELECT v.status FROM verifications v
-              WHERE v.status != 'running' AND substr(v.finished_at, 1, 10) <= backup_date
-              ORDER BY v.id DESC LIMIT 1)"
+            format!(
+                "(SELECT v.status FROM verifications v
+                  WHERE v.status != {} AND substr(v.finished_at, 1, 10) <= backup_date
+                  ORDER BY v.id DESC LIMIT 1)",
+                literal(RunStatus::Running.as_str())
+            )
         } else {
-            "NULL"
+            "NULL".to_string()
         };
         let sql = format!(
             "SELECT backup_date,
                     COUNT(*),
-                    COALESCE(SUM(status = 'uploaded'), 0),
-                    COALESCE(SUM(status = 'skipped_exists'), 0),
+                    COALESCE(SUM(status = {uploaded}), 0),
+                    COALESCE(SUM(status = {skipped}), 0),
                     COALESCE(SUM({failed}), 0),
                     {bytes},
                     COUNT(DISTINCT {file}),
@@ -252,13 +302,7 @@ impl Reader {
         if !self.has_runs {
             return Ok(None);
         }
-        self.conn
-            .prepare_cached(
-                "SELECT finished_at FROM runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([], |r| r.get(0))
-            .optional()
-            .map(Option::flatten)
+        super::last_success(&self.conn)
     }
 
     /// The newest manifest written: the chain head an auditor compares
@@ -300,11 +344,12 @@ impl Reader {
             .prepare_cached(
                 "SELECT status, files_seen, failed, bytes_uploaded, duration_ms,
                         CAST(strftime('%s', finished_at) AS INTEGER)
-                 FROM runs WHERE status != 'running' ORDER BY id DESC LIMIT 1",
+                 FROM runs WHERE status != ?1 ORDER BY id DESC LIMIT 1",
             )?
-            .query_row([], |r| {
+            .query_row([RunStatus::Running.as_str()], |r| {
+                let status = r.get::<_, String>(0)?;
                 Ok(LastRun {
-                    ok: r.get::<_, String>(0)? == "ok",
+                    ok: RunStatus::from_column(&status) == Some(RunStatus::Ok),
                     files: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
                     failed: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
                     bytes: r.get::<_, Option<i64>>(3)?.unwrap_or(0),
@@ -345,9 +390,9 @@ impl Reader {
                 "SELECT id, started_at, finished_at, destination, scope, status, checked, read_back,
                         ok, missing, altered, size_mismatch, extra, errors, bytes_read, duration_ms,
                         exit_code, CAST(strftime('%s', finished_at) AS INTEGER)
-                 FROM verifications WHERE status != 'running' ORDER BY id DESC LIMIT 1",
+                 FROM verifications WHERE status != ?1 ORDER BY id DESC LIMIT 1",
             )?
-            .query_row([], |r| {
+            .query_row([RunStatus::Running.as_str()], |r| {
                 let names = [
                     "id", "started_at", "finished_at", "destination", "scope", "status", "checked",
                     "read_back", "ok", "missing", "altered", "size_mismatch", "extra", "errors",
@@ -369,7 +414,7 @@ impl Reader {
                     .map(|c| (*c, m.get(*c).and_then(Value::as_i64).unwrap_or(0)))
                     .collect();
                 Ok(LastVerify {
-                    ok: m.get("status").and_then(Value::as_str) == Some("ok"),
+                    ok: m.get("status").and_then(Value::as_str) == Some(RunStatus::Ok.as_str()),
                     finished_unix: r.get(17)?,
                     counts,
                     json: Value::Object(m),

@@ -1,14 +1,12 @@
 //! The inventory's side of proving the archive: what it says was archived,
-//! and the record of each `verify`.
-
-use std::time::SystemTime;
+//! as the expectations `verify`, `restore` and `prune` check the store
+//! against. The record of each verify is in `verifications`, the manifest
+//! chain's in `manifests`.
 
 use rusqlite::{params, params_from_iter};
 
-use super::Inventory;
+use super::{Inventory, KEY};
 use crate::error::Result;
-use crate::host::hostname;
-use crate::timefmt;
 
 /// An object the inventory says the archive holds, from its newest row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,23 +79,6 @@ pub struct Current {
     pub deleted_local: bool,
 }
 
-/// Totals of one verify, written to its `verifications` row.
-#[derive(Debug, Clone, Default)]
-pub struct VerifyTotals {
-    pub status: &'static str,
-    pub checked: u64,
-    pub read_back: u64,
-    pub ok: u64,
-    pub missing: u64,
-    pub altered: u64,
-    pub size_mismatch: u64,
-    pub extra: u64,
-    pub errors: u64,
-    pub bytes_read: u64,
-    pub duration_ms: u64,
-    pub exit_code: i32,
-}
-
 fn expected_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Expected> {
     Ok(Expected {
         key: r.get(0)?,
@@ -108,20 +89,6 @@ fn expected_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Expected> {
         row_id: r.get(5)?,
     })
 }
-
-fn manifest_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ManifestRow> {
-    Ok(ManifestRow {
-        key: r.get(0)?,
-        sha256: r.get(1)?,
-        created_at: r.get(2)?,
-        last_backup_id: r.get(3)?,
-        sequence: r.get(4)?,
-    })
-}
-
-/// `COALESCE(object_key, filename)`: rows of the Python suite have no key
-/// column; their key was the file name.
-const KEY: &str = "COALESCE(object_key, filename)";
 
 impl Inventory {
     /// The newest archived row of every key matching `sel`, in key order.
@@ -168,20 +135,7 @@ impl Inventory {
         limit: usize,
     ) -> Result<(Vec<Expected>, Option<String>)> {
         let prefix = sel.key_prefix.as_str();
-        // The keys under the prefix are one run of the index from the
-        // prefix on: the page ends at the first key past it (no computed
-        // upper bound: a key may hold any character after the prefix).
-        let keys_sql = format!(
-            "SELECT DISTINCT {KEY} FROM backups INDEXED BY idx_backups_key
-             WHERE {KEY} > ?1 AND {KEY} >= ?2
-             ORDER BY {KEY} LIMIT ?3"
-        );
-        let keys = || -> rusqlite::Result<Vec<String>> {
-            let mut stmt = self.conn.prepare_cached(&keys_sql)?;
-            let rows = stmt.query_map(params![after, prefix, limit as i64], |r| r.get(0))?;
-            rows.collect()
-        };
-        let keys: Vec<String> = keys().map_err(|e| self.err(e))?;
+        let keys = self.keys_after(prefix, after, limit)?;
         let past_prefix = keys.iter().any(|k| !k.starts_with(prefix));
         let Some(last) = keys.iter().rev().find(|k| k.starts_with(prefix)).cloned() else {
             return Ok((Vec::new(), None));
@@ -228,6 +182,24 @@ impl Inventory {
         };
         let rows = run().map_err(|e| self.err(e))?;
         Ok((rows, (!past_prefix).then_some(last)))
+    }
+
+    /// Up to `limit` distinct keys after `after`, from `prefix` on, read
+    /// along the key index. The keys under the prefix are one run of the
+    /// index from the prefix on: the page ends at the first key past it (no
+    /// computed upper bound: a key may hold any character after the prefix).
+    fn keys_after(&self, prefix: &str, after: &str, limit: usize) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT DISTINCT {KEY} FROM backups INDEXED BY idx_backups_key
+             WHERE {KEY} > ?1 AND {KEY} >= ?2
+             ORDER BY {KEY} LIMIT ?3"
+        );
+        let run = || -> rusqlite::Result<Vec<String>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params![after, prefix, limit as i64], |r| r.get(0))?;
+            rows.collect()
+        };
+        run().map_err(|e| self.err(e))
     }
 
     /// [`Inventory::archived`] for one key: its newest archived row in the
@@ -383,262 +355,14 @@ impl Inventory {
             .and_then(|mut s| s.query_row(params_from_iter(args.iter()), |r| r.get(0)))
             .map_err(|e| self.err(e))
     }
-
-    /// Records the start of a verify and returns its id.
-    pub fn start_verification(&self, destination: &str, scope: &str) -> Result<i64> {
-        self.conn
-            .execute(
-                "INSERT INTO verifications (started_at, host, destination, scope, status)
-                 VALUES (?1, ?2, ?3, ?4, 'running')",
-                params![
-                    timefmt::iso8601(SystemTime::now()),
-                    hostname(),
-                    destination,
-                    scope
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// Records one object that was not ok.
-    /// Records findings (key, result, detail) of verify `id` in one short
-    /// transaction: one fsync for many, and the write lock held for
-    /// milliseconds, never across a read-back.
-    pub fn add_findings(&self, id: i64, findings: &[(String, &'static str, String)]) -> Result<()> {
-        if findings.is_empty() {
-            return Ok(());
-        }
-        let run = || -> rusqlite::Result<()> {
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            let mut stmt = self.conn.prepare_cached(
-                "INSERT INTO verification_findings (verification_id, object_key, result, detail)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (key, result, detail) in findings {
-                stmt.execute(params![id, key, result, detail])?;
-            }
-            self.conn.execute_batch("COMMIT")
-        };
-        run().map_err(|e| {
-            if !self.conn.is_autocommit() {
-                let _ = self.conn.execute_batch("ROLLBACK");
-            }
-            self.err(e)
-        })
-    }
-
-    /// Writes the totals of a finished verify.
-    pub fn finish_verification(&self, id: i64, t: &VerifyTotals) -> Result<()> {
-        let n = |v: u64| v as i64;
-        self.conn
-            .execute(
-                "UPDATE verifications SET finished_at = ?2, status = ?3, checked = ?4, read_back = ?5,
-                   ok = ?6, missing = ?7, altered = ?8, size_mismatch = ?9, extra = ?10,
-                   errors = ?11, bytes_read = ?12, duration_ms = ?13, exit_code = ?14
-                 WHERE id = ?1",
-                params![
-                    id,
-                    timefmt::iso8601(SystemTime::now()),
-                    t.status,
-                    n(t.checked),
-                    n(t.read_back),
-                    n(t.ok),
-                    n(t.missing),
-                    n(t.altered),
-                    n(t.size_mismatch),
-                    n(t.extra),
-                    n(t.errors),
-                    n(t.bytes_read),
-                    n(t.duration_ms),
-                    t.exit_code
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-
-    /// Marks verifies left `running` by a crash as `interrupted`.
-    pub fn close_stale_verifications(&self) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE verifications SET status = 'interrupted' WHERE status = 'running'",
-                [],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
-}
-
-/// A manifest this inventory wrote (or adopted from the store).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestRow {
-    pub key: String,
-    pub sha256: String,
-    pub created_at: String,
-    /// The last `backups` row it lists: the next manifest lists rows after it.
-    pub last_backup_id: i64,
-    /// Its place in its chain (1, 2...); `None` for manifests of format 1,
-    /// which had none.
-    pub sequence: Option<i64>,
-}
-
-/// One archived file or pruned object a manifest lists.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub id: i64,
-    pub key: String,
-    pub size: Option<i64>,
-    pub sha256: Option<String>,
-    /// Upload time, or for a pruned object the time it was removed.
-    pub at: Option<String>,
-}
-
-/// `COL >= ?a AND substr(COL, 1, length(?a)) = ?a`: `COL` starts with the
-/// prefix bound to every `?a` (the first part lets SQLite start at the
-/// prefix along an index). Not `LIKE`, which ignores ASCII case (`site/`
-/// and `SITE/` are two prefixes), nor a computed upper bound, which a key
-/// with the highest characters after the prefix would pass.
-fn in_prefix(col: &str, a: &str) -> String {
-    format!("{col} >= {a} AND substr({col}, 1, length({a})) = {a}")
-}
-
-impl Inventory {
-    /// Every manifest this inventory wrote under `dir`, oldest first: what
-    /// `verify --manifests` compares the store with (a manifest gone, or
-    /// replaced by an older one, is a rollback). A chain has one per run.
-    pub fn manifests_under(&self, dir: &str) -> Result<Vec<ManifestRow>> {
-        let run = || -> rusqlite::Result<Vec<ManifestRow>> {
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT object_key, sha256, created_at, last_backup_id, sequence FROM manifests
-                 WHERE {} ORDER BY id",
-                in_prefix("object_key", "?1")
-            ))?;
-            let rows = stmt.query_map(params![dir], manifest_row)?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
-    }
-
-    /// Up to `limit` rows after `after_id` under `key_prefix` with one of
-    /// `statuses` and a SHA-256, oldest first: the files archived since the
-    /// previous manifest, one manifest's worth at a time.
-    pub fn archived_since(
-        &self,
-        after_id: i64,
-        statuses: &[&str],
-        key_prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<Entry>> {
-        let marks = vec!["?"; statuses.len()].join(",");
-        let sql = format!(
-            "SELECT id, {KEY}, size_bytes, sha256, uploaded_at FROM backups
-             WHERE id > ? AND sha256 IS NOT NULL AND status IN ({marks})
-               AND {range}
-             ORDER BY id LIMIT ?",
-            range = in_prefix(KEY, "?")
-        );
-        let mut args: Vec<rusqlite::types::Value> = vec![after_id.into()];
-        args.extend(
-            statuses
-                .iter()
-                .map(|s| rusqlite::types::Value::from(s.to_string())),
-        );
-        // `in_prefix` with an anonymous parameter: the prefix three times.
-        for _ in 0..3 {
-            args.push(key_prefix.to_string().into());
-        }
-        args.push((limit as i64).into());
-        self.entries(&sql, args)
-    }
-
-    /// Up to `limit` objects under `key_prefix` that `prune` removed and no
-    /// manifest has recorded yet.
-    pub fn unrecorded_prunes(&self, key_prefix: &str, limit: usize) -> Result<Vec<Entry>> {
-        let sql = format!(
-            "SELECT id, object_key, size_bytes, sha256, pruned_at FROM prunes
-             WHERE manifest_id IS NULL AND {} ORDER BY id LIMIT ?2",
-            in_prefix("object_key", "?1")
-        );
-        self.entries(
-            &sql,
-            vec![key_prefix.to_string().into(), (limit as i64).into()],
-        )
-    }
-
-    fn entries(&self, sql: &str, args: Vec<rusqlite::types::Value>) -> Result<Vec<Entry>> {
-        let run = || -> rusqlite::Result<Vec<Entry>> {
-            let mut stmt = self.conn.prepare(sql)?;
-            let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-                Ok(Entry {
-                    id: r.get(0)?,
-                    key: r.get(1)?,
-                    size: r.get(2)?,
-                    sha256: r.get(3)?,
-                    at: r.get(4)?,
-                })
-            })?;
-            rows.collect()
-        };
-        run().map_err(|e| self.err(e))
-    }
-
-    /// Records a written (or adopted) manifest and marks the prunes it
-    /// lists, in one transaction unless one is open.
-    pub fn record_manifest(&self, m: &ManifestRow, files: usize, prune_ids: &[i64]) -> Result<()> {
-        let own = self.conn.is_autocommit();
-        let run = || -> rusqlite::Result<()> {
-            if own {
-                self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            }
-            self.conn.execute(
-                "INSERT INTO manifests (object_key, sha256, created_at, last_backup_id, files, sequence)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![m.key, m.sha256, m.created_at, m.last_backup_id, files as i64, m.sequence],
-            )?;
-            let id = self.conn.last_insert_rowid();
-            for p in prune_ids {
-                self.conn.execute(
-                    "UPDATE prunes SET manifest_id = ?1 WHERE id = ?2",
-                    params![id, p],
-                )?;
-            }
-            if own {
-                self.conn.execute_batch("COMMIT")?;
-            }
-            Ok(())
-        };
-        run().map_err(|e| {
-            if own && !self.conn.is_autocommit() {
-                let _ = self.conn.execute_batch("ROLLBACK");
-            }
-            self.err(e)
-        })
-    }
-
-    /// Records an object `prune` removed; `e.row_id` ties the removal to
-    /// the rows up to it, so a later upload of the key counts again.
-    pub fn record_prune(&self, e: &Expected, size: Option<u64>) -> Result<()> {
-        self.conn
-            .execute(
-                "INSERT INTO prunes (object_key, backup_id, sha256, size_bytes, pruned_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    e.key,
-                    e.row_id,
-                    e.sha256,
-                    size.map(|s| s as i64),
-                    timefmt::iso8601(SystemTime::now())
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::SystemTime;
+
     use super::*;
-    use crate::db::BackupRow;
+    use crate::inventory::BackupRow;
 
     fn row(key: &str, status: &str) -> BackupRow {
         BackupRow {
@@ -671,7 +395,7 @@ mod tests {
             .unwrap();
         inv.insert_backup(None, &row("a/26", "failed_upload"))
             .unwrap();
-        let statuses = crate::status::Status::archived_names();
+        let statuses = crate::inventory::status::Status::archived_names();
         let walk = |prefix: &str, limit: usize| {
             let sel = Selection {
                 key_prefix: prefix.into(),

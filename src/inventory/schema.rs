@@ -1,7 +1,8 @@
 //! The `backups` table's columns, defined once: the database creates and
 //! migrates them, the API selects and names them, notifications quote them.
 //!
-//! Kept below both `db` and `api` so neither has to import the other.
+//! The writer (`Inventory`) and the read-only view (`Reader`) both derive
+//! their SQL from this one list.
 
 /// One column of `backups`.
 pub struct Column {

@@ -17,44 +17,31 @@
 //! links are not supported), which fails if anything holds the key: an object
 //! is never replaced, not even by a second writer racing for the same key.
 
+mod meta;
+mod migrate;
+mod tmp;
+
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
-
-use sha2::{Digest, Sha256};
 
 use super::{
-    Body, CopyError, Listed, PutReceipt, ReadBack, RemoteObject, Store, StoreError, Upload,
-    stream_hashed,
+    CopyError, Listed, PutReceipt, ReadBack, RemoteObject, Store, StoreError, Upload, stream_hashed,
 };
-use crate::digest::{self, hex};
 use crate::dirfd::{Dir, Kind, is_link_error};
+use tmp::write_verified;
 
-const COPY_CHUNK: usize = 256 * 1024;
 /// The store's own directory under the root; no key may start with it.
 pub const STORE_DIR: &str = ".fgbackup";
-/// Written once the old sidecar layout has been migrated.
-const LAYOUT_MARKER: &str = "migrated";
 /// Proves `.fgbackup/` was made by this store (see `claim_store_dir`).
 const STAMP: &str = "STORE";
 const STAMP_TEXT: &str =
     "fgbackup directory store, layout 2: objects are ROOT/KEY; this directory is the store's own\n";
-/// A temporary file younger than this is never cleaned up, even if unlocked:
-/// its writer may be between creating and locking it.
-const TMP_GRACE: Duration = Duration::from_secs(60);
 /// Mode of the directories and files the store creates (before the umask),
 /// as `mkdir` and `cp` would give them.
 const DIR_MODE: u32 = 0o777;
 const FILE_MODE: u32 = 0o666;
-/// A metadata record is one `sha256sum` line: anything longer is not one.
-const META_MAX: u64 = 64 * 1024;
-
-/// Distinguishes the temporary files of one process.
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A destination directory.
 pub struct LocalStore {
@@ -62,13 +49,6 @@ pub struct LocalStore {
     /// A dry run: look, never write (no directories, no migration, no
     /// cleaning, no metadata repair).
     read_only: bool,
-}
-
-/// A new temporary file under `.fgbackup/tmp/`, locked by its writer.
-struct Tmp {
-    dir: Dir,
-    name: String,
-    file: File,
 }
 
 impl LocalStore {
@@ -154,160 +134,6 @@ impl LocalStore {
             .map_err(|e| io_err("open", &path, e))
     }
 
-    /// `meta/ab/<sha256 of KEY>.sha256`: fixed-length names, so a key of any
-    /// legal length has one, and no key's record can sit where another
-    /// key's directory of records would (`fw.gz` vs `fw.gz.sha256/x.gz`).
-    /// Returns the sub-directory and the file name.
-    fn meta_of(key: &str) -> (String, String) {
-        let h = hex(&Sha256::digest(key.as_bytes()));
-        (h[..2].to_string(), format!("{h}.sha256"))
-    }
-
-    /// `ROOT/.fgbackup/meta/SUB/NAME`, for messages (records are reached by
-    /// descriptor, never by this path).
-    fn meta_path(&self, sub: &str, name: &str) -> PathBuf {
-        self.root.join(STORE_DIR).join("meta").join(sub).join(name)
-    }
-
-    /// The recorded SHA-256 of `key`, if its metadata file is there and sound.
-    fn read_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let (sub, name) = Self::meta_of(key);
-        let dir = match self.open_root()?.walk(&[STORE_DIR, "meta", &sub], None) {
-            Ok(d) => d,
-            // No record yet (or no store directory at all: a dry run).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(io_err("open", &self.meta_path(&sub, ""), e));
-            }
-        };
-        let path = self.meta_path(&sub, &name);
-        let file = match dir.open_file(&name, libc::O_RDONLY | libc::O_NONBLOCK, 0) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("read", &path, e)),
-        };
-        let mut text = String::new();
-        match file.take(META_MAX).read_to_string(&mut text) {
-            Ok(_) => Ok(parse_sum_line(&text, key)),
-            // Not UTF-8: no record of ours.
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(None),
-            Err(e) => Err(io_err("read", &path, e)),
-        }
-    }
-
-    /// Records `sha256` for `key` (replacing a stale record: metadata is the
-    /// store's cache of the content, only objects are never replaced).
-    fn write_meta(&self, key: &str, sha256: &str) -> Result<(), StoreError> {
-        let (sub, name) = Self::meta_of(key);
-        let dir = self.store_dir(&["meta", &sub], true)?;
-        let path = self.meta_path(&sub, &name);
-        let mut tmp = self.create_tmp()?;
-        let result = tmp
-            .file
-            .write_all(format!("{sha256}  {key}\n").as_bytes())
-            .and_then(|()| tmp.file.sync_all())
-            .and_then(|()| tmp.dir.rename(&tmp.name, &dir, &name));
-        if let Err(e) = result {
-            let _ = tmp.dir.unlink(&tmp.name);
-            return Err(io_err("write", &path, e));
-        }
-        dir.sync();
-        Ok(())
-    }
-
-    /// A new, locked temporary file under `.fgbackup/tmp/`.
-    fn create_tmp(&self) -> Result<Tmp, StoreError> {
-        let dir = self.store_dir(&["tmp"], true)?;
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}-{n}.tmp", std::process::id());
-        let path = self.root.join(STORE_DIR).join("tmp").join(&name);
-        let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL;
-        let file = dir
-            .open_file(&name, flags, FILE_MODE)
-            .map_err(|e| io_err("create", &path, e))?;
-        if !try_lock(&file) {
-            let _ = dir.unlink(&name);
-            return Err(StoreError::permanent(format!(
-                "cannot lock the new temporary file {}",
-                path.display()
-            )));
-        }
-        Ok(Tmp { dir, name, file })
-    }
-
-    /// Removes temporary files whose writer is gone (their lock is free) and
-    /// which are older than [`TMP_GRACE`]. Returns how many were removed.
-    fn clean_tmp(&self) -> usize {
-        let Ok(dir) = self.store_dir(&["tmp"], false) else {
-            return 0;
-        };
-        let Ok(entries) = dir.entries(&self.root.join(STORE_DIR).join("tmp")) else {
-            return 0;
-        };
-        let mut removed = 0;
-        for (name, kind) in entries {
-            // Only names this store gives its temporary files.
-            let Some(name) = name.to_str().filter(|n| is_tmp_name(n)) else {
-                continue;
-            };
-            let Ok(Some(meta)) = dir.stat(name) else {
-                continue;
-            };
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|m| SystemTime::now().duration_since(m).ok());
-            if kind != Kind::File || !meta.is_file() || age.is_none_or(|a| a < TMP_GRACE) {
-                continue;
-            }
-            // Holding the lock while unlinking: no writer can be using it.
-            if let Ok(f) = dir.open_file(name, libc::O_RDONLY | libc::O_NONBLOCK, 0)
-                && try_lock(&f)
-                && dir.unlink(name).is_ok()
-            {
-                removed += 1;
-            }
-        }
-        removed
-    }
-
-    /// Publishes the written temporary file as `name` in `parent`, never
-    /// replacing anything there.
-    fn publish(&self, tmp: &Tmp, parent: &Dir, name: &str, key: &str) -> Result<(), StoreError> {
-        let final_path = self.root.join(key);
-        let exists = || {
-            StoreError::exists(format!(
-                "an object appeared at {} while this file was being written; it was not replaced",
-                final_path.display()
-            ))
-        };
-        match tmp.dir.link(&tmp.name, parent, name) {
-            Ok(()) => {
-                let _ = tmp.dir.unlink(&tmp.name);
-                return Ok(());
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(exists()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS | libc::EMLINK)
-                ) => {}
-            Err(e) => return Err(io_err("publish", &final_path, e)),
-        }
-        // No hard links here (FAT, some FUSE file systems): rename without replace.
-        match tmp.dir.rename_noreplace(&tmp.name, parent, name) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(exists()),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {
-                Err(StoreError::permanent(format!(
-                    "cannot store {key}: the file system of {} supports neither hard links nor RENAME_NOREPLACE, so an object could not be published without risking to replace another; use another file system for --dest",
-                    self.root.display()
-                )))
-            }
-            Err(e) => Err(io_err("publish", &final_path, e)),
-        }
-    }
-
     /// Makes `ROOT/.fgbackup/` ours: created whole (with its stamp) by one
     /// rename, so a `.fgbackup/` without the stamp is not ours (an archived
     /// directory of that name from before it was reserved, or a link put
@@ -350,91 +176,6 @@ impl LocalStore {
                 Err(io_err("create", &dir, e))
             }
         }
-    }
-
-    /// Moves the old layout's sidecars (`KEY.sha256` next to `KEY`) and
-    /// temporary files aside, recording the sidecars' hashes as metadata.
-    /// Runs once per archive (a marker file says it is done), under a lock.
-    fn migrate_legacy(&self) -> Result<(), StoreError> {
-        let store = self.store_dir(&[], false)?;
-        let marker_path = self.root.join(STORE_DIR).join(LAYOUT_MARKER);
-        if store.stat(LAYOUT_MARKER).ok().flatten().is_some() {
-            return Ok(());
-        }
-        let lock_path = self.root.join(STORE_DIR).join("lock");
-        let lock = store
-            .open_file("lock", libc::O_WRONLY | libc::O_CREAT, FILE_MODE)
-            .map_err(|e| io_err("open", &lock_path, e))?;
-        lock.lock().map_err(|e| io_err("lock", &lock_path, e))?;
-        if store.stat(LAYOUT_MARKER).ok().flatten().is_some() {
-            return Ok(());
-        }
-        let mut moved = 0usize;
-        let mut stack = vec![self.root.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = fs::read_dir(&dir).map_err(|e| io_err("list", &dir, e))?;
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let Ok(ft) = entry.file_type() else { continue };
-                if ft.is_dir() {
-                    if path != self.root.join(STORE_DIR) {
-                        stack.push(path);
-                    }
-                } else if ft.is_file() && self.migrate_one(&path)? {
-                    moved += 1;
-                }
-            }
-        }
-        store
-            .open_file(LAYOUT_MARKER, libc::O_WRONLY | libc::O_CREAT, FILE_MODE)
-            .and_then(|mut f| f.write_all(b"2\n"))
-            .map_err(|e| io_err("write", &marker_path, e))?;
-        if moved > 0 {
-            log::warn!(
-                "{}: moved {moved} file(s) of the old layout (KEY.sha256 sidecars, temporary files) to {}",
-                self.root.display(),
-                self.root.join(STORE_DIR).join("legacy").display()
-            );
-        }
-        Ok(())
-    }
-
-    /// Migrates one file if it is an old sidecar or an old, dead temporary
-    /// file; returns whether it was moved.
-    fn migrate_one(&self, path: &Path) -> Result<bool, StoreError> {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            return Ok(false);
-        };
-        let Ok(rel) = path.strip_prefix(&self.root) else {
-            return Ok(false);
-        };
-        let rel = rel.to_string_lossy().to_string();
-        let legacy_tmp = name.starts_with('.')
-            && name.ends_with(".tmp")
-            && name
-                .rsplit_once(".fgbackup-")
-                .and_then(|(_, pid)| pid.strip_suffix(".tmp")?.parse::<i32>().ok())
-                .is_some_and(|pid| !process_alive(pid));
-        if !legacy_tmp {
-            let Some(stem) = rel.strip_suffix(".sha256") else {
-                return Ok(false);
-            };
-            let object = self.root.join(stem);
-            let plausible = fs::symlink_metadata(&object).is_ok_and(|m| m.is_file())
-                && fs::metadata(path).is_ok_and(|m| m.len() < 1024);
-            let sidecar_hash = plausible
-                .then(|| fs::read_to_string(path).ok())
-                .flatten()
-                .and_then(|t| parse_sum_line(&t, Path::new(stem).file_name()?.to_str()?));
-            let Some(sha) = sidecar_hash else {
-                return Ok(false);
-            };
-            if self.read_meta(stem)?.is_none() {
-                self.write_meta(stem, &sha)?;
-            }
-        }
-        move_aside(path, &self.root.join(STORE_DIR).join("legacy").join(&rel))?;
-        Ok(true)
     }
 
     /// Calls `each` for every regular file below `dir` (whose keys start
@@ -523,76 +264,10 @@ fn not_a_file(path: &Path) -> StoreError {
     ))
 }
 
-/// Moves `from` to `to` (or `to.1`, `to.2`...), never replacing anything.
-fn move_aside(from: &Path, to: &Path) -> Result<(), StoreError> {
-    if let Some(parent) = to.parent() {
-        make_dirs(parent)?;
-    }
-    for n in 0..1000 {
-        let dest = if n == 0 {
-            to.to_path_buf()
-        } else {
-            let mut p = to.as_os_str().to_os_string();
-            p.push(format!(".{n}"));
-            PathBuf::from(p)
-        };
-        let moved = rename_path_noreplace(from, &dest).or_else(|e| {
-            // No RENAME_NOREPLACE here: a hard link does not replace either.
-            if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
-                fs::hard_link(from, &dest).and_then(|()| fs::remove_file(from))
-            } else {
-                Err(e)
-            }
-        });
-        match moved {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err("move aside", from, e)),
-        }
-    }
-    Err(StoreError::permanent(format!(
-        "cannot move {} aside: too many files of that name in {}",
-        from.display(),
-        to.display()
-    )))
-}
-
-/// `<pid>-<n>.tmp`, the names of [`LocalStore::create_tmp`].
-fn is_tmp_name(name: &str) -> bool {
-    name.strip_suffix(".tmp")
-        .and_then(|s| s.split_once('-'))
-        .is_some_and(|(a, b)| {
-            [a, b]
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
-        })
-}
-
 /// Creates `dir` and its missing ancestors (the legacy migration's
 /// `legacy/` tree, below the store's own directory).
 fn make_dirs(dir: &Path) -> Result<(), StoreError> {
     fs::create_dir_all(dir).map_err(|e| io_err("create directory", dir, e))
-}
-
-/// [`Dir::rename_noreplace`] for two paths (the legacy migration, which
-/// moves files by path inside the store).
-fn rename_path_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let parent = |p: &Path| Dir::open(p.parent().unwrap_or(Path::new("/")));
-    let name = |p: &Path| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .map(String::from)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))
-    };
-    parent(from)?.rename_noreplace(&name(from)?, &parent(to)?, &name(to)?)
-}
-
-/// `HASH  NAME` (sha256sum's format) naming `name`: the lowercase hash.
-fn parse_sum_line(text: &str, name: &str) -> Option<String> {
-    let line = text.strip_suffix('\n')?;
-    let (hash, rest) = line.split_once("  ")?;
-    (rest == name && hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| hash.to_ascii_lowercase())
 }
 
 fn io_err(action: &str, path: &Path, e: io::Error) -> StoreError {
@@ -612,18 +287,6 @@ fn version_of(meta: &fs::Metadata) -> String {
         meta.mtime(),
         meta.mtime_nsec()
     )
-}
-
-fn try_lock(file: &File) -> bool {
-    // SAFETY: flock on a valid descriptor.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks for existence; no signal is sent.
-    pid > 0
-        && (unsafe { libc::kill(pid, 0) } == 0
-            || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
 }
 
 impl Store for LocalStore {
@@ -826,92 +489,9 @@ impl Store for LocalStore {
     }
 }
 
-/// Copies `body` into the locked temporary file, syncs it, then reads it
-/// back and checks that both what was written and what is now on disk hash
-/// to `expected`. Returns the file's version (see [`version_of`]).
-fn write_verified(
-    tmp: &mut Tmp,
-    body: Body<'_>,
-    size: u64,
-    expected: &str,
-) -> Result<String, StoreError> {
-    let path = PathBuf::from(&tmp.name);
-    let sent = match body {
-        Body::Memory(data) => {
-            tmp.file
-                .write_all(data)
-                .map_err(|e| io_err("write", &path, e))?;
-            hex(&Sha256::digest(data))
-        }
-        Body::File(file) => copy_hashed(file, size, &mut tmp.file, &path)?,
-    };
-    if sent != expected {
-        return Err(StoreError::changed(
-            "the source file changed between hashing and copying",
-        ));
-    }
-    tmp.file.sync_all().map_err(|e| io_err("sync", &path, e))?;
-    // Drop the cached pages, so the read-back below reads the medium
-    // rather than the memory the bytes were written from.
-    // SAFETY: fadvise on a valid descriptor; only a hint.
-    unsafe {
-        libc::posix_fadvise(tmp.file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
-    }
-    let meta = tmp.file.metadata().map_err(|e| io_err("stat", &path, e))?;
-    let stored = tmp
-        .dir
-        .open_file(&tmp.name, libc::O_RDONLY, 0)
-        .and_then(|f| digest::digest_reader(f, false))
-        .map_err(|e| io_err("read back", &path, e))?;
-    if stored.sha256 != expected {
-        return Err(StoreError::permanent(format!(
-            "the copy at {} does not match after writing (sha256 {}): check the destination disk",
-            tmp.name, stored.sha256
-        )));
-    }
-    Ok(version_of(&meta))
-}
-
-/// Streams `size` bytes of `file` (from its start) into `out`; returns their hash.
-fn copy_hashed(file: &File, size: u64, out: &mut File, tmp: &Path) -> Result<String, StoreError> {
-    use std::os::unix::fs::FileExt;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; COPY_CHUNK];
-    let mut left = size;
-    while left > 0 {
-        let want = usize::try_from(left.min(COPY_CHUNK as u64)).unwrap_or(COPY_CHUNK);
-        let n = file
-            .read_at(&mut buf[..want], size - left)
-            .map_err(|e| StoreError::permanent(format!("cannot read source file: {e}")))?;
-        if n == 0 {
-            return Err(StoreError::changed(
-                "the source file became shorter while it was being copied",
-            ));
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
-            .map_err(|e| io_err("write", tmp, e))?;
-        crate::meter::moved(n as u64);
-        left -= n as u64;
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sum_lines() {
-        let h = "ab".repeat(32);
-        assert_eq!(
-            parse_sum_line(&format!("{h}  a.gz\n"), "a.gz"),
-            Some(h.clone())
-        );
-        assert_eq!(parse_sum_line(&format!("{h}  b.gz\n"), "a.gz"), None);
-        assert_eq!(parse_sum_line(&format!("{h} a.gz\n"), "a.gz"), None);
-        assert_eq!(parse_sum_line("zz  a.gz\n", "a.gz"), None);
-    }
 
     // docs/SAFETY.md S8
     #[test]
