@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::cli::flags;
 use crate::error::{Error, Result};
 
 /// Access key pair plus optional session token. `Debug` never prints secrets.
@@ -58,13 +59,14 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
     let profile = flags
         .profile
         .clone()
-        .or_else(|| env("AWS_PROFILE"))
-        .unwrap_or_else(|| "default".to_string());
-    let home = env("HOME").map(PathBuf::from);
-    let config_path = env("AWS_CONFIG_FILE")
+        .or_else(|| env(flags::AWS_PROFILE.name))
+        .or(flags::AWS_PROFILE.default.map(String::from))
+        .unwrap_or_default();
+    let home = env(flags::HOME.name).map(PathBuf::from);
+    let config_path = env(flags::AWS_CONFIG_FILE.name)
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".aws/config")));
-    let creds_path = env("AWS_SHARED_CREDENTIALS_FILE")
+    let creds_path = env(flags::AWS_SHARED_CREDENTIALS_FILE.name)
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".aws/credentials")));
 
@@ -101,16 +103,16 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
     let region = flags
         .region
         .clone()
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(|| env(flags::AWS_REGION.name))
+        .or_else(|| env(flags::AWS_DEFAULT_REGION.name))
         .or_else(|| config_section.get("region").cloned())
         .unwrap_or_else(|| "us-east-1".to_string());
 
     let endpoint = flags
         .endpoint
         .clone()
-        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
-        .or_else(|| env("AWS_ENDPOINT_URL"))
+        .or_else(|| env(flags::AWS_ENDPOINT_URL_S3.name))
+        .or_else(|| env(flags::AWS_ENDPOINT_URL.name))
         .or_else(|| config_section.get("endpoint_url").cloned())
         .filter(|e| !e.is_empty());
     if let Some(e) = &endpoint {
@@ -132,11 +134,14 @@ fn credentials(
     profile: &str,
     creds_path: Option<&Path>,
 ) -> Result<Credentials> {
-    match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+    match (
+        env(flags::AWS_ACCESS_KEY_ID.name),
+        env(flags::AWS_SECRET_ACCESS_KEY.name),
+    ) {
         (Some(access_key), Some(secret_key)) => Ok(Credentials {
             access_key,
             secret_key,
-            session_token: env("AWS_SESSION_TOKEN"),
+            session_token: env(flags::AWS_SESSION_TOKEN.name),
         }),
         (Some(_), None) => Err(Error::usage(
             "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both, or neither to use a profile",

@@ -5,7 +5,7 @@
 //! (ripgrep's `flags/defs.rs`). Which command takes which flag is
 //! [`super::specs`].
 
-use super::table::{Flag, opt, switch};
+use super::table::{Flag, Var, opt, secret, switch, var};
 
 /// The inventory's default location, owned by the inventory.
 pub use crate::inventory::DEFAULT_PATH as DEFAULT_DB_PATH;
@@ -379,3 +379,134 @@ pub const VERBOSE: Flag = switch(
 .short("-v");
 pub const QUIET: Flag =
     switch("--quiet", "Errors only: no progress, no per-file lines").short("-q");
+
+// Settings only the environment gives: the suite's variables.
+
+pub const GMAIL_USER: Var = var(
+    "GMAIL_USER",
+    "SMTP login (or SMTP_USER); also the sender unless EMAIL_FROM is set",
+);
+pub const GMAIL_APP_PASSWORD: Var = secret(
+    "GMAIL_APP_PASSWORD",
+    "SMTP password (or SMTP_PASSWORD): set with the login, or neither for a relay",
+);
+pub const SMTP_USER: Var = var("SMTP_USER", "SMTP login when GMAIL_USER is not set");
+pub const SMTP_PASSWORD: Var = secret(
+    "SMTP_PASSWORD",
+    "SMTP password when GMAIL_APP_PASSWORD is not set",
+);
+pub const EMAIL_FROM: Var = var(
+    "EMAIL_FROM",
+    "Sender address (default: the login, else fgbackup@<host name>)",
+);
+pub const EMAIL_DRY_RUN: Var = var(
+    "EMAIL_DRY_RUN",
+    "1: print the message instead of sending it",
+);
+pub const EMAIL_NOTIFY_ON: Var = var(
+    "EMAIL_NOTIFY_ON",
+    "When to send: always, success or failure",
+)
+.default("always");
+pub const SLACK_WEBHOOK_URL: Var = secret("SLACK_WEBHOOK_URL", "Slack incoming webhook");
+pub const SLACK_NOTIFY_ON: Var = var(
+    "SLACK_NOTIFY_ON",
+    "When to post: always, success or failure",
+)
+.default("failure");
+pub const DISCORD_WEBHOOK_URL: Var = secret("DISCORD_WEBHOOK_URL", "Discord webhook");
+pub const DISCORD_NOTIFY_ON: Var = var(
+    "DISCORD_NOTIFY_ON",
+    "When to post: always, success or failure",
+)
+.default("failure");
+pub const WEBHOOK_URL: Var = secret(
+    "WEBHOOK_URL",
+    "Any http(s) URL: the run's summary is POSTed as JSON",
+);
+pub const WEBHOOK_NOTIFY_ON: Var = var(
+    "WEBHOOK_NOTIFY_ON",
+    "When to post: always, success or failure",
+)
+.default("always");
+pub const TELEGRAM_BOT_TOKEN: Var = secret(
+    "TELEGRAM_BOT_TOKEN",
+    "Telegram bot token; needs TELEGRAM_CHAT_ID",
+);
+pub const TELEGRAM_CHAT_ID: Var = var("TELEGRAM_CHAT_ID", "Telegram chat to post to");
+pub const TELEGRAM_API_URL: Var =
+    var("TELEGRAM_API_URL", "Telegram API host").default("https://api.telegram.org");
+pub const TELEGRAM_NOTIFY_ON: Var = var(
+    "TELEGRAM_NOTIFY_ON",
+    "When to post: always, success or failure",
+)
+.default("failure");
+
+pub const AWS_ACCESS_KEY_ID: Var = var(
+    "AWS_ACCESS_KEY_ID",
+    "Access key, with AWS_SECRET_ACCESS_KEY; else the profile's",
+);
+pub const AWS_SECRET_ACCESS_KEY: Var = secret("AWS_SECRET_ACCESS_KEY", "Secret key");
+pub const AWS_SESSION_TOKEN: Var = secret(
+    "AWS_SESSION_TOKEN",
+    "Session token of temporary credentials",
+);
+pub const AWS_PROFILE: Var =
+    var("AWS_PROFILE", "Profile, when --profile is not given").default("default");
+pub const AWS_REGION: Var = var("AWS_REGION", "Region, when --region is not given");
+pub const AWS_DEFAULT_REGION: Var = var("AWS_DEFAULT_REGION", "Region, when AWS_REGION is not set");
+pub const AWS_ENDPOINT_URL_S3: Var = var(
+    "AWS_ENDPOINT_URL_S3",
+    "Endpoint, when --endpoint is not given",
+);
+pub const AWS_ENDPOINT_URL: Var = var(
+    "AWS_ENDPOINT_URL",
+    "Endpoint, when AWS_ENDPOINT_URL_S3 is not set",
+);
+pub const AWS_CONFIG_FILE: Var =
+    var("AWS_CONFIG_FILE", "The profiles' config file").default("~/.aws/config");
+pub const AWS_SHARED_CREDENTIALS_FILE: Var = var(
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "The profiles' credentials file",
+)
+.default("~/.aws/credentials");
+pub const HOME: Var = var("HOME", "Where ~/.aws is");
+
+pub const APP_TOKENS: Var = secret(
+    "APP_TOKENS",
+    "API bearer tokens, comma-separated (also --tokens-file)",
+);
+
+/// Every variable the table knows, for checks that cover them all (doctor's
+/// private env files, help pages).
+pub const VARS: &[&Var] = &[
+    &GMAIL_USER,
+    &GMAIL_APP_PASSWORD,
+    &SMTP_USER,
+    &SMTP_PASSWORD,
+    &EMAIL_FROM,
+    &EMAIL_DRY_RUN,
+    &EMAIL_NOTIFY_ON,
+    &SLACK_WEBHOOK_URL,
+    &SLACK_NOTIFY_ON,
+    &DISCORD_WEBHOOK_URL,
+    &DISCORD_NOTIFY_ON,
+    &WEBHOOK_URL,
+    &WEBHOOK_NOTIFY_ON,
+    &TELEGRAM_BOT_TOKEN,
+    &TELEGRAM_CHAT_ID,
+    &TELEGRAM_API_URL,
+    &TELEGRAM_NOTIFY_ON,
+    &AWS_ACCESS_KEY_ID,
+    &AWS_SECRET_ACCESS_KEY,
+    &AWS_SESSION_TOKEN,
+    &AWS_PROFILE,
+    &AWS_REGION,
+    &AWS_DEFAULT_REGION,
+    &AWS_ENDPOINT_URL_S3,
+    &AWS_ENDPOINT_URL,
+    &AWS_CONFIG_FILE,
+    &AWS_SHARED_CREDENTIALS_FILE,
+    &HOME,
+    &APP_TOKENS,
+];

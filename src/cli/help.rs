@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::specs::COMMANDS;
-use super::table::{Flag, HELP, Spec};
+use super::table::{Flag, HELP, Spec, Var};
 
 /// Column where a flag's description starts.
 const DOC_COLUMN: usize = 25;
@@ -50,6 +50,9 @@ pub fn page(spec: &Spec) -> String {
         for flag in group.flags {
             out.push_str(&flag_lines(flag));
         }
+        for var in group.vars {
+            out.push_str(&var_lines(var));
+        }
         for line in group.note.lines() {
             let _ = writeln!(out, "    {line}");
         }
@@ -59,6 +62,20 @@ pub fn page(spec: &Spec) -> String {
         let _ = write!(out, "\n{}\n", spec.outro);
     }
     out
+}
+
+/// `    NAME                 doc [default: Y]`: a setting only the
+/// environment gives, in its group, aligned with the flags.
+fn var_lines(var: &Var) -> String {
+    let mut doc = var.doc.to_string();
+    if let Some(d) = var.default {
+        let _ = write!(
+            doc,
+            " {}",
+            format!("[default: {d}]").replace(' ', NBSP_MARK)
+        );
+    }
+    lines(var.name, &doc)
 }
 
 /// `    -P, --progress VALUE    doc [env: X] [default: Y]`, wrapped.
@@ -83,6 +100,11 @@ fn flag_lines(flag: &Flag) -> String {
     if let Some(d) = flag.default {
         let _ = write!(doc, " {}", unbroken(format!("[default: {d}]")));
     }
+    lines(&left, &doc)
+}
+
+/// `left` at the margin and `doc` wrapped at [`DOC_COLUMN`].
+fn lines(left: &str, doc: &str) -> String {
     let mut out = format!("    {left}");
     let mut column = 4 + left.len();
     if column + 1 >= DOC_COLUMN {
@@ -90,7 +112,7 @@ fn flag_lines(flag: &Flag) -> String {
         column = 0;
     }
     let mut first = true;
-    for line in wrap(&doc, WIDTH - DOC_COLUMN) {
+    for line in wrap(doc, WIDTH - DOC_COLUMN) {
         let pad = if first {
             DOC_COLUMN - column
         } else {
@@ -141,7 +163,25 @@ mod tests {
                     assert!(text.contains(&format!("[default: {d}]")), "{d}");
                 }
             }
+            for var in spec.vars() {
+                assert!(text.contains(var.name), "{} lacks {}", spec.name, var.name);
+            }
             assert!(text.lines().all(|l| l.len() <= WIDTH), "{}", spec.name);
+        }
+    }
+
+    /// `doctor` finds secrets in env files through [`super::super::flags::VARS`]:
+    /// every variable a command reads must be in it.
+    #[test]
+    fn every_variable_of_a_group_is_in_the_list_of_variables() {
+        for spec in COMMANDS {
+            for var in spec.vars() {
+                assert!(
+                    super::super::flags::VARS.iter().any(|v| v.name == var.name),
+                    "{} is not in flags::VARS",
+                    var.name
+                );
+            }
         }
     }
 

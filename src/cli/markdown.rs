@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use super::specs::COMMANDS;
-use super::table::{Flag, Spec};
+use super::table::{Flag, Spec, Var};
 
 /// The line every generated page starts with.
 const GENERATED: &str = "<!-- Generated from the flags table (src/cli/table.rs, src/cli/specs.rs) by \
@@ -42,6 +42,9 @@ pub fn page(spec: &Spec) -> String {
         for group in &spec.groups[i..j] {
             for flag in group.flags.iter() {
                 out.push_str(&row(flag));
+            }
+            for var in group.vars.iter() {
+                out.push_str(&var_row(var));
             }
         }
         for group in &spec.groups[i..j] {
@@ -91,6 +94,17 @@ fn row(flag: &Flag) -> String {
         env.join(", "),
         default,
         escape(&flag.doc.replace('\n', " "))
+    )
+}
+
+/// A setting only the environment gives: no flag, its variable.
+fn var_row(var: &Var) -> String {
+    let default = var.default.map(|d| format!("`{d}`")).unwrap_or_default();
+    format!(
+        "| (none) | `{}` | {} | {} |\n",
+        var.name,
+        default,
+        escape(var.doc)
     )
 }
 

@@ -296,12 +296,14 @@ pub const GEN_LOGS: Spec = Spec {
 pub const DB: Group = Group {
     title: "INVENTORY",
     flags: &[flags::DB],
+    vars: &[],
     note: "",
 };
 
 pub const SOURCE: Group = Group {
     title: "SOURCE",
     flags: &[flags::DIR, flags::INCLUDE, flags::MIN_AGE],
+    vars: &[],
     note: "",
 };
 
@@ -313,7 +315,20 @@ pub const BUCKET: Group = Group {
         flags::REGION,
         flags::PROFILE,
     ],
-    note: "Credentials: AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (+ AWS_SESSION_TOKEN), or the profile.",
+    vars: &[
+        flags::AWS_ACCESS_KEY_ID,
+        flags::AWS_SECRET_ACCESS_KEY,
+        flags::AWS_SESSION_TOKEN,
+        flags::AWS_PROFILE,
+        flags::AWS_REGION,
+        flags::AWS_DEFAULT_REGION,
+        flags::AWS_ENDPOINT_URL_S3,
+        flags::AWS_ENDPOINT_URL,
+        flags::AWS_CONFIG_FILE,
+        flags::AWS_SHARED_CREDENTIALS_FILE,
+        flags::HOME,
+    ],
+    note: "",
 };
 
 pub const ARCHIVE: Group = Group {
@@ -325,6 +340,7 @@ pub const ARCHIVE: Group = Group {
         flags::WORKERS,
         flags::RETRIES,
     ],
+    vars: &[],
     note: "",
 };
 
@@ -333,6 +349,7 @@ pub const ARCHIVE: Group = Group {
 pub const ARCHIVE_SERIAL: Group = Group {
     title: "ARCHIVE",
     flags: &[flags::DEST, flags::PREFIX, flags::CA_FILE, flags::RETRIES],
+    vars: &[],
     note: "",
 };
 
@@ -342,6 +359,7 @@ pub const ARCHIVE_SERIAL: Group = Group {
 pub const READ_TRANSFER: Group = Group {
     title: "TRANSFER",
     flags: &[flags::BWLIMIT],
+    vars: &[],
     note: "",
 };
 
@@ -353,6 +371,7 @@ pub const BEHAVIOUR: Group = Group {
         flags::DRY_RUN,
         flags::ON_CONFLICT,
     ],
+    vars: &[],
     note: "",
 };
 
@@ -371,6 +390,7 @@ pub const TRANSFER: Group = Group {
         flags::OBJECT_LOCK_DAYS,
         flags::MAX_MEMORY,
     ],
+    vars: &[],
     note: "",
 };
 
@@ -384,9 +404,26 @@ pub const NOTIFY: Group = Group {
         flags::FLAG_FILE,
         flags::METRICS_TEXTFILE,
     ],
-    note: "SMTP login: GMAIL_USER + GMAIL_APP_PASSWORD. EMAIL_DRY_RUN=1 prints the message instead.
-Webhooks: SLACK_WEBHOOK_URL, DISCORD_WEBHOOK_URL, TELEGRAM_BOT_TOKEN + TELEGRAM_CHAT_ID,
-WEBHOOK_URL (JSON), each with <NAME>_NOTIFY_ON=always|success|failure (see docs/GUIDE.md).",
+    vars: &[
+        flags::GMAIL_USER,
+        flags::GMAIL_APP_PASSWORD,
+        flags::SMTP_USER,
+        flags::SMTP_PASSWORD,
+        flags::EMAIL_FROM,
+        flags::EMAIL_DRY_RUN,
+        flags::EMAIL_NOTIFY_ON,
+        flags::SLACK_WEBHOOK_URL,
+        flags::SLACK_NOTIFY_ON,
+        flags::DISCORD_WEBHOOK_URL,
+        flags::DISCORD_NOTIFY_ON,
+        flags::WEBHOOK_URL,
+        flags::WEBHOOK_NOTIFY_ON,
+        flags::TELEGRAM_BOT_TOKEN,
+        flags::TELEGRAM_CHAT_ID,
+        flags::TELEGRAM_API_URL,
+        flags::TELEGRAM_NOTIFY_ON,
+    ],
+    note: "Webhooks and the SMTP login come from these variables only (see docs/GUIDE.md).",
 };
 
 pub const OUTPUT: Group = Group {
@@ -398,6 +435,7 @@ pub const OUTPUT: Group = Group {
         flags::QUIET,
         flags::JSON,
     ],
+    vars: &[],
     note: "",
 };
 
@@ -411,6 +449,7 @@ pub const PROGRESS: Group = Group {
         flags::VERBOSE,
         flags::QUIET,
     ],
+    vars: &[],
     note: "",
 };
 
@@ -418,12 +457,14 @@ pub const PROGRESS: Group = Group {
 pub const JSON_ONLY: Group = Group {
     title: "OUTPUT",
     flags: &[flags::JSON_RESULT],
+    vars: &[],
     note: "",
 };
 
 pub const DATES: Group = Group {
     title: "SELECTION",
     flags: &[flags::SINCE, flags::UNTIL],
+    vars: &[],
     note: "",
 };
 
@@ -437,6 +478,7 @@ pub const SERVE: Group = Group {
         flags::PRESIGN,
         flags::PRESIGN_MAX,
     ],
+    vars: &[flags::APP_TOKENS],
     note: "",
 };
 

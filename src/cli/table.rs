@@ -22,11 +22,54 @@ pub struct Flag {
     pub repeat: bool,
 }
 
-/// A titled block of flags in `--help`, with an optional note under it.
+/// A setting only the environment gives (the suite's variables: SMTP login,
+/// webhooks, AWS credentials): no flag, but in the same table, so `--help`,
+/// the docs and `doctor` know it, and code reads it through its constant.
+#[derive(Debug)]
+pub struct Var {
+    pub name: &'static str,
+    pub doc: &'static str,
+    /// A password, token or URL with a secret in it: never printed, and an
+    /// env file that sets it must not be readable by others.
+    pub secret: bool,
+    /// Used when the variable is not set (or empty).
+    pub default: Option<&'static str>,
+}
+
+impl Var {
+    pub const fn default(mut self, value: &'static str) -> Var {
+        self.default = Some(value);
+        self
+    }
+}
+
+/// A variable.
+pub const fn var(name: &'static str, doc: &'static str) -> Var {
+    Var {
+        name,
+        doc,
+        secret: false,
+        default: None,
+    }
+}
+
+/// A variable holding a secret.
+pub const fn secret(name: &'static str, doc: &'static str) -> Var {
+    Var {
+        name,
+        doc,
+        secret: true,
+        default: None,
+    }
+}
+
+/// A titled block of flags in `--help`, the variables read with them, and
+/// an optional note under them.
 #[derive(Debug)]
 pub struct Group {
     pub title: &'static str,
     pub flags: &'static [Flag],
+    pub vars: &'static [Var],
     pub note: &'static str,
 }
 
@@ -50,6 +93,12 @@ impl Spec {
             .iter()
             .flat_map(|g| g.flags.iter())
             .chain(std::iter::once(&HELP))
+    }
+
+    /// Every environment-only setting the command reads.
+    #[cfg(test)]
+    pub fn vars(&self) -> impl Iterator<Item = &'static Var> + '_ {
+        self.groups.iter().flat_map(|g| g.vars.iter())
     }
 
     /// The entry for `name`, if this command takes it.
@@ -102,6 +151,7 @@ pub const fn group(title: &'static str, flags: &'static [Flag]) -> Group {
     Group {
         title,
         flags,
+        vars: &[],
         note: "",
     }
 }

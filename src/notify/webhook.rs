@@ -46,6 +46,18 @@ pub struct Webhook {
     pub when: When,
 }
 
+impl Webhook {
+    /// A webhook of `kind` at `url` (registered for redaction by the caller).
+    pub fn new(kind: Kind, url: String, chat_id: Option<String>, when: When) -> Webhook {
+        Webhook {
+            kind,
+            url,
+            chat_id,
+            when,
+        }
+    }
+}
+
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -58,75 +70,8 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
-/// Reads `SLACK_WEBHOOK_URL`, `DISCORD_WEBHOOK_URL`, `TELEGRAM_BOT_TOKEN` +
-/// `TELEGRAM_CHAT_ID` (`TELEGRAM_API_URL` to override the API host) and
-/// `WEBHOOK_URL`, each with `<NAME>_NOTIFY_ON` = always | success | failure.
-pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Webhook>> {
-    let mut hooks = Vec::new();
-    for (kind, var, when_var, default) in [
-        (
-            Kind::Slack,
-            "SLACK_WEBHOOK_URL",
-            "SLACK_NOTIFY_ON",
-            When::Failure,
-        ),
-        (
-            Kind::Discord,
-            "DISCORD_WEBHOOK_URL",
-            "DISCORD_NOTIFY_ON",
-            When::Failure,
-        ),
-        (
-            Kind::Generic,
-            "WEBHOOK_URL",
-            "WEBHOOK_NOTIFY_ON",
-            When::Always,
-        ),
-    ] {
-        if let Some(url) = env(var) {
-            crate::redact::register_url(&url);
-            check_url(var, &url)?;
-            hooks.push(Webhook {
-                kind,
-                url,
-                chat_id: None,
-                when: When::parse(when_var, env(when_var), default)?,
-            });
-        }
-    }
-    let token = env("TELEGRAM_BOT_TOKEN");
-    if let Some(t) = &token {
-        crate::redact::register(t);
-    }
-    match (token, env("TELEGRAM_CHAT_ID")) {
-        (Some(token), Some(chat)) => {
-            let api =
-                env("TELEGRAM_API_URL").unwrap_or_else(|| "https://api.telegram.org".to_string());
-            check_url("TELEGRAM_API_URL", &api)?;
-            let url = format!("{}/bot{token}/sendMessage", api.trim_end_matches('/'));
-            crate::redact::register_url(&url);
-            hooks.push(Webhook {
-                kind: Kind::Telegram,
-                url,
-                chat_id: Some(chat),
-                when: When::parse(
-                    "TELEGRAM_NOTIFY_ON",
-                    env("TELEGRAM_NOTIFY_ON"),
-                    When::Failure,
-                )?,
-            });
-        }
-        (None, None) => {}
-        _ => {
-            return Err(Error::usage(
-                "Telegram needs both TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID",
-            ));
-        }
-    }
-    Ok(hooks)
-}
-
-fn check_url(var: &str, url: &str) -> Result<()> {
+/// A webhook URL must be http(s); the error shows only scheme and host.
+pub fn check_url(var: &str, url: &str) -> Result<()> {
     if url.starts_with("https://") || url.starts_with("http://") {
         Ok(())
     } else {
@@ -296,27 +241,5 @@ mod tests {
             when: When::Failure,
         };
         assert!(!format!("{hook:?}").contains("SECRET"));
-    }
-
-    #[test]
-    fn env_parsing() {
-        let env = |k: &str| match k {
-            "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/a".to_string()),
-            "SLACK_NOTIFY_ON" => Some("always".to_string()),
-            "TELEGRAM_BOT_TOKEN" => Some("123:abc".to_string()),
-            _ => None,
-        };
-        let err = from_env(&env).unwrap_err();
-        assert!(err.to_string().contains("TELEGRAM_CHAT_ID"));
-        let env2 = |k: &str| match k {
-            "WEBHOOK_URL" => Some("ftp://x".to_string()),
-            _ => None,
-        };
-        assert!(
-            from_env(&env2)
-                .unwrap_err()
-                .to_string()
-                .contains("WEBHOOK_URL")
-        );
     }
 }

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 
 use crate::cli::flags;
+use crate::cli::table::Var;
 use crate::error::{Error, Result};
-use crate::notify::{NotifyConfig, When, email, webhook};
+use crate::notify::webhook::{self, Kind, Webhook};
+use crate::notify::{NotifyConfig, When, email};
 use crate::units::parse_bool;
 
 /// Reads the notification settings: the suite's email flags and variables
@@ -29,7 +31,7 @@ pub fn parse(
         None => None,
         Some(list) => Some(email_config(args, env, &list, ca_file)?),
     };
-    let webhooks = webhook::from_env(&env_nonempty)?;
+    let webhooks = from_env(&env_nonempty)?;
     Ok(NotifyConfig {
         email,
         webhooks,
@@ -81,10 +83,10 @@ fn email_config(
             "EMAIL_METHOD=plain never sends a password without TLS: use starttls or smtps, or unset GMAIL_USER and GMAIL_APP_PASSWORD for a local relay",
         ));
     }
-    let from = env_nonempty("EMAIL_FROM")
+    let from = env_nonempty(flags::EMAIL_FROM.name)
         .or(user)
         .unwrap_or_else(|| format!("fgbackup@{}", crate::host::hostname()));
-    let dry_run = match env("EMAIL_DRY_RUN") {
+    let dry_run = match env(flags::EMAIL_DRY_RUN.name) {
         None => false,
         Some(v) => parse_bool(&v).ok_or_else(|| {
             Error::usage(format!("EMAIL_DRY_RUN='{v}' is not a boolean: use 1 or 0"))
@@ -100,7 +102,7 @@ fn email_config(
         dry_run,
         dry_run_to_stderr: args.flag(&flags::JSON),
         ca_file,
-        when: When::parse("EMAIL_NOTIFY_ON", env("EMAIL_NOTIFY_ON"), When::Always)?,
+        when: when(&flags::EMAIL_NOTIFY_ON, env)?,
     })
 }
 
@@ -108,8 +110,9 @@ fn email_config(
 /// both or neither. The password is registered for redaction at once.
 fn smtp_login(env: crate::cli::Env) -> Result<(Option<String>, Option<email::Secret>)> {
     let env_nonempty = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-    let user = env_nonempty("GMAIL_USER").or_else(|| env_nonempty("SMTP_USER"));
-    let password = env_nonempty("GMAIL_APP_PASSWORD").or_else(|| env_nonempty("SMTP_PASSWORD"));
+    let user = env_nonempty(flags::GMAIL_USER.name).or_else(|| env_nonempty(flags::SMTP_USER.name));
+    let password = env_nonempty(flags::GMAIL_APP_PASSWORD.name)
+        .or_else(|| env_nonempty(flags::SMTP_PASSWORD.name));
     if let Some(p) = &password {
         crate::redact::register_smtp_password(user.as_deref().unwrap_or(""), p);
     }
@@ -141,5 +144,97 @@ fn looks_like_address(a: &str) -> bool {
                 && !a.contains(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | ';' | ','))
         }
         None => false,
+    }
+}
+
+/// Reads the webhook variables of the table (`SLACK_WEBHOOK_URL`,
+/// `DISCORD_WEBHOOK_URL`, `WEBHOOK_URL`, `TELEGRAM_BOT_TOKEN` with
+/// `TELEGRAM_CHAT_ID`), each with its `<NAME>_NOTIFY_ON`.
+pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Webhook>> {
+    let mut hooks = Vec::new();
+    for (kind, var, when_var) in [
+        (
+            Kind::Slack,
+            &flags::SLACK_WEBHOOK_URL,
+            &flags::SLACK_NOTIFY_ON,
+        ),
+        (
+            Kind::Discord,
+            &flags::DISCORD_WEBHOOK_URL,
+            &flags::DISCORD_NOTIFY_ON,
+        ),
+        (
+            Kind::Generic,
+            &flags::WEBHOOK_URL,
+            &flags::WEBHOOK_NOTIFY_ON,
+        ),
+    ] {
+        if let Some(url) = env(var.name) {
+            crate::redact::register_url(&url);
+            webhook::check_url(var.name, &url)?;
+            hooks.push(Webhook::new(kind, url, None, when(when_var, env)?));
+        }
+    }
+    let token = env(flags::TELEGRAM_BOT_TOKEN.name);
+    if let Some(t) = &token {
+        crate::redact::register(t);
+    }
+    match (token, env(flags::TELEGRAM_CHAT_ID.name)) {
+        (Some(token), Some(chat)) => {
+            let api = env(flags::TELEGRAM_API_URL.name)
+                .or(flags::TELEGRAM_API_URL.default.map(String::from))
+                .unwrap_or_default();
+            webhook::check_url(flags::TELEGRAM_API_URL.name, &api)?;
+            let url = format!("{}/bot{token}/sendMessage", api.trim_end_matches('/'));
+            crate::redact::register_url(&url);
+            let when = when(&flags::TELEGRAM_NOTIFY_ON, env)?;
+            hooks.push(Webhook::new(Kind::Telegram, url, Some(chat), when));
+        }
+        (None, None) => {}
+        _ => {
+            return Err(Error::usage(
+                "Telegram needs both TELEGRAM_BOT_TOKEN and TELEGRAM_CHAT_ID",
+            ));
+        }
+    }
+    Ok(hooks)
+}
+
+/// A `<NAME>_NOTIFY_ON` variable, or its default in the table.
+fn when(var: &Var, env: &dyn Fn(&str) -> Option<String>) -> Result<When> {
+    let given = env(var.name).filter(|v| !v.trim().is_empty());
+    match given.as_deref().or(var.default) {
+        Some(v) => When::parse(var.name, Some(v.to_string()), When::Always),
+        None => Err(Error::runtime(format!(
+            "{} has no default in the flags table",
+            var.name
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_parsing() {
+        let env = |k: &str| match k {
+            "SLACK_WEBHOOK_URL" => Some("https://hooks.slack.com/services/a".to_string()),
+            "SLACK_NOTIFY_ON" => Some("always".to_string()),
+            "TELEGRAM_BOT_TOKEN" => Some("123:abc".to_string()),
+            _ => None,
+        };
+        let err = from_env(&env).unwrap_err();
+        assert!(err.to_string().contains("TELEGRAM_CHAT_ID"));
+        let env2 = |k: &str| match k {
+            "WEBHOOK_URL" => Some("ftp://x".to_string()),
+            _ => None,
+        };
+        assert!(
+            from_env(&env2)
+                .unwrap_err()
+                .to_string()
+                .contains("WEBHOOK_URL")
+        );
     }
 }

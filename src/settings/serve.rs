@@ -46,7 +46,7 @@ pub fn parse_serve_flags(args: &Args, env: Env) -> Result<ServeFlags> {
     Ok(ServeFlags {
         listen,
         db_path: db_path(args, env)?,
-        app_tokens: env("APP_TOKENS"),
+        app_tokens: env(flags::APP_TOKENS.name),
         tokens_file,
         threads: args.number_or_default(&flags::THREADS, env, 1..=64)?,
         metrics_public: args.flag(&flags::METRICS_NO_AUTH),

@@ -29,9 +29,11 @@ pub(super) fn check_env_file(r: &mut Report, path: &Path) {
         ),
         Err(e) => (Vec::new(), Some(e)),
     };
-    let secrets: Vec<&str> = SECRET_VARS
+    // The table marks which variables hold secrets.
+    let secrets: Vec<&str> = crate::cli::flags::VARS
         .iter()
-        .copied()
+        .filter(|v| v.secret)
+        .map(|v| v.name)
         .filter(|v| {
             assignments
                 .iter()

@@ -22,18 +22,6 @@ use smtp::{check_smtp, check_tcp, host_port};
 
 /// Env files of the Python suite, checked when they exist.
 const DEFAULT_ENV_FILES: &[&str] = &["/etc/default/backup_fg", "/etc/default/backup_api"];
-/// Variables whose presence makes an env file secret.
-const SECRET_VARS: &[&str] = &[
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "GMAIL_APP_PASSWORD",
-    "SMTP_PASSWORD",
-    "APP_TOKENS",
-    "TELEGRAM_BOT_TOKEN",
-    "SLACK_WEBHOOK_URL",
-    "DISCORD_WEBHOOK_URL",
-    "WEBHOOK_URL",
-];
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The fix for a failed probe-object step without advice of its own.
 const PROBE_FIX: &str = "the credentials need PutObject, GetObject and DeleteObject on the bucket (or write access to the directory)";
