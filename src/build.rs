@@ -7,10 +7,45 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::settings::{Destination, Transfer, UploadConfig};
+use crate::settings::{Destination, Target, Transfer, UploadConfig};
 use crate::store::Store;
 use crate::store::local::LocalStore;
 use crate::store::s3::{S3Options, S3Store};
+
+/// The I/O checks of a command's target: its `--ca-file` can be read.
+/// Settings only parse; this is where the files they name are opened.
+pub fn target(target: Target) -> Result<Target> {
+    check_ca_file(target.ca_file.as_deref())?;
+    Ok(target)
+}
+
+/// The I/O checks of an upload's settings: the target's, and the manifest
+/// key loads (a bad key fails before the run, not after it).
+pub fn upload(cfg: UploadConfig) -> Result<UploadConfig> {
+    check_ca_file(cfg.ca_file.as_deref())?;
+    manifest_key(cfg.manifest_key.as_deref())?;
+    Ok(cfg)
+}
+
+/// Loads `--manifest-key` once, to refuse a bad one at start.
+pub fn manifest_key(path: Option<&Path>) -> Result<()> {
+    if let Some(k) = path {
+        crate::sign::Signer::load(k)?;
+    }
+    Ok(())
+}
+
+fn check_ca_file(ca: Option<&Path>) -> Result<()> {
+    if let Some(ca) = ca
+        && let Err(e) = std::fs::read(ca)
+    {
+        return Err(Error::usage(format!(
+            "--ca-file {} cannot be read ({e}): give the PEM file of the CA that signed the server's certificate",
+            ca.display()
+        )));
+    }
+    Ok(())
+}
 
 /// Builds the store the configuration names.
 pub fn open_store(cfg: &UploadConfig) -> Result<Box<dyn Store>> {

@@ -334,6 +334,119 @@ fn help_lists_settings_but_never_secret_values() {
     }
 }
 
+/// The files settings name are opened before anything runs: an unreadable
+/// `--ca-file` or a manifest key that does not load is one line and exit 2,
+/// for every command that takes them, and nothing is archived.
+#[test]
+fn files_the_settings_name_are_checked_before_the_run() {
+    let ws = Workspace::new();
+    ws.write_gz("a.log.gz", 10, 1);
+    std::fs::create_dir_all(ws.archive()).unwrap();
+    let missing = ws.tmp.path().join("no-such-ca.pem");
+    let ca = missing.to_str().unwrap();
+    let dest = format!("file://{}", ws.archive().display());
+    let db = ws.db();
+    let db = db.to_str().unwrap();
+    let logs = ws.logs();
+    let l = logs.to_str().unwrap();
+    for words in [
+        vec![
+            "upload",
+            "--dir",
+            l,
+            "--dest",
+            &dest,
+            "--db",
+            db,
+            "--ca-file",
+            ca,
+        ],
+        vec!["verify", "--dest", &dest, "--db", db, "--ca-file", ca],
+        vec![
+            "restore",
+            "--dest",
+            &dest,
+            "--db",
+            db,
+            "--to",
+            l,
+            "--ca-file",
+            ca,
+        ],
+        vec![
+            "prune",
+            "--dest",
+            &dest,
+            "--db",
+            db,
+            "--older-than",
+            "400",
+            "--ca-file",
+            ca,
+        ],
+    ] {
+        let out = ws.run(&words, &[]);
+        assert_eq!(out.status.code(), Some(2), "{words:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("--ca-file {ca} cannot be read")),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let key = ws.tmp.path().join("not-a-key");
+    std::fs::write(&key, "not a key").unwrap();
+    let k = key.to_str().unwrap();
+    let out = ws.run(
+        &[
+            "upload",
+            "--dir",
+            l,
+            "--dest",
+            &dest,
+            "--db",
+            db,
+            "--min-age",
+            "0",
+            "--manifest-key",
+            k,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(k), "{}", stderr(&out));
+    assert!(!db_exists_with_rows(&ws), "nothing may be archived");
+    let out = ws.run(
+        &[
+            "doctor",
+            "--dir",
+            l,
+            "--dest",
+            &dest,
+            "--db",
+            db,
+            "--ca-file",
+            ca,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("[FAIL] configuration: --ca-file"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// Whether the workspace's inventory holds any row.
+fn db_exists_with_rows(ws: &Workspace) -> bool {
+    ws.db().exists()
+        && rusqlite::Connection::open(ws.db())
+            .and_then(|c| c.query_row("SELECT count(*) FROM backups", [], |r| r.get::<_, i64>(0)))
+            .map(|n| n > 0)
+            .unwrap_or(false)
+}
+
 /// Commands that only read the archive show, and take, only what they read:
 /// no upload-only transfer options (issue 20: `verify --help` listed
 /// `--gzip-check`, `--multipart-cutoff`...), and no `--workers` where the

@@ -28,7 +28,7 @@ pub fn daemon(args: Args) -> Result<i32> {
         |v| crate::units::parse_duration(v).filter(|d| d.as_secs() >= 1),
         "is not a duration: use e.g. 15m, 1h, 3600",
     )?;
-    let mut cfg = settings::parse_upload(&args, &process_env)?;
+    let mut cfg = crate::build::upload(settings::parse_upload(&args, &process_env)?)?;
     // A service writes a log, not a display; -q and -v still apply.
     cfg.output.progress = false;
     crate::logging::apply(cfg.output);

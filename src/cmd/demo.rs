@@ -58,7 +58,9 @@ pub fn demo(args: Args) -> Result<i32> {
         "always".into(),
     ];
     let spec = crate::cli::specs::spec("upload").ok_or_else(|| Error::runtime("no upload spec"))?;
-    let cfg = settings::parse_upload(&Args::parse(spec, words)?, &|_| None)?;
+    let cfg = crate::build::upload(settings::parse_upload(&Args::parse(spec, words)?, &|_| {
+        None
+    })?)?;
     crate::logging::apply(cfg.output);
     let code = run_upload(&cfg)?;
     println!();

@@ -51,5 +51,8 @@ pub fn ls(args: Args) -> Result<i32> {
     }
     // --prefix is the archive's prefix here, as for every archive command.
     opts.selection.key_prefix.clear();
-    crate::ops::ls::remote(&settings::parse_target(&args, env)?, &opts)
+    crate::ops::ls::remote(
+        &crate::build::target(settings::parse_target(&args, env)?)?,
+        &opts,
+    )
 }

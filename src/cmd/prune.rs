@@ -13,7 +13,7 @@ pub fn prune(args: Args) -> Result<i32> {
     let days = args.value(&flags::OLDER_THAN);
     let yes = args.flag(&flags::YES);
     let force = args.flag(&flags::FORCE);
-    let target = settings::parse_target(&args, &process_env)?;
+    let target = crate::build::target(settings::parse_target(&args, &process_env)?)?;
     let days = days.ok_or_else(|| {
         Error::usage("prune needs --older-than DAYS: objects archived longer ago are removed")
     })?;
@@ -32,6 +32,7 @@ pub fn prune(args: Args) -> Result<i32> {
         )));
     }
     let manifest_key = settings::manifest_key(&args, &process_env)?;
+    crate::build::manifest_key(manifest_key.as_deref())?;
     let opts = crate::ops::prune::PruneOptions {
         older_than_days,
         yes,

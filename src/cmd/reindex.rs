@@ -11,6 +11,6 @@ use super::*;
 /// `fgbackup reindex`.
 pub fn reindex(args: Args) -> Result<i32> {
     let read = args.flag(&flags::READ);
-    let target = settings::parse_target(&args, &process_env)?;
+    let target = crate::build::target(settings::parse_target(&args, &process_env)?)?;
     crate::ops::reindex::reindex(&target, read)
 }

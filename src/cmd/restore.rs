@@ -17,7 +17,7 @@ pub fn restore(args: Args) -> Result<i32> {
     let until = date_flag(&args, &flags::UNTIL)?;
     let dry_run = args.flag(&flags::DRY_RUN);
     let output = crate::settings::parse_output(&args)?;
-    let target = settings::parse_target(&args, &process_env)?;
+    let target = crate::build::target(settings::parse_target(&args, &process_env)?)?;
     crate::logging::apply(output);
     date_range(&since, &until)?;
     let to = to

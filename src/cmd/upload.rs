@@ -11,7 +11,7 @@ use super::*;
 
 /// `fgbackup upload`.
 pub fn upload(args: Args) -> Result<i32> {
-    let cfg = settings::parse_upload(&args, &process_env)?;
+    let cfg = crate::build::upload(settings::parse_upload(&args, &process_env)?)?;
     crate::logging::apply(cfg.output);
     run_upload(&cfg)
 }

@@ -18,7 +18,7 @@ pub fn verify(args: Args) -> Result<i32> {
     let manifests = args.flag(&flags::MANIFESTS);
     let public_key = args.value(&flags::PUBLIC_KEY).map(PathBuf::from);
     let output = crate::settings::parse_output(&args)?;
-    let target = settings::parse_target(&args, &process_env)?;
+    let target = crate::build::target(settings::parse_target(&args, &process_env)?)?;
     crate::logging::apply(output);
     date_range(&since, &until)?;
     if manifests && (since.is_some() || until.is_some()) {

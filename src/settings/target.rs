@@ -34,24 +34,19 @@ pub struct Target {
     pub retries: u32,
     pub transfer: Transfer,
     pub notify: crate::notify::NotifyConfig,
+    /// `--ca-file`: checked readable by [`crate::build::target`].
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Reads the [`Target`] flags and their environment names.
 pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
     let ca_file = args.get(&flags::CA_FILE, env);
-    if let Some(ca) = &ca_file
-        && let Err(e) = std::fs::read(ca)
-    {
-        return Err(Error::usage(format!(
-            "--ca-file {ca} cannot be read ({e}): give the PEM file of the CA that signed the server's certificate"
-        )));
-    }
     let transfer = parse_transfer(args, env)?;
     let notify = crate::settings::parse_notify(args, env, ca_file.clone().map(PathBuf::from))?;
     let workers = args.number_or_default(&flags::WORKERS, env, 1..=64)?;
     let retries = args.number_or_default(&flags::RETRIES, env, 0..=20)?;
     let prefix = normalize_prefix(&args.get(&flags::PREFIX, env).unwrap_or_default())?;
-    let destination = destination(args, ca_file, env)?;
+    let destination = destination(args, ca_file.clone(), env)?;
     if let Destination::Local { .. } = &destination {
         if let Some(flag) = transfer.s3_only_flag() {
             return Err(Error::usage(format!(
@@ -73,6 +68,7 @@ pub fn parse_target(args: &Args, env: Env) -> Result<Target> {
         retries,
         transfer,
         notify,
+        ca_file: ca_file.map(PathBuf::from),
     })
 }
 

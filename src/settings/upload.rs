@@ -43,6 +43,8 @@ pub struct UploadConfig {
     pub gzip_check: bool,
     /// `--on-conflict`.
     pub on_conflict: OnConflict,
+    /// `--ca-file`, as the target read it.
+    pub ca_file: Option<PathBuf>,
     /// `--manifest-key`/`MANIFEST_KEY`: sign a manifest after each run.
     pub manifest_key: Option<PathBuf>,
     /// `--json`: the summary as one JSON object on stdout.
@@ -116,22 +118,19 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
         notify: target.notify,
         on_conflict,
         manifest_key,
+        ca_file: target.ca_file,
         json: args.flag(&flags::JSON),
         output: crate::settings::parse_output(args)?,
     })
 }
 
-/// `--manifest-key`/`MANIFEST_KEY`, loaded at start so a bad key fails
-/// before the run, not after it.
+/// `--manifest-key`/`MANIFEST_KEY`; [`crate::build::manifest_key`] loads it
+/// before the run, so a bad key fails at start, not after the run.
 pub fn manifest_key(args: &Args, env: Env) -> Result<Option<PathBuf>> {
-    let key = args
+    Ok(args
         .get(&flags::MANIFEST_KEY, env)
         .filter(|k| !k.is_empty())
-        .map(PathBuf::from);
-    if let Some(k) = &key {
-        crate::sign::Signer::load(k)?;
-    }
-    Ok(key)
+        .map(PathBuf::from))
 }
 
 /// `--dir`/`DIR`: must name a readable directory.
