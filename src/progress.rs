@@ -154,13 +154,13 @@ pub struct Progress {
 }
 
 /// The byte count's inputs: the files done (each counted by its size) and
-/// the bytes still on their way ([`crate::meter`]), which move without any
+/// the bytes still on their way ([`crate::in_flight`]), which move without any
 /// file finishing; a thread folds them into the display between files.
 #[derive(Debug, Default)]
 struct Live {
     done_bytes: AtomicU64,
     total_bytes: u64,
-    /// [`crate::meter::in_flight`] when the run started (a daemon's earlier
+    /// [`crate::in_flight::in_flight`] when the run started (a daemon's earlier
     /// cycle may have left bytes there).
     base: u64,
     stop: AtomicBool,
@@ -170,7 +170,7 @@ impl Live {
     /// Files done plus bytes on their way, never past the total (a retried
     /// body counts twice) and never back.
     fn show(&self, bar: &ProgressBar) {
-        let moving = crate::meter::in_flight().saturating_sub(self.base);
+        let moving = crate::in_flight::in_flight().saturating_sub(self.base);
         let shown = self
             .done_bytes
             .load(Ordering::Relaxed)
@@ -208,7 +208,7 @@ impl Progress {
             failed: 0,
             live: Arc::new(Live {
                 total_bytes,
-                base: crate::meter::in_flight(),
+                base: crate::in_flight::in_flight(),
                 ..Live::default()
             }),
             refresher: None,
@@ -229,12 +229,12 @@ impl Progress {
     }
 
     /// One file (or object) is through, `bytes` of it accounted for;
-    /// `metered` is what it had sent on the way ([`crate::meter`]).
+    /// `metered` is what it had sent on the way ([`crate::in_flight`]).
     pub fn file_done(&mut self, bytes: u64, metered: u64, failed: bool) {
         self.files += 1;
         self.failed += u64::from(failed);
         self.live.done_bytes.fetch_add(bytes, Ordering::Relaxed);
-        crate::meter::settle(metered);
+        crate::in_flight::settle(metered);
         if let Some(bar) = &self.bar {
             bar.set_message(self.message());
             self.live.show(bar);

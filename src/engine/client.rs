@@ -324,7 +324,7 @@ impl Read for Range<'_> {
             ))),
             Ok(n) => {
                 self.pos += n as u64;
-                crate::meter::moved(n as u64);
+                crate::in_flight::moved(n as u64);
                 Ok(n)
             }
             Err(e) => Err(self.fail(e)),

@@ -251,7 +251,7 @@ fn fetch_all(
         let (b, retries) = (Arc::clone(&breaker), target.retries);
         Arc::new(move |(e, rel): (Expected, String)| {
             let r = restore_one(store.as_ref(), retries, &b, &e, &root, &rel);
-            (e, rel, r, crate::meter::take_file())
+            (e, rel, r, crate::in_flight::take_file())
         })
     };
     let mut tally = Tally::default();

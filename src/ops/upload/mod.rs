@@ -276,7 +276,7 @@ fn work(shared: &Shared, n: usize, tx: &SyncSender<Outcome>) {
         };
         lock(&shared.in_flight).insert(n, candidate.clone());
         let mut outcome = step::process(&ctx, candidate);
-        outcome.metered = crate::meter::take_file();
+        outcome.metered = crate::in_flight::take_file();
         lock(&shared.in_flight).remove(&n);
         if tx.send(outcome).is_err() {
             break;

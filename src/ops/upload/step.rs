@@ -74,7 +74,7 @@ pub struct Outcome {
     pub size: u64,
     pub bytes_sent: u64,
     /// What the progress display already counted while the file was sent
-    /// ([`crate::meter`]); the writer swaps it for `size`.
+    /// ([`crate::in_flight`]); the writer swaps it for `size`.
     pub metered: u64,
     pub duration: Duration,
     /// Why it failed, or a note on a success (e.g. archived under another key).

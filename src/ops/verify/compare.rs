@@ -88,7 +88,7 @@ pub struct Verdict {
     pub bytes_read: u64,
     pub read_back: bool,
     /// What the progress display already counted while it was read
-    /// ([`crate::meter`]).
+    /// ([`crate::in_flight`]).
     pub metered: u64,
 }
 
@@ -410,13 +410,13 @@ fn read_one(store: &dyn Store, retries: u32, breaker: &Breaker, e: &Expected) ->
         Ok(Some(rb)) => judge(e, &rb),
         Ok(None) => verdict(&e.key, Finding::Missing, "gone when read back".into(), size),
         Err(_) if signal::stop_requested() => {
-            crate::meter::settle(crate::meter::take_file());
+            crate::in_flight::settle(crate::in_flight::take_file());
             return None;
         }
         Err(err) => verdict(&e.key, Finding::Error, err.message, size),
     };
     v.read_back = true;
-    v.metered = crate::meter::take_file();
+    v.metered = crate::in_flight::take_file();
     Some(v)
 }
 
@@ -479,7 +479,7 @@ impl<W: Write> Write for ReadBackSink<W> {
             return Err(io::Error::other("stopped by a signal"));
         }
         let n = self.0.write(buf)?;
-        crate::meter::moved(n as u64);
+        crate::in_flight::moved(n as u64);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {

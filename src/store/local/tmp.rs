@@ -213,7 +213,7 @@ fn copy_hashed(file: &File, size: u64, out: &mut File, tmp: &Path) -> Result<Str
         hasher.update(&buf[..n]);
         out.write_all(&buf[..n])
             .map_err(|e| io_err("write", tmp, e))?;
-        crate::meter::moved(n as u64);
+        crate::in_flight::moved(n as u64);
         left -= n as u64;
     }
     Ok(hex(&hasher.finalize()))
