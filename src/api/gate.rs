@@ -51,7 +51,7 @@ pub(super) fn admit<'r>(
 /// The decoded query; a token in it is refused, since query strings end up
 /// in proxy logs and browser history.
 fn query_params(raw: &str) -> std::result::Result<Vec<(String, String)>, Answer> {
-    let params = query::parse(raw).map_err(|e| error(400, e))?;
+    let params = query::parse(raw).map_err(|e| error(400, e.to_string()))?;
     let secret = params.iter().find(|(k, _)| {
         matches!(
             k.to_ascii_lowercase().as_str(),

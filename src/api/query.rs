@@ -1,13 +1,31 @@
 //! Query strings: percent-decoding and typed parameters with errors that
 //! name the parameter.
 
+/// A query string that does not decode: a bad `%` escape or invalid UTF-8.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// In a parameter's name: the raw pair.
+    Near(String),
+    /// In the value of this (decoded) parameter.
+    Value(String),
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Malformed::Near(pair) => write!(f, "malformed query string near '{pair}'"),
+            Malformed::Value(k) => write!(f, "malformed value for '{k}'"),
+        }
+    }
+}
+
 /// Decoded `key=value` pairs in order.
-pub fn parse(query: &str) -> Result<Vec<(String, String)>, String> {
+pub fn parse(query: &str) -> Result<Vec<(String, String)>, Malformed> {
     let mut out = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = decode(k).ok_or_else(|| format!("malformed query string near '{pair}'"))?;
-        let v = decode(v).ok_or_else(|| format!("malformed value for '{k}'"))?;
+        let k = decode(k).ok_or_else(|| Malformed::Near(pair.to_string()))?;
+        let v = decode(v).ok_or_else(|| Malformed::Value(k.clone()))?;
         out.push((k, v));
     }
     Ok(out)
