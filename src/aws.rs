@@ -62,29 +62,7 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
         .or_else(|| env(flags::AWS_PROFILE.name))
         .or(flags::AWS_PROFILE.default.map(String::from))
         .unwrap_or_default();
-    let home = env(flags::HOME.name).map(PathBuf::from);
-    let config_path = env(flags::AWS_CONFIG_FILE.name)
-        .map(PathBuf::from)
-        .or_else(|| home.as_ref().map(|h| h.join(".aws/config")));
-    let creds_path = env(flags::AWS_SHARED_CREDENTIALS_FILE.name)
-        .map(PathBuf::from)
-        .or_else(|| home.as_ref().map(|h| h.join(".aws/credentials")));
-
-    let config_section = match &config_path {
-        Some(p) => {
-            let name = if profile == "default" {
-                "default".to_string()
-            } else {
-                format!("profile {profile}")
-            };
-            read_ini_section(p, &name)?
-        }
-        None => HashMap::new(),
-    };
-    let creds_section = match &creds_path {
-        Some(p) => read_ini_section(p, &profile)?,
-        None => HashMap::new(),
-    };
+    let (config_section, creds_section, creds_path) = profile_sections(env, &profile)?;
 
     let lookup = |k: &str| {
         creds_section
@@ -124,6 +102,40 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
         region,
         endpoint: endpoint.map(|e| e.trim_end_matches('/').to_string()),
     })
+}
+
+/// The profile's sections of the AWS config and credentials files (empty
+/// when a file does not exist), and where the credentials file is.
+type Sections = (
+    HashMap<String, String>,
+    HashMap<String, String>,
+    Option<PathBuf>,
+);
+
+fn profile_sections(env: &dyn Fn(&str) -> Option<String>, profile: &str) -> Result<Sections> {
+    let home = env(flags::HOME.name).map(PathBuf::from);
+    let config_path = env(flags::AWS_CONFIG_FILE.name)
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".aws/config")));
+    let creds_path = env(flags::AWS_SHARED_CREDENTIALS_FILE.name)
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".aws/credentials")));
+    let config_section = match &config_path {
+        Some(p) => {
+            let name = if profile == "default" {
+                "default".to_string()
+            } else {
+                format!("profile {profile}")
+            };
+            read_ini_section(p, &name)?
+        }
+        None => HashMap::new(),
+    };
+    let creds_section = match &creds_path {
+        Some(p) => read_ini_section(p, profile)?,
+        None => HashMap::new(),
+    };
+    Ok((config_section, creds_section, creds_path))
 }
 
 /// The key pair: from the environment if set there (both halves), else from

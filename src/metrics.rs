@@ -210,7 +210,8 @@ impl Metrics {
         let _ = writeln!(out, "fgbackup_api_request_duration_seconds_count {count}");
     }
 
-    /// The daemon's upload runs: counts and the last run's figures.
+    /// The daemon's upload runs: counts and the last run's figures. Long
+    /// because it is one `# HELP`/`# TYPE`/value block per metric, in order.
     fn render_daemon(&self, out: &mut String) {
         let d = self
             .daemon

@@ -26,7 +26,8 @@ pub fn touch(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("touch flag file", path, e))
 }
 
-/// The textfile's content for `r`.
+/// The textfile's content for `r`: one `# HELP`/`# TYPE`/value block per
+/// metric, which is why it is long.
 pub fn textfile(r: &RunReport) -> String {
     let mut s = String::new();
     let mut metric = |name: &str, help: &str, kind: &str, lines: &[(String, String)]| {

@@ -178,6 +178,7 @@ fn shown(shown: usize, all: usize) -> String {
 
 /// Lists the objects in the archive under the selection's key prefix,
 /// marking those the inventory (if there is one) has never recorded.
+/// One streaming loop on purpose: the listing is never held whole.
 pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
     // A stop signal ends the listing between pages with a line.
     crate::signal::install();

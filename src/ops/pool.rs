@@ -117,7 +117,8 @@ where
 
 /// The calling thread's loop: hands items to the workers as they take
 /// them, passes results to `each`, and after a stop waits [`STOP_GRACE`]
-/// for the items in work before leaving them behind.
+/// for the items in work before leaving them behind. One loop on
+/// purpose: feeding, collecting and the stop grace share its counters.
 fn feed_and_collect<T, R>(
     items: &mut dyn Iterator<Item = T>,
     work_tx: SyncSender<T>,

@@ -54,7 +54,9 @@ enum Restored {
     Exists,
 }
 
-/// Runs `fgbackup restore`; returns the exit status.
+/// Runs `fgbackup restore`; returns the exit status. Long because it
+/// reads as the command's steps in order (inventory, selection, output
+/// root, pool, summary line), each one call.
 pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     crate::signal::install();
     let inv = super::verify::open_inventory(target)?;

@@ -41,7 +41,8 @@ pub fn parse(
 }
 
 /// The email channel's settings, once `--notify-email`/`NOTIFY_EMAIL` names
-/// recipients: method, server, login and sender.
+/// recipients: method, server, login and sender. Long because it reads
+/// each email setting in the order the suite documents them, one check each.
 fn email_config(
     args: &crate::cli::Args,
     env: crate::cli::Env,

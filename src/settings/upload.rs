@@ -58,36 +58,14 @@ pub struct UploadConfig {
 pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
     let target = parse_target(args, env)?;
     let dir = source_dir(args, env)?;
-    let delete = if args.flag(&flags::NO_DELETE) {
-        if args.flag(&flags::DELETE) {
-            return Err(Error::usage(
-                "--delete and --no-delete contradict each other: pass one",
-            ));
-        }
-        false
-    } else {
-        args.switch_or_env(&flags::DELETE, env)?.unwrap_or(false)
-    };
-    let min_age = args
-        .parse_with(
-            &flags::MIN_AGE,
-            env,
-            parse_duration,
-            "is not a duration: use seconds or a unit, e.g. 300, 90s, 5m, 1h",
-        )?
-        .unwrap_or_default();
-    let include: Vec<String> = args
-        .get(&flags::INCLUDE, env)
-        .unwrap_or_default()
-        .split(',')
-        .map(|p| p.trim().to_string())
-        .filter(|p| !p.is_empty())
-        .collect();
-    if include.is_empty() {
-        return Err(Error::usage(
-            "--include is empty: give a pattern such as '*.gz'",
-        ));
-    }
+    let delete = delete_switch(args, env)?;
+    let min_age = args.parse_or_default(
+        &flags::MIN_AGE,
+        env,
+        parse_duration,
+        "is not a duration: use seconds or a unit, e.g. 300, 90s, 5m, 1h",
+    )?;
+    let include = include_patterns(args, env)?;
     let on_conflict = args.parse_or_default(
         &flags::ON_CONFLICT,
         env,
@@ -122,6 +100,36 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
         json: args.flag(&flags::JSON),
         output: crate::settings::parse_output(args)?,
     })
+}
+
+/// `--delete` (or `DELETE_AFTER`), unless `--no-delete` overrides it.
+fn delete_switch(args: &Args, env: Env) -> Result<bool> {
+    if !args.flag(&flags::NO_DELETE) {
+        return Ok(args.switch_or_env(&flags::DELETE, env)?.unwrap_or(false));
+    }
+    if args.flag(&flags::DELETE) {
+        return Err(Error::usage(
+            "--delete and --no-delete contradict each other: pass one",
+        ));
+    }
+    Ok(false)
+}
+
+/// `--include`: comma-separated patterns, at least one.
+fn include_patterns(args: &Args, env: Env) -> Result<Vec<String>> {
+    let include: Vec<String> = args
+        .get(&flags::INCLUDE, env)
+        .unwrap_or_default()
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if include.is_empty() {
+        return Err(Error::usage(
+            "--include is empty: give a pattern such as '*.gz'",
+        ));
+    }
+    Ok(include)
 }
 
 /// `--manifest-key`/`MANIFEST_KEY`; [`crate::build::manifest_key`] loads it

@@ -115,6 +115,9 @@ pub(super) fn write_probe(dir: &Path) -> std::io::Result<()> {
     written.and(removed)
 }
 
+/// The inventory: present (or creatable), writable, its schema, and the
+/// last run. Long because each check is one report line and they share the
+/// open connection; split, they would pass it around for nothing.
 pub(super) fn check_database(r: &mut Report, db: &Path) {
     let what = format!("database {}", db.display());
     if !db.exists() {

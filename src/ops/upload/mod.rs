@@ -73,6 +73,10 @@ struct Shared {
 }
 
 /// Runs one upload (or dry run) and returns its summary.
+///
+/// Long on purpose: it is the table of contents of a run (lock, scan,
+/// workers, flush, manifest, totals), each step one call, so the order that
+/// makes deleting safe reads top to bottom in one place.
 pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     let clock = Instant::now();
     let store: Arc<dyn Store> = Arc::from(open_store(cfg)?);

@@ -285,6 +285,8 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Checks, printing and recording each problem the moment it is found.
+    /// One loop on purpose: printing, recording and sampling share the
+    /// streamed verdicts, which are never collected.
     fn checks(
         &self,
         store: &Arc<dyn Store>,
