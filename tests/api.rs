@@ -1,6 +1,6 @@
 //! `fgbackup serve` and `fgbackup daemon` over a real socket with a real HTTP client.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The command line as a user meets it: the Python suite's database and env
 //! names, the directory store, the run lock, the demo, and bad input.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -8,7 +8,7 @@
 //! Grafana itself cannot run here; the rules' own behaviour is covered by
 //! `promtool test rules etc/prometheus/fgbackup-alerts.test.yml`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

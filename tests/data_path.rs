@@ -4,7 +4,7 @@
 //! and not retried in a loop, the gzip proof where it protects a delete,
 //! bucket options on every object, `--bwlimit`, rows committed in batches.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! `fgbackup doctor` against a real S3 server, with good and bad settings.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -2,7 +2,7 @@
 //! transient 5xx are retried, persistent ones leave the file and a truthful
 //! row, a failed multipart upload is aborted, stripped metadata is caught.
 
-mod common;
+use crate::common;
 
 use common::proxy::{FaultProxy, HeadMeta, Rule};
 use common::*;

@@ -5,7 +5,7 @@
 //! or expired. Each runs the real binary against s3s-fs, behind the Python
 //! TLS proxy for the certificate cases.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

@@ -2,7 +2,7 @@
 //! test CA and AUTH (aiosmtpd), webhooks to a loopback HTTP listener, the flag
 //! file and the Prometheus textfile. A notifier never changes the run.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -19,7 +19,7 @@
 //! locked version stays readable. Lock headers on a multipart upload are
 //! ignored. s3s-fs answers `GET ?object-lock` with 501 `NotImplemented`.
 
-mod common;
+use crate::common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -3,7 +3,7 @@
 //! mistyped --db that fails instead of starting a second inventory,
 //! machine-readable summaries, `ls`, and summary wording.
 
-mod common;
+use crate::common;
 
 use common::*;
 

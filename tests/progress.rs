@@ -6,7 +6,7 @@
 //! No `RUST_LOG` is set here (it would decide the levels by itself), except
 //! where that override is what is tested.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output, Stdio};
 

@@ -3,7 +3,7 @@
 //! the directory store), by damaging the archive the way time, a careless
 //! admin or an intruder would.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -3,7 +3,7 @@
 //! and states what must happen instead. They are numbered like the issue's
 //! items so a reader can go from a finding to its test.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::symlink;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! exactly the moment it must (between hashing and deleting, between PUT and
 //! verification...), with no sleeps deciding the order.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};

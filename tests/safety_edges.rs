@@ -5,7 +5,7 @@
 //! slow disk or a hung mount) or a bind mount in a user namespace
 //! (`unshare -rm`); scripts/test.sh installs strace.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -4,7 +4,7 @@
 //! STARTTLS to aiosmtpd), S3 credentials set, under the noisiest `RUST_LOG`
 //! settings a user could try; then `doctor` with the same settings.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

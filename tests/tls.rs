@@ -1,7 +1,7 @@
 //! HTTPS to an S3 endpoint signed by a private CA (the air-gapped MinIO case):
 //! trusted with `--ca-file`, refused with a clear hint without it.
 
-mod common;
+use crate::common;
 
 use common::pki::{make_pki, start_tls_proxy};
 use common::*;

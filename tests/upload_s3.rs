@@ -1,6 +1,6 @@
 //! `fgbackup upload` against a real S3-compatible server (s3s-fs).
 
-mod common;
+use crate::common;
 
 use common::*;
 

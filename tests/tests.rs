@@ -1,0 +1,26 @@
+//! Every integration test, as modules of one test binary (ripgrep's
+//! `tests/tests.rs`): the shared helpers in `common` compile and link once,
+//! instead of once per file. Run one file's tests with
+//! `cargo test --test tests proof::`, one test with its full path.
+
+mod common;
+
+mod api;
+mod cli;
+mod dashboards;
+mod data_path;
+mod doctor;
+mod faults;
+mod net_errors;
+mod notify;
+mod object_lock;
+mod operator;
+mod progress;
+mod proof;
+mod review2;
+mod safety;
+mod safety_edges;
+mod scripts;
+mod secrets;
+mod tls;
+mod upload_s3;
