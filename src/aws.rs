@@ -10,8 +10,25 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::cli::flags;
 use crate::error::{Error, Result};
+
+/// The environment variables the AWS tools read, named once here and
+/// documented in the flags table (`cli::flags`), which refers to them.
+pub mod env_names {
+    pub const AWS_ACCESS_KEY_ID: &str = "AWS_ACCESS_KEY_ID";
+    pub const AWS_SECRET_ACCESS_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+    pub const AWS_SESSION_TOKEN: &str = "AWS_SESSION_TOKEN";
+    pub const AWS_PROFILE: &str = "AWS_PROFILE";
+    pub const AWS_REGION: &str = "AWS_REGION";
+    pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+    pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
+    pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+    pub const AWS_CONFIG_FILE: &str = "AWS_CONFIG_FILE";
+    pub const AWS_SHARED_CREDENTIALS_FILE: &str = "AWS_SHARED_CREDENTIALS_FILE";
+    pub const HOME: &str = "HOME";
+    /// The profile read when neither `--profile` nor `AWS_PROFILE` names one.
+    pub const DEFAULT_PROFILE: &str = "default";
+}
 
 /// Access key pair plus optional session token. `Debug` never prints secrets.
 #[derive(Clone)]
@@ -59,8 +76,8 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
     let profile = flags
         .profile
         .clone()
-        .or_else(|| env(flags::AWS_PROFILE.name))
-        .or(flags::AWS_PROFILE.default.map(String::from))
+        .or_else(|| env(env_names::AWS_PROFILE))
+        .or(Some(env_names::DEFAULT_PROFILE.to_string()))
         .unwrap_or_default();
     let (config_section, creds_section, creds_path) = profile_sections(env, &profile)?;
 
@@ -81,16 +98,16 @@ pub fn resolve(flags: &S3Flags, env: &dyn Fn(&str) -> Option<String>) -> Result<
     let region = flags
         .region
         .clone()
-        .or_else(|| env(flags::AWS_REGION.name))
-        .or_else(|| env(flags::AWS_DEFAULT_REGION.name))
+        .or_else(|| env(env_names::AWS_REGION))
+        .or_else(|| env(env_names::AWS_DEFAULT_REGION))
         .or_else(|| config_section.get("region").cloned())
         .unwrap_or_else(|| "us-east-1".to_string());
 
     let endpoint = flags
         .endpoint
         .clone()
-        .or_else(|| env(flags::AWS_ENDPOINT_URL_S3.name))
-        .or_else(|| env(flags::AWS_ENDPOINT_URL.name))
+        .or_else(|| env(env_names::AWS_ENDPOINT_URL_S3))
+        .or_else(|| env(env_names::AWS_ENDPOINT_URL))
         .or_else(|| config_section.get("endpoint_url").cloned())
         .filter(|e| !e.is_empty());
     if let Some(e) = &endpoint {
@@ -113,11 +130,11 @@ type Sections = (
 );
 
 fn profile_sections(env: &dyn Fn(&str) -> Option<String>, profile: &str) -> Result<Sections> {
-    let home = env(flags::HOME.name).map(PathBuf::from);
-    let config_path = env(flags::AWS_CONFIG_FILE.name)
+    let home = env(env_names::HOME).map(PathBuf::from);
+    let config_path = env(env_names::AWS_CONFIG_FILE)
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".aws/config")));
-    let creds_path = env(flags::AWS_SHARED_CREDENTIALS_FILE.name)
+    let creds_path = env(env_names::AWS_SHARED_CREDENTIALS_FILE)
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".aws/credentials")));
     let config_section = match &config_path {
@@ -147,13 +164,13 @@ fn credentials(
     creds_path: Option<&Path>,
 ) -> Result<Credentials> {
     match (
-        env(flags::AWS_ACCESS_KEY_ID.name),
-        env(flags::AWS_SECRET_ACCESS_KEY.name),
+        env(env_names::AWS_ACCESS_KEY_ID),
+        env(env_names::AWS_SECRET_ACCESS_KEY),
     ) {
         (Some(access_key), Some(secret_key)) => Ok(Credentials {
             access_key,
             secret_key,
-            session_token: env(flags::AWS_SESSION_TOKEN.name),
+            session_token: env(env_names::AWS_SESSION_TOKEN),
         }),
         (Some(_), None) => Err(Error::usage(
             "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not: set both, or neither to use a profile",

@@ -6,6 +6,7 @@
 //! [`super::specs`].
 
 use super::table::{Flag, Var, opt, secret, switch, var};
+use crate::aws::env_names as aws;
 
 /// The inventory's default location, owned by the inventory.
 pub use crate::inventory::DEFAULT_PATH as DEFAULT_DB_PATH;
@@ -443,34 +444,37 @@ pub const TELEGRAM_NOTIFY_ON: Var = var(
 .default("failure");
 
 pub const AWS_ACCESS_KEY_ID: Var = var(
-    "AWS_ACCESS_KEY_ID",
+    aws::AWS_ACCESS_KEY_ID,
     "Access key, with AWS_SECRET_ACCESS_KEY; else the profile's",
 );
-pub const AWS_SECRET_ACCESS_KEY: Var = secret("AWS_SECRET_ACCESS_KEY", "Secret key");
+pub const AWS_SECRET_ACCESS_KEY: Var = secret(aws::AWS_SECRET_ACCESS_KEY, "Secret key");
 pub const AWS_SESSION_TOKEN: Var = secret(
-    "AWS_SESSION_TOKEN",
+    aws::AWS_SESSION_TOKEN,
     "Session token of temporary credentials",
 );
 pub const AWS_PROFILE: Var =
-    var("AWS_PROFILE", "Profile, when --profile is not given").default("default");
-pub const AWS_REGION: Var = var("AWS_REGION", "Region, when --region is not given");
-pub const AWS_DEFAULT_REGION: Var = var("AWS_DEFAULT_REGION", "Region, when AWS_REGION is not set");
+    var(aws::AWS_PROFILE, "Profile, when --profile is not given").default(aws::DEFAULT_PROFILE);
+pub const AWS_REGION: Var = var(aws::AWS_REGION, "Region, when --region is not given");
+pub const AWS_DEFAULT_REGION: Var = var(
+    aws::AWS_DEFAULT_REGION,
+    "Region, when AWS_REGION is not set",
+);
 pub const AWS_ENDPOINT_URL_S3: Var = var(
-    "AWS_ENDPOINT_URL_S3",
+    aws::AWS_ENDPOINT_URL_S3,
     "Endpoint, when --endpoint is not given",
 );
 pub const AWS_ENDPOINT_URL: Var = var(
-    "AWS_ENDPOINT_URL",
+    aws::AWS_ENDPOINT_URL,
     "Endpoint, when AWS_ENDPOINT_URL_S3 is not set",
 );
 pub const AWS_CONFIG_FILE: Var =
-    var("AWS_CONFIG_FILE", "The profiles' config file").default("~/.aws/config");
+    var(aws::AWS_CONFIG_FILE, "The profiles' config file").default("~/.aws/config");
 pub const AWS_SHARED_CREDENTIALS_FILE: Var = var(
-    "AWS_SHARED_CREDENTIALS_FILE",
+    aws::AWS_SHARED_CREDENTIALS_FILE,
     "The profiles' credentials file",
 )
 .default("~/.aws/credentials");
-pub const HOME: Var = var("HOME", "Where ~/.aws is");
+pub const HOME: Var = var(aws::HOME, "Where ~/.aws is");
 
 pub const APP_TOKENS: Var = secret(
     "APP_TOKENS",

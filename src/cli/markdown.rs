@@ -13,7 +13,7 @@ use super::specs::COMMANDS;
 use super::table::{Flag, Spec, Var};
 
 /// The line every generated page starts with.
-const GENERATED: &str = "<!-- Generated from the flags table (src/cli/table.rs, src/cli/specs.rs) by \
+const GENERATED: &str = "<!-- Generated from the flags table (src/cli/flags.rs, src/cli/specs.rs) by \
 src/cli/markdown.rs: do not edit. After changing a flag: FGBACKUP_BLESS_DOCS=1 cargo test --bin \
 fgbackup markdown -->\n";
 
