@@ -16,7 +16,6 @@ use crate::store::s3::S3Store;
 use crate::{signal, timefmt};
 
 use super::serve::serve_config;
-use super::upload::notify_run;
 use super::*;
 
 /// `fgbackup daemon`: the API plus an upload run every `--interval`.
@@ -89,7 +88,7 @@ pub(super) fn daemon_cycle(cfg: &UploadConfig, metrics: &Metrics, interval: Dura
     metrics.cycle_started(interval);
     let result = upload::run(cfg);
     metrics.cycle_finished();
-    notify_run(cfg, &result);
+    upload::notify_run(cfg, &result);
     let now = timefmt::unix_seconds(std::time::SystemTime::now());
     match result {
         Ok(summary) => {

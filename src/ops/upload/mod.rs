@@ -24,10 +24,12 @@ use std::time::{Duration, Instant, SystemTime};
 mod listing;
 mod lock;
 mod recorder;
+mod report;
 pub mod step;
 mod summary;
 
 use recorder::Recorder;
+pub use report::notify_run;
 pub use summary::{Problem, Summary};
 
 use crate::build::{RunLock, lock_database, open_store, own_files, store_root_identity};
