@@ -30,7 +30,7 @@ mod summary;
 
 use recorder::Recorder;
 pub use report::notify_run;
-pub use summary::{Problem, Summary};
+pub use summary::{Newest, Problem, Summary};
 
 use crate::build::{RunLock, lock_database, open_store, own_files, store_root_identity};
 use crate::error::{Error, Result};
@@ -145,6 +145,10 @@ pub fn run(cfg: &UploadConfig) -> Result<Summary> {
     }
     summary.duration = clock.elapsed();
     rec.finish(&summary, summary.duration, None)?;
+    summary.newest = inventory.as_ref().map(|inv| Newest {
+        latest: inv.latest_fields().unwrap_or_default(),
+        last_success_unix: inv.last_success_unix().unwrap_or_default(),
+    });
     Ok(summary)
 }
 

@@ -1,5 +1,9 @@
 //! What a run tells the notifiers: its figures, its problems and the
-//! newest inventory row, built from the summary the run returns.
+//! newest inventory row, built from the summary the run returns. The run
+//! reads that row itself, with its own handle and under its lock
+//! ([`super::Newest`]); only a run that failed is read back afterwards.
+//! Sending happens after the summary is printed and never changes the
+//! run's outcome.
 
 use crate::error::Result;
 use crate::inventory::Inventory;
@@ -68,7 +72,14 @@ pub fn run_report(cfg: &UploadConfig, result: &Result<Summary>) -> crate::notify
             r.fatal = Some(e.to_string());
         }
     }
-    if !cfg.dry_run && cfg.db_path.exists() {
+    if let Ok(Summary {
+        newest: Some(n), ..
+    }) = result
+    {
+        r.latest = n.latest.clone();
+        r.last_success_unix = n.last_success_unix;
+    } else if !cfg.dry_run && cfg.db_path.exists() {
+        // A run that failed returns no summary: read what it left.
         match Inventory::open(&cfg.db_path) {
             Ok(inv) => {
                 r.latest = inv.latest_fields().unwrap_or_default();

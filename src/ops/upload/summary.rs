@@ -53,6 +53,17 @@ pub struct Summary {
     /// With `--manifest-key`: what is wrong with the chain (a manifest gone
     /// or replaced), or why no manifest could be written.
     pub manifest_problems: Vec<String>,
+    /// The inventory's newest row and last good run, read by the run itself
+    /// with its own handle, under its lock, once its row is final (absent in
+    /// a dry run): what the notifications show.
+    pub newest: Option<Newest>,
+}
+
+/// What the notifiers show of the inventory after a run.
+#[derive(Debug, Default, Clone)]
+pub struct Newest {
+    pub latest: Option<Vec<(String, String)>>,
+    pub last_success_unix: Option<i64>,
 }
 
 impl Summary {
