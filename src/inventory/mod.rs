@@ -30,7 +30,7 @@ pub use verifications::VerifyTotals;
 use crate::error::{Error, Result};
 use crate::host::hostname;
 use crate::timefmt;
-use status::RunStatus;
+use status::{RunStatus, Status};
 
 /// The Python suite's database location, kept so deployments need no change.
 pub const DEFAULT_PATH: &str = "/var/lib/backup_fg/backup_records.db";
@@ -453,11 +453,11 @@ impl Inventory {
 
     /// Sets a row's status and appends `note` to its error text: a file
     /// that turned out not to be deletable after its row was committed.
-    pub fn set_status(&self, id: i64, status: &str, note: &str) -> Result<()> {
+    pub fn set_status(&self, id: i64, status: Status, note: &str) -> Result<()> {
         self.conn
             .execute(
                 "UPDATE backups SET status = ?2 WHERE id = ?1",
-                params![id, status],
+                params![id, status.as_str()],
             )
             .map_err(|e| self.err(e))?;
         self.append_error(id, note)
@@ -486,6 +486,8 @@ fn last_success(conn: &Connection) -> rusqlite::Result<Option<String>> {
 #[derive(Debug, Clone)]
 pub struct RunInfo {
     pub id: i64,
+    /// As stored: printed as found, so a value this version does not know
+    /// (a newer fgbackup's) still shows instead of failing the read.
     pub status: String,
     pub started_at: String,
     pub finished_at: Option<String>,

@@ -225,8 +225,8 @@ impl Recorder<'_> {
             }
             Err(Refusal::Changed(why)) => {
                 let note = format!("kept {path}: {why}");
-                log::error!("failed_changed {}: {note}", outcome.key);
-                inv.set_status(id, Status::FailedChanged.as_str(), &note)?;
+                log::error!("{} {}: {note}", Status::FailedChanged.as_str(), outcome.key);
+                inv.set_status(id, Status::FailedChanged, &note)?;
                 if let Some(n) = summary.counts.get_mut(outcome.status.as_str()) {
                     *n = n.saturating_sub(1);
                 }
