@@ -157,11 +157,7 @@ mod tests {
     #[test]
     fn refused_credentials_trip_it_and_a_success_resets_the_count() {
         let b = Breaker::default();
-        let refused = || StoreError {
-            kind: StoreErrorKind::Credentials,
-            message: "ExpiredToken".into(),
-            advice: None,
-        };
+        let refused = || StoreError::credentials("ExpiredToken");
         b.record::<()>(&Err(refused()));
         b.record::<()>(&Err(refused()));
         b.record(&Ok(()));

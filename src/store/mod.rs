@@ -162,6 +162,17 @@ pub struct StoreError {
     /// problem and its fix apart (`message` is both on one line), so
     /// `doctor` can print the fix after `-> fix:`.
     pub advice: Option<Advice>,
+    /// The server's answer, when there was one: its HTTP status and S3
+    /// error code, kept from the engine's error for whoever decides next
+    /// (retry, breaker, report) instead of only its words in `message`.
+    pub answer: Option<Answer>,
+}
+
+/// An HTTP status and the S3 error code of its body (empty when none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub code: String,
 }
 
 impl StoreError {
@@ -170,7 +181,14 @@ impl StoreError {
             kind,
             message: message.into(),
             advice: None,
+            answer: None,
         }
+    }
+
+    /// The same error, with the server's answer it came from.
+    pub fn with_answer(mut self, answer: Option<Answer>) -> StoreError {
+        self.answer = answer;
+        self
     }
     /// A failure explained by [`crate::engine::advice::advise`].
     pub fn advised(kind: StoreErrorKind, advice: Advice) -> StoreError {
@@ -178,6 +196,7 @@ impl StoreError {
             kind,
             message: advice.to_string(),
             advice: Some(advice),
+            answer: None,
         }
     }
     pub fn transient(message: impl Into<String>) -> StoreError {
@@ -196,6 +215,10 @@ impl StoreError {
     }
     pub fn exists(message: impl Into<String>) -> StoreError {
         StoreError::new(StoreErrorKind::Exists, message)
+    }
+    /// The server refused the credentials (expired, wrong, not allowed).
+    pub fn credentials(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Credentials, message)
     }
 
     /// Whether repeating the same request may succeed.

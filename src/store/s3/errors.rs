@@ -5,7 +5,7 @@
 use super::S3Store;
 use crate::engine::advice::{Target, advise};
 use crate::engine::error::{EngineError, TransportKind};
-use crate::store::{StoreError, StoreErrorKind};
+use crate::store::{Answer, StoreError, StoreErrorKind};
 
 impl S3Store {
     /// Decides what a failed request means for the file: the one place
@@ -13,6 +13,12 @@ impl S3Store {
     /// retry-or-not verdict. Failures of the set-up (endpoint, TLS, bucket,
     /// credentials) are worded with their fix by [`advise`].
     pub(super) fn classify(&self, action: &str, key: &str, err: EngineError) -> StoreError {
+        let answer = answer_of(&err);
+        self.verdict(action, key, err).with_answer(answer)
+    }
+
+    /// [`S3Store::classify`] without the answer.
+    fn verdict(&self, action: &str, key: &str, err: EngineError) -> StoreError {
         let target = Target {
             endpoint: &self.endpoint_label,
             bucket: &self.name,
@@ -53,11 +59,7 @@ impl S3Store {
             ));
         }
         if err.is_credentials_refusal() {
-            return StoreError {
-                kind: StoreErrorKind::Credentials,
-                message: text,
-                advice: None,
-            };
+            return StoreError::credentials(text);
         }
         let EngineError::Status { status, code, .. } = err else {
             return StoreError::permanent(text);
@@ -71,5 +73,62 @@ impl S3Store {
             }
             _ => StoreError::permanent(text),
         }
+    }
+}
+
+/// The HTTP status and S3 code of an error that is a server's answer.
+fn answer_of(err: &EngineError) -> Option<Answer> {
+    match err {
+        EngineError::Status { status, code, .. } => Some(Answer {
+            status: *status,
+            code: code.clone(),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::{Credentials, S3Settings};
+    use crate::store::s3::S3Options;
+
+    fn store() -> S3Store {
+        let settings = S3Settings {
+            credentials: Credentials {
+                access_key: "test-key".into(),
+                secret_key: "answer-test-secret-5821".into(),
+                session_token: None,
+            },
+            region: "us-east-1".into(),
+            endpoint: Some("http://127.0.0.1:9".into()),
+        };
+        S3Store::new("fg-logs", &settings, S3Options::default()).expect("store")
+    }
+
+    /// The verdict keeps the answer it came from: status and S3 code reach
+    /// whoever decides next, not only the words of the message.
+    #[test]
+    fn server_answers_keep_their_status_and_code() {
+        let s = store();
+        let body = "<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>";
+        let e = s.classify("PUT", "a.gz", EngineError::from_answer(503, body));
+        assert_eq!(e.kind, StoreErrorKind::Transient);
+        assert_eq!(
+            e.answer,
+            Some(Answer {
+                status: 503,
+                code: "SlowDown".into()
+            })
+        );
+        let body = "<Error><Code>ExpiredToken</Code><Message>expired</Message></Error>";
+        let e = s.classify("PUT", "a.gz", EngineError::from_answer(400, body));
+        assert_eq!(e.kind, StoreErrorKind::Credentials);
+        assert_eq!(
+            e.answer.map(|a| (a.status, a.code)),
+            Some((400, "ExpiredToken".into()))
+        );
+        let e = s.classify("PUT", "a.gz", EngineError::Request("bad header".into()));
+        assert_eq!(e.answer, None);
     }
 }
