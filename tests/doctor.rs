@@ -103,7 +103,11 @@ fn each_problem_is_a_failure_with_a_fix() {
     let ws = Workspace::new();
     // World-readable env file with a secret: a warning naming the fix.
     let env_file = ws.tmp.path().join("backup_fg");
-    std::fs::write(&env_file, "GMAIL_APP_PASSWORD=secret\n").unwrap();
+    std::fs::write(
+        &env_file,
+        "GMAIL_APP_PASSWORD=secret\nAPP_TOKENS=secret\nAWS_SECRET_ACCESS_KEY=secret\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&env_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let (code, text) = doctor(
         &ws,
@@ -115,6 +119,11 @@ fn each_problem_is_a_failure_with_a_fix() {
     assert_eq!(code, 0, "a warning alone does not fail: {text}");
     assert!(
         text.contains("[WARN]") && text.contains(&format!("chmod 600 {}", env_file.display())),
+        "{text}"
+    );
+    // Always in the same order, whatever the file's: credentials first.
+    assert!(
+        text.contains("holds AWS_SECRET_ACCESS_KEY, GMAIL_APP_PASSWORD, APP_TOKENS but"),
         "{text}"
     );
     assert!(

@@ -482,25 +482,9 @@ pub const APP_TOKENS: Var = secret(
 );
 
 /// Every variable the table knows, for checks that cover them all (doctor's
-/// private env files, help pages).
+/// private env files, help pages). Doctor names the secrets it finds in
+/// this order: credentials first.
 pub const VARS: &[&Var] = &[
-    &GMAIL_USER,
-    &GMAIL_APP_PASSWORD,
-    &SMTP_USER,
-    &SMTP_PASSWORD,
-    &EMAIL_FROM,
-    &EMAIL_DRY_RUN,
-    &EMAIL_NOTIFY_ON,
-    &SLACK_WEBHOOK_URL,
-    &SLACK_NOTIFY_ON,
-    &DISCORD_WEBHOOK_URL,
-    &DISCORD_NOTIFY_ON,
-    &WEBHOOK_URL,
-    &WEBHOOK_NOTIFY_ON,
-    &TELEGRAM_BOT_TOKEN,
-    &TELEGRAM_CHAT_ID,
-    &TELEGRAM_API_URL,
-    &TELEGRAM_NOTIFY_ON,
     &AWS_ACCESS_KEY_ID,
     &AWS_SECRET_ACCESS_KEY,
     &AWS_SESSION_TOKEN,
@@ -512,5 +496,22 @@ pub const VARS: &[&Var] = &[
     &AWS_CONFIG_FILE,
     &AWS_SHARED_CREDENTIALS_FILE,
     &HOME,
+    &GMAIL_USER,
+    &GMAIL_APP_PASSWORD,
+    &SMTP_USER,
+    &SMTP_PASSWORD,
+    &EMAIL_FROM,
+    &EMAIL_DRY_RUN,
+    &EMAIL_NOTIFY_ON,
     &APP_TOKENS,
+    &TELEGRAM_BOT_TOKEN,
+    &TELEGRAM_CHAT_ID,
+    &TELEGRAM_API_URL,
+    &TELEGRAM_NOTIFY_ON,
+    &SLACK_WEBHOOK_URL,
+    &SLACK_NOTIFY_ON,
+    &DISCORD_WEBHOOK_URL,
+    &DISCORD_NOTIFY_ON,
+    &WEBHOOK_URL,
+    &WEBHOOK_NOTIFY_ON,
 ];
