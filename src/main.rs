@@ -9,6 +9,7 @@ mod aws;
 mod build;
 mod cli;
 mod cmd;
+mod content;
 mod digest;
 mod dirfd;
 mod engine;

@@ -94,7 +94,7 @@ pub fn parse_http_date(s: &str) -> Option<i64> {
 }
 
 /// Inverse of [`civil_from_days`].
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -106,7 +106,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Converts days since 1970-01-01 to (year, month, day) in the proleptic
 /// Gregorian calendar (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -1,0 +1,306 @@
+//! The content index of one archive: what its lines hold, gathered while
+//! the file is read (issue 21). [`Indexer`] takes the inflated bytes in any
+//! chunks, cuts them into lines and scans each ([`scan`]); [`Indexer::finish`]
+//! gives the archive's summary and its facets: one row per distinct UTC day
+//! × devid × devname × vd × type × subtype × action, with its line count and
+//! first and last time. A line it cannot read is counted, never an error.
+//!
+//! Memory is bounded whatever the file holds: a line longer than
+//! [`MAX_LINE`] is scanned on its first [`MAX_LINE`] bytes, and a file with
+//! more than [`MAX_FACETS`] distinct combinations keeps counting them under
+//! one overflow row instead of growing.
+
+// The upload does not feed it yet (the next step of issue 21 wires it to
+// the gzip proof's inflate); until then only the tests call it.
+#![cfg_attr(not(test), allow(dead_code))]
+
+pub mod scan;
+pub mod when;
+
+use std::collections::BTreeMap;
+
+use scan::{Fields, Format};
+use when::Unit;
+
+/// Longest line scanned whole; FortiGate lines are about 1 KB.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Most distinct facet rows one archive keeps.
+pub const MAX_FACETS: usize = 10_000;
+
+/// A facet's key: the dimensions a search narrows by, as text ("" when
+/// the line did not say).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FacetKey {
+    /// `YYYY-MM-DD`, UTC; "" for lines without a time.
+    pub day: String,
+    pub devid: String,
+    pub devname: String,
+    pub vd: String,
+    pub log_type: String,
+    pub subtype: String,
+    pub action: String,
+}
+
+/// How many lines share a [`FacetKey`], and when the first and last were.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FacetCount {
+    pub lines: u64,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+/// What one archive holds, in sum.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The layout most of its lines were written in (`None`: no line read).
+    pub format: Option<Format>,
+    /// The unit most of its `eventtime`s were written in.
+    pub unit: Option<Unit>,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    pub lines: u64,
+    /// Bytes of log (inflated), line ends included.
+    pub bytes: u64,
+    /// Lines without one `key=value` pair (garbage, a cut line, blanks).
+    pub unparsed: u64,
+    /// Lines read whose time could not be told.
+    pub without_time: u64,
+}
+
+/// The index of one archive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Index {
+    pub summary: Summary,
+    pub facets: BTreeMap<FacetKey, FacetCount>,
+}
+
+/// Builds an [`Index`] from the inflated bytes of an archive, fed in chunks
+/// of any size.
+#[derive(Debug, Default)]
+pub struct Indexer {
+    index: Index,
+    /// The start of a line whose end has not come yet.
+    partial: Vec<u8>,
+    /// The partial line is over [`MAX_LINE`]: the rest of it is only counted.
+    overlong: bool,
+    formats: BTreeMap<Format, u64>,
+    units: BTreeMap<Unit, u64>,
+    /// The facet of the line before.
+    last: Option<FacetKey>,
+    /// The UTC day number and text of the last time seen.
+    day: Option<(i64, std::rc::Rc<str>)>,
+}
+
+impl Indexer {
+    /// Takes the next bytes of the log.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        self.index.summary.bytes += data.len() as u64;
+        while let Some(n) = memchr::memchr(b'\n', data) {
+            let (head, rest) = (&data[..n], &data[n + 1..]);
+            if self.partial.is_empty() && !self.overlong {
+                self.line(&head[..head.len().min(MAX_LINE)]);
+            } else {
+                self.take_partial(head);
+                let line = std::mem::take(&mut self.partial);
+                self.line(&line);
+                self.partial = line;
+                self.partial.clear();
+                self.overlong = false;
+            }
+            data = rest;
+        }
+        self.take_partial(data);
+    }
+
+    /// The index, once every byte was fed; a last line without a line end
+    /// counts like the others.
+    pub fn finish(mut self) -> Index {
+        if !self.partial.is_empty() || self.overlong {
+            let line = std::mem::take(&mut self.partial);
+            self.line(&line);
+        }
+        self.index.summary.format = most(&self.formats);
+        self.index.summary.unit = most(&self.units);
+        self.index
+    }
+
+    /// Keeps up to [`MAX_LINE`] bytes of an unfinished line.
+    fn take_partial(&mut self, data: &[u8]) {
+        let room = MAX_LINE.saturating_sub(self.partial.len());
+        if data.len() > room {
+            self.overlong = true;
+        }
+        self.partial
+            .extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    fn line(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let s = &mut self.index.summary;
+        s.lines += 1;
+        let Some((format, fields)) = scan::line(line) else {
+            s.unparsed += 1;
+            return;
+        };
+        *self.formats.entry(format).or_default() += 1;
+        let at = self.time_of(&fields);
+        let s = &mut self.index.summary;
+        match at {
+            Some(t) => {
+                s.first = Some(s.first.map_or(t, |f| f.min(t)));
+                s.last = Some(s.last.map_or(t, |l| l.max(t)));
+            }
+            None => s.without_time += 1,
+        }
+        // Neighbouring lines mostly share their facet: compare before
+        // building (and allocating) a key.
+        let day = self.day_of(at);
+        let key = match self.last.take() {
+            Some(k) if same_facet(&k, &day, &fields) => k,
+            _ => facet_key(&fields, day.to_string()),
+        };
+        self.count(&key, at);
+        self.last = Some(key);
+    }
+
+    /// `YYYY-MM-DD` of `at` ("" without a time), formatted once per day.
+    fn day_of(&mut self, at: Option<i64>) -> std::rc::Rc<str> {
+        let Some(t) = at else {
+            return std::rc::Rc::from("");
+        };
+        let n = t.div_euclid(86_400);
+        match &self.day {
+            Some((d, text)) if *d == n => std::rc::Rc::clone(text),
+            _ => {
+                let text: std::rc::Rc<str> = std::rc::Rc::from(day(t));
+                self.day = Some((n, std::rc::Rc::clone(&text)));
+                text
+            }
+        }
+    }
+
+    /// The line's time: eventtime, else FortiAnalyzer's timestamp, else
+    /// the local date and time.
+    fn time_of(&mut self, f: &Fields<'_>) -> Option<i64> {
+        if let Some((t, unit)) = f.eventtime.and_then(when::eventtime) {
+            *self.units.entry(unit).or_default() += 1;
+            return Some(t);
+        }
+        if let Some(t) = f.timestamp.and_then(when::timestamp) {
+            return Some(t);
+        }
+        when::local(f.date?, f.time?, f.tz)
+    }
+
+    /// One more line for `key`'s facet, cloned only when it is new; past
+    /// [`MAX_FACETS`], new combinations count under one overflow row.
+    fn count(&mut self, key: &FacetKey, at: Option<i64>) {
+        let facets = &mut self.index.facets;
+        if let Some(c) = facets.get_mut(key) {
+            return add(c, at);
+        }
+        let new = if facets.len() >= MAX_FACETS {
+            FacetKey {
+                day: key.day.clone(),
+                action: "(more)".into(),
+                ..FacetKey::default()
+            }
+        } else {
+            key.clone()
+        };
+        add(facets.entry(new).or_default(), at);
+    }
+}
+
+/// One more line, at `at`, for a facet's count.
+fn add(c: &mut FacetCount, at: Option<i64>) {
+    c.lines += 1;
+    if let Some(t) = at {
+        c.first = Some(c.first.map_or(t, |f| f.min(t)));
+        c.last = Some(c.last.map_or(t, |l| l.max(t)));
+    }
+}
+
+/// The key counted most often (the first of a tie, in key order).
+fn most<K: Copy + Ord>(counts: &BTreeMap<K, u64>) -> Option<K> {
+    let top = counts.values().copied().max()?;
+    counts.iter().find(|(_, n)| **n == top).map(|(k, _)| *k)
+}
+
+/// Whether a line's fields name the facet `k` (on day `day`).
+fn same_facet(k: &FacetKey, day: &str, f: &Fields<'_>) -> bool {
+    let eq = |s: &str, v: Option<&[u8]>| match v {
+        Some(b) => std::str::from_utf8(b).is_ok_and(|t| t == s),
+        None => s.is_empty(),
+    };
+    k.day == day
+        && eq(&k.devid, f.devid)
+        && eq(&k.devname, f.devname)
+        && eq(&k.vd, f.vd)
+        && eq(&k.log_type, f.log_type)
+        && eq(&k.subtype, f.subtype)
+        && eq(&k.action, f.action)
+}
+
+/// The facet a line counts under.
+fn facet_key(f: &Fields<'_>, day: String) -> FacetKey {
+    let text = |v: Option<&[u8]>| {
+        v.and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::to_string)
+            .unwrap_or_default()
+    };
+    FacetKey {
+        day,
+        devid: text(f.devid),
+        devname: text(f.devname),
+        vd: text(f.vd),
+        log_type: text(f.log_type),
+        subtype: text(f.subtype),
+        action: text(f.action),
+    }
+}
+
+/// `YYYY-MM-DD` of UTC seconds.
+pub fn day(secs: i64) -> String {
+    let (y, m, d) = crate::timefmt::civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Scanner throughput on a real log: `FGBACKUP_SCAN_BENCH=FILE cargo test
+/// --release --bin fgbackup scan_throughput -- --ignored --nocapture`
+/// (FILE: inflated log, e.g. `zcat` of `fgbackup gen-logs` output).
+#[cfg(test)]
+#[test]
+#[ignore]
+fn scan_throughput() {
+    let Ok(path) = std::env::var("FGBACKUP_SCAN_BENCH") else {
+        return;
+    };
+    let data = std::fs::read(path).expect("readable");
+    let cpu = || {
+        // SAFETY: getrusage fills the struct we own.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        u.ru_utime.tv_sec as f64 + u.ru_utime.tv_usec as f64 / 1e6
+    };
+    let (t0, w0) = (cpu(), std::time::Instant::now());
+    let mut ix = Indexer::default();
+    for chunk in data.chunks(64 * 1024) {
+        ix.feed(chunk);
+    }
+    let ix = ix.finish();
+    let (secs, wall) = (cpu() - t0, w0.elapsed().as_secs_f64());
+    let gb = data.len() as f64 / 1e9;
+    println!(
+        "{} lines, {:.0} MB, {} facets: {:.2} CPU-s/GB, {:.2} wall-s/GB",
+        ix.summary.lines,
+        data.len() as f64 / 1e6,
+        ix.facets.len(),
+        secs / gb,
+        wall / gb
+    );
+}
