@@ -130,6 +130,17 @@ fn the_golden_fixture_gives_the_counts_written_by_hand() {
             .any(|k| k.action == "accept" && k.log_type == "utm"),
         "the url= text set no field"
     );
+    let ip = |t: &str| ips::parse(t.as_bytes()).expect("an address");
+    for held in [
+        "10.1.2.3", "8.8.8.8", "10.1.2.4", "8.8.4.4", "10.1.2.5", "1.1.1.1", "10.1.2.6",
+        "10.9.9.9", "9.9.9.9",
+    ] {
+        assert!(ix.ips.may_contain(ip(held)), "{held} is in the archive");
+    }
+    assert!(
+        !ix.ips.may_contain(ip("6.6.6.6")),
+        "only inside a url= value"
+    );
 }
 
 #[test]

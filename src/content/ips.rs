@@ -1,0 +1,171 @@
+//! Which IP addresses an archive holds in `srcip`/`dstip`: a Bloom filter
+//! that never answers "absent" for an address it was given, sized from the
+//! compressed archive so it stays within 2% of it (issue 21).
+//!
+//! Why a Bloom filter and not an exact set: traffic logs hold many distinct
+//! addresses (840k per GB of log in FORTIGATE-LOGS.md's test), and an exact
+//! list (4 or 16 bytes each) is 5-10× the 2% budget there, while the filter
+//! costs what the budget allows whatever the count: more addresses only
+//! raise its false "maybe" rate, never lose one. The hashes are fixed
+//! (no per-process seed), so a filter written by one box is read by another.
+
+use std::net::IpAddr;
+
+/// Hash functions per address: near the best for ~10 bits per address.
+const HASHES: u32 = 7;
+/// The smallest filter (a tiny archive still gets a useful one).
+const MIN_BITS: u64 = 4096;
+/// The largest filter: 2% of a 1 GiB archive.
+const MAX_BITS: u64 = 8 * 20 * 1024 * 1024;
+
+/// A Bloom filter of IP addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpFilter {
+    bits: Vec<u64>,
+}
+
+impl IpFilter {
+    /// A filter using at most 2% of `archive_bytes` (the compressed size).
+    pub fn for_archive(archive_bytes: u64) -> IpFilter {
+        let bits = (archive_bytes / 50 * 8).clamp(MIN_BITS, MAX_BITS);
+        IpFilter {
+            bits: vec![0; bits.div_ceil(64) as usize],
+        }
+    }
+
+    /// Its size in bytes, as stored.
+    pub fn bytes(&self) -> usize {
+        self.bits.len() * 8
+    }
+
+    /// The share of bits set: the false "maybe" rate is about this to the
+    /// power of the hash count.
+    pub fn fill(&self) -> f64 {
+        let set: u64 = self.bits.iter().map(|w| u64::from(w.count_ones())).sum();
+        set as f64 / (self.bits.len() as f64 * 64.0)
+    }
+
+    /// Adds the address written in `text` (`10.1.2.3`, `2001:db8::1`);
+    /// anything else is not an address and is ignored.
+    pub fn insert_text(&mut self, text: &[u8]) {
+        if let Some(ip) = parse(text) {
+            self.insert(ip);
+        }
+    }
+
+    pub fn insert(&mut self, ip: IpAddr) {
+        let n = self.bits.len() as u64 * 64;
+        for bit in positions(ip, n) {
+            self.bits[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+    }
+
+    /// `false` only when `ip` was never inserted; `true` may be a false
+    /// "maybe", which `grep` settles by reading the archive.
+    pub fn may_contain(&self, ip: IpAddr) -> bool {
+        let n = self.bits.len() as u64 * 64;
+        positions(ip, n).all(|bit| self.bits[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+    }
+}
+
+/// An address as text, IPv4 or IPv6; `None` otherwise.
+pub fn parse(text: &[u8]) -> Option<IpAddr> {
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+/// The filter's bit positions for `ip` among `n` bits (double hashing).
+/// IPv4 and its IPv6-mapped form are one address.
+fn positions(ip: IpAddr, n: u64) -> impl Iterator<Item = u64> {
+    let v6 = match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    };
+    let word = u128::from(v6);
+    let h1 = mix((word >> 64) as u64 ^ mix(word as u64));
+    let h2 = mix(h1 ^ 0x9e37_79b9_7f4a_7c15) | 1;
+    (0..u64::from(HASHES)).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % n)
+}
+
+/// splitmix64's finaliser: a fixed, well-mixing 64-bit hash.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn v4(n: u32) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::from(n))
+    }
+
+    #[test]
+    fn never_absent_for_an_inserted_address_and_rarely_maybe_for_others() {
+        // A 4 MiB archive: an 80 KiB filter, 655,360 bits; 65,536 addresses
+        // (10 bits each) of a /16.
+        let mut f = IpFilter::for_archive(4 << 20);
+        for n in 0..65_536u32 {
+            f.insert(v4(0x0a01_0000 + n));
+        }
+        for n in 0..65_536u32 {
+            assert!(f.may_contain(v4(0x0a01_0000 + n)), "{n}");
+        }
+        let maybe = (0..100_000u32)
+            .filter(|n| f.may_contain(v4(0xc0a8_0000 + n)))
+            .count();
+        assert!(maybe < 3_000, "false maybe rate {maybe} in 100,000");
+    }
+
+    #[test]
+    fn text_ipv6_and_mapped_forms() {
+        let mut f = IpFilter::for_archive(0);
+        assert_eq!(f.bytes(), (MIN_BITS / 8) as usize);
+        f.insert_text(b"2001:db8::1");
+        f.insert_text(b"10.1.2.3");
+        f.insert_text(b"not-an-ip");
+        f.insert_text(b"\xff\xfe");
+        assert!(f.may_contain(parse(b"2001:db8::1").unwrap()));
+        assert!(f.may_contain(IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | 1))));
+        assert!(f.may_contain(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))));
+        let mapped = IpAddr::V6(Ipv4Addr::new(10, 1, 2, 3).to_ipv6_mapped());
+        assert!(
+            f.may_contain(mapped),
+            "IPv4 and its mapped form are one address"
+        );
+    }
+
+    #[test]
+    fn the_fill_says_how_sure_a_maybe_is() {
+        let mut f = IpFilter::for_archive(0);
+        assert_eq!(f.fill(), 0.0);
+        f.insert(v4(1));
+        assert_eq!(f.fill(), f64::from(HASHES) / MIN_BITS as f64);
+    }
+
+    #[test]
+    fn within_two_percent_of_the_archive() {
+        for size in [1u64 << 20, 8 << 20, 100 << 20, 1 << 30] {
+            let f = IpFilter::for_archive(size);
+            assert!(f.bytes() as u64 <= size / 50 + 8, "{size}: {}", f.bytes());
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the addresses and the size: every one inserted is "maybe".
+        #[test]
+        fn no_false_absent(addrs in proptest::collection::vec(proptest::num::u128::ANY, 1..500),
+                           size in 0u64..(64 << 20)) {
+            let mut f = IpFilter::for_archive(size);
+            let ips: Vec<IpAddr> = addrs.iter().map(|a| IpAddr::V6(Ipv6Addr::from(*a))).collect();
+            for ip in &ips {
+                f.insert(*ip);
+            }
+            for ip in &ips {
+                proptest::prop_assert!(f.may_contain(*ip));
+            }
+        }
+    }
+}
