@@ -344,49 +344,16 @@ fn files_the_settings_name_are_checked_before_the_run() {
     std::fs::create_dir_all(ws.archive()).unwrap();
     let missing = ws.tmp.path().join("no-such-ca.pem");
     let ca = missing.to_str().unwrap();
-    let dest = format!("file://{}", ws.archive().display());
-    let db = ws.db();
-    let db = db.to_str().unwrap();
     let logs = ws.logs();
     let l = logs.to_str().unwrap();
-    for words in [
-        vec![
-            "upload",
-            "--dir",
-            l,
-            "--dest",
-            &dest,
-            "--db",
-            db,
-            "--ca-file",
-            ca,
-        ],
-        vec!["verify", "--dest", &dest, "--db", db, "--ca-file", ca],
-        vec![
-            "restore",
-            "--dest",
-            &dest,
-            "--db",
-            db,
-            "--to",
-            l,
-            "--ca-file",
-            ca,
-        ],
-        vec![
-            "prune",
-            "--dest",
-            &dest,
-            "--db",
-            db,
-            "--older-than",
-            "400",
-            "--ca-file",
-            ca,
-        ],
+    for (cmd, extra) in [
+        ("upload", vec!["--dir", l]),
+        ("verify", vec![]),
+        ("restore", vec!["--to", l]),
+        ("prune", vec!["--older-than", "400"]),
     ] {
-        let out = ws.run(&words, &[]);
-        assert_eq!(out.status.code(), Some(2), "{words:?}: {}", stderr(&out));
+        let out = ws.on_archive(cmd, &[extra, vec!["--ca-file", ca]].concat());
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(
             err.contains(&format!("--ca-file {ca} cannot be read")),
@@ -397,54 +364,23 @@ fn files_the_settings_name_are_checked_before_the_run() {
     let key = ws.tmp.path().join("not-a-key");
     std::fs::write(&key, "not a key").unwrap();
     let k = key.to_str().unwrap();
-    let out = ws.run(
-        &[
-            "upload",
-            "--dir",
-            l,
-            "--dest",
-            &dest,
-            "--db",
-            db,
-            "--min-age",
-            "0",
-            "--manifest-key",
-            k,
-        ],
-        &[],
+    let out = ws.on_archive(
+        "upload",
+        &["--dir", l, "--min-age", "0", "--manifest-key", k],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains(k), "{}", stderr(&out));
-    assert!(!db_exists_with_rows(&ws), "nothing may be archived");
-    let out = ws.run(
-        &[
-            "doctor",
-            "--dir",
-            l,
-            "--dest",
-            &dest,
-            "--db",
-            db,
-            "--ca-file",
-            ca,
-        ],
-        &[],
+    assert!(
+        !ws.db().exists() || ws.rows().is_empty(),
+        "nothing may be archived"
     );
+    let out = ws.on_archive("doctor", &["--dir", l, "--ca-file", ca]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("[FAIL] configuration: --ca-file"),
         "{}",
         stdout(&out)
     );
-}
-
-/// Whether the workspace's inventory holds any row.
-fn db_exists_with_rows(ws: &Workspace) -> bool {
-    ws.db().exists()
-        && rusqlite::Connection::open(ws.db())
-            .and_then(|c| c.query_row("SELECT count(*) FROM backups", [], |r| r.get::<_, i64>(0)))
-            .map(|n| n > 0)
-            .unwrap_or(false)
 }
 
 /// Commands that only read the archive show, and take, only what they read:
