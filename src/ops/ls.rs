@@ -8,7 +8,6 @@
 //! written the same way, element by element.
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
 
 use crate::error::{Error, Result};
 use crate::inventory::Inventory;
@@ -20,6 +19,8 @@ use crate::settings::Target;
 use crate::store::Listed;
 use crate::units::human_bytes;
 
+use super::stdout::Out;
+
 /// What to list.
 pub struct LsOptions {
     pub selection: Selection,
@@ -29,70 +30,6 @@ pub struct LsOptions {
     /// At most this many lines (0: all); totals count every match.
     pub limit: usize,
     pub json: bool,
-}
-
-/// Where a listing goes: stdout, buffered. A reader that goes away (`| head`)
-/// ends the listing quietly (`println!` would panic on the broken pipe);
-/// any other write error is an error.
-struct Out {
-    w: BufWriter<std::io::Stdout>,
-    /// Lines written so far (the `--limit` count).
-    shown: usize,
-    /// The reader went away: write nothing more.
-    gone: bool,
-    failed: Option<std::io::Error>,
-    json: bool,
-}
-
-impl Out {
-    fn new(json: bool) -> Out {
-        Out {
-            w: BufWriter::with_capacity(64 * 1024, std::io::stdout()),
-            shown: 0,
-            gone: false,
-            failed: None,
-            json,
-        }
-    }
-
-    fn write(&mut self, text: &str) {
-        if self.gone || self.failed.is_some() {
-            return;
-        }
-        match self.w.write_all(text.as_bytes()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.gone = true,
-            Err(e) => self.failed = Some(e),
-            Ok(()) => {}
-        }
-    }
-
-    /// One entry (a text line, or a JSON element), up to the limit.
-    fn entry(&mut self, opts: &LsOptions, text: &str) {
-        if opts.limit != 0 && self.shown >= opts.limit {
-            return;
-        }
-        if self.json && self.shown > 0 {
-            self.write(",");
-        }
-        self.write(text);
-        if !self.json {
-            self.write("\n");
-        }
-        self.shown += 1;
-    }
-
-    fn finish(mut self) -> Result<i32> {
-        if let Err(e) = self.w.flush()
-            && e.kind() != std::io::ErrorKind::BrokenPipe
-            && self.failed.is_none()
-        {
-            self.failed = Some(e);
-        }
-        match self.failed {
-            Some(e) => Err(Error::runtime(format!("cannot write the listing: {e}"))),
-            None => Ok(0),
-        }
-    }
 }
 
 /// Lists the newest row of every matching key in the inventory at `db`.
@@ -126,7 +63,7 @@ pub fn inventory(db: &std::path::Path, opts: &LsOptions) -> Result<i32> {
         files += 1;
         bytes += r.size.unwrap_or(0);
         *counts.entry(r.status.clone()).or_default() += 1;
-        out.entry(opts, &row_text(&r, opts.json));
+        out.entry(opts.limit, &row_text(&r, opts.json));
         !out.gone
     })?;
     if opts.json {
@@ -146,7 +83,7 @@ pub fn inventory(db: &std::path::Path, opts: &LsOptions) -> Result<i32> {
             shown(out.shown, files)
         ));
     }
-    out.finish()
+    out.finish("the listing")
 }
 
 /// One inventory row: a text line, or its JSON object.
@@ -219,7 +156,7 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
         files += 1;
         bytes += o.size;
         strangers += usize::from(known == Some(false));
-        out.entry(opts, &object_text(&o, known, opts.json));
+        out.entry(opts.limit, &object_text(&o, known, opts.json));
     });
     listed.map_err(|e| Error::runtime(format!("cannot list {}: {e}", store.describe())))?;
     if let Some(e) = db_error {
@@ -239,7 +176,7 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
         ),
     };
     out.write(&footer);
-    out.finish()
+    out.finish("the listing")
 }
 
 /// One archived object: a text line, or its JSON object.

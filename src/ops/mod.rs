@@ -2,7 +2,7 @@
 //! `upload` (one run; `upload::step` carries one file through it), `verify`
 //! (`verify::compare` checks objects against expectations, also for
 //! `restore`), `restore`, `reindex`, `prune`, `ls`, `doctor`. `manifest`,
-//! `pool` and `retry` are shared by them (status names live in the
+//! `pool`, `retry` and `stdout` are shared by them (status names live in the
 //! inventory). Each takes built settings and returns a report or an exit
 //! status; none reads the command line.
 
@@ -14,5 +14,6 @@ pub mod prune;
 pub mod reindex;
 pub mod restore;
 pub mod retry;
+pub mod stdout;
 pub mod upload;
 pub mod verify;
