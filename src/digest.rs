@@ -10,6 +10,8 @@ use std::io::{self, Read};
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
+use crate::content::{Indexed, Indexer};
+
 /// Size of the read buffer: large enough for few syscalls, small for RSS.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -25,6 +27,20 @@ pub struct FileDigest {
     pub gzip: Option<Result<(), GzipError>>,
     /// Per-part digests, when asked for (a multipart upload follows).
     pub parts: Option<Parts>,
+    /// The content index of the inflated bytes, when asked for.
+    pub index: Option<Indexed>,
+}
+
+/// What one read does besides the SHA-256 of the whole file.
+#[derive(Debug, Default)]
+pub struct Reading {
+    /// Prove that the bytes are complete gzip streams ([`FileDigest::gzip`]).
+    pub check_gzip: bool,
+    /// Index the inflated log ([`FileDigest::index`]): the bytes are
+    /// inflated for it even without `check_gzip`, but once for both.
+    pub index: Option<Indexer>,
+    /// Also hash each part of this size ([`FileDigest::parts`]).
+    pub part_size: Option<u64>,
 }
 
 /// The SHA-256 of each `size`-byte part of a file (the last may be shorter),
@@ -40,15 +56,39 @@ pub struct Parts {
 /// Reads `reader` to the end, hashing it, and checks gzip integrity when
 /// `check_gzip` is set.
 pub fn digest_reader<R: Read>(reader: R, check_gzip: bool) -> io::Result<FileDigest> {
-    digest_parts(reader, check_gzip, None)
+    digest_with(
+        reader,
+        Reading {
+            check_gzip,
+            ..Reading::default()
+        },
+    )
 }
 
 /// Like [`digest_reader`], and with `part_size` also the SHA-256 of each part.
+#[cfg(test)]
 pub fn digest_parts<R: Read>(
     reader: R,
     check_gzip: bool,
     part_size: Option<u64>,
 ) -> io::Result<FileDigest> {
+    digest_with(
+        reader,
+        Reading {
+            check_gzip,
+            index: None,
+            part_size,
+        },
+    )
+}
+
+/// Reads `reader` to the end once, doing all that `reading` asks.
+pub fn digest_with<R: Read>(reader: R, reading: Reading) -> io::Result<FileDigest> {
+    let Reading {
+        check_gzip,
+        index,
+        part_size,
+    } = reading;
     let mut tee = HashingReader {
         inner: reader,
         hasher: Sha256::new(),
@@ -61,26 +101,21 @@ pub fn digest_parts<R: Read>(
             done: Vec::new(),
         }),
     };
-    let gzip = if check_gzip {
-        let mut decoder = MultiGzDecoder::new(io::BufReader::with_capacity(READ_CHUNK, &mut tee));
-        let mut sink = vec![0u8; READ_CHUNK];
-        let verdict = loop {
-            match decoder.read(&mut sink) {
-                Ok(0) => break Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        drop(decoder);
-        match verdict {
-            Ok(()) => Some(Ok(())),
+    let (gzip, index) = if check_gzip || index.is_some() {
+        let (verdict, index) = inflate(&mut tee, index);
+        let verdict = match verdict {
+            Ok(()) => Ok(()),
             // A failure reading the file is an I/O error, not a gzip verdict.
             Err(e) if tee.failed => return Err(e),
-            Err(e) => Some(Err(describe_gzip_error(&e))),
-        }
+            Err(e) => Err(describe_gzip_error(&e)),
+        };
+        let index = index.map(|ix| Indexed {
+            index: ix.finish(),
+            incomplete: verdict.as_ref().err().map(ToString::to_string),
+        });
+        (check_gzip.then_some(verdict), index)
     } else {
-        None
+        (None, None)
     };
     // Whatever the decoder did not consume (garbage after a bad member, or
     // everything when no check was asked) still belongs in the hash.
@@ -99,7 +134,31 @@ pub fn digest_parts<R: Read>(
         bytes: tee.bytes,
         gzip,
         parts,
+        index,
     })
+}
+
+/// Inflates what `tee` reads to the end of its last gzip member, feeding
+/// the inflated bytes to `index`; the error is the decoder's (or the read's).
+fn inflate<R: Read>(
+    tee: &mut HashingReader<R>,
+    mut index: Option<Indexer>,
+) -> (io::Result<()>, Option<Indexer>) {
+    let mut decoder = MultiGzDecoder::new(io::BufReader::with_capacity(READ_CHUNK, tee));
+    let mut sink = vec![0u8; READ_CHUNK];
+    let verdict = loop {
+        match decoder.read(&mut sink) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if let Some(ix) = &mut index {
+                    ix.feed(&sink[..n]);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    (verdict, index)
 }
 
 /// Hashes an in-memory body.
@@ -280,5 +339,41 @@ mod tests {
         let d = digest_bytes(b"plain text, not gzip", true).unwrap();
         assert!(matches!(d.gzip, Some(Err(_))));
         assert_eq!(d.bytes, 20);
+    }
+
+    /// One read gives the hash, the gzip verdict and the index; indexing
+    /// without the check inflates but gives no verdict; a cut archive is
+    /// indexed as far as it goes and says so.
+    #[test]
+    fn the_index_comes_from_the_same_read() {
+        let log = b"date=2026-11-02 time=10:00:00 devname=FGT-A devid=FG1 eventtime=1793624400 type=traffic subtype=forward vd=root srcip=10.1.2.3 dstip=8.8.8.8 action=deny\n".repeat(5_000);
+        let good = gz(&log);
+        let read = |data: &[u8], check_gzip: bool| {
+            let reading = Reading {
+                check_gzip,
+                index: Some(Indexer::for_archive(data.len() as u64)),
+                part_size: None,
+            };
+            digest_with(data, reading).unwrap()
+        };
+        let d = read(&good, true);
+        assert_eq!(d.sha256, digest_bytes(&good, false).unwrap().sha256);
+        assert_eq!(d.gzip, Some(Ok(())));
+        let ix = d.index.unwrap();
+        assert_eq!(ix.incomplete, None);
+        assert_eq!(ix.index.summary.lines, 5_000);
+        assert_eq!(ix.index.summary.bytes, log.len() as u64);
+        assert!(ix.index.ips.may_contain("10.1.2.3".parse().unwrap()));
+
+        let d = read(&good, false);
+        assert_eq!(d.gzip, None, "indexing alone gives no gzip verdict");
+        assert_eq!(d.index.unwrap().index.summary.lines, 5_000);
+
+        let cut = &good[..good.len() / 2];
+        let d = read(cut, false);
+        let ix = d.index.unwrap();
+        assert!(ix.incomplete.unwrap().contains("ends early"));
+        assert!(ix.index.summary.lines > 0 && ix.index.summary.lines < 5_000);
+        assert_eq!(d.bytes, cut.len() as u64, "the whole file is still hashed");
     }
 }

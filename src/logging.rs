@@ -73,6 +73,16 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     crate::progress::suspend(|| println!("{}", one_line(&text)));
 }
 
+/// [`say`] on stderr, for a command whose stdout holds only results
+/// (`grep`); a stderr that cannot be written is no reason to fail.
+pub fn say_err(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let text = line.to_string();
+    crate::progress::suspend(|| {
+        let _ = writeln!(std::io::stderr(), "{}", one_line(&text));
+    });
+}
+
 /// `text` with control characters escaped (`\n`, `\u{1b}`...): a file name
 /// holding a newline must not forge a second log or plan line, nor an escape
 /// sequence repaint the terminal.

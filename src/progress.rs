@@ -91,6 +91,7 @@ pub enum Job {
     Upload,
     Verify,
     Restore,
+    Grep,
 }
 
 impl Job {
@@ -108,13 +109,17 @@ impl Job {
                 "Restored:    {binary_bytes} / {binary_total_bytes}, {percent}%, {binary_bytes_per_sec}, ETA {eta}\n\
                  Files:       {msg}, elapsed {elapsed}"
             }
+            Job::Grep => {
+                "Searched:    {binary_bytes} / {binary_total_bytes}, {percent}%, {binary_bytes_per_sec}, ETA {eta}\n\
+                 Archives:    {msg}, elapsed {elapsed}"
+            }
         }
     }
 
     fn failed_word(self) -> &'static str {
         match self {
             Job::Upload | Job::Restore => "failures",
-            Job::Verify => "problems",
+            Job::Verify | Job::Grep => "problems",
         }
     }
 }

@@ -7,10 +7,12 @@ mod common;
 
 mod api;
 mod cli;
+mod content;
 mod dashboards;
 mod data_path;
 mod doctor;
 mod faults;
+mod grep;
 mod net_errors;
 mod notify;
 mod object_lock;

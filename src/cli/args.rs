@@ -37,8 +37,19 @@ impl Args {
     pub fn parse(spec: &'static Spec, words: Vec<OsString>) -> Result<Args> {
         let mut given: Vec<(&'static Flag, Option<String>)> = Vec::new();
         let mut words = words.into_iter();
+        // After `--`, the next word is the operand even if it starts with `-`.
+        let mut operand_next = false;
         while let Some(word) = words.next() {
             let word = utf8(word, "an argument")?;
+            if word == "--" && !operand_next {
+                operand_next = true;
+                continue;
+            }
+            if let Some(flag) = operand(spec, &word, operand_next, &given) {
+                operand_next = false;
+                given.push((flag, Some(word)));
+                continue;
+            }
             let (name, inline) = match word.split_once('=') {
                 Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
                 _ => (word.as_str(), None),
@@ -243,6 +254,20 @@ fn is_flag_of(spec: &Spec, word: &std::ffi::OsStr) -> bool {
 }
 
 /// The flag of `spec` called `name`, or an error suggesting the nearest one.
+/// The flag `word` gives as the command's bare word (`grep PATTERN`): a
+/// word not starting with `-` (or any word after `--`), when the command
+/// takes one and has not had it yet.
+fn operand(
+    spec: &'static Spec,
+    word: &str,
+    after_dashes: bool,
+    given: &[(&'static Flag, Option<String>)],
+) -> Option<&'static Flag> {
+    let flag = spec.flags().find(|f| f.operand)?;
+    let fits = after_dashes || !word.starts_with('-');
+    (fits && !given.iter().any(|(f, _)| f.name == flag.name)).then_some(flag)
+}
+
 fn find(spec: &'static Spec, name: &str) -> Result<&'static Flag> {
     if let Some(f) = spec
         .flags()

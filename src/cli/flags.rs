@@ -109,6 +109,14 @@ pub const GZIP_CHECK: Flag = opt(
 
 pub const NO_GZIP_CHECK: Flag = switch("--no-gzip-check", "Same as --gzip-check never");
 
+pub const INDEX: Flag = opt(
+            "--index",
+            "WHEN",
+            "Index what each .gz holds (for search and grep): auto (whenever the gzip check inflates it anyway), always (also inflate to index in copy mode), or never",
+        )
+        .env(&["CONTENT_INDEX"])
+        .default("auto");
+
 pub const BWLIMIT: Flag = opt(
             "--bwlimit",
             "RATE",
@@ -269,6 +277,99 @@ pub const STATUS: Flag = opt(
     "STATUS",
     "Only rows with this status; 'failed' means every failed_* status",
 );
+
+pub const LOG_DEVICE: Flag = opt(
+    "--device",
+    "NAME",
+    "Only lines of this FortiGate: its devname or devid",
+);
+
+pub const LOG_SINCE: Flag = opt(
+    "--since",
+    "WHEN",
+    "Only lines at or after this UTC day (2026-03-03) or RFC 3339 time (2026-03-03T14:00:00Z)",
+);
+
+pub const LOG_UNTIL: Flag = opt(
+    "--until",
+    "WHEN",
+    "Only lines at or before this UTC day (its last second) or RFC 3339 time",
+);
+
+pub const ACTION: Flag = opt(
+    "--action",
+    "ACTION",
+    "Only lines with this action= (deny, accept, close...)",
+);
+
+pub const LOG_TYPE: Flag = opt(
+    "--type",
+    "TYPE",
+    "Only lines with this type= (traffic, event, utm)",
+);
+
+pub const SUBTYPE: Flag = opt(
+    "--subtype",
+    "SUBTYPE",
+    "Only lines with this subtype= (forward, system...)",
+);
+
+pub const VD: Flag = opt("--vd", "VDOM", "Only lines of this virtual domain (vd=)");
+
+pub const IP: Flag = opt(
+    "--ip",
+    "ADDR",
+    "Only lines whose srcip= or dstip= is this IPv4 or IPv6 address",
+);
+
+pub const COVERAGE: Flag = switch(
+    "--coverage",
+    "For --device: the days (or hours) in the range with no archive, and the days with few lines",
+);
+
+pub const COVERAGE_BY: Flag = opt("--by", "UNIT", "--coverage per day or per hour").default("day");
+
+pub const THIN_BELOW: Flag = opt(
+    "--thin-below",
+    "PCT",
+    "--coverage: a day with fewer lines than this percentage of the device's median day is thin",
+)
+.default("25");
+
+pub const PATTERN: Flag = opt(
+    "--regexp",
+    "PATTERN",
+    "What a line must contain: a regular expression (Rust regex syntax), or with -F a fixed string; also given as the first bare word",
+)
+.short("-e")
+.operand();
+
+pub const FIXED: Flag = switch(
+    "--fixed-strings",
+    "PATTERN is a fixed string, not a regular expression",
+)
+.short("-F");
+
+pub const COUNT: Flag = switch(
+    "--count",
+    "Print KEY:N (matching lines) per archive instead of the lines",
+)
+.short("-c");
+
+pub const MAX_COUNT: Flag = opt(
+    "--max-count",
+    "N",
+    "Print at most N matching lines of each archive (it is still read whole, to prove it)",
+)
+.short("-m");
+
+pub const GREP_JSON: Flag = switch(
+    "--json",
+    "One JSON object per matching line: {\"key\": ..., \"line\": ...}",
+);
+
+pub const SEARCH_LIMIT: Flag =
+    opt("--limit", "N", "Print at most N archives (0: all)").default("0");
 
 pub const LS_LIMIT: Flag = opt("--limit", "N", "Print at most N files (0: all)").default("0");
 

@@ -61,6 +61,98 @@ EXIT STATUS:
     2 a usage error.",
 };
 
+/// The filters of `search` and `grep` (and `GET /search`).
+pub const LOG_FILTERS: Group = Group {
+    title: "FILTERS (on each log line; the content index narrows the archives)",
+    flags: &[
+        flags::LOG_DEVICE,
+        flags::LOG_SINCE,
+        flags::LOG_UNTIL,
+        flags::ACTION,
+        flags::LOG_TYPE,
+        flags::SUBTYPE,
+        flags::VD,
+        flags::IP,
+    ],
+    vars: &[],
+    note: "",
+};
+
+pub const SEARCH: Spec = Spec {
+    name: "search",
+    about: "Find the archives holding matching log lines, from the content index",
+    usage: "fgbackup search [--device NAME] [--since WHEN] [--until WHEN] [FILTERS] [OPTIONS]",
+    intro: "Answers from the inventory's content index (built while uploads read each .gz, see
+--index): one line per archive that may hold matching lines, with its first day, devices,
+matching lines (exact without --ip, an upper bound with it), and first and last time (UTC).
+An archive the index cannot speak for (uploaded before the index, with --index never, or
+indexed in part) is not listed: the count of such archives is printed on stderr; `fgbackup
+reindex --content` indexes them, and `fgbackup grep` reads them whatever the filters.
+
+With --coverage and --device, lists the days in the range with no line of the device
+(missing) and the days with fewer lines than --thin-below percent of its median day (thin),
+apart; --by hour lists the hours no archive of the device spans (missing only). The range is
+--since/--until, by default from the device's first day to the last whole day (or hour).",
+    groups: &[
+        &LOG_FILTERS,
+        &group(
+            "OUTPUT",
+            &[
+                flags::COVERAGE,
+                flags::COVERAGE_BY,
+                flags::THIN_BELOW,
+                flags::SEARCH_LIMIT,
+                flags::JSON_RESULT,
+            ],
+        ),
+        &DB,
+    ],
+    outro: "EXIT STATUS:
+    0 something matched (with --coverage: no day missing or thin); 1 nothing matched (with
+    --coverage: a day or hour missing or thin), or the inventory could not be read;
+    2 a usage error.",
+};
+
+pub const GREP: Spec = Spec {
+    name: "grep",
+    about: "Print the archived log lines that match, read and proven from the archive",
+    usage: "fgbackup grep PATTERN [FILTERS] (--bucket NAME | --dest file:///DIR) [OPTIONS]",
+    intro: "Reads the archived objects that may hold matching lines from the store, --workers at a
+time, and prints each matching line as KEY:LINE. The content index (see `search`) chooses
+them: an archive is left out only when its index, built from the very bytes archived, says
+no line can match; an archive without a whole index is always read. Each archive is
+streamed through SHA-256 and inflated on the way; its lines are printed only once its size
+and SHA-256 are the inventory's, together and in order. An altered, missing or unreadable
+archive is an error line on stderr and none of its lines. A line matches when it holds
+PATTERN and its own fields pass every filter: with --ip, the address must be its srcip= or
+dstip=, not anywhere in the line. A pattern that starts with - goes after -- or -e.",
+    groups: &[
+        &group(
+            "MATCHING",
+            &[
+                flags::PATTERN,
+                flags::FIXED,
+                flags::COUNT,
+                flags::MAX_COUNT,
+                flags::GREP_JSON,
+            ],
+        ),
+        &LOG_FILTERS,
+        &BUCKET,
+        &ARCHIVE,
+        &DB,
+        &READ_TRANSFER,
+        &PROGRESS,
+    ],
+    outro:
+        "The last line, on stderr, counts the lines, the archives read and those the index left out.
+It stops early when its reader goes away (| head) or on SIGINT/SIGTERM.
+
+EXIT STATUS:
+    0 a line matched and every archive read was proven; 1 no line matched, or an archive
+    could not be read or proven, or the run was cut short; 2 a usage or configuration error.",
+};
+
 pub const INVENTORY: Spec = Spec {
     name: "inventory",
     about: "Print the newest rows of the inventory database",
@@ -380,6 +472,7 @@ pub const TRANSFER: Group = Group {
     flags: &[
         flags::GZIP_CHECK,
         flags::NO_GZIP_CHECK,
+        flags::INDEX,
         flags::BWLIMIT,
         flags::MULTIPART_CUTOFF,
         flags::PART_SIZE,
@@ -484,8 +577,8 @@ pub const SERVE: Group = Group {
 
 /// Every subcommand, in the order `fgbackup --help` lists them.
 pub static COMMANDS: &[Spec] = &[
-    UPLOAD, LS, INVENTORY, SERVE_CMD, DAEMON, DOCTOR, VERIFY, RESTORE, REINDEX, KEYGEN, PRUNE,
-    DEMO, GEN_LOGS,
+    UPLOAD, LS, SEARCH, GREP, INVENTORY, SERVE_CMD, DAEMON, DOCTOR, VERIFY, RESTORE, REINDEX,
+    KEYGEN, PRUNE, DEMO, GEN_LOGS,
 ];
 
 /// The spec of subcommand `name`.

@@ -20,6 +20,8 @@ pub struct Flag {
     pub doc: &'static str,
     /// May be given more than once (`--key`, `--env-file`).
     pub repeat: bool,
+    /// Also given as the command's one bare word (`fgbackup grep PATTERN`).
+    pub operand: bool,
 }
 
 /// A setting only the environment gives (the suite's variables: SMTP login,
@@ -116,6 +118,7 @@ pub const fn flag(name: &'static str, value: Option<&'static str>, doc: &'static
         default: None,
         doc,
         repeat: false,
+        operand: false,
     }
 }
 
@@ -142,6 +145,10 @@ impl Flag {
     }
     pub const fn repeat(mut self) -> Flag {
         self.repeat = true;
+        self
+    }
+    pub const fn operand(mut self) -> Flag {
+        self.operand = true;
         self
     }
 }

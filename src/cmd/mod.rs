@@ -6,12 +6,14 @@ pub mod daemon;
 pub mod demo;
 pub mod doctor;
 pub mod gen_logs;
+pub mod grep;
 pub mod inventory;
 pub mod keygen;
 pub mod ls;
 pub mod prune;
 pub mod reindex;
 pub mod restore;
+pub mod search;
 pub mod serve;
 pub mod upload;
 pub mod verify;
@@ -27,6 +29,8 @@ pub fn dispatch(args: Args) -> Result<i32> {
     match args.spec().name {
         "upload" => upload::upload(args),
         "ls" => ls::ls(args),
+        "search" => search::search(args),
+        "grep" => grep::grep(args),
         "inventory" => inventory::inventory(args),
         "serve" => serve::serve(args),
         "doctor" => doctor::doctor(args),

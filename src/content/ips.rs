@@ -8,6 +8,11 @@
 //! costs what the budget allows whatever the count: more addresses only
 //! raise its false "maybe" rate, never lose one. The hashes are fixed
 //! (no per-process seed), so a filter written by one box is read by another.
+//!
+//! An archive with few addresses should not pay the whole budget: the
+//! filter has a power-of-two size, and [`IpFilter::compact`] folds it in
+//! half (bit `i` or bit `i + n/2`: a position taken modulo `n` and then
+//! modulo `n/2` is the position modulo `n/2`) while it stays sparse.
 
 use std::net::IpAddr;
 
@@ -25,21 +30,59 @@ pub struct IpFilter {
 }
 
 impl IpFilter {
-    /// A filter using at most 2% of `archive_bytes` (the compressed size).
+    /// A filter using at most 2% of `archive_bytes` (the compressed size),
+    /// a power of two of bits (so that [`IpFilter::compact`] can halve it).
     pub fn for_archive(archive_bytes: u64) -> IpFilter {
-        let bits = (archive_bytes / 50 * 8).clamp(MIN_BITS, MAX_BITS);
+        let budget = (archive_bytes / 50 * 8).clamp(MIN_BITS, MAX_BITS);
+        let bits = 1u64 << (63 - budget.leading_zeros());
         IpFilter {
-            bits: vec![0; bits.div_ceil(64) as usize],
+            bits: vec![0; (bits / 64) as usize],
         }
     }
 
+    /// Folds the filter in half while the result stays sparse (at most a
+    /// fifth of its bits set, a false "maybe" rate under 1 in 75,000):
+    /// an archive with few addresses stores a small filter.
+    pub fn compact(&mut self) {
+        while self.bits.len().is_multiple_of(2) && self.bits.len() as u64 * 64 > MIN_BITS {
+            let half = self.bits.len() / 2;
+            let folded: Vec<u64> = (0..half)
+                .map(|i| self.bits[i] | self.bits[i + half])
+                .collect();
+            let set: u64 = folded.iter().map(|w| u64::from(w.count_ones())).sum();
+            if set * 5 > half as u64 * 64 {
+                break;
+            }
+            self.bits = folded;
+        }
+    }
+
+    /// The filter as stored: its words, little-endian.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.bits.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    /// A filter read back; `None` unless `bytes` is whole words, at least one.
+    pub fn from_bytes(bytes: &[u8]) -> Option<IpFilter> {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(8) {
+            return None;
+        }
+        let bits = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        Some(IpFilter { bits })
+    }
+
     /// Its size in bytes, as stored.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bits.len() * 8
     }
 
     /// The share of bits set: the false "maybe" rate is about this to the
     /// power of the hash count.
+    #[cfg(test)]
     pub fn fill(&self) -> f64 {
         let set: u64 = self.bits.iter().map(|w| u64::from(w.count_ones())).sum();
         set as f64 / (self.bits.len() as f64 * 64.0)
@@ -102,6 +145,7 @@ mod tests {
         IpAddr::V4(Ipv4Addr::from(n))
     }
 
+    // docs/SAFETY.md S32
     #[test]
     fn never_absent_for_an_inserted_address_and_rarely_maybe_for_others() {
         // A 4 MiB archive: an 80 KiB filter, 655,360 bits; 65,536 addresses
@@ -145,6 +189,27 @@ mod tests {
         assert_eq!(f.fill(), f64::from(HASHES) / MIN_BITS as f64);
     }
 
+    // docs/SAFETY.md S32
+    #[test]
+    fn a_sparse_filter_folds_small_and_keeps_every_address() {
+        let mut f = IpFilter::for_archive(64 << 20);
+        assert_eq!(f.bytes(), 1 << 20, "a power of two within 2% of 64 MiB");
+        for n in 0..1_000u32 {
+            f.insert(v4(0x0a00_0000 + n * 7));
+        }
+        f.compact();
+        // 1,000 addresses, 7 bits each: at most a fifth set means >= 35,000 bits.
+        assert!(f.bytes() <= 8 << 10, "{} bytes", f.bytes());
+        assert!(f.fill() <= 0.2, "{}", f.fill());
+        for n in 0..1_000u32 {
+            assert!(f.may_contain(v4(0x0a00_0000 + n * 7)), "{n}");
+        }
+        let back = IpFilter::from_bytes(&f.to_bytes()).unwrap();
+        assert_eq!(back, f);
+        assert_eq!(IpFilter::from_bytes(&[0; 7]), None);
+        assert_eq!(IpFilter::from_bytes(&[]), None);
+    }
+
     #[test]
     fn within_two_percent_of_the_archive() {
         for size in [1u64 << 20, 8 << 20, 100 << 20, 1 << 30] {
@@ -163,8 +228,11 @@ mod tests {
             for ip in &ips {
                 f.insert(*ip);
             }
+            let whole = f.clone();
+            f.compact();
             for ip in &ips {
-                proptest::prop_assert!(f.may_contain(*ip));
+                proptest::prop_assert!(whole.may_contain(*ip));
+                proptest::prop_assert!(f.may_contain(*ip), "after folding");
             }
         }
     }

@@ -10,11 +10,8 @@
 //! more than [`MAX_FACETS`] distinct combinations keeps counting them under
 //! one overflow row instead of growing.
 
-// The upload does not feed it yet (the next step of issue 21 wires it to
-// the gzip proof's inflate); until then only the tests call it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 pub mod ips;
+pub mod query;
 pub mod scan;
 pub mod when;
 
@@ -30,6 +27,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// Most distinct facet rows one archive keeps.
 pub const MAX_FACETS: usize = 10_000;
 
+/// The action of the overflow facet (past [`MAX_FACETS`]), whose other
+/// fields are empty: it stands for any device, type and action.
+pub const OVERFLOW: &str = "(more)";
+
 /// A facet's key: the dimensions a search narrows by, as text ("" when
 /// the line did not say).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,6 +43,18 @@ pub struct FacetKey {
     pub log_type: String,
     pub subtype: String,
     pub action: String,
+}
+
+impl FacetKey {
+    /// Whether this is a day's overflow row, which matches any filter but time.
+    pub fn is_overflow(&self) -> bool {
+        self.action == OVERFLOW
+            && self.devid.is_empty()
+            && self.devname.is_empty()
+            && self.vd.is_empty()
+            && self.log_type.is_empty()
+            && self.subtype.is_empty()
+    }
 }
 
 /// How many lines share a [`FacetKey`], and when the first and last were.
@@ -77,6 +90,15 @@ pub struct Index {
     pub facets: BTreeMap<FacetKey, FacetCount>,
     /// Every `srcip` and `dstip` of its lines ([`ips`]).
     pub ips: IpFilter,
+}
+
+/// An archive's index as one read of it left it: whole, or stopped where
+/// the gzip stream broke (what was read before is still indexed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Indexed {
+    pub index: Index,
+    /// Why the index does not cover the whole archive; `None` when it does.
+    pub incomplete: Option<String>,
 }
 
 impl Default for Index {
@@ -144,6 +166,7 @@ impl Indexer {
         }
         self.index.summary.format = most(&self.formats);
         self.index.summary.unit = most(&self.units);
+        self.index.ips.compact();
         self.index
     }
 
@@ -205,17 +228,13 @@ impl Indexer {
         }
     }
 
-    /// The line's time: eventtime, else FortiAnalyzer's timestamp, else
-    /// the local date and time.
+    /// The line's time ([`line_time`]), counting its eventtime's unit.
     fn time_of(&mut self, f: &Fields<'_>) -> Option<i64> {
-        if let Some((t, unit)) = f.eventtime.and_then(when::eventtime) {
+        let (t, unit) = line_time(f)?;
+        if let Some(unit) = unit {
             *self.units.entry(unit).or_default() += 1;
-            return Some(t);
         }
-        if let Some(t) = f.timestamp.and_then(when::timestamp) {
-            return Some(t);
-        }
-        when::local(f.date?, f.time?, f.tz)
+        Some(t)
     }
 
     /// One more line for `key`'s facet, cloned only when it is new; past
@@ -228,7 +247,7 @@ impl Indexer {
         let new = if facets.len() >= MAX_FACETS {
             FacetKey {
                 day: key.day.clone(),
-                action: "(more)".into(),
+                action: OVERFLOW.into(),
                 ..FacetKey::default()
             }
         } else {
@@ -236,6 +255,19 @@ impl Indexer {
         };
         add(facets.entry(new).or_default(), at);
     }
+}
+
+/// A line's time in UTC seconds: eventtime (with the unit it was written
+/// in), else FortiAnalyzer's timestamp, else the local date and time.
+/// The index and `grep` both place a line in time by this alone.
+pub fn line_time(f: &Fields<'_>) -> Option<(i64, Option<Unit>)> {
+    if let Some((t, unit)) = f.eventtime.and_then(when::eventtime) {
+        return Some((t, Some(unit)));
+    }
+    if let Some(t) = f.timestamp.and_then(when::timestamp) {
+        return Some((t, None));
+    }
+    when::local(f.date?, f.time?, f.tz).map(|t| (t, None))
 }
 
 /// One more line, at `at`, for a facet's count.

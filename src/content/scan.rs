@@ -24,6 +24,17 @@ pub enum Format {
     Cef,
 }
 
+impl Format {
+    /// As the inventory and `search --json` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::KeyValue => "key_value",
+            Format::Forwarded => "forwarded",
+            Format::Cef => "cef",
+        }
+    }
+}
+
 /// What the index keeps of one line; values borrow the line (quotes
 /// removed, escapes left as written).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

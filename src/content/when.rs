@@ -19,6 +19,18 @@ pub enum Unit {
     Nanos,
 }
 
+impl Unit {
+    /// As the inventory and `search --json` write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Seconds => "s",
+            Unit::Millis => "ms",
+            Unit::Micros => "us",
+            Unit::Nanos => "ns",
+        }
+    }
+}
+
 /// `eventtime` as UTC seconds, with the unit its digit count says.
 pub fn eventtime(raw: &[u8]) -> Option<(i64, Unit)> {
     if raw.is_empty() || !raw.iter().all(u8::is_ascii_digit) {

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod content;
 mod manifests;
 mod proof;
 mod reader;
@@ -21,6 +22,7 @@ mod scratch;
 pub mod status;
 mod verifications;
 
+pub use content::{Coverage, Hit};
 pub use manifests::{Entry, ManifestRow};
 pub use proof::{Archived, Current, Expectations, Expected, Selection};
 pub use reader::{Filters, Reader};
@@ -37,8 +39,8 @@ pub const DEFAULT_PATH: &str = "/var/lib/backup_fg/backup_records.db";
 
 /// Schema version this build writes. 0 is the Python suite's schema; 1
 /// added our `backups` columns and `runs`; 2 the proof tables; 3 indexes
-/// by key and each manifest's sequence number.
-pub const SCHEMA_VERSION: i64 = 3;
+/// by key and each manifest's sequence number; 4 the content index.
+pub const SCHEMA_VERSION: i64 = 4;
 
 const RUNS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -245,6 +247,7 @@ impl Inventory {
                 tx.execute_batch("ALTER TABLE manifests ADD COLUMN sequence INTEGER")?;
             }
             tx.execute_batch(V3_SCHEMA)?;
+            tx.execute_batch(content::CONTENT_SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()

@@ -85,7 +85,7 @@ impl std::error::Error for OpenError {
 
 /// Whether the database has the table `name` (a suite database has no
 /// `runs`, one older than schema 2 no `verifications`).
-fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+pub(super) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
         [name],
@@ -95,7 +95,7 @@ fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
 
 /// One worker's read-only view of the database.
 pub struct Reader {
-    conn: Connection,
+    pub(super) conn: Connection,
     select: String,
     has_runs: bool,
     has_verifications: bool,

@@ -7,6 +7,7 @@
 //! status; none reads the command line.
 
 pub mod doctor;
+pub mod grep;
 pub mod ls;
 pub mod manifest;
 pub mod pool;
@@ -14,6 +15,7 @@ pub mod prune;
 pub mod reindex;
 pub mod restore;
 pub mod retry;
+pub mod search;
 pub mod stdout;
 pub mod upload;
 pub mod verify;

@@ -30,10 +30,15 @@ impl Out {
     }
 
     pub fn write(&mut self, text: &str) {
+        self.write_bytes(text.as_bytes());
+    }
+
+    /// [`Out::write`] of bytes that need not be UTF-8 (a log line).
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
         if self.gone || self.failed.is_some() {
             return;
         }
-        match self.w.write_all(text.as_bytes()) {
+        match self.w.write_all(bytes) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => self.gone = true,
             Err(e) => self.failed = Some(e),
             Ok(()) => {}

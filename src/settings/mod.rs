@@ -5,6 +5,7 @@
 
 mod notify;
 mod output;
+pub mod search;
 mod serve;
 mod target;
 mod transfer;

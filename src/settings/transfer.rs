@@ -36,6 +36,36 @@ impl GzipCheck {
     }
 }
 
+/// `--index`: when to build the content index of a `.gz` (issue 21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexMode {
+    /// Whenever the file is inflated anyway (the gzip check): the index
+    /// then costs only the scan.
+    Auto,
+    /// Always: inflates `.gz` files to index them even in copy mode.
+    Always,
+    Never,
+}
+
+impl IndexMode {
+    /// Whether a `.gz` that the gzip check does (or does not) inflate is indexed.
+    pub fn wanted(self, inflated_anyway: bool) -> bool {
+        match self {
+            IndexMode::Auto => inflated_anyway,
+            IndexMode::Always => true,
+            IndexMode::Never => false,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            IndexMode::Auto => "content index auto (with the gzip check)",
+            IndexMode::Always => "content index always",
+            IndexMode::Never => "content index never",
+        }
+    }
+}
+
 /// How the bytes travel: the data-path flags of `upload`, `daemon` and `doctor`.
 #[derive(Debug, Clone)]
 pub struct Transfer {
@@ -44,6 +74,8 @@ pub struct Transfer {
     /// `--part-size`, for those files.
     pub part_size: u64,
     pub gzip: GzipCheck,
+    /// `--index`.
+    pub index: IndexMode,
     /// `--bwlimit`, `None` when off.
     pub bwlimit: Option<crate::engine::throttle::BwLimit>,
     /// `--storage-class`, `--sse`, `--sse-kms-key-id` (S3 only).
@@ -94,6 +126,17 @@ pub(super) fn parse_transfer(args: &Args, env: Env) -> Result<Transfer> {
         multipart_cutoff: size(&flags::MULTIPART_CUTOFF)?,
         part_size: size(&flags::PART_SIZE)?,
         gzip: parse_gzip_check(args, env)?,
+        index: args.parse_or_default(
+            &flags::INDEX,
+            env,
+            |v| match v {
+                "auto" => Some(IndexMode::Auto),
+                "always" => Some(IndexMode::Always),
+                "never" => Some(IndexMode::Never),
+                _ => None,
+            },
+            "is not understood: use auto (index when the gzip check inflates anyway), always or never",
+        )?,
         bwlimit,
         storage_class,
         sse,
@@ -189,6 +232,7 @@ impl Transfer {
                     GzipCheck::Never => "never",
                 }
             ),
+            self.index.describe().into(),
             match &self.bwlimit {
                 None => "bandwidth unlimited".into(),
                 Some(l) => format!("--bwlimit {}", l.describe()),

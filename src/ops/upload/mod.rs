@@ -311,6 +311,7 @@ fn interrupted(cfg: &UploadConfig, candidate: Candidate) -> Outcome {
             DRAIN_GRACE.as_secs()
         )),
         deletable: None,
+        index: None,
         candidate,
     }
 }

@@ -139,6 +139,7 @@ impl Recorder<'_> {
         };
         self.open_batch(inv)?;
         let id = inv.insert_backup(Some(self.run_id), &row_of(&outcome))?;
+        record_index(inv, id, &outcome)?;
         let mut batch = self.batch.borrow_mut();
         batch.rows += 1;
         if self.cfg.delete && outcome.deletable.is_some() {
@@ -329,4 +330,17 @@ pub(super) fn row_of(o: &Outcome) -> BackupRow {
 
 pub(super) fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The content index of an archived file, in its row's transaction: a
+/// crash leaves both or neither.
+fn record_index(inv: &Inventory, id: i64, outcome: &Outcome) -> Result<()> {
+    match (&outcome.index, &outcome.sha256) {
+        (Some(ix), Some(sha))
+            if matches!(outcome.status, Status::Uploaded | Status::SkippedExists) =>
+        {
+            inv.record_content(Some(id), &outcome.key, sha, ix)
+        }
+        _ => Ok(()),
+    }
 }

@@ -23,7 +23,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::digest::{self, FileDigest};
+use crate::content::{Indexed, Indexer};
+use crate::digest::{self, FileDigest, Reading};
 use crate::fsafe::{self, OpenError};
 use crate::inventory::status::Status;
 use crate::ops::retry::{Breaker, with_retries};
@@ -82,6 +83,8 @@ pub struct Outcome {
     /// Set only when the remote copy is proven and the file unchanged: the
     /// open file, through which alone it may be deleted.
     pub deletable: Option<fsafe::Opened>,
+    /// What the file holds, when the read indexed it (`--index`).
+    pub index: Option<Indexed>,
 }
 
 /// The file, opened.
@@ -128,13 +131,15 @@ pub fn process(ctx: &Ctx<'_>, candidate: Candidate) -> Outcome {
         duration: Duration::ZERO,
         error: None,
         deletable: None,
+        index: None,
         candidate,
     };
     let result = open(ctx, &out.candidate)
         .and_then(|opened| digest(ctx, opened, &out.key))
-        .and_then(|hashed| {
+        .and_then(|mut hashed| {
             out.sha256 = Some(hashed.digest.sha256.clone());
             out.size = hashed.size();
+            out.index = hashed.digest.index.take();
             archive(ctx, hashed, &mut out)
         });
     match result {
@@ -254,12 +259,16 @@ fn unknown_writers(why: &str) {
 }
 
 /// Reads the file once: its SHA-256, each part's SHA-256 when it will go
-/// in parts, and (when asked) proof that a `.gz` is complete. The upload
-/// later streams from the same descriptor; the server checks those bytes
-/// against this hash.
+/// in parts, (when asked) proof that a `.gz` is complete and the index of
+/// what it holds. The upload later streams from the same descriptor; the
+/// server checks those bytes against this hash.
 pub fn digest(ctx: &Ctx<'_>, opened: Opened, key: &str) -> Result<Hashed, Failed> {
     let size = opened.file.id.size;
-    let check_gzip = ctx.cfg.gzip_check && key.to_ascii_lowercase().ends_with(".gz");
+    let gz = key.to_ascii_lowercase().ends_with(".gz");
+    let check_gzip = ctx.cfg.gzip_check && gz;
+    // A dry run writes nothing, the index included.
+    let index = (gz && !ctx.cfg.dry_run && ctx.cfg.transfer.index.wanted(check_gzip))
+        .then(|| Indexer::for_archive(size));
     let t = &ctx.cfg.transfer;
     let parts = (size > t.multipart_cutoff).then_some(t.part_size);
     if parts.is_some() && size.div_ceil(t.part_size) > MAX_PARTS {
@@ -273,7 +282,12 @@ pub fn digest(ctx: &Ctx<'_>, opened: Opened, key: &str) -> Result<Hashed, Failed
     }
     let read_failed = |e: std::io::Error| fail(Status::FailedRead, format!("cannot read: {e}"));
     fsafe::advise_sequential(&opened.file.file);
-    let digest = digest::digest_parts(&opened.file.file, check_gzip, parts).map_err(read_failed)?;
+    let reading = Reading {
+        check_gzip,
+        index,
+        part_size: parts,
+    };
+    let digest = digest::digest_with(&opened.file.file, reading).map_err(read_failed)?;
     let now = opened.file.current().map_err(read_failed)?;
     if let Some(why) = opened.file.id.change_to(&now).or_else(|| {
         (digest.bytes != size).then(|| format!("{} bytes read, {size} expected", digest.bytes))

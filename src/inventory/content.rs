@@ -1,0 +1,456 @@
+//! The content index's tables (schema 4): one `content` row per archived
+//! object (its summary and IP filter) and its `content_facets`. The upload
+//! writes them in the same transaction as the file's `backups` row; the
+//! queries behind `search`, `grep` and `GET /search` read them.
+//!
+//! One row per key: indexing a key again (the same bytes read again with
+//! `--index always`, or `reindex --content`) replaces its rows.
+
+use std::net::IpAddr;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use super::Inventory;
+use crate::content::ips::IpFilter;
+use crate::content::query::Query;
+use crate::content::{Indexed, OVERFLOW};
+use crate::error::Result;
+
+/// Version 4: the content index.
+pub(super) const CONTENT_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS content (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  object_key TEXT NOT NULL UNIQUE,
+  sha256 TEXT NOT NULL,          -- of the archive the index was built from
+  backup_id INTEGER,             -- the backups row whose read built it
+  indexed_at TEXT NOT NULL,
+  format TEXT,                   -- key_value | forwarded | cef
+  time_unit TEXT,                -- s | ms | us | ns
+  first_at INTEGER,              -- UTC seconds
+  last_at INTEGER,
+  lines INTEGER NOT NULL,
+  log_bytes INTEGER NOT NULL,
+  unparsed INTEGER NOT NULL,
+  without_time INTEGER NOT NULL,
+  ip_filter BLOB,
+  incomplete TEXT                -- why it covers only part of the archive
+);
+CREATE TABLE IF NOT EXISTS content_facets (
+  content_id INTEGER NOT NULL,
+  day TEXT NOT NULL,             -- YYYY-MM-DD (UTC), '' without a time
+  devid TEXT NOT NULL,
+  devname TEXT NOT NULL,
+  vd TEXT NOT NULL,
+  log_type TEXT NOT NULL,
+  subtype TEXT NOT NULL,
+  action TEXT NOT NULL,
+  overflow INTEGER NOT NULL,     -- 1: the day's combinations past the cap
+  lines INTEGER NOT NULL,
+  first_at INTEGER,
+  last_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS idx_facets_content ON content_facets(content_id);
+CREATE INDEX IF NOT EXISTS idx_facets_day ON content_facets(day);
+CREATE INDEX IF NOT EXISTS idx_facets_devname ON content_facets(devname, day);
+CREATE INDEX IF NOT EXISTS idx_facets_devid ON content_facets(devid, day);
+";
+
+impl Inventory {
+    /// Records the index of the object at `key` (holding `sha256`), read
+    /// for row `backup_id`, replacing any earlier index of the key. Runs in
+    /// the caller's transaction, so the index and the row land together.
+    pub fn record_content(
+        &self,
+        backup_id: Option<i64>,
+        key: &str,
+        sha256: &str,
+        ix: &Indexed,
+    ) -> Result<()> {
+        record(&self.conn, backup_id, key, sha256, ix).map_err(|e| self.err(e))
+    }
+}
+
+fn record(
+    conn: &Connection,
+    backup_id: Option<i64>,
+    key: &str,
+    sha256: &str,
+    ix: &Indexed,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM content_facets WHERE content_id IN (SELECT id FROM content WHERE object_key = ?1)",
+    )?
+    .execute([key])?;
+    conn.prepare_cached("DELETE FROM content WHERE object_key = ?1")?
+        .execute([key])?;
+    let s = &ix.index.summary;
+    conn.prepare_cached(
+        "INSERT INTO content (object_key, sha256, backup_id, indexed_at, format, time_unit, first_at,
+           last_at, lines, log_bytes, unparsed, without_time, ip_filter, incomplete)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?
+    .execute(params![
+        key,
+        sha256,
+        backup_id,
+        crate::timefmt::iso8601(std::time::SystemTime::now()),
+        s.format.map(|f| f.as_str()),
+        s.unit.map(|u| u.as_str()),
+        s.first,
+        s.last,
+        s.lines as i64,
+        s.bytes as i64,
+        s.unparsed as i64,
+        s.without_time as i64,
+        ix.index.ips.to_bytes(),
+        ix.incomplete,
+    ])?;
+    let id = conn.last_insert_rowid();
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO content_facets (content_id, day, devid, devname, vd, log_type, subtype, action,
+           overflow, lines, first_at, last_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for (k, c) in &ix.index.facets {
+        insert.execute(params![
+            id,
+            k.day,
+            k.devid,
+            k.devname,
+            k.vd,
+            k.log_type,
+            k.subtype,
+            k.action,
+            k.is_overflow(),
+            c.lines as i64,
+            c.first,
+            c.last,
+        ])?;
+    }
+    Ok(())
+}
+
+/// One archive whose index says it may hold matching lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub key: String,
+    pub sha256: String,
+    /// The devices (devname, else devid) of its matching facets.
+    pub devices: Vec<String>,
+    /// First and last UTC day of its matching facets ("" without a time).
+    pub first_day: String,
+    pub last_day: String,
+    /// Lines of its matching facets: an estimate of the matching lines
+    /// (exact without `--ip`, an upper bound with it).
+    pub lines: u64,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    /// The index covers only part of the archive (why).
+    pub incomplete: Option<String>,
+}
+
+/// The SQL condition on `content_facets f` for `q`, and its arguments.
+/// The overflow facet matches every filter but time: what it counted
+/// could be any device, type or action.
+fn facet_condition(q: &Query) -> (String, Vec<SqlValue>) {
+    let mut exact = Vec::new();
+    let mut args = Vec::new();
+    if let Some(d) = &q.device {
+        exact.push("(f.devname = ? OR f.devid = ?)".to_string());
+        args.push(SqlValue::Text(d.clone()));
+        args.push(SqlValue::Text(d.clone()));
+    }
+    for (col, v) in [
+        ("action", &q.action),
+        ("log_type", &q.log_type),
+        ("subtype", &q.subtype),
+        ("vd", &q.vd),
+    ] {
+        if let Some(v) = v {
+            exact.push(format!("f.{col} = ?"));
+            args.push(SqlValue::Text(v.clone()));
+        }
+    }
+    let mut sql = if exact.is_empty() {
+        "1".to_string()
+    } else {
+        format!("(f.overflow = 1 OR ({}))", exact.join(" AND "))
+    };
+    if let Some(s) = q.since {
+        sql.push_str(" AND f.day >= ? AND f.last_at >= ?");
+        args.push(SqlValue::Text(crate::content::day(s)));
+        args.push(SqlValue::Integer(s));
+    }
+    if let Some(u) = q.until {
+        sql.push_str(" AND f.day <> '' AND f.day <= ? AND f.first_at <= ?");
+        args.push(SqlValue::Text(crate::content::day(u)));
+        args.push(SqlValue::Integer(u));
+    }
+    (sql, args)
+}
+
+/// The archives whose index matches `q`, in key order, handed to `each`
+/// until it returns `false`; with `q.ip`, those whose IP filter may hold it.
+pub(super) fn search(
+    conn: &Connection,
+    q: &Query,
+    mut each: impl FnMut(Hit) -> bool,
+) -> rusqlite::Result<()> {
+    let (cond, args) = facet_condition(q);
+    let sql = format!(
+        "SELECT c.id, c.object_key, c.sha256, c.incomplete,
+                group_concat(DISTINCT CASE WHEN f.devname <> '' THEN f.devname ELSE f.devid END),
+                min(f.day), max(f.day), sum(f.lines), min(f.first_at), max(f.last_at)
+         FROM content_facets f JOIN content c ON c.id = f.content_id
+         WHERE {cond}
+         GROUP BY f.content_id ORDER BY c.object_key"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        if let Some(ip) = q.ip
+            && !may_hold(conn, id, ip)?
+        {
+            continue;
+        }
+        let devices: Option<String> = r.get(4)?;
+        let hit = Hit {
+            key: r.get(1)?,
+            sha256: r.get(2)?,
+            incomplete: r.get(3)?,
+            devices: devices
+                .unwrap_or_default()
+                .split(',')
+                .filter(|d| !d.is_empty() && *d != OVERFLOW)
+                .map(str::to_string)
+                .collect(),
+            first_day: r.get(5)?,
+            last_day: r.get(6)?,
+            lines: r.get::<_, i64>(7)?.max(0) as u64,
+            first: r.get(8)?,
+            last: r.get(9)?,
+        };
+        if !each(hit) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Whether content row `id`'s IP filter may hold `ip` (a missing or
+/// unreadable filter may hold anything).
+fn may_hold(conn: &Connection, id: i64, ip: IpAddr) -> rusqlite::Result<bool> {
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT ip_filter FROM content WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(blob
+        .as_deref()
+        .and_then(IpFilter::from_bytes)
+        .is_none_or(|f| f.may_contain(ip)))
+}
+
+/// How the index stands for one archived object: what `grep` decides by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Coverage {
+    /// Indexed whole, from these very bytes: its facets decide.
+    Whole { id: i64 },
+    /// Not indexed, indexed from other bytes, or only in part: it must be read.
+    Unknown,
+}
+
+/// The index of `key` if it was built from the bytes `sha256` names.
+pub(super) fn coverage_of(
+    conn: &Connection,
+    key: &str,
+    sha256: Option<&str>,
+) -> rusqlite::Result<Coverage> {
+    let row: Option<(i64, String, Option<String>)> = conn
+        .prepare_cached("SELECT id, sha256, incomplete FROM content WHERE object_key = ?1")?
+        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    Ok(match row {
+        Some((id, sha, None)) if Some(sha.as_str()) == sha256 => Coverage::Whole { id },
+        _ => Coverage::Unknown,
+    })
+}
+
+/// Whether the archive indexed as content row `id` may hold a line `q`
+/// matches.
+pub(super) fn may_match(conn: &Connection, id: i64, q: &Query) -> rusqlite::Result<bool> {
+    let (cond, mut args) = facet_condition(q);
+    let sql = format!("SELECT 1 FROM content_facets f WHERE f.content_id = ? AND {cond} LIMIT 1");
+    args.insert(0, SqlValue::Integer(id));
+    let any = conn
+        .prepare_cached(&sql)?
+        .query_row(params_from_iter(args), |_| Ok(()))
+        .optional()?
+        .is_some();
+    match q.ip {
+        Some(ip) if any => may_hold(conn, id, ip),
+        _ => Ok(any),
+    }
+}
+
+/// Lines per UTC day for one device (devname or devid) between two days
+/// (inclusive), in day order: the facts behind `search --coverage`.
+pub(super) fn device_days(
+    conn: &Connection,
+    device: &str,
+    from: &str,
+    to: &str,
+) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, sum(lines), count(DISTINCT content_id) FROM content_facets
+         WHERE (devname = ?1 OR devid = ?1) AND day >= ?2 AND day <= ?3 AND day <> ''
+         GROUP BY day ORDER BY day",
+    )?;
+    let rows = stmt.query_map(params![device, from, to], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?.max(0) as u64,
+            r.get::<_, i64>(2)?.max(0) as u64,
+        ))
+    })?;
+    rows.collect()
+}
+
+/// The time spans (first, last line) of the archives holding lines of
+/// `device` that overlap `[from, to]`: hourly coverage is read from these.
+pub(super) fn device_spans(
+    conn: &Connection,
+    device: &str,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT min(first_at), max(last_at) FROM content_facets
+         WHERE (devname = ?1 OR devid = ?1) AND day >= ?2 AND day <= ?3 AND day <> ''
+         GROUP BY content_id",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            device,
+            crate::content::day(from - 86_400),
+            crate::content::day(to + 86_400)
+        ],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    )?;
+    rows.collect()
+}
+
+/// How many archived objects the index cannot speak for (never indexed,
+/// indexed in part, or from other bytes): `search` says so, since it
+/// cannot see inside them, and `grep` reads them whatever the filters.
+pub(super) fn unindexed(conn: &Connection) -> rusqlite::Result<u64> {
+    let statuses = super::status::Status::archived_names();
+    let marks = vec!["?"; statuses.len()].join(",");
+    let key = super::KEY;
+    let sql = format!(
+        "SELECT count(*)
+         FROM (SELECT {key} AS k, MAX(id) AS last_id FROM backups
+               WHERE status IN ({marks}) GROUP BY {key}) g
+         JOIN backups b ON b.id = g.last_id
+         WHERE NOT EXISTS (SELECT 1 FROM prunes p WHERE p.object_key = g.k AND p.backup_id >= g.last_id)
+           AND NOT EXISTS (SELECT 1 FROM content c WHERE c.object_key = g.k
+                           AND c.sha256 = b.sha256 AND c.incomplete IS NULL)"
+    );
+    let n: i64 = conn.query_row(&sql, params_from_iter(statuses), |r| r.get(0))?;
+    Ok(n.max(0) as u64)
+}
+
+impl Inventory {
+    /// How the index stands for `key`, archived with `sha256` ([`Coverage`]).
+    pub fn content_coverage(&self, key: &str, sha256: Option<&str>) -> Result<Coverage> {
+        coverage_of(&self.conn, key, sha256).map_err(|e| self.err(e))
+    }
+
+    /// Whether the archive indexed as `id` may hold a line `q` matches.
+    pub fn content_may_match(&self, id: i64, q: &Query) -> Result<bool> {
+        may_match(&self.conn, id, q).map_err(|e| self.err(e))
+    }
+}
+
+impl super::Reader {
+    /// [`search`], on an inventory that may predate the index (none then).
+    pub fn search(&self, q: &Query, each: impl FnMut(Hit) -> bool) -> rusqlite::Result<()> {
+        if !self.has_content()? {
+            return Ok(());
+        }
+        search(&self.conn, q, each)
+    }
+
+    /// [`unindexed`]: every archived object when the index predates it.
+    pub fn unindexed(&self) -> rusqlite::Result<u64> {
+        if self.has_content()? {
+            unindexed(&self.conn)
+        } else {
+            self.archived_count()
+        }
+    }
+
+    /// [`device_days`] (none before the index).
+    pub fn device_days(
+        &self,
+        device: &str,
+        from: &str,
+        to: &str,
+    ) -> rusqlite::Result<Vec<(String, u64, u64)>> {
+        if !self.has_content()? {
+            return Ok(Vec::new());
+        }
+        device_days(&self.conn, device, from, to)
+    }
+
+    /// [`device_spans`] (none before the index).
+    pub fn device_spans(
+        &self,
+        device: &str,
+        from: i64,
+        to: i64,
+    ) -> rusqlite::Result<Vec<(i64, i64)>> {
+        if !self.has_content()? {
+            return Ok(Vec::new());
+        }
+        device_spans(&self.conn, device, from, to)
+    }
+
+    fn has_content(&self) -> rusqlite::Result<bool> {
+        Ok(super::reader::has_table(&self.conn, "content")?
+            && super::reader::has_table(&self.conn, "content_facets")?)
+    }
+
+    /// Distinct archived keys (an inventory before the index: none indexed).
+    fn archived_count(&self) -> rusqlite::Result<u64> {
+        let statuses = super::status::Status::archived_names();
+        let marks = vec!["?"; statuses.len()].join(",");
+        let key = super::KEY;
+        let n: i64 = self.conn.query_row(
+            &format!("SELECT count(DISTINCT {key}) FROM backups WHERE status IN ({marks})"),
+            params_from_iter(statuses),
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+impl Hit {
+    /// The hit as `search --json` and `GET /search` give it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let t = |t: Option<i64>| t.map(|s| crate::timefmt::iso8601(crate::timefmt::from_unix(s)));
+        serde_json::json!({
+            "key": self.key,
+            "sha256": self.sha256,
+            "devices": self.devices,
+            "first_day": self.first_day,
+            "last_day": self.last_day,
+            "lines": self.lines,
+            "first": t(self.first),
+            "last": t(self.last),
+            "incomplete": self.incomplete,
+        })
+    }
+}

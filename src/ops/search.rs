@@ -1,0 +1,182 @@
+//! `fgbackup search`: which archives hold matching log lines, answered
+//! from the content index alone, and `--coverage`: which days or hours of
+//! a device have no archive, or too few lines.
+//!
+//! Both stream from the inventory: a hit is printed as its row is read, a
+//! coverage report holds one number per day of the range.
+
+use std::path::Path;
+
+use crate::content::query::Query;
+use crate::error::{Error, Result};
+use crate::inventory::{Hit, Reader};
+use crate::timefmt;
+
+use super::stdout::Out;
+
+/// What `search` prints.
+pub struct SearchOptions {
+    pub query: Query,
+    /// At most this many archives (0: all); the totals count every match.
+    pub limit: usize,
+    pub json: bool,
+}
+
+/// Per day or per hour (`--by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum By {
+    Day,
+    Hour,
+}
+
+/// What `search --coverage` looks at.
+pub struct CoverageOptions {
+    pub device: String,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub by: By,
+    /// A day under this percentage of the median day is thin.
+    pub thin_below: u32,
+    pub json: bool,
+}
+
+/// The inventory at `db`, read-only: it must exist.
+pub fn open(db: &Path) -> Result<Reader> {
+    if !db.exists() {
+        return Err(Error::usage(format!(
+            "no inventory at {}: pass --db PATH or set DB_PATH (it is created by the first upload)",
+            db.display()
+        )));
+    }
+    Reader::open(db).map_err(|e| Error::runtime(format!("{e} (--db/DB_PATH)")))
+}
+
+fn read_error(db: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| {
+        Error::runtime(format!(
+            "cannot read the content index in {}: {e}",
+            db.display()
+        ))
+    }
+}
+
+/// Prints the archives matching `opts.query`; 0 when any did, 1 when none.
+pub fn search(db: &Path, opts: &SearchOptions) -> Result<i32> {
+    let reader = open(db)?;
+    let mut out = Out::new(opts.json);
+    if opts.json {
+        out.write("{\"archives\":[");
+    }
+    let (mut archives, mut lines) = (0u64, 0u64);
+    reader
+        .search(&opts.query, |hit| {
+            archives += 1;
+            lines += hit.lines;
+            let text = match opts.json {
+                true => hit.to_json().to_string(),
+                false => hit_text(&hit),
+            };
+            out.entry(opts.limit, &text);
+            !out.gone
+        })
+        .map_err(read_error(db))?;
+    let unindexed = reader.unindexed().map_err(read_error(db))?;
+    if opts.json {
+        let tail = serde_json::json!({"matched": archives, "lines": lines, "unindexed": unindexed});
+        out.write(&format!("],{}\n", &tail.to_string()[1..]));
+    }
+    if unindexed > 0 {
+        log::warn!(
+            "{unindexed} archived object(s) have no complete content index, so search cannot see inside them: `fgbackup reindex --content` indexes them (grep reads them whatever the filters)"
+        );
+    }
+    if !opts.json && !out.gone {
+        out.write(&format!(
+            "{archives} archive(s), {lines} matching line(s){}\n",
+            if opts.query.ip.is_some() {
+                " at most (the address filter may say maybe)"
+            } else {
+                ""
+            }
+        ));
+    }
+    out.finish("the search results")?;
+    Ok(if archives > 0 { 0 } else { 1 })
+}
+
+/// `FIRST_DAY  DEVICES  LINES  FIRST  LAST  KEY`.
+fn hit_text(h: &Hit) -> String {
+    let t = |t: Option<i64>| t.map_or("-".to_string(), rfc3339);
+    crate::logging::one_line(&format!(
+        "{:<10}  {:<16}  {:>10}  {:<20}  {:<20}  {}{}",
+        if h.first_day.is_empty() {
+            "-"
+        } else {
+            &h.first_day
+        },
+        if h.devices.is_empty() {
+            "-".to_string()
+        } else {
+            h.devices.join(",")
+        },
+        h.lines,
+        t(h.first),
+        t(h.last),
+        h.key,
+        h.incomplete
+            .as_deref()
+            .map(|w| format!("  (indexed in part: {w})"))
+            .unwrap_or_default()
+    ))
+    .into_owned()
+}
+
+/// `2026-11-02T13:00:00Z`.
+pub fn rfc3339(secs: i64) -> String {
+    timefmt::iso8601(timefmt::from_unix(secs))
+}
+
+/// The gaps of one device: 0 when none, 1 when a day or hour is missing or thin.
+pub fn coverage(db: &Path, opts: &CoverageOptions) -> Result<i32> {
+    let reader = open(db)?;
+    let today = timefmt::unix_seconds(std::time::SystemTime::now());
+    // By default up to the last whole day (hour): the current one is not
+    // over, so it would look thin (or missing).
+    let unit = match opts.by {
+        By::Day => 86_400,
+        By::Hour => 3600,
+    };
+    let until = opts.until.unwrap_or(today - today.rem_euclid(unit) - 1);
+    let days = reader
+        .device_days(&opts.device, "0000-00-00", &crate::content::day(until))
+        .map_err(read_error(db))?;
+    let since = match (opts.since, days.first()) {
+        (Some(s), _) => s,
+        (None, Some((d, _, _))) => crate::content::query::parse_bound(d, false).unwrap_or(until),
+        (None, None) => {
+            return Err(Error::runtime(format!(
+                "the content index has no line of device '{}': check the name (devname or devid), or index its archives with `fgbackup reindex --content`",
+                opts.device
+            )));
+        }
+    };
+    let report = match opts.by {
+        By::Day => gaps::by_day(&days, since, until, opts.thin_below),
+        By::Hour => {
+            let spans = reader
+                .device_spans(&opts.device, since, until)
+                .map_err(read_error(db))?;
+            gaps::by_hour(&spans, since, until)
+        }
+    };
+    let mut out = Out::new(false);
+    out.write(&report.render(&opts.device, opts.json));
+    out.finish("the coverage report")?;
+    Ok(if report.missing.is_empty() && report.thin.is_empty() {
+        0
+    } else {
+        1
+    })
+}
+
+pub mod gaps;

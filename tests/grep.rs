@@ -1,0 +1,261 @@
+//! `fgbackup grep` against a real S3 server (s3s-fs): the lines it prints
+//! are exactly those a plain read of every archive and a filter written
+//! here give (the index may narrow, never lose), and an archive altered in
+//! the store gives an error, never lines.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::process::Stdio;
+
+use crate::common::*;
+use crate::content::{DAY0, Line, model, write_log, ymd};
+
+/// `KEY:LINE` of every line of `files` that `keep` accepts: the reference
+/// answer, over all archives, from the model's texts.
+fn reference(
+    files: &[(String, Vec<Line>)],
+    keep: impl Fn(&Line, &str) -> bool,
+) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (rel, lines) in files {
+        for (n, l) in lines.iter().enumerate() {
+            let text = l.text(n);
+            if keep(l, &text) {
+                out.insert(format!("{rel}:{text}"));
+            }
+        }
+    }
+    out
+}
+
+fn grep(
+    ws: &Workspace,
+    server: &S3Server,
+    args: &[&str],
+) -> (BTreeSet<String>, std::process::Output) {
+    let out = ws.on_bucket("grep", &server.endpoint(), args);
+    let lines = stdout(&out).lines().map(str::to_string).collect();
+    (lines, out)
+}
+
+/// Archives in two states: indexed at upload (--delete), and copied
+/// without an index. For random addresses and
+/// strings, with device and time filters, grep prints exactly the
+/// reference lines, and the index leaves out some archives on the way.
+// docs/SAFETY.md S32
+#[test]
+fn grep_prints_exactly_what_reading_every_archive_finds() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let files = model(11, 3, 6, 120);
+    let copied = |i: usize| i % 6 == 5;
+    for (i, (rel, lines)) in files.iter().enumerate() {
+        if !copied(i) {
+            write_log(&ws, rel, lines);
+        }
+    }
+    assert_exit(&ws.upload(&server, &["--delete"]), 0);
+    // Every sixth archive goes up later in copy mode: no index.
+    for (i, (rel, lines)) in files.iter().enumerate() {
+        if copied(i) {
+            write_log(&ws, rel, lines);
+        }
+    }
+    assert_exit(&ws.upload(&server, &[]), 0);
+
+    let mut x: u64 = 0x5eed;
+    let mut pick = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let mut left_out = 0;
+    for round in 0..6 {
+        let (rel_i, line_i) = (pick(files.len()), pick(120));
+        let l = &files[rel_i].1[line_i];
+        let ip = if round % 2 == 0 {
+            l.srcip.clone()
+        } else {
+            l.dstip.clone()
+        };
+        let (got, out) = grep(&ws, &server, &["-F", "traffic", "--ip", &ip]);
+        let want = reference(&files, |m, _| m.srcip == ip || m.dstip == ip);
+        assert!(!want.is_empty());
+        assert_eq!(got, want, "--ip {ip}: {}", stderr(&out));
+        assert_exit(&out, 0);
+        left_out += summary_number(&out, "left out by the content index");
+
+        let dev = format!("FGT-{}", pick(3));
+        let (a, b) = (pick(6) as i64, pick(6) as i64);
+        let (since, until) = (ymd(DAY0 + a.min(b) * 86_400), ymd(DAY0 + a.max(b) * 86_400));
+        let needle = format!("n={}", pick(120));
+        let (got, out) = grep(
+            &ws,
+            &server,
+            &[
+                "-F", &needle, "--device", &dev, "--since", &since, "--until", &until,
+            ],
+        );
+        let want = reference(&files, |m, text| {
+            text.contains(&needle) && m.device == dev && ymd(m.at) >= since && ymd(m.at) <= until
+        });
+        assert_eq!(
+            got,
+            want,
+            "{needle} {dev} {since}..{until}: {}",
+            stderr(&out)
+        );
+        left_out += summary_number(&out, "left out by the content index");
+    }
+    assert!(
+        left_out > 0,
+        "the index left no archive out: it did not narrow"
+    );
+
+    // A regex, and an address no line holds in srcip/dstip (the urls'
+    // srcip=6.6.6.6 does not count): nothing, exit 1.
+    let (got, _) = grep(
+        &ws,
+        &server,
+        &["action=\"(deny|close)\" n=1[0-9]\\b", "--device", "FGT-2"],
+    );
+    let re = |t: &str| {
+        (t.contains("action=\"deny\"") || t.contains("action=\"close\""))
+            && t.split(' ').any(|w| w.len() == 4 && w.starts_with("n=1"))
+    };
+    assert_eq!(got, reference(&files, |m, t| m.device == "FGT-2" && re(t)));
+    let (got, out) = grep(&ws, &server, &["6.6.6.6", "--ip", "6.6.6.6"]);
+    assert!(got.is_empty());
+    assert_exit(&out, 1);
+}
+
+/// The number before `what` in grep's last line.
+fn summary_number(out: &std::process::Output, what: &str) -> u64 {
+    let err = stderr(out);
+    let line = err
+        .lines()
+        .rfind(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("{err}"));
+    let before = &line[..line.find(what).unwrap()];
+    before
+        .trim_end()
+        .rsplit(['(', ' '])
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
+/// An archive whose bytes changed in the store is an error line and none
+/// of its lines, though they match; the others still print; exit 1.
+// docs/SAFETY.md S31
+#[test]
+fn an_altered_archive_is_an_error_never_lines() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let files = model(13, 1, 3, 50);
+    for (rel, lines) in &files {
+        write_log(&ws, rel, lines);
+    }
+    assert_exit(&ws.upload(&server, &["--delete"]), 0);
+    // Same length, other bytes: a gzip of other lines, padded.
+    let victim = &files[1].0;
+    let path = server.object_path(BUCKET, victim);
+    let size = std::fs::metadata(&path).unwrap().len() as usize;
+    let mut forged = files[1].1.clone();
+    forged[0].srcip = "10.66.66.66".into();
+    let other = Workspace::new();
+    write_log(&other, "x.gz", &forged);
+    let mut bytes = std::fs::read(other.logs().join("x.gz")).unwrap();
+    bytes.resize(size, 0);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (got, out) = grep(&ws, &server, &["-F", "traffic"]);
+    assert_exit(&out, 1);
+    assert!(
+        got.iter().all(|l| !l.starts_with(victim.as_str())),
+        "printed lines of the altered archive"
+    );
+    let want = reference(&files, |_, _| true);
+    let others: BTreeSet<String> = want
+        .into_iter()
+        .filter(|l| !l.starts_with(victim.as_str()))
+        .collect();
+    assert_eq!(got, others);
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(|l| l.contains(victim.as_str())
+            && l.contains("altered")
+            && l.contains("none of its lines")),
+        "{err}"
+    );
+}
+
+/// -c and --json and --max-count; a pattern after --; `| head -1` ends it
+/// early and quietly.
+#[test]
+fn counts_json_max_count_and_a_closed_pipe() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let files = model(17, 1, 2, 300);
+    for (rel, lines) in &files {
+        write_log(&ws, rel, lines);
+    }
+    assert_exit(&ws.upload(&server, &["--delete"]), 0);
+
+    let (got, _) = grep(&ws, &server, &["-c", "-F", "action=\"deny\""]);
+    let want: BTreeSet<String> = files
+        .iter()
+        .map(|(rel, lines)| {
+            format!(
+                "{rel}:{}",
+                lines.iter().filter(|l| l.action == "deny").count()
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+
+    let (got, _) = grep(&ws, &server, &["--json", "-m", "2", "--", "-0300"]);
+    assert_eq!(got.len(), 4, "two lines of each archive: {got:?}");
+    for l in &got {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["line"].as_str().unwrap().contains("-0300"));
+        assert!(files.iter().any(|(rel, _)| v["key"] == rel.as_str()));
+    }
+
+    let bad = ws.on_bucket("grep", &server.endpoint(), &["a(b"]);
+    assert_exit(&bad, 2);
+    assert!(
+        stderr(&bad).contains("is not a regular expression"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let mut child = ws
+        .command(
+            &ws.bucket_args("grep", &server.endpoint(), &["-F", "traffic"]),
+            &[],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(status.code().is_some(), "ended by a signal: {status:?}");
+}
