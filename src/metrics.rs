@@ -18,6 +18,7 @@ pub const ROUTES: &[&str] = &[
     "presign",
     "stats",
     "verifications_last",
+    "search",
     "metrics",
     "other",
 ];

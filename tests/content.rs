@@ -347,3 +347,53 @@ fn bad_filters_are_refused_with_the_flag_named() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+/// `GET /search` over a real socket: the same JSON as `search --json` for
+/// the same filters, behind the token, `limit` capping the archives (not
+/// the totals), and a bad filter a 400 naming its parameter.
+#[test]
+fn the_api_search_is_the_command_over_http() {
+    use crate::common::api::{Api, TOKEN};
+    let ws = Workspace::new();
+    let files = model(21, 2, 3, 100);
+    for (rel, lines) in &files {
+        write_log(&ws, rel, lines);
+    }
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    let db = ws.db().display().to_string();
+    let api = Api::start(&ws, &["serve", "--db", &db], &[("APP_TOKENS", TOKEN)]);
+    let day = ymd(DAY0 + 86_400);
+
+    let cli = search_json(
+        &ws,
+        &["--device", "FGT-0", "--action", "deny", "--since", &day],
+    );
+    let path = format!("/search?device=FGT-0&action=deny&since={day}");
+    let (status, body, _) = api.get(&path, Some(TOKEN));
+    assert_eq!(status, 200, "{body}");
+    let http: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(http, cli);
+    assert_eq!(http["matched"], 2, "{http}");
+
+    let (status, body, _) = api.get("/search?limit=1", Some(TOKEN));
+    assert_eq!(status, 200);
+    let capped: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(capped["archives"].as_array().unwrap().len(), 1);
+    assert_eq!(capped["matched"], files.len());
+
+    assert_eq!(api.get("/search", None).0, 401);
+    for (query, name) in [
+        ("ip=10.1", "ip '10.1'"),
+        ("since=2026-03-05&until=2026-03-04", "swap them"),
+        ("limit=5000", "limit '5000'"),
+        ("devices=FGT-0", "unknown parameter 'devices'"),
+    ] {
+        let (status, body, _) = api.get(&format!("/search?{query}"), Some(TOKEN));
+        assert_eq!(status, 400, "{query}: {body}");
+        let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            err["error"].as_str().unwrap().contains(name),
+            "{query}: {body}"
+        );
+    }
+}

@@ -24,6 +24,7 @@ mod gate;
 mod prometheus;
 mod query;
 mod routes;
+mod search;
 mod server;
 
 use std::io::Cursor;
@@ -36,7 +37,7 @@ use tiny_http::{Header, Response};
 pub use auth::Tokens;
 pub use server::start;
 
-/// Largest `limit` of `GET /backups`.
+/// Largest `limit` of `GET /backups` and `GET /search`.
 pub const MAX_LIMIT: u32 = 1000;
 /// Longest request target accepted (path and query): 414 beyond. The request
 /// head as a whole is capped lower down, by [`MAX_HEAD_BYTES`].

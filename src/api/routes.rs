@@ -59,6 +59,7 @@ pub(super) enum Route {
     Backup,
     Presign,
     VerificationsLast,
+    Search,
     /// No endpoint (404), or a request refused before its path was read.
     Other,
 }
@@ -76,6 +77,7 @@ impl Route {
             ["", "backups", _] => Route::Backup,
             ["", "backups", _, "presign"] => Route::Presign,
             ["", "verifications", "last"] => Route::VerificationsLast,
+            ["", "search"] => Route::Search,
             _ => Route::Other,
         }
     }
@@ -91,6 +93,7 @@ impl Route {
             Route::Backup => "backup",
             Route::Presign => "presign",
             Route::VerificationsLast => "verifications_last",
+            Route::Search => "search",
             Route::Other => "other",
         }
     }
@@ -117,7 +120,10 @@ fn bad(msg: impl Into<String>) -> Failure {
     Failure::Client(400, msg.into())
 }
 
-fn only_params(params: &[(String, String)], allowed: &[&str]) -> std::result::Result<(), Failure> {
+pub(super) fn only_params(
+    params: &[(String, String)],
+    allowed: &[&str],
+) -> std::result::Result<(), Failure> {
     for (k, _) in params {
         if !allowed.contains(&k.as_str()) {
             return Err(bad(if allowed.is_empty() {
@@ -130,7 +136,7 @@ fn only_params(params: &[(String, String)], allowed: &[&str]) -> std::result::Re
     Ok(())
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .rev()
@@ -223,6 +229,7 @@ fn dispatch(
             }
         }
         Route::Presign => presign(path, params, cfg, db),
+        Route::Search => super::search::search(params, db),
         Route::VerificationsLast => {
             only_params(params, &[])?;
             match db.last_verification()? {
@@ -253,7 +260,7 @@ fn dispatch(
         Route::Other => Err(Failure::Client(
             404,
             format!(
-                "no such endpoint {path}: try /health, /backups, /backups/last, /backups/{{id}}, /stats, /verifications/last, /metrics"
+                "no such endpoint {path}: try /health, /backups, /backups/last, /backups/{{id}}, /stats, /verifications/last, /search, /metrics"
             ),
         )),
     }
@@ -436,6 +443,7 @@ mod tests {
             Route::Presign,
             Route::Stats,
             Route::VerificationsLast,
+            Route::Search,
             Route::Metrics,
             Route::Other,
         ];

@@ -437,6 +437,24 @@ impl super::Reader {
     }
 }
 
+/// What a search found in all, after its archives: the same last fields
+/// for `search --json` and `GET /search`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchTotals {
+    /// Archives that may hold matching lines.
+    pub matched: u64,
+    /// Their matching lines (an upper bound with an address filter).
+    pub lines: u64,
+    /// Archived objects the index cannot speak for.
+    pub unindexed: u64,
+}
+
+impl SearchTotals {
+    pub fn to_json(self) -> serde_json::Value {
+        serde_json::json!({"matched": self.matched, "lines": self.lines, "unindexed": self.unindexed})
+    }
+}
+
 impl Hit {
     /// The hit as `search --json` and `GET /search` give it.
     pub fn to_json(&self) -> serde_json::Value {

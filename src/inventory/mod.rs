@@ -22,7 +22,7 @@ mod scratch;
 pub mod status;
 mod verifications;
 
-pub use content::{Coverage, Hit};
+pub use content::{Coverage, Hit, SearchTotals};
 pub use manifests::{Entry, ManifestRow};
 pub use proof::{Archived, Current, Expectations, Expected, Selection};
 pub use reader::{Filters, Reader};

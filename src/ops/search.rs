@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::content::query::Query;
 use crate::error::{Error, Result};
-use crate::inventory::{Hit, Reader};
+use crate::inventory::{Hit, Reader, SearchTotals};
 use crate::timefmt;
 
 use super::stdout::Out;
@@ -67,11 +67,11 @@ pub fn search(db: &Path, opts: &SearchOptions) -> Result<i32> {
     if opts.json {
         out.write("{\"archives\":[");
     }
-    let (mut archives, mut lines) = (0u64, 0u64);
+    let mut totals = SearchTotals::default();
     reader
         .search(&opts.query, |hit| {
-            archives += 1;
-            lines += hit.lines;
+            totals.matched += 1;
+            totals.lines += hit.lines;
             let text = match opts.json {
                 true => hit.to_json().to_string(),
                 false => hit_text(&hit),
@@ -80,10 +80,10 @@ pub fn search(db: &Path, opts: &SearchOptions) -> Result<i32> {
             !out.gone
         })
         .map_err(read_error(db))?;
-    let unindexed = reader.unindexed().map_err(read_error(db))?;
+    totals.unindexed = reader.unindexed().map_err(read_error(db))?;
+    let unindexed = totals.unindexed;
     if opts.json {
-        let tail = serde_json::json!({"matched": archives, "lines": lines, "unindexed": unindexed});
-        out.write(&format!("],{}\n", &tail.to_string()[1..]));
+        out.write(&format!("],{}\n", &totals.to_json().to_string()[1..]));
     }
     if unindexed > 0 {
         log::warn!(
@@ -92,7 +92,9 @@ pub fn search(db: &Path, opts: &SearchOptions) -> Result<i32> {
     }
     if !opts.json && !out.gone {
         out.write(&format!(
-            "{archives} archive(s), {lines} matching line(s){}\n",
+            "{} archive(s), {} matching line(s){}\n",
+            totals.matched,
+            totals.lines,
             if opts.query.ip.is_some() {
                 " at most (the address filter may say maybe)"
             } else {
@@ -101,7 +103,7 @@ pub fn search(db: &Path, opts: &SearchOptions) -> Result<i32> {
         ));
     }
     out.finish("the search results")?;
-    Ok(if archives > 0 { 0 } else { 1 })
+    Ok(if totals.matched > 0 { 0 } else { 1 })
 }
 
 /// `FIRST_DAY  DEVICES  LINES  FIRST  LAST  KEY`.

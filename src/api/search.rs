@@ -1,0 +1,52 @@
+//! `GET /search`: `fgbackup search` over HTTP, from the content index, with
+//! the same filters (named as query parameters), the same JSON and a cap.
+
+use serde_json::Value;
+
+use super::routes::{Failure, only_params, param};
+use super::{Answer, MAX_LIMIT, json_answer};
+use crate::inventory::{Reader, SearchTotals};
+use crate::settings::search::{FILTERS, parse_query};
+
+/// Archives in one answer unless `limit` says otherwise.
+const DEFAULT_LIMIT: u32 = 100;
+
+/// The archives matching the filters, at most `limit` of them (the totals
+/// count them all); a bad filter is a 400 naming it.
+pub(super) fn search(params: &[(String, String)], db: &Reader) -> Result<Answer, Failure> {
+    let mut allowed: Vec<&str> = FILTERS.iter().map(|f| f.param).collect();
+    allowed.push("limit");
+    only_params(params, &allowed)?;
+    let query = parse_query(|f| param(params, f.param).map(str::to_string), true)
+        .map_err(|e| Failure::Client(400, e.to_string()))?;
+    let limit = match param(params, "limit") {
+        None => DEFAULT_LIMIT,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                Failure::Client(
+                    400,
+                    format!("limit '{v}' must be a whole number from 1 to {MAX_LIMIT}"),
+                )
+            })?,
+    };
+    let mut archives = Vec::new();
+    let mut totals = SearchTotals::default();
+    db.search(&query, |hit| {
+        totals.matched += 1;
+        totals.lines += hit.lines;
+        if archives.len() < limit as usize {
+            archives.push(hit.to_json());
+        }
+        true
+    })?;
+    totals.unindexed = db.unindexed()?;
+    let mut doc = serde_json::Map::new();
+    doc.insert("archives".into(), Value::Array(archives));
+    if let Value::Object(t) = totals.to_json() {
+        doc.extend(t);
+    }
+    Ok(json_answer(200, &Value::Object(doc)))
+}
