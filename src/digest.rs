@@ -109,10 +109,7 @@ pub fn digest_with<R: Read>(reader: R, reading: Reading) -> io::Result<FileDiges
             Err(e) if tee.failed => return Err(e),
             Err(e) => Err(describe_gzip_error(&e)),
         };
-        let index = index.map(|ix| Indexed {
-            index: ix.finish(),
-            incomplete: verdict.as_ref().err().map(ToString::to_string),
-        });
+        let index = index.map(|ix| Indexed::new(ix.finish(), verdict.as_ref().err()));
         (check_gzip.then_some(verdict), index)
     } else {
         (None, None)

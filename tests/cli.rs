@@ -66,6 +66,12 @@ fn python_suite_database_is_migrated_and_keeps_its_rows() {
         proof_tables, 4,
         "the suite's database gains the proof tables"
     );
+    // Its archived files were never indexed: search says it cannot see
+    // into them (old1, old2 and the new upload, which copy mode does not index).
+    let pending: i64 = conn
+        .query_row("SELECT count(*) FROM content_pending", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 3);
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();

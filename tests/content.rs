@@ -397,3 +397,110 @@ fn the_api_search_is_the_command_over_http() {
         );
     }
 }
+
+/// Counts say when they are exact: a whole day without an address is; a
+/// bound inside the day is an upper bound. An archive of more devices than
+/// the index keeps rows for still shows each device's day in --coverage,
+/// and a coverage range too long to list is refused (hostile review).
+#[test]
+fn exact_counts_overflow_coverage_and_range_caps() {
+    let ws = Workspace::new();
+    let files = model(23, 1, 1, 240);
+    write_log(&ws, &files[0].0, &files[0].1);
+    // 10,050 devices in one archive of one day: past the index's 10,000 rows.
+    let flood: Vec<Line> = (0..10_050)
+        .map(|n| Line {
+            device: format!("D{n}"),
+            devid: format!("ID{n}"),
+            at: DAY0 + n as i64,
+            action: "deny",
+            srcip: "10.9.0.1".into(),
+            dstip: "10.9.0.2".into(),
+        })
+        .collect();
+    write_log(&ws, "flood.log.gz", &flood);
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    let d0 = ymd(DAY0);
+    let whole = search_json(&ws, &["--device", "FGT-0", "--since", &d0, "--until", &d0]);
+    assert_eq!(whole["archives"][0]["exact"], true, "{whole}");
+    assert_eq!(whole["archives"][0]["lines"], 240);
+    let noon = format!("{d0}T12:00:00Z");
+    let part = search_json(
+        &ws,
+        &["--device", "FGT-0", "--since", &noon, "--until", &noon],
+    );
+    assert_eq!(part["archives"][0]["exact"], false, "{part}");
+    assert!(part["archives"][0]["lines"].as_u64().unwrap() >= 1);
+
+    let late = search(
+        &ws,
+        &[
+            "--device",
+            "D10040",
+            "--coverage",
+            "--since",
+            &d0,
+            "--until",
+            &d0,
+        ],
+    );
+    assert_exit(&late, 0);
+    assert!(stdout(&late).contains("0 missing"), "{}", stdout(&late));
+
+    for args in [
+        &[
+            "--device",
+            "D1",
+            "--coverage",
+            "--by",
+            "hour",
+            "--since",
+            "2020-01-01",
+            "--until",
+            "2026-01-01",
+        ][..],
+        &[
+            "--device",
+            "D1",
+            "--coverage",
+            "--since",
+            "1000-01-01",
+            "--until",
+            "9999-12-31",
+        ],
+    ] {
+        let out = search(&ws, args);
+        assert_exit(&out, 2);
+        assert!(
+            stderr(&out).contains("narrow it with --since/--until"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// A pruned archive leaves the index: search no longer lists it, nor
+/// counts it among those it cannot see into; the unindexed count comes
+/// from the inventory at once, also for archives uploaded before the index.
+#[test]
+fn pruned_archives_leave_search() {
+    let ws = Workspace::new();
+    let files = model(29, 1, 2, 40);
+    write_log(&ws, &files[0].0, &files[0].1);
+    assert_exit(&ws.upload_local(&["--delete"], &[]), 0);
+    write_log(&ws, &files[1].0, &files[1].1);
+    assert_exit(&ws.upload_local(&[], &[]), 0); // copy mode: not indexed
+    let before = search_json(&ws, &["--device", "FGT-0"]);
+    assert_eq!(
+        (before["matched"].as_u64(), before["unindexed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    age_rows(&ws.db(), "2024-01-01T00:00:00Z");
+    assert_exit(
+        &ws.on_archive("prune", &["--older-than", "400", "--yes"]),
+        0,
+    );
+    let after = search_json(&ws, &[]);
+    assert_eq!(after["matched"], 0, "{after}");
+    assert_eq!(after["unindexed"], 0, "{after}");
+}

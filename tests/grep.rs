@@ -259,3 +259,87 @@ fn counts_json_max_count_and_a_closed_pipe() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(status.code().is_some(), "ended by a signal: {status:?}");
 }
+
+/// Archives the scanner cannot read a line of (JSON format, plain syslog)
+/// have no facet, yet without a filter every line matches: grep reads them
+/// and search lists them; a line of 70 KB is indexed whole, so a field
+/// after its long message still narrows right (hostile review of issue 21).
+#[test]
+fn lines_the_index_cannot_read_are_still_found() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let plain =
+        "Dec 22 14:15:18 fg200d plain text SECRET\n{\"date\":\"2026-03-03\",\"msg\":\"SECRET\"}\n";
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut e, plain.as_bytes()).unwrap();
+    ws.write_raw("plain.log.gz", &e.finish().unwrap());
+    let long = format!(
+        "date=2026-03-03 time=10:00:00 devname=\"A\" devid=\"FG1\" tz=\"+0000\" msg=\"{}\" type=\"traffic\" vd=\"root\" srcip=10.0.0.7 dstip=10.0.0.8 action=\"deny\" SECRET\n",
+        "x".repeat(70_000)
+    );
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut e, long.as_bytes()).unwrap();
+    ws.write_raw("long.log.gz", &e.finish().unwrap());
+    assert_exit(&ws.upload(&server, &["--delete"]), 0);
+
+    let (got, out) = grep(&ws, &server, &["SECRET"]);
+    assert_eq!(got.len(), 3, "{got:?} {}", stderr(&out));
+    let (got, _) = grep(
+        &ws,
+        &server,
+        &["SECRET", "--action", "deny", "--ip", "10.0.0.7"],
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got.iter().all(|l| l.starts_with("long.log.gz:")));
+
+    let listed = ws.run(
+        &["search", "--db", &ws.db().display().to_string(), "--json"],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(v["matched"], 2, "{v}");
+}
+
+/// A stop signal ends grep even while its reader stopped reading (the
+/// process sits in a write to a full pipe).
+#[test]
+fn a_stop_signal_ends_grep_blocked_on_its_output() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let files = model(19, 1, 2, 2000);
+    for (rel, lines) in &files {
+        write_log(&ws, rel, lines);
+    }
+    assert_exit(&ws.upload(&server, &["--delete"]), 0);
+    let mut child = ws
+        .command(
+            &ws.bucket_args("grep", &server.endpoint(), &["-F", "traffic"]),
+            &[],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the pipe (64 KiB) holds output: grep is then blocked.
+    let mut first = [0u8; 1];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "grep still running 10 s after SIGTERM with its output unread"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+}

@@ -6,7 +6,12 @@
 use std::process::Command;
 
 /// The scripts this file runs; a new `scripts/bench*.sh` must join them.
-const SCRIPTS: [&str; 3] = ["bench-api.sh", "bench-scale.sh", "bench.sh"];
+const SCRIPTS: [&str; 4] = [
+    "bench-api.sh",
+    "bench-scale.sh",
+    "bench-search.sh",
+    "bench.sh",
+];
 
 /// Runs `scripts/NAME` in smoke mode; its stdout once it exited 0.
 fn smoke(name: &str) -> String {
@@ -21,6 +26,8 @@ fn smoke(name: &str) -> String {
         .env_remove("WORKERS")
         .env_remove("ROWS")
         .env_remove("FILES")
+        .env_remove("SIZE")
+        .env_remove("ARCHIVES")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -135,5 +142,31 @@ fn bench_scale_sh_measures_every_command() {
     line(
         &out,
         "bench-scale.sh: every command stayed within 64 MiB at 500 rows",
+    );
+}
+
+#[test]
+fn bench_search_sh_measures_index_grep_and_search() {
+    let out = smoke("bench-search.sh");
+    for label in [
+        "copy-index-never ",
+        "copy-index-always ",
+        "delete-index-never ",
+        "delete-index-auto ",
+        "zcat | grep -F ",
+        "fgbackup grep -F, 1 worker ",
+        "fgbackup grep -F --device ",
+    ] {
+        let l = line(&out, label);
+        assert!(l.contains("peak_rss=") && l.ends_with("exit=0"), "{l}");
+    }
+    assert!(line(&out, "index:").contains("MB per GB of log"), "{out}");
+    assert!(
+        line(&out, "grep:").contains("left out by the content index"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "search device+action+day:").contains("--coverage over a year:"),
+        "{out}"
     );
 }

@@ -21,14 +21,20 @@ use ips::IpFilter;
 use scan::{Fields, Format};
 use when::Unit;
 
-/// Longest line scanned whole; FortiGate lines are about 1 KB.
-pub const MAX_LINE: usize = 64 * 1024;
+/// Longest line scanned whole; FortiGate lines are about 1 KB. `grep`
+/// reads lines up to the same length, so the index and grep see the same
+/// fields; an archive with a longer line is indexed only in part.
+pub const MAX_LINE: usize = 1024 * 1024;
 
 /// Most distinct facet rows one archive keeps.
 pub const MAX_FACETS: usize = 10_000;
 
-/// The action of the overflow facet (past [`MAX_FACETS`]), whose other
-/// fields are empty: it stands for any device, type and action.
+/// Device overflow rows past [`MAX_FACETS`] (then one row per day).
+pub const MAX_DEVICE_OVERFLOWS: usize = 2_000;
+
+/// The action of an overflow facet (past [`MAX_FACETS`]): its type,
+/// subtype, vd and action are empty and it stands for any; its device is
+/// the lines' (or empty: any device).
 pub const OVERFLOW: &str = "(more)";
 
 /// A facet's key: the dimensions a search narrows by, as text ("" when
@@ -46,11 +52,10 @@ pub struct FacetKey {
 }
 
 impl FacetKey {
-    /// Whether this is a day's overflow row, which matches any filter but time.
+    /// Whether this is an overflow row, which matches any type, subtype,
+    /// vd and action (and, without a device, any device).
     pub fn is_overflow(&self) -> bool {
         self.action == OVERFLOW
-            && self.devid.is_empty()
-            && self.devname.is_empty()
             && self.vd.is_empty()
             && self.log_type.is_empty()
             && self.subtype.is_empty()
@@ -81,6 +86,8 @@ pub struct Summary {
     pub unparsed: u64,
     /// Lines read whose time could not be told.
     pub without_time: u64,
+    /// Lines over [`MAX_LINE`], scanned on their first [`MAX_LINE`] bytes.
+    pub overlong: u64,
 }
 
 /// The index of one archive.
@@ -99,6 +106,24 @@ pub struct Indexed {
     pub index: Index,
     /// Why the index does not cover the whole archive; `None` when it does.
     pub incomplete: Option<String>,
+}
+
+impl Indexed {
+    /// The index one read left, incomplete when the gzip stream `broke`
+    /// or a line was longer than [`MAX_LINE`] (the index would not see
+    /// what grep sees in it).
+    pub fn new(index: Index, broke: Option<&impl std::fmt::Display>) -> Indexed {
+        let incomplete = match (broke, index.summary.overlong) {
+            (Some(why), _) => Some(why.to_string()),
+            (None, 0) => None,
+            (None, n) => Some(format!(
+                "{n} line(s) over {} MiB were indexed on their first {} MiB",
+                MAX_LINE >> 20,
+                MAX_LINE >> 20
+            )),
+        };
+        Indexed { index, incomplete }
+    }
 }
 
 impl Default for Index {
@@ -143,7 +168,9 @@ impl Indexer {
         while let Some(n) = memchr::memchr(b'\n', data) {
             let (head, rest) = (&data[..n], &data[n + 1..]);
             if self.partial.is_empty() && !self.overlong {
+                self.overlong = head.len() > MAX_LINE;
                 self.line(&head[..head.len().min(MAX_LINE)]);
+                self.overlong = false;
             } else {
                 self.take_partial(head);
                 let line = std::mem::take(&mut self.partial);
@@ -184,6 +211,7 @@ impl Indexer {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let s = &mut self.index.summary;
         s.lines += 1;
+        s.overlong += u64::from(self.overlong);
         let Some((format, fields)) = scan::line(line) else {
             s.unparsed += 1;
             return;
@@ -237,37 +265,55 @@ impl Indexer {
         Some(t)
     }
 
-    /// One more line for `key`'s facet, cloned only when it is new; past
-    /// [`MAX_FACETS`], new combinations count under one overflow row.
+    /// One more line for `key`'s facet, cloned only when it is new. Past
+    /// [`MAX_FACETS`], new combinations count under their device's overflow
+    /// row (device kept, type, subtype, vd and action not); past
+    /// [`MAX_DEVICE_OVERFLOWS`] more, under the day's overflow row.
     fn count(&mut self, key: &FacetKey, at: Option<i64>) {
         let facets = &mut self.index.facets;
         if let Some(c) = facets.get_mut(key) {
             return add(c, at);
         }
-        let new = if facets.len() >= MAX_FACETS {
+        if facets.len() < MAX_FACETS {
+            return add(facets.entry(key.clone()).or_default(), at);
+        }
+        let by_device = FacetKey {
+            day: key.day.clone(),
+            devid: key.devid.clone(),
+            devname: key.devname.clone(),
+            action: OVERFLOW.into(),
+            ..FacetKey::default()
+        };
+        let row = if facets.contains_key(&by_device)
+            || facets.len() < MAX_FACETS + MAX_DEVICE_OVERFLOWS
+        {
+            by_device
+        } else {
             FacetKey {
                 day: key.day.clone(),
                 action: OVERFLOW.into(),
                 ..FacetKey::default()
             }
-        } else {
-            key.clone()
         };
-        add(facets.entry(new).or_default(), at);
+        add(facets.entry(row).or_default(), at);
     }
 }
 
 /// A line's time in UTC seconds: eventtime (with the unit it was written
-/// in), else FortiAnalyzer's timestamp, else the local date and time.
+/// in), else FortiAnalyzer's timestamp, else the local date and time; a
+/// time outside years 1 to 9999 is none (its day would not sort as text).
 /// The index and `grep` both place a line in time by this alone.
 pub fn line_time(f: &Fields<'_>) -> Option<(i64, Option<Unit>)> {
-    if let Some((t, unit)) = f.eventtime.and_then(when::eventtime) {
-        return Some((t, Some(unit)));
-    }
-    if let Some(t) = f.timestamp.and_then(when::timestamp) {
-        return Some((t, None));
-    }
-    when::local(f.date?, f.time?, f.tz).map(|t| (t, None))
+    const FIRST: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let (t, unit) = if let Some((t, unit)) = f.eventtime.and_then(when::eventtime) {
+        (t, Some(unit))
+    } else if let Some(t) = f.timestamp.and_then(when::timestamp) {
+        (t, None)
+    } else {
+        (when::local(f.date?, f.time?, f.tz)?, None)
+    };
+    (FIRST..=LAST).contains(&t).then_some((t, unit))
 }
 
 /// One more line, at `at`, for a facet's count.

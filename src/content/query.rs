@@ -119,8 +119,12 @@ pub fn parse_bound(v: &str, end: bool) -> Option<i64> {
                 _ => return None,
             };
             let (oh, om) = rest[1..].split_once(':')?;
-            let (oh, om): (i64, i64) = (oh.parse().ok()?, om.parse().ok()?);
-            if oh.to_string().len() > 2 || oh > 23 || om > 59 || rest.len() != 6 {
+            let two = |p: &str| {
+                (p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| p.parse::<i64>().ok())?
+            };
+            let (oh, om) = (two(oh)?, two(om)?);
+            if oh > 23 || om > 59 {
                 return None;
             }
             sign * (oh * 3600 + om * 60)
@@ -160,6 +164,9 @@ mod tests {
             "yesterday",
             "",
             "2026-03-03T14:00:00.Z",
+            "2026-03-03T14:00:00+-1:00",
+            "2026-03-03T14:00:00++1:00",
+            "2026-03-03T14:00:00+01:-5",
         ] {
             assert_eq!(parse_bound(bad, false), None, "{bad}");
         }

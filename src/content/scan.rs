@@ -58,10 +58,15 @@ pub struct Fields<'a> {
 }
 
 impl Fields<'_> {
-    /// Every field the index keeps is there (with `eventtime`, the date,
-    /// time and zone are not needed).
+    /// Every field the index keeps is there. The date, time and zone are
+    /// waited for too: they give the time when `eventtime` cannot be read,
+    /// and a line's time must not depend on where its keys stand (FortiOS
+    /// writes them first, so the early stop still comes early).
     fn complete(&self) -> bool {
         self.eventtime.is_some()
+            && self.date.is_some()
+            && self.time.is_some()
+            && self.tz.is_some()
             && self.devname.is_some()
             && self.devid.is_some()
             && self.vd.is_some()
@@ -122,9 +127,10 @@ fn set<'a>(f: &mut Fields<'a>, key: &[u8], value: &'a [u8]) {
     slot.get_or_insert(value);
 }
 
-/// The `key=value` pairs of a line, in order. A word without `=` before
-/// the first pair is a header and skipped; a key is letters, digits and
-/// `_`; a quoted value ends at the first `"` not escaped by `\`.
+/// The `key=value` pairs of a line, in order, apart by spaces or commas
+/// (CSV format). A word without `=` before the first pair is a header and
+/// skipped; a key is letters, digits and `_`; a quoted value ends at the
+/// first `"` not escaped by `\`.
 struct Pairs<'a> {
     line: &'a [u8],
     at: usize,
@@ -137,7 +143,7 @@ impl<'a> Pairs<'a> {
 
     /// Moves past the current word (a header word or a broken pair).
     fn skip_word(&mut self) {
-        while self.at < self.line.len() && self.line[self.at] != b' ' {
+        while self.at < self.line.len() && !is_separator(self.line[self.at]) {
             self.at += 1;
         }
     }
@@ -149,7 +155,7 @@ impl<'a> Iterator for Pairs<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let line = self.line;
         loop {
-            while self.at < line.len() && line[self.at] == b' ' {
+            while self.at < line.len() && is_separator(line[self.at]) {
                 self.at += 1;
             }
             if self.at >= line.len() {
@@ -193,7 +199,7 @@ fn value(line: &[u8], at: usize) -> (&[u8], usize) {
     if line.get(at) != Some(&b'"') {
         let end = line[at..]
             .iter()
-            .position(|&b| b == b' ')
+            .position(|&b| is_separator(b))
             .map_or(line.len(), |n| at + n);
         return (&line[at..end], end);
     }
@@ -209,6 +215,13 @@ fn value(line: &[u8], at: usize) -> (&[u8], usize) {
     }
     // No closing quote: a cut line; the value runs to its end.
     (&line[open..], line.len())
+}
+
+/// What separates pairs: a space (the default format) or a comma
+/// (FortiOS's CSV format, `date=...,time=...`); values holding either are
+/// quoted.
+fn is_separator(b: u8) -> bool {
+    b == b' ' || b == b','
 }
 
 fn is_key_byte(b: u8) -> bool {

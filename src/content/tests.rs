@@ -168,19 +168,72 @@ fn overlong_lines_and_facet_floods_stay_bounded() {
         "devname=\"a\" action=\"deny\" msg=\"{}\"\n",
         "x".repeat(3 * MAX_LINE)
     );
-    for chunk in long.as_bytes().chunks(1000) {
+    for chunk in long.as_bytes().chunks(64 * 1024) {
         ix.feed(chunk);
     }
-    for n in 0..(MAX_FACETS + 50) {
+    let flood = MAX_FACETS + MAX_DEVICE_OVERFLOWS + 50;
+    for n in 0..flood {
         ix.feed(format!("devname=\"d{n}\" action=\"deny\"\n").as_bytes());
     }
     let ix = ix.finish();
-    assert_eq!(ix.summary.lines, MAX_FACETS as u64 + 51);
-    assert!(ix.facets.len() <= MAX_FACETS + 1);
-    let more = ix
-        .facets
-        .iter()
-        .find(|(k, _)| k.action == "(more)")
-        .expect("overflow row");
-    assert_eq!(more.1.lines, 51, "every line past the cap is still counted");
+    assert_eq!(ix.summary.lines, flood as u64 + 1);
+    assert_eq!(ix.summary.overlong, 1);
+    let incomplete = Indexed::new(ix.clone(), None::<&String>).incomplete;
+    assert!(incomplete.unwrap().contains("over 1 MiB"));
+    assert!(ix.facets.len() <= MAX_FACETS + MAX_DEVICE_OVERFLOWS + 1);
+    let overflow: Vec<(&FacetKey, &FacetCount)> =
+        ix.facets.iter().filter(|(k, _)| k.is_overflow()).collect();
+    let lines: u64 = overflow.iter().map(|(_, c)| c.lines).sum();
+    assert_eq!(
+        lines,
+        51 + MAX_DEVICE_OVERFLOWS as u64,
+        "every line past the cap is still counted"
+    );
+    // Past the cap a device keeps its name (its overflow row), until the
+    // device rows run out too; then one row for the day.
+    assert!(
+        overflow
+            .iter()
+            .any(|(k, _)| k.devname == format!("d{}", MAX_FACETS - 1))
+    );
+    let day_row = overflow.iter().find(|(k, _)| k.devname.is_empty()).unwrap();
+    assert_eq!(day_row.1.lines, 51);
+}
+
+/// A line's time does not depend on where its keys stand, a year that
+/// would not sort as text is no time, and CSV lines read like the default
+/// format (hostile review of issue 21).
+#[test]
+fn times_do_not_depend_on_key_order_and_csv_reads() {
+    let time = |l: &str| {
+        let (_, f) = scan::line(l.as_bytes()).unwrap();
+        line_time(&f).map(|(t, _)| t)
+    };
+    let rest = "devname=A devid=B vd=root type=traffic subtype=forward action=deny srcip=1.1.1.1 dstip=2.2.2.2";
+    // An eventtime of 11 digits cannot be read: the date and time give it,
+    // whether they come before the other keys or after them.
+    let first = time(&format!(
+        "date=2026-11-02 time=10:00:00 tz=+0000 eventtime=17936244001 {rest}"
+    ));
+    let last = time(&format!(
+        "eventtime=17936244001 {rest} date=2026-11-02 time=10:00:00 tz=+0000"
+    ));
+    let ten_utc = crate::timefmt::days_from_civil(2026, 11, 2) * 86_400 + 10 * 3600;
+    assert_eq!(first, Some(ten_utc));
+    assert_eq!(
+        last,
+        Some(ten_utc),
+        "the same time with date= and time= last"
+    );
+    assert_eq!(
+        time(&format!("date=10000-01-01 time=10:00:00 {rest}")),
+        None
+    );
+    let (_, csv) = scan::line(
+        b"date=2026-11-02,time=10:00:00,devname=\"FGT, A\",devid=FG1,action=deny,srcip=10.0.0.1",
+    )
+    .unwrap();
+    assert_eq!(csv.devname, Some(&b"FGT, A"[..]));
+    assert_eq!(csv.action, Some(&b"deny"[..]));
+    assert_eq!(csv.srcip, Some(&b"10.0.0.1"[..]));
 }

@@ -12,9 +12,9 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::Inventory;
+use crate::content::Indexed;
 use crate::content::ips::IpFilter;
 use crate::content::query::Query;
-use crate::content::{Indexed, OVERFLOW};
 use crate::error::Result;
 
 /// Version 4: the content index.
@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS content_facets (
   lines INTEGER NOT NULL,
   first_at INTEGER,
   last_at INTEGER
+);
+-- Archived objects without a whole index of their bytes: what search
+-- cannot see into, counted at once instead of by a pass over backups.
+CREATE TABLE IF NOT EXISTS content_pending (
+  object_key TEXT PRIMARY KEY
 );
 CREATE INDEX IF NOT EXISTS idx_facets_content ON content_facets(content_id);
 CREATE INDEX IF NOT EXISTS idx_facets_day ON content_facets(day);
@@ -107,6 +112,13 @@ fn record(
         ix.incomplete,
     ])?;
     let id = conn.last_insert_rowid();
+    if ix.incomplete.is_none() {
+        conn.prepare_cached("DELETE FROM content_pending WHERE object_key = ?1")?
+            .execute([key])?;
+    } else {
+        conn.prepare_cached("INSERT OR IGNORE INTO content_pending (object_key) VALUES (?1)")?
+            .execute([key])?;
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO content_facets (content_id, day, devid, devname, vd, log_type, subtype, action,
            overflow, lines, first_at, last_at)
@@ -141,9 +153,11 @@ pub struct Hit {
     /// First and last UTC day of its matching facets ("" without a time).
     pub first_day: String,
     pub last_day: String,
-    /// Lines of its matching facets: an estimate of the matching lines
-    /// (exact without `--ip`, an upper bound with it).
+    /// Lines of its matching facets: the matching lines when `exact`, else
+    /// an upper bound (an address filter, a bound inside a day, an
+    /// overflow facet).
     pub lines: u64,
+    pub exact: bool,
     pub first: Option<i64>,
     pub last: Option<i64>,
     /// The index covers only part of the archive (why).
@@ -151,16 +165,19 @@ pub struct Hit {
 }
 
 /// The SQL condition on `content_facets f` for `q`, and its arguments.
-/// The overflow facet matches every filter but time: what it counted
-/// could be any device, type or action.
+/// An overflow facet matches any type, subtype, vd and action, and one
+/// without a device any device: what it counted could be any of them.
 fn facet_condition(q: &Query) -> (String, Vec<SqlValue>) {
-    let mut exact = Vec::new();
+    let mut sql = "1".to_string();
     let mut args = Vec::new();
     if let Some(d) = &q.device {
-        exact.push("(f.devname = ? OR f.devid = ?)".to_string());
+        sql.push_str(
+            " AND (f.devname = ? OR f.devid = ? OR (f.overflow = 1 AND f.devname = '' AND f.devid = ''))",
+        );
         args.push(SqlValue::Text(d.clone()));
         args.push(SqlValue::Text(d.clone()));
     }
+    let mut exact = Vec::new();
     for (col, v) in [
         ("action", &q.action),
         ("log_type", &q.log_type),
@@ -172,11 +189,12 @@ fn facet_condition(q: &Query) -> (String, Vec<SqlValue>) {
             args.push(SqlValue::Text(v.clone()));
         }
     }
-    let mut sql = if exact.is_empty() {
-        "1".to_string()
-    } else {
-        format!("(f.overflow = 1 OR ({}))", exact.join(" AND "))
-    };
+    if !exact.is_empty() {
+        sql.push_str(&format!(
+            " AND (f.overflow = 1 OR ({}))",
+            exact.join(" AND ")
+        ));
+    }
     if let Some(s) = q.since {
         sql.push_str(" AND f.day >= ? AND f.last_at >= ?");
         args.push(SqlValue::Text(crate::content::day(s)));
@@ -190,22 +208,36 @@ fn facet_condition(q: &Query) -> (String, Vec<SqlValue>) {
     (sql, args)
 }
 
+/// Whether `q`'s time bounds are whole UTC days, so that facets (one per
+/// day) count exactly the lines inside them.
+fn whole_days(q: &Query) -> bool {
+    q.since.is_none_or(|s| s.rem_euclid(86_400) == 0)
+        && q.until.is_none_or(|u| u.rem_euclid(86_400) == 86_399)
+}
+
 /// The archives whose index matches `q`, in key order, handed to `each`
 /// until it returns `false`; with `q.ip`, those whose IP filter may hold it.
+/// Without any filter every indexed archive matches, also one none of
+/// whose lines could be read (it has no facet): its lines are its count.
 pub(super) fn search(
     conn: &Connection,
     q: &Query,
     mut each: impl FnMut(Hit) -> bool,
 ) -> rusqlite::Result<()> {
     let (cond, args) = facet_condition(q);
+    let any = *q == Query::default();
     let sql = format!(
         "SELECT c.id, c.object_key, c.sha256, c.incomplete,
                 group_concat(DISTINCT CASE WHEN f.devname <> '' THEN f.devname ELSE f.devid END),
-                min(f.day), max(f.day), sum(f.lines), min(f.first_at), max(f.last_at)
-         FROM content_facets f JOIN content c ON c.id = f.content_id
+                min(f.day), max(f.day), {lines}, min(f.first_at), max(f.last_at),
+                coalesce(max(f.overflow), 0)
+         FROM content c {join} content_facets f ON c.id = f.content_id
          WHERE {cond}
-         GROUP BY f.content_id ORDER BY c.object_key"
+         GROUP BY c.id ORDER BY c.object_key",
+        lines = if any { "max(c.lines)" } else { "sum(f.lines)" },
+        join = if any { "LEFT JOIN" } else { "JOIN" },
     );
+    let exact_bounds = whole_days(q) && q.ip.is_none();
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(params_from_iter(args))?;
     while let Some(r) = rows.next()? {
@@ -223,14 +255,15 @@ pub(super) fn search(
             devices: devices
                 .unwrap_or_default()
                 .split(',')
-                .filter(|d| !d.is_empty() && *d != OVERFLOW)
+                .filter(|d| !d.is_empty())
                 .map(str::to_string)
                 .collect(),
-            first_day: r.get(5)?,
-            last_day: r.get(6)?,
-            lines: r.get::<_, i64>(7)?.max(0) as u64,
+            first_day: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            last_day: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            lines: r.get::<_, Option<i64>>(7)?.unwrap_or(0).max(0) as u64,
             first: r.get(8)?,
             last: r.get(9)?,
+            exact: exact_bounds && r.get::<_, i64>(10)? == 0,
         };
         if !each(hit) {
             break;
@@ -279,8 +312,12 @@ pub(super) fn coverage_of(
 }
 
 /// Whether the archive indexed as content row `id` may hold a line `q`
-/// matches.
+/// matches. Without a filter any line matches, also those the scanner
+/// could not read (which have no facet): every archive may.
 pub(super) fn may_match(conn: &Connection, id: i64, q: &Query) -> rusqlite::Result<bool> {
+    if *q == Query::default() {
+        return Ok(true);
+    }
     let (cond, mut args) = facet_condition(q);
     let sql = format!("SELECT 1 FROM content_facets f WHERE f.content_id = ? AND {cond} LIMIT 1");
     args.insert(0, SqlValue::Integer(id));
@@ -342,24 +379,50 @@ pub(super) fn device_spans(
     rows.collect()
 }
 
+/// The archived objects (newest archived row per key, not pruned since)
+/// without a whole index of their bytes: a pass over `backups`, run once
+/// when the inventory gains the index (schema 4) to fill `content_pending`.
+pub(super) const SEED_PENDING: &str = "
+INSERT OR IGNORE INTO content_pending (object_key)
+SELECT g.k
+FROM (SELECT COALESCE(object_key, filename) AS k, MAX(id) AS last_id FROM backups
+      WHERE status IN (STATUSES) GROUP BY COALESCE(object_key, filename)) g
+JOIN backups b ON b.id = g.last_id
+WHERE NOT EXISTS (SELECT 1 FROM prunes p WHERE p.object_key = g.k AND p.backup_id >= g.last_id)
+  AND NOT EXISTS (SELECT 1 FROM content c WHERE c.object_key = g.k
+                  AND c.sha256 = b.sha256 AND c.incomplete IS NULL)";
+
 /// How many archived objects the index cannot speak for (never indexed,
 /// indexed in part, or from other bytes): `search` says so, since it
 /// cannot see inside them, and `grep` reads them whatever the filters.
 pub(super) fn unindexed(conn: &Connection) -> rusqlite::Result<u64> {
-    let statuses = super::status::Status::archived_names();
-    let marks = vec!["?"; statuses.len()].join(",");
-    let key = super::KEY;
-    let sql = format!(
-        "SELECT count(*)
-         FROM (SELECT {key} AS k, MAX(id) AS last_id FROM backups
-               WHERE status IN ({marks}) GROUP BY {key}) g
-         JOIN backups b ON b.id = g.last_id
-         WHERE NOT EXISTS (SELECT 1 FROM prunes p WHERE p.object_key = g.k AND p.backup_id >= g.last_id)
-           AND NOT EXISTS (SELECT 1 FROM content c WHERE c.object_key = g.k
-                           AND c.sha256 = b.sha256 AND c.incomplete IS NULL)"
-    );
-    let n: i64 = conn.query_row(&sql, params_from_iter(statuses), |r| r.get(0))?;
+    let n: i64 = conn.query_row("SELECT count(*) FROM content_pending", [], |r| r.get(0))?;
     Ok(n.max(0) as u64)
+}
+
+/// A row of `key` holding `sha256` was archived: pending unless a whole
+/// index of those bytes exists (a later index of them clears it).
+pub(super) fn archived(conn: &Connection, key: &str, sha256: Option<&str>) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO content_pending (object_key)
+         SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM content WHERE object_key = ?1
+                                     AND sha256 IS ?2 AND incomplete IS NULL)",
+    )?
+    .execute(params![key, sha256])?;
+    Ok(())
+}
+
+/// `prune` removed `key`: its index goes, and it is no longer pending.
+pub(super) fn pruned(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM content_facets WHERE content_id IN (SELECT id FROM content WHERE object_key = ?1)",
+    )?
+    .execute([key])?;
+    conn.prepare_cached("DELETE FROM content WHERE object_key = ?1")?
+        .execute([key])?;
+    conn.prepare_cached("DELETE FROM content_pending WHERE object_key = ?1")?
+        .execute([key])?;
+    Ok(())
 }
 
 impl Inventory {
@@ -420,7 +483,8 @@ impl super::Reader {
 
     fn has_content(&self) -> rusqlite::Result<bool> {
         Ok(super::reader::has_table(&self.conn, "content")?
-            && super::reader::has_table(&self.conn, "content_facets")?)
+            && super::reader::has_table(&self.conn, "content_facets")?
+            && super::reader::has_table(&self.conn, "content_pending")?)
     }
 
     /// Distinct archived keys (an inventory before the index: none indexed).
@@ -443,7 +507,7 @@ impl super::Reader {
 pub struct SearchTotals {
     /// Archives that may hold matching lines.
     pub matched: u64,
-    /// Their matching lines (an upper bound with an address filter).
+    /// Their matching lines (an upper bound unless every hit is exact).
     pub lines: u64,
     /// Archived objects the index cannot speak for.
     pub unindexed: u64,
@@ -466,6 +530,7 @@ impl Hit {
             "first_day": self.first_day,
             "last_day": self.last_day,
             "lines": self.lines,
+            "exact": self.exact,
             "first": t(self.first),
             "last": t(self.last),
             "incomplete": self.incomplete,

@@ -182,6 +182,6 @@ impl Inventory {
                 ],
             )
             .map_err(|e| self.err(e))?;
-        Ok(())
+        super::content::pruned(&self.conn, &e.key).map_err(|e| self.err(e))
     }
 }

@@ -248,6 +248,13 @@ impl Inventory {
             }
             tx.execute_batch(V3_SCHEMA)?;
             tx.execute_batch(content::CONTENT_SCHEMA)?;
+            if version < 4 {
+                let statuses: Vec<String> = Status::archived_names()
+                    .iter()
+                    .map(|s| format!("'{s}'"))
+                    .collect();
+                tx.execute_batch(&content::SEED_PENDING.replace("STATUSES", &statuses.join(",")))?;
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         }
         tx.commit()
@@ -351,7 +358,12 @@ impl Inventory {
                 run_id,
             ],
         ).map_err(|e| self.err(e))?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        if Status::archived_names().contains(&row.status.as_str()) {
+            content::archived(&self.conn, &row.object_key, row.sha256.as_deref())
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(id)
     }
 
     /// Records that the local file of row `id` was deleted.

@@ -68,10 +68,12 @@ pub fn search(db: &Path, opts: &SearchOptions) -> Result<i32> {
         out.write("{\"archives\":[");
     }
     let mut totals = SearchTotals::default();
+    let mut exact = true;
     reader
         .search(&opts.query, |hit| {
             totals.matched += 1;
             totals.lines += hit.lines;
+            exact &= hit.exact;
             let text = match opts.json {
                 true => hit.to_json().to_string(),
                 false => hit_text(&hit),
@@ -95,10 +97,10 @@ pub fn search(db: &Path, opts: &SearchOptions) -> Result<i32> {
             "{} archive(s), {} matching line(s){}\n",
             totals.matched,
             totals.lines,
-            if opts.query.ip.is_some() {
-                " at most (the address filter may say maybe)"
-            } else {
+            if exact {
                 ""
+            } else {
+                " at most (an address filter, a time inside a day or an overflowing index count more)"
             }
         ));
     }
@@ -121,7 +123,7 @@ fn hit_text(h: &Hit) -> String {
         } else {
             h.devices.join(",")
         },
-        h.lines,
+        format!("{}{}", if h.exact { "" } else { "<=" }, h.lines),
         t(h.first),
         t(h.last),
         h.key,
@@ -162,6 +164,7 @@ pub fn coverage(db: &Path, opts: &CoverageOptions) -> Result<i32> {
             )));
         }
     };
+    check_range(opts, since, until)?;
     let report = match opts.by {
         By::Day => gaps::by_day(&days, since, until, opts.thin_below),
         By::Hour => {
@@ -179,6 +182,38 @@ pub fn coverage(db: &Path, opts: &CoverageOptions) -> Result<i32> {
     } else {
         1
     })
+}
+
+/// Longest coverage range: what a report can list line by line.
+const MAX_DAYS: i64 = 3_660;
+const MAX_HOURS: i64 = 366 * 24;
+
+/// A range too long to report (a reset clock's 1970 line makes the
+/// default one decades long) is refused with the way out.
+fn check_range(opts: &CoverageOptions, since: i64, until: i64) -> Result<()> {
+    let (unit, max, name) = match opts.by {
+        By::Day => (86_400, MAX_DAYS, "days"),
+        By::Hour => (3_600, MAX_HOURS, "hours"),
+    };
+    let n = until.div_euclid(unit) - since.div_euclid(unit) + 1;
+    if n > max {
+        return Err(Error::usage(format!(
+            "--coverage from {} to {} is {n} {name}, more than {max}: narrow it with --since/--until{}",
+            crate::content::day(since),
+            crate::content::day(until),
+            if opts.since.is_none() {
+                " (without --since it starts at the device's first day in the index, which a device with a reset clock puts decades back)"
+            } else {
+                ""
+            }
+        )));
+    }
+    if n <= 0 {
+        return Err(Error::usage(
+            "--coverage: --since is after --until: swap them",
+        ));
+    }
+    Ok(())
 }
 
 pub mod gaps;

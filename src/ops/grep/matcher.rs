@@ -12,9 +12,9 @@ use flate2::write::MultiGzDecoder;
 use crate::content::query::Query;
 use crate::content::{line_time, scan};
 
-/// Longest line kept whole; longer ones are tested on their first
-/// [`MAX_LINE`] bytes, printed so, and counted (a warning says how many).
-pub const MAX_LINE: usize = 1024 * 1024;
+/// Longest line kept whole (the index's): longer ones are tested on their
+/// first [`MAX_LINE`] bytes, printed so, and counted (a warning says how many).
+use crate::content::MAX_LINE;
 
 /// Matches held in memory before they go to a temporary file.
 const SPOOL_MEMORY: usize = 1024 * 1024;

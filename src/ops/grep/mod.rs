@@ -69,6 +69,7 @@ struct Tally {
 /// proven, 1 otherwise. Reads as the command's steps in order.
 pub fn grep(target: &Target, opts: GrepOptions) -> Result<i32> {
     signal::install();
+    exit_when_stuck();
     let inv = super::verify::open_inventory(target)?;
     let spec = Arc::new(opts.spec);
     let mut candidates = Candidates::new(&inv, target, Arc::clone(&spec));
@@ -124,6 +125,31 @@ pub fn grep(target: &Target, opts: GrepOptions) -> Result<i32> {
     let gone = out.gone;
     out.finish("the matching lines")?;
     summarize(&tally, &candidates, &breaker, gone, opts.output.quiet())
+}
+
+/// Ends the process [`signal::STOP_GRACE`] after a stop signal if the run
+/// has not ended by then: the main thread may sit in a write to a reader
+/// that stopped reading (`| less`, a stalled ssh), which no flag can wake.
+/// Safe because grep writes nothing but its output (the spool files have
+/// no name and go with the process).
+fn exit_when_stuck() {
+    let watch = std::thread::Builder::new()
+        .name("grep-stop".into())
+        .spawn(|| {
+            while !signal::stop_requested() {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            std::thread::sleep(signal::STOP_GRACE);
+            crate::logging::say_err(format_args!(
+                "grep: stopped by a signal while its output was not being read"
+            ));
+            std::process::exit(1);
+        });
+    if let Err(e) = watch {
+        log::warn!(
+            "cannot watch for a stop signal while writing ({e}); a stop may wait for the reader"
+        );
+    }
 }
 
 /// Prints one archive's outcome: its lines (or count) once proven, an
