@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of a release binary as a user would run it: sample logs uploaded
 # over HTTPS (private CA via --ca-file) to a loopback S3 server, deleted once
-# verified, then the API queried.
+# verified, searched and grepped back, then the API queried.
 #
 #   scripts/smoke-static.sh BINARY [RUNNER]
 #   e.g. scripts/smoke-static.sh dist/fgbackup-0.1.0-aarch64-unknown-linux-musl qemu-aarch64-static
@@ -52,6 +52,19 @@ left=$(find "$W/logs" -name '*.gz' | wc -l)
 [ "$left" = 0 ] || fail "$left files left after a verified upload with --delete"
 stored=$(find "$W/s3/fg-smoke" -name '*.gz' | wc -l)
 [ "$stored" = 4 ] || fail "expected 4 objects in the bucket, found $stored"
+
+# The content index built during that upload, and grep reading the archive
+# back over HTTPS: the same count of a device's lines as zcat over the bucket.
+DEV=FGT60F-SITE01
+matched=$(run search --db "$W/inv.db" --device "$DEV" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["matched"])') \
+  || fail "search failed"
+[ "$matched" = 2 ] || fail "search --device $DEV found $matched archives, expected 2"
+want=$(find "$W/s3/fg-smoke" -name '*.gz' -exec zcat {} + | grep -c "devname=\"$DEV\"")
+got=$(AWS_ACCESS_KEY_ID=smokekey AWS_SECRET_ACCESS_KEY=smokesecret run grep -c -F "devname=\"$DEV\"" \
+  --device "$DEV" --bucket fg-smoke --endpoint "https://127.0.0.1:$TLS_PORT" --ca-file "$W/ca.pem" \
+  --db "$W/inv.db" -q | awk -F: '{s += $NF} END {print s + 0}') || fail "grep failed"
+[ "$got" = "$want" ] || fail "grep counted $got lines of $DEV, zcat $want"
+echo "smoke: search and grep agree with zcat ($want lines of $DEV)"
 
 API_PORT=$(free_port)
 # exec: $! must be the server itself (or qemu running it), not a subshell.

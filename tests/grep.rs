@@ -343,3 +343,102 @@ fn a_stop_signal_ends_grep_blocked_on_its_output() {
     };
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
+
+/// `reindex --content` on a bucket whose archives were uploaded without an
+/// index (as the release before the index did) gives the very facets an
+/// upload indexing them would have, and reads an altered object back as
+/// altered: no index for it, exit 1.
+#[test]
+fn reindex_content_gives_the_facets_of_indexing_at_upload() {
+    let files = model(31, 2, 2, 150);
+    let facets = |ws: &Workspace| -> BTreeSet<String> {
+        let conn = rusqlite::Connection::open(ws.db()).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT c.object_key, f.day, f.devid, f.devname, f.vd, f.log_type, f.subtype, f.action,
+                        f.lines, f.first_at, f.last_at, c.lines, c.sha256
+                 FROM content_facets f JOIN content c ON c.id = f.content_id",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok((0..13)
+                .map(|i| {
+                    r.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| format!("{v:?}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join("|"))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    let server = S3Server::start();
+    let indexed = Workspace::new();
+    for (rel, lines) in &files {
+        write_log(&indexed, rel, lines);
+    }
+    assert_exit(&indexed.upload(&server, &["--delete", "--prefix", "a/"]), 0);
+
+    let old = Workspace::new();
+    for (rel, lines) in &files {
+        write_log(&old, rel, lines);
+    }
+    assert_exit(
+        &old.upload(&server, &["--delete", "--index", "never", "--prefix", "b/"]),
+        0,
+    );
+    assert!(facets(&old).is_empty());
+    let out = old.on_bucket(
+        "reindex",
+        &server.endpoint(),
+        &["--prefix", "b/", "--content"],
+    );
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("4 archived object(s) indexed, 0 not"),
+        "{}",
+        stdout(&out)
+    );
+    let strip = |set: BTreeSet<String>, p: &str| -> BTreeSet<String> {
+        set.into_iter().map(|l| l.replacen(p, "", 1)).collect()
+    };
+    assert_eq!(strip(facets(&old), "b/"), strip(facets(&indexed), "a/"));
+    // A second run has nothing left to do.
+    let again = old.on_bucket(
+        "reindex",
+        &server.endpoint(),
+        &["--prefix", "b/", "--content"],
+    );
+    assert!(
+        stdout(&again).contains("0 archived object(s) indexed, 0 not"),
+        "{}",
+        stdout(&again)
+    );
+
+    // An object altered in the store is refused, not indexed.
+    let third = Workspace::new();
+    write_log(&third, &files[0].0, &files[0].1);
+    assert_exit(
+        &third.upload(&server, &["--index", "never", "--prefix", "c/"]),
+        0,
+    );
+    let path = server.object_path(BUCKET, &format!("c/{}", files[0].0));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let out = third.on_bucket(
+        "reindex",
+        &server.endpoint(),
+        &["--prefix", "c/", "--content"],
+    );
+    assert_exit(&out, 1);
+    assert!(
+        stdout(&out).contains("0 archived object(s) indexed, 1 not"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("altered"), "{}", stderr(&out));
+    assert!(facets(&third).is_empty());
+}

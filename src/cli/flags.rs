@@ -278,6 +278,11 @@ pub const STATUS: Flag = opt(
     "Only rows with this status; 'failed' means every failed_* status",
 );
 
+pub const CONTENT: Flag = switch(
+    "--content",
+    "Then index what each archived object holds (for search and grep) where the inventory has no whole index of it: read back, proven against its SHA-256",
+);
+
 pub const LOG_DEVICE: Flag = opt(
     "--device",
     "NAME",

@@ -307,9 +307,12 @@ archived row for, with its size, key, URL and modification time. The SHA-256 com
 the server's stored checksum when it keeps one, else from reading the object back with
 --read (always for a directory store). Without either, the row records the sha256 the
 object's metadata claims (or none) and is marked reindexed_unproven. Idempotent: a second
-run adds nothing. Creates the database if it does not exist.",
+run adds nothing. Creates the database if it does not exist. With --content it then reads back
+every archived object the content index cannot speak for (uploaded before the index, with
+--index never, or indexed in part), --workers at a time, and indexes it once its size and
+SHA-256 are the inventory's.",
     groups: &[
-        &group("REINDEX", &[flags::READ]),
+        &group("REINDEX", &[flags::READ, flags::CONTENT, flags::WORKERS]),
         &BUCKET,
         &ARCHIVE_SERIAL,
         &DB,

@@ -11,6 +11,7 @@ use super::*;
 /// `fgbackup reindex`.
 pub fn reindex(args: Args) -> Result<i32> {
     let read = args.flag(&flags::READ);
+    let content = args.flag(&flags::CONTENT);
     let target = crate::build::target(settings::parse_target(&args, &process_env)?)?;
-    crate::ops::reindex::reindex(&target, read)
+    crate::ops::reindex::reindex(&target, read, content)
 }

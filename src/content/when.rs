@@ -43,7 +43,11 @@ pub fn eventtime(raw: &[u8]) -> Option<(i64, Unit)> {
         19 => (Unit::Nanos, 1_000_000_000),
         _ => return None,
     };
-    let n: i64 = std::str::from_utf8(raw).ok()?.parse().ok()?;
+    // Only digits, at most 19 of them: no overflow past i64 (19 nines
+    // is above i64::MAX, so the sum is checked).
+    let n = raw.iter().try_fold(0i64, |n, &d| {
+        n.checked_mul(10)?.checked_add(i64::from(d - b'0'))
+    })?;
     Some((n / div, unit))
 }
 

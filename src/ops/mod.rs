@@ -6,6 +6,7 @@
 //! inventory). Each takes built settings and returns a report or an exit
 //! status; none reads the command line.
 
+pub mod archived;
 pub mod doctor;
 pub mod grep;
 pub mod ls;
@@ -13,6 +14,7 @@ pub mod manifest;
 pub mod pool;
 pub mod prune;
 pub mod reindex;
+pub mod reindex_content;
 pub mod restore;
 pub mod retry;
 pub mod search;

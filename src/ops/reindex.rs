@@ -59,7 +59,7 @@ impl Counts {
 }
 
 /// Runs `fgbackup reindex`; returns the exit status.
-pub fn reindex(target: &Target, read: bool) -> Result<i32> {
+pub fn reindex(target: &Target, read: bool, content: bool) -> Result<i32> {
     crate::signal::install();
     let _lock = crate::build::lock_database(&target.db_path)?;
     let inv = Inventory::open(&target.db_path)?;
@@ -81,7 +81,16 @@ pub fn reindex(target: &Target, read: bool) -> Result<i32> {
     };
     let c = run.record()?;
     c.report(read);
-    Ok(if c.failed == 0 && !crate::signal::stop_requested() {
+    let mut failed = c.failed;
+    if content && !crate::signal::stop_requested() {
+        let n = super::reindex_content::run(target, &inv)?;
+        println!(
+            "reindex --content: {} archived object(s) indexed, {} not (see above)",
+            n.indexed, n.failed
+        );
+        failed += n.failed;
+    }
+    Ok(if failed == 0 && !crate::signal::stop_requested() {
         0
     } else {
         1

@@ -7,8 +7,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 
-use flate2::write::MultiGzDecoder;
-
+use crate::content::inflate::Inflate;
 use crate::content::query::Query;
 use crate::content::{line_time, scan};
 
@@ -267,54 +266,16 @@ impl Write for Lines<'_> {
     }
 }
 
-/// The store's bytes in, inflated into [`Lines`]. A gzip stream that
-/// breaks stops the inflating but not the read: the whole object is still
-/// hashed, and the lines before the break are the archive's (once proven).
-pub struct Inflate<'a> {
-    decoder: MultiGzDecoder<Lines<'a>>,
-    spec: &'a Spec,
-    key: &'a str,
-    /// Why the gzip stream could not be read to its end.
-    pub broken: Option<String>,
+/// The store's bytes in, inflated into [`Lines`]: what one read of an
+/// archive found, and why its gzip stream broke (if it did).
+pub fn inflate<'a>(spec: &'a Spec, key: &'a str) -> Inflate<Lines<'a>> {
+    Inflate::new(Lines::new(spec, key))
 }
 
-impl<'a> Inflate<'a> {
-    pub fn new(spec: &'a Spec, key: &'a str) -> Inflate<'a> {
-        Inflate {
-            decoder: MultiGzDecoder::new(Lines::new(spec, key)),
-            spec,
-            key,
-            broken: None,
-        }
-    }
-
-    /// The lines found; a stream that ends inside a member is broken (and
-    /// the lines before the break are still found).
-    pub fn finish(mut self) -> (Found, Option<String>) {
-        if self.broken.is_none()
-            && let Err(e) = self.decoder.try_finish()
-        {
-            self.broken = Some(e.to_string());
-        }
-        // Taken out rather than through `finish`, which fails on a cut stream.
-        let lines = std::mem::replace(self.decoder.get_mut(), Lines::new(self.spec, self.key));
-        (lines.finish(), self.broken)
-    }
-}
-
-impl Write for Inflate<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.broken.is_none()
-            && let Err(e) = self.decoder.write_all(buf)
-        {
-            self.broken = Some(e.to_string());
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// The lines found by `inflate`, and why the stream broke.
+pub fn found(inflate: Inflate<Lines<'_>>) -> (Found, Option<String>) {
+    let (lines, broken) = inflate.finish();
+    (lines.map(Lines::finish).unwrap_or_default(), broken)
 }
 
 #[cfg(test)]
@@ -338,11 +299,11 @@ mod tests {
     }
 
     fn run(spec: &Spec, data: &[u8], chunk: usize) -> (String, u64, Option<String>) {
-        let mut inflate = Inflate::new(spec, "k");
+        let mut inflate = inflate(spec, "k");
         for c in data.chunks(chunk) {
             inflate.write_all(c).unwrap();
         }
-        let (found, broken) = inflate.finish();
+        let (found, broken) = found(inflate);
         let mut out = Vec::new();
         found
             .spool

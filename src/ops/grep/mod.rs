@@ -18,13 +18,12 @@
 
 pub mod matcher;
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
-use crate::inventory::status::Status;
-use crate::inventory::{Archived, Coverage, Expectations, Expected, Inventory, Selection};
+use crate::inventory::{Coverage, Expected, Inventory};
+use crate::ops::archived::Pages;
 use crate::ops::pool;
 use crate::ops::retry::{self, Breaker};
 use crate::ops::stdout::Out;
@@ -34,7 +33,7 @@ use crate::settings::Target;
 use crate::signal;
 use crate::store::{Store, StoreError};
 
-use matcher::{Format, Found, Inflate, Spec};
+use matcher::{Format, Found, Spec};
 
 /// `grep`'s own settings.
 pub struct GrepOptions {
@@ -250,11 +249,11 @@ fn read_one(
     let mut kept = None;
     let attempt = || -> std::result::Result<_, StoreError> {
         let mut sink = Stoppable {
-            inner: ReadBackSink(Inflate::new(spec, &e.key)),
+            inner: ReadBackSink(matcher::inflate(spec, &e.key)),
             gone,
         };
         let rb = store.read_object(&e.key, &mut sink)?;
-        kept = Some(sink.inner.0.finish());
+        kept = Some(matcher::found(sink.inner.0));
         Ok(rb)
     };
     match retry::with_retries(retries, breaker, attempt) {
@@ -293,16 +292,11 @@ impl<W: std::io::Write> std::io::Write for Stoppable<'_, W> {
     }
 }
 
-/// Rows read per page.
-const PAGE: usize = 1000;
-
-/// The archived objects that must be read, in key order, a page at a time.
+/// The archived objects that must be read, in key order.
 struct Candidates<'a> {
     inv: &'a Inventory,
-    source: Archived<'a>,
+    pages: Pages<'a>,
     spec: Arc<Spec>,
-    page: VecDeque<Expected>,
-    after: Option<String>,
     /// Archived objects looked at, left out by the index, read for want of one.
     seen: u64,
     skipped: u64,
@@ -314,17 +308,8 @@ impl<'a> Candidates<'a> {
     fn new(inv: &'a Inventory, target: &Target, spec: Arc<Spec>) -> Candidates<'a> {
         Candidates {
             inv,
-            source: Archived {
-                inv,
-                statuses: Status::archived_names(),
-                selection: Selection {
-                    key_prefix: target.prefix.clone(),
-                    ..Selection::default()
-                },
-            },
+            pages: Pages::new(inv, &target.prefix),
             spec,
-            page: VecDeque::new(),
-            after: Some(String::new()),
             seen: 0,
             skipped: 0,
             unindexed: 0,
@@ -365,21 +350,7 @@ impl Iterator for Candidates<'_> {
     type Item = Expected;
 
     fn next(&mut self) -> Option<Expected> {
-        loop {
-            while self.page.is_empty() {
-                let after = self.after.take()?;
-                match self.source.page(&after, PAGE) {
-                    Ok((rows, next)) => {
-                        self.page.extend(rows);
-                        self.after = next;
-                    }
-                    Err(e) => {
-                        self.error = Some(e);
-                        return None;
-                    }
-                }
-            }
-            let e = self.page.pop_front()?;
+        while let Some(e) = self.pages.next() {
             self.seen += 1;
             match self.wanted(&e) {
                 Ok(true) => return Some(e),
@@ -390,5 +361,7 @@ impl Iterator for Candidates<'_> {
                 }
             }
         }
+        self.error = self.error.take().or(self.pages.error.take());
+        None
     }
 }
