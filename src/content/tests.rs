@@ -237,3 +237,36 @@ fn times_do_not_depend_on_key_order_and_csv_reads() {
     assert_eq!(csv.action, Some(&b"deny"[..]));
     assert_eq!(csv.srcip, Some(&b"10.0.0.1"[..]));
 }
+
+proptest::proptest! {
+    /// Whatever bytes an archive holds, in whatever chunks they come, the
+    /// indexer neither panics (an upload thread would take the process
+    /// down) nor depends on the chunking; every line is counted. The bytes
+    /// are drawn from the characters logs are made of, so keys, quotes,
+    /// escapes, separators and line ends meet often.
+    #[test]
+    fn any_bytes_in_any_chunks(
+        picks in proptest::collection::vec(0usize..ALPHABET.len(), 0..2000),
+        cut in 1usize..97,
+    ) {
+        let data: Vec<u8> = picks.iter().map(|&i| ALPHABET[i]).collect();
+        let whole = {
+            let mut ix = Indexer::for_archive(1 << 20);
+            ix.feed(&data);
+            ix.finish()
+        };
+        let mut ix = Indexer::for_archive(1 << 20);
+        for c in data.chunks(cut) {
+            ix.feed(c);
+        }
+        let chunked = ix.finish();
+        proptest::prop_assert_eq!(&chunked, &whole);
+        let lines = data.split(|&b| b == b'\n').count() as u64
+            - u64::from(data.is_empty() || data.ends_with(b"\n"));
+        proptest::prop_assert_eq!(whole.summary.lines, lines);
+    }
+}
+
+/// What the fuzzed logs are made of.
+const ALPHABET: &[u8] =
+    b"=\"\\ ,\n\r<>:|-.0123456789abcdefCEFxtypeactiondevnamsrcipdtzvsubeventtimestamp\xff\x00";
