@@ -224,6 +224,15 @@ fn index_modes_and_what_search_says_of_unindexed_archives() {
         stderr(&out)
     );
 
+    let cov = search(
+        &ws,
+        &["--device", "FGT-0", "--coverage", "--since", &ymd(DAY0)],
+    );
+    assert!(
+        stderr(&cov).contains("coverage counts only the lines of indexed ones"),
+        "{}",
+        stderr(&cov)
+    );
     assert_exit(&ws.upload_local(&["--index", "always"], &[]), 0);
     let got = search_json(&ws, &["--device", "FGT-0"]);
     assert_eq!(got["matched"], 2, "{got}");
@@ -387,6 +396,10 @@ fn the_api_search_is_the_command_over_http() {
         ("since=2026-03-05&until=2026-03-04", "swap them"),
         ("limit=5000", "limit '5000'"),
         ("devices=FGT-0", "unknown parameter 'devices'"),
+        (
+            "action=deny&action=accept",
+            "parameter 'action' is given twice",
+        ),
     ] {
         let (status, body, _) = api.get(&format!("/search?{query}"), Some(TOKEN));
         assert_eq!(status, 400, "{query}: {body}");

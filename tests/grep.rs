@@ -223,6 +223,21 @@ fn counts_json_max_count_and_a_closed_pipe() {
         assert!(files.iter().any(|(rel, _)| v["key"] == rel.as_str()));
     }
 
+    // A store that cannot be reached is one line, not one per archive.
+    let gone = ws.run(
+        &[
+            "grep",
+            "x",
+            "--dest",
+            "file:///nonexistent-store",
+            "--db",
+            &ws.db().display().to_string(),
+        ],
+        &[],
+    );
+    assert_ne!(gone.status.code(), Some(0));
+    assert_eq!(stderr(&gone).trim().lines().count(), 1, "{}", stderr(&gone));
+
     let bad = ws.on_bucket("grep", &server.endpoint(), &["a(b"]);
     assert_exit(&bad, 2);
     assert!(
@@ -414,6 +429,28 @@ fn reindex_content_gives_the_facets_of_indexing_at_upload() {
         stdout(&again).contains("0 archived object(s) indexed, 0 not"),
         "{}",
         stdout(&again)
+    );
+
+    // An archive indexed in part (cut short) is read by grep every time,
+    // but not again by reindex --content: it would give the same part.
+    let cut = Workspace::new();
+    write_log(&cut, &files[0].0, &files[0].1);
+    let whole = std::fs::read(cut.logs().join(&files[0].0)).unwrap();
+    cut.write_raw(&files[0].0, &whole[..whole.len() / 2]);
+    assert_exit(
+        &cut.upload(&server, &["--index", "always", "--prefix", "d/"]),
+        0,
+    );
+    let out = cut.on_bucket(
+        "reindex",
+        &server.endpoint(),
+        &["--prefix", "d/", "--content"],
+    );
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("0 archived object(s) indexed, 0 not"),
+        "{}",
+        stdout(&out)
     );
 
     // An object altered in the store is refused, not indexed.

@@ -11,12 +11,29 @@ use crate::settings::search::{FILTERS, parse_query};
 /// Archives in one answer unless `limit` says otherwise.
 const DEFAULT_LIMIT: u32 = 100;
 
+/// Longest a search may hold a query worker: an index of millions of
+/// facets and a filter that narrows little would otherwise keep the lane
+/// busy for as long as they take, and a few such requests starve
+/// `/backups` (hostile review of issue 21).
+const TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The archives matching the filters, at most `limit` of them (the totals
 /// count them all); a bad filter is a 400 naming it.
 pub(super) fn search(params: &[(String, String)], db: &Reader) -> Result<Answer, Failure> {
     let mut allowed: Vec<&str> = FILTERS.iter().map(|f| f.param).collect();
     allowed.push("limit");
     only_params(params, &allowed)?;
+    if let Some((k, _)) = params
+        .iter()
+        .enumerate()
+        .find(|(i, (k, _))| params[..*i].iter().any(|(e, _)| e == k))
+        .map(|(_, p)| p)
+    {
+        return Err(Failure::Client(
+            400,
+            format!("parameter '{k}' is given twice: give it once"),
+        ));
+    }
     let query = parse_query(|f| param(params, f.param).map(str::to_string), true)
         .map_err(|e| Failure::Client(400, e.to_string()))?;
     let limit = match param(params, "limit") {
@@ -34,7 +51,7 @@ pub(super) fn search(params: &[(String, String)], db: &Reader) -> Result<Answer,
     };
     let mut archives = Vec::new();
     let mut totals = SearchTotals::default();
-    db.search(&query, |hit| {
+    let whole = db.search_within(&query, TIME_LIMIT, |hit| {
         totals.matched += 1;
         totals.lines += hit.lines;
         if archives.len() < limit as usize {
@@ -42,6 +59,15 @@ pub(super) fn search(params: &[(String, String)], db: &Reader) -> Result<Answer,
         }
         true
     })?;
+    if !whole {
+        return Err(Failure::Client(
+            503,
+            format!(
+                "the search took longer than {} s and was stopped: narrow it (device, day, action)",
+                TIME_LIMIT.as_secs()
+            ),
+        ));
+    }
     totals.unindexed = db.unindexed()?;
     let mut doc = serde_json::Map::new();
     doc.insert("archives".into(), Value::Array(archives));

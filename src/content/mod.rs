@@ -320,8 +320,7 @@ impl Indexer {
 /// time outside years 1 to 9999 is none (its day would not sort as text).
 /// The index and `grep` both place a line in time by this alone.
 pub fn line_time(f: &Fields<'_>) -> Option<(i64, Option<Unit>)> {
-    const FIRST: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
-    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    use query::{FIRST_SECOND as FIRST, LAST_SECOND as LAST};
     let (t, unit) = if let Some((t, unit)) = f.eventtime.and_then(when::eventtime) {
         (t, Some(unit))
     } else if let Some(t) = f.timestamp.and_then(when::timestamp) {
@@ -390,6 +389,19 @@ fn facet_key(f: &Fields<'_>, day: String) -> FacetKey {
         subtype: text(f.subtype),
         action: text(f.action),
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of UTC seconds, also before 1970 (a line's time
+/// may be, and must not show as 1970).
+pub fn instant(secs: i64) -> String {
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        day(secs),
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// `YYYY-MM-DD` of UTC seconds.

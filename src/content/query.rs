@@ -130,8 +130,14 @@ pub fn parse_bound(v: &str, end: bool) -> Option<i64> {
             sign * (oh * 3600 + om * 60)
         }
     };
-    Some(day + h * 3600 + m * 60 + s - offset)
+    // A bound past the years a line's time can have (1 to 9999) is the
+    // last (first) second of those: its day must sort as text like theirs.
+    Some((day + h * 3600 + m * 60 + s - offset).clamp(FIRST_SECOND, LAST_SECOND))
 }
+
+/// The first and last second a line's time can have (years 1 to 9999).
+pub const FIRST_SECOND: i64 = -62_135_596_800;
+pub const LAST_SECOND: i64 = 253_402_300_799;
 
 #[cfg(test)]
 mod tests {
@@ -170,6 +176,21 @@ mod tests {
         ] {
             assert_eq!(parse_bound(bad, false), None, "{bad}");
         }
+    }
+
+    /// 9999-12-31T23:30:00-01:00 is in year 10000 UTC: as a bound it is
+    /// the last second of 9999, whose day sorts as text with the others.
+    #[test]
+    fn bounds_stay_within_the_years_lines_have() {
+        assert_eq!(
+            parse_bound("9999-12-31T23:30:00-01:00", true),
+            Some(LAST_SECOND)
+        );
+        assert_eq!(
+            parse_bound("0001-01-01T00:30:00+01:00", false),
+            Some(FIRST_SECOND)
+        );
+        assert_eq!(crate::content::day(LAST_SECOND), "9999-12-31");
     }
 
     #[test]

@@ -238,6 +238,14 @@ fn times_do_not_depend_on_key_order_and_csv_reads() {
     assert_eq!(csv.srcip, Some(&b"10.0.0.1"[..]));
 }
 
+/// Times before 1970 show as themselves, not as 1970.
+#[test]
+fn instants_before_1970() {
+    assert_eq!(instant(-1), "1969-12-31T23:59:59Z");
+    assert_eq!(instant(query::FIRST_SECOND), "0001-01-01T00:00:00Z");
+    assert_eq!(instant(T), "2026-11-02T13:00:00Z");
+}
+
 proptest::proptest! {
     /// Whatever bytes an archive holds, in whatever chunks they come, the
     /// indexer neither panics (an upload thread would take the process

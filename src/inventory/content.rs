@@ -291,7 +291,11 @@ fn may_hold(conn: &Connection, id: i64, ip: IpAddr) -> rusqlite::Result<bool> {
 pub enum Coverage {
     /// Indexed whole, from these very bytes: its facets decide.
     Whole { id: i64 },
-    /// Not indexed, indexed from other bytes, or only in part: it must be read.
+    /// Indexed from these very bytes, but only in part (a broken gzip
+    /// stream, a line over 1 MiB): grep must read it; reading it again
+    /// would give the same part, so `reindex --content` leaves it.
+    Partial,
+    /// Not indexed, or indexed from other bytes: it must be read.
     Unknown,
 }
 
@@ -307,6 +311,7 @@ pub(super) fn coverage_of(
         .optional()?;
     Ok(match row {
         Some((id, sha, None)) if Some(sha.as_str()) == sha256 => Coverage::Whole { id },
+        Some((_, sha, Some(_))) if Some(sha.as_str()) == sha256 => Coverage::Partial,
         _ => Coverage::Unknown,
     })
 }
@@ -446,6 +451,40 @@ impl super::Reader {
         search(&self.conn, q, each)
     }
 
+    /// [`Reader::search`] that gives up after `limit` (SQLite interrupted
+    /// from a watchdog thread): a query on the API's lane must not hold it
+    /// for as long as a huge index takes. `Ok(false)`: it gave up.
+    pub fn search_within(
+        &self,
+        q: &Query,
+        limit: std::time::Duration,
+        each: impl FnMut(Hit) -> bool,
+    ) -> rusqlite::Result<bool> {
+        let handle = self.conn.get_interrupt_handle();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::Builder::new()
+            .name("search-limit".into())
+            .spawn(move || {
+                if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                    handle.interrupt();
+                    return true;
+                }
+                false
+            });
+        let result = self.search(q, each);
+        drop(done);
+        let gave_up = watchdog.is_ok_and(|w| w.join().unwrap_or(false));
+        match result {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if gave_up && e.code == rusqlite::ErrorCode::OperationInterrupted =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(true),
+        }
+    }
+
     /// [`unindexed`]: every archived object when the index predates it.
     pub fn unindexed(&self) -> rusqlite::Result<u64> {
         if self.has_content()? {
@@ -487,13 +526,22 @@ impl super::Reader {
             && super::reader::has_table(&self.conn, "content_pending")?)
     }
 
-    /// Distinct archived keys (an inventory before the index: none indexed).
+    /// Archived objects, pruned ones left out (an inventory before the
+    /// index: none indexed). A pass over `backups`, on old inventories only.
     fn archived_count(&self) -> rusqlite::Result<u64> {
         let statuses = super::status::Status::archived_names();
         let marks = vec!["?"; statuses.len()].join(",");
         let key = super::KEY;
+        let pruned = if super::reader::has_table(&self.conn, "prunes")? {
+            "WHERE NOT EXISTS (SELECT 1 FROM prunes p WHERE p.object_key = g.k AND p.backup_id >= g.last_id)"
+        } else {
+            ""
+        };
         let n: i64 = self.conn.query_row(
-            &format!("SELECT count(DISTINCT {key}) FROM backups WHERE status IN ({marks})"),
+            &format!(
+                "SELECT count(*) FROM (SELECT {key} AS k, MAX(id) AS last_id FROM backups
+                 WHERE status IN ({marks}) GROUP BY {key}) g {pruned}"
+            ),
             params_from_iter(statuses),
             |r| r.get(0),
         )?;
@@ -522,7 +570,7 @@ impl SearchTotals {
 impl Hit {
     /// The hit as `search --json` and `GET /search` give it.
     pub fn to_json(&self) -> serde_json::Value {
-        let t = |t: Option<i64>| t.map(|s| crate::timefmt::iso8601(crate::timefmt::from_unix(s)));
+        let t = |t: Option<i64>| t.map(crate::content::instant);
         serde_json::json!({
             "key": self.key,
             "sha256": self.sha256,
@@ -535,5 +583,50 @@ impl Hit {
             "last": t(self.last),
             "incomplete": self.incomplete,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A search over an index too big for its time limit is stopped and
+    /// says so; with room, the same search answers whole.
+    #[test]
+    fn a_search_past_its_time_limit_gives_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.db");
+        let inv = Inventory::open(&path).unwrap();
+        inv.conn
+            .execute_batch(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+                 INSERT INTO content (id, object_key, sha256, indexed_at, lines, log_bytes, unparsed, without_time)
+                   SELECT i, 'k' || i, 's', 't', 1, 1, 0, 0 FROM n;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+                 INSERT INTO content_facets (content_id, day, devid, devname, vd, log_type, subtype, action, overflow, lines)
+                   SELECT i % 5000 + 1, '2026-03-03', 'id' || (i % 977), 'd' || i, 'root', 't', 's', 'deny', 0, 1 FROM n;",
+            )
+            .unwrap();
+        let reader = super::super::Reader::open(&path).unwrap();
+        let q = Query {
+            action: Some("deny".into()),
+            ..Query::default()
+        };
+        let tiny = std::time::Duration::from_millis(1);
+        assert!(
+            !reader.search_within(&q, tiny, |_| true).unwrap(),
+            "not stopped"
+        );
+        let mut n = 0;
+        let roomy = std::time::Duration::from_secs(600);
+        assert!(
+            reader
+                .search_within(&q, roomy, |_| {
+                    n += 1;
+                    true
+                })
+                .unwrap()
+        );
+        assert_eq!(n, 5000);
     }
 }

@@ -65,6 +65,8 @@ pub fn run(target: &Target, inv: &Inventory) -> Result<Counts> {
                 }
                 counts.indexed += 1;
             }
+            // A read cut by a stop signal is no failure: it was not done.
+            Err(Refused(why)) if why == STOPPED => {}
             Err(Refused(why)) => {
                 counts.failed += 1;
                 log::error!("{}: not indexed: {why}", e.key);
@@ -96,6 +98,9 @@ fn record(inv: &Inventory, e: &Expected, ix: &Indexed, done: u64) -> Result<()> 
     }
     Ok(())
 }
+
+/// The reason of a read a stop signal cut short.
+const STOPPED: &str = "stopped by a signal";
 
 /// Why an object got no index: what `verify` would say of it.
 struct Refused(String);
@@ -137,6 +142,7 @@ fn read_one(
             }
         }
         Ok(None) => Err("missing from the store".into()),
+        Err(_) if signal::stop_requested() => Err(Refused(STOPPED.into())),
         Err(err) => Err(Refused(format!("cannot read it: {}", err.message))),
     }
 }
@@ -166,7 +172,7 @@ impl Iterator for Wanting<'_> {
         for e in self.pages.by_ref() {
             match self.inv.content_coverage(&e.key, e.sha256.as_deref()) {
                 Ok(Coverage::Unknown) => return Some(e),
-                Ok(Coverage::Whole { .. }) => {}
+                Ok(Coverage::Whole { .. } | Coverage::Partial) => {}
                 Err(err) => {
                     self.error = Some(err);
                     return None;

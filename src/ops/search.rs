@@ -137,7 +137,7 @@ fn hit_text(h: &Hit) -> String {
 
 /// `2026-11-02T13:00:00Z`.
 pub fn rfc3339(secs: i64) -> String {
-    timefmt::iso8601(timefmt::from_unix(secs))
+    crate::content::instant(secs)
 }
 
 /// The gaps of one device: 0 when none, 1 when a day or hour is missing or thin.
@@ -165,6 +165,12 @@ pub fn coverage(db: &Path, opts: &CoverageOptions) -> Result<i32> {
         }
     };
     check_range(opts, since, until)?;
+    let unindexed = reader.unindexed().map_err(read_error(db))?;
+    if unindexed > 0 {
+        log::warn!(
+            "{unindexed} archived object(s) have no complete content index: coverage counts only the lines of indexed ones (`fgbackup reindex --content` indexes them)"
+        );
+    }
     let report = match opts.by {
         By::Day => gaps::by_day(&days, since, until, opts.thin_below),
         By::Hour => {

@@ -83,6 +83,8 @@ pub fn grep(target: &Target, opts: GrepOptions) -> Result<i32> {
         target.workers,
         true,
     )?);
+    // One line for a store that cannot be reached, not one per archive.
+    store.check().map_err(|e| Error::runtime(e.message))?;
     let mut progress = Progress::start(opts.output, Job::Grep, count, bytes);
     let gone = Arc::new(AtomicBool::new(false));
     let mut out = Out::new(false);
@@ -333,7 +335,7 @@ impl<'a> Candidates<'a> {
     /// Whether `e` must be read.
     fn wanted(&mut self, e: &Expected) -> Result<bool> {
         match self.inv.content_coverage(&e.key, e.sha256.as_deref())? {
-            Coverage::Unknown => {
+            Coverage::Unknown | Coverage::Partial => {
                 self.unindexed += 1;
                 Ok(true)
             }
