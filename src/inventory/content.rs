@@ -119,6 +119,11 @@ fn record(
         conn.prepare_cached("INSERT OR IGNORE INTO content_pending (object_key) VALUES (?1)")?
             .execute([key])?;
     }
+    insert_facets(conn, id, ix)
+}
+
+/// The facets of content row `id`.
+fn insert_facets(conn: &Connection, id: i64, ix: &Indexed) -> rusqlite::Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO content_facets (content_id, day, devid, devname, vd, log_type, subtype, action,
            overflow, lines, first_at, last_at)
