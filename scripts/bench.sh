@@ -16,6 +16,11 @@
 #   ONLY="http-copy https-verify" picks modes (default: all six).
 #   The binary is built in $CARGO_TARGET_DIR when set, else in target/;
 #   FGBACKUP_BIN=path runs that binary instead (no build).
+#   FG_ARGS="--index never" adds arguments to every fgbackup upload measured.
+#   BWLIMIT=100M caps fgbackup's and rclone's uploads alike (--bwlimit), as
+#   the uplink to a remote bucket does: the link, not the two cores shared
+#   with the loopback server, is then the limit, and what delete mode gains
+#   by inflating beside the send shows.
 #   BENCH_SMOKE=1: every stage on a tiny data set (4 small files, one of
 #   64 KiB, 2 workers), rclone's runs skipped where it is missing: the
 #   check (tests/scripts.rs) that this script still runs; no figure means
@@ -165,11 +170,13 @@ run() {
   sync
   python3 scripts/measure.py "fgbackup $scheme $action" "$BYTES" -- \
     $BIN upload --dir "$WORK/src-fg" --bucket "fg-$N" --endpoint "$endpoint" "${tls_fg[@]}" \
-    --db "$WORK/fg-$N.db" --min-age 0 --workers "$WORKERS" --retries 0 "${fg_extra[@]}"
+    --db "$WORK/fg-$N.db" --min-age 0 --workers "$WORKERS" --retries 0 "${fg_extra[@]}" ${FG_ARGS:-} \
+    ${BWLIMIT:+--bwlimit "$BWLIMIT"}
   if [ -n "$RCLONE" ]; then
     python3 scripts/measure.py "rclone $verb $scheme" "$BYTES" -- \
       rclone $verb "$WORK/src-rc" "$(rc_remote "$endpoint" "rc-$N")" \
-      --transfers "$WORKERS" --checkers "$WORKERS" --config /dev/null "${tls_rc[@]}"
+      --transfers "$WORKERS" --checkers "$WORKERS" --config /dev/null "${tls_rc[@]}" \
+      ${BWLIMIT:+--bwlimit "$BWLIMIT"}
   else
     echo "   rclone $verb $scheme: skipped (no rclone)"
   fi

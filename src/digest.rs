@@ -5,7 +5,11 @@
 //! finished cannot be told apart from a good one by its header; only
 //! inflating it to the end and checking each member's CRC does that.
 
+use std::fs::File;
 use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
@@ -156,6 +160,87 @@ fn inflate<R: Read>(
         }
     };
     (verdict, index)
+}
+
+/// An inflate (the gzip proof, the index) running on its own thread while
+/// the caller uploads: on a file the gzip proof guards, the inflate is most
+/// of the CPU, and done before the send it doubled `upload --delete`'s wall
+/// time. It reads the file again through its own descriptor and hashes what
+/// it inflates, so its verdict is about bytes whose SHA-256 the caller can
+/// compare with the one it uploaded ([`Inflating::finish`]).
+pub struct Inflating {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<io::Result<FileDigest>>>,
+}
+
+impl Inflating {
+    /// Starts reading `file` from its first byte (with `pread`: the
+    /// descriptor's offset is left alone), indexing it when `index` gives
+    /// the archive's size (the indexer is built on the thread that fills
+    /// it). Fails only when no thread can be started; the caller then
+    /// inflates in its own read.
+    pub fn start(file: File, check_gzip: bool, index: Option<u64>) -> io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = Reread {
+            file,
+            offset: 0,
+            stop: Arc::clone(&stop),
+        };
+        let thread = std::thread::Builder::new()
+            .name("inflate".into())
+            .spawn(move || {
+                let reading = Reading {
+                    check_gzip,
+                    index: index.map(Indexer::for_archive),
+                    part_size: None,
+                };
+                digest_with(reader, reading)
+            })?;
+        Ok(Inflating {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Waits for the end of the read: its SHA-256 and size (to compare with
+    /// the upload's), the gzip verdict and the index.
+    pub fn finish(mut self) -> io::Result<FileDigest> {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(read)) => read,
+            Some(Err(_)) => Err(io::Error::other("the inflate thread panicked")),
+            None => Err(io::Error::other("the inflate was already finished")),
+        }
+    }
+}
+
+/// A file left before its end (a failed upload, a dry run): the thread
+/// stops at its next read, and is waited for, so no read outlives its file's step.
+impl Drop for Inflating {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads an owned descriptor from its start with `pread`, until told to stop.
+struct Reread {
+    file: File,
+    offset: u64,
+    stop: Arc<AtomicBool>,
+}
+
+impl Read for Reread {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("stopped: the file's upload ended first"));
+        }
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 /// Hashes an in-memory body.
@@ -336,6 +421,37 @@ mod tests {
         let d = digest_bytes(b"plain text, not gzip", true).unwrap();
         assert!(matches!(d.gzip, Some(Err(_))));
         assert_eq!(d.bytes, 20);
+    }
+
+    /// The inflate beside an upload finds what the single read finds, from
+    /// its own descriptor's first byte whatever the shared offset; dropped
+    /// unfinished, it stops and is waited for.
+    #[test]
+    fn inflating_beside_gives_what_one_read_gives() {
+        let log = b"date=2026-11-02 time=10:00:00 devname=FGT-A srcip=10.1.2.3 action=deny\n"
+            .repeat(20_000);
+        let good = gz(&log);
+        let path = std::env::temp_dir().join(format!("fgb-inflating-{}", std::process::id()));
+        std::fs::write(&path, &good).unwrap();
+        let mut file = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        io::copy(&mut file, &mut io::sink()).unwrap(); // the offset is at the end
+        let one = digest_with(
+            &good[..],
+            Reading {
+                check_gzip: true,
+                index: Some(Indexer::for_archive(good.len() as u64)),
+                part_size: None,
+            },
+        )
+        .unwrap();
+        let size = Some(good.len() as u64);
+        let beside = Inflating::start(file.try_clone().unwrap(), true, size).unwrap();
+        let beside = beside.finish().unwrap();
+        assert_eq!((beside.sha256, beside.bytes), (one.sha256, one.bytes));
+        assert_eq!(beside.gzip, Some(Ok(())));
+        assert_eq!(beside.index, one.index);
+        drop(Inflating::start(file, true, size).unwrap());
     }
 
     /// One read gives the hash, the gzip verdict and the index; indexing

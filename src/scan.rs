@@ -13,6 +13,26 @@ use std::time::{Duration, SystemTime};
 /// a log file: the scan skips a source directory of that name.
 pub const MANIFEST_DIR: &str = "_manifests/";
 
+/// Keys under `PREFIX` + this hold the content index's sidecars
+/// (`content::sidecar`), never a log file: the scan skips a source
+/// directory of that name.
+pub const INDEX_DIR: &str = "_index/";
+
+/// How a sidecar's key ends.
+const SIDECAR_END: &str = ".fgix";
+
+/// The key of the sidecar of the archive at `key`: `PREFIX_index/REST.fgix`
+/// for `PREFIX` + `REST`; `None` for a key outside `prefix`.
+pub fn sidecar_key(prefix: &str, key: &str) -> Option<String> {
+    let rest = key.strip_prefix(prefix)?;
+    Some(format!("{prefix}{INDEX_DIR}{rest}{SIDECAR_END}"))
+}
+
+/// Whether `rest`, a key below [`INDEX_DIR`], has the shape of a sidecar.
+pub fn is_sidecar_object(rest: &str) -> bool {
+    rest.len() > SIDECAR_END.len() && rest.ends_with(SIDECAR_END)
+}
+
 /// The name of a host's public key in its manifest directory.
 pub const PUBLIC_KEY_FILE: &str = "ed25519.pub";
 
@@ -164,11 +184,12 @@ impl Scan<'_> {
                 path.display()
             ));
         };
-        if relative.starts_with(MANIFEST_DIR) {
+        if relative.starts_with(MANIFEST_DIR) || relative.starts_with(INDEX_DIR) {
             return self.warn(format!(
-                "skipping {}: keys under {} are reserved for fgbackup's signed manifests; move the file",
+                "skipping {}: keys under {} and {} are reserved for fgbackup's signed manifests and index sidecars; move the file",
                 path.display(),
-                MANIFEST_DIR
+                MANIFEST_DIR,
+                INDEX_DIR
             ));
         }
         if self.skip.contains(&self.real_root.join(&relative)) {

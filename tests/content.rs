@@ -204,6 +204,47 @@ fn search_answers_what_the_model_says() {
     );
 }
 
+/// A `.gz` past 1 MiB is inflated on a thread of its own while it is sent,
+/// so that its upload does not wait for the inflate: it gets the same gzip
+/// proof and the same index as a small one read in one pass (a cut one is
+/// kept, a whole one deleted and indexed line for line), over a real S3
+/// server.
+// docs/SAFETY.md S32
+#[test]
+fn a_big_archive_is_proven_and_indexed_beside_its_upload() {
+    let server = S3Server::start();
+    let ws = Workspace::new();
+    let (rel, lines) = model(11, 1, 1, 40_000).remove(0);
+    write_log(&ws, &rel, &lines);
+    let whole = ws.logs().join(&rel);
+    let bytes = std::fs::read(&whole).unwrap();
+    assert!(bytes.len() > 1 << 20, "{} bytes: below 1 MiB", bytes.len());
+    let cut = ws.write_raw("cut/big.log.gz", &bytes[..bytes.len() - 5000]);
+    let small = model(12, 1, 1, 300).remove(0);
+    write_log(&ws, "small/one.log.gz", &small.1);
+
+    let out = ws.upload(&server, &["--delete"]);
+    assert_exit(&out, 1);
+    let rows = ws.rows();
+    assert_eq!(row_for(&rows, "cut/big.log.gz").status(), "failed_gzip");
+    assert!(cut.exists(), "a cut .gz is never deleted");
+    assert_eq!(row_for(&rows, &rel).status(), "uploaded");
+    assert!(!whole.exists());
+
+    let got = search_json(&ws, &["--device", "FGT-0"]);
+    let archives = got["archives"].as_array().unwrap();
+    let keys: Vec<&str> = archives
+        .iter()
+        .map(|a| a["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, [rel.as_str(), "small/one.log.gz"], "{got}");
+    assert_eq!(archives[0]["lines"], 40_000, "{got}");
+    assert_eq!(archives[1]["lines"], 300, "{got}");
+    let ip = &lines[39_999].srcip;
+    let found = search_json(&ws, &["--ip", ip]);
+    assert!(found.to_string().contains(&rel), "{ip}: {found}");
+}
+
 /// `--index`: auto indexes when the gzip proof inflates (with --delete)
 /// and not in copy mode, where `search` then says how many archives it
 /// cannot see into; always indexes in copy mode too; never never does.

@@ -359,6 +359,31 @@ fn a_stop_signal_ends_grep_blocked_on_its_output() {
     assert_eq!(status.code(), Some(1), "{status:?}");
 }
 
+/// Every facet row of a workspace's inventory, with its archive's key,
+/// lines and SHA-256, as text.
+fn facets(ws: &Workspace) -> BTreeSet<String> {
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT c.object_key, f.day, f.devid, f.devname, f.vd, f.log_type, f.subtype, f.action,
+                    f.lines, f.first_at, f.last_at, c.lines, c.sha256
+             FROM content_facets f JOIN content c ON c.id = f.content_id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((0..13)
+            .map(|i| {
+                r.get::<_, rusqlite::types::Value>(i)
+                    .map(|v| format!("{v:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .join("|"))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
 /// `reindex --content` on a bucket whose archives were uploaded without an
 /// index (as the release before the index did) gives the very facets an
 /// upload indexing them would have, and reads an altered object back as
@@ -366,28 +391,6 @@ fn a_stop_signal_ends_grep_blocked_on_its_output() {
 #[test]
 fn reindex_content_gives_the_facets_of_indexing_at_upload() {
     let files = model(31, 2, 2, 150);
-    let facets = |ws: &Workspace| -> BTreeSet<String> {
-        let conn = rusqlite::Connection::open(ws.db()).unwrap();
-        let mut stmt = conn
-            .prepare(
-                "SELECT c.object_key, f.day, f.devid, f.devname, f.vd, f.log_type, f.subtype, f.action,
-                        f.lines, f.first_at, f.last_at, c.lines, c.sha256
-                 FROM content_facets f JOIN content c ON c.id = f.content_id",
-            )
-            .unwrap();
-        stmt.query_map([], |r| {
-            Ok((0..13)
-                .map(|i| {
-                    r.get::<_, rusqlite::types::Value>(i)
-                        .map(|v| format!("{v:?}"))
-                })
-                .collect::<Result<Vec<_>, _>>()?
-                .join("|"))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-    };
     let server = S3Server::start();
     let indexed = Workspace::new();
     for (rel, lines) in &files {
@@ -411,7 +414,7 @@ fn reindex_content_gives_the_facets_of_indexing_at_upload() {
     );
     assert_exit(&out, 0);
     assert!(
-        stdout(&out).contains("4 archived object(s) indexed, 0 not"),
+        stdout(&out).contains("4 archived object(s) indexed (0 from their sidecars), 0 not"),
         "{}",
         stdout(&out)
     );
@@ -426,7 +429,7 @@ fn reindex_content_gives_the_facets_of_indexing_at_upload() {
         &["--prefix", "b/", "--content"],
     );
     assert!(
-        stdout(&again).contains("0 archived object(s) indexed, 0 not"),
+        stdout(&again).contains("0 archived object(s) indexed (0 from their sidecars), 0 not"),
         "{}",
         stdout(&again)
     );
@@ -448,7 +451,7 @@ fn reindex_content_gives_the_facets_of_indexing_at_upload() {
     );
     assert_exit(&out, 0);
     assert!(
-        stdout(&out).contains("0 archived object(s) indexed, 0 not"),
+        stdout(&out).contains("0 archived object(s) indexed (0 from their sidecars), 0 not"),
         "{}",
         stdout(&out)
     );
@@ -472,10 +475,87 @@ fn reindex_content_gives_the_facets_of_indexing_at_upload() {
     );
     assert_exit(&out, 1);
     assert!(
-        stdout(&out).contains("0 archived object(s) indexed, 1 not"),
+        stdout(&out).contains("0 archived object(s) indexed (0 from their sidecars), 1 not"),
         "{}",
         stdout(&out)
     );
     assert!(stderr(&out).contains("altered"), "{}", stderr(&out));
     assert!(facets(&third).is_empty());
+}
+
+/// A central box that only reads the bucket rebuilds the sites' index from
+/// the sidecars their uploads wrote (`PREFIX_index/KEY.fgix`): the same
+/// facets as the site's, without reading the archives. A sidecar that does
+/// not describe the archived bytes (here: another archive's) is not taken,
+/// that archive is read back instead; `--read-objects` reads every one;
+/// `verify` does not count sidecars as extra objects; prune removes an
+/// archive's sidecar with it.
+// docs/SAFETY.md S32
+#[test]
+fn a_central_box_indexes_from_the_sidecars() {
+    let files = model(41, 2, 2, 150);
+    let server = S3Server::start();
+    let site = Workspace::new();
+    for (rel, lines) in &files {
+        write_log(&site, rel, lines);
+    }
+    assert_exit(&site.upload(&server, &["--delete", "--prefix", "s/"]), 0);
+    let side = |rel: &str| server.object_path(BUCKET, &format!("s/_index/{rel}.fgix"));
+    assert!(side(&files[0].0).is_file(), "no sidecar written");
+    let reindex = |ws: &Workspace, extra: &[&str]| {
+        let mut args = vec!["--prefix", "s/", "--content"];
+        args.extend_from_slice(extra);
+        let out = ws.on_bucket("reindex", &server.endpoint(), &args);
+        assert_exit(&out, 0);
+        stdout(&out)
+    };
+
+    let central = Workspace::new();
+    let said = reindex(&central, &[]);
+    assert!(
+        said.contains("4 archived object(s) indexed (4 from their sidecars), 0 not"),
+        "{said}"
+    );
+    assert_eq!(facets(&central), facets(&site));
+    let ip = &files[1].1[7].srcip;
+    let hits = |ws: &Workspace| {
+        let db = ws.db().display().to_string();
+        stdout(&ws.run(&["search", "--db", &db, "--ip", ip, "--json"], &[]))
+    };
+    assert_eq!(hits(&central), hits(&site));
+    assert!(hits(&central).contains(&files[1].0));
+
+    // A sidecar swapped for another archive's is refused; the archive it
+    // sits beside is read back, and the index is still the site's.
+    std::fs::copy(side(&files[1].0), side(&files[0].0)).unwrap();
+    let central = Workspace::new();
+    let said = reindex(&central, &[]);
+    assert!(
+        said.contains("4 archived object(s) indexed (3 from their sidecars)"),
+        "{said}"
+    );
+    assert_eq!(facets(&central), facets(&site));
+    let central = Workspace::new();
+    let said = reindex(&central, &["--read-objects"]);
+    assert!(
+        said.contains("4 archived object(s) indexed (0 from their sidecars)"),
+        "{said}"
+    );
+    assert_eq!(facets(&central), facets(&site));
+
+    let verify = site.on_bucket("verify", &server.endpoint(), &["--prefix", "s/", "--all"]);
+    assert_exit(&verify, 0);
+    assert!(stdout(&verify).contains("0 extra"), "{}", stdout(&verify));
+    let bad = central.on_bucket("reindex", &server.endpoint(), &["--read-objects"]);
+    assert_exit(&bad, 2);
+    assert!(stderr(&bad).contains("add --content"), "{}", stderr(&bad));
+
+    age_rows(&site.db(), "2024-01-01T00:00:00Z");
+    let prune = site.on_bucket(
+        "prune",
+        &server.endpoint(),
+        &["--prefix", "s/", "--older-than", "400", "--yes"],
+    );
+    assert_exit(&prune, 0);
+    assert!(!side(&files[2].0).exists(), "{}", stdout(&prune));
 }

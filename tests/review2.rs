@@ -646,7 +646,8 @@ fn item_19_expired_credentials_stop_the_run_after_a_few_files() {
         Options {
             fail_after: Some(FailAfter {
                 method: "PUT",
-                target_contains: ".log.gz",
+                // The archives' PUTs, not their index sidecars' (_index/).
+                target_contains: "/fg-logs/FGT/",
                 after: 5,
                 status: 400,
                 code: "ExpiredToken",

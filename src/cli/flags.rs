@@ -283,6 +283,11 @@ pub const CONTENT: Flag = switch(
     "Then index what each archived object holds (for search and grep) where the inventory has no whole index of it: read back, proven against its SHA-256",
 );
 
+pub const READ_OBJECTS: Flag = switch(
+    "--read-objects",
+    "With --content: ignore the index sidecars uploads wrote beside the archives, and read every archive back",
+);
+
 pub const LOG_DEVICE: Flag = opt(
     "--device",
     "NAME",

@@ -310,9 +310,20 @@ object's metadata claims (or none) and is marked reindexed_unproven. Idempotent:
 run adds nothing. Creates the database if it does not exist. With --content it then reads back
 every archived object the content index cannot speak for (uploaded before the index, with
 --index never, or indexed in part), --workers at a time, and indexes it once its size and
-SHA-256 are the inventory's.",
+SHA-256 are the inventory's. An archive whose sidecar (PREFIX_index/KEY.fgix, written by the
+upload that indexed it) names the same key, size and SHA-256 is indexed from the sidecar
+instead, without reading the archive: how a central box searches what the sites uploaded.
+--read-objects ignores the sidecars.",
     groups: &[
-        &group("REINDEX", &[flags::READ, flags::CONTENT, flags::WORKERS]),
+        &group(
+            "REINDEX",
+            &[
+                flags::READ,
+                flags::CONTENT,
+                flags::READ_OBJECTS,
+                flags::WORKERS,
+            ],
+        ),
         &BUCKET,
         &ARCHIVE_SERIAL,
         &DB,

@@ -14,6 +14,7 @@ pub mod inflate;
 pub mod ips;
 pub mod query;
 pub mod scan;
+pub mod sidecar;
 pub mod when;
 
 use std::collections::BTreeMap;

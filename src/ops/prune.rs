@@ -189,6 +189,7 @@ fn prune_one(
     }
     match remove(store, target.retries, breaker, e, head.is_some()) {
         Ok(()) => {
+            remove_sidecar(store, &target.prefix, &e.key);
             inv.record_prune(e, head.as_ref().map(|h| h.size))?;
             crate::logging::say(format_args!("pruned    {}", e.key));
             Ok(Fate::Pruned(size))
@@ -290,6 +291,19 @@ fn remove(
         return Ok(());
     }
     retry::with_retries(retries, breaker, || store.delete(&e.key))
+}
+
+/// A pruned archive's index sidecar goes with it. Best effort: one left
+/// behind names bytes no longer archived, which no reader takes.
+fn remove_sidecar(store: &dyn Store, prefix: &str, key: &str) {
+    if let Some(side) = crate::scan::sidecar_key(prefix, key)
+        && let Err(e) = store.delete(&side)
+    {
+        log::info!(
+            "{key}: its index sidecar {side} was not removed: {}",
+            e.message
+        );
+    }
 }
 
 /// The last lines: totals, and the lifecycle rule doing the same in S3.

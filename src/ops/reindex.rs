@@ -14,7 +14,7 @@ use super::retry::{self, Breaker};
 use crate::error::{Error, Result};
 use crate::inventory::status::Status;
 use crate::inventory::{BackupRow, Inventory};
-use crate::scan::MANIFEST_DIR;
+use crate::scan::{INDEX_DIR, MANIFEST_DIR};
 use crate::settings::Target;
 use crate::store::{Listed, Store, StoreError};
 use crate::timefmt;
@@ -59,7 +59,7 @@ impl Counts {
 }
 
 /// Runs `fgbackup reindex`; returns the exit status.
-pub fn reindex(target: &Target, read: bool, content: bool) -> Result<i32> {
+pub fn reindex(target: &Target, read: bool, content: bool, read_objects: bool) -> Result<i32> {
     crate::signal::install();
     let _lock = crate::build::lock_database(&target.db_path)?;
     let inv = Inventory::open(&target.db_path)?;
@@ -83,10 +83,10 @@ pub fn reindex(target: &Target, read: bool, content: bool) -> Result<i32> {
     c.report(read);
     let mut failed = c.failed;
     if content && !crate::signal::stop_requested() {
-        let n = super::reindex_content::run(target, &inv)?;
+        let n = super::reindex_content::run(target, &inv, read_objects)?;
         println!(
-            "reindex --content: {} archived object(s) indexed, {} not (see above)",
-            n.indexed, n.failed
+            "reindex --content: {} archived object(s) indexed ({} from their sidecars), {} not (see above)",
+            n.indexed, n.from_sidecars, n.failed
         );
         failed += n.failed;
     }
@@ -141,11 +141,11 @@ impl Run<'_> {
 
     /// One listed object: counted, and given a row unless known.
     fn one(&self, l: &Listed, c: &mut Counts) -> Result<()> {
-        let own = l
+        let rest = l
             .key
             .strip_prefix(self.target.prefix.as_str())
-            .unwrap_or(&l.key)
-            .starts_with(MANIFEST_DIR);
+            .unwrap_or(&l.key);
+        let own = rest.starts_with(MANIFEST_DIR) || rest.starts_with(INDEX_DIR);
         if own {
             return Ok(());
         }

@@ -4,19 +4,26 @@
 //! from the store, proven against the inventory's SHA-256 as `verify`
 //! proves it: an object that is not the one archived gets no index.
 //!
+//! An archive whose sidecar (`content::sidecar`, written by the upload that
+//! indexed it) describes the very bytes the inventory says are archived is
+//! indexed from the sidecar instead, a few bytes per archive: how a central
+//! box that only reads the bucket searches a fleet. `--read-objects`
+//! ignores sidecars (anyone who can write the bucket can write one).
+//!
 //! Objects are read on `--workers` threads; their indexes are written on
 //! the calling thread, a batch per transaction.
 
 use std::sync::Arc;
 
 use crate::content::inflate::Inflate;
-use crate::content::{Indexed, Indexer};
+use crate::content::{Indexed, Indexer, sidecar};
 use crate::error::Result;
 use crate::inventory::{Coverage, Expected, Inventory};
 use crate::ops::archived::Pages;
 use crate::ops::pool;
 use crate::ops::retry::{self, Breaker};
 use crate::ops::verify::compare::{Finding, ReadBackSink, judge};
+use crate::scan::sidecar_key;
 use crate::settings::Target;
 use crate::signal;
 use crate::store::{Store, StoreError};
@@ -28,12 +35,15 @@ const BATCH: u64 = 200;
 #[derive(Debug, Default)]
 pub struct Counts {
     pub indexed: u64,
+    /// Of those indexed, how many from their sidecars.
+    pub from_sidecars: u64,
     pub failed: u64,
 }
 
 /// Indexes every archived object below `target.prefix` that lacks a whole
-/// index of its bytes; a line per object that could not be, and the counts.
-pub fn run(target: &Target, inv: &Inventory) -> Result<Counts> {
+/// index of its bytes (from its sidecar unless `read_objects`); a line per
+/// object that could not be, and the counts.
+pub fn run(target: &Target, inv: &Inventory, read_objects: bool) -> Result<Counts> {
     let store: Arc<dyn Store> = Arc::from(crate::build::open_destination(
         &target.destination,
         &target.transfer,
@@ -44,8 +54,15 @@ pub fn run(target: &Target, inv: &Inventory) -> Result<Counts> {
     let breaker = Arc::new(Breaker::default());
     let work = {
         let (store, b, retries) = (Arc::clone(&store), Arc::clone(&breaker), target.retries);
+        let prefix = target.prefix.clone();
         Arc::new(move |e: Expected| {
-            let r = read_one(store.as_ref(), retries, &b, &e);
+            let side = (!read_objects)
+                .then(|| from_sidecar(store.as_ref(), &prefix, &e))
+                .flatten();
+            let r = match side {
+                Some(ix) => Ok((ix, true)),
+                None => read_one(store.as_ref(), retries, &b, &e).map(|ix| (ix, false)),
+            };
             (e, r)
         })
     };
@@ -58,12 +75,13 @@ pub fn run(target: &Target, inv: &Inventory) -> Result<Counts> {
             return;
         }
         match r {
-            Ok(ix) => {
+            Ok((ix, from_sidecar)) => {
                 if let Err(err) = record(inv, &e, &ix, counts.indexed) {
                     failure = Some(err);
                     return;
                 }
                 counts.indexed += 1;
+                counts.from_sidecars += u64::from(from_sidecar);
             }
             // A read cut by a stop signal is no failure: it was not done.
             Err(Refused(why)) if why == STOPPED => {}
@@ -97,6 +115,63 @@ fn record(inv: &Inventory, e: &Expected, ix: &Indexed, done: u64) -> Result<()> 
         inv.commit()?;
     }
     Ok(())
+}
+
+/// The index in the archive's sidecar, when there is one that describes
+/// the very bytes archived (key, size, SHA-256 of the inventory's row);
+/// otherwise `None`, and the archive is read itself.
+fn from_sidecar(store: &dyn Store, prefix: &str, e: &Expected) -> Option<Indexed> {
+    let (sha, size) = (e.sha256.as_deref()?, e.size?);
+    let key = sidecar_key(prefix, &e.key)?;
+    let mut sink = Capped {
+        bytes: Vec::new(),
+        cap: sidecar::max_bytes(size),
+    };
+    match store.read_object(&key, &mut sink) {
+        Ok(Some(_)) => {}
+        Ok(None) => return None,
+        Err(err) => {
+            log::info!(
+                "{}: sidecar {key} unread ({}): reading the archive",
+                e.key,
+                err.message
+            );
+            return None;
+        }
+    }
+    match sidecar::decode(&sink.bytes, &e.key, sha, size) {
+        Ok(index) => Some(Indexed::new(index, None::<&String>)),
+        Err(why) => {
+            log::warn!(
+                "{}: sidecar {key} not taken: {why}; reading the archive",
+                e.key
+            );
+            None
+        }
+    }
+}
+
+/// Keeps what is written up to `cap` bytes, and refuses more.
+struct Capped {
+    bytes: Vec<u8>,
+    cap: u64,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.bytes.len() + buf.len()) as u64 > self.cap {
+            return Err(std::io::Error::other(format!(
+                "larger than {} bytes, more than a sidecar of this archive can be",
+                self.cap
+            )));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The reason of a read a stop signal cut short.

@@ -22,7 +22,7 @@ use crate::ops::retry::{self, Breaker};
 use crate::signal;
 use crate::store::{Listed, ReadBack, Store, StoreError};
 
-use crate::scan::{MANIFEST_DIR, is_manifest_object};
+use crate::scan::{INDEX_DIR, MANIFEST_DIR, is_manifest_object, is_sidecar_object};
 
 use super::tally::Sampler;
 pub use super::tally::Tally;
@@ -255,12 +255,16 @@ impl Merge<'_> {
         if !self.plan.extras {
             return None;
         }
-        let reserved = l
+        let rest = l
             .key
             .strip_prefix(self.plan.prefix.as_str())
-            .unwrap_or(&l.key)
-            .strip_prefix(MANIFEST_DIR);
-        let detail = match reserved {
+            .unwrap_or(&l.key);
+        // The content index's sidecars: `reindex --content` checks each
+        // against the archive it names.
+        if rest.strip_prefix(INDEX_DIR).is_some_and(is_sidecar_object) {
+            return None;
+        }
+        let detail = match rest.strip_prefix(MANIFEST_DIR) {
             // The chain's own objects: `verify --manifests` checks them.
             Some(rest) if is_manifest_object(rest) => return None,
             Some(_) => format!(
