@@ -28,9 +28,12 @@ pub fn sidecar_key(prefix: &str, key: &str) -> Option<String> {
     Some(format!("{prefix}{INDEX_DIR}{rest}{SIDECAR_END}"))
 }
 
-/// Whether `rest`, a key below [`INDEX_DIR`], has the shape of a sidecar.
-pub fn is_sidecar_object(rest: &str) -> bool {
-    rest.len() > SIDECAR_END.len() && rest.ends_with(SIDECAR_END)
+/// Whether `key` has the shape of a sidecar under any prefix
+/// (`…_index/….fgix`): a box that lists a whole bucket, or a parent of the
+/// sites' prefixes, must not take the sites' sidecars for archives.
+pub fn is_sidecar_object(key: &str) -> bool {
+    let under_index = key.starts_with(INDEX_DIR) || key.contains(&format!("/{INDEX_DIR}"));
+    under_index && key.len() > INDEX_DIR.len() + SIDECAR_END.len() && key.ends_with(SIDECAR_END)
 }
 
 /// The name of a host's public key in its manifest directory.

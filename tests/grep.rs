@@ -510,6 +510,18 @@ fn a_central_box_indexes_from_the_sidecars() {
         stdout(&out)
     };
 
+    // A box listing the whole bucket (no prefix) does not take the
+    // site's sidecars for archives.
+    let whole = Workspace::new();
+    assert_exit(&whole.on_bucket("reindex", &server.endpoint(), &[]), 0);
+    let keys: Vec<String> = whole
+        .rows()
+        .iter()
+        .filter_map(|r| r.object_key.clone())
+        .collect();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    assert!(keys.iter().all(|k| !k.contains("_index")), "{keys:?}");
+
     let central = Workspace::new();
     let said = reindex(&central, &[]);
     assert!(
@@ -558,4 +570,42 @@ fn a_central_box_indexes_from_the_sidecars() {
     );
     assert_exit(&prune, 0);
     assert!(!side(&files[2].0).exists(), "{}", stdout(&prune));
+}
+
+/// A store policy that refuses writes under `_index/` (least privilege on
+/// the archives' prefixes) costs the sidecars, never the archiving: every
+/// file is archived and deleted, the run does not stop as if the
+/// credentials were refused, and each refusal is a warning.
+#[test]
+fn refused_sidecars_never_stop_the_archiving() {
+    use crate::common::proxy::{FailAfter, FaultProxy, Options};
+    let server = S3Server::start();
+    let proxy = FaultProxy::start_with(
+        server.port,
+        Options {
+            fail_after: Some(FailAfter {
+                method: "PUT",
+                target_contains: "/_index/",
+                after: 0,
+                status: 403,
+                code: "AccessDenied",
+            }),
+            ..Options::default()
+        },
+    );
+    let ws = Workspace::new();
+    let files = model(43, 2, 4, 50);
+    for (rel, lines) in &files {
+        write_log(&ws, rel, lines);
+    }
+    let out = ws.upload_to(&proxy.endpoint(), &["--delete", "--workers", "4"]);
+    assert_exit(&out, 0);
+    assert!(
+        stderr(&out).contains("its index sidecar"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ws.rows().len(), 8);
+    assert!(ws.rows().iter().all(|r| r.status() == "uploaded"));
+    assert!(files.iter().all(|(rel, _)| !ws.logs().join(rel).exists()));
 }

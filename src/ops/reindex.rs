@@ -14,7 +14,7 @@ use super::retry::{self, Breaker};
 use crate::error::{Error, Result};
 use crate::inventory::status::Status;
 use crate::inventory::{BackupRow, Inventory};
-use crate::scan::{INDEX_DIR, MANIFEST_DIR};
+use crate::scan::{MANIFEST_DIR, is_sidecar_object};
 use crate::settings::Target;
 use crate::store::{Listed, Store, StoreError};
 use crate::timefmt;
@@ -145,7 +145,7 @@ impl Run<'_> {
             .key
             .strip_prefix(self.target.prefix.as_str())
             .unwrap_or(&l.key);
-        let own = rest.starts_with(MANIFEST_DIR) || rest.starts_with(INDEX_DIR);
+        let own = rest.starts_with(MANIFEST_DIR) || is_sidecar_object(rest);
         if own {
             return Ok(());
         }

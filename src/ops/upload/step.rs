@@ -171,7 +171,9 @@ pub fn process(ctx: &Ctx<'_>, candidate: Candidate) -> Outcome {
 /// ([`sidecar`]), so that a machine with only the bucket can search it
 /// after `reindex --content`. Indexing never fails an upload: a sidecar
 /// that cannot be written is a warning, and that archive is read back
-/// instead. One already there (a retried run's) is never replaced.
+/// instead. One try, outside the run's breaker: a policy that refuses
+/// writes under `_index/` must not stop the archiving (nor retries delay
+/// it). One already there (a retried run's) is never replaced.
 fn put_sidecar(ctx: &Ctx<'_>, out: &Outcome) {
     let (Some(ix), Some(sha)) = (&out.index, &out.sha256) else {
         return;
@@ -194,7 +196,7 @@ fn put_sidecar(ctx: &Ctx<'_>, out: &Outcome) {
         sha256: &d.sha256,
         parts: None,
     };
-    match with_retries(ctx.cfg.retries, ctx.breaker, || ctx.store.put(&upload)) {
+    match ctx.store.put(&upload) {
         Ok(_) => {}
         Err(e) if e.kind == StoreErrorKind::Exists => {
             log::debug!("{key}: a sidecar is already there, left as it is");

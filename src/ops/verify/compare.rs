@@ -22,7 +22,7 @@ use crate::ops::retry::{self, Breaker};
 use crate::signal;
 use crate::store::{Listed, ReadBack, Store, StoreError};
 
-use crate::scan::{INDEX_DIR, MANIFEST_DIR, is_manifest_object, is_sidecar_object};
+use crate::scan::{MANIFEST_DIR, is_manifest_object, is_sidecar_object};
 
 use super::tally::Sampler;
 pub use super::tally::Tally;
@@ -261,7 +261,7 @@ impl Merge<'_> {
             .unwrap_or(&l.key);
         // The content index's sidecars: `reindex --content` checks each
         // against the archive it names.
-        if rest.strip_prefix(INDEX_DIR).is_some_and(is_sidecar_object) {
+        if is_sidecar_object(rest) {
             return None;
         }
         let detail = match rest.strip_prefix(MANIFEST_DIR) {
