@@ -42,8 +42,9 @@ const MAX_PARTS: u64 = 10_000;
 /// upload ([`Inflating`]). That costs a second read and SHA-256 of the file
 /// (about 7% more CPU, measured), which buys nothing for small files: the
 /// other workers' files already overlap with theirs. For a big one the
-/// upload no longer waits for its inflate (at 100 MiB/s, 4 files of 64 MiB:
-/// 1.31x rclone move's wall time before, 1.08x after).
+/// upload no longer waits for its inflate (bench.sh, uploads capped at
+/// 100 MiB/s: 1.18x rclone move's wall time before, 1.03x after;
+/// docs/PERFORMANCE.md).
 const INFLATE_BESIDE_FROM: u64 = 1024 * 1024;
 
 /// What every step of every file shares.
