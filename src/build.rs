@@ -52,6 +52,12 @@ pub fn open_store(cfg: &UploadConfig) -> Result<Box<dyn Store>> {
     open_destination(&cfg.destination, &cfg.transfer, cfg.workers, cfg.dry_run)
 }
 
+/// The store a reading command (`verify`, `restore`, `grep`, `reindex
+/// --content`) shares between its `--workers` threads: opened read-only.
+pub fn open_reader(target: &Target) -> Result<Arc<dyn Store>> {
+    open_destination(&target.destination, &target.transfer, target.workers, true).map(Arc::from)
+}
+
 /// Builds the store at `destination`; `read_only` for runs that must not
 /// write (a dry run, `verify`).
 pub fn open_destination(

@@ -44,12 +44,7 @@ pub struct Counts {
 /// index of its bytes (from its sidecar unless `read_objects`); a line per
 /// object that could not be, and the counts.
 pub fn run(target: &Target, inv: &Inventory, read_objects: bool) -> Result<Counts> {
-    let store: Arc<dyn Store> = Arc::from(crate::build::open_destination(
-        &target.destination,
-        &target.transfer,
-        target.workers,
-        true,
-    )?);
+    let store = crate::build::open_reader(target)?;
     let mut wanting = Wanting::new(inv, target);
     let breaker = Arc::new(Breaker::default());
     let work = {

@@ -90,12 +90,7 @@ pub fn restore(target: &Target, opts: &RestoreOptions) -> Result<i32> {
     if opts.dry_run {
         return print_plan(&mut picks, &opts.to);
     }
-    let store: Arc<dyn Store> = Arc::from(crate::build::open_destination(
-        &target.destination,
-        &target.transfer,
-        target.workers,
-        true,
-    )?);
+    let store = crate::build::open_reader(target)?;
     let root = OutRoot::open(&opts.to)
         .map_err(|e| Error::usage(format!("--to {}: {e}", opts.to.display())))?;
     let mut progress = Progress::start(opts.output, Job::Restore, count, bytes);

@@ -77,12 +77,7 @@ pub fn grep(target: &Target, opts: GrepOptions) -> Result<i32> {
     } else {
         (0, 0)
     };
-    let store: Arc<dyn Store> = Arc::from(crate::build::open_destination(
-        &target.destination,
-        &target.transfer,
-        target.workers,
-        true,
-    )?);
+    let store = crate::build::open_reader(target)?;
     // One line for a store that cannot be reached, not one per archive.
     store.check().map_err(|e| Error::runtime(e.message))?;
     let mut progress = Progress::start(opts.output, Job::Grep, count, bytes);

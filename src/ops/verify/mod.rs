@@ -11,7 +11,6 @@ use crate::ops::manifest::ChainHead;
 pub mod compare;
 mod tally;
 
-use crate::build::open_destination;
 use crate::error::{Error, Result};
 use crate::inventory::status::{RunStatus, Status};
 use crate::inventory::{Archived, Expectations, Inventory, Selection, VerifyTotals};
@@ -140,12 +139,7 @@ pub fn verify(target: &Target, opts: &VerifyOptions) -> Result<i32> {
     crate::signal::install();
     let inv = open_inventory(target)?;
     inv.close_stale_verifications()?;
-    let store: Arc<dyn Store> = Arc::from(open_destination(
-        &target.destination,
-        &target.transfer,
-        target.workers,
-        true,
-    )?);
+    let store = crate::build::open_reader(target)?;
     store.check().map_err(|e| Error::runtime(e.message))?;
     let checked = expectations(store.as_ref(), target, opts, &inv)?;
     let (count, _) = checked.source.totals()?;
