@@ -39,6 +39,7 @@ pub trait Expectations {
 
 /// The inventory's archived objects in a selection, as [`Expectations`]:
 /// the newest archived row of each key, keys pruned since left out.
+#[derive(Clone)]
 pub struct Archived<'a> {
     pub inv: &'a Inventory,
     pub statuses: Vec<&'static str>,

@@ -1,6 +1,6 @@
 //! The inventory's archived objects below a prefix (the newest archived row
 //! of each key, pruned ones left out), in key order, read a page at a time:
-//! what `grep` and `reindex --content` walk. Nothing holds the whole list.
+//! what `grep`, `reindex --content` and `restore` walk. Nothing holds the whole list.
 
 use std::collections::VecDeque;
 
@@ -21,16 +21,22 @@ pub struct Pages<'a> {
 }
 
 impl<'a> Pages<'a> {
+    /// The archived objects below `prefix`.
     pub fn new(inv: &'a Inventory, prefix: &str) -> Pages<'a> {
-        Pages {
-            source: Archived {
-                inv,
-                statuses: Status::archived_names(),
-                selection: Selection {
-                    key_prefix: prefix.to_string(),
-                    ..Selection::default()
-                },
+        Pages::of(Archived {
+            inv,
+            statuses: Status::archived_names(),
+            selection: Selection {
+                key_prefix: prefix.to_string(),
+                ..Selection::default()
             },
+        })
+    }
+
+    /// The objects of any selection (`restore`'s device, dates, prefix).
+    pub fn of(source: Archived<'a>) -> Pages<'a> {
+        Pages {
+            source,
             page: VecDeque::new(),
             after: Some(String::new()),
             error: None,

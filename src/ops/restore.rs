@@ -12,7 +12,6 @@
 //! are read from the inventory a page at a time as the workers take them:
 //! a restore of a year of archives holds a page, not the selection.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::fsafe::OpenError;
 use crate::inventory::status::Status;
 use crate::inventory::{Archived, Expected, Selection};
+use crate::ops::archived::Pages;
 use crate::outdir::{Existing, OutDir, OutRoot, Temp};
 use crate::progress::{Job, Output, Progress};
 use crate::settings::Target;
@@ -130,14 +130,11 @@ struct Picks<'a> {
     /// Counting only: no lines.
     quiet: bool,
     keys: std::vec::IntoIter<String>,
-    page: VecDeque<Expected>,
-    after: Option<String>,
+    /// The selection's rows, when no `--key` names them.
+    pages: Pages<'a>,
     refused: u64,
     error: Option<Error>,
 }
-
-/// Rows read per page.
-const PAGE: usize = 1000;
 
 impl<'a> Picks<'a> {
     fn new(
@@ -152,8 +149,7 @@ impl<'a> Picks<'a> {
             opts,
             quiet,
             keys: opts.keys.clone().into_iter(),
-            page: VecDeque::new(),
-            after: Some(String::new()),
+            pages: Pages::of(source.clone()),
             refused: 0,
             error: None,
         }
@@ -185,20 +181,11 @@ impl<'a> Picks<'a> {
                 }
             };
         }
-        while self.page.is_empty() {
-            let after = self.after.take()?;
-            match s.inv.archived_page(&s.statuses, sel, &after, PAGE) {
-                Ok((rows, next)) => {
-                    self.page.extend(rows);
-                    self.after = next;
-                }
-                Err(e) => {
-                    self.error = Some(e);
-                    return None;
-                }
-            }
+        let row = self.pages.next();
+        if row.is_none() {
+            self.error = self.error.take().or(self.pages.error.take());
         }
-        self.page.pop_front()
+        row
     }
 }
 
