@@ -555,6 +555,12 @@ fn a_central_box_indexes_from_the_sidecars() {
     );
     assert_eq!(facets(&central), facets(&site));
 
+    let listed = site.on_bucket("ls", &server.endpoint(), &["--remote", "--prefix", "s/"]);
+    assert!(
+        stdout(&listed).contains("4 object(s)") && !stdout(&listed).contains("_index"),
+        "{}",
+        stdout(&listed)
+    );
     let verify = site.on_bucket("verify", &server.endpoint(), &["--prefix", "s/", "--all"]);
     assert_exit(&verify, 0);
     assert!(stdout(&verify).contains("0 extra"), "{}", stdout(&verify));

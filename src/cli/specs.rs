@@ -41,7 +41,8 @@ pub const LS: Spec = Spec {
     usage: "fgbackup ls [--since D] [--until D] [--device NAME] [--status S] [--prefix P] [OPTIONS]",
     intro: "Lists the inventory's newest row per key, oldest first, with human-readable sizes and
 totals at the end. With --remote, lists the objects in the archive instead (needs
---bucket or --dest) and marks those the inventory does not know.",
+--bucket or --dest; the content index's sidecars under _index/ left out) and marks those the
+inventory does not know.",
     groups: &[
         &DB,
         &DATES,

@@ -113,8 +113,9 @@ fn shown(shown: usize, all: usize) -> String {
     }
 }
 
-/// Lists the objects in the archive under the selection's key prefix,
-/// marking those the inventory (if there is one) has never recorded.
+/// Lists the objects in the archive under the selection's key prefix
+/// (index sidecars left out), marking those the inventory (if there is
+/// one) has never recorded.
 /// One streaming loop on purpose: the listing is never held whole.
 pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
     // A stop signal ends the listing between pages with a line.
@@ -143,7 +144,11 @@ pub fn remote(target: &Target, opts: &LsOptions) -> Result<i32> {
     let (mut files, mut bytes, mut strangers) = (0usize, 0u64, 0usize);
     let mut db_error = None;
     let listed = store.list_all(&prefix, &mut |o: Listed| {
-        if out.gone || !opts.device.as_deref().is_none_or(|d| of_device(&o.key, d)) {
+        // The content index's sidecars are no archives (nor strangers).
+        if out.gone
+            || crate::scan::is_sidecar_object(&o.key)
+            || !opts.device.as_deref().is_none_or(|d| of_device(&o.key, d))
+        {
             return;
         }
         let known = match inv.as_ref().map(|i| i.is_known(&o.key)).transpose() {
