@@ -177,14 +177,21 @@ impl Inflating {
     /// Starts reading `file` from its first byte (with `pread`: the
     /// descriptor's offset is left alone), indexing it when `index` gives
     /// the archive's size (the indexer is built on the thread that fills
-    /// it). Fails only when no thread can be started; the caller then
-    /// inflates in its own read.
-    pub fn start(file: File, check_gzip: bool, index: Option<u64>) -> io::Result<Self> {
+    /// it). It also stops once `interrupted` says so (a stop signal: the
+    /// run must not wait for a long inflate). Fails only when no thread can
+    /// be started; the caller then inflates in its own read.
+    pub fn start(
+        file: File,
+        check_gzip: bool,
+        index: Option<u64>,
+        interrupted: fn() -> bool,
+    ) -> io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let reader = Reread {
             file,
             offset: 0,
             stop: Arc::clone(&stop),
+            interrupted,
         };
         let thread = std::thread::Builder::new()
             .name("inflate".into())
@@ -229,6 +236,7 @@ struct Reread {
     file: File,
     offset: u64,
     stop: Arc<AtomicBool>,
+    interrupted: fn() -> bool,
 }
 
 impl Read for Reread {
@@ -236,6 +244,9 @@ impl Read for Reread {
         use std::os::unix::fs::FileExt;
         if self.stop.load(Ordering::Relaxed) {
             return Err(io::Error::other("stopped: the file's upload ended first"));
+        }
+        if (self.interrupted)() {
+            return Err(io::Error::other("stopped by a signal"));
         }
         let n = self.file.read_at(buf, self.offset)?;
         self.offset += n as u64;
@@ -446,12 +457,16 @@ mod tests {
         )
         .unwrap();
         let size = Some(good.len() as u64);
-        let beside = Inflating::start(file.try_clone().unwrap(), true, size).unwrap();
+        let never = || false;
+        let beside = Inflating::start(file.try_clone().unwrap(), true, size, never).unwrap();
         let beside = beside.finish().unwrap();
         assert_eq!((beside.sha256, beside.bytes), (one.sha256, one.bytes));
         assert_eq!(beside.gzip, Some(Ok(())));
         assert_eq!(beside.index, one.index);
-        drop(Inflating::start(file, true, size).unwrap());
+        drop(Inflating::start(file.try_clone().unwrap(), true, size, never).unwrap());
+        let at_once = Inflating::start(file, true, size, || true).unwrap();
+        let e = at_once.finish().unwrap_err();
+        assert!(e.to_string().contains("signal"), "{e}");
     }
 
     /// One read gives the hash, the gzip verdict and the index; indexing

@@ -423,6 +423,39 @@ fn terminate(child: &mut std::process::Child, within: Duration) -> std::process:
     child.wait_with_output().unwrap()
 }
 
+/// A stop signal while a big `.gz` is still being inflated for its gzip
+/// proof (beside its upload, after the object is stored) ends the run at
+/// once: the inflate stops at its next read, the file is kept, and its
+/// row says the run was interrupted (the next run proves and deletes it).
+// docs/SAFETY.md S16
+#[test]
+fn sigterm_stops_a_long_gzip_proof() {
+    let server = S3Server::start();
+    let proxy = FaultProxy::start_with(server.port, Options::default());
+    let ws = Workspace::new();
+    // 2 GiB of log in about 2 MB: one member of 4 MiB of zeros, 512 times.
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&vec![0u8; 4 << 20]).unwrap();
+    let big = ws.write_raw("big.log.gz", &e.finish().unwrap().repeat(512));
+    let mut child = spawn_upload(&ws, &proxy, &["--delete"]);
+    // Once the object is stored, the proof is what is left to do.
+    let stored = server.object_path(BUCKET, "big.log.gz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stored.exists() {
+        assert!(Instant::now() < deadline, "the object never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = terminate(&mut child, Duration::from_secs(5));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(big.exists(), "a file whose proof did not end is kept");
+    assert_eq!(
+        ws.rows()[0].status(),
+        "failed_interrupted",
+        "{}",
+        stderr(&out)
+    );
+}
+
 // docs/SAFETY.md S16
 #[test]
 fn sigterm_ends_a_run_waiting_on_its_opening_listing() {

@@ -345,7 +345,15 @@ pub fn digest(ctx: &Ctx<'_>, opened: Opened, key: &str) -> Result<Hashed, Failed
     let inflating = ((check_gzip || indexed) && size >= INFLATE_BESIDE_FROM)
         .then(|| opened.file.file.try_clone())
         .and_then(Result::ok)
-        .and_then(|dup| Inflating::start(dup, check_gzip, indexed.then_some(size)).ok());
+        .and_then(|dup| {
+            Inflating::start(
+                dup,
+                check_gzip,
+                indexed.then_some(size),
+                signal::stop_requested,
+            )
+            .ok()
+        });
     let reading = match inflating {
         Some(_) => Reading {
             part_size: parts,
@@ -674,7 +682,13 @@ fn inflated(h: &mut Hashed) -> Result<(), Failed> {
     let kept = "the copy is archived byte-for-byte but the file is kept locally";
     let read = inflating
         .finish()
-        .map_err(|e| fail(Status::FailedRead, format!("cannot read: {e}; {kept}")))?;
+        .map_err(|e| match signal::stop_requested() {
+            true => fail(
+                Status::FailedInterrupted,
+                format!("stopped by a signal before the gzip proof ended; {kept}"),
+            ),
+            false => fail(Status::FailedRead, format!("cannot read: {e}; {kept}")),
+        })?;
     if (read.bytes, &read.sha256) != (h.digest.bytes, &h.digest.sha256) {
         return Err(fail(
             Status::FailedChanged,
