@@ -36,6 +36,17 @@ pub fn is_sidecar_object(key: &str) -> bool {
     under_index && key.len() > INDEX_DIR.len() + SIDECAR_END.len() && key.ends_with(SIDECAR_END)
 }
 
+/// `YYYY-MM-DD` at the start of `s`.
+pub fn starts_with_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+}
+
 /// The name of a host's public key in its manifest directory.
 pub const PUBLIC_KEY_FILE: &str = "ed25519.pub";
 

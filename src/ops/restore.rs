@@ -353,6 +353,7 @@ impl Tally {
 /// the date, or by anything when the name holds no date. (`FGT60F` is not
 /// the device of `FGT60F-SITE01-2026-...`: device names hold dashes.)
 pub fn of_device(key: &str, d: &str) -> bool {
+    use crate::scan::starts_with_date;
     let mut segments = key.split('/').rev();
     let name = segments.next().unwrap_or("");
     let has_date = name
@@ -363,17 +364,6 @@ pub fn of_device(key: &str, d: &str) -> bool {
         .and_then(|r| r.strip_prefix('-'))
         .is_some_and(|rest| starts_with_date(rest) || !has_date);
     named_after || segments.any(|s| s == d)
-}
-
-/// `YYYY-MM-DD` at the start of `s`.
-fn starts_with_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[5..7].iter().all(u8::is_ascii_digit)
-        && b[7] == b'-'
-        && b[8..10].iter().all(u8::is_ascii_digit)
 }
 
 /// The key without the store prefix: the path below `--to`, refusing keys
