@@ -54,6 +54,9 @@ pub struct ClientConnection {
     // set when a request's body was dropped before its end: the rest of it
     // is still in the stream, so no further request can be read
     unread_body: Arc<AtomicBool>,
+
+    // the write half's descriptor, handed to each request (fgbackup patch 13)
+    socket_fd: Option<i32>,
 }
 
 /// Error that can happen when reading a request.
@@ -89,6 +92,10 @@ impl ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
         let deadline = read_socket.deadline();
+        #[cfg(unix)]
+        let socket_fd = write_socket.tcp_fd();
+        #[cfg(not(unix))]
+        let socket_fd = None;
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -105,6 +112,7 @@ impl ClientConnection {
             deadline,
             head_bytes: 0,
             unread_body: Arc::new(AtomicBool::new(false)),
+            socket_fd,
         }
     }
 
@@ -281,7 +289,9 @@ impl ClientConnection {
         })?;
 
         // return the request
-        Ok(request.with_close_flag(Arc::clone(&self.close_after)))
+        Ok(request
+            .with_close_flag(Arc::clone(&self.close_after))
+            .with_socket_fd(self.socket_fd))
     }
 }
 

@@ -104,6 +104,16 @@ impl Connection {
         }
     }
 
+    /// The descriptor of a TCP connection (fgbackup patch 13).
+    #[cfg(unix)]
+    pub(crate) fn tcp_fd(&self) -> Option<std::os::unix::io::RawFd> {
+        use std::os::unix::io::AsRawFd;
+        match self {
+            Self::Tcp(s) => Some(s.as_raw_fd()),
+            Self::Unix(_) => None,
+        }
+    }
+
     pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
         match self {
             Self::Tcp(s) => s.try_clone().map(Self::from),

@@ -79,6 +79,9 @@ pub struct Request {
     // Set before an answer with `Connection: close` is written: the
     // connection reads no further request (see `ClientConnection`).
     close_after: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+
+    // The connection's write-half descriptor (fgbackup patch 13).
+    socket_fd: Option<i32>,
 }
 
 struct NotifyOnDrop<R> {
@@ -302,6 +305,7 @@ where
         must_send_continue: expects_continue,
         notify_when_responded: None,
         close_after: None,
+        socket_fd: None,
     })
 }
 
@@ -355,6 +359,17 @@ impl Request {
     #[inline]
     pub fn remote_addr(&self) -> Option<&SocketAddr> {
         self.remote_addr.as_ref()
+    }
+
+    /// The descriptor of the connection's write half, for a plain TCP
+    /// connection on Unix (fgbackup patch 13). It stays open as long as this
+    /// request or the writer [`Request::into_writer`] returns lives, so a
+    /// server streaming an answer can ask the kernel whether the peer is
+    /// still there (e.g. the TCP state) without reading the socket, which
+    /// the connection's own thread does. Never close it.
+    #[inline]
+    pub fn socket_fd(&self) -> Option<i32> {
+        self.socket_fd
     }
 
     /// Sends a response with a `Connection: upgrade` header, then turns the `Request` into a `Stream`.
@@ -541,6 +556,11 @@ impl Request {
         flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Self {
         self.close_after = Some(flag);
+        self
+    }
+
+    pub(crate) fn with_socket_fd(mut self, fd: Option<i32>) -> Self {
+        self.socket_fd = fd;
         self
     }
 

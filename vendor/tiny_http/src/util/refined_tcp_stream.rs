@@ -130,6 +130,16 @@ pub struct RefinedTcpStream {
 }
 
 impl RefinedTcpStream {
+    /// The descriptor of this half of a plain TCP connection (fgbackup patch 13).
+    #[cfg(unix)]
+    pub(crate) fn tcp_fd(&self) -> Option<std::os::unix::io::RawFd> {
+        match &self.stream {
+            Stream::Http(c) => c.tcp_fd(),
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => None,
+        }
+    }
+
     pub(crate) fn new<S>(stream: S) -> IoResult<(RefinedTcpStream, RefinedTcpStream)>
     where
         S: Into<Stream>,
