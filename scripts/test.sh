@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests plus integration tests against real
-# servers: S3 (s3s-fs, moto) and SMTP (aiosmtpd), and the system tools the
+# servers: S3 (s3s-fs, moto), SMTP (aiosmtpd) and a browser (Debian's chromium driven by
+# Playwright), and the system tools the
 # tests run, installed here when missing; python3 comes with the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +14,17 @@ fi
 if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
   echo "test.sh: installing aiosmtpd (the SMTP server the email tests start)" >&2
   python3 -m pip install --quiet aiosmtpd
+fi
+# The dashboard's test (tests/ui.rs) drives Debian's chromium with
+# Playwright for Python, launched by path: no browser is downloaded.
+if ! command -v chromium >/dev/null; then
+  echo "test.sh: installing chromium (the browser the dashboard test drives)" >&2
+  apt-get install -y -qq chromium >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+fi
+if ! python3 -c 'import playwright.sync_api' 2>/dev/null; then
+  echo "test.sh: installing playwright (drives chromium in the dashboard test)" >&2
+  python3 -m pip install --quiet playwright
 fi
 # Some tests need a second, lenient S3 server: moto in server mode, from PyPI.
 if ! python3 -c 'import moto.server' 2>/dev/null; then

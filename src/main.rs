@@ -7,6 +7,7 @@
 mod api;
 mod aws;
 mod build;
+mod changes;
 mod cli;
 mod cmd;
 mod content;

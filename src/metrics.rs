@@ -19,6 +19,9 @@ pub const ROUTES: &[&str] = &[
     "stats",
     "verifications_last",
     "search",
+    "events",
+    "overview",
+    "ui",
     "metrics",
     "other",
 ];

@@ -47,6 +47,26 @@ pub fn starts_with_date(s: &str) -> bool {
         && b[8..10].iter().all(u8::is_ascii_digit)
 }
 
+/// The device an archive's key names, as `restore --device` reads it
+/// (`ops::restore::of_device`): the file name up to `-YYYY-MM-DD`
+/// (`FGT60F-SITE01-2026-11-01T10.log.gz`), else its directory
+/// (`FGT60F-SITE01/x.log.gz`), else the name without its extensions.
+/// For the dashboard and the live stream, which show a row's device
+/// without reading its content (a failed file has no index).
+pub fn device_of(key: &str) -> String {
+    let mut segments = key.rsplit('/');
+    let name = segments.next().unwrap_or("");
+    let dated = name
+        .match_indices('-')
+        .find(|(i, _)| starts_with_date(&name[i + 1..]))
+        .map(|(i, _)| &name[..i]);
+    match (dated, segments.next()) {
+        (Some(d), _) if !d.is_empty() => d.to_string(),
+        (_, Some(dir)) if !dir.is_empty() => dir.to_string(),
+        _ => name.split('.').next().unwrap_or(name).to_string(),
+    }
+}
+
 /// The name of a host's public key in its manifest directory.
 pub const PUBLIC_KEY_FILE: &str = "ed25519.pub";
 
@@ -268,6 +288,24 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `device_of` names is what `restore --device` selects.
+    #[test]
+    fn the_device_of_a_key() {
+        for (key, device) in [
+            (
+                "FGT60F-SITE01/FGT60F-SITE01-2026-11-01T10.log.gz",
+                "FGT60F-SITE01",
+            ),
+            ("site7/FGT60F-SITE02-2026-11-01T10.log.gz", "FGT60F-SITE02"),
+            ("FGT60F-SITE03/traffic.log.gz", "FGT60F-SITE03"),
+        ] {
+            assert_eq!(device_of(key), device, "{key}");
+            assert!(crate::ops::restore::of_device(key, device), "{key}");
+        }
+        // No date, no directory: the name is all there is.
+        assert_eq!(device_of("fw-dmz.log.gz"), "fw-dmz");
+    }
 
     // docs/SAFETY.md S24
     #[test]

@@ -20,12 +20,15 @@
 //! `/metrics`; the SQL is the inventory's ([`crate::inventory::Reader`]).
 
 mod auth;
+mod events;
 mod gate;
+mod overview;
 mod prometheus;
 mod query;
 mod routes;
 mod search;
 mod server;
+mod ui;
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -82,6 +85,10 @@ pub struct ServeConfig {
     pub presign: Option<Presign>,
     /// True in `fgbackup daemon`: `/metrics` includes this process's upload runs.
     pub daemon_mode: bool,
+    /// Most `/events` streams open at once.
+    pub events_max: usize,
+    /// Serve the dashboard page at `/ui/`.
+    pub ui: bool,
 }
 
 /// Presigned GET links, off unless `--presign` is given.

@@ -11,6 +11,10 @@ use crate::inventory::status::{Status, StatusFilter};
 use crate::inventory::{Filters, Reader};
 use crate::metrics::{self, Metrics};
 
+/// Findings listed by `/verifications/last` (the rest: `fgbackup verify`'s
+/// report and the inventory).
+const MAX_FINDINGS: u32 = 50;
+
 /// Answers one request: the checks any request must pass, then its route
 /// on this worker's database connection (opened again after a failure).
 pub(super) fn handle(
@@ -60,6 +64,12 @@ pub(super) enum Route {
     Presign,
     VerificationsLast,
     Search,
+    /// `/events`: the live stream, answered on a thread of its own.
+    Events,
+    /// `/overview`: the dashboard's summary.
+    Overview,
+    /// `/ui/...`: the dashboard's files (no token: the page asks for one).
+    Ui,
     /// No endpoint (404), or a request refused before its path was read.
     Other,
 }
@@ -78,6 +88,9 @@ impl Route {
             ["", "backups", _, "presign"] => Route::Presign,
             ["", "verifications", "last"] => Route::VerificationsLast,
             ["", "search"] => Route::Search,
+            ["", "events"] => Route::Events,
+            ["", "overview"] => Route::Overview,
+            ["", "ui", ..] => Route::Ui,
             _ => Route::Other,
         }
     }
@@ -94,20 +107,35 @@ impl Route {
             Route::Presign => "presign",
             Route::VerificationsLast => "verifications_last",
             Route::Search => "search",
+            Route::Events => "events",
+            Route::Overview => "overview",
+            Route::Ui => "ui",
             Route::Other => "other",
         }
     }
 
     /// Answered without a token: `/health` always (probes carry none),
-    /// `/metrics` when the server was started to make it public.
+    /// the dashboard's files (they hold no data; the page asks for a
+    /// token), `/metrics` when the server was started to make it public.
     pub(super) fn is_public(self, metrics_public: bool) -> bool {
-        self == Route::Health || (self == Route::Metrics && metrics_public)
+        matches!(self, Route::Health | Route::Ui) || (self == Route::Metrics && metrics_public)
     }
 }
 
 pub(super) enum Failure {
     Client(u16, String),
     Db(rusqlite::Error),
+}
+
+impl Failure {
+    /// The answer to a client's mistake (a database failure is logged by
+    /// [`handle`], never sent).
+    pub(super) fn into_answer(self) -> Answer {
+        match self {
+            Failure::Client(status, msg) => error(status, msg),
+            Failure::Db(_) => error(500, "database query failed (see the server log)"),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for Failure {
@@ -230,10 +258,21 @@ fn dispatch(
         }
         Route::Presign => presign(path, params, cfg, db),
         Route::Search => super::search::search(params, db),
+        Route::Overview => super::overview::overview(params, db),
+        Route::Ui => {
+            only_params(params, &[])?;
+            Ok(super::ui::file(path, cfg.ui))
+        }
+        // Answered by the front lane (`server::open_stream`), never here.
+        Route::Events => Err(Failure::Client(500, "internal error".into())),
         Route::VerificationsLast => {
             only_params(params, &[])?;
             match db.last_verification()? {
-                Some(v) => Ok(json_answer(200, &v.json)),
+                Some(mut v) => {
+                    let id = v.json["id"].as_i64().unwrap_or(0);
+                    v.json["findings"] = Value::Array(db.findings(id, MAX_FINDINGS)?);
+                    Ok(json_answer(200, &v.json))
+                }
                 None => Err(Failure::Client(
                     404,
                     "no verify has finished yet: run 'fgbackup verify'".into(),
@@ -260,7 +299,7 @@ fn dispatch(
         Route::Other => Err(Failure::Client(
             404,
             format!(
-                "no such endpoint {path}: try /health, /backups, /backups/last, /backups/{{id}}, /stats, /verifications/last, /search, /metrics"
+                "no such endpoint {path}: try /health, /backups, /backups/last, /backups/{{id}}, /stats, /verifications/last, /search, /events, /overview, /metrics, /ui/"
             ),
         )),
     }
@@ -444,6 +483,9 @@ mod tests {
             Route::Stats,
             Route::VerificationsLast,
             Route::Search,
+            Route::Events,
+            Route::Overview,
+            Route::Ui,
             Route::Metrics,
             Route::Other,
         ];

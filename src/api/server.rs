@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tiny_http::{Request, Server};
 
+use super::events::{self, Hub};
 use super::routes::{Route, handle};
 use super::{
     Answer, FDS_PER_CONNECTION, FDS_PER_WORKER, FDS_RESERVED, HEAD_TIMEOUT, MAX_CONNECTIONS,
@@ -20,6 +21,8 @@ use crate::signal;
 /// A bound, running server; dropping it does not stop it, [`ApiServer::join`] does
 /// after a stop signal.
 pub struct ApiServer {
+    /// The address bound, `IP:PORT` (the port chosen when 0 was asked).
+    pub addr: String,
     server: Arc<Server>,
     workers: Vec<std::thread::JoinHandle<()>>,
     cfg: Arc<ServeConfig>,
@@ -48,16 +51,19 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
         .map_err(|e| Error::runtime(format!("cannot start the API server: {e}")))?;
     let addr = server.server_addr().to_string();
     let server = Arc::new(server);
+    let hub = Hub::new(cfg.events_max);
+    events::watch(Arc::clone(&hub), cfg.db_path.clone())
+        .map_err(|e| Error::runtime(format!("cannot start the events thread: {e}")))?;
     let cfg = Arc::new(cfg);
     let (queries, queue) = std::sync::mpsc::sync_channel(cfg.threads * QUEUED_PER_WORKER);
     let queue = Arc::new(std::sync::Mutex::new(queue));
     let mut workers = Vec::new();
     for n in 0..cfg.threads {
         let (srv, c, m) = (Arc::clone(&server), Arc::clone(&cfg), Arc::clone(&metrics));
-        let queries = queries.clone();
+        let (queries, h) = (queries.clone(), Arc::clone(&hub));
         let front = std::thread::Builder::new()
             .name(format!("api-{n}"))
-            .spawn(move || front_worker(&srv, &c, &m, &queries))
+            .spawn(move || front_worker(&srv, &c, &m, &queries, &h))
             .map_err(|e| Error::runtime(format!("cannot start API worker thread: {e}")))?;
         workers.push(front);
         let (q, c, m) = (Arc::clone(&queue), Arc::clone(&cfg), Arc::clone(&metrics));
@@ -74,6 +80,7 @@ pub fn start(cfg: ServeConfig, metrics: Arc<Metrics>) -> Result<ApiServer> {
         cfg.db_path.display()
     );
     Ok(ApiServer {
+        addr,
         server,
         workers,
         cfg,
@@ -206,13 +213,15 @@ impl ApiServer {
     }
 }
 
-/// The front lane: takes every request, answers `/health` itself and
-/// hands the others to the query lane; when that queue is full, 503 at once.
+/// The front lane: takes every request, answers `/health` itself, gives
+/// `/events` a stream thread of its own and hands the others to the query
+/// lane; when that queue is full, 503 at once.
 fn front_worker(
     server: &Server,
     cfg: &ServeConfig,
     metrics: &Metrics,
     queries: &std::sync::mpsc::SyncSender<(Request, Instant)>,
+    hub: &Arc<Hub>,
 ) {
     let mut reader: Option<Reader> = None;
     while !signal::stop_requested() {
@@ -243,6 +252,10 @@ fn front_worker(
             );
             continue;
         }
+        if Route::parse(path) == Route::Events {
+            open_stream(request, started, cfg, metrics, hub);
+            continue;
+        }
         match queries.try_send((request, started)) {
             Ok(()) => {}
             Err(std::sync::mpsc::TrySendError::Full((request, started))) => {
@@ -255,6 +268,32 @@ fn front_worker(
             Err(std::sync::mpsc::TrySendError::Disconnected((request, started))) => {
                 answer(request, started, cfg, metrics, &mut reader);
             }
+        }
+    }
+}
+
+/// `/events`: the gate every request passes, then a stream (or 503).
+fn open_stream(
+    request: Request,
+    started: Instant,
+    cfg: &ServeConfig,
+    metrics: &Metrics,
+    hub: &Arc<Hub>,
+) {
+    let refused = match super::gate::admit(&request, cfg) {
+        Err((_, answer)) => Some(answer),
+        Ok((_, _, params)) => super::routes::only_params(&params, &[])
+            .err()
+            .map(super::routes::Failure::into_answer),
+    };
+    if let Some(answer) = refused {
+        return respond(request, started, Route::Events, answer, metrics);
+    }
+    match events::open(request, hub) {
+        Ok(()) => metrics.record(Route::Events.name(), 200, started.elapsed()),
+        Err(refused) => {
+            let (request, answer) = *refused;
+            respond(request, started, Route::Events, answer, metrics)
         }
     }
 }

@@ -257,6 +257,39 @@ pub const PRESIGN: Flag = switch(
     "Enable GET /backups/{id}/presign (needs --bucket/BUCKET and S3 credentials)",
 );
 
+pub const EVENTS_MAX: Flag = opt(
+    "--events-max",
+    "N",
+    "Most /events streams open at once, 1-256; more get 503",
+)
+.env(&["EVENTS_MAX"])
+.default("8");
+
+pub const TAIL_URL: Flag = opt(
+    "--url",
+    "URL",
+    "The API of an fgbackup serve or daemon, e.g. http://127.0.0.1:8080",
+)
+.env(&["FGBACKUP_URL"]);
+
+pub const TAIL_TOKEN: Flag = opt(
+    "--token",
+    "TOKEN",
+    "An API token of that server (better: FGBACKUP_TOKEN, kept out of the process list)",
+)
+.env(&["FGBACKUP_TOKEN"]);
+
+pub const TAIL_JSON: Flag = switch(
+    "--json",
+    "One JSON object per event and line: {\"id\", \"event\", \"data\"}",
+);
+
+pub const UI: Flag = switch(
+    "--ui",
+    "Serve the dashboard page at /ui/ (signs in with an API token)",
+)
+.env(&["UI"]);
+
 pub const PRESIGN_MAX: Flag =
     opt("--presign-max", "SECS", "Longest allowed expiry, 1-604800").default("3600");
 
@@ -452,6 +485,11 @@ pub const OLDER_THAN: Flag = opt(
 pub const YES: Flag = switch("--yes", "Delete for real");
 
 pub const FORCE: Flag = switch("--force", "Allow a retention under 365 days");
+
+pub const DEMO_SERVE: Flag = switch(
+    "--serve",
+    "Then verify the archive and serve the API and dashboard on loopback until Ctrl-C",
+);
 
 pub const WORKDIR: Flag =
     opt("--workdir", "DIR", "Where the demo keeps its files").default("fgbackup-demo");

@@ -373,13 +373,39 @@ record, not tampering. Also prints the equivalent S3 lifecycle rule.",
 pub const DEMO: Spec = Spec {
     name: "demo",
     about: "Generate sample logs, archive them to a local directory, print the inventory",
-    usage: "fgbackup demo [--workdir DIR]",
+    usage: "fgbackup demo [--workdir DIR] [--serve]",
     intro: "A complete run on sample data, no server needed. Generates FortiGate-style logs under
 WORKDIR/logs, archives them to the directory store WORKDIR/archive with the inventory in
 WORKDIR/inventory.db, then prints the inventory. Running it again shows files skipped as
-already archived.",
-    groups: &[&group("OPTIONS", &[flags::WORKDIR])],
+already archived.
+
+With --serve it then verifies the archive (every object read back and compared) and serves
+the API with the dashboard on 127.0.0.1 (a free port), printing the page's URL and a token
+made for this run only; open the URL, paste the token, and watch. Ctrl-C stops it.",
+    groups: &[&group("OPTIONS", &[flags::WORKDIR, flags::DEMO_SERVE])],
     outro: "",
+};
+
+pub const TAIL: Spec = Spec {
+    name: "tail",
+    about: "Follow a server's live events (runs, files, verifies) in a terminal",
+    usage: "fgbackup tail --url URL [--token TOKEN] [--json]",
+    intro: "Reads GET /events of an fgbackup serve or daemon and prints one line per event as it
+happens: runs started and finished, each file archived or failed, verifies finished, the content
+index growing. When the server ends the stream (after 30 minutes), drops it (this terminal fell
+behind) or restarts, tail reconnects and asks for the events after the last one it printed;
+if the server no longer keeps them, it says so. Stop it with Ctrl-C.",
+    groups: &[&group(
+        "OPTIONS",
+        &[
+            flags::TAIL_URL,
+            flags::TAIL_TOKEN,
+            flags::TAIL_JSON,
+            flags::CA_FILE,
+        ],
+    )],
+    outro: "Exit status: 0 when stopped, 1 when the connection went silent (45 s without even a
+keepalive comment), 2 when the token is refused or the flags are wrong.",
 };
 
 pub const GEN_LOGS: Spec = Spec {
@@ -585,6 +611,8 @@ pub const SERVE: Group = Group {
         flags::METRICS_NO_AUTH,
         flags::PRESIGN,
         flags::PRESIGN_MAX,
+        flags::EVENTS_MAX,
+        flags::UI,
     ],
     vars: &[flags::APP_TOKENS],
     note: "",
@@ -593,7 +621,7 @@ pub const SERVE: Group = Group {
 /// Every subcommand, in the order `fgbackup --help` lists them.
 pub static COMMANDS: &[Spec] = &[
     UPLOAD, LS, SEARCH, GREP, INVENTORY, SERVE_CMD, DAEMON, DOCTOR, VERIFY, RESTORE, REINDEX,
-    KEYGEN, PRUNE, DEMO, GEN_LOGS,
+    KEYGEN, PRUNE, DEMO, TAIL, GEN_LOGS,
 ];
 
 /// The spec of subcommand `name`.

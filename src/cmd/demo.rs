@@ -65,5 +65,60 @@ pub fn demo(args: Args) -> Result<i32> {
     let code = run_upload(&cfg)?;
     println!();
     print_inventory(&Inventory::open(&cfg.db_path)?, 20)?;
-    Ok(code)
+    if !args.flag(&flags::DEMO_SERVE) {
+        return Ok(code);
+    }
+    println!();
+    demo_verify(&archive, &cfg.db_path)?;
+    serve_page(cfg.db_path.clone())
+}
+
+/// `fgbackup verify` of the demo's archive, its report printed as usual.
+fn demo_verify(archive: &std::path::Path, db: &std::path::Path) -> Result<i32> {
+    let mut dest = std::ffi::OsString::from("file://");
+    dest.push(archive);
+    let words: Vec<std::ffi::OsString> = vec!["--dest".into(), dest, "--db".into(), db.into()];
+    let spec = crate::cli::specs::spec("verify").ok_or_else(|| Error::runtime("no verify spec"))?;
+    super::verify::verify(Args::parse(spec, words)?)
+}
+
+/// The API and the dashboard on loopback, with a token made for this run,
+/// until Ctrl-C.
+fn serve_page(db_path: PathBuf) -> Result<i32> {
+    let token = one_time_token()?;
+    crate::signal::install_service();
+    let server = crate::api::start(
+        crate::api::ServeConfig {
+            listen: "127.0.0.1:0".into(),
+            db_path,
+            tokens: crate::api::Tokens::new(Some(&token), None),
+            threads: 2,
+            metrics_public: false,
+            presign: None,
+            daemon_mode: false,
+            events_max: 8,
+            ui: true,
+        },
+        std::sync::Arc::new(crate::metrics::Metrics::default()),
+    )?;
+    println!(
+        "\nThe dashboard: http://{}/ui/\nIts token (for this run only): {token}\nCtrl-C stops the server.",
+        server.addr
+    );
+    server.join();
+    Ok(0)
+}
+
+/// 128 random bits as hex, from the kernel.
+fn one_time_token() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    // SAFETY: getrandom writes at most `len` bytes into the buffer.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != bytes.len() as isize {
+        return Err(Error::runtime(format!(
+            "cannot draw a random token: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

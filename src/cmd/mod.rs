@@ -15,6 +15,7 @@ pub mod reindex;
 pub mod restore;
 pub mod search;
 pub mod serve;
+pub mod tail;
 pub mod upload;
 pub mod verify;
 
@@ -30,6 +31,7 @@ pub fn dispatch(args: Args) -> Result<i32> {
         "upload" => upload::upload(args),
         "ls" => ls::ls(args),
         "search" => search::search(args),
+        "tail" => tail::tail(args),
         "grep" => grep::grep(args),
         "inventory" => inventory::inventory(args),
         "serve" => serve::serve(args),

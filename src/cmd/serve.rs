@@ -26,6 +26,8 @@ pub(super) fn serve_config(
         metrics_public: flags.metrics_public,
         presign,
         daemon_mode,
+        events_max: flags.events_max,
+        ui: flags.ui,
     }
 }
 

@@ -61,6 +61,9 @@ CREATE INDEX IF NOT EXISTS idx_facets_devname ON content_facets(devname, day);
 CREATE INDEX IF NOT EXISTS idx_facets_devid ON content_facets(devid, day);
 ";
 
+/// A device and its days with lines: (day, lines, archives), in day order.
+pub type DeviceDays = (String, Vec<(String, u64, u64)>);
+
 impl Inventory {
     /// Records the index of the object at `key` (holding `sha256`), read
     /// for row `backup_id`, replacing any earlier index of the key. Runs in
@@ -510,6 +513,45 @@ impl super::Reader {
             return Ok(Vec::new());
         }
         device_days(&self.conn, device, from, to)
+    }
+
+    /// Every device's days with lines in `[from, to]` (days `YYYY-MM-DD`):
+    /// (device, [(day, lines, archives)]) by device name (its id where the
+    /// lines carry no name), at most `max_devices` of them: the page's
+    /// coverage calendar (none before the index).
+    pub fn devices_days(
+        &self,
+        from: &str,
+        to: &str,
+        max_devices: usize,
+    ) -> rusqlite::Result<Vec<DeviceDays>> {
+        if !self.has_content()? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT COALESCE(NULLIF(devname, ''), devid) AS device, day, sum(lines),
+                    count(DISTINCT content_id)
+             FROM content_facets WHERE day >= ?1 AND day <= ?2 AND day <> ''
+             GROUP BY device, day HAVING device <> '' ORDER BY device, day",
+        )?;
+        let mut rows = stmt.query(params![from, to])?;
+        let mut out: Vec<DeviceDays> = Vec::new();
+        while let Some(r) = rows.next()? {
+            let device: String = r.get(0)?;
+            let day = (
+                r.get(1)?,
+                r.get::<_, i64>(2)?.max(0) as u64,
+                r.get::<_, i64>(3)?.max(0) as u64,
+            );
+            if let Some((_, days)) = out.last_mut().filter(|(d, _)| *d == device) {
+                days.push(day);
+            } else if out.len() == max_devices {
+                break;
+            } else {
+                out.push((device, vec![day]));
+            }
+        }
+        Ok(out)
     }
 
     /// [`device_spans`] (none before the index).

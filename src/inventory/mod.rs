@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use rusqlite::{Connection, OptionalExtension, params};
 
 mod content;
+mod events;
 mod manifests;
 mod proof;
 mod reader;
@@ -23,6 +24,7 @@ pub mod status;
 mod verifications;
 
 pub use content::{Coverage, Hit, SearchTotals};
+pub use events::Marks;
 pub use manifests::{Entry, ManifestRow};
 pub use proof::{Archived, Current, Expectations, Expected, Selection};
 pub use reader::{Filters, Reader};
@@ -297,6 +299,7 @@ impl Inventory {
                 RunStatus::Running.as_str()
             ],
         ).map_err(|e| self.err(e))?;
+        crate::changes::announce();
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -320,6 +323,7 @@ impl Inventory {
                 t.exit_code,
             ],
         ).map_err(|e| self.err(e))?;
+        crate::changes::announce();
         Ok(())
     }
 
@@ -333,7 +337,9 @@ impl Inventory {
 
     /// Commits the transaction [`Inventory::begin`] opened.
     pub fn commit(&self) -> Result<()> {
-        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
+        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
+        crate::changes::announce();
+        Ok(())
     }
 
     /// Inserts one file's row (with `deleted_local = 0`) and returns its id.

@@ -96,9 +96,9 @@ pub(super) fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool>
 /// One worker's read-only view of the database.
 pub struct Reader {
     pub(super) conn: Connection,
-    select: String,
-    has_runs: bool,
-    has_verifications: bool,
+    pub(super) select: String,
+    pub(super) has_runs: bool,
+    pub(super) has_verifications: bool,
     /// The manifests table has its `sequence` column (schema 3).
     has_manifest_sequence: bool,
 }
@@ -297,6 +297,41 @@ impl Reader {
         rows.collect()
     }
 
+    /// Day `day`'s rows (`YYYY-MM-DD`, UTC) by device
+    /// ([`crate::scan::device_of`] the key): (device, files, bytes, failed)
+    /// counted as [`Reader::stats`] counts that day, so the devices add up
+    /// to its figures. One row per key is read (a day's files, not the
+    /// whole inventory: the range on `uploaded_at` uses its index).
+    pub fn day_by_device(&self, day: &str) -> rusqlite::Result<Vec<(String, u64, u64, u64)>> {
+        let uploaded = literal(Status::Uploaded.as_str());
+        let bytes = if self.select.contains("NULL AS size_bytes") {
+            "0".to_string()
+        } else {
+            format!("COALESCE(SUM(CASE WHEN status = {uploaded} THEN size_bytes END), 0)")
+        };
+        let file = if self.select.contains("NULL AS object_key") {
+            "filename"
+        } else {
+            KEY
+        };
+        let sql = format!(
+            "SELECT {file}, COALESCE(SUM({failed}), 0), {bytes} FROM backups
+             WHERE uploaded_at >= ?1 AND uploaded_at < ?2 AND backup_date = ?3 GROUP BY {file}",
+            failed = failed_condition()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query(rusqlite::params![day, format!("{day}~"), day])?;
+        let mut by: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
+        while let Some(r) = rows.next()? {
+            let key: String = r.get(0)?;
+            let e = by.entry(crate::scan::device_of(&key)).or_default();
+            e.0 += 1;
+            e.1 += r.get::<_, i64>(2)?.max(0) as u64;
+            e.2 += r.get::<_, i64>(1)?.max(0) as u64;
+        }
+        Ok(by.into_iter().map(|(d, (f, b, x))| (d, f, b, x)).collect())
+    }
+
     /// `finished_at` of the newest run that ended `ok`, if the runs table exists.
     pub fn last_success(&self) -> rusqlite::Result<Option<String>> {
         if !self.has_runs {
@@ -374,6 +409,42 @@ pub struct LastVerify {
 impl Reader {
     /// The newest finished verify, if the table exists and has one.
     pub fn last_verification(&self) -> rusqlite::Result<Option<LastVerify>> {
+        self.verification_where(
+            "status != ?1 ORDER BY id DESC LIMIT 1",
+            RunStatus::Running.as_str(),
+        )
+    }
+
+    /// Verify `id` as [`Reader::last_verification`] gives it, finished or not.
+    pub fn verification(&self, id: i64) -> rusqlite::Result<Option<Value>> {
+        Ok(self.verification_where("id = ?1", id)?.map(|v| v.json))
+    }
+
+    /// Up to `limit` findings (key, result, detail) of verify `id`: what a
+    /// page shows under the verdict.
+    pub fn findings(&self, id: i64, limit: u32) -> rusqlite::Result<Vec<Value>> {
+        if !self.has_verifications || !has_table(&self.conn, "verification_findings")? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT object_key, result, detail FROM verification_findings
+             WHERE verification_id = ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![id, limit], |r| {
+            Ok(
+                serde_json::json!({"key": r.get::<_, String>(0)?, "result": r.get::<_, String>(1)?,
+                                  "detail": r.get::<_, Option<String>>(2)?}),
+            )
+        })?;
+        rows.collect()
+    }
+
+    /// The verify the condition `cond` (with `?1` = `arg`) selects.
+    fn verification_where(
+        &self,
+        cond: &str,
+        arg: impl rusqlite::ToSql,
+    ) -> rusqlite::Result<Option<LastVerify>> {
         if !self.has_verifications {
             return Ok(None);
         }
@@ -386,17 +457,31 @@ impl Reader {
             "errors",
         ];
         self.conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT id, started_at, finished_at, destination, scope, status, checked, read_back,
                         ok, missing, altered, size_mismatch, extra, errors, bytes_read, duration_ms,
                         exit_code, CAST(strftime('%s', finished_at) AS INTEGER)
-                 FROM verifications WHERE status != ?1 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([RunStatus::Running.as_str()], |r| {
+                 FROM verifications WHERE {cond}",
+            ))?
+            .query_row([arg], |r| {
                 let names = [
-                    "id", "started_at", "finished_at", "destination", "scope", "status", "checked",
-                    "read_back", "ok", "missing", "altered", "size_mismatch", "extra", "errors",
-                    "bytes_read", "duration_ms", "exit_code",
+                    "id",
+                    "started_at",
+                    "finished_at",
+                    "destination",
+                    "scope",
+                    "status",
+                    "checked",
+                    "read_back",
+                    "ok",
+                    "missing",
+                    "altered",
+                    "size_mismatch",
+                    "extra",
+                    "errors",
+                    "bytes_read",
+                    "duration_ms",
+                    "exit_code",
                 ];
                 let mut m = Map::new();
                 for (i, n) in names.iter().enumerate() {

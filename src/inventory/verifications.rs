@@ -101,6 +101,7 @@ impl Inventory {
                 ],
             )
             .map_err(|e| self.err(e))?;
+        crate::changes::announce();
         Ok(())
     }
 

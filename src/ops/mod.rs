@@ -19,5 +19,6 @@ pub mod restore;
 pub mod retry;
 pub mod search;
 pub mod stdout;
+pub mod tail;
 pub mod upload;
 pub mod verify;

@@ -22,6 +22,9 @@ pub struct ServeFlags {
     pub metrics_public: bool,
     pub presign: bool,
     pub presign_max: u32,
+    pub events_max: usize,
+    /// Serve the dashboard page (`--ui`, `UI=1`).
+    pub ui: bool,
 }
 
 /// Reads the API flags (`--listen`, `--threads`, `--metrics-no-auth`,
@@ -52,6 +55,8 @@ pub fn parse_serve_flags(args: &Args, env: Env) -> Result<ServeFlags> {
         metrics_public: args.flag(&flags::METRICS_NO_AUTH),
         presign: args.flag(&flags::PRESIGN),
         presign_max,
+        events_max: args.number_or_default(&flags::EVENTS_MAX, env, 1..=256)?,
+        ui: args.switch_or_env(&flags::UI, env)?.unwrap_or(false),
     })
 }
 

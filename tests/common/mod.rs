@@ -10,6 +10,7 @@ pub mod moto;
 pub mod pki;
 pub mod proxy;
 pub mod rawhttp;
+pub mod sse;
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
