@@ -1300,3 +1300,27 @@ fn the_last_verify_is_served_at_verifications_last_health_and_metrics() {
         "{stats}"
     );
 }
+
+/// A worker keeps its answers while the inventory is unchanged: the same
+/// page asked again after another process committed rows is the new page,
+/// at once (SQLite's data_version), never the kept one.
+#[test]
+fn a_repeated_page_is_fresh_after_every_commit() {
+    let ws = inventory_with(3);
+    // One query worker: every request meets the same kept answers.
+    let api = serve(&ws, &["--threads", "1"]);
+    let count = |path: &str| api.json(path).as_array().map_or(0, Vec::len);
+    for _ in 0..3 {
+        assert_eq!(count("/backups?limit=50"), 3);
+    }
+    let last = api.json("/backups/last")["id"].clone();
+    let files = |stats: serde_json::Value| stats_sum(&stats, "files");
+    assert_eq!(files(api.json("/stats")), 3);
+    ws.write_gz("FGT-9/late-1.log.gz", 20, 91);
+    ws.write_gz("FGT-9/late-2.log.gz", 20, 92);
+    let out = ws.upload_local(&[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(count("/backups?limit=50"), 3 + 5, "3 rows again, 2 new");
+    assert_ne!(api.json("/backups/last")["id"], last);
+    assert_eq!(files(api.json("/stats")), 5);
+}

@@ -22,6 +22,7 @@
 mod auth;
 mod events;
 mod gate;
+mod memo;
 mod overview;
 mod prometheus;
 mod query;
@@ -45,10 +46,12 @@ pub const MAX_LIMIT: u32 = 1000;
 /// Longest request target accepted (path and query): 414 beyond. The request
 /// head as a whole is capped lower down, by [`MAX_HEAD_BYTES`].
 const MAX_URL: usize = 4096;
-/// Most connections served at once (each has a thread and two descriptors in
-/// tiny_http); further ones get 503 and are closed. Lowered to fit the
-/// process's descriptor limit, see [`connection_cap`].
-pub const MAX_CONNECTIONS: usize = 256;
+/// Most connections served at once (each has a thread, about 16 KiB of
+/// memory, and two descriptors in tiny_http); further ones get 503 and are
+/// closed. 2048: 1,000 idle clients (a dashboard per desk, keep-alives)
+/// must not lock out the rest (bench-api.sh: 28 MiB with 1,000 open).
+/// Lowered to fit the process's descriptor limit, see [`connection_cap`].
+pub const MAX_CONNECTIONS: usize = 2048;
 /// Longest request head (request line and headers): 414 or 431 beyond, so
 /// one client cannot make the server buffer without bound. 16 KiB is four
 /// times a maximal URL plus room for any real client's headers.

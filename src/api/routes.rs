@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use tiny_http::{Request, Response};
 
 use super::gate::{admit, connect};
+use super::memo::Memo;
 use super::prometheus::render_db_metrics;
 use super::{Answer, MAX_LIMIT, ServeConfig, error, header, json_answer, json_text, query};
 use crate::inventory::status::{Status, StatusFilter};
@@ -21,16 +22,30 @@ pub(super) fn handle(
     request: &Request,
     cfg: &ServeConfig,
     metrics: &Metrics,
-    reader: &mut Option<Reader>,
+    worker: &mut Worker,
 ) -> (Route, Answer) {
     let (route, path, params) = match admit(request, cfg) {
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
+    let Worker { reader, memo } = worker;
     let db = match connect(reader, &cfg.db_path, route) {
         Ok(db) => db,
         Err(answer) => return (route, answer),
     };
+    // Pages and stats depend on the data only (not on the clock): kept
+    // while the inventory is unchanged.
+    let version = match route {
+        Route::Backups | Route::BackupsLast | Route::Backup | Route::Stats => {
+            db.data_version().ok()
+        }
+        _ => None,
+    };
+    if let Some(v) = version
+        && let Some(kept) = memo.get(v, request.url())
+    {
+        return (route, kept);
+    }
     let answer = match dispatch(route, path, &params, cfg, metrics, db) {
         Ok(a) => a,
         Err(Failure::Client(status, msg)) => error(status, msg),
@@ -38,6 +53,8 @@ pub(super) fn handle(
             log::error!("database query failed: {e}");
             // Reopen on the next request: the file may have been replaced.
             *reader = None;
+            // Its data_version numbers die with it.
+            *memo = Memo::default();
             if route == Route::Health {
                 json_answer(503, &json!({"status": "error", "database": e.to_string()}))
             } else {
@@ -45,7 +62,18 @@ pub(super) fn handle(
             }
         }
     };
-    (route, answer)
+    match version {
+        Some(v) => (route, memo.put(v, request.url(), answer)),
+        None => (route, answer),
+    }
+}
+
+/// A worker's own state: its read-only connection (opened on first use,
+/// again after a failure) and the answers it keeps ([`Memo`]).
+#[derive(Default)]
+pub(super) struct Worker {
+    pub reader: Option<Reader>,
+    pub memo: Memo,
 }
 
 /// An endpoint, named by a request's path. The method is no part of it:

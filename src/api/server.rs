@@ -8,13 +8,12 @@ use std::time::{Duration, Instant};
 use tiny_http::{Request, Server};
 
 use super::events::{self, Hub};
-use super::routes::{Route, handle};
+use super::routes::{Route, Worker, handle};
 use super::{
     Answer, FDS_PER_CONNECTION, FDS_PER_WORKER, FDS_RESERVED, HEAD_TIMEOUT, MAX_CONNECTIONS,
     MAX_HEAD_BYTES, MIN_CONNECTIONS, QUEUED_PER_WORKER, ServeConfig, error, header,
 };
 use crate::error::{Error, Result};
-use crate::inventory::Reader;
 use crate::metrics::Metrics;
 use crate::signal;
 
@@ -223,7 +222,7 @@ fn front_worker(
     queries: &std::sync::mpsc::SyncSender<(Request, Instant)>,
     hub: &Arc<Hub>,
 ) {
-    let mut reader: Option<Reader> = None;
+    let mut worker = Worker::default();
     while !signal::stop_requested() {
         let request = match server.recv_timeout(Duration::from_millis(200)) {
             Ok(Some(r)) => r,
@@ -242,7 +241,7 @@ fn front_worker(
             // Closed after the answer: a client pipelining probes without
             // reading gets one answer per connection, and this lane never
             // waits on a full socket buffer.
-            let (route, answer) = handle(&request, cfg, metrics, &mut reader);
+            let (route, answer) = handle(&request, cfg, metrics, &mut worker);
             respond(
                 request,
                 started,
@@ -266,7 +265,7 @@ fn front_worker(
                 respond(request, started, Route::Other, busy, metrics);
             }
             Err(std::sync::mpsc::TrySendError::Disconnected((request, started))) => {
-                answer(request, started, cfg, metrics, &mut reader);
+                answer(request, started, cfg, metrics, &mut worker);
             }
         }
     }
@@ -304,14 +303,14 @@ fn query_worker(
     cfg: &ServeConfig,
     metrics: &Metrics,
 ) {
-    let mut reader: Option<Reader> = None;
+    let mut worker = Worker::default();
     while !signal::stop_requested() {
         let next = queue
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .recv_timeout(Duration::from_millis(200));
         match next {
-            Ok((request, started)) => answer(request, started, cfg, metrics, &mut reader),
+            Ok((request, started)) => answer(request, started, cfg, metrics, &mut worker),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
@@ -324,9 +323,9 @@ fn answer(
     started: Instant,
     cfg: &ServeConfig,
     metrics: &Metrics,
-    reader: &mut Option<Reader>,
+    worker: &mut Worker,
 ) {
-    let (route, answer) = handle(&request, cfg, metrics, reader);
+    let (route, answer) = handle(&request, cfg, metrics, worker);
     respond(request, started, route, answer, metrics);
 }
 
