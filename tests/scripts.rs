@@ -6,8 +6,9 @@
 use std::process::Command;
 
 /// The scripts this file runs; a new `scripts/bench*.sh` must join them.
-const SCRIPTS: [&str; 4] = [
+const SCRIPTS: [&str; 5] = [
     "bench-api.sh",
+    "bench-events.sh",
     "bench-scale.sh",
     "bench-search.sh",
     "bench.sh",
@@ -112,7 +113,17 @@ fn bench_api_sh_loads_both_endpoints() {
             "no result for {path}:\n{out}"
         );
     }
+    line(&out, "== with 20 idle connections and 2 event streams open");
+    line(&out, "streams open: 2");
     line(&out, "server peak RSS:");
+}
+
+#[test]
+fn bench_events_sh_compares_a_stalled_subscriber() {
+    let out = smoke("bench-events.sh");
+    line(&out, "stalled / none:");
+    let latency = line(&out, "{\"ms\"");
+    assert!(latency.contains("\"events\": 50"), "{latency}");
 }
 
 #[test]
