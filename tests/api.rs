@@ -1304,6 +1304,7 @@ fn the_last_verify_is_served_at_verifications_last_health_and_metrics() {
 /// A worker keeps its answers while the inventory is unchanged: the same
 /// page asked again after another process committed rows is the new page,
 /// at once (SQLite's data_version), never the kept one.
+// docs/SAFETY.md S34
 #[test]
 fn a_repeated_page_is_fresh_after_every_commit() {
     let ws = inventory_with(3);

@@ -59,6 +59,7 @@ fn names(events: &[Event]) -> Vec<&str> {
 /// events it missed, in order, with their ids; an id this server never
 /// sent gets `reset`. The runs are another process's (`upload`), found in
 /// the inventory by `serve`.
+// docs/SAFETY.md S33
 #[test]
 fn a_reconnecting_client_is_replayed_exactly_what_it_missed() {
     let ws = Workspace::new();
@@ -148,6 +149,7 @@ fn curl_stream(api: &Api) -> Child {
 /// ninth gets 503 with Retry-After, while `/health` and a page of 100 rows
 /// still answer in well under 100 ms; a killed client's thread is freed
 /// (within 30 s: in about a second) and its place taken again.
+// docs/SAFETY.md S33
 #[test]
 fn the_cap_holds_without_starving_the_api_and_a_killed_client_is_let_go() {
     let ws = Workspace::new();
@@ -202,6 +204,7 @@ fn the_cap_holds_without_starving_the_api_and_a_killed_client_is_let_go() {
 /// A client that connects and never reads does not hold up the events of
 /// one that does, nor the upload: every file of a 300-file run reaches the
 /// reading client, the upload ends, and the API answers throughout.
+// docs/SAFETY.md S33
 #[test]
 fn a_client_that_never_reads_holds_up_no_one() {
     let ws = Workspace::new();

@@ -46,6 +46,7 @@ fn day_name(secs: i64) -> String {
 /// verify, a file archived while the page is open in the live feed within
 /// 500 ms, a failed file shown as a failure, search, 1280 and 360 px
 /// screenshots without horizontal scrolling, and no console error.
+// docs/SAFETY.md S35
 #[test]
 fn the_dashboard_in_a_real_browser() {
     let s3 = S3Server::start();

@@ -453,6 +453,7 @@ mod tests {
 
     /// A subscriber that does not take its events is dropped once its queue
     /// is full; publishing never blocks, and the others keep theirs.
+    // docs/SAFETY.md S33
     #[test]
     fn a_subscriber_that_falls_behind_is_dropped() {
         let hub = Hub::new(2);

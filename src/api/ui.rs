@@ -67,6 +67,7 @@ mod tests {
         assert!(total_bytes() <= 60 * 1000, "{} bytes", total_bytes());
     }
 
+    // docs/SAFETY.md S35
     #[test]
     fn only_the_embedded_files_are_served() {
         assert_eq!(file("/ui/", true).status_code().0, 200);
