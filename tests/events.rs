@@ -313,3 +313,70 @@ fn tail_follows_the_stream_in_a_terminal() {
     assert!(err.contains("refused the token"), "{err}");
     assert!(!err.contains("not-the-token-4f1c"), "{err}");
 }
+
+/// `demo --serve`: after archiving, a verify, then the API with the page
+/// on loopback, its URL and a token made for the run printed; the token
+/// opens `/overview`, the page carries its CSP, and SIGTERM stops it.
+#[test]
+fn demo_serve_shows_the_page_with_a_one_time_token() {
+    use std::io::BufRead;
+    let ws = Workspace::new();
+    let workdir = ws.tmp.path().join("demo");
+    let mut demo = ws
+        .command(
+            &["demo", "--workdir", workdir.to_str().unwrap(), "--serve"],
+            &[],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+    let (mut url, mut token, mut verified) = (String::new(), String::new(), false);
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        verified |= line.starts_with("verify: 12 objects checked") && line.contains("12 ok");
+        if let Some(u) = line.strip_prefix("The dashboard: ") {
+            url = u.to_string();
+        }
+        if let Some(t) = line.strip_prefix("Its token (for this run only): ") {
+            token = t.to_string();
+            break;
+        }
+    }
+    assert!(verified, "the demo verifies the archive before serving");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/ui/"),
+        "{url}"
+    );
+    assert_eq!(token.len(), 32, "{token}");
+    let base = url.trim_end_matches("/ui/");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut page = agent.get(&url).call().unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers().get("content-security-policy").unwrap();
+    assert!(csp.to_str().unwrap().starts_with("default-src 'self'"));
+    assert!(page.body_mut().read_to_string().unwrap().contains("app.js"));
+    let mut overview = agent
+        .get(format!("{base}/overview"))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(overview.status(), 200);
+    let v: serde_json::Value =
+        serde_json::from_str(&overview.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["devices"].as_array().unwrap().len(), 3, "{v}");
+    let refused = agent
+        .get(format!("{base}/overview"))
+        .header("Authorization", "Bearer not-it")
+        .call()
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
+    let status = demo.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
