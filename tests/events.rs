@@ -132,6 +132,16 @@ fn a_reconnecting_client_is_replayed_exactly_what_it_missed() {
     assert_eq!(bogus.next(Duration::from_secs(5)).unwrap().name, "reset");
     let no_token = Stream::open(addr(&api), "wrong", None);
     assert_eq!(no_token.status, 401);
+    // HEAD: the head alone, no stream held open.
+    let (text, end) = common::rawhttp::exchange(
+        addr(&api),
+        format!("HEAD /events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+        Duration::from_secs(5),
+    );
+    assert_eq!(end, common::rawhttp::End::Closed, "{text}");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "no body: {text:?}");
 }
 
 /// `curl -N` on the stream: a real client the test can kill.
@@ -202,8 +212,10 @@ fn the_cap_holds_without_starving_the_api_and_a_killed_client_is_let_go() {
 }
 
 /// A client that connects and never reads does not hold up the events of
-/// one that does, nor the upload: every file of a 300-file run reaches the
-/// reading client, the upload ends, and the API answers throughout.
+/// one that does, nor the upload: every file of a 1,000-file run reaches
+/// the reading client (whose backlog, one look of up to 500 rows at a
+/// time, once overflowed a 256-event queue: hostile review), the upload
+/// ends, and the API answers throughout.
 // docs/SAFETY.md S33
 #[test]
 fn a_client_that_never_reads_holds_up_no_one() {
@@ -214,14 +226,14 @@ fn a_client_that_never_reads_holds_up_no_one() {
     let stalled = Stream::open(addr(&api), TOKEN, None);
     // Its events pile up in the socket and then in its queue, unread.
     let reader = Stream::open(addr(&api), TOKEN, None);
-    for i in 0..300 {
-        ws.write_gz(&format!("FGT-A/many-{i:03}.log.gz"), 5, 100 + i);
+    for i in 0..1000 {
+        ws.write_gz(&format!("FGT-A/many-{i:04}.log.gz"), 2, 100 + i);
     }
     let out = ws.upload_local(&[], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let got = reader.until("run_finished", Duration::from_secs(60));
     let files = got.iter().filter(|e| e.name == "file_archived").count();
-    assert_eq!(files, 301, "the new files and the one already archived");
+    assert_eq!(files, 1001, "the new files and the one already archived");
     assert_eq!(api.health_status(), Some(200));
     drop(stalled);
 }
@@ -312,6 +324,23 @@ fn tail_follows_the_stream_in_a_terminal() {
     let err = stderr(&out);
     assert!(err.contains("refused the token"), "{err}");
     assert!(!err.contains("not-the-token-4f1c"), "{err}");
+    // A server never reached is a wrong URL, not a restart: one line, 1
+    // (it retried forever: hostile review).
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    for url in [
+        closed.as_str(),
+        "http://[::1",
+        "http://nonexistent.invalid:8080",
+    ] {
+        let out = ws.run(&["tail", "--url", url], &[("FGBACKUP_TOKEN", TOKEN)]);
+        assert_eq!(out.status.code(), Some(1), "{url}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("cannot reach") && err.contains("--url"),
+            "{err}"
+        );
+    }
 }
 
 /// `demo --serve`: after archiving, a verify, then the API with the page
@@ -379,4 +408,67 @@ fn demo_serve_shows_the_page_with_a_one_time_token() {
     unsafe { libc::kill(demo.id() as i32, libc::SIGTERM) };
     let status = demo.wait().unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// A database the Python suite created, migrated by an upload while
+/// `serve` runs, and then replaced by another file at the same path: the
+/// API and the stream read the new columns, and then the new file, at
+/// once (both kept what they opened first: hostile review).
+// docs/SAFETY.md S34
+#[test]
+fn a_migrated_then_replaced_inventory_is_read_again() {
+    let ws = Workspace::new();
+    let conn = rusqlite::Connection::open(ws.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE backups (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT NOT NULL, s3_url TEXT, sha256 TEXT,
+           uploaded_at TEXT, backup_date TEXT, deleted_local INTEGER DEFAULT 0, status TEXT);
+         INSERT INTO backups (filename, s3_url, sha256, uploaded_at, backup_date, deleted_local, status)
+           VALUES ('a.log.gz', 'https://b.s3.amazonaws.com/a.log.gz', 'aa', '2025-01-01T01:00:00Z', '2025-01-01', 1, 'uploaded');",
+    )
+    .unwrap();
+    drop(conn);
+    let api = serve(&ws, &["--threads", "1"]);
+    assert!(api.json("/backups/last")["object_key"].is_null());
+    let stream = Stream::open(addr(&api), TOKEN, None);
+    let file = ws.write_gz("FGT-M/m.log.gz", 20, 5);
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert_eq!(ws.upload_local(&[], &[]).status.code(), Some(0));
+    let events = stream.until("run_finished", Duration::from_secs(20));
+    assert_eq!(
+        names(&events),
+        ["run_started", "file_archived", "run_finished"],
+        "{events:?}"
+    );
+    assert_eq!(events[1].data["key"], "FGT-M/m.log.gz");
+    assert_eq!(events[1].data["bytes"], size);
+    assert_eq!(api.json("/backups/last")["object_key"], "FGT-M/m.log.gz");
+
+    // Another inventory moved over this one's path.
+    let other = Workspace::new();
+    for i in 0..4 {
+        other.write_gz(&format!("FGT-R/r{i}.log.gz"), 5, 40 + i);
+    }
+    assert_eq!(other.upload_local(&[], &[]).status.code(), Some(0));
+    // As a restore does: the old file's WAL goes with it (the server still
+    // has both open; a new connection must not take the old WAL's frames).
+    for end in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{end}", ws.db().display()));
+    }
+    std::fs::rename(other.db(), ws.db()).unwrap();
+    let last = api.json("/backups/last");
+    assert!(
+        last["object_key"].as_str().unwrap().starts_with("FGT-R/"),
+        "{last}"
+    );
+    assert_eq!(api.json("/backups?limit=50").as_array().unwrap().len(), 4);
+    // The stream follows the new file: a run into it is streamed.
+    ws.write_gz("FGT-M/after.log.gz", 20, 6);
+    assert_eq!(ws.upload_local(&[], &[]).status.code(), Some(0));
+    let after = until_run_finished(&stream, 2);
+    assert!(
+        after
+            .iter()
+            .any(|e| e.name == "file_archived" && e.data["key"] == "FGT-M/after.log.gz"),
+        "{after:?}"
+    );
 }

@@ -9,12 +9,12 @@ use super::memo::Memo;
 use super::prometheus::render_db_metrics;
 use super::{Answer, MAX_LIMIT, ServeConfig, error, header, json_answer, json_text, query};
 use crate::inventory::status::{Status, StatusFilter};
-use crate::inventory::{Filters, Reader};
+use crate::inventory::{Filters, Freshness, Reader};
 use crate::metrics::{self, Metrics};
 
 /// Findings listed by `/verifications/last` (the rest: `fgbackup verify`'s
 /// report and the inventory).
-const MAX_FINDINGS: u32 = 50;
+pub(super) const MAX_FINDINGS: u32 = 50;
 
 /// Answers one request: the checks any request must pass, then its route
 /// on this worker's database connection (opened again after a failure).
@@ -29,6 +29,17 @@ pub(super) fn handle(
         Err(refused) => return refused,
     };
     let Worker { reader, memo } = worker;
+    if reader
+        .as_ref()
+        .is_some_and(|r| r.freshness() != Freshness::Current)
+    {
+        log::info!(
+            "{} was replaced or its schema changed: opening it again",
+            cfg.db_path.display()
+        );
+        *reader = None;
+        *memo = Memo::default();
+    }
     let db = match connect(reader, &cfg.db_path, route) {
         Ok(db) => db,
         Err(answer) => return (route, answer),

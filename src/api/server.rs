@@ -288,6 +288,16 @@ fn open_stream(
     if let Some(answer) = refused {
         return respond(request, started, Route::Events, answer, metrics);
     }
+    if *request.method() == tiny_http::Method::Head {
+        // The head alone: no stream, no place taken.
+        return respond(
+            request,
+            started,
+            Route::Events,
+            events::head_answer(),
+            metrics,
+        );
+    }
     match events::open(request, hub) {
         Ok(()) => metrics.record(Route::Events.name(), 200, started.elapsed()),
         Err(refused) => {

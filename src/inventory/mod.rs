@@ -27,7 +27,7 @@ pub use content::{Coverage, Hit, SearchTotals};
 pub use events::Marks;
 pub use manifests::{Entry, ManifestRow};
 pub use proof::{Archived, Current, Expectations, Expected, Selection};
-pub use reader::{Filters, Reader};
+pub use reader::{Filters, Freshness, Reader};
 pub use scratch::Scratch;
 pub use verifications::VerifyTotals;
 

@@ -101,6 +101,32 @@ pub struct Reader {
     pub(super) has_verifications: bool,
     /// The manifests table has its `sequence` column (schema 3).
     has_manifest_sequence: bool,
+    /// What was opened, to tell when it is no longer what the path names.
+    path: PathBuf,
+    identity: Option<(u64, u64)>,
+    schema_version: i64,
+}
+
+/// Whether a [`Reader`] still reads what its path names, as it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Current,
+    /// The schema changed (a migration by a newer run, e.g. of a database
+    /// from the Python suite): same rows, new columns or tables.
+    Schema,
+    /// Another file is at the path now (restored, replaced): other rows.
+    Replaced,
+}
+
+/// The file's device and inode.
+fn identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+fn schema_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("PRAGMA schema_version")?
+        .query_row([], |r| r.get(0))
 }
 
 impl Reader {
@@ -123,6 +149,8 @@ impl Reader {
         };
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(read)?;
+        let identity = identity(path);
+        let schema_version = schema_version(&conn).map_err(read)?;
         let present = super::columns(&conn, "backups").map_err(read)?;
         if present.is_empty() {
             return Err(OpenError::NoBackups {
@@ -149,7 +177,25 @@ impl Reader {
                 .iter()
                 .any(|c| c == "sequence"),
             conn,
+            path: path.to_path_buf(),
+            identity,
+            schema_version,
         })
+    }
+
+    /// Whether this connection still reads the file at its path, with the
+    /// schema it was opened with: a reader keeps its file open, so a file
+    /// replaced underneath (a restore, `mv new.db inventory.db`) would be
+    /// served forever, and a migration's new columns never seen (hostile
+    /// review of issue 22). A stat and a pragma: cheap enough per request.
+    pub fn freshness(&self) -> Freshness {
+        if identity(&self.path) != self.identity {
+            return Freshness::Replaced;
+        }
+        match schema_version(&self.conn) {
+            Ok(v) if v == self.schema_version => Freshness::Current,
+            _ => Freshness::Schema,
+        }
     }
 
     /// SQLite's `data_version`: it changes whenever another connection
