@@ -404,8 +404,12 @@ if the server no longer keeps them, it says so. Stop it with Ctrl-C.",
             flags::CA_FILE,
         ],
     )],
-    outro: "Exit status: 0 when stopped, 1 when the connection went silent (45 s without even a
-keepalive comment), 2 when the token is refused or the flags are wrong.",
+    outro: "Keys and reasons are printed with control characters escaped (\\u{1b}, \\n), so a
+file name cannot move the cursor or forge a line; --json prints them as JSON strings.
+
+Exit status: 0 when stopped, 1 when the server cannot be reached at first (a wrong --url) or
+the connection went silent (45 s without even a keepalive comment), 2 when the token is
+refused or the flags are wrong.",
 };
 
 pub const GEN_LOGS: Spec = Spec {

@@ -99,6 +99,7 @@ pub fn run(opts: &TailOptions) -> Result<i32> {
     watch_silence(Arc::clone(&heard));
     let url = format!("{}/events", opts.url.trim_end_matches('/'));
     let mut last: Option<String> = None;
+    let mut connected = false;
     let mut backoff = Duration::from_secs(1);
     loop {
         let mut req = agent
@@ -110,12 +111,19 @@ pub fn run(opts: &TailOptions) -> Result<i32> {
         }
         heard.store(now_ms(), Ordering::SeqCst);
         let wait = match req.call() {
+            // Never reached: a wrong URL, not a restart; say so and stop.
+            Err(e) if last.is_none() && !connected => {
+                return Err(Error::runtime(format!(
+                    "cannot reach {url}: {e}: check --url (the address of an fgbackup serve or daemon)"
+                )));
+            }
             Err(e) => {
                 eprintln!("tail: cannot reach {url}: {e}; trying again");
                 backoff
             }
             Ok(resp) => match resp.status().as_u16() {
                 200 => {
+                    connected = true;
                     backoff = Duration::from_secs(1);
                     let mut body = resp.into_body();
                     let retry = follow(body.as_reader(), opts.json, &mut last, &heard)?;
@@ -220,7 +228,10 @@ pub fn render_json(e: &Parsed) -> String {
 /// One line a person reads.
 pub fn render_line(e: &Parsed) -> String {
     let d: Value = serde_json::from_str(&e.data).unwrap_or(Value::Null);
-    let s = |k: &str| d[k].as_str().unwrap_or("").to_string();
+    // Keys and reasons come from file names and servers: a control
+    // character would move the cursor, retitle the terminal or forge a
+    // line; shown escaped, as the upload's own log does.
+    let s = |k: &str| printable(d[k].as_str().unwrap_or(""));
     let n = |k: &str| d[k].as_u64().unwrap_or(0);
     let f = |k: &str| d[k].as_f64().unwrap_or(0.0);
     let now = crate::timefmt::iso8601(std::time::SystemTime::now());
@@ -275,14 +286,31 @@ pub fn render_line(e: &Parsed) -> String {
             n("extra"),
             n("errors")
         ),
-        "index_updated" => format!("content index: {} more archive(s) indexed", n("archives")),
+        "index_updated" => format!(
+            "content index: {} archive(s) indexed, {} in all",
+            n("indexed"),
+            n("archives")
+        ),
         "reset" => {
             "some events were missed (the server no longer keeps them): reload what you watch"
                 .to_string()
         }
-        other => format!("{other}: {}", e.data),
+        other => format!("{}: {}", printable(other), printable(&e.data)),
     };
     format!("{clock} {what}")
+}
+
+/// `text` with control characters escaped (`\u{1b}`, `\n`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -328,6 +356,14 @@ mod tests {
                 .into(),
         };
         assert!(render_line(&e).ends_with("FAILED d/x.gz (d): failed_gzip: truncated"));
+        let forged = Parsed {
+            id: None,
+            name: "file_failed".into(),
+            data: r#"{"key":"a\u001b]0;PWNED\u0007\n00:00:00 FAILED fake","reason":"r"}"#.into(),
+        };
+        let line = render_line(&forged);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.contains(r"a\u{1b}]0;PWNED\u{7}\n00:00:00"), "{line}");
         let v: Value = serde_json::from_str(&render_json(&e)).unwrap();
         assert_eq!(v["id"], "9");
         assert_eq!(v["data"]["status"], "failed_gzip");
