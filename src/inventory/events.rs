@@ -240,6 +240,8 @@ impl Reader {
         if !has_table(&self.conn, "content")? {
             return Ok(());
         }
+        // A key indexed again gets a new row (and id): `indexed` counts
+        // the indexes written, `archives` what the index holds now.
         let (count, max): (i64, i64) = self.conn.query_row(
             "SELECT count(*), COALESCE(MAX(id), 0) FROM content WHERE id > ?1",
             [marks.content],
@@ -247,7 +249,13 @@ impl Reader {
         )?;
         if count > 0 {
             marks.content = max;
-            out.push(change("index_updated", json!({"archives": count})));
+            let total: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM content", [], |r| r.get(0))?;
+            out.push(change(
+                "index_updated",
+                json!({"indexed": count, "archives": total}),
+            ));
         }
         Ok(())
     }

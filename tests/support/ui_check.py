@@ -4,7 +4,8 @@ chromium (launched by path, nothing downloaded), against a running
 
     python3 ui_check.py BASE_URL TOKEN LOGS_DIR SHOT_DIR EXPECT_JSON
 
-EXPECT_JSON names the device, its gap day and its thin day. Each check
+EXPECT_JSON names the device, its gap day and its thin day, and the verify
+command (argv, env) to run once the page shows that none has run yet. Each check
 raises on failure; the last line printed is a JSON summary (latencies).
 Any console error or warning, page error or CSP violation fails the run.
 """
@@ -12,6 +13,7 @@ Any console error or warning, page error or CSP violation fails the run.
 import gzip
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -130,7 +132,13 @@ def main():
         for d in EXPECT["ok"]:
             check("ok" in day_class(d).split(), f"{d}: {day_class(d)}")
 
-        # The last verify and its figures.
+        # No verify yet: said so (and nothing answered 404 into the console).
+        page.wait_for_selector("#verify >> text=No verify has run yet", timeout=5000)
+        run = subprocess.run(EXPECT["verify"]["argv"], env=EXPECT["verify"]["env"],
+                             capture_output=True, timeout=60)
+        check(run.returncode == 0, f"verify failed: {run.stderr.decode()}")
+        # verify_finished on the stream makes the page read it again.
+        page.wait_for_selector('#verify [data-field="checked"]', timeout=10000)
         verify = api("/verifications/last")
         for field in ("checked", "ok", "missing", "altered"):
             shown = page.locator(f'#verify [data-field="{field}"]').inner_text().strip()
