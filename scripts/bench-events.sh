@@ -6,7 +6,7 @@
 # is compared. Also the latency of file_archived events to a reading
 # subscriber: from the row's commit (polled) to the event's arrival.
 #
-#   scripts/bench-events.sh [FILES] [ROUNDS]     defaults: 1000 files, 5 rounds
+#   scripts/bench-events.sh [FILES] [ROUNDS]     defaults: 1000 files, 9 rounds
 #   FGBACKUP_BIN=path runs that binary instead of a release build.
 #   BENCH_SMOKE=1: 50 files, 1 round (tests/scripts.rs: the script still runs).
 set -euo pipefail
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 if [ -n "${BENCH_SMOKE:-}" ]; then
   FILES=${1:-50} ROUNDS=${2:-1}
 else
-  FILES=${1:-1000} ROUNDS=${2:-5}
+  FILES=${1:-1000} ROUNDS=${2:-9}
 fi
 if [ -n "${FGBACKUP_BIN:-}" ]; then
   BIN=$(realpath "$FGBACKUP_BIN")
@@ -108,6 +108,8 @@ PY
   kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true; DAEMON=
 }
 
+# A first run warms the page cache and the filesystem; it is not counted.
+one_run none >/dev/null
 for r in $(seq "$ROUNDS"); do
   for mode in none stalled; do
     echo "$mode $(one_run $mode)" >>"$WORK/results"
