@@ -62,6 +62,16 @@ pub fn take_reload() -> bool {
     HUP.swap(false, Ordering::SeqCst)
 }
 
+/// A command whose output's reader went away (`fgbackup doctor | head -1`)
+/// ends at its next write, silently, like any Unix tool: Rust ignores
+/// SIGPIPE, so `println!` panicked ("failed printing to stdout", exit 134).
+/// Sockets are unaffected (std sends with MSG_NOSIGNAL). Only for commands
+/// that change nothing (`cmd::dispatch` chooses).
+pub fn end_quietly_on_closed_stdout() {
+    // SAFETY: restoring the default action of a signal; no handler runs.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 /// True once a stop signal arrived.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)

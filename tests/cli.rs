@@ -573,3 +573,38 @@ fn full_destination_disk_fails_the_file_and_keeps_it() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A command whose reader went away before it wrote (`| head` that has
+/// read enough) ends quietly, never with a panic (it aborted with 134 and
+/// "failed printing to stdout").
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::os::fd::FromRawFd;
+    let ws = Workspace::new();
+    let mut fds = [0; 2];
+    // SAFETY: pipe fills the two descriptors it is given.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both are ours; the read end is closed at once, as `head` does.
+    let write_end = unsafe {
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    };
+    let out = ws
+        .command(&["doctor"], &[])
+        .stdout(std::process::Stdio::from(write_end))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        !err.contains("panicked") && !err.contains("failed printing"),
+        "{err}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?} {err}",
+        out.status
+    );
+}
