@@ -232,8 +232,11 @@ pub fn watch(hub: Arc<Hub>, db_path: std::path::PathBuf) -> std::io::Result<()> 
 fn watch_loop(hub: &Hub, db_path: &std::path::Path) {
     use crate::inventory::{Freshness, Marks};
     let mut seen = changes::current();
-    let mut since = crate::timefmt::iso8601(std::time::SystemTime::now());
-    let mut looked_at = since.clone();
+    let started = crate::timefmt::iso8601(std::time::SystemTime::now());
+    // None: the first look starts from the newest rows (exact); a time when
+    // the database could not be opened at first, or was replaced.
+    let mut since: Option<String> = None;
+    let mut looked_at = started.clone();
     let mut reader: Option<Reader> = None;
     let mut marks: Option<Marks> = None;
     let mut last_look = Instant::now();
@@ -246,7 +249,7 @@ fn watch_loop(hub: &Hub, db_path: &std::path::Path) {
                         "events: {} was replaced: following the new file",
                         db_path.display()
                     );
-                    since = looked_at.clone();
+                    since = Some(looked_at.clone());
                     marks = None;
                 }
                 reader = None;
@@ -257,11 +260,14 @@ fn watch_loop(hub: &Hub, db_path: &std::path::Path) {
             reader = Reader::open(db_path)
                 .map_err(|e| log::debug!("events: {e}"))
                 .ok();
+            if reader.is_none() && marks.is_none() && since.is_none() {
+                since = Some(started.clone());
+            }
         }
         let mut full = false;
         if let Some(r) = &reader {
             let now = crate::timefmt::iso8601(std::time::SystemTime::now());
-            match look(r, &mut marks, &since, hub) {
+            match look(r, &mut marks, since.as_deref(), hub) {
                 Ok(f) => {
                     full = f;
                     looked_at = now;
@@ -280,12 +286,12 @@ fn watch_loop(hub: &Hub, db_path: &std::path::Path) {
     }
 }
 
-/// One look: publishes the changes after `marks` (taken as of `since`
-/// the first time); true when a full batch was read (more may wait).
+/// One look: publishes the changes after `marks` (taken as of `since`, or
+/// now, the first time); true when a full batch was read (more may wait).
 fn look(
     reader: &Reader,
     marks: &mut Option<crate::inventory::Marks>,
-    since: &str,
+    since: Option<&str>,
     hub: &Hub,
 ) -> rusqlite::Result<bool> {
     let m = match marks {

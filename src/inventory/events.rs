@@ -39,22 +39,27 @@ fn change(name: &'static str, data: Value) -> Change {
 const MAX_OPEN: usize = 64;
 
 impl Reader {
-    /// The marks as of `since` (an ISO 8601 time as the inventory writes
-    /// them): a stream carries what happens from then on, not the
-    /// inventory's history (the views read that). The watcher passes the
-    /// time it started, so rows written while the database could not yet
-    /// be opened (the daemon's first run creates it) are not lost.
-    pub fn marks(&self, since: &str) -> rusqlite::Result<Marks> {
+    /// The marks as of now, or as of `since` (an ISO 8601 time as the
+    /// inventory writes them, to the second): a stream carries what happens
+    /// from then on, not the inventory's history (the views read that). The
+    /// watcher passes the time it started when the database could not be
+    /// opened then (the daemon's first run creates it), so rows written
+    /// meanwhile are not lost, and the time of its last look at a file
+    /// replaced since.
+    pub fn marks(&self, since: Option<&str>) -> rusqlite::Result<Marks> {
         let before = |table: &str, time: &str| -> rusqlite::Result<i64> {
             if !has_table(&self.conn, table)? {
                 return Ok(0);
             }
+            let newest = format!("SELECT COALESCE(MAX(id), 0) FROM {table}");
+            let Some(since) = since else {
+                return self.conn.query_row(&newest, [], |r| r.get(0));
+            };
             // Ids grow with time: the first row at or after `since` (an
             // index range on the time column), else the newest row.
             self.conn.query_row(
                 &format!(
-                    "SELECT COALESCE((SELECT MIN(id) - 1 FROM {table} WHERE {time} >= ?1),
-                                     (SELECT MAX(id) FROM {table}), 0)"
+                    "SELECT COALESCE((SELECT MIN(id) - 1 FROM {table} WHERE {time} >= ?1), ({newest}))"
                 ),
                 [since],
                 |r| r.get(0),
