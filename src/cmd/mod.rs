@@ -27,13 +27,11 @@ use crate::timefmt;
 
 /// Runs the subcommand the flags were checked for.
 pub fn dispatch(args: Args) -> Result<i32> {
-    // Only commands that change nothing: one that archives, deletes or
-    // records must not die at a log line because journald restarted or a
-    // `| head` left (it ignores the error and finishes its work).
-    if matches!(
-        args.spec().name,
-        "doctor" | "ls" | "inventory" | "search" | "tail"
-    ) {
+    // Only reports printed with println! that change nothing (ls, search,
+    // grep and tail stop on a closed stdout themselves, with 0): one that
+    // archives, deletes or records must not die at a log line because
+    // journald restarted or a `| head` left; it finishes its work.
+    if matches!(args.spec().name, "doctor" | "inventory") {
         crate::signal::end_quietly_on_closed_stdout();
     }
     match args.spec().name {
