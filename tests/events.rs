@@ -460,7 +460,13 @@ fn a_migrated_then_replaced_inventory_is_read_again() {
         "{last}"
     );
     assert_eq!(api.json("/backups?limit=50").as_array().unwrap().len(), 4);
-    // The stream follows the new file: a run into it is streamed.
+    // The stream says the file changed (clients reload), then follows it:
+    // a run into the new file is streamed.
+    let reset = stream.until("reset", Duration::from_secs(10));
+    assert!(
+        reset.iter().all(|e| e.name == "reset"),
+        "nothing from the new file's past is streamed: {reset:?}"
+    );
     ws.write_gz("FGT-M/after.log.gz", 20, 6);
     assert_eq!(ws.upload_local(&[], &[]).status.code(), Some(0));
     let after = until_run_finished(&stream, 2);

@@ -227,16 +227,14 @@ pub fn watch(hub: Arc<Hub>, db_path: std::path::PathBuf) -> std::io::Result<()> 
 /// what changed, looking at once after this process wrote. The marks (what
 /// was published) outlive a reopened connection, so an error or a
 /// migration neither repeats nor skips an event; a file replaced at the
-/// path is followed from the last look at the old one (its rows written
-/// since then are news).
+/// path gets a `reset` and is followed from its newest row.
 fn watch_loop(hub: &Hub, db_path: &std::path::Path) {
     use crate::inventory::{Freshness, Marks};
     let mut seen = changes::current();
     let started = crate::timefmt::iso8601(std::time::SystemTime::now());
-    // None: the first look starts from the newest rows (exact); a time when
-    // the database could not be opened at first, or was replaced.
+    // None: the first look starts from the newest rows (exact); the start
+    // time when the database could not be opened at first.
     let mut since: Option<String> = None;
-    let mut looked_at = started.clone();
     let mut reader: Option<Reader> = None;
     let mut marks: Option<Marks> = None;
     let mut last_look = Instant::now();
@@ -245,11 +243,20 @@ fn watch_loop(hub: &Hub, db_path: &std::path::Path) {
             Some(Freshness::Current) => {}
             Some(stale) => {
                 if stale == Freshness::Replaced {
+                    // Another file's rows: where the old one's left off
+                    // cannot be told from the times (to the second: rows
+                    // were repeated or skipped in review), so the clients
+                    // are told to reload, and the new file is followed
+                    // from its newest row.
                     log::info!(
                         "events: {} was replaced: following the new file",
                         db_path.display()
                     );
-                    since = Some(looked_at.clone());
+                    hub.publish(
+                        "reset",
+                        &json!({"reason": "the inventory file was replaced: reload"}),
+                    );
+                    since = None;
                     marks = None;
                 }
                 reader = None;
@@ -266,12 +273,8 @@ fn watch_loop(hub: &Hub, db_path: &std::path::Path) {
         }
         let mut full = false;
         if let Some(r) = &reader {
-            let now = crate::timefmt::iso8601(std::time::SystemTime::now());
             match look(r, &mut marks, since.as_deref(), hub) {
-                Ok(f) => {
-                    full = f;
-                    looked_at = now;
-                }
+                Ok(f) => full = f,
                 Err(e) => {
                     log::warn!("events: cannot read the inventory ({e}); opening it again");
                     reader = None;
@@ -429,7 +432,9 @@ fn follow(out: &mut impl Write, hub: &Hub, after: &mut u64, fd: Option<i32>) {
 /// latest) stays unacknowledged this long, and [`peer_connected`] sees it:
 /// the thread is freed within [`KEEPALIVE`] + this + [`CHECK`].
 fn give_up_on_silent_peers(fd: Option<i32>) {
-    const UNACKED_MS: libc::c_uint = 10_000;
+    // Long enough that a client reading slowly (a full window for a
+    // while: 10 s reset readers at 8-40 KB/s in review) is not cut.
+    const UNACKED_MS: libc::c_uint = 30_000;
     let Some(fd) = fd else { return };
     // SAFETY: a socket descriptor and a pointer to a value of the size passed.
     let rc = unsafe {

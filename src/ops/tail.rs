@@ -300,11 +300,17 @@ pub fn render_line(e: &Parsed) -> String {
     format!("{clock} {what}")
 }
 
-/// `text` with control characters escaped (`\u{1b}`, `\n`).
+/// `text` with control characters escaped (`\u{1b}`, `\n`), and the
+/// invisible format characters that reorder or hide text on a terminal
+/// (`\u{202e}` shows `x\u{202e}gz.exe` as `xexe.zg`).
 fn printable(text: &str) -> String {
+    let hidden = |c: char| {
+        matches!(c, '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}')
+    };
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if c.is_control() || hidden(c) {
                 c.escape_debug().to_string()
             } else {
                 c.to_string()
@@ -364,6 +370,7 @@ mod tests {
         let line = render_line(&forged);
         assert!(!line.chars().any(char::is_control), "{line:?}");
         assert!(line.contains(r"a\u{1b}]0;PWNED\u{7}\n00:00:00"), "{line}");
+        assert_eq!(printable("b\u{202e}gz.exe"), r"b\u{202e}gz.exe");
         let v: Value = serde_json::from_str(&render_json(&e)).unwrap();
         assert_eq!(v["id"], "9");
         assert_eq!(v["data"]["status"], "failed_gzip");
