@@ -28,18 +28,8 @@ pub(super) fn handle(
         Ok(admitted) => admitted,
         Err(refused) => return refused,
     };
+    worker.drop_if_stale(cfg);
     let Worker { reader, memo } = worker;
-    if reader
-        .as_ref()
-        .is_some_and(|r| r.freshness() != Freshness::Current)
-    {
-        log::info!(
-            "{} was replaced or its schema changed: opening it again",
-            cfg.db_path.display()
-        );
-        *reader = None;
-        *memo = Memo::default();
-    }
     let db = match connect(reader, &cfg.db_path, route) {
         Ok(db) => db,
         Err(answer) => return (route, answer),
@@ -85,6 +75,26 @@ pub(super) fn handle(
 pub(super) struct Worker {
     pub reader: Option<Reader>,
     pub memo: Memo,
+}
+
+impl Worker {
+    /// Closes the connection (and forgets its kept answers) when the file
+    /// at the database path was replaced or its schema changed: the next
+    /// request opens it again.
+    fn drop_if_stale(&mut self, cfg: &ServeConfig) {
+        if self
+            .reader
+            .as_ref()
+            .is_some_and(|r| r.freshness() != Freshness::Current)
+        {
+            log::info!(
+                "{} was replaced or its schema changed: opening it again",
+                cfg.db_path.display()
+            );
+            self.reader = None;
+            self.memo = Memo::default();
+        }
+    }
 }
 
 /// An endpoint, named by a request's path. The method is no part of it:
