@@ -306,16 +306,7 @@ impl Reader {
     ) -> rusqlite::Result<Vec<Value>> {
         let uploaded = literal(Status::Uploaded.as_str());
         let skipped = literal(Status::SkippedExists.as_str());
-        let bytes = if self.select.contains("NULL AS size_bytes") {
-            "0".to_string()
-        } else {
-            format!("COALESCE(SUM(CASE WHEN status = {uploaded} THEN size_bytes END), 0)")
-        };
-        let file = if self.select.contains("NULL AS object_key") {
-            "filename"
-        } else {
-            KEY
-        };
+        let (bytes, file) = self.bytes_and_file();
         let failed = failed_condition();
         let verify = if self.has_verifications {
             format!(
@@ -351,12 +342,11 @@ impl Reader {
         rows.collect()
     }
 
-    /// Day `day`'s rows (`YYYY-MM-DD`, UTC) by device
-    /// ([`crate::scan::device_of`] the key): (device, files, bytes, failed)
-    /// counted as [`Reader::stats`] counts that day, so the devices add up
-    /// to its figures. One row per key is read (a day's files, not the
-    /// whole inventory: the range on `uploaded_at` uses its index).
-    pub fn day_by_device(&self, day: &str) -> rusqlite::Result<Vec<(String, u64, u64, u64)>> {
+    /// The SQL of `/stats`' bytes archived (of `uploaded` rows; 0 in a
+    /// suite database without sizes) and of what tells files apart (the
+    /// key; the file name in a suite database): one definition for the
+    /// day totals and the per-device split that must add up to them.
+    fn bytes_and_file(&self) -> (String, &'static str) {
         let uploaded = literal(Status::Uploaded.as_str());
         let bytes = if self.select.contains("NULL AS size_bytes") {
             "0".to_string()
@@ -368,6 +358,16 @@ impl Reader {
         } else {
             KEY
         };
+        (bytes, file)
+    }
+
+    /// Day `day`'s rows (`YYYY-MM-DD`, UTC) by device
+    /// ([`crate::scan::device_of`] the key): (device, files, bytes, failed)
+    /// counted as [`Reader::stats`] counts that day, so the devices add up
+    /// to its figures. One row per key is read (a day's files, not the
+    /// whole inventory: the range on `uploaded_at` uses its index).
+    pub fn day_by_device(&self, day: &str) -> rusqlite::Result<Vec<(String, u64, u64, u64)>> {
+        let (bytes, file) = self.bytes_and_file();
         let sql = format!(
             "SELECT {file}, COALESCE(SUM({failed}), 0), {bytes} FROM backups
              WHERE uploaded_at >= ?1 AND uploaded_at < ?2 AND backup_date = ?3 GROUP BY {file}",
