@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::routes::{Failure, only_params, param};
+use super::routes::{Failure, number_param, only_params};
 use super::{Answer, json_answer};
 use crate::content::day;
 use crate::inventory::Reader;
@@ -22,19 +22,7 @@ const THIN_BELOW: u32 = 25;
 
 pub(super) fn overview(params: &[(String, String)], db: &Reader) -> Result<Answer, Failure> {
     only_params(params, &["days"])?;
-    let days = match param(params, "days") {
-        None => DEFAULT_DAYS,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_DAYS).contains(n))
-            .ok_or_else(|| {
-                Failure::Client(
-                    400,
-                    format!("days '{v}' must be a whole number from 1 to {MAX_DAYS}"),
-                )
-            })?,
-    };
+    let days = number_param(params, "days", DEFAULT_DAYS, MAX_DAYS)?;
     let now = crate::timefmt::unix_seconds(std::time::SystemTime::now());
     let today = day(now);
     let devices: Vec<Value> = db

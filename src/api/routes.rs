@@ -221,6 +221,28 @@ pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
         .map(|(_, v)| v.as_str())
 }
 
+/// A whole-number parameter from 1 to `max`, `default` when absent; else a
+/// 400 naming it and the range (`limit`, `days`).
+pub(super) fn number_param(
+    params: &[(String, String)],
+    name: &str,
+    default: u32,
+    max: u32,
+) -> std::result::Result<u32, Failure> {
+    match param(params, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "{name} '{v}' must be a whole number from 1 to {max}"
+                ))
+            }),
+    }
+}
+
 fn date_param(
     params: &[(String, String)],
     name: &str,
@@ -411,18 +433,7 @@ fn list(params: &[(String, String)], db: &Reader) -> std::result::Result<Answer,
             "cursor",
         ],
     )?;
-    let limit = match param(params, "limit") {
-        None => 100,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                bad(format!(
-                    "limit '{v}' must be a whole number from 1 to {MAX_LIMIT}"
-                ))
-            })?,
-    };
+    let limit = number_param(params, "limit", 100, MAX_LIMIT)?;
     let before_id = match param(params, "cursor") {
         None => None,
         Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {

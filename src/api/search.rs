@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::routes::{Failure, only_params, param};
+use super::routes::{Failure, number_param, only_params, param};
 use super::{Answer, MAX_LIMIT, json_answer};
 use crate::inventory::{Reader, SearchTotals};
 use crate::settings::search::{FILTERS, parse_query};
@@ -36,19 +36,7 @@ pub(super) fn search(params: &[(String, String)], db: &Reader) -> Result<Answer,
     }
     let query = parse_query(|f| param(params, f.param).map(str::to_string), true)
         .map_err(|e| Failure::Client(400, e.to_string()))?;
-    let limit = match param(params, "limit") {
-        None => DEFAULT_LIMIT,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                Failure::Client(
-                    400,
-                    format!("limit '{v}' must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = number_param(params, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     let mut archives = Vec::new();
     let mut totals = SearchTotals::default();
     let whole = db.search_within(&query, TIME_LIMIT, |hit| {
