@@ -517,15 +517,7 @@ fn api_never_writes_and_reads_during_an_upload() {
 fn serves_a_python_suite_database() {
     let ws = Workspace::new();
     std::fs::create_dir_all(ws.db().parent().unwrap()).unwrap();
-    let conn = rusqlite::Connection::open(ws.db()).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE backups (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT NOT NULL, s3_url TEXT, sha256 TEXT,
-           uploaded_at TEXT, backup_date TEXT, deleted_local INTEGER DEFAULT 0, status TEXT);
-         INSERT INTO backups (filename, s3_url, sha256, uploaded_at, backup_date, deleted_local, status)
-           VALUES ('a.log.gz', 'https://b.s3.amazonaws.com/a.log.gz', 'aa', '2025-01-01T01:00:00Z', '2025-01-01', 1, 'uploaded');",
-    )
-    .unwrap();
-    drop(conn);
+    write_suite_db(&ws.db());
     let api = serve(&ws, &[]);
     let rows = api.json("/backups");
     assert_eq!(rows[0]["filename"], "a.log.gz");

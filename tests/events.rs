@@ -417,15 +417,7 @@ fn demo_serve_shows_the_page_with_a_one_time_token() {
 #[test]
 fn a_migrated_then_replaced_inventory_is_read_again() {
     let ws = Workspace::new();
-    let conn = rusqlite::Connection::open(ws.db()).unwrap();
-    conn.execute_batch(
-        "CREATE TABLE backups (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT NOT NULL, s3_url TEXT, sha256 TEXT,
-           uploaded_at TEXT, backup_date TEXT, deleted_local INTEGER DEFAULT 0, status TEXT);
-         INSERT INTO backups (filename, s3_url, sha256, uploaded_at, backup_date, deleted_local, status)
-           VALUES ('a.log.gz', 'https://b.s3.amazonaws.com/a.log.gz', 'aa', '2025-01-01T01:00:00Z', '2025-01-01', 1, 'uploaded');",
-    )
-    .unwrap();
-    drop(conn);
+    write_suite_db(&ws.db());
     let api = serve(&ws, &["--threads", "1"]);
     assert!(api.json("/backups/last")["object_key"].is_null());
     let stream = Stream::open(addr(&api), TOKEN, None);

@@ -409,6 +409,19 @@ impl Row {
 }
 
 /// Row for `key`; panics when there is not exactly one.
+/// A database as the Python suite creates it (its `backups` table only)
+/// holding one uploaded row, at `path`.
+pub fn write_suite_db(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE backups (id INTEGER PRIMARY KEY AUTOINCREMENT, filename TEXT NOT NULL, s3_url TEXT, sha256 TEXT,
+           uploaded_at TEXT, backup_date TEXT, deleted_local INTEGER DEFAULT 0, status TEXT);
+         INSERT INTO backups (filename, s3_url, sha256, uploaded_at, backup_date, deleted_local, status)
+           VALUES ('a.log.gz', 'https://b.s3.amazonaws.com/a.log.gz', 'aa', '2025-01-01T01:00:00Z', '2025-01-01', 1, 'uploaded');",
+    )
+    .unwrap();
+}
+
 pub fn row_for<'a>(rows: &'a [Row], key: &str) -> &'a Row {
     let found: Vec<&Row> = rows
         .iter()
