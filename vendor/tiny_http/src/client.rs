@@ -291,7 +291,8 @@ impl ClientConnection {
         // return the request
         Ok(request
             .with_close_flag(Arc::clone(&self.close_after))
-            .with_socket_fd(self.socket_fd))
+            .with_socket_fd(self.socket_fd)
+            .with_deadline(self.deadline.clone()))
     }
 }
 

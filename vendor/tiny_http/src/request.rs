@@ -9,7 +9,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 use crate::util::{EqualReader, FusedReader};
-use crate::{HTTPVersion, Header, Method, Response, StatusCode};
+use crate::{HTTPVersion, Header, Method, Response};
 use chunked_transfer::Decoder;
 
 /// Represents an HTTP request made by a client.
@@ -82,6 +82,9 @@ pub struct Request {
 
     // The connection's write-half descriptor (fgbackup patch 13).
     socket_fd: Option<i32>,
+
+    // The deadline the connection's reads obey (fgbackup patch 14).
+    deadline: Option<crate::util::refined_tcp_stream::Deadline>,
 }
 
 struct NotifyOnDrop<R> {
@@ -306,6 +309,7 @@ where
         notify_when_responded: None,
         close_after: None,
         socket_fd: None,
+        deadline: None,
     })
 }
 
@@ -370,6 +374,23 @@ impl Request {
     #[inline]
     pub fn socket_fd(&self) -> Option<i32> {
         self.socket_fd
+    }
+
+    /// Sets (or clears) a deadline for reading this request's body (fgbackup
+    /// patch 14). Each read's timeout is the time left, so a client cannot
+    /// stretch it by trickling bytes; once it has passed, reads fail with
+    /// `TimedOut`. A server receiving a large body moves it forward as the
+    /// body arrives, which enforces a least rate. The head deadline of the
+    /// next request replaces it. Returns false when the connection has none
+    /// (a request not read from a socket).
+    pub fn set_body_deadline(&self, at: Option<std::time::Instant>) -> bool {
+        match &self.deadline {
+            Some(d) => {
+                d.set(at);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sends a response with a `Connection: upgrade` header, then turns the `Request` into a `Stream`.
@@ -439,16 +460,14 @@ impl Request {
     #[inline]
     pub fn as_reader(&mut self) -> &mut dyn Read {
         if self.must_send_continue {
-            let msg = Response::new_empty(StatusCode(100));
-            msg.raw_print(
-                self.response_writer.as_mut().unwrap().by_ref(),
-                self.http_version.clone(),
-                &self.headers,
-                true,
-                None,
-            )
-            .ok();
-            self.response_writer.as_mut().unwrap().flush().ok();
+            // A bare status line (fgbackup patch 14): 0.12.0 sent Date,
+            // Server and Content-Length with it, which strict clients (ureq)
+            // refuse in a 1xx answer.
+            if let Some(w) = self.response_writer.as_mut() {
+                let line = format!("HTTP/{} 100 Continue\r\n\r\n", self.http_version);
+                w.write_all(line.as_bytes()).ok();
+                w.flush().ok();
+            }
             self.must_send_continue = false;
         }
 
@@ -561,6 +580,11 @@ impl Request {
 
     pub(crate) fn with_socket_fd(mut self, fd: Option<i32>) -> Self {
         self.socket_fd = fd;
+        self
+    }
+
+    pub(crate) fn with_deadline(mut self, d: crate::util::refined_tcp_stream::Deadline) -> Self {
+        self.deadline = Some(d);
         self
     }
 
