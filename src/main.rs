@@ -28,6 +28,7 @@ mod ops;
 mod outdir;
 mod paths;
 mod progress;
+mod push;
 mod redact;
 mod scan;
 mod settings;

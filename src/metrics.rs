@@ -22,6 +22,7 @@ pub const ROUTES: &[&str] = &[
     "events",
     "overview",
     "ui",
+    "upload",
     "metrics",
     "other",
 ];
@@ -45,6 +46,8 @@ pub struct Metrics {
     latency_sum_micros: AtomicU64,
     daemon: Mutex<DaemonFigures>,
     cycles: Mutex<Cycles>,
+    /// Pushes answered, by outcome (`archived`, `exists`, `conflict`...).
+    pushes: Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 /// Timing of the daemon's upload cycles, so that a stalled one shows on
@@ -103,6 +106,7 @@ impl Default for Metrics {
                 finished: 0,
                 stall_after: None,
             }),
+            pushes: Mutex::default(),
         }
     }
 }
@@ -165,9 +169,20 @@ impl Metrics {
     }
 
     /// Appends the in-process metrics in Prometheus text format.
+    /// Counts one push request's outcome.
+    pub fn record_push(&self, outcome: &'static str) {
+        *self
+            .pushes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(outcome)
+            .or_insert(0) += 1;
+    }
+
     pub fn render(&self, out: &mut String, daemon_mode: bool) {
         self.render_requests(out);
         self.render_latency(out);
+        self.render_pushes(out);
         if daemon_mode {
             self.render_daemon(out);
         }
@@ -187,6 +202,22 @@ impl Metrics {
                     );
                 }
             }
+        }
+    }
+
+    /// Push requests, by outcome (only those seen).
+    fn render_pushes(&self, out: &mut String) {
+        let pushes = self.pushes.lock().unwrap_or_else(PoisonError::into_inner);
+        if pushes.is_empty() {
+            return;
+        }
+        out.push_str("# HELP fgbackup_push_requests_total Push requests (PUT, PATCH, HEAD /upload/NAME), by outcome.\n");
+        out.push_str("# TYPE fgbackup_push_requests_total counter\n");
+        for (outcome, n) in pushes.iter() {
+            let _ = writeln!(
+                out,
+                "fgbackup_push_requests_total{{outcome=\"{outcome}\"}} {n}"
+            );
         }
     }
 

@@ -71,7 +71,7 @@ impl Signer {
 /// would verify. The file must be owned by this user (or root) and not
 /// readable or writable by group or others; a symlink to it must be ours
 /// (or root's) too, or its owner could point it at a key of their own.
-fn check_private(path: &Path) -> Result<()> {
+pub(crate) fn check_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
@@ -166,7 +166,7 @@ fn pem(der: &[u8]) -> String {
 }
 
 /// Creates `path` with `mode`, failing if anything is there.
-fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

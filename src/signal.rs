@@ -77,6 +77,18 @@ pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
 
+/// Sleeps for `d`, or less when a stop signal arrives meanwhile.
+pub fn sleep_unless_stopped(d: Duration) {
+    let until = Instant::now() + d;
+    while !stop_requested() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
 /// How long a wait goes on once a stop signal has been seen: enough for a
 /// notification about an interrupted run to still go out, short enough that
 /// systemd's stop (90 s by default) or a second Ctrl-C is never needed.

@@ -53,18 +53,18 @@ fn python_suite_database_is_migrated_and_keeps_its_rows() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
     let proof_tables: i64 = conn
         .query_row(
             "SELECT count(*) FROM sqlite_master WHERE type = 'table'
-             AND name IN ('verifications', 'verification_findings', 'manifests', 'prunes')",
+             AND name IN ('verifications', 'verification_findings', 'manifests', 'prunes', 'push_tokens')",
             [],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(
-        proof_tables, 4,
-        "the suite's database gains the proof tables"
+        proof_tables, 5,
+        "the suite's database gains the proof tables and the upload tokens'"
     );
     // Its archived files were never indexed: search says it cannot see
     // into them (old1, old2 and the new upload, which copy mode does not index).

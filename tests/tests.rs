@@ -20,6 +20,7 @@ mod object_lock;
 mod operator;
 mod progress;
 mod proof;
+mod push;
 mod review2;
 mod safety;
 mod safety_edges;

@@ -30,6 +30,7 @@ mod routes;
 mod search;
 mod server;
 mod ui;
+mod upload;
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -40,6 +41,7 @@ use tiny_http::{Header, Response};
 
 pub use auth::Tokens;
 pub use server::start;
+pub use upload::PushServer;
 
 /// Largest `limit` of `GET /backups` and `GET /search`.
 pub const MAX_LIMIT: u32 = 1000;
@@ -92,6 +94,8 @@ pub struct ServeConfig {
     pub events_max: usize,
     /// Serve the dashboard page at `/ui/`.
     pub ui: bool,
+    /// Receive pushes (`--accept-uploads`).
+    pub push: Option<std::sync::Arc<PushServer>>,
 }
 
 /// Presigned GET links, off unless `--presign` is given.

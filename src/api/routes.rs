@@ -119,6 +119,8 @@ pub(super) enum Route {
     Overview,
     /// `/ui/...`: the dashboard's files (no token: the page asks for one).
     Ui,
+    /// `/upload/NAME`: pushes, answered on threads of their own.
+    Upload,
     /// No endpoint (404), or a request refused before its path was read.
     Other,
 }
@@ -140,6 +142,7 @@ impl Route {
             ["", "events"] => Route::Events,
             ["", "overview"] => Route::Overview,
             ["", "ui", ..] => Route::Ui,
+            ["", "upload", _, ..] => Route::Upload,
             _ => Route::Other,
         }
     }
@@ -159,6 +162,7 @@ impl Route {
             Route::Events => "events",
             Route::Overview => "overview",
             Route::Ui => "ui",
+            Route::Upload => "upload",
             Route::Other => "other",
         }
     }
@@ -295,6 +299,13 @@ fn health(
         }
         body["upload"] = upload_json(&upload);
     }
+    if let Some(push) = &cfg.push {
+        let free = push.spool_free();
+        body["spool"] = json!({"free_bytes": free, "min_free_bytes": push.settings.min_free});
+        if free.is_none_or(|f| f < push.settings.min_free) {
+            body["status"] = json!("degraded");
+        }
+    }
     Ok(json_answer(status, &body))
 }
 
@@ -335,7 +346,7 @@ fn dispatch(
             Ok(super::ui::file(path, cfg.ui))
         }
         // Answered by the front lane (`server::open_stream`), never here.
-        Route::Events => Err(Failure::Client(500, "internal error".into())),
+        Route::Events | Route::Upload => Err(Failure::Client(500, "internal error".into())),
         Route::VerificationsLast => {
             only_params(params, &[])?;
             match db.last_verification()? {
@@ -546,6 +557,7 @@ mod tests {
             Route::Events,
             Route::Overview,
             Route::Ui,
+            Route::Upload,
             Route::Metrics,
             Route::Other,
         ];

@@ -218,7 +218,7 @@ impl ApiServer {
 fn front_worker(
     server: &Server,
     cfg: &ServeConfig,
-    metrics: &Metrics,
+    metrics: &Arc<Metrics>,
     queries: &std::sync::mpsc::SyncSender<(Request, Instant)>,
     hub: &Arc<Hub>,
 ) {
@@ -253,6 +253,10 @@ fn front_worker(
         }
         if Route::parse(path) == Route::Events {
             open_stream(request, started, cfg, metrics, hub);
+            continue;
+        }
+        if path.starts_with(super::upload::PATH) {
+            super::upload::open(request, &cfg.push, metrics);
             continue;
         }
         match queries.try_send((request, started)) {

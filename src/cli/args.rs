@@ -265,7 +265,8 @@ fn operand(
 ) -> Option<&'static Flag> {
     let flag = spec.flags().find(|f| f.operand)?;
     let fits = after_dashes || !word.starts_with('-');
-    (fits && !given.iter().any(|(f, _)| f.name == flag.name)).then_some(flag)
+    let taken = !flag.repeat && given.iter().any(|(f, _)| f.name == flag.name);
+    (fits && !taken).then_some(flag)
 }
 
 fn find(spec: &'static Spec, name: &str) -> Result<&'static Flag> {

@@ -664,3 +664,128 @@ pub const VARS: &[&Var] = &[
     &WEBHOOK_URL,
     &WEBHOOK_NOTIFY_ON,
 ];
+
+// ---- push tokens, receiving pushes, and `fgbackup push` ----
+
+pub const TOKEN_KEY: Flag = opt(
+    "--token-key",
+    "PATH",
+    "Key file of the upload tokens (from 'fgbackup token keygen'; not the manifest key)",
+)
+.env(&["PUSH_TOKEN_KEY"])
+.default(crate::push::token::DEFAULT_KEY_PATH);
+
+pub const TOKEN_PREFIX: Flag = opt(
+    "--prefix",
+    "PREFIX",
+    "Keys the token may write: PREFIX + the pushed name (e.g. site7/); required",
+);
+
+pub const TOKEN_EXPIRES: Flag = opt(
+    "--expires",
+    "DURATION",
+    "Lifetime, e.g. 12h or 7d; at most 30d unless --force",
+)
+.default("7d");
+
+pub const TOKEN_MAX_BYTES: Flag = opt(
+    "--max-bytes",
+    "SIZE",
+    "Bytes the token may archive in all, e.g. 20G (none: no limit of its own)",
+);
+
+pub const TOKEN_MAX_FILES: Flag = opt(
+    "--max-files",
+    "N",
+    "Files the token may archive (none: no limit)",
+);
+
+pub const TOKEN_MAX_ATTEMPTS: Flag = opt(
+    "--max-attempts",
+    "N",
+    "Upload requests the token may make, refused ones included (none: no limit)",
+);
+
+pub const TOKEN_NOTE: Flag = opt(
+    "--note",
+    "TEXT",
+    "Shown by 'token list' (a ticket number, who it is for)",
+);
+
+pub const TOKEN_ANY_NAME: Flag = switch(
+    "--any-name",
+    "Accept names not ending in .gz (they are archived byte for byte, no gzip proof)",
+);
+
+pub const TOKEN_FORCE: Flag = switch("--force", "Allow --expires beyond 30 days");
+
+pub const TOKEN_ID: Flag = opt("--id", "ID", "The token's id, as 'token list' shows it").operand();
+
+pub const ACCEPT_UPLOADS: Flag = switch(
+    "--accept-uploads",
+    "Accept PUT /upload/NAME from holders of upload tokens (needs the destination flags)",
+)
+.env(&["ACCEPT_UPLOADS"]);
+
+pub const SPOOL: Flag = opt(
+    "--spool",
+    "DIR",
+    "Where pushed bodies wait until archived (default: the database path + .spool)",
+)
+.env(&["SPOOL_DIR"]);
+
+pub const SPOOL_MIN_FREE: Flag = opt(
+    "--spool-min-free",
+    "SIZE",
+    "Free space the spool's file system keeps; a push that would go below gets 507",
+)
+.env(&["SPOOL_MIN_FREE"])
+.default("1G");
+
+pub const PUSH_MAX: Flag = opt(
+    "--push-max",
+    "N",
+    "Pushes received at once, 1-64; more get 503 with Retry-After",
+)
+.env(&["PUSH_MAX"])
+.default("4");
+
+pub const PUSH_MAX_FILE: Flag = opt(
+    "--push-max-file",
+    "SIZE",
+    "Largest file one push may send (413 beyond)",
+)
+.env(&["PUSH_MAX_FILE"])
+.default("8G");
+
+pub const PUSH_URL: Flag = opt(
+    "--url",
+    "URL",
+    "The server that accepts pushes, e.g. https://backup.example:8443",
+)
+.env(&["FGBACKUP_PUSH_URL"]);
+
+pub const PUSH_TOKEN: Flag = opt(
+    "--token",
+    "TOKEN",
+    "An upload token from 'fgbackup token issue' (better: FGBACKUP_PUSH_TOKEN, out of ps)",
+)
+.env(&["FGBACKUP_PUSH_TOKEN"]);
+
+pub const PUSH_DELETE: Flag = switch(
+    "--delete",
+    "Delete each file once the server answered 201 or 200 with the file's own sha256",
+);
+
+pub const PUSH_JSON: Flag = switch(
+    "--json",
+    "One JSON object per file and line on stdout, then the totals",
+);
+
+pub const PUSH_FILES: Flag = opt(
+    "--file",
+    "FILE",
+    "A file to push (or name files after the flags)",
+)
+.operand()
+.repeat();

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::specs::COMMANDS;
+use super::specs::{COMMANDS, FAMILIES};
 use super::table::{Flag, HELP, Spec, Var};
 
 /// Column where a flag's description starts.
@@ -21,13 +21,33 @@ pub fn main_page() -> String {
          USAGE:\n    fgbackup <COMMAND> [OPTIONS]\n\nCOMMANDS:\n",
     );
     for spec in COMMANDS {
-        let _ = writeln!(out, "    {:<11} {}", spec.name, spec.about);
+        let _ = writeln!(out, "    {:<13} {}", spec.name, spec.about);
     }
     out.push_str(
         "\nOPTIONS:\n    -h, --help       Print help (also: fgbackup <COMMAND> --help)\n    \
          -V, --version    Print version\n\n\
          Options take their value as --name VALUE or --name=VALUE.\n\
          Log level: RUST_LOG=debug|info|warn|error (default info).\n",
+    );
+    out
+}
+
+/// `fgbackup token`: the members of a family.
+pub fn family_page(word: &str) -> String {
+    let about = FAMILIES
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map_or("", |(_, a)| *a);
+    let mut out = format!(
+        "fgbackup {word} - {about}\n\nUSAGE:\n    fgbackup {word} <COMMAND> [OPTIONS]\n\nCOMMANDS:\n"
+    );
+    let family = format!("{word} ");
+    for spec in COMMANDS.iter().filter(|s| s.name.starts_with(&family)) {
+        let _ = writeln!(out, "    {:<13} {}", spec.name, spec.about);
+    }
+    let _ = write!(
+        out,
+        "\nEach has its page: fgbackup {word} <COMMAND> --help\n"
     );
     out
 }

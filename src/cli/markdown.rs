@@ -76,12 +76,18 @@ pub fn index() -> String {
     for spec in COMMANDS {
         let _ = writeln!(
             out,
-            "| [`{0}`]({0}.md) | {1} |",
+            "| [`{}`]({}) | {} |",
             spec.name,
+            file_name(spec),
             escape(spec.about)
         );
     }
     out
+}
+
+/// `token-issue.md` for `token issue`.
+pub fn file_name(spec: &Spec) -> String {
+    format!("{}.md", spec.name.replace(' ', "-"))
 }
 
 /// One table row: flag, environment, default, meaning.
@@ -212,7 +218,7 @@ mod tests {
     fn command_pages_are_generated_from_the_flags_table() {
         let mut pages: Vec<(String, String)> = COMMANDS
             .iter()
-            .map(|spec| (format!("{}.md", spec.name), page(spec)))
+            .map(|spec| (file_name(spec), page(spec)))
             .collect();
         pages.push(("README.md".to_string(), index()));
         let bless = std::env::var("FGBACKUP_BLESS_DOCS").is_ok_and(|v| v == "1");

@@ -37,13 +37,22 @@ pub fn read(mut words: impl Iterator<Item = OsString>) -> Result<Invocation> {
         "-V" | "--version" => return Ok(Invocation::Version),
         "help" => {
             return Ok(Invocation::Help(match words.next() {
-                Some(cmd) => help::page(command(&cmd.to_string_lossy())?),
+                Some(cmd) => {
+                    let cmd = cmd.to_string_lossy().into_owned();
+                    match member(&cmd, &mut words)? {
+                        Member::Spec(spec) => help::page(spec),
+                        Member::Family(page) => page,
+                    }
+                }
                 None => help::main_page(),
             }));
         }
         _ => {}
     }
-    let spec = command(&first)?;
+    let spec = match member(&first, &mut words)? {
+        Member::Spec(spec) => spec,
+        Member::Family(page) => return Ok(Invocation::Help(page)),
+    };
     let words: Vec<OsString> = words.collect();
     // Help wins over any other mistake on the line.
     if words.iter().any(|w| w == "--help" || w == "-h") {
@@ -55,6 +64,26 @@ pub fn read(mut words: impl Iterator<Item = OsString>) -> Result<Invocation> {
     } else {
         Invocation::Command(args)
     })
+}
+
+/// A command, or the page of a family named without (or with `--help`
+/// for) its member.
+enum Member {
+    Spec(&'static table::Spec),
+    Family(String),
+}
+
+/// The command `first` names, reading the member's word after a family's
+/// (`token issue`).
+fn member(first: &str, words: &mut impl Iterator<Item = OsString>) -> Result<Member> {
+    if specs::family(first).is_none() {
+        return command(first).map(Member::Spec);
+    }
+    match words.next().map(|w| w.to_string_lossy().into_owned()) {
+        None => Ok(Member::Family(help::family_page(first))),
+        Some(w) if w == "--help" || w == "-h" => Ok(Member::Family(help::family_page(first))),
+        Some(w) => command(&format!("{first} {w}")).map(Member::Spec),
+    }
 }
 
 /// The spec of command `name`, or an error suggesting the nearest one.

@@ -168,8 +168,10 @@ pub const SERVE_CMD: Spec = Spec {
     about: "Serve the inventory read-only over HTTP (the job backup_api.py did)",
     usage: "fgbackup serve [OPTIONS]",
     intro: "",
-    groups: &[&SERVE, &DB, &BUCKET],
-    outro: "The database is opened read-only. --bucket and the S3 options are only for --presign.
+    groups: &[&SERVE, &DB, &PUSH_SERVER, &BUCKET, &ARCHIVE, &TRANSFER],
+    outro: "The database is opened read-only; with --accept-uploads pushed files are archived (to
+--bucket or --dest, the archive and transfer flags as for upload) and recorded in it.
+Otherwise --bucket and the S3 options are only for --presign.
 
 ENDPOINTS:
     GET /health                      no auth; 503 when the database cannot be read
@@ -184,6 +186,8 @@ ENDPOINTS:
                                      newest verify's verdict by that day) ?date_from= &date_to=
     GET /verifications/last          the newest finished verify; 404 before the first
     GET /metrics                     Prometheus text format
+    PUT /upload/NAME                 with --accept-uploads and an upload token (HEAD, PATCH
+                                     resume); see docs/PUSH.md
 
 SIGTERM or Ctrl-C: in-flight requests are answered, then exit 0.",
 };
@@ -204,6 +208,7 @@ pub const DAEMON: Spec = Spec {
         &TRANSFER,
         &NOTIFY,
         &SERVE,
+        &PUSH_SERVER,
     ],
     outro:
         "A failed run (server down, bucket missing...) is logged and retried at the next interval.
@@ -430,6 +435,116 @@ pub const GEN_LOGS: Spec = Spec {
     outro: "",
 };
 
+const TOKEN_KEY: Group = group("KEY", &[flags::TOKEN_KEY]);
+
+const TOKEN_FORMAT: &str =
+    "A token is fgpush1.PAYLOAD.MAC: PAYLOAD the base64url JSON of its id, prefix, limits and
+expiry, MAC the HMAC-SHA256 of 'fgpush1.PAYLOAD' under the key file (docs/PUSH.md). Its row
+in the inventory holds what it used and whether it is revoked.";
+
+pub const TOKEN_KEYGEN: Spec = Spec {
+    name: "token keygen",
+    about: "Create the key file that signs upload tokens",
+    usage: "fgbackup token keygen [--token-key PATH]",
+    intro: "Writes 32 random bytes (hex) to --token-key, mode 0600, and never replaces a key file:
+every token it signed would stop working. Keep it on the server only.",
+    groups: &[&TOKEN_KEY],
+    outro: "EXIT STATUS:
+    0 written; 1 it could not be written (or one is there already); 2 a usage error.",
+};
+
+pub const TOKEN_ISSUE: Spec = Spec {
+    name: "token issue",
+    about: "Issue an upload token for one key prefix, with limits and an expiry",
+    usage: "fgbackup token issue --prefix site7/ [--expires 7d] [--max-bytes 20G] [OPTIONS]",
+    intro: TOKEN_FORMAT,
+    groups: &[
+        &group(
+            "TOKEN",
+            &[
+                flags::TOKEN_PREFIX,
+                flags::TOKEN_EXPIRES,
+                flags::TOKEN_MAX_BYTES,
+                flags::TOKEN_MAX_FILES,
+                flags::TOKEN_MAX_ATTEMPTS,
+                flags::TOKEN_NOTE,
+                flags::TOKEN_ANY_NAME,
+                flags::TOKEN_FORCE,
+            ],
+        ),
+        &TOKEN_KEY,
+        &DB,
+        &JSON_ONLY,
+    ],
+    outro: "The token is printed on stdout once and stored nowhere: hand it over like a password.
+
+EXIT STATUS:
+    0 issued; 1 the key or the inventory could not be used; 2 a usage error.",
+};
+
+pub const TOKEN_LIST: Spec = Spec {
+    name: "token list",
+    about: "List upload tokens: id, prefix, limits, use, expiry, note (never the token)",
+    usage: "fgbackup token list [--db PATH] [--json]",
+    intro: "",
+    groups: &[&DB, &JSON_ONLY],
+    outro: "",
+};
+
+pub const TOKEN_REVOKE: Spec = Spec {
+    name: "token revoke",
+    about: "Revoke an upload token: its next request is refused (403)",
+    usage: "fgbackup token revoke ID [--db PATH]",
+    intro: "A push already being received completes; every later request with the token gets 403.",
+    groups: &[&group("TOKEN", &[flags::TOKEN_ID]), &DB],
+    outro: "EXIT STATUS:
+    0 revoked (or already revoked); 1 no such token, or the inventory could not be written;
+    2 a usage error.",
+};
+
+pub const PUSH: Spec = Spec {
+    name: "push",
+    about: "Send files to a server that accepts pushes, resuming after a cut",
+    usage: "fgbackup push FILE... --url URL --token TOKEN [--delete] [--json]",
+    intro: "For each file: hashes it, asks the server what it holds of it already (HEAD), sends
+the rest (PUT, or PATCH from Upload-Offset after a cut), and retries with backoff on a
+connection failure, 408 or 5xx (not 507: a full spool waits for its admin). The name
+pushed is the file's name; the key is the token's prefix plus that name.",
+    groups: &[
+        &group(
+            "PUSH",
+            &[
+                flags::PUSH_FILES,
+                flags::PUSH_URL,
+                flags::PUSH_TOKEN,
+                flags::PUSH_DELETE,
+                flags::CA_FILE,
+            ],
+        ),
+        &group(
+            "OUTPUT",
+            &[flags::PROGRESS_ON, flags::NO_PROGRESS, flags::PUSH_JSON],
+        ),
+    ],
+    outro: "EXIT STATUS:
+    0 every file archived (201) or already archived (200); 1 any file was refused or could
+    not be sent; 2 a usage error.",
+};
+
+const PUSH_SERVER: Group = Group {
+    title: "RECEIVING PUSHES",
+    flags: &[
+        flags::ACCEPT_UPLOADS,
+        flags::SPOOL,
+        flags::SPOOL_MIN_FREE,
+        flags::PUSH_MAX,
+        flags::PUSH_MAX_FILE,
+        flags::TOKEN_KEY,
+    ],
+    vars: &[],
+    note: "PUT /upload/NAME with an upload token; the archive flags say where files go (docs/PUSH.md).",
+};
+
 pub const DB: Group = Group {
     title: "INVENTORY",
     flags: &[flags::DB],
@@ -624,11 +739,45 @@ pub const SERVE: Group = Group {
 
 /// Every subcommand, in the order `fgbackup --help` lists them.
 pub static COMMANDS: &[Spec] = &[
-    UPLOAD, LS, SEARCH, GREP, INVENTORY, SERVE_CMD, DAEMON, DOCTOR, VERIFY, RESTORE, REINDEX,
-    KEYGEN, PRUNE, DEMO, TAIL, GEN_LOGS,
+    UPLOAD,
+    LS,
+    SEARCH,
+    GREP,
+    INVENTORY,
+    SERVE_CMD,
+    DAEMON,
+    DOCTOR,
+    VERIFY,
+    RESTORE,
+    REINDEX,
+    KEYGEN,
+    PRUNE,
+    DEMO,
+    TAIL,
+    PUSH,
+    TOKEN_KEYGEN,
+    TOKEN_ISSUE,
+    TOKEN_LIST,
+    TOKEN_REVOKE,
+    GEN_LOGS,
 ];
 
-/// The spec of subcommand `name`.
+/// Words that name a family of subcommands (`fgbackup token issue`): the
+/// word, and what `fgbackup token` alone says.
+pub static FAMILIES: &[(&str, &str)] = &[(
+    "token",
+    "Upload tokens for 'fgbackup push' and curl: keygen, issue, list, revoke",
+)];
+
+/// The spec of subcommand `name` (`token issue` for a family's member).
 pub fn spec(name: &str) -> Option<&'static Spec> {
     COMMANDS.iter().find(|s| s.name == name)
+}
+
+/// What `fgbackup WORD` alone says, when WORD names a family.
+pub fn family(word: &str) -> Option<&'static str> {
+    FAMILIES
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, about)| *about)
 }

@@ -37,10 +37,14 @@ pub fn daemon(args: Args) -> Result<i32> {
         ));
     }
     let presign = daemon_presign(&cfg, &flags)?;
+    let push = match settings::parse_push_server(&args, &process_env)? {
+        Some(p) => Some(super::serve::push_server(p, &cfg)?),
+        None => None,
+    };
     signal::install_service();
     let metrics = Arc::new(Metrics::default());
     let server = api::start(
-        serve_config(flags, cfg.db_path.clone(), presign, true),
+        serve_config(flags, cfg.db_path.clone(), presign, true, push),
         Arc::clone(&metrics),
     )?;
     log::info!("daemon: uploading every {} s", interval.as_secs());

@@ -89,6 +89,7 @@ fn serve_page(db_path: PathBuf) -> Result<i32> {
     crate::signal::install_service();
     let server = crate::api::start(
         crate::api::ServeConfig {
+            push: None,
             listen: "127.0.0.1:0".into(),
             db_path,
             tokens: crate::api::Tokens::new(Some(&token), None),

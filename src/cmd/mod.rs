@@ -11,11 +11,13 @@ pub mod inventory;
 pub mod keygen;
 pub mod ls;
 pub mod prune;
+pub mod push;
 pub mod reindex;
 pub mod restore;
 pub mod search;
 pub mod serve;
 pub mod tail;
+pub mod token;
 pub mod upload;
 pub mod verify;
 
@@ -47,6 +49,11 @@ pub fn dispatch(args: Args) -> Result<i32> {
         "restore" => restore::restore(args),
         "reindex" => reindex::reindex(args),
         "keygen" => keygen::keygen(args),
+        "push" => push::push(args),
+        "token keygen" => token::keygen(args),
+        "token issue" => token::issue(args),
+        "token list" => token::list(args),
+        "token revoke" => token::revoke(args),
         "prune" => prune::prune(args),
         "daemon" => daemon::daemon(args),
         "demo" => demo::demo(args),

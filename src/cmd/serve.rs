@@ -17,6 +17,7 @@ pub(super) fn serve_config(
     db_path: std::path::PathBuf,
     presign: Option<Presign>,
     daemon_mode: bool,
+    push: Option<Arc<api::PushServer>>,
 ) -> ServeConfig {
     ServeConfig {
         listen: flags.listen,
@@ -28,7 +29,36 @@ pub(super) fn serve_config(
         daemon_mode,
         events_max: flags.events_max,
         ui: flags.ui,
+        push,
     }
+}
+
+/// `--accept-uploads`: the push receiver, archiving with `cfg`'s store and
+/// settings; bodies a restart left whole are archived at once.
+pub(super) fn push_server(
+    settings: settings::PushServerSettings,
+    cfg: &crate::settings::UploadConfig,
+) -> Result<Arc<api::PushServer>> {
+    let store: Arc<dyn crate::store::Store> = Arc::from(crate::build::open_store(cfg)?);
+    // Said at start rather than at the first push; pushes still come in
+    // (and get 503 until the destination answers).
+    if let Err(e) = store.check() {
+        log::error!(
+            "pushes cannot be archived yet: {} ({}); they are answered 503 until it works",
+            e.message,
+            store.describe()
+        );
+    }
+    let archiver = crate::ops::push::Archiver::new(store, cfg.clone());
+    let spool = settings.spool.clone();
+    let server = Arc::new(api::PushServer::new(
+        settings,
+        archiver,
+        cfg.db_path.clone(),
+    )?);
+    log::info!("accepting pushes (spool {})", spool.display());
+    server.sweep();
+    Ok(server)
 }
 
 /// `fgbackup serve`.
@@ -43,10 +73,18 @@ pub fn serve(args: Args) -> Result<i32> {
     } else {
         None
     };
+    let push = match settings::parse_push_server(&args, &process_env)? {
+        Some(p) => {
+            let cfg = settings::parse_push_upload(&args, &process_env, &p.spool)?;
+            let cfg = crate::build::upload(cfg)?;
+            Some(push_server(p, &cfg)?)
+        }
+        None => None,
+    };
     signal::install_service();
     let db_path = flags.db_path.clone();
     let server = api::start(
-        serve_config(flags, db_path, presign, false),
+        serve_config(flags, db_path, presign, false, push),
         Arc::new(Metrics::default()),
     )?;
     server.join();

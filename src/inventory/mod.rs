@@ -21,6 +21,7 @@ mod reader;
 pub mod schema;
 mod scratch;
 pub mod status;
+mod tokens;
 mod verifications;
 
 pub use content::{Coverage, Hit, SearchTotals};
@@ -29,6 +30,7 @@ pub use manifests::{Entry, ManifestRow};
 pub use proof::{Archived, Current, Expectations, Expected, Selection};
 pub use reader::{Filters, Freshness, Reader};
 pub use scratch::Scratch;
+pub use tokens::{Revoked, TokenRow};
 pub use verifications::VerifyTotals;
 
 use crate::error::{Error, Result};
@@ -41,8 +43,9 @@ pub const DEFAULT_PATH: &str = "/var/lib/backup_fg/backup_records.db";
 
 /// Schema version this build writes. 0 is the Python suite's schema; 1
 /// added our `backups` columns and `runs`; 2 the proof tables; 3 indexes
-/// by key and each manifest's sequence number; 4 the content index.
-pub const SCHEMA_VERSION: i64 = 4;
+/// by key and each manifest's sequence number; 4 the content index; 5
+/// upload tokens.
+pub const SCHEMA_VERSION: i64 = 5;
 
 const RUNS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -250,6 +253,7 @@ impl Inventory {
             }
             tx.execute_batch(V3_SCHEMA)?;
             tx.execute_batch(content::CONTENT_SCHEMA)?;
+            tx.execute_batch(tokens::TOKENS_SCHEMA)?;
             if version < 4 {
                 let statuses: Vec<String> = Status::archived_names()
                     .iter()

@@ -13,6 +13,7 @@ pub mod ls;
 pub mod manifest;
 pub mod pool;
 pub mod prune;
+pub mod push;
 pub mod reindex;
 pub mod reindex_content;
 pub mod restore;

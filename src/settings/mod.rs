@@ -5,6 +5,7 @@
 
 mod notify;
 mod output;
+mod push;
 pub mod search;
 mod serve;
 mod target;
@@ -13,6 +14,7 @@ mod upload;
 
 pub use notify::parse as parse_notify;
 pub use output::parse_output;
+pub use push::*;
 pub use serve::*;
 pub use target::*;
 pub use transfer::*;

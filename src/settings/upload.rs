@@ -102,6 +102,36 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
     })
 }
 
+/// The upload settings `serve --accept-uploads` archives pushes with: the
+/// destination, archive and transfer flags as for `upload`, no `--dir`
+/// (the spool is the source), deleting (the spool is no archive).
+pub fn parse_push_upload(args: &Args, env: Env, spool: &std::path::Path) -> Result<UploadConfig> {
+    let target = parse_target(args, env)?;
+    if let Destination::Local { root } = &target.destination {
+        refuse_overlap(spool, root)?;
+    }
+    Ok(UploadConfig {
+        dir: spool.to_path_buf(),
+        destination: target.destination,
+        prefix: target.prefix,
+        include: vec!["*".into()],
+        min_age: Duration::ZERO,
+        delete: true,
+        workers: target.workers,
+        dry_run: false,
+        db_path: target.db_path,
+        retries: target.retries,
+        gzip_check: target.transfer.gzip.enabled(true),
+        transfer: target.transfer,
+        notify: target.notify,
+        on_conflict: OnConflict::Keep,
+        manifest_key: None,
+        ca_file: target.ca_file,
+        json: false,
+        output: crate::settings::parse_output(args)?,
+    })
+}
+
 /// `--delete` (or `DELETE_AFTER`), unless `--no-delete` overrides it.
 fn delete_switch(args: &Args, env: Env) -> Result<bool> {
     if !args.flag(&flags::NO_DELETE) {

@@ -46,9 +46,21 @@ impl Api {
         env: &[(&str, &str)],
         nofile: Option<u64>,
     ) -> Api {
+        Api::start_on(ws, args, env, nofile, "127.0.0.1:0")
+    }
+
+    /// [`Api::start_limited`] on the address `listen` (a server restarted
+    /// where its clients expect it).
+    pub fn start_on(
+        ws: &Workspace,
+        args: &[&str],
+        env: &[(&str, &str)],
+        nofile: Option<u64>,
+        listen: &str,
+    ) -> Api {
         use std::os::unix::process::CommandExt;
         let mut all = args.to_vec();
-        all.extend(["--listen", "127.0.0.1:0"]);
+        all.extend(["--listen", listen]);
         let mut cmd = ws.command(&all, env);
         cmd.env("RUST_LOG", "debug")
             .stdout(Stdio::null())

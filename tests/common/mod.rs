@@ -438,6 +438,12 @@ pub fn set_old_mtime(path: &Path) {
 }
 
 /// Hex SHA-256 of a file, computed independently of fgbackup.
+/// The SHA-256 of `data`.
+pub fn sha256_bytes(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
+}
+
 pub fn sha256_file(path: &Path) -> String {
     use sha2::Digest;
     let data = std::fs::read(path).unwrap();

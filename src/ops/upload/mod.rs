@@ -29,6 +29,7 @@ pub mod step;
 mod summary;
 
 use recorder::Recorder;
+pub(crate) use recorder::{log_outcome, record_index, row_of};
 pub use report::notify_run;
 pub use summary::{Newest, Problem, Summary};
 

@@ -294,7 +294,7 @@ pub(super) fn note_failure(summary: &mut Summary, status: Status, key: &str, why
     }
 }
 
-pub(super) fn log_outcome(o: &Outcome) {
+pub(crate) fn log_outcome(o: &Outcome) {
     match (&o.error, o.status.is_failure()) {
         (Some(err), true) => log::error!("{} {}: {err}", o.status.as_str(), o.key),
         (Some(err), false) => log::warn!("{} {}: {err}", o.status.as_str(), o.key),
@@ -308,7 +308,7 @@ pub(super) fn log_outcome(o: &Outcome) {
     }
 }
 
-pub(super) fn row_of(o: &Outcome) -> BackupRow {
+pub(crate) fn row_of(o: &Outcome) -> BackupRow {
     BackupRow {
         filename: o
             .candidate
@@ -334,7 +334,7 @@ pub(super) fn millis(d: Duration) -> u64 {
 
 /// The content index of an archived file, in its row's transaction: a
 /// crash leaves both or neither.
-fn record_index(inv: &Inventory, id: i64, outcome: &Outcome) -> Result<()> {
+pub(crate) fn record_index(inv: &Inventory, id: i64, outcome: &Outcome) -> Result<()> {
     match (&outcome.index, &outcome.sha256) {
         (Some(ix), Some(sha))
             if matches!(outcome.status, Status::Uploaded | Status::SkippedExists) =>

@@ -1,0 +1,792 @@
+//! `PUT /upload/NAME` (and `HEAD`, `PATCH`): files pushed with an upload
+//! token, received into the spool and archived by the upload pipeline
+//! (`ops::push`). Off unless the server runs with `--accept-uploads`.
+//!
+//! Each push runs on a thread of its own, outside both worker lanes, and
+//! at most `--push-max` at once (503 beyond), so pushes never hold up
+//! `/health` or the read API. Every check that can refuse a push runs
+//! before its body is read (curl's `Expect: 100-continue` then sends no
+//! body at all), and nothing of a refused body stays on disk. A body that
+//! stops arriving (a cut, a client that drips) keeps what arrived for a
+//! resume: `HEAD` says how much, `PATCH` (or `PUT` with `Content-Range`)
+//! sends the rest. docs/PUSH.md is the protocol.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tiny_http::{Method, Request};
+
+use super::{Answer, error, header, json_answer};
+use crate::inventory::{Inventory, TokenRow};
+use crate::metrics::Metrics;
+use crate::ops::push::{Archived, Archiver, Receipt};
+use crate::push::spool::{Entry, Meta, Spool};
+use crate::push::token::{Claims, Key};
+use crate::push::{name, wire};
+use crate::settings::PushServerSettings;
+use crate::timefmt;
+
+/// The path every push goes to.
+pub const PATH: &str = "/upload/";
+
+/// A body must keep arriving: at least [`MIN_PROGRESS`] bytes in every
+/// [`WINDOW`] (2 KiB/s), or the push ends with 408 and keeps what arrived.
+const WINDOW: Duration = Duration::from_secs(30);
+const MIN_PROGRESS: u64 = 64 * 1024;
+/// How often a long push looks at the spool's free space again (other
+/// pushes fill it too).
+const FREE_CHECK_EVERY: u64 = 64 * 1024 * 1024;
+/// Read size.
+const CHUNK: usize = 256 * 1024;
+
+/// Everything a push needs, shared by the push threads.
+pub struct PushServer {
+    pub settings: PushServerSettings,
+    pub key: Key,
+    pub spool: Spool,
+    pub archiver: Archiver,
+    pub db_path: std::path::PathBuf,
+    at_once: AtomicUsize,
+    /// (token id, name) being received or archived now.
+    busy: Mutex<HashSet<(String, String)>>,
+    /// Per token: files and bytes of its pushes in flight, counted against
+    /// its limits with what it has archived already.
+    reserved: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A refusal: status, reason, and the outcome it is counted under.
+struct Refusal {
+    status: u16,
+    why: String,
+    outcome: &'static str,
+    headers: Vec<(&'static str, String)>,
+}
+
+fn refuse(status: u16, outcome: &'static str, why: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        why: why.into(),
+        outcome,
+        headers: Vec::new(),
+    }
+}
+
+impl Refusal {
+    fn answer(self) -> (Answer, &'static str) {
+        let mut a = error(self.status, self.why);
+        for (k, v) in &self.headers {
+            a = a.with_header(header(k, v));
+        }
+        if self.status == 401 {
+            a = a.with_header(header(
+                "WWW-Authenticate",
+                "Bearer realm=\"fgbackup-upload\"",
+            ));
+        }
+        (a, self.outcome)
+    }
+}
+
+type Step<T> = std::result::Result<T, Refusal>;
+
+impl PushServer {
+    pub fn new(
+        settings: PushServerSettings,
+        archiver: Archiver,
+        db_path: std::path::PathBuf,
+    ) -> crate::error::Result<PushServer> {
+        let key = Key::load(&settings.key)?;
+        let spool = Spool::open(&settings.spool).map_err(|e| {
+            crate::error::Error::usage(format!(
+                "cannot create the spool {} ({e}): pass --spool DIR on a writable file system",
+                settings.spool.display()
+            ))
+        })?;
+        Ok(PushServer {
+            settings,
+            key,
+            spool,
+            archiver,
+            db_path,
+            at_once: AtomicUsize::new(0),
+            busy: Mutex::default(),
+            reserved: Mutex::default(),
+        })
+    }
+
+    /// Free bytes of the spool's file system, for `/health`.
+    pub fn spool_free(&self) -> Option<u64> {
+        self.spool.free_bytes().ok()
+    }
+
+    /// Archives the bodies a restart (or a failed archive) left whole in
+    /// the spool, on a thread of its own; a body whose token is unknown
+    /// stays for the admin.
+    pub fn sweep(self: &Arc<Self>) {
+        let me = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("api-push-sweep".into())
+            .spawn(move || {
+                for (token_id, entry, meta) in me.spool.whole() {
+                    me.archive_left(&token_id, &entry, &meta);
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("cannot start the spool sweep ({e}): whole bodies wait for their next push");
+        }
+    }
+
+    fn archive_left(&self, token_id: &str, entry: &Entry, meta: &Meta) {
+        let done = Inventory::open(&self.db_path).and_then(|inv| {
+            let Some(row) = inv.token(token_id)? else {
+                log::warn!(
+                    "spool: {} of unknown token {token_id} left in place",
+                    meta.name
+                );
+                return Ok(());
+            };
+            let a = self
+                .archiver
+                .archive(&inv, token_id, &row.prefix, entry, meta)?;
+            log::info!(
+                "spool: {} of token {token_id} archived after a restart: {a:?}",
+                meta.name
+            );
+            Ok(())
+        });
+        if let Err(e) = done {
+            log::error!("spool: {} of token {token_id}: {e}", meta.name);
+        }
+    }
+}
+
+/// Takes a push request: on its own thread if a place is free, else 503.
+pub(super) fn open(request: Request, push: &Option<Arc<PushServer>>, metrics: &Arc<Metrics>) {
+    let started = Instant::now();
+    let Some(push) = push else {
+        let a = error(
+            404,
+            "this server does not accept uploads (start it with --accept-uploads)",
+        );
+        return respond(request, started, a, "disabled", metrics);
+    };
+    let max = push.settings.max_at_once;
+    if push.at_once.fetch_add(1, Ordering::AcqRel) >= max {
+        push.at_once.fetch_sub(1, Ordering::AcqRel);
+        let a = error(
+            503,
+            format!("{max} pushes are being received already; retry in a few seconds"),
+        )
+        .with_header(header("Retry-After", "5"));
+        return respond(request, started, a, "busy", metrics);
+    }
+    let (p, m) = (Arc::clone(push), Arc::clone(metrics));
+    let spawned = std::thread::Builder::new()
+        .name("api-push".into())
+        .spawn(move || {
+            let mut request = request;
+            let (answer, outcome) = p.handle(&mut request);
+            respond(request, started, answer, outcome, &m);
+            p.at_once.fetch_sub(1, Ordering::AcqRel);
+        });
+    if let Err(e) = spawned {
+        push.at_once.fetch_sub(1, Ordering::AcqRel);
+        log::warn!("cannot start a push thread: {e}");
+    }
+}
+
+fn respond(request: Request, started: Instant, answer: Answer, outcome: &'static str, m: &Metrics) {
+    let status = answer.status_code().0;
+    let method = request.method().to_string();
+    if let Err(e) = request.respond(answer) {
+        log::debug!("push client went away before its answer: {e}");
+    }
+    m.record("upload", status, started.elapsed());
+    m.record_push(outcome);
+    log::debug!(
+        "{method} /upload/... -> {status} ({outcome}) in {:?}",
+        started.elapsed()
+    );
+}
+
+/// What every push request has passed: a valid, live token and a good name.
+struct Admitted {
+    claims: Claims,
+    row: TokenRow,
+    name: String,
+    key: String,
+    inv: Inventory,
+}
+
+impl PushServer {
+    fn handle(&self, request: &mut Request) -> (Answer, &'static str) {
+        let result = self.admit(request).and_then(|a| match request.method() {
+            Method::Head => self.head(&a),
+            _ => self.receive(request, a),
+        });
+        match result {
+            Ok(done) => done,
+            Err(r) => r.answer(),
+        }
+    }
+
+    /// Method, target, token (signature, row, revocation, expiry,
+    /// attempts) and name, in that order; a PUT or PATCH counts as an
+    /// attempt once its token is known.
+    fn admit(&self, request: &Request) -> Step<Admitted> {
+        let method = request.method().clone();
+        if !matches!(method, Method::Put | Method::Patch | Method::Head) {
+            let mut r = refuse(
+                405,
+                "bad_request",
+                format!("method {method} not allowed here: PUT, PATCH or HEAD"),
+            );
+            r.headers.push(("Allow", "PUT, PATCH, HEAD".into()));
+            return Err(r);
+        }
+        let url = request.url();
+        let raw = url.strip_prefix(PATH).unwrap_or("");
+        if raw.contains('?') || url.len() > super::MAX_URL {
+            return Err(refuse(
+                400,
+                "bad_request",
+                "a push takes no query string and a name of at most 512 bytes",
+            ));
+        }
+        let claims = self.verify_token(request)?;
+        let inv = Inventory::open(&self.db_path).map_err(|e| {
+            refuse(
+                503,
+                "unavailable",
+                format!("the inventory cannot be opened: {e}"),
+            )
+        })?;
+        let row = self.live_row(&inv, &claims, method != Method::Head)?;
+        let name = name::check(raw, claims.any_name)
+            .map_err(|b| refuse(b.status(), "bad_name", b.reason().to_string()))?;
+        let key = Archiver::key(&claims.prefix, &name);
+        Ok(Admitted {
+            claims,
+            row,
+            name,
+            key,
+            inv,
+        })
+    }
+
+    fn verify_token(&self, request: &Request) -> Step<Claims> {
+        let auth = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.as_str().to_string());
+        let Some(token) = auth.as_deref().and_then(|a| a.strip_prefix("Bearer ")) else {
+            return Err(refuse(
+                401,
+                "unauthorized",
+                "missing 'Authorization: Bearer <upload token>' header",
+            ));
+        };
+        self.key
+            .verify(token.trim())
+            .map_err(|_| refuse(401, "unauthorized", "unknown or tampered upload token"))
+    }
+
+    /// The token's row, counting this request as an attempt when `attempt`.
+    fn live_row(&self, inv: &Inventory, claims: &Claims, attempt: bool) -> Step<TokenRow> {
+        let now = SystemTime::now();
+        let looked = if attempt {
+            inv.note_token_attempt(&claims.id, now)
+        } else {
+            inv.token(&claims.id)
+        };
+        let row = looked
+            .map_err(|e| {
+                refuse(
+                    503,
+                    "unavailable",
+                    format!("the inventory cannot be read: {e}"),
+                )
+            })?
+            .ok_or_else(|| {
+                refuse(
+                    401,
+                    "unauthorized",
+                    "unknown upload token (not issued by this server's inventory)",
+                )
+            })?;
+        if row.revoked_at.is_some() {
+            return Err(refuse(403, "forbidden", "this upload token was revoked"));
+        }
+        if claims.exp <= timefmt::unix_seconds(now) {
+            return Err(refuse(403, "forbidden", "this upload token has expired"));
+        }
+        if let Some(max) = claims.max_attempts
+            && row.attempts > max
+        {
+            return Err(refuse(
+                429,
+                "used_up",
+                format!("this upload token's {max} attempts are used up"),
+            ));
+        }
+        Ok(row)
+    }
+
+    /// `HEAD`: what the server holds of the name (tus's offset).
+    fn head(&self, a: &Admitted) -> Step<(Answer, &'static str)> {
+        let entry = self.spool.entry(&a.claims.id, &a.name);
+        let (offset, length, sha) = match entry.meta() {
+            Some(m) => (entry.held().min(m.size), m.size, m.sha256),
+            None => match Archiver::proven(&a.inv, &a.key) {
+                Ok(Some((sha, size))) => (size, size, sha),
+                Ok(None) => {
+                    return Err(refuse(
+                        404,
+                        "absent",
+                        "nothing of this name is held: PUT it",
+                    ));
+                }
+                Err(e) => return Err(refuse(503, "unavailable", e.to_string())),
+            },
+        };
+        let answer = json_answer(
+            200,
+            &json!({"key": a.key, "offset": offset, "length": length, "sha256": sha}),
+        )
+        .with_header(header(wire::UPLOAD_OFFSET, &offset.to_string()))
+        .with_header(header(wire::UPLOAD_LENGTH, &length.to_string()))
+        .with_header(header(wire::SHA256, &sha))
+        .with_header(header("Cache-Control", "no-store"));
+        Ok((answer, "head"))
+    }
+}
+
+/// What a PUT or PATCH declares: the whole file's SHA-256 and size, and
+/// where this body starts in it.
+struct Declared {
+    sha256: String,
+    total: u64,
+    offset: u64,
+    length: u64,
+}
+
+fn header_value<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Reads the framing and digest headers of a PUT or PATCH.
+fn declared(request: &Request, held: Option<&Meta>) -> Step<Declared> {
+    let bad = |why: String| refuse(400, "bad_request", why);
+    let length = request.body_length().map(|n| n as u64).ok_or_else(|| {
+        refuse(
+            411,
+            "bad_request",
+            "Content-Length is required (no chunked bodies)",
+        )
+    })?;
+    let sha256 = wire::digest(
+        header_value(request, wire::SHA256),
+        header_value(request, wire::REPR_DIGEST),
+    )
+    .map_err(bad)?;
+    if *request.method() == Method::Patch {
+        let offset = header_value(request, wire::UPLOAD_OFFSET)
+            .and_then(wire::number)
+            .ok_or_else(|| {
+                bad(format!(
+                    "PATCH needs {}: the bytes the server holds (HEAD)",
+                    wire::UPLOAD_OFFSET
+                ))
+            })?;
+        let meta =
+            held.ok_or_else(|| refuse(404, "absent", "no push of this name to continue: PUT it"))?;
+        if offset.checked_add(length) != Some(meta.size) {
+            return Err(bad(format!(
+                "{} + Content-Length must be the file's size {} (declared by the first PUT)",
+                wire::UPLOAD_OFFSET,
+                meta.size
+            )));
+        }
+        return Ok(Declared {
+            sha256,
+            total: meta.size,
+            offset,
+            length,
+        });
+    }
+    match header_value(request, wire::CONTENT_RANGE) {
+        Some(range) => {
+            let (offset, total) = wire::content_range(range, length).map_err(bad)?;
+            Ok(Declared {
+                sha256,
+                total,
+                offset,
+                length,
+            })
+        }
+        None => Ok(Declared {
+            sha256,
+            total: length,
+            offset: 0,
+            length,
+        }),
+    }
+}
+
+/// Releases a push's place in `busy` and its reservation when dropped.
+struct Claim<'a> {
+    server: &'a PushServer,
+    who: (String, String),
+    bytes: u64,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        lock(&self.server.busy).remove(&self.who);
+        let mut reserved = lock(&self.server.reserved);
+        if let Some(r) = reserved.get_mut(&self.who.0) {
+            r.0 = r.0.saturating_sub(1);
+            r.1 = r.1.saturating_sub(self.bytes);
+            if *r == (0, 0) {
+                reserved.remove(&self.who.0);
+            }
+        }
+    }
+}
+
+impl PushServer {
+    /// PUT or PATCH: checks, then receive, then archive.
+    fn receive(&self, request: &mut Request, a: Admitted) -> Step<(Answer, &'static str)> {
+        let entry = self.spool.entry(&a.claims.id, &a.name);
+        let held_meta = entry.meta();
+        let d = declared(request, held_meta.as_ref())?;
+        self.limits(&a, &d)?;
+        if let Some(done) = self.already_archived(&a, &d)? {
+            return Ok(done);
+        }
+        let _claim = self.claim(&a, &d)?;
+        let meta = Meta {
+            name: a.name.clone(),
+            size: d.total,
+            sha256: d.sha256.clone(),
+        };
+        let whole = held_meta.as_ref() == Some(&meta) && entry.held() == d.total;
+        if !whole {
+            self.place(&entry, held_meta.as_ref(), &meta, &d)?;
+            self.body(request, &entry, &meta, &d)?;
+        }
+        self.archive(&a, &entry, &meta)
+    }
+
+    /// The per-file cap, the token's bytes and files (with its pushes in flight).
+    fn limits(&self, a: &Admitted, d: &Declared) -> Step<()> {
+        let max_file = self.settings.max_file;
+        if d.total > max_file {
+            return Err(refuse(
+                413,
+                "too_large",
+                format!(
+                    "{} bytes is over this server's per-file cap of {max_file}",
+                    d.total
+                ),
+            ));
+        }
+        let (files, bytes) = lock(&self.reserved)
+            .get(&a.claims.id)
+            .copied()
+            .unwrap_or((0, 0));
+        if let Some(max) = a.claims.max_bytes
+            && a.row.bytes.saturating_add(bytes).saturating_add(d.total) > max
+        {
+            return Err(refuse(
+                413,
+                "too_large",
+                format!(
+                    "{} bytes would take this token over its {max} bytes ({} archived)",
+                    d.total, a.row.bytes
+                ),
+            ));
+        }
+        if let Some(max) = a.claims.max_files
+            && a.row.files.saturating_add(files) >= max
+        {
+            return Err(refuse(
+                429,
+                "used_up",
+                format!("this upload token's {max} files are used up"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// 200 when the key's proven copy is these bytes, 409 when it is other
+    /// bytes: decided from the inventory, without reading the body.
+    fn already_archived(&self, a: &Admitted, d: &Declared) -> Step<Option<(Answer, &'static str)>> {
+        let proven = Archiver::proven(&a.inv, &a.key)
+            .map_err(|e| refuse(503, "unavailable", e.to_string()))?;
+        match proven {
+            None => Ok(None),
+            Some((sha, size)) if sha == d.sha256 && size == d.total => {
+                let url = self.archiver.store.url(&a.key);
+                let r = Receipt {
+                    key: a.key.clone(),
+                    sha256: sha,
+                    size,
+                    url,
+                };
+                Ok(Some((receipt(200, &r), "exists")))
+            }
+            Some((sha, size)) => Err(refuse(
+                409,
+                "conflict",
+                format!(
+                    "other bytes are archived at {} already (sha256 {sha}, {size} bytes); nothing was replaced",
+                    a.key
+                ),
+            )),
+        }
+    }
+
+    /// One push per (token, name) at a time, and its reservation.
+    fn claim(&self, a: &Admitted, d: &Declared) -> Step<Claim<'_>> {
+        let who = (a.claims.id.clone(), a.name.clone());
+        if !lock(&self.busy).insert(who.clone()) {
+            return Err(refuse(
+                409,
+                "conflict",
+                "a push of this name is in progress; retry once it ended",
+            ));
+        }
+        let mut reserved = lock(&self.reserved);
+        let r = reserved.entry(a.claims.id.clone()).or_insert((0, 0));
+        r.0 += 1;
+        r.1 += d.total;
+        Ok(Claim {
+            server: self,
+            who,
+            bytes: d.total,
+        })
+    }
+
+    /// Where this body goes: a fresh start, or the end of what is held.
+    /// Refuses when the spool would go below its free-space floor.
+    fn place(&self, entry: &Entry, held: Option<&Meta>, meta: &Meta, d: &Declared) -> Step<()> {
+        let have = entry.held();
+        let needed = d.total.saturating_sub(if d.offset > 0 { have } else { 0 });
+        self.room_for(needed)?;
+        if d.offset == 0 {
+            return entry.begin(meta).map_err(|e| {
+                refuse(
+                    507,
+                    "no_space",
+                    format!("the spool cannot take the body: {e}"),
+                )
+            });
+        }
+        if held != Some(meta) {
+            return Err(refuse(
+                409,
+                "conflict",
+                "a push of this name with another size or SHA-256 is held: PUT the whole file to start over",
+            ));
+        }
+        if have != d.offset {
+            let mut r = refuse(
+                409,
+                "offset",
+                format!(
+                    "the server holds {have} bytes of this file, not {}: continue from there",
+                    d.offset
+                ),
+            );
+            r.headers.push((wire::UPLOAD_OFFSET, have.to_string()));
+            return Err(r);
+        }
+        Ok(())
+    }
+
+    fn room_for(&self, needed: u64) -> Step<()> {
+        let free = self.spool.free_bytes().map_err(|e| {
+            refuse(
+                507,
+                "no_space",
+                format!("the spool's free space cannot be read: {e}"),
+            )
+        })?;
+        let floor = self.settings.min_free;
+        if free < needed.saturating_add(floor) {
+            return Err(refuse(
+                507,
+                "no_space",
+                format!(
+                    "the spool has {free} bytes free; {needed} more would leave less than its floor of {floor} (--spool-min-free)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Receives the body into the spool, hashing it; a mismatch discards
+    /// everything, a cut keeps what arrived.
+    fn body(&self, request: &mut Request, entry: &Entry, meta: &Meta, d: &Declared) -> Step<()> {
+        let (mut file, mut hasher) = entry.resume(d.offset).map_err(|e| {
+            refuse(
+                500,
+                "error",
+                format!("the spooled body cannot be continued: {e}"),
+            )
+        })?;
+        let got = self.copy(request, &mut file, &mut hasher, d.length);
+        let got = match got {
+            Ok(n) => n,
+            Err(r) => {
+                if r.status == 507 {
+                    entry.discard();
+                }
+                return Err(r);
+            }
+        };
+        if got != d.length {
+            return Err(refuse(
+                400,
+                "cut",
+                format!(
+                    "the body ended after {got} of {} bytes; HEAD for what is held, then continue",
+                    d.length
+                ),
+            ));
+        }
+        let sha = crate::push::token::hex(&hasher.finalize());
+        if sha != meta.sha256 {
+            entry.discard();
+            return Err(refuse(
+                400,
+                "bad_digest",
+                format!(
+                    "the body's SHA-256 is {sha}, not the {} declared: nothing of it was kept",
+                    meta.sha256
+                ),
+            ));
+        }
+        file.sync_all().map_err(|e| {
+            refuse(
+                507,
+                "no_space",
+                format!("the spooled body cannot be made durable: {e}"),
+            )
+        })
+    }
+
+    /// Copies up to `length` bytes of the body, under the least-rate
+    /// deadline; returns how many arrived before the body ended.
+    fn copy(
+        &self,
+        request: &mut Request,
+        file: &mut std::fs::File,
+        hasher: &mut Sha256,
+        length: u64,
+    ) -> Step<u64> {
+        let mut buf = vec![0u8; CHUNK];
+        let (mut got, mut mark, mut checked) = (0u64, 0u64, 0u64);
+        request.set_body_deadline(Some(Instant::now() + WINDOW));
+        while got < length {
+            let want = usize::try_from((length - got).min(CHUNK as u64)).unwrap_or(CHUNK);
+            let n = match request.as_reader().read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(refuse(
+                        408,
+                        "slow",
+                        format!(
+                            "the body came slower than {MIN_PROGRESS} bytes per {} s; {got} bytes are held, continue with PATCH",
+                            WINDOW.as_secs()
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err(refuse(
+                        400,
+                        "cut",
+                        format!("the body was cut after {got} bytes: {e}"),
+                    ));
+                }
+            };
+            file.write_all(&buf[..n]).map_err(|e| {
+                refuse(
+                    507,
+                    "no_space",
+                    format!("the spool cannot take the body: {e}"),
+                )
+            })?;
+            hasher.update(&buf[..n]);
+            got += n as u64;
+            if got - mark >= MIN_PROGRESS {
+                mark = got;
+                request.set_body_deadline(Some(Instant::now() + WINDOW));
+            }
+            if got - checked >= FREE_CHECK_EVERY {
+                checked = got;
+                self.room_for(0)?;
+            }
+        }
+        Ok(got)
+    }
+}
+
+impl PushServer {
+    /// The whole body through the upload pipeline, and the answer.
+    fn archive(&self, a: &Admitted, entry: &Entry, meta: &Meta) -> Step<(Answer, &'static str)> {
+        let done = self
+            .archiver
+            .archive(&a.inv, &a.claims.id, &a.claims.prefix, entry, meta)
+            .map_err(|e| {
+                refuse(
+                    503,
+                    "unavailable",
+                    format!("received, but not recorded: {e}; the body is kept, retry the push"),
+                )
+            })?;
+        Ok(match done {
+            Archived::Stored(r) => (receipt(201, &r), "archived"),
+            Archived::Exists(r) => (receipt(200, &r), "exists"),
+            Archived::Conflict(why) => return Err(refuse(409, "conflict", why)),
+            Archived::Kept { status, why } => {
+                let code = if status == crate::inventory::status::Status::FailedGzip {
+                    422
+                } else {
+                    503
+                };
+                let mut r = refuse(code, "not_archived", format!("{}: {why}", status.as_str()));
+                if code == 503 {
+                    r.headers.push(("Retry-After", "30".into()));
+                }
+                return Err(r);
+            }
+        })
+    }
+}
+
+/// 201 or 200 with what was archived: the client compares the sha256 with
+/// its own before it deletes anything.
+fn receipt(status: u16, r: &Receipt) -> Answer {
+    json_answer(
+        status,
+        &json!({"key": r.key, "sha256": r.sha256, "size": r.size, "url": r.url}),
+    )
+}

@@ -1,0 +1,749 @@
+//! Pushes over real sockets against the real binary: `token` commands,
+//! `serve --accept-uploads` into a real S3 server (s3s-fs) and a directory
+//! store, every answer of the protocol, and `fgbackup push` resuming after
+//! the server was killed.
+
+use crate::common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::api::{Api, TOKEN};
+use common::rawhttp::{self, wait_for};
+use common::*;
+use serde_json::Value;
+
+/// A workspace with a token key, and a server accepting pushes.
+struct Site {
+    ws: Workspace,
+    key: String,
+    spool: PathBuf,
+}
+
+impl Site {
+    fn new() -> Site {
+        let ws = Workspace::new();
+        let key = ws.home().join("push.key").display().to_string();
+        assert_exit(&ws.run(&["token", "keygen", "--token-key", &key], &[]), 0);
+        let spool = ws.tmp.path().join("spool");
+        Site { ws, key, spool }
+    }
+
+    /// `token issue --prefix PREFIX EXTRA... --json`: (token, id).
+    fn issue(&self, prefix: &str, extra: &[&str]) -> (String, String) {
+        let db = self.ws.db().display().to_string();
+        let mut args = vec![
+            "token",
+            "issue",
+            "--prefix",
+            prefix,
+            "--db",
+            &db,
+            "--token-key",
+            &self.key,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.ws.run(&args, &[]);
+        assert_exit(&out, 0);
+        let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        (
+            v["token"].as_str().unwrap().to_string(),
+            v["id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// `serve --accept-uploads` into `dest` (the S3 flags, or `--dest`).
+    fn serve(&self, dest: &[String], extra: &[&str]) -> Api {
+        self.serve_on(dest, extra, "127.0.0.1:0")
+    }
+
+    /// [`Site::serve`] listening on `listen`.
+    fn serve_on(&self, dest: &[String], extra: &[&str], listen: &str) -> Api {
+        let db = self.ws.db().display().to_string();
+        let spool = self.spool.display().to_string();
+        let mut args: Vec<&str> = vec![
+            "serve",
+            "--db",
+            &db,
+            "--accept-uploads",
+            "--token-key",
+            &self.key,
+            "--spool",
+            &spool,
+            "--retries",
+            "1",
+        ];
+        if !extra.contains(&"--spool-min-free") {
+            args.extend(["--spool-min-free", "1M"]);
+        }
+        args.extend(dest.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        Api::start_on(&self.ws, &args, &[("APP_TOKENS", TOKEN)], None, listen)
+    }
+
+    fn local_dest(&self) -> Vec<String> {
+        std::fs::create_dir_all(self.ws.archive()).unwrap();
+        vec![
+            "--dest".into(),
+            format!("file://{}", self.ws.archive().display()),
+        ]
+    }
+
+    /// Regular files anywhere in the spool.
+    fn spooled(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.spool, &mut out);
+        out
+    }
+}
+
+fn s3_dest(s3: &S3Server) -> Vec<String> {
+    ["--bucket", BUCKET, "--endpoint", &s3.endpoint()]
+        .map(String::from)
+        .to_vec()
+}
+
+/// A raw request: the head with `headers`, then `body`; the status and the
+/// JSON body of the answer. Writing the body may fail when the server
+/// answered without reading it: that is what it should do on a refusal.
+fn request(
+    addr: &str,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Value, String) {
+    let mut s = rawhttp::connect(addr).unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = s.write_all(head.as_bytes());
+    let _ = s.write_all(body);
+    let (text, _) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(60));
+    let status = rawhttp::statuses(&text).first().copied().unwrap_or(0);
+    let body = rawhttp::first_body(&text);
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    hex(&sha256_bytes(data))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `PUT /upload/NAME` of `body` with its true length and digest.
+fn put(addr: &str, name: &str, token: &str, body: &[u8]) -> (u16, Value) {
+    let headers = [
+        ("Authorization", format!("Bearer {token}")),
+        ("Content-Length", body.len().to_string()),
+        ("X-Content-SHA256", sha_hex(body)),
+    ];
+    let (status, json, _) = request(addr, "PUT", &format!("/upload/{name}"), &headers, body);
+    (status, json)
+}
+
+fn gz(seed: u64, lines: usize) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for i in 0..lines {
+        writeln!(e, "date=2026-11-22 time=01:00:{:02} devname=\"FGT-P\" srcip=10.0.0.{} seed={seed} line={i}", i % 60, i % 250).unwrap();
+    }
+    e.finish().unwrap()
+}
+
+#[test]
+fn tokens_are_printed_once_listed_without_secret_and_revoked() {
+    let site = Site::new();
+    let (token, id) = site.issue("site7/", &["--max-bytes", "20G", "--note", "ticket 4711"]);
+    assert!(token.starts_with("fgpush1."), "{token}");
+    let db = site.ws.db().display().to_string();
+    for args in [
+        vec!["token", "list", "--db", &db],
+        vec!["token", "list", "--db", &db, "--json"],
+    ] {
+        let out = site.ws.run(&args, &[]);
+        assert_exit(&out, 0);
+        let text = stdout(&out);
+        assert!(
+            text.contains(&id) && text.contains("site7/") && text.contains("ticket 4711"),
+            "{text}"
+        );
+        let mac = token.rsplit('.').next().unwrap();
+        assert!(
+            !text.contains(mac) && !text.contains(&token),
+            "list shows the secret: {text}"
+        );
+    }
+    // Beyond 30 days only with --force; never a prefix of the archive's own.
+    let key = site.key.clone();
+    let long = site.ws.run(
+        &[
+            "token",
+            "issue",
+            "--prefix",
+            "s/",
+            "--db",
+            &db,
+            "--token-key",
+            &key,
+            "--expires",
+            "31d",
+        ],
+        &[],
+    );
+    assert_exit(&long, 2);
+    assert!(stderr(&long).contains("--force"), "{}", stderr(&long));
+    site.issue("s/", &["--expires", "31d", "--force"]);
+    let own = site.ws.run(
+        &[
+            "token",
+            "issue",
+            "--prefix",
+            "_index/",
+            "--db",
+            &db,
+            "--token-key",
+            &key,
+        ],
+        &[],
+    );
+    assert_exit(&own, 2);
+    // Revoked, shown as such; an unknown id is an error.
+    assert_exit(&site.ws.run(&["token", "revoke", &id, "--db", &db], &[]), 0);
+    let list: Value = serde_json::from_str(&stdout(
+        &site.ws.run(&["token", "list", "--db", &db, "--json"], &[]),
+    ))
+    .unwrap();
+    let row = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["state"], "revoked");
+    assert_exit(
+        &site
+            .ws
+            .run(&["token", "revoke", "0000000000000000", "--db", &db], &[]),
+        1,
+    );
+    // The key file is private and never replaced.
+    let again = site.ws.run(&["token", "keygen", "--token-key", &key], &[]);
+    assert_exit(&again, 2);
+}
+
+/// Every answer of the table, against a real S3 server: what each refusal
+/// says, and that nothing of a refused body stays in the spool.
+// docs/SAFETY.md S36 S37 S38
+#[test]
+fn every_answer_of_the_protocol_and_nothing_of_a_refusal_stays() {
+    let s3 = S3Server::start();
+    let site = Site::new();
+    let (token, id) = site.issue("site7/", &["--max-bytes", "300000"]);
+    let api = site.serve(&s3_dest(&s3), &["--push-max-file", "250000"]);
+    let addr = api.addr();
+    let body = gz(1, 2000);
+
+    // 201: archived, proven in the bucket, recorded with its source.
+    let (status, got) = put(addr, "FGT-A/a.log.gz", &token, &body);
+    assert_eq!(status, 201, "{got}");
+    assert_eq!(got["key"], "site7/FGT-A/a.log.gz");
+    assert_eq!(got["sha256"], sha_hex(&body));
+    assert_eq!(got["size"], body.len());
+    assert_eq!(
+        s3.head_sha256("site7/FGT-A/a.log.gz").as_deref(),
+        Some(sha_hex(&body).as_str())
+    );
+    let stored = std::fs::read(s3.object_path(BUCKET, "site7/FGT-A/a.log.gz")).unwrap();
+    assert_eq!(stored, body);
+    let rows = site.ws.rows();
+    let row = row_for(&rows, "site7/FGT-A/a.log.gz");
+    assert_eq!(row.status(), "uploaded");
+    assert_eq!(
+        row.deleted_local,
+        Some(1),
+        "the spooled body is deleted once proven"
+    );
+    let conn = rusqlite::Connection::open(site.ws.db()).unwrap();
+    let source: String = conn
+        .query_row(
+            "SELECT source_path FROM backups WHERE id = ?1",
+            [row.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(source, format!("push:{id}/FGT-A/a.log.gz"));
+    assert!(site.spooled().is_empty(), "{:?}", site.spooled());
+
+    // 200: the same bytes again (answered before the body is read).
+    let (status, got) = put(addr, "FGT-A/a.log.gz", &token, &body);
+    assert_eq!(
+        (status, got["sha256"].as_str()),
+        (200, Some(sha_hex(&body).as_str())),
+        "{got}"
+    );
+    // 409: other bytes at the key; the archived copy is untouched.
+    let (status, got) = put(addr, "FGT-A/a.log.gz", &token, &gz(2, 2000));
+    assert_eq!(status, 409, "{got}");
+    assert_eq!(
+        std::fs::read(s3.object_path(BUCKET, "site7/FGT-A/a.log.gz")).unwrap(),
+        body
+    );
+
+    // 401: no token, a token edited by one byte, a token of another key.
+    let other = Site::new();
+    let (foreign, _) = other.issue("site7/", &[]);
+    let mut edited = token.clone().into_bytes();
+    let at = edited.len() / 2;
+    edited[at] = if edited[at] == b'A' { b'B' } else { b'A' };
+    let edited = String::from_utf8(edited).unwrap();
+    for bad in ["", "fgpush1.x.y", edited.as_str(), foreign.as_str()] {
+        let (status, got) = put(addr, "FGT-A/b.log.gz", bad, &body);
+        assert_eq!(status, 401, "{bad}: {got}");
+        assert!(
+            got["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{got}"
+        );
+    }
+    // 403: a name outside the prefix; an API read token is no upload token.
+    for name in ["../x.gz", "%2e%2e/x.gz", "%2Fabs.gz", "FGT-A/../../x.gz"] {
+        assert_eq!(put(addr, name, &token, &body).0, 403, "{name}");
+    }
+    assert_eq!(put(addr, "FGT-A/b.log.gz", TOKEN, &body).0, 401);
+    // 400: bad names.
+    for name in [
+        "a%5Cb.gz",
+        "a%00b.gz",
+        "a%0Ab.gz",
+        "notgzip.txt",
+        "a//b.gz",
+        "_index/x.gz",
+    ] {
+        let (status, got) = put(addr, name, &token, &body);
+        assert_eq!(status, 400, "{name}: {got}");
+    }
+    // 400: no digest, a bad digest (the whole body arrives, then is thrown
+    // away), a Content-Range that does not match the length.
+    let auth = ("Authorization", format!("Bearer {token}"));
+    let len = ("Content-Length", body.len().to_string());
+    let (status, got, _) = request(
+        addr,
+        "PUT",
+        "/upload/FGT-A/c.log.gz",
+        &[auth.clone(), len.clone()],
+        &body,
+    );
+    assert_eq!(status, 400, "{got}");
+    let wrong = ("X-Content-SHA256", sha_hex(b"something else"));
+    let (status, got, _) = request(
+        addr,
+        "PUT",
+        "/upload/FGT-A/c.log.gz",
+        &[auth.clone(), len.clone(), wrong],
+        &body,
+    );
+    assert_eq!(status, 400, "{got}");
+    assert!(
+        got["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing of it was kept"),
+        "{got}"
+    );
+    let range = ("Content-Range", format!("bytes 0-9/{}", body.len()));
+    let digest = ("X-Content-SHA256", sha_hex(&body));
+    let (status, got, _) = request(
+        addr,
+        "PUT",
+        "/upload/FGT-A/c.log.gz",
+        &[auth.clone(), len.clone(), digest.clone(), range],
+        &body,
+    );
+    assert_eq!(status, 400, "{got}");
+    // Repr-Digest (RFC 9530) is accepted as well.
+    use base64::Engine;
+    let small = gz(9, 10);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(crate::common::sha256_bytes(&small));
+    let repr = ("Repr-Digest", format!("sha-256=:{b64}:"));
+    let small_len = ("Content-Length", small.len().to_string());
+    let (status, got, _) = request(
+        addr,
+        "PUT",
+        "/upload/FGT-A/d.log.gz",
+        &[auth.clone(), small_len, repr],
+        &small,
+    );
+    assert_eq!(status, 201, "{got}");
+
+    // 413: over the per-file cap; over the token's bytes by one.
+    assert_eq!(
+        put(addr, "FGT-A/big.log.gz", &token, &vec![0u8; 250_001]).0,
+        413
+    );
+    let used = small.len() + body.len();
+    let room = 300_000 - used;
+    let (status, got) = put(addr, "FGT-A/over.log.gz", &token, &vec![7u8; room + 1]);
+    assert_eq!(status, 413, "{got}");
+    assert!(site.spooled().is_empty(), "{:?}", site.spooled());
+    // (Accepted bytes are not gzip: the token would need --any-name.)
+    let (fits, _) = site.issue("fits/", &["--max-bytes", "1000", "--any-name"]);
+    assert_eq!(put(addr, "x.bin", &fits, &[1u8; 1000]).0, 201);
+    assert_eq!(put(addr, "y.bin", &fits, &[1u8; 1]).0, 413);
+
+    // 429: files used up, attempts used up.
+    let (one, _) = site.issue("one/", &["--max-files", "1"]);
+    assert_eq!(put(addr, "a.log.gz", &one, &gz(3, 10)).0, 201);
+    assert_eq!(put(addr, "b.log.gz", &one, &gz(4, 10)).0, 429);
+    let (two, _) = site.issue("two/", &["--max-attempts", "2"]);
+    assert_eq!(put(addr, "a%5Cb.gz", &two, &body).0, 400);
+    assert_eq!(put(addr, "a.log.gz", &two, &gz(5, 10)).0, 201);
+    assert_eq!(put(addr, "b.log.gz", &two, &gz(6, 10)).0, 429);
+
+    // 403: expired, revoked.
+    let (short, _) = site.issue("short/", &["--expires", "1s"]);
+    let expired = wait_for(Duration::from_secs(5), "the token to expire", || {
+        let (status, got) = put(addr, "a.log.gz", &short, &gz(7, 10));
+        (status == 403).then_some(got)
+    });
+    assert!(
+        expired["error"].as_str().unwrap().contains("expired"),
+        "{expired}"
+    );
+    let db = site.ws.db().display().to_string();
+    assert_exit(&site.ws.run(&["token", "revoke", &id, "--db", &db], &[]), 0);
+    let (status, got) = put(addr, "FGT-A/e.log.gz", &token, &gz(8, 10));
+    assert_eq!(status, 403, "{got}");
+    assert!(got["error"].as_str().unwrap().contains("revoked"), "{got}");
+
+    assert!(
+        site.spooled().is_empty(),
+        "a refused body stayed: {:?}",
+        site.spooled()
+    );
+    // /health reports the spool; /metrics counts pushes by outcome.
+    let health = api.json("/health");
+    assert!(
+        health["spool"]["free_bytes"].as_u64().unwrap() > 0,
+        "{health}"
+    );
+    let (_, metrics, _) = api.get("/metrics", Some(TOKEN));
+    for outcome in [
+        "archived",
+        "exists",
+        "conflict",
+        "unauthorized",
+        "forbidden",
+        "bad_name",
+        "bad_request",
+        "bad_digest",
+        "too_large",
+        "used_up",
+    ] {
+        assert!(
+            metrics.contains(&format!(
+                "fgbackup_push_requests_total{{outcome=\"{outcome}\"}}"
+            )),
+            "{outcome} missing:\n{metrics}"
+        );
+    }
+}
+
+/// 507 when the spool would fall below its floor: refused before a byte
+/// is written, and the client keeps its file.
+// docs/SAFETY.md S38
+#[test]
+fn a_full_spool_answers_507_and_the_client_keeps_its_file() {
+    let site = Site::new();
+    let (token, _) = site.issue("site7/", &[]);
+    let api = site.serve(&site.local_dest(), &["--spool-min-free", "100000G"]);
+    let (status, got) = put(api.addr(), "a.log.gz", &token, &gz(1, 100));
+    assert_eq!(status, 507, "{got}");
+    assert!(
+        got["error"].as_str().unwrap().contains("--spool-min-free"),
+        "{got}"
+    );
+    assert!(site.spooled().is_empty());
+    let file = site.ws.write_raw("a.log.gz", &gz(1, 100));
+    let out = site.ws.run(
+        &[
+            "push",
+            file.to_str().unwrap(),
+            "--url",
+            &api.base,
+            "--delete",
+            "--json",
+        ],
+        &[("FGBACKUP_PUSH_TOKEN", &token)],
+    );
+    // 507 is retried (the spool may drain), then given up: exit 1, file kept.
+    assert_exit(&out, 1);
+    assert!(file.exists());
+    let health = api.json("/health");
+    assert_eq!(health["status"], "degraded", "{health}");
+}
+
+/// A TCP relay to `upstream` that passes the first `limit` bytes a client
+/// sends on its first connection and then stops reading (the wire stalls),
+/// and passes later connections whole: a push cut mid-body, on demand.
+struct Stall {
+    port: u16,
+    passed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Stall {
+    fn start(upstream: u16, limit: u64) -> Stall {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let passed = std::sync::Arc::new(AtomicU64::new(0));
+        let first = std::sync::Arc::new(AtomicBool::new(true));
+        let counter = passed.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let cap = if first.swap(false, Ordering::SeqCst) {
+                    limit
+                } else {
+                    u64::MAX
+                };
+                let closed = std::sync::Arc::new(AtomicBool::new(false));
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (counter, done) = (counter.clone(), closed.clone());
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    let mut sent = 0u64;
+                    while sent < cap {
+                        let want = (cap - sent).min(buf.len() as u64) as usize;
+                        match c_in.read(&mut buf[..want]) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => {
+                                if s_out.write_all(&buf[..n]).is_err() {
+                                    break;
+                                }
+                                sent += n as u64;
+                                counter.fetch_add(n as u64, Ordering::SeqCst);
+                            }
+                        }
+                    }
+                    // At the cap: read nothing more until the server's side
+                    // ends; then both sockets close with data unread, which
+                    // resets the client (what a killed server's kernel does).
+                    while !done.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    closed.store(true, Ordering::SeqCst);
+                });
+            }
+        });
+        Stall { port, passed }
+    }
+}
+
+/// The server is killed (SIGKILL) in the middle of a push by the real
+/// client: the client keeps its file and, once the server is back,
+/// resumes from what the spool holds instead of sending it all again; the
+/// half body left by the kill is never archived as whole.
+// docs/SAFETY.md S36
+#[test]
+fn a_push_cut_by_a_killed_server_resumes_after_its_restart() {
+    let site = Site::new();
+    let (token, _) = site.issue("site7/", &[]);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut api = site.serve_on(&site.local_dest(), &[], &listen);
+    let file = site.ws.write_noise_gz("big.log.gz", 8);
+    let size = std::fs::metadata(&file).unwrap().len();
+    // The first connection passes the HEAD and 3 MiB of the PUT.
+    let stall = Stall::start(port, 3 * 1024 * 1024);
+    let client = site
+        .ws
+        .command(
+            &[
+                "push",
+                file.to_str().unwrap(),
+                "--url",
+                &format!("http://127.0.0.1:{}", stall.port),
+                "--json",
+                "--delete",
+            ],
+            &[("FGBACKUP_PUSH_TOKEN", &token)],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The server has written what came through, then the wire stalls.
+    let held = wait_for(Duration::from_secs(30), "the spooled part", || {
+        let body = site
+            .spooled()
+            .into_iter()
+            .find(|p| p.ends_with("big.log.gz"))?;
+        let len = std::fs::metadata(&body).ok()?.len();
+        (len > 2 * 1024 * 1024
+            && stall.passed.load(std::sync::atomic::Ordering::SeqCst) >= 3 * 1024 * 1024)
+            .then_some(len)
+    });
+    let _ = api.child.kill();
+    let _ = api.child.wait();
+    assert!(held < size);
+    let partial = wait_for(Duration::from_secs(5), "the spool to settle", || {
+        let body = site
+            .spooled()
+            .into_iter()
+            .find(|p| p.ends_with("big.log.gz"))?;
+        std::fs::metadata(&body).ok().map(|m| m.len())
+    });
+    assert!(partial < size, "the kill left a part: {partial} of {size}");
+    // Back on the same port: the half body is not archived by the restart.
+    let api = site.serve_on(&site.local_dest(), &[], &listen);
+    let (status, _, text) = request(
+        api.addr(),
+        "HEAD",
+        "/upload/big.log.gz",
+        &[("Authorization", format!("Bearer {token}"))],
+        b"",
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains(&format!("Upload-Offset: {partial}")),
+        "{text}"
+    );
+    assert!(!site.ws.archive().join("site7/big.log.gz").exists());
+    // The client, retrying, resumes from the offset and ends archived.
+    let out = client.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    let line: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(line["status"], "archived", "{line}");
+    assert_eq!(line["deleted"], true, "{line}");
+    // The last try sent only what the spool lacked.
+    assert_eq!(line["resumed_from"], partial, "{line}");
+    let archived = std::fs::read(site.ws.archive().join("site7/big.log.gz")).unwrap();
+    assert_eq!(sha_hex(&archived), line["sha256"].as_str().unwrap());
+    assert_eq!(archived.len() as u64, size);
+    let rows = site.ws.rows();
+    assert_eq!(rows.len(), 1, "one row, for the whole file: {rows:?}");
+    assert_eq!(rows[0].status(), "uploaded");
+    assert!(
+        !file.exists(),
+        "deleted after the 201 that named its sha256"
+    );
+    assert!(site.spooled().is_empty(), "{:?}", site.spooled());
+    drop(api);
+}
+
+/// Twenty pushes at once, each a different file: each archived and proven
+/// under its own key with its own bytes.
+// docs/SAFETY.md S36
+#[test]
+fn twenty_concurrent_pushes_are_each_archived_with_their_own_bytes() {
+    let s3 = S3Server::start();
+    let site = Site::new();
+    let (token, _) = site.issue("site7/", &[]);
+    let api = site.serve(&s3_dest(&s3), &["--push-max", "20"]);
+    let bodies: Vec<Vec<u8>> = (0..20)
+        .map(|i| gz(100 + i, 3000 + i as usize * 10))
+        .collect();
+    let addr = api.addr().to_string();
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let (addr, token) = (&addr, &token);
+                scope.spawn(move || put(addr, &format!("FGT-{i}/f.log.gz"), token, b))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (status, got)) in answers.iter().enumerate() {
+        assert_eq!(*status, 201, "push {i}: {got}");
+        let key = format!("site7/FGT-{i}/f.log.gz");
+        assert_eq!(got["key"], key.as_str());
+        assert_eq!(got["sha256"], sha_hex(&bodies[i]));
+        assert_eq!(
+            std::fs::read(s3.object_path(BUCKET, &key)).unwrap(),
+            bodies[i],
+            "{key}"
+        );
+    }
+    let rows = site.ws.rows();
+    assert_eq!(rows.len(), 20);
+    for (i, b) in bodies.iter().enumerate() {
+        let row = row_for(&rows, &format!("site7/FGT-{i}/f.log.gz"));
+        assert_eq!(
+            (row.status(), row.sha256.as_deref()),
+            ("uploaded", Some(sha_hex(b).as_str()))
+        );
+    }
+    assert!(site.spooled().is_empty());
+    let out = site.ws.on_bucket("verify", &s3.endpoint(), &[]);
+    assert_exit(&out, 0);
+}
+
+/// A token revoked while one of its pushes is being received: that push
+/// completes, the next one is refused.
+// docs/SAFETY.md S37
+#[test]
+fn a_token_revoked_mid_push_lets_that_push_finish_and_refuses_the_next() {
+    let site = Site::new();
+    let (token, id) = site.issue("site7/", &[]);
+    let api = site.serve(&site.local_dest(), &[]);
+    let body = gz(42, 20_000);
+    let half = body.len() / 2;
+    let mut s = rawhttp::connect(api.addr()).unwrap();
+    let head = format!(
+        "PUT /upload/a.log.gz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nX-Content-SHA256: {}\r\n\r\n",
+        body.len(),
+        sha_hex(&body)
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..half]).unwrap();
+    wait_for(
+        Duration::from_secs(10),
+        "the first half in the spool",
+        || {
+            let p = site
+                .spooled()
+                .into_iter()
+                .find(|p| p.ends_with("a.log.gz"))?;
+            (std::fs::metadata(p).ok()?.len() == half as u64).then_some(())
+        },
+    );
+    let db = site.ws.db().display().to_string();
+    assert_exit(&site.ws.run(&["token", "revoke", &id, "--db", &db], &[]), 0);
+    s.write_all(&body[half..]).unwrap();
+    let (text, _) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(30));
+    assert_eq!(rawhttp::statuses(&text).first(), Some(&201), "{text}");
+    assert_eq!(
+        std::fs::read(site.ws.archive().join("site7/a.log.gz")).unwrap(),
+        body
+    );
+    let (status, got) = put(api.addr(), "b.log.gz", &token, &gz(43, 10));
+    assert_eq!(status, 403, "{got}");
+}
