@@ -46,20 +46,45 @@ impl IpFilter {
     pub fn compact(&mut self) {
         while self.bits.len().is_multiple_of(2) && self.bits.len() as u64 * 64 > MIN_BITS {
             let half = self.bits.len() / 2;
-            let folded: Vec<u64> = (0..half)
-                .map(|i| self.bits[i] | self.bits[i + half])
-                .collect();
-            let set: u64 = folded.iter().map(|w| u64::from(w.count_ones())).sum();
+            // Counted before anything is allocated: a dense filter stays as it is.
+            let set: u64 = (0..half)
+                .map(|i| u64::from((self.bits[i] | self.bits[i + half]).count_ones()))
+                .sum();
             if set * 5 > half as u64 * 64 {
                 break;
             }
-            self.bits = folded;
+            for i in 0..half {
+                self.bits[i] |= self.bits[i + half];
+            }
+            self.bits.truncate(half);
+            self.bits.shrink_to_fit();
         }
     }
 
     /// The filter as stored: its words, little-endian.
+    #[cfg(any(test, not(target_endian = "little")))]
     pub fn to_bytes(&self) -> Vec<u8> {
         self.bits.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    /// [`IpFilter::to_bytes`] without a copy where the words already are
+    /// little-endian in memory: a big archive's filter is 2% of it (16 MiB
+    /// for 1 GiB), and every copy of it counts in the uploader's memory.
+    pub fn as_bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        #[cfg(target_endian = "little")]
+        {
+            // SAFETY: a u64 slice is valid as bytes: same memory, 8 bytes
+            // per word, no padding, alignment of u8 is 1; on little-endian
+            // targets those bytes are the words' little-endian form.
+            let bytes = unsafe {
+                std::slice::from_raw_parts(self.bits.as_ptr().cast::<u8>(), self.bits.len() * 8)
+            };
+            std::borrow::Cow::Borrowed(bytes)
+        }
+        #[cfg(not(target_endian = "little"))]
+        {
+            std::borrow::Cow::Owned(self.to_bytes())
+        }
     }
 
     /// A filter read back; `None` unless `bytes` is whole words, at least one.
@@ -260,6 +285,7 @@ mod tests {
         for n in 0..1_000u32 {
             assert!(f.may_contain(v4(0x0a00_0000 + n * 7)), "{n}");
         }
+        assert_eq!(f.as_bytes(), f.to_bytes());
         let back = IpFilter::from_bytes(&f.to_bytes()).unwrap();
         assert_eq!(back, f);
         assert_eq!(IpFilter::from_bytes(&[0; 7]), None);

@@ -76,7 +76,7 @@ pub fn max_bytes(size: u64) -> u64 {
 /// whose whole index is `index`.
 pub fn encode(key: &str, sha256: &str, size: u64, index: &Index) -> Vec<u8> {
     let s = &index.summary;
-    let ips = index.ips.to_bytes();
+    let ips = index.ips.as_bytes();
     let head = Head {
         key: key.to_string(),
         sha256: sha256.to_string(),
@@ -111,11 +111,13 @@ pub fn encode(key: &str, sha256: &str, size: u64, index: &Index) -> Vec<u8> {
             .collect(),
         ips_bytes: ips.len(),
     };
-    let mut out = MAGIC.to_vec();
     // Serializing plain strings and numbers cannot fail.
-    out.extend(serde_json::to_vec(&head).unwrap_or_default());
+    let json = serde_json::to_vec(&head).unwrap_or_default();
+    let mut out = Vec::with_capacity(MAGIC.len() + json.len() + 1 + ips.len());
+    out.extend_from_slice(MAGIC);
+    out.extend(json);
     out.push(b'\n');
-    out.extend(ips);
+    out.extend_from_slice(&ips);
     out
 }
 
