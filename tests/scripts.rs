@@ -6,9 +6,10 @@
 use std::process::Command;
 
 /// The scripts this file runs; a new `scripts/bench*.sh` must join them.
-const SCRIPTS: [&str; 5] = [
+const SCRIPTS: [&str; 6] = [
     "bench-api.sh",
     "bench-events.sh",
+    "bench-push.sh",
     "bench-scale.sh",
     "bench-search.sh",
     "bench.sh",
@@ -180,4 +181,16 @@ fn bench_search_sh_measures_index_grep_and_search() {
         line(&out, "search device+action+day:").contains("--coverage over a year:"),
         "{out}"
     );
+}
+
+#[test]
+fn bench_push_sh_compares_a_push_with_an_upload() {
+    let out = smoke("bench-push.sh");
+    for start in [
+        "push throughput vs upload:",
+        "client peak RSS:",
+        "server peak RSS:",
+    ] {
+        line(&out, start);
+    }
 }

@@ -111,7 +111,7 @@ fn record(
         s.bytes as i64,
         s.unparsed as i64,
         s.without_time as i64,
-        ix.index.ips.to_bytes(),
+        &*ix.index.ips.as_bytes(),
         ix.incomplete,
     ])?;
     let id = conn.last_insert_rowid();
