@@ -747,3 +747,45 @@ fn a_token_revoked_mid_push_lets_that_push_finish_and_refuses_the_next() {
     let (status, got) = put(api.addr(), "b.log.gz", &token, &gz(43, 10));
     assert_eq!(status, 403, "{got}");
 }
+
+/// A client that drips its body is cut after the least-rate window (64 KiB
+/// per 30 s) with 408, keeping what arrived for a resume; a restarted
+/// server discards the part once its token can no longer resume it.
+// docs/SAFETY.md S38
+#[test]
+fn a_dripping_push_times_out_and_its_part_goes_with_its_token() {
+    let site = Site::new();
+    let (token, id) = site.issue("site7/", &[]);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let api = site.serve_on(&site.local_dest(), &[], &listen);
+    let body = gz(5, 50_000);
+    let mut s = rawhttp::connect(api.addr()).unwrap();
+    let head = format!(
+        "PUT /upload/drip.log.gz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nX-Content-SHA256: {}\r\n\r\n",
+        body.len(),
+        sha_hex(&body)
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..100]).unwrap();
+    let started = Instant::now();
+    let (text, _) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(60));
+    let waited = started.elapsed();
+    assert_eq!(rawhttp::statuses(&text).first(), Some(&408), "{text}");
+    assert!(
+        waited >= Duration::from_secs(25) && waited < Duration::from_secs(45),
+        "{waited:?}"
+    );
+    let auth = [("Authorization", format!("Bearer {token}"))];
+    let (status, _, text) = request(api.addr(), "HEAD", "/upload/drip.log.gz", &auth, b"");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("Upload-Offset: 100\r\n"), "{text}");
+    // Revoked: the part cannot be resumed; the next start discards it.
+    let db = site.ws.db().display().to_string();
+    assert_exit(&site.ws.run(&["token", "revoke", &id, "--db", &db], &[]), 0);
+    drop(api);
+    let _api = site.serve_on(&site.local_dest(), &[], &listen);
+    wait_for(Duration::from_secs(10), "the part to be discarded", || {
+        site.spooled().is_empty().then_some(())
+    });
+}

@@ -128,16 +128,21 @@ impl PushServer {
         self.spool.free_bytes().ok()
     }
 
-    /// Archives the bodies a restart (or a failed archive) left whole in
-    /// the spool, on a thread of its own; a body whose token is unknown
-    /// stays for the admin.
+    /// Looks after the spool now and every [`SWEEP_EVERY`], on a thread of
+    /// its own: archives the bodies left whole (by a restart, or an archive
+    /// that failed), and discards the parts of pushes that cannot resume
+    /// (their token revoked or expired) or were abandoned ([`PARTIAL_LIFE`]
+    /// untouched). A part is only ever a copy: its pusher got no 201.
     pub fn sweep(self: &Arc<Self>) {
         let me = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("api-push-sweep".into())
             .spawn(move || {
-                for (token_id, entry, meta) in me.spool.whole() {
-                    me.archive_left(&token_id, &entry, &meta);
+                while !crate::signal::stop_requested() {
+                    for (token_id, entry, meta, held) in me.spool.entries() {
+                        me.look_after(&token_id, &entry, &meta, held);
+                    }
+                    crate::signal::sleep_unless_stopped(SWEEP_EVERY);
                 }
             });
         if let Err(e) = spawned {
@@ -145,7 +150,12 @@ impl PushServer {
         }
     }
 
-    fn archive_left(&self, token_id: &str, entry: &Entry, meta: &Meta) {
+    /// One spool entry: archive it, discard it, or leave it.
+    fn look_after(&self, token_id: &str, entry: &Entry, meta: &Meta, held: u64) {
+        let who = (token_id.to_string(), meta.name.clone());
+        if !lock(&self.busy).insert(who.clone()) {
+            return; // a push of it is being received now
+        }
         let done = Inventory::open(&self.db_path).and_then(|inv| {
             let Some(row) = inv.token(token_id)? else {
                 log::warn!(
@@ -154,20 +164,44 @@ impl PushServer {
                 );
                 return Ok(());
             };
-            let a = self
-                .archiver
-                .archive(&inv, token_id, &row.prefix, entry, meta)?;
-            log::info!(
-                "spool: {} of token {token_id} archived after a restart: {a:?}",
-                meta.name
-            );
+            if held == meta.size {
+                let a = self
+                    .archiver
+                    .archive(&inv, token_id, &row.prefix, entry, meta)?;
+                log::info!(
+                    "spool: {} of token {token_id}, left whole, archived: {a:?}",
+                    meta.name
+                );
+                return Ok(());
+            }
+            let now = timefmt::unix_seconds(SystemTime::now());
+            let dead = row.revoked_at.is_some() || row.expires_unix <= now;
+            if dead || entry.idle().is_some_and(|d| d > PARTIAL_LIFE) {
+                log::info!(
+                    "spool: {held} of {} bytes of {} (token {token_id}) discarded: {}",
+                    meta.size,
+                    meta.name,
+                    if dead {
+                        "its token can no longer resume it"
+                    } else {
+                        "abandoned"
+                    }
+                );
+                entry.discard();
+            }
             Ok(())
         });
+        lock(&self.busy).remove(&who);
         if let Err(e) = done {
             log::error!("spool: {} of token {token_id}: {e}", meta.name);
         }
     }
 }
+
+/// How often the spool is looked after.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How long a part may wait for its resume.
+const PARTIAL_LIFE: Duration = Duration::from_secs(7 * 86_400);
 
 /// Takes a push request: on its own thread if a place is free, else 503.
 pub(super) fn open(request: Request, push: &Option<Arc<PushServer>>, metrics: &Arc<Metrics>) {

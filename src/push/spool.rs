@@ -84,11 +84,11 @@ impl Spool {
         Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
     }
 
-    /// Every entry whose body is whole (the declared size), with its token
-    /// id and what was declared: bodies received before a restart, or whose
-    /// archiving failed, to be archived again. Entries are few (one per
-    /// push not yet archived), so they are gathered.
-    pub fn whole(&self) -> Vec<(String, Entry, Meta)> {
+    /// Every entry with its token id, what was declared, and the bytes
+    /// held (the declared size: whole, to be archived again after a
+    /// restart or a failed archive; less: a push that may resume). Entries
+    /// are few (one per push not yet archived), so they are gathered.
+    pub fn entries(&self) -> Vec<(String, Entry, Meta, u64)> {
         let mut found = Vec::new();
         let Ok(tokens) = fs::read_dir(&self.root) else {
             return found;
@@ -106,9 +106,8 @@ impl Spool {
                 if entry.meta != m.path() {
                     continue;
                 }
-                if entry.held() == meta.size {
-                    found.push((token_id.clone(), entry, meta));
-                }
+                let held = entry.held();
+                found.push((token_id.clone(), entry, meta, held));
             }
         }
         found
@@ -136,6 +135,14 @@ impl Entry {
     /// Bytes of the body on disk (0 without one).
     pub fn held(&self) -> u64 {
         fs::metadata(self.body()).map_or(0, |m| m.len())
+    }
+
+    /// How long since the body last grew (or was begun).
+    pub fn idle(&self) -> Option<std::time::Duration> {
+        let m = fs::metadata(self.body())
+            .or_else(|_| fs::metadata(&self.meta))
+            .ok()?;
+        m.modified().ok()?.elapsed().ok()
     }
 
     /// Starts a push: the declaration on disk (durably, before any byte
@@ -215,7 +222,7 @@ mod tests {
 
     // docs/SAFETY.md S36
     #[test]
-    fn a_body_resumes_with_its_hash_and_only_whole_bodies_are_listed() {
+    fn a_body_resumes_with_its_hash_and_entries_say_what_they_hold() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::open(&dir.path().join("spool")).unwrap();
         let e = spool.entry("t1", "FGT-A/a.log.gz");
@@ -231,15 +238,17 @@ mod tests {
         let (mut f, _) = e.resume(0).unwrap();
         f.write_all(&data[..5]).unwrap();
         assert_eq!(e.held(), 5);
-        assert!(spool.whole().is_empty(), "a half body is not whole");
+        assert_eq!(spool.entries()[0].3, 5, "a half body is held as such");
         let (mut f, mut h) = e.resume(5).unwrap();
         f.write_all(&data[5..]).unwrap();
         h.update(&data[5..]);
         assert_eq!(crate::push::token::hex(&h.finalize()), meta.sha256);
-        let whole = spool.whole();
-        assert_eq!(whole.len(), 1);
-        assert_eq!(whole[0].0, "t1");
-        assert_eq!(whole[0].2, meta);
+        let all = spool.entries();
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].0.as_str(), &all[0].2, all[0].3),
+            ("t1", &meta, meta.size)
+        );
         e.discard();
         assert!(fs::read_dir(&spool.root).unwrap().next().is_none());
         assert!(spool.free_bytes().unwrap() > 0);
