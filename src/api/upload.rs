@@ -481,6 +481,33 @@ fn declared(request: &Request, held: Option<&Meta>) -> Step<Declared> {
     }
 }
 
+/// The token's bytes and files, with `(files, bytes)` of its pushes in
+/// flight: 413 over its bytes, 429 when its files are used up.
+fn token_room(a: &Admitted, d: &Declared, (files, bytes): (u64, u64)) -> Step<()> {
+    if let Some(max) = a.claims.max_bytes
+        && a.row.bytes.saturating_add(bytes).saturating_add(d.total) > max
+    {
+        return Err(refuse(
+            413,
+            "too_large",
+            format!(
+                "{} bytes would take this token over its {max} bytes ({} archived, {bytes} being received)",
+                d.total, a.row.bytes
+            ),
+        ));
+    }
+    if let Some(max) = a.claims.max_files
+        && a.row.files.saturating_add(files) >= max
+    {
+        return Err(refuse(
+            429,
+            "used_up",
+            format!("this upload token's {max} files are used up"),
+        ));
+    }
+    Ok(())
+}
+
 /// Releases a push's place in `busy` and its reservation when dropped.
 struct Claim<'a> {
     server: &'a PushServer,
@@ -508,7 +535,7 @@ impl PushServer {
         let entry = self.spool.entry(&a.claims.id, &a.name);
         let held_meta = entry.meta();
         let d = declared(request, held_meta.as_ref())?;
-        self.limits(&a, &d)?;
+        self.file_cap(&d)?;
         if let Some(done) = self.already_archived(&a, &d)? {
             return Ok(done);
         }
@@ -526,8 +553,8 @@ impl PushServer {
         self.archive(&a, &entry, &meta)
     }
 
-    /// The per-file cap, the token's bytes and files (with its pushes in flight).
-    fn limits(&self, a: &Admitted, d: &Declared) -> Step<()> {
+    /// The per-file cap.
+    fn file_cap(&self, d: &Declared) -> Step<()> {
         let max_file = self.settings.max_file;
         if d.total > max_file {
             return Err(refuse(
@@ -537,31 +564,6 @@ impl PushServer {
                     "{} bytes is over this server's per-file cap of {max_file}",
                     d.total
                 ),
-            ));
-        }
-        let (files, bytes) = lock(&self.reserved)
-            .get(&a.claims.id)
-            .copied()
-            .unwrap_or((0, 0));
-        if let Some(max) = a.claims.max_bytes
-            && a.row.bytes.saturating_add(bytes).saturating_add(d.total) > max
-        {
-            return Err(refuse(
-                413,
-                "too_large",
-                format!(
-                    "{} bytes would take this token over its {max} bytes ({} archived)",
-                    d.total, a.row.bytes
-                ),
-            ));
-        }
-        if let Some(max) = a.claims.max_files
-            && a.row.files.saturating_add(files) >= max
-        {
-            return Err(refuse(
-                429,
-                "used_up",
-                format!("this upload token's {max} files are used up"),
             ));
         }
         Ok(())
@@ -605,7 +607,15 @@ impl PushServer {
                 "a push of this name is in progress; retry once it ended",
             ));
         }
+        // Checked and reserved under one lock: parallel pushes of a token
+        // cannot overrun its limits together.
         let mut reserved = lock(&self.reserved);
+        let held = reserved.get(&a.claims.id).copied().unwrap_or((0, 0));
+        if let Err(r) = token_room(a, d, held) {
+            drop(reserved);
+            lock(&self.busy).remove(&who);
+            return Err(r);
+        }
         let r = reserved.entry(a.claims.id.clone()).or_insert((0, 0));
         r.0 += 1;
         r.1 += d.total;
@@ -630,6 +640,11 @@ impl PushServer {
                     format!("the spool cannot take the body: {e}"),
                 )
             });
+        }
+        if held.is_none() {
+            let mut r = refuse(409, "offset", "nothing of this file is held: PUT it whole");
+            r.headers.push((wire::UPLOAD_OFFSET, "0".into()));
+            return Err(r);
         }
         if held != Some(meta) {
             return Err(refuse(

@@ -28,51 +28,35 @@ pub fn push(args: Args) -> Result<i32> {
         .map(|m| m.len())
         .sum();
     let mut progress = Progress::start(output, Job::Upload, s.files.len() as u64, total);
-    let (mut archived, mut exists, mut failed, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    let mut t = Totals::default();
     for path in &s.files {
         if crate::signal::stop_requested() {
             break;
         }
-        let name = match path.file_name().and_then(|n| n.to_str()) {
-            Some(n) => n.to_string(),
-            None => {
-                failed += 1;
-                say_failure(&s, path, "", "the file name is not UTF-8: rename it");
-                continue;
-            }
-        };
-        let pushed = match client::hash(path) {
-            Ok(local) => client.push(path, &name, &local, s.delete),
-            Err(e) => {
-                failed += 1;
-                progress.file_done(0, crate::in_flight::take_file(), true);
-                say_failure(&s, path, &name, &e.to_string());
-                continue;
-            }
-        };
-        progress.file_done(
-            pushed.size,
-            crate::in_flight::take_file(),
-            pushed.status == "failed",
-        );
-        match pushed.status {
-            "archived" => archived += 1,
-            "exists" => exists += 1,
-            _ => failed += 1,
+        let pushed = push_one(&client, &s, path);
+        let failed = pushed.as_ref().is_none_or(|p| p.status == "failed");
+        let size = pushed.as_ref().map_or(0, |p| p.size);
+        progress.file_done(size, crate::in_flight::take_file(), failed);
+        match pushed.as_ref().map(|p| p.status) {
+            Some("archived") => t.archived += 1,
+            Some("exists") => t.exists += 1,
+            _ => t.failed += 1,
         }
-        bytes += pushed.sent;
-        report(&s, path, &name, &pushed);
+        t.bytes += pushed.as_ref().map_or(0, |p| p.sent);
     }
     progress.finish();
     if s.json {
         println!(
             "{}",
-            json!({"files": s.files.len(), "archived": archived, "exists": exists, "failed": failed, "bytes_sent": bytes})
+            json!({"files": s.files.len(), "archived": t.archived, "exists": t.exists, "failed": t.failed, "bytes_sent": t.bytes})
         );
     } else {
         eprintln!(
-            "push: {archived} archived, {exists} already archived, {failed} failed, {} sent",
-            crate::units::human_bytes(bytes)
+            "push: {} archived, {} already archived, {} failed, {} sent",
+            t.archived,
+            t.exists,
+            t.failed,
+            crate::units::human_bytes(t.bytes)
         );
     }
     if crate::signal::stop_requested() {
@@ -81,8 +65,38 @@ pub fn push(args: Args) -> Result<i32> {
         ));
     }
     Ok(i32::from(
-        failed > 0 || archived + exists < s.files.len() as u64,
+        t.failed > 0 || t.archived + t.exists < s.files.len() as u64,
     ))
+}
+
+#[derive(Default)]
+struct Totals {
+    archived: u64,
+    exists: u64,
+    failed: u64,
+    bytes: u64,
+}
+
+/// One file: hashed, pushed, reported; `None` when it could not be read.
+fn push_one(
+    client: &Client,
+    s: &settings::PushClientSettings,
+    path: &std::path::Path,
+) -> Option<client::Pushed> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        say_failure(s, path, "", "the file name is not UTF-8: rename it");
+        return None;
+    };
+    let local = match client::hash(path) {
+        Ok(l) => l,
+        Err(e) => {
+            say_failure(s, path, name, &e.to_string());
+            return None;
+        }
+    };
+    let pushed = client.push(path, name, &local, s.delete);
+    report(s, path, name, &pushed);
+    Some(pushed)
 }
 
 fn report(

@@ -190,39 +190,8 @@ impl Archiver {
             size: meta.size,
             url: outcome.url.clone().unwrap_or_default(),
         };
-        let mut deleted = 0;
-        if let (Some(file), Some(root)) = (outcome.deletable.take(), root) {
-            match file.unlink_if_unchanged(&root, &meta.sha256) {
-                Ok(()) => {
-                    inv.mark_deleted(id)?;
-                    entry.discard();
-                    deleted = 1;
-                }
-                Err(Refusal::Changed(why) | Refusal::Failed(why)) => {
-                    log::error!("{}: the spooled body is kept: {why}", outcome.key);
-                    inv.append_error(id, &format!("spooled body kept: {why}"))?;
-                }
-            }
-        }
-        let archived = match outcome.status {
-            Status::Uploaded => Archived::Stored(receipt),
-            Status::SkippedExists => Archived::Exists(receipt),
-            Status::FailedConflict | Status::FailedNometa => {
-                entry.discard();
-                Archived::Conflict(outcome.error.clone().unwrap_or_default())
-            }
-            Status::FailedChanged => {
-                entry.discard();
-                Archived::Kept {
-                    status: outcome.status,
-                    why: outcome.error.clone().unwrap_or_default(),
-                }
-            }
-            status => Archived::Kept {
-                status,
-                why: outcome.error.clone().unwrap_or_default(),
-            },
-        };
+        let deleted = release(inv, id, entry, meta, &mut outcome, root)?;
+        let archived = verdict(entry, &outcome, receipt);
         let run = match &archived {
             Archived::Stored(_) | Archived::Exists(_) => RunStatus::Ok,
             _ => RunStatus::Failed,
@@ -231,6 +200,53 @@ impl Archiver {
         t.deleted = deleted;
         inv.finish_run(run_id, SystemTime::now(), &t)?;
         Ok(archived)
+    }
+}
+
+/// Deletes the spooled body through the pipeline's proof (the file it
+/// opened, still unchanged); 1 if it went.
+fn release(
+    inv: &Inventory,
+    id: i64,
+    entry: &Entry,
+    meta: &Meta,
+    outcome: &mut Outcome,
+    root: Option<fsafe::Root>,
+) -> Result<u64> {
+    let (Some(file), Some(root)) = (outcome.deletable.take(), root) else {
+        return Ok(0);
+    };
+    match file.unlink_if_unchanged(&root, &meta.sha256) {
+        Ok(()) => {
+            inv.mark_deleted(id)?;
+            entry.discard();
+            Ok(1)
+        }
+        Err(Refusal::Changed(why) | Refusal::Failed(why)) => {
+            log::error!("{}: the spooled body is kept: {why}", outcome.key);
+            inv.append_error(id, &format!("spooled body kept: {why}"))?;
+            Ok(0)
+        }
+    }
+}
+
+/// What the pusher is told; a body the server will never archive (other
+/// bytes at the key, or changed in the spool) is discarded.
+fn verdict(entry: &Entry, outcome: &Outcome, receipt: Receipt) -> Archived {
+    let why = || outcome.error.clone().unwrap_or_default();
+    match outcome.status {
+        Status::Uploaded => Archived::Stored(receipt),
+        Status::SkippedExists => Archived::Exists(receipt),
+        Status::FailedConflict | Status::FailedNometa => {
+            entry.discard();
+            Archived::Conflict(why())
+        }
+        status => {
+            if status == Status::FailedChanged {
+                entry.discard();
+            }
+            Archived::Kept { status, why: why() }
+        }
     }
 }
 

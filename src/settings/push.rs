@@ -27,24 +27,7 @@ pub struct TokenRequest {
 const SIZE_HINT: &str = "is not a size: use bytes or K, M, G, e.g. 20G";
 
 pub fn parse_token_request(args: &Args, env: Env) -> Result<TokenRequest> {
-    let raw = args.get(&flags::TOKEN_PREFIX, env).unwrap_or_default();
-    let prefix = super::target::normalize_prefix(&raw)?;
-    if prefix.is_empty() {
-        return Err(Error::usage(
-            "token issue needs --prefix, e.g. --prefix site7/: a token writes below one prefix only",
-        ));
-    }
-    if prefix.starts_with('_') {
-        return Err(Error::usage(format!(
-            "--prefix '{prefix}' starts with '_', which the archive keeps for its own data (_index/, _manifests/): choose another"
-        )));
-    }
-    if prefix.chars().any(|c| c.is_control() || c == '\\') {
-        return Err(Error::usage(format!(
-            "--prefix '{}' holds a control character or a backslash",
-            prefix.escape_debug()
-        )));
-    }
+    let prefix = token_prefix(args, env)?;
     let lifetime = args.parse_or_default(
         &flags::TOKEN_EXPIRES,
         env,
@@ -89,6 +72,30 @@ pub fn parse_token_request(args: &Args, env: Env) -> Result<TokenRequest> {
         db_path: super::target::db_path(args, env)?,
         json: args.flag(&flags::JSON_RESULT),
     })
+}
+
+/// `--prefix` of `token issue`: required, a plain path, not the archive's
+/// own (`_index/`, `_manifests/`).
+fn token_prefix(args: &Args, env: Env) -> Result<String> {
+    let raw = args.get(&flags::TOKEN_PREFIX, env).unwrap_or_default();
+    let prefix = super::target::normalize_prefix(&raw)?;
+    if prefix.is_empty() {
+        return Err(Error::usage(
+            "token issue needs --prefix, e.g. --prefix site7/: a token writes below one prefix only",
+        ));
+    }
+    if prefix.starts_with('_') {
+        return Err(Error::usage(format!(
+            "--prefix '{prefix}' starts with '_', which the archive keeps for its own data (_index/, _manifests/): choose another"
+        )));
+    }
+    if prefix.chars().any(|c| c.is_control() || c == '\\') {
+        return Err(Error::usage(format!(
+            "--prefix '{}' holds a control character or a backslash",
+            prefix.escape_debug()
+        )));
+    }
+    Ok(prefix)
 }
 
 /// `--token-key`/`PUSH_TOKEN_KEY`.
