@@ -38,7 +38,7 @@ pub fn daemon(args: Args) -> Result<i32> {
     }
     let presign = daemon_presign(&cfg, &flags)?;
     let push = match settings::parse_push_server(&args, &process_env)? {
-        Some(p) => Some(super::serve::push_server(p, &cfg)?),
+        Some(p) => Some(super::serve::push_server(p, &cfg, true)?),
         None => None,
     };
     signal::install_service();

@@ -38,7 +38,9 @@ pub(super) fn serve_config(
 pub(super) fn push_server(
     settings: settings::PushServerSettings,
     cfg: &crate::settings::UploadConfig,
+    scans_dir: bool,
 ) -> Result<Arc<api::PushServer>> {
+    settings::refuse_spool_overlap(&settings.spool, cfg, scans_dir)?;
     let store: Arc<dyn crate::store::Store> = Arc::from(crate::build::open_store(cfg)?);
     // Said at start rather than at the first push; pushes still come in
     // (and get 503 until the destination answers).
@@ -77,7 +79,7 @@ pub fn serve(args: Args) -> Result<i32> {
         Some(p) => {
             let cfg = settings::parse_push_upload(&args, &process_env, &p.spool)?;
             let cfg = crate::build::upload(cfg)?;
-            Some(push_server(p, &cfg)?)
+            Some(push_server(p, &cfg, false)?)
         }
         None => None,
     };

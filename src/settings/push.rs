@@ -147,6 +147,37 @@ pub fn parse_push_server(args: &Args, env: Env) -> Result<Option<PushServerSetti
     }))
 }
 
+/// The spool must lie apart from what is archived: inside a directory
+/// store its bodies would be taken for archived objects, and inside the
+/// daemon's `--dir` its own uploads would archive them under wrong keys
+/// (and delete them).
+pub fn refuse_spool_overlap(
+    spool: &std::path::Path,
+    cfg: &super::UploadConfig,
+    scans_dir: bool,
+) -> Result<()> {
+    let resolve =
+        |p: &std::path::Path| crate::paths::resolve(p).unwrap_or_else(|_| p.to_path_buf());
+    let s = resolve(spool);
+    let mut apart = Vec::new();
+    if let super::Destination::Local { root } = &cfg.destination {
+        apart.push(("--dest", root.clone()));
+    }
+    if scans_dir {
+        apart.push(("--dir", cfg.dir.clone()));
+    }
+    for (flag, path) in apart {
+        if crate::paths::overlap(&s, &resolve(&path)) {
+            return Err(Error::usage(format!(
+                "--spool {} and {flag} {} overlap: put the spool apart from what is archived",
+                spool.display(),
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// What `fgbackup push` sends where.
 pub struct PushClientSettings {
     pub files: Vec<PathBuf>,

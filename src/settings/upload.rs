@@ -107,9 +107,6 @@ pub fn parse_upload(args: &Args, env: Env) -> Result<UploadConfig> {
 /// (the spool is the source), deleting (the spool is no archive).
 pub fn parse_push_upload(args: &Args, env: Env, spool: &std::path::Path) -> Result<UploadConfig> {
     let target = parse_target(args, env)?;
-    if let Destination::Local { root } = &target.destination {
-        refuse_overlap(spool, root)?;
-    }
     Ok(UploadConfig {
         dir: spool.to_path_buf(),
         destination: target.destination,
