@@ -760,7 +760,7 @@ fn a_dripping_push_times_out_and_its_part_goes_with_its_token() {
     let (token, id) = site.issue("site7/", &[]);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let api = site.serve_on(&site.local_dest(), &[], &listen);
+    let api = site.serve_on(&site.local_dest(), &["--push-max", "1"], &listen);
     let body = gz(5, 50_000);
     let mut s = rawhttp::connect(api.addr()).unwrap();
     let head = format!(
@@ -771,6 +771,42 @@ fn a_dripping_push_times_out_and_its_part_goes_with_its_token() {
     s.write_all(head.as_bytes()).unwrap();
     s.write_all(&body[..100]).unwrap();
     let started = Instant::now();
+    wait_for(
+        Duration::from_secs(10),
+        "the drip's first bytes in the spool",
+        || {
+            let p = site
+                .spooled()
+                .into_iter()
+                .find(|p| p.ends_with("drip.log.gz"))?;
+            (std::fs::metadata(p).ok()?.len() == 100).then_some(())
+        },
+    );
+    // Its place is the only one (--push-max 1): another push waits its turn
+    // (503), while /health and the read API answer at once.
+    let (status, got, text) = request(
+        api.addr(),
+        "PUT",
+        "/upload/other.log.gz",
+        &[
+            ("Authorization", format!("Bearer {token}")),
+            ("Content-Length", "3".into()),
+        ],
+        b"abc",
+    );
+    assert_eq!(status, 503, "{got}");
+    assert!(text.contains("Retry-After: 5"), "{text}");
+    for _ in 0..5 {
+        let t = Instant::now();
+        assert_eq!(api.health_status(), Some(200));
+        let (status, _, _) = api.get("/backups?limit=10", Some(TOKEN));
+        assert_eq!(status, 200);
+        assert!(
+            t.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            t.elapsed()
+        );
+    }
     let (text, _) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(60));
     let waited = started.elapsed();
     assert_eq!(rawhttp::statuses(&text).first(), Some(&408), "{text}");

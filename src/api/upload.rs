@@ -229,8 +229,10 @@ pub(super) fn open(request: Request, push: &Option<Arc<PushServer>>, metrics: &A
         .spawn(move || {
             let mut request = request;
             let (answer, outcome) = p.handle(&mut request);
-            respond(request, started, answer, outcome, &m);
+            // The place is free once the work is done, before the answer
+            // is written: a client that retries on seeing it gets in.
             p.at_once.fetch_sub(1, Ordering::AcqRel);
+            respond(request, started, answer, outcome, &m);
         });
     if let Err(e) = spawned {
         push.at_once.fetch_sub(1, Ordering::AcqRel);
