@@ -227,6 +227,22 @@ fn tokens_are_printed_once_listed_without_secret_and_revoked() {
         &[],
     );
     assert_exit(&own, 2);
+    for own in [".fgbackup/", ".fgbackup/x/"] {
+        let out = site.ws.run(
+            &[
+                "token",
+                "issue",
+                "--prefix",
+                own,
+                "--db",
+                &db,
+                "--token-key",
+                &key,
+            ],
+            &[],
+        );
+        assert_exit(&out, 2);
+    }
     // Revoked, shown as such; an unknown id is an error.
     assert_exit(&site.ws.run(&["token", "revoke", &id, "--db", &db], &[]), 0);
     let list: Value = serde_json::from_str(&stdout(
@@ -337,10 +353,14 @@ fn every_answer_of_the_protocol_and_nothing_of_a_refusal_stays() {
         "notgzip.txt",
         "a//b.gz",
         "_index/x.gz",
+        "a%d8%9cb.gz",
+        "a%c2%a0b.gz",
+        &format!("{}.gz", "a".repeat(300)),
     ] {
         let (status, got) = put(addr, name, &token, &body);
         assert_eq!(status, 400, "{name}: {got}");
     }
+    assert!(site.spooled().is_empty(), "{:?}", site.spooled());
     // 400: no digest, a bad digest (the whole body arrives, then is thrown
     // away), a Content-Range that does not match the length.
     let auth = ("Authorization", format!("Bearer {token}"));
@@ -379,6 +399,30 @@ fn every_answer_of_the_protocol_and_nothing_of_a_refusal_stays() {
         &body,
     );
     assert_eq!(status, 400, "{got}");
+    // A piece from the middle would be hashed as the whole file: 400 before it is read.
+    let middle = ("Content-Range", format!("bytes 10-19/{}", body.len()));
+    let ten = ("Content-Length", "10".to_string());
+    let (status, got, _) = request(
+        addr,
+        "PUT",
+        "/upload/FGT-A/c.log.gz",
+        &[auth.clone(), ten, digest.clone(), middle],
+        &body[10..20],
+    );
+    assert_eq!(status, 400, "{got}");
+    assert!(
+        got["error"]
+            .as_str()
+            .unwrap()
+            .contains("run to the file's end"),
+        "{got}"
+    );
+    // An empty .gz is no log; a truncated one is archived byte for byte
+    // (its row says failed_gzip) but answered 422 and not kept in the spool.
+    assert_eq!(put(addr, "FGT-A/empty.log.gz", &token, b"").0, 400);
+    let (status, got) = put(addr, "FGT-A/cut.log.gz", &token, &body[..body.len() / 2]);
+    assert_eq!(status, 422, "{got}");
+    assert!(site.spooled().is_empty(), "{:?}", site.spooled());
     // Repr-Digest (RFC 9530) is accepted as well.
     use base64::Engine;
     let small = gz(9, 10);
@@ -826,4 +870,176 @@ fn a_dripping_push_times_out_and_its_part_goes_with_its_token() {
     wait_for(Duration::from_secs(10), "the part to be discarded", || {
         site.spooled().is_empty().then_some(())
     });
+}
+
+/// An object lost from the store after its push (a lifecycle rule, a
+/// hand) is archived again when the file is pushed again: the server never
+/// confirms a copy from its inventory alone, so `push --delete` cannot
+/// delete the last copy.
+// docs/SAFETY.md S36
+#[test]
+fn a_push_of_a_file_whose_copy_was_lost_archives_it_again() {
+    let site = Site::new();
+    let (token, _) = site.issue("site7/", &[]);
+    let api = site.serve(&site.local_dest(), &[]);
+    let file = site.ws.write_raw("gone.log.gz", &gz(11, 2000));
+    let push = |extra: &[&str]| {
+        let mut args = vec!["push", file.to_str().unwrap(), "--url", &api.base, "--json"];
+        args.extend_from_slice(extra);
+        let out = site.ws.run(&args, &[("FGBACKUP_PUSH_TOKEN", &token)]);
+        let line: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+        (out, line)
+    };
+    let (out, line) = push(&[]);
+    assert_exit(&out, 0);
+    assert_eq!(line["status"], "archived");
+    let stored = site.ws.archive().join("site7/gone.log.gz");
+    std::fs::remove_file(&stored).unwrap();
+    let (out, line) = push(&["--delete"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        (line["status"].as_str(), line["http"].as_u64()),
+        (Some("archived"), Some(201)),
+        "{line}"
+    );
+    assert_eq!(std::fs::read(&stored).unwrap(), gz(11, 2000));
+    assert!(!file.exists());
+}
+
+/// Two tokens of one prefix pushing the same name at once: one push per
+/// key, whatever the token (a store whose conditional PUT is not atomic
+/// would otherwise let both be told 201 for one object).
+// docs/SAFETY.md S36
+#[test]
+fn one_push_per_key_whatever_the_token() {
+    let site = Site::new();
+    let (a, _) = site.issue("same/", &[]);
+    let (b, _) = site.issue("same/", &[]);
+    let api = site.serve(&site.local_dest(), &[]);
+    let first = gz(21, 20_000);
+    let mut s = rawhttp::connect(api.addr()).unwrap();
+    let head = format!(
+        "PUT /upload/m.log.gz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {a}\r\nContent-Length: {}\r\nX-Content-SHA256: {}\r\n\r\n",
+        first.len(),
+        sha_hex(&first)
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&first[..1000]).unwrap();
+    wait_for(Duration::from_secs(10), "the first push under way", || {
+        site.spooled()
+            .iter()
+            .any(|p| p.ends_with("m.log.gz"))
+            .then_some(())
+    });
+    let (status, got) = put(api.addr(), "m.log.gz", &b, &gz(22, 100));
+    assert_eq!(status, 409, "{got}");
+    assert!(
+        got["error"].as_str().unwrap().contains("in progress"),
+        "{got}"
+    );
+    s.write_all(&first[1000..]).unwrap();
+    let (text, _) = rawhttp::read_until_close(&mut s, Instant::now() + Duration::from_secs(30));
+    assert_eq!(rawhttp::statuses(&text).first(), Some(&201), "{text}");
+    // The other token's bytes are now refused as other bytes at the key.
+    assert_eq!(put(api.addr(), "m.log.gz", &b, &gz(22, 100)).0, 409);
+    assert_eq!(
+        std::fs::read(site.ws.archive().join("same/m.log.gz")).unwrap(),
+        first
+    );
+}
+
+/// Bodies a token leaves in the spool count against its limits, and a
+/// body left whole (its store was down) is archived after a restart only
+/// if its token may still archive it.
+// docs/SAFETY.md S37
+#[test]
+fn what_a_token_left_in_the_spool_counts_against_it() {
+    let site = Site::new();
+    let (one, _) = site.issue("one/", &["--max-files", "1"]);
+    let (small, _) = site.issue("small/", &["--max-bytes", "30000", "--any-name"]);
+    let (gone, gone_id) = site.issue("gone/", &[]);
+    let mut s3 = S3Server::start();
+    let dest = s3_dest(&s3);
+    s3.stop();
+    let api = site.serve(&dest, &[]);
+    // The store is down: each body is kept whole in the spool (503)...
+    assert_eq!(put(api.addr(), "a.log.gz", &one, &gz(31, 100)).0, 503);
+    // ...and counts: the token's one file is spoken for.
+    assert_eq!(put(api.addr(), "b.log.gz", &one, &gz(32, 100)).0, 429);
+    // A part counts its declared size: 20000 held of 30000 allowed.
+    let part = vec![5u8; 20_000];
+    let mut c = rawhttp::connect(api.addr()).unwrap();
+    let head = format!(
+        "PUT /upload/p.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {small}\r\nContent-Length: 20000\r\nX-Content-SHA256: {}\r\n\r\n",
+        sha_hex(&part)
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&part[..100]).unwrap();
+    wait_for(Duration::from_secs(10), "the part in the spool", || {
+        site.spooled()
+            .iter()
+            .any(|p| p.ends_with("p.bin"))
+            .then_some(())
+    });
+    drop(c);
+    let (status, got) = put(api.addr(), "q.bin", &small, &[6u8; 10_001]);
+    assert_eq!(status, 413, "{got}");
+    assert_eq!(put(api.addr(), "g.log.gz", &gone, &gz(33, 100)).0, 503);
+    let db = site.ws.db().display().to_string();
+    assert_exit(
+        &site
+            .ws
+            .run(&["token", "revoke", &gone_id, "--db", &db], &[]),
+        0,
+    );
+    drop(api);
+    // Back with a store: the kept body of the live token is archived, the
+    // revoked token's is discarded, the part waits for its resume.
+    let s3 = S3Server::start();
+    let _api = site.serve(&s3_dest(&s3), &[]);
+    wait_for(Duration::from_secs(20), "the sweep", || {
+        let left = site.spooled();
+        (s3.object_path(BUCKET, "one/a.log.gz").exists()
+            && !left.iter().any(|p| p.ends_with("g.log.gz")))
+        .then_some(left)
+    });
+    assert!(!s3.object_path(BUCKET, "gone/g.log.gz").exists());
+    assert!(site.spooled().iter().any(|p| p.ends_with("p.bin")));
+}
+
+/// `push --json | head -1`: the reader going away does not stop the run.
+#[test]
+fn a_closed_stdout_does_not_stop_push() {
+    let site = Site::new();
+    let (token, _) = site.issue("site7/", &[]);
+    let api = site.serve(&site.local_dest(), &[]);
+    let a = site.ws.write_raw("a.log.gz", &gz(41, 100));
+    let b = site.ws.write_raw("b.log.gz", &gz(42, 100));
+    let mut child = site
+        .ws
+        .command(
+            &[
+                "push",
+                a.to_str().unwrap(),
+                b.to_str().unwrap(),
+                "--url",
+                &api.base,
+                "--json",
+                "--delete",
+            ],
+            &[("FGBACKUP_PUSH_TOKEN", &token)],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!a.exists() && !b.exists());
+    let bad = site.ws.run(
+        &["push", a.to_str().unwrap(), "--url", &api.base],
+        &[("FGBACKUP_PUSH_TOKEN", "fgpush1.a b")],
+    );
+    assert_exit(&bad, 2);
 }

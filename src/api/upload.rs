@@ -52,8 +52,10 @@ pub struct PushServer {
     pub archiver: Archiver,
     pub db_path: std::path::PathBuf,
     at_once: AtomicUsize,
-    /// (token id, name) being received or archived now.
-    busy: Mutex<HashSet<(String, String)>>,
+    /// Object keys being received or archived now: one push per key, even
+    /// from two tokens of one prefix (a store whose conditional PUT is not
+    /// atomic would otherwise let both "win").
+    busy: Mutex<HashSet<String>>,
     /// Per token: files and bytes of its pushes in flight, counted against
     /// its limits with what it has archived already.
     reserved: Mutex<HashMap<String, (u64, u64)>>,
@@ -152,10 +154,6 @@ impl PushServer {
 
     /// One spool entry: archive it, discard it, or leave it.
     fn look_after(&self, token_id: &str, entry: &Entry, meta: &Meta, held: u64) {
-        let who = (token_id.to_string(), meta.name.clone());
-        if !lock(&self.busy).insert(who.clone()) {
-            return; // a push of it is being received now
-        }
         let done = Inventory::open(&self.db_path).and_then(|inv| {
             let Some(row) = inv.token(token_id)? else {
                 log::warn!(
@@ -164,37 +162,62 @@ impl PushServer {
                 );
                 return Ok(());
             };
-            if held == meta.size {
-                let a = self
-                    .archiver
-                    .archive(&inv, token_id, &row.prefix, entry, meta)?;
-                log::info!(
-                    "spool: {} of token {token_id}, left whole, archived: {a:?}",
-                    meta.name
-                );
-                return Ok(());
+            let key = Archiver::key(&row.prefix, &meta.name);
+            if !lock(&self.busy).insert(key.clone()) {
+                return Ok(()); // a push of it is being received now
             }
-            let now = timefmt::unix_seconds(SystemTime::now());
-            let dead = row.revoked_at.is_some() || row.expires_unix <= now;
-            if dead || entry.idle().is_some_and(|d| d > PARTIAL_LIFE) {
-                log::info!(
-                    "spool: {held} of {} bytes of {} (token {token_id}) discarded: {}",
-                    meta.size,
-                    meta.name,
-                    if dead {
-                        "its token can no longer resume it"
-                    } else {
-                        "abandoned"
-                    }
-                );
-                entry.discard();
-            }
-            Ok(())
+            let result = self.settle_left(&inv, &row, entry, meta, held);
+            lock(&self.busy).remove(&key);
+            result
         });
-        lock(&self.busy).remove(&who);
         if let Err(e) = done {
             log::error!("spool: {} of token {token_id}: {e}", meta.name);
         }
+    }
+
+    /// A whole body is archived if its token may still archive it (live,
+    /// within its limits); a part is discarded once it cannot resume.
+    fn settle_left(
+        &self,
+        inv: &Inventory,
+        row: &TokenRow,
+        entry: &Entry,
+        meta: &Meta,
+        held: u64,
+    ) -> crate::error::Result<()> {
+        let now = timefmt::unix_seconds(SystemTime::now());
+        let dead = row.revoked_at.is_some() || row.expires_unix <= now;
+        let over = row.max_files.is_some_and(|m| row.files >= m)
+            || row
+                .max_bytes
+                .is_some_and(|m| row.bytes.saturating_add(meta.size) > m);
+        let why = if dead {
+            "its token was revoked or expired"
+        } else if held == meta.size && over {
+            "its token's limits are used up"
+        } else if held < meta.size && entry.idle().is_some_and(|d| d > PARTIAL_LIFE) {
+            "abandoned"
+        } else if held == meta.size {
+            let a = self
+                .archiver
+                .archive(inv, &row.id, &row.prefix, entry, meta)?;
+            log::info!(
+                "spool: {} of token {}, left whole, archived: {a:?}",
+                meta.name,
+                row.id
+            );
+            return Ok(());
+        } else {
+            return Ok(());
+        };
+        log::info!(
+            "spool: {held} of {} bytes of {} (token {}) discarded: {why}; its pusher got no 201 and keeps the file",
+            meta.size,
+            meta.name,
+            row.id
+        );
+        entry.discard();
+        Ok(())
     }
 }
 
@@ -467,6 +490,14 @@ fn declared(request: &Request, held: Option<&Meta>) -> Step<Declared> {
     match header_value(request, wire::CONTENT_RANGE) {
         Some(range) => {
             let (offset, total) = wire::content_range(range, length).map_err(bad)?;
+            if offset + length != total {
+                // A middle piece would be hashed as the whole file and fail.
+                return Err(bad(format!(
+                    "{} must run to the file's end (bytes N-{}/{total}): send the rest at once",
+                    wire::CONTENT_RANGE,
+                    total.saturating_sub(1)
+                )));
+            }
             Ok(Declared {
                 sha256,
                 total,
@@ -513,19 +544,20 @@ fn token_room(a: &Admitted, d: &Declared, (files, bytes): (u64, u64)) -> Step<()
 /// Releases a push's place in `busy` and its reservation when dropped.
 struct Claim<'a> {
     server: &'a PushServer,
-    who: (String, String),
+    token: String,
+    key: String,
     bytes: u64,
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        lock(&self.server.busy).remove(&self.who);
+        lock(&self.server.busy).remove(&self.key);
         let mut reserved = lock(&self.server.reserved);
-        if let Some(r) = reserved.get_mut(&self.who.0) {
+        if let Some(r) = reserved.get_mut(&self.token) {
             r.0 = r.0.saturating_sub(1);
             r.1 = r.1.saturating_sub(self.bytes);
             if *r == (0, 0) {
-                reserved.remove(&self.who.0);
+                reserved.remove(&self.token);
             }
         }
     }
@@ -538,10 +570,11 @@ impl PushServer {
         let held_meta = entry.meta();
         let d = declared(request, held_meta.as_ref())?;
         self.file_cap(&d)?;
-        if let Some(done) = self.already_archived(&a, &d)? {
-            return Ok(done);
+        if d.total == 0 && !a.claims.any_name {
+            return Err(refuse(400, "bad_request", "an empty file is no gzip log"));
         }
-        let _claim = self.claim(&a, &d)?;
+        let retry = self.known(&a, &d)?;
+        let _claim = self.claim(&a, &d, retry)?;
         let meta = Meta {
             name: a.name.clone(),
             size: d.total,
@@ -571,23 +604,17 @@ impl PushServer {
         Ok(())
     }
 
-    /// 200 when the key's proven copy is these bytes, 409 when it is other
-    /// bytes: decided from the inventory, without reading the body.
-    fn already_archived(&self, a: &Admitted, d: &Declared) -> Step<Option<(Answer, &'static str)>> {
+    /// What the inventory knows of the key: other bytes proven there is a
+    /// 409 at once (nothing is replaced, the body need not come); the same
+    /// bytes is a retry (`true`), whose body is still received and archived
+    /// by the pipeline, which proves the stored copy again before the 200:
+    /// the inventory alone cannot say the object is still there.
+    fn known(&self, a: &Admitted, d: &Declared) -> Step<bool> {
         let proven = Archiver::proven(&a.inv, &a.key)
             .map_err(|e| refuse(503, "unavailable", e.to_string()))?;
         match proven {
-            None => Ok(None),
-            Some((sha, size)) if sha == d.sha256 && size == d.total => {
-                let url = self.archiver.store.url(&a.key);
-                let r = Receipt {
-                    key: a.key.clone(),
-                    sha256: sha,
-                    size,
-                    url,
-                };
-                Ok(Some((receipt(200, &r), "exists")))
-            }
+            None => Ok(false),
+            Some((sha, size)) if sha == d.sha256 && size == d.total => Ok(true),
             Some((sha, size)) => Err(refuse(
                 409,
                 "conflict",
@@ -599,33 +626,53 @@ impl PushServer {
         }
     }
 
-    /// One push per (token, name) at a time, and its reservation.
-    fn claim(&self, a: &Admitted, d: &Declared) -> Step<Claim<'_>> {
-        let who = (a.claims.id.clone(), a.name.clone());
-        if !lock(&self.busy).insert(who.clone()) {
+    /// One push per key at a time, and its share of the token's limits: a
+    /// retry of archived bytes takes none (it archives nothing new).
+    fn claim(&self, a: &Admitted, d: &Declared, retry: bool) -> Step<Claim<'_>> {
+        let key = a.key.clone();
+        let mut busy = lock(&self.busy);
+        if !busy.insert(key.clone()) {
             return Err(refuse(
                 409,
                 "conflict",
-                "a push of this name is in progress; retry once it ended",
+                "a push to this key is in progress; retry once it ended",
             ));
         }
         // Checked and reserved under one lock: parallel pushes of a token
-        // cannot overrun its limits together.
+        // cannot overrun its limits together, nor can bodies it left in the
+        // spool (parts, or whole ones not archived yet).
         let mut reserved = lock(&self.reserved);
-        let held = reserved.get(&a.claims.id).copied().unwrap_or((0, 0));
-        if let Err(r) = token_room(a, d, held) {
-            drop(reserved);
-            lock(&self.busy).remove(&who);
-            return Err(r);
+        let in_flight = reserved.get(&a.claims.id).copied().unwrap_or((0, 0));
+        let spooled = self.spooled(&a.claims, &a.name, &busy);
+        drop(busy);
+        let bytes = if retry { 0 } else { d.total };
+        if !retry {
+            let used = (in_flight.0 + spooled.0, in_flight.1 + spooled.1);
+            if let Err(r) = token_room(a, d, used) {
+                drop(reserved);
+                lock(&self.busy).remove(&key);
+                return Err(r);
+            }
         }
         let r = reserved.entry(a.claims.id.clone()).or_insert((0, 0));
-        r.0 += 1;
-        r.1 += d.total;
+        r.0 += u64::from(!retry);
+        r.1 += bytes;
         Ok(Claim {
             server: self,
-            who,
-            bytes: d.total,
+            token: a.claims.id.clone(),
+            key,
+            bytes,
         })
+    }
+
+    /// Files and declared bytes of the token's other spool entries that no
+    /// push holds now (those are counted as in flight).
+    fn spooled(&self, claims: &Claims, name: &str, busy: &HashSet<String>) -> (u64, u64) {
+        self.spool
+            .token_entries(&claims.id)
+            .into_iter()
+            .filter(|m| m.name != name && !busy.contains(&Archiver::key(&claims.prefix, &m.name)))
+            .fold((0, 0), |(f, b), m| (f + 1, b + m.size))
     }
 
     /// Where this body goes: a fresh start, or the end of what is held.
@@ -636,11 +683,8 @@ impl PushServer {
         self.room_for(needed)?;
         if d.offset == 0 {
             return entry.begin(meta).map_err(|e| {
-                refuse(
-                    507,
-                    "no_space",
-                    format!("the spool cannot take the body: {e}"),
-                )
+                entry.discard();
+                spool_error(&e)
             });
         }
         if held.is_none() {
@@ -705,7 +749,9 @@ impl PushServer {
         let got = match got {
             Ok(n) => n,
             Err(r) => {
-                if r.status == 507 {
+                // A spool that could not take it (full, or broken) keeps
+                // nothing; a cut or slow body keeps what arrived.
+                if r.status >= 500 {
                     entry.discard();
                 }
                 return Err(r);
@@ -778,13 +824,7 @@ impl PushServer {
                     ));
                 }
             };
-            file.write_all(&buf[..n]).map_err(|e| {
-                refuse(
-                    507,
-                    "no_space",
-                    format!("the spool cannot take the body: {e}"),
-                )
-            })?;
+            file.write_all(&buf[..n]).map_err(|e| spool_error(&e))?;
             hasher.update(&buf[..n]);
             got += n as u64;
             if got - mark >= MIN_PROGRESS {
@@ -818,11 +858,13 @@ impl PushServer {
             Archived::Exists(r) => (receipt(200, &r), "exists"),
             Archived::Conflict(why) => return Err(refuse(409, "conflict", why)),
             Archived::Kept { status, why } => {
-                let code = if status == crate::inventory::status::Status::FailedGzip {
-                    422
-                } else {
-                    503
-                };
+                let gzip = status == crate::inventory::status::Status::FailedGzip;
+                if gzip {
+                    // Never archivable as a log: the row says so, the pusher
+                    // keeps its file (no 201); the spool does not keep it.
+                    entry.discard();
+                }
+                let code = if gzip { 422 } else { 503 };
                 let mut r = refuse(code, "not_archived", format!("{}: {why}", status.as_str()));
                 if code == 503 {
                     r.headers.push(("Retry-After", "30".into()));
@@ -831,6 +873,21 @@ impl PushServer {
             }
         })
     }
+}
+
+/// A spool write that failed: 507 when the file system is full, 500 else.
+fn spool_error(e: &std::io::Error) -> Refusal {
+    let full = matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT));
+    let (status, outcome) = if full {
+        (507, "no_space")
+    } else {
+        (500, "error")
+    };
+    refuse(
+        status,
+        outcome,
+        format!("the spool cannot take the body: {e}"),
+    )
 }
 
 /// 201 or 200 with what was archived: the client compares the sha256 with

@@ -46,10 +46,7 @@ pub fn push(args: Args) -> Result<i32> {
     }
     progress.finish();
     if s.json {
-        println!(
-            "{}",
-            json!({"files": s.files.len(), "archived": t.archived, "exists": t.exists, "failed": t.failed, "bytes_sent": t.bytes})
-        );
+        say(&json!({"files": s.files.len(), "archived": t.archived, "exists": t.exists, "failed": t.failed, "bytes_sent": t.bytes}).to_string());
     } else {
         eprintln!(
             "push: {} archived, {} already archived, {} failed, {} sent",
@@ -75,6 +72,14 @@ struct Totals {
     exists: u64,
     failed: u64,
     bytes: u64,
+}
+
+/// A line on stdout; a reader that went away (`| head`) must not stop the
+/// run (a later file's --delete still waits on its server's answer).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// One file: hashed, pushed, reported; `None` when it could not be read.
@@ -106,7 +111,7 @@ fn report(
     p: &client::Pushed,
 ) {
     if s.json {
-        println!("{}", client::json_line(path, name, p));
+        say(&client::json_line(path, name, p).to_string());
         return;
     }
     if p.status == "failed" {
@@ -120,7 +125,7 @@ fn report(
         p.key.as_deref().unwrap_or(name),
         p.size
     );
-    crate::progress::suspend(|| println!("{}", crate::logging::one_line(&line)));
+    crate::progress::suspend(|| say(&crate::logging::one_line(&line)));
     if let Some(note) = &p.error {
         eprintln!("push: {}: {note}", path.display());
     }
@@ -128,10 +133,7 @@ fn report(
 
 fn say_failure(s: &settings::PushClientSettings, path: &std::path::Path, name: &str, why: &str) {
     if s.json {
-        println!(
-            "{}",
-            json!({"file": path.display().to_string(), "name": name, "status": "failed", "error": why})
-        );
+        say(&json!({"file": path.display().to_string(), "name": name, "status": "failed", "error": why}).to_string());
     } else {
         crate::progress::suspend(|| {
             eprintln!(

@@ -61,10 +61,12 @@ pub struct Client {
     token: String,
 }
 
-/// What one request got: the answer, or why none came (retryable).
+/// What one request got: the answer, why none came (worth another try),
+/// or why none can (a request the client cannot make, a TLS refusal).
 enum Reply {
     Answer(u16, Value, Option<u64>, Option<String>),
     NoAnswer(String),
+    Never(String),
 }
 
 impl Client {
@@ -75,6 +77,8 @@ impl Client {
             .timeout_recv_response(Some(ARCHIVE_WAIT))
             .timeout_recv_body(Some(Duration::from_secs(60)))
             .http_status_as_error(false)
+            // A redirect is answered as it is: the token goes to this URL only.
+            .max_redirects(0)
             .build()
             .into();
         Client {
@@ -104,6 +108,10 @@ impl Client {
             out.sent += sent;
             out.resumed_from = offset;
             let retry_after = match reply {
+                Reply::Never(why) => {
+                    out.error = Some(why);
+                    break;
+                }
                 Reply::NoAnswer(why) => {
                     out.error = Some(why);
                     None
@@ -286,6 +294,12 @@ fn settle(code: u16, body: &Value, local: &Local, out: &mut Pushed) -> Settled {
             out.error = Some(format!("{code}: {reason}"));
             Settled::Retry
         }
+        300..=399 => {
+            out.error = Some(format!(
+                "{code}: the server redirects; give the address it names as --url"
+            ));
+            Settled::Done
+        }
         _ => {
             out.error = Some(format!("{code}: {reason}"));
             Settled::Done
@@ -295,7 +309,16 @@ fn settle(code: u16, body: &Value, local: &Local, out: &mut Pushed) -> Settled {
 
 fn reply(result: std::result::Result<http::Response<ureq::Body>, ureq::Error>) -> Reply {
     match result {
-        Err(e) => Reply::NoAnswer(e.to_string()),
+        // The network, or a server that went away or is not there yet.
+        Err(
+            e @ (ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::BodyStalled
+            | ureq::Error::Protocol(_)),
+        ) => Reply::NoAnswer(e.to_string()),
+        Err(e) => Reply::Never(e.to_string()),
         Ok(resp) => {
             let code = resp.status().as_u16();
             let header = |name: &str| {

@@ -56,14 +56,21 @@ pub fn check(raw: &str, any_name: bool) -> Result<String, BadName> {
             "'..' in the name would leave the token's prefix".into(),
         ));
     }
-    if name.chars().any(|c| c.is_control() || is_invisible(c)) {
-        return invalid("the name holds a control or invisible character");
+    if name.chars().any(|c| !shown_as_is(c)) {
+        return invalid(
+            "the name holds a control, invisible or blank character other than a plain space",
+        );
     }
     if name.contains('\\') {
         return invalid("the name holds a backslash: use / between directories");
     }
     if name.split('/').any(|s| s.is_empty() || s == ".") {
         return invalid("the name has an empty or '.' part ('a//b', './a', 'a/')");
+    }
+    if name.split('/').any(|s| s.len() > MAX_PART) {
+        return Err(BadName::Invalid(format!(
+            "a part of the name is longer than {MAX_PART} bytes (a file system's limit)"
+        )));
     }
     if name.split('/').next().is_some_and(|s| s.starts_with('_')) {
         return invalid("names starting with '_' are the archive's own (_index/, _manifests/)");
@@ -74,10 +81,19 @@ pub fn check(raw: &str, any_name: bool) -> Result<String, BadName> {
     Ok(name)
 }
 
-/// Bidi controls and zero-width characters: they make a name read as
-/// another one in a log or a listing.
-fn is_invisible(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+/// Longest part between slashes (NAME_MAX of Linux file systems).
+pub const MAX_PART: usize = 255;
+
+/// Characters a name may hold: printable ASCII (a plain space included),
+/// and beyond ASCII only letters and digits, less the blank ones. Every
+/// control, format (bidi marks, zero-width and soft hyphens, tags,
+/// variation selectors), separator and private character is refused: each
+/// makes a name read as another one in a log or a listing.
+fn shown_as_is(c: char) -> bool {
+    if c.is_ascii() {
+        return c == ' ' || c.is_ascii_graphic();
+    }
+    c.is_alphanumeric() && !matches!(c, '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}')
 }
 
 /// `%2e%2e` → `..`; `None` for a bad escape or bytes that are not UTF-8.
@@ -122,6 +138,17 @@ mod tests {
             "a%00b.gz",
             "a%0ab.gz",
             "a%e2%80%aeb.gz",
+            "a%d8%9cb.gz",
+            "a%c2%adb.gz",
+            "a%cd%8fb.gz",
+            "a%e1%a0%8eb.gz",
+            "a%e2%80%a8b.gz",
+            "a%e2%81%afb.gz",
+            "a%ef%b8%8fb.gz",
+            "a%f3%a0%80%81b.gz",
+            "a%e3%85%a4b.gz",
+            "a%c2%a0b.gz",
+            "a%ef%bf%bcb.gz",
             "a//b.gz",
             "./a.gz",
             "a/",
@@ -136,6 +163,8 @@ mod tests {
         }
         let long = format!("{}.gz", "a".repeat(MAX_NAME));
         assert_eq!(check(&long, false).map_err(|e| e.status()), Err(400));
+        let part = format!("{}.gz", "a".repeat(MAX_PART));
+        assert_eq!(check(&part, false).map_err(|e| e.status()), Err(400));
     }
 
     #[test]
@@ -147,5 +176,9 @@ mod tests {
         assert_eq!(check("a%20b.gz", false).unwrap(), "a b.gz");
         assert_eq!(check("bundle.tar", true).unwrap(), "bundle.tar");
         assert_eq!(check("x..y.gz", false).unwrap(), "x..y.gz");
+        assert_eq!(
+            check("Zürich-FGT/été.gz", false).unwrap(),
+            "Zürich-FGT/été.gz"
+        );
     }
 }

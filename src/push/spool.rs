@@ -84,6 +84,18 @@ impl Spool {
         Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
     }
 
+    /// What the token's entries declared (one directory read: a token has
+    /// a few entries at most, bounded by its limits).
+    pub fn token_entries(&self, token_id: &str) -> Vec<Meta> {
+        let Ok(metas) = fs::read_dir(self.root.join(token_id)) else {
+            return Vec::new();
+        };
+        metas
+            .flatten()
+            .filter_map(|m| read_meta(&m.path()))
+            .collect()
+    }
+
     /// Every entry with its token id, what was declared, and the bytes
     /// held (the declared size: whole, to be archived again after a
     /// restart or a failed archive; less: a push that may resume). Entries
@@ -155,6 +167,7 @@ impl Entry {
         };
         let body = self.body();
         builder.create(body.parent().unwrap_or(&self.dir))?;
+        self.no_links()?;
         let tmp = self.meta.with_extension("meta.tmp");
         let mut f = OpenOptions::new()
             .write(true)
@@ -171,7 +184,28 @@ impl Entry {
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(self.body())?;
+        Ok(())
+    }
+
+    /// Every directory from the spool's token directory down to the body's
+    /// is a real directory: a link planted there would make the server
+    /// write where it points.
+    fn no_links(&self) -> io::Result<()> {
+        let body = self.body();
+        let token_dir = self.dir.parent().unwrap_or(&self.dir);
+        for dir in body.ancestors().skip(1) {
+            if fs::symlink_metadata(dir)?.file_type().is_symlink() {
+                return Err(io::Error::other(format!(
+                    "{} is a symbolic link in the spool",
+                    dir.display()
+                )));
+            }
+            if dir == token_dir {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -179,7 +213,11 @@ impl Entry {
     /// that has read the bytes before it.
     pub fn resume(&self, offset: u64) -> io::Result<(File, Sha256)> {
         let mut hasher = Sha256::new();
-        let mut held = File::open(self.body())?;
+        self.no_links()?;
+        let mut held = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.body())?;
         let mut left = offset;
         let mut buf = vec![0u8; 64 * 1024];
         while left > 0 {
@@ -194,7 +232,10 @@ impl Entry {
             hasher.update(&buf[..n]);
             left -= n as u64;
         }
-        let file = OpenOptions::new().append(true).open(self.body())?;
+        let file = OpenOptions::new()
+            .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.body())?;
         Ok((file, hasher))
     }
 
@@ -202,6 +243,12 @@ impl Entry {
     /// or archived push): nothing of it stays.
     pub fn discard(&self) {
         let body = self.body();
+        if let Err(e) = self.no_links()
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            log::error!("spool: {} left in place: {e}", body.display());
+            return;
+        }
         let _ = fs::remove_file(&body);
         let _ = fs::remove_file(&self.meta);
         // The name's directories, deepest first, up to and with `dir`.

@@ -84,9 +84,9 @@ fn token_prefix(args: &Args, env: Env) -> Result<String> {
             "token issue needs --prefix, e.g. --prefix site7/: a token writes below one prefix only",
         ));
     }
-    if prefix.starts_with('_') {
+    if prefix.starts_with('_') || prefix.starts_with(crate::store::local::STORE_DIR) {
         return Err(Error::usage(format!(
-            "--prefix '{prefix}' starts with '_', which the archive keeps for its own data (_index/, _manifests/): choose another"
+            "--prefix '{prefix}' is the archive's own (_index/, _manifests/, the directory store's .fgbackup/): choose another"
         )));
     }
     if prefix.chars().any(|c| c.is_control() || c == '\\') {
@@ -221,6 +221,11 @@ pub fn parse_push_client(args: &Args, env: Env) -> Result<PushClientSettings> {
             )
         })?;
     crate::redact::register(&token);
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::usage(
+            "the upload token holds a space or a control character: paste it exactly as 'token issue' printed it",
+        ));
+    }
     let json = args.flag(&flags::PUSH_JSON);
     let output = crate::settings::parse_output(args)?;
     Ok(PushClientSettings {
