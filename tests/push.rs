@@ -451,6 +451,11 @@ fn every_answer_of_the_protocol_and_nothing_of_a_refusal_stays() {
     // (Accepted bytes are not gzip: the token would need --any-name.)
     let (fits, _) = site.issue("fits/", &["--max-bytes", "1000", "--any-name"]);
     assert_eq!(put(addr, "x.bin", &fits, &[1u8; 1000]).0, 201);
+    assert_eq!(
+        put(addr, "e.gz", &fits, b"").0,
+        400,
+        "an empty .gz, even for --any-name"
+    );
     assert_eq!(put(addr, "y.bin", &fits, &[1u8; 1]).0, 413);
 
     // 429: files used up, attempts used up.
@@ -1042,4 +1047,63 @@ fn a_closed_stdout_does_not_stop_push() {
         &[("FGBACKUP_PUSH_TOKEN", "fgpush1.a b")],
     );
     assert_exit(&bad, 2);
+}
+
+/// A body kept whole in the spool (its store was down) and damaged there
+/// (same size: what a crash can leave of an unsynced file) is never
+/// stored: the pipeline's read must be the declared body before any PUT.
+/// A link planted in the spool is not followed.
+// docs/SAFETY.md S36
+#[test]
+fn a_spooled_body_that_is_not_the_declared_one_is_never_stored() {
+    let site = Site::new();
+    let (token, id) = site.issue("site7/", &[]);
+    let mut s3 = S3Server::start();
+    let dest = s3_dest(&s3);
+    s3.stop();
+    let api = site.serve(&dest, &[]);
+    let body = gz(51, 3000);
+    assert_eq!(put(api.addr(), "z.log.gz", &token, &body).0, 503);
+    let spooled = site
+        .spooled()
+        .into_iter()
+        .find(|p| p.ends_with("z.log.gz"))
+        .unwrap();
+    let mut damaged = body.clone();
+    damaged[100..200].fill(0);
+    std::fs::write(&spooled, &damaged).unwrap();
+    // A link where an entry's directory should be, with a declaration.
+    let outside = site.ws.tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let victim = gz(52, 100);
+    std::fs::write(outside.join("v.log.gz"), &victim).unwrap();
+    let h: String = sha_hex(b"v.log.gz")[..32].to_string();
+    let token_dir = site.spool.join(&id);
+    std::os::unix::fs::symlink(&outside, token_dir.join(&h)).unwrap();
+    let meta =
+        serde_json::json!({"name": "v.log.gz", "size": victim.len(), "sha256": sha_hex(&victim)});
+    std::fs::write(token_dir.join(format!("{h}.meta")), meta.to_string()).unwrap();
+    drop(api);
+    let s3 = S3Server::start();
+    let _api = site.serve(&s3_dest(&s3), &[]);
+    wait_for(
+        Duration::from_secs(20),
+        "the sweep to drop the damaged body",
+        || (!spooled.exists()).then_some(()),
+    );
+    assert!(
+        !s3.object_path(BUCKET, "site7/z.log.gz").exists(),
+        "a damaged body was stored"
+    );
+    assert!(
+        !s3.object_path(BUCKET, "site7/v.log.gz").exists(),
+        "a linked file was stored"
+    );
+    assert_eq!(
+        std::fs::read(outside.join("v.log.gz")).unwrap(),
+        victim,
+        "the linked file was touched"
+    );
+    let rows = site.ws.rows();
+    assert!(rows.iter().all(|r| r.status() != "uploaded"), "{rows:?}");
 }

@@ -141,8 +141,8 @@ impl PushServer {
             .name("api-push-sweep".into())
             .spawn(move || {
                 while !crate::signal::stop_requested() {
-                    for (token_id, entry, meta, held) in me.spool.entries() {
-                        me.look_after(&token_id, &entry, &meta, held);
+                    for (token_id, entry, meta, _) in me.spool.entries() {
+                        me.look_after(&token_id, &entry, &meta);
                     }
                     crate::signal::sleep_unless_stopped(SWEEP_EVERY);
                 }
@@ -152,8 +152,10 @@ impl PushServer {
         }
     }
 
-    /// One spool entry: archive it, discard it, or leave it.
-    fn look_after(&self, token_id: &str, entry: &Entry, meta: &Meta, held: u64) {
+    /// One spool entry: archive it, discard it, or leave it. The entry is
+    /// read again once its key is claimed: the list it came from may be
+    /// stale (a push archived or replaced it meanwhile).
+    fn look_after(&self, token_id: &str, entry: &Entry, meta: &Meta) {
         let done = Inventory::open(&self.db_path).and_then(|inv| {
             let Some(row) = inv.token(token_id)? else {
                 log::warn!(
@@ -162,13 +164,15 @@ impl PushServer {
                 );
                 return Ok(());
             };
-            let key = Archiver::key(&row.prefix, &meta.name);
-            if !lock(&self.busy).insert(key.clone()) {
+            // A look takes no share; archiving a whole body takes one below.
+            let Ok(mut claim) = self.claim(&Want::left(&row, &meta.name, meta.size, true)) else {
                 return Ok(()); // a push of it is being received now
+            };
+            if entry.meta().as_ref() != Some(meta) {
+                return Ok(());
             }
-            let result = self.settle_left(&inv, &row, entry, meta, held);
-            lock(&self.busy).remove(&key);
-            result
+            let held = entry.held();
+            self.settle_left(&inv, &row, (entry, meta, held), &mut claim)
         });
         if let Err(e) = done {
             log::error!("spool: {} of token {token_id}: {e}", meta.name);
@@ -176,37 +180,36 @@ impl PushServer {
     }
 
     /// A whole body is archived if its token may still archive it (live,
-    /// within its limits); a part is discarded once it cannot resume.
+    /// within its limits, counting its pushes in flight and its other
+    /// bodies in the spool); a part is discarded once it cannot resume.
     fn settle_left(
         &self,
         inv: &Inventory,
         row: &TokenRow,
-        entry: &Entry,
-        meta: &Meta,
-        held: u64,
+        (entry, meta, held): (&Entry, &Meta, u64),
+        claim: &mut Claim<'_>,
     ) -> crate::error::Result<()> {
         let now = timefmt::unix_seconds(SystemTime::now());
         let dead = row.revoked_at.is_some() || row.expires_unix <= now;
-        let over = row.max_files.is_some_and(|m| row.files >= m)
-            || row
-                .max_bytes
-                .is_some_and(|m| row.bytes.saturating_add(meta.size) > m);
         let why = if dead {
             "its token was revoked or expired"
-        } else if held == meta.size && over {
-            "its token's limits are used up"
-        } else if held < meta.size && entry.idle().is_some_and(|d| d > PARTIAL_LIFE) {
-            "abandoned"
         } else if held == meta.size {
-            let a = self
-                .archiver
-                .archive(inv, &row.id, &row.prefix, entry, meta)?;
-            log::info!(
-                "spool: {} of token {}, left whole, archived: {a:?}",
-                meta.name,
-                row.id
-            );
-            return Ok(());
+            match self.take_share(row, meta, claim) {
+                Ok(()) => {
+                    let a = self
+                        .archiver
+                        .archive(inv, &row.id, &row.prefix, entry, meta)?;
+                    log::info!(
+                        "spool: {} of token {}, left whole, archived: {a:?}",
+                        meta.name,
+                        row.id
+                    );
+                    return Ok(());
+                }
+                Err(_) => "its token's limits are used up",
+            }
+        } else if entry.idle().is_some_and(|d| d > PARTIAL_LIFE) {
+            "abandoned"
         } else {
             return Ok(());
         };
@@ -217,6 +220,24 @@ impl PushServer {
             row.id
         );
         entry.discard();
+        Ok(())
+    }
+
+    /// Takes the token's share for archiving this body, as a claim takes
+    /// one for a push (the caller holds the key): refused over its limits,
+    /// counting its pushes in flight and its other bodies in the spool.
+    fn take_share(&self, row: &TokenRow, meta: &Meta, claim: &mut Claim<'_>) -> Step<()> {
+        let w = Want::left(row, &meta.name, meta.size, false);
+        let busy = lock(&self.busy);
+        let mut reserved = lock(&self.reserved);
+        let in_flight = reserved.get(&row.id).copied().unwrap_or((0, 0));
+        let spooled = self.spooled(&w, &busy);
+        token_room(&w, (in_flight.0 + spooled.0, in_flight.1 + spooled.1))?;
+        let r = reserved.entry(row.id.clone()).or_insert((0, 0));
+        r.0 += 1;
+        r.1 += meta.size;
+        claim.counted = true;
+        claim.bytes = meta.size;
         Ok(())
     }
 }
@@ -516,21 +537,21 @@ fn declared(request: &Request, held: Option<&Meta>) -> Step<Declared> {
 
 /// The token's bytes and files, with `(files, bytes)` of its pushes in
 /// flight: 413 over its bytes, 429 when its files are used up.
-fn token_room(a: &Admitted, d: &Declared, (files, bytes): (u64, u64)) -> Step<()> {
-    if let Some(max) = a.claims.max_bytes
-        && a.row.bytes.saturating_add(bytes).saturating_add(d.total) > max
+fn token_room(w: &Want<'_>, (files, bytes): (u64, u64)) -> Step<()> {
+    if let Some(max) = w.max_bytes
+        && w.used.1.saturating_add(bytes).saturating_add(w.total) > max
     {
         return Err(refuse(
             413,
             "too_large",
             format!(
-                "{} bytes would take this token over its {max} bytes ({} archived, {bytes} being received)",
-                d.total, a.row.bytes
+                "{} bytes would take this token over its {max} bytes ({} archived, {bytes} being received or left in the spool)",
+                w.total, w.used.1
             ),
         ));
     }
-    if let Some(max) = a.claims.max_files
-        && a.row.files.saturating_add(files) >= max
+    if let Some(max) = w.max_files
+        && w.used.0.saturating_add(files) >= max
     {
         return Err(refuse(
             429,
@@ -541,12 +562,56 @@ fn token_room(a: &Admitted, d: &Declared, (files, bytes): (u64, u64)) -> Step<()
     Ok(())
 }
 
+/// What a claim asks for: a key, and the share of the token's limits.
+struct Want<'a> {
+    token: &'a str,
+    prefix: &'a str,
+    name: &'a str,
+    total: u64,
+    max_bytes: Option<u64>,
+    max_files: Option<u64>,
+    /// Files and bytes the token has archived.
+    used: (u64, u64),
+    /// A retry of archived bytes, or a look that archives nothing: no share.
+    retry: bool,
+}
+
+impl<'a> Want<'a> {
+    fn of(a: &'a Admitted, total: u64, retry: bool) -> Want<'a> {
+        Want {
+            token: &a.claims.id,
+            prefix: &a.claims.prefix,
+            name: &a.name,
+            total,
+            max_bytes: a.claims.max_bytes,
+            max_files: a.claims.max_files,
+            used: (a.row.files, a.row.bytes),
+            retry,
+        }
+    }
+
+    fn left(row: &'a TokenRow, name: &'a str, total: u64, retry: bool) -> Want<'a> {
+        Want {
+            token: &row.id,
+            prefix: &row.prefix,
+            name,
+            total,
+            max_bytes: row.max_bytes,
+            max_files: row.max_files,
+            used: (row.files, row.bytes),
+            retry,
+        }
+    }
+}
+
 /// Releases a push's place in `busy` and its reservation when dropped.
 struct Claim<'a> {
     server: &'a PushServer,
     token: String,
     key: String,
     bytes: u64,
+    /// It took a file of the token's share.
+    counted: bool,
 }
 
 impl Drop for Claim<'_> {
@@ -554,7 +619,7 @@ impl Drop for Claim<'_> {
         lock(&self.server.busy).remove(&self.key);
         let mut reserved = lock(&self.server.reserved);
         if let Some(r) = reserved.get_mut(&self.token) {
-            r.0 = r.0.saturating_sub(1);
+            r.0 = r.0.saturating_sub(u64::from(self.counted));
             r.1 = r.1.saturating_sub(self.bytes);
             if *r == (0, 0) {
                 reserved.remove(&self.token);
@@ -570,11 +635,11 @@ impl PushServer {
         let held_meta = entry.meta();
         let d = declared(request, held_meta.as_ref())?;
         self.file_cap(&d)?;
-        if d.total == 0 && !a.claims.any_name {
+        if d.total == 0 && a.name.to_ascii_lowercase().ends_with(".gz") {
             return Err(refuse(400, "bad_request", "an empty file is no gzip log"));
         }
         let retry = self.known(&a, &d)?;
-        let _claim = self.claim(&a, &d, retry)?;
+        let _claim = self.claim(&Want::of(&a, d.total, retry))?;
         let meta = Meta {
             name: a.name.clone(),
             size: d.total,
@@ -628,8 +693,8 @@ impl PushServer {
 
     /// One push per key at a time, and its share of the token's limits: a
     /// retry of archived bytes takes none (it archives nothing new).
-    fn claim(&self, a: &Admitted, d: &Declared, retry: bool) -> Step<Claim<'_>> {
-        let key = a.key.clone();
+    fn claim(&self, w: &Want<'_>) -> Step<Claim<'_>> {
+        let key = Archiver::key(w.prefix, w.name);
         let mut busy = lock(&self.busy);
         if !busy.insert(key.clone()) {
             return Err(refuse(
@@ -642,36 +707,37 @@ impl PushServer {
         // cannot overrun its limits together, nor can bodies it left in the
         // spool (parts, or whole ones not archived yet).
         let mut reserved = lock(&self.reserved);
-        let in_flight = reserved.get(&a.claims.id).copied().unwrap_or((0, 0));
-        let spooled = self.spooled(&a.claims, &a.name, &busy);
+        let in_flight = reserved.get(w.token).copied().unwrap_or((0, 0));
+        let spooled = self.spooled(w, &busy);
         drop(busy);
-        let bytes = if retry { 0 } else { d.total };
-        if !retry {
+        let bytes = if w.retry { 0 } else { w.total };
+        if !w.retry {
             let used = (in_flight.0 + spooled.0, in_flight.1 + spooled.1);
-            if let Err(r) = token_room(a, d, used) {
+            if let Err(r) = token_room(w, used) {
                 drop(reserved);
                 lock(&self.busy).remove(&key);
                 return Err(r);
             }
         }
-        let r = reserved.entry(a.claims.id.clone()).or_insert((0, 0));
-        r.0 += u64::from(!retry);
+        let r = reserved.entry(w.token.to_string()).or_insert((0, 0));
+        r.0 += u64::from(!w.retry);
         r.1 += bytes;
         Ok(Claim {
             server: self,
-            token: a.claims.id.clone(),
+            token: w.token.to_string(),
             key,
             bytes,
+            counted: !w.retry,
         })
     }
 
     /// Files and declared bytes of the token's other spool entries that no
     /// push holds now (those are counted as in flight).
-    fn spooled(&self, claims: &Claims, name: &str, busy: &HashSet<String>) -> (u64, u64) {
+    fn spooled(&self, w: &Want<'_>, busy: &HashSet<String>) -> (u64, u64) {
         self.spool
-            .token_entries(&claims.id)
+            .token_entries(w.token)
             .into_iter()
-            .filter(|m| m.name != name && !busy.contains(&Archiver::key(&claims.prefix, &m.name)))
+            .filter(|m| m.name != w.name && !busy.contains(&Archiver::key(w.prefix, &m.name)))
             .fold((0, 0), |(f, b), m| (f + 1, b + m.size))
     }
 

@@ -111,6 +111,10 @@ impl Archiver {
         let mut cfg = self.cfg.clone();
         cfg.prefix = prefix.to_string();
         let body = entry.body();
+        if let Err(e) = entry.no_links() {
+            let why = format!("the spool holds a link where a directory should be: {e}");
+            return (failed_outcome(&cfg, entry, meta, why), None);
+        }
         let candidate = match std::fs::symlink_metadata(&body) {
             Ok(m) => {
                 use std::os::unix::fs::MetadataExt;
@@ -142,19 +146,11 @@ impl Archiver {
             cfg: &cfg,
             breaker: &breaker,
             absent: &absent,
+            // The pipeline's own read must be the declared body: one changed
+            // in the spool (a crash, a hand), or a part, is never stored.
+            expect: Some(&meta.sha256),
         };
-        let mut outcome = step::process(&ctx, candidate);
-        // The pipeline's own read must agree with what arrived: a body
-        // changed on disk in between is never archived as the push's.
-        if outcome.sha256.as_deref().is_some_and(|s| s != meta.sha256) {
-            outcome.status = Status::FailedChanged;
-            outcome.error = Some(format!(
-                "the spooled body no longer has the SHA-256 it arrived with ({}); it is discarded, push it again",
-                meta.sha256
-            ));
-            outcome.deletable = None;
-        }
-        (outcome, Some(root))
+        (step::process(&ctx, candidate), Some(root))
     }
 
     /// Row, token use and delete, in the order that makes deleting safe:
@@ -237,7 +233,7 @@ fn verdict(entry: &Entry, outcome: &Outcome, receipt: Receipt) -> Archived {
     match outcome.status {
         Status::Uploaded => Archived::Stored(receipt),
         Status::SkippedExists => Archived::Exists(receipt),
-        Status::FailedConflict | Status::FailedNometa => {
+        Status::FailedConflict | Status::FailedNometa | Status::FailedRemoteCorrupt => {
             entry.discard();
             Archived::Conflict(why())
         }

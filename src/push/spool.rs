@@ -174,6 +174,7 @@ impl Entry {
             .create(true)
             .truncate(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
         // Serializing a struct of strings and numbers cannot fail.
         f.write_all(&serde_json::to_vec(meta).unwrap_or_default())?;
@@ -192,7 +193,7 @@ impl Entry {
     /// Every directory from the spool's token directory down to the body's
     /// is a real directory: a link planted there would make the server
     /// write where it points.
-    fn no_links(&self) -> io::Result<()> {
+    pub fn no_links(&self) -> io::Result<()> {
         let body = self.body();
         let token_dir = self.dir.parent().unwrap_or(&self.dir);
         for dir in body.ancestors().skip(1) {

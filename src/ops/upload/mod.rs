@@ -280,6 +280,7 @@ fn work(shared: &Shared, n: usize, tx: &SyncSender<Outcome>) {
         cfg: &shared.cfg,
         breaker: &shared.breaker,
         absent: &is_absent,
+        expect: None,
     };
     while !signal::stop_requested() && shared.breaker.tripped().is_none() {
         let Some(candidate) = lock(&shared.queue).pop_front() else {

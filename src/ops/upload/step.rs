@@ -56,6 +56,9 @@ pub struct Ctx<'a> {
     /// Keys a listing of the destination proved absent: for them the
     /// probe HEAD is skipped (the PUT's `If-None-Match` still guards them).
     pub absent: &'a dyn Fn(&str) -> bool,
+    /// The SHA-256 the file must have (a pushed body's declared one): any
+    /// other content stops at the digest, before anything is stored.
+    pub expect: Option<&'a str>,
 }
 
 /// A step that did not succeed: the status to record and the reason.
@@ -148,6 +151,7 @@ pub fn process(ctx: &Ctx<'_>, candidate: Candidate) -> Outcome {
     };
     let result = open(ctx, &out.candidate)
         .and_then(|opened| digest(ctx, opened, &out.key))
+        .and_then(|hashed| expected(ctx, hashed))
         .and_then(|hashed| {
             out.sha256 = Some(hashed.digest.sha256.clone());
             out.size = hashed.size();
@@ -380,6 +384,22 @@ pub fn digest(ctx: &Ctx<'_>, opened: Opened, key: &str) -> Result<Hashed, Failed
         digest,
         inflating,
     })
+}
+
+/// A file whose content was declared beforehand (a push) must be exactly
+/// that content, or nothing of it is stored.
+fn expected(ctx: &Ctx<'_>, hashed: Hashed) -> Result<Hashed, Failed> {
+    match ctx.expect {
+        Some(want) if want != hashed.digest.sha256 => Err(fail(
+            Status::FailedChanged,
+            format!(
+                "its content ({} bytes, sha256 {}) is not the declared one (sha256 {want}): nothing was stored",
+                hashed.size(),
+                hashed.digest.sha256
+            ),
+        )),
+        _ => Ok(hashed),
+    }
 }
 
 /// How an existing object compares with the local file.
