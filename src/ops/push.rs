@@ -30,8 +30,9 @@ pub enum Archived {
     /// still has its file, and the server will never store it there.
     Conflict(String),
     /// Archiving did not end in a proven copy (the store unreachable, a
-    /// failed verify, an incomplete gzip stream): the body stays in the
-    /// spool, the row says why (503, or 422 for the gzip case).
+    /// failed verify, an incomplete gzip stream): the row says why; the
+    /// body stays in the spool for another try (503), except an incomplete
+    /// gzip stream (422) or a body that is not the declared one.
     Kept { status: Status, why: String },
 }
 
@@ -51,8 +52,10 @@ pub struct Archiver {
     pub cfg: UploadConfig,
 }
 
-/// Statuses whose row proves the key holds the row's bytes: an identical
-/// retry is answered 200 from them without receiving the body again.
+/// Statuses whose row says the key holds the row's bytes: a push of other
+/// bytes is refused (409) from them before its body comes; a push of the
+/// same bytes (a retry) is still received and proven by the pipeline,
+/// since the row cannot say the object is still there.
 pub const PROVEN: &[Status] = &[Status::Uploaded, Status::SkippedExists];
 
 impl Archiver {
