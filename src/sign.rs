@@ -71,7 +71,7 @@ impl Signer {
 /// would verify. The file must be owned by this user (or root) and not
 /// readable or writable by group or others; a symlink to it must be ours
 /// (or root's) too, or its owner could point it at a key of their own.
-pub(crate) fn check_private(path: &Path) -> Result<()> {
+fn check_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
@@ -145,8 +145,13 @@ pub fn keygen(path: &Path) -> Result<(PathBuf, String)> {
     let public = b64().encode(pair.public_key().as_ref());
     let pem = pem(doc.as_ref());
     let pub_path = PathBuf::from(format!("{}.pub", path.display()));
-    write_new(path, pem.as_bytes(), 0o600)?;
-    if let Err(e) = write_new(&pub_path, public_key_line(&public).as_bytes(), 0o644) {
+    write_new(path, pem.as_bytes(), 0o600, KEY_EXISTS)?;
+    if let Err(e) = write_new(
+        &pub_path,
+        public_key_line(&public).as_bytes(),
+        0o644,
+        KEY_EXISTS,
+    ) {
         let _ = std::fs::remove_file(path);
         return Err(e);
     }
@@ -165,8 +170,13 @@ fn pem(der: &[u8]) -> String {
     out
 }
 
-/// Creates `path` with `mode`, failing if anything is there.
-pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+/// What `keygen` says when a key file is there already.
+const KEY_EXISTS: &str =
+    "it exists and is never replaced: choose another --key path or remove the old key yourself";
+
+/// Creates `path` with `mode` and `data`, synced, failing if anything is
+/// there; `exists`: what to do when something is there already (never replaced).
+pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32, exists: &str) -> Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -174,7 +184,7 @@ pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         .open(path)
         .map_err(|e| {
             let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                "it exists and is never replaced: choose another --key path or remove the old key yourself"
+                exists
             } else {
                 "check that the directory exists and is writable"
             };

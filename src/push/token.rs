@@ -13,8 +13,7 @@
 //! may still do (revoked? used up?) is its inventory row's business; the
 //! payload only says what it was issued for. docs/PUSH.md has the format.
 
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use aws_lc_rs::hmac;
@@ -109,22 +108,12 @@ impl Key {
         aws_lc_rs::rand::fill(&mut bytes)
             .map_err(|_| Error::runtime("no randomness available for the token key"))?;
         let text = format!("{}\n", hex(&bytes));
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| {
-                let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    "it exists and is never replaced (every token it signed would stop working): remove it yourself to start over"
-                } else {
-                    "check that the directory exists and is writable"
-                };
-                Error::usage(format!("cannot create {} ({e}): {hint}", path.display()))
-            })?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| Error::io("write", path, e))
+        crate::sign::write_new(
+            path,
+            text.as_bytes(),
+            0o600,
+            "it exists and is never replaced (every token it signed would stop working): remove it yourself to start over",
+        )
     }
 
     /// The token for `claims`.
