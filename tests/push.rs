@@ -162,6 +162,20 @@ fn put(addr: &str, name: &str, token: &str, body: &[u8]) -> (u16, Value) {
     (status, json)
 }
 
+/// A `PUT /upload/NAME` of `body` (true length and digest) of which only
+/// the first `sent` bytes are sent: the connection, to send the rest on.
+fn put_begun(addr: &str, name: &str, token: &str, body: &[u8], sent: usize) -> std::net::TcpStream {
+    let mut s = rawhttp::connect(addr).unwrap();
+    let head = format!(
+        "PUT /upload/{name} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nX-Content-SHA256: {}\r\n\r\n",
+        body.len(),
+        sha_hex(body)
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..sent]).unwrap();
+    s
+}
+
 fn gz(seed: u64, lines: usize) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     for i in 0..lines {
@@ -767,14 +781,7 @@ fn a_token_revoked_mid_push_lets_that_push_finish_and_refuses_the_next() {
     let api = site.serve(&site.local_dest(), &[]);
     let body = gz(42, 20_000);
     let half = body.len() / 2;
-    let mut s = rawhttp::connect(api.addr()).unwrap();
-    let head = format!(
-        "PUT /upload/a.log.gz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nX-Content-SHA256: {}\r\n\r\n",
-        body.len(),
-        sha_hex(&body)
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&body[..half]).unwrap();
+    let mut s = put_begun(api.addr(), "a.log.gz", &token, &body, half);
     wait_for(
         Duration::from_secs(10),
         "the first half in the spool",
@@ -811,14 +818,7 @@ fn a_dripping_push_times_out_and_its_part_goes_with_its_token() {
     let listen = format!("127.0.0.1:{port}");
     let api = site.serve_on(&site.local_dest(), &["--push-max", "1"], &listen);
     let body = gz(5, 50_000);
-    let mut s = rawhttp::connect(api.addr()).unwrap();
-    let head = format!(
-        "PUT /upload/drip.log.gz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nX-Content-SHA256: {}\r\n\r\n",
-        body.len(),
-        sha_hex(&body)
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&body[..100]).unwrap();
+    let mut s = put_begun(api.addr(), "drip.log.gz", &token, &body, 100);
     let started = Instant::now();
     wait_for(
         Duration::from_secs(10),
@@ -922,14 +922,7 @@ fn one_push_per_key_whatever_the_token() {
     let (b, _) = site.issue("same/", &[]);
     let api = site.serve(&site.local_dest(), &[]);
     let first = gz(21, 20_000);
-    let mut s = rawhttp::connect(api.addr()).unwrap();
-    let head = format!(
-        "PUT /upload/m.log.gz HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {a}\r\nContent-Length: {}\r\nX-Content-SHA256: {}\r\n\r\n",
-        first.len(),
-        sha_hex(&first)
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    s.write_all(&first[..1000]).unwrap();
+    let mut s = put_begun(api.addr(), "m.log.gz", &a, &first, 1000);
     wait_for(Duration::from_secs(10), "the first push under way", || {
         site.spooled()
             .iter()
@@ -973,13 +966,7 @@ fn what_a_token_left_in_the_spool_counts_against_it() {
     assert_eq!(put(api.addr(), "b.log.gz", &one, &gz(32, 100)).0, 429);
     // A part counts its declared size: 20000 held of 30000 allowed.
     let part = vec![5u8; 20_000];
-    let mut c = rawhttp::connect(api.addr()).unwrap();
-    let head = format!(
-        "PUT /upload/p.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {small}\r\nContent-Length: 20000\r\nX-Content-SHA256: {}\r\n\r\n",
-        sha_hex(&part)
-    );
-    c.write_all(head.as_bytes()).unwrap();
-    c.write_all(&part[..100]).unwrap();
+    let c = put_begun(api.addr(), "p.bin", &small, &part, 100);
     wait_for(Duration::from_secs(10), "the part in the spool", || {
         site.spooled()
             .iter()
