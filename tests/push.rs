@@ -504,6 +504,12 @@ fn every_answer_of_the_protocol_and_nothing_of_a_refusal_stays() {
         "a refused body stayed: {:?}",
         site.spooled()
     );
+    // The server logs at debug level: no token's MAC in any line.
+    for t in [&token, &one, &two, &fits] {
+        let mac = t.rsplit('.').next().unwrap();
+        assert!(api.log_lines(mac).is_empty(), "a token in the log");
+    }
+    assert!(!api.log_lines("upload").is_empty(), "the log was read");
     // /health reports the spool; /metrics counts pushes by outcome.
     let health = api.json("/health");
     assert!(
